@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest'
+import { validateDocName } from './names'
+import { PALETTE, colorForName, userInfo } from './colors'
+import { isReadOnlyToken, parseTokenClaims } from './token'
+import { diffLines, diffStats } from './diff'
+import { transportOrder } from './connection'
+
+describe('validateDocName', () => {
+  it('accepts the allowed alphabet', () => {
+    expect(validateDocName('notes')).toBeNull()
+    expect(validateDocName('Team-notes_2024.v1~draft:x')).toBeNull()
+    expect(validateDocName('a'.repeat(128))).toBeNull()
+    expect(validateDocName('a.')).toBeNull()
+  })
+  it('rejects empty, too long, leading dot and other characters', () => {
+    expect(validateDocName('')).not.toBeNull()
+    expect(validateDocName('a'.repeat(129))).not.toBeNull()
+    expect(validateDocName('.hidden')).not.toBeNull()
+    expect(validateDocName('..')).not.toBeNull()
+    for (const bad of ['a b', 'a/b', 'ä', 'a?b', 'a#b', 'a%20', 'a+b']) {
+      expect(validateDocName(bad), bad).not.toBeNull()
+    }
+  })
+})
+
+describe('colours', () => {
+  it('is stable for a name and in the palette', () => {
+    expect(colorForName('alice')).toBe(colorForName('alice'))
+    expect(PALETTE).toContain(colorForName('alice'))
+  })
+  it('spreads different names over several colours', () => {
+    const used = new Set(['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi'].map(colorForName))
+    expect(used.size).toBeGreaterThanOrEqual(4)
+  })
+  it('builds the awareness user object', () => {
+    const u = userInfo('bob')
+    expect(u.name).toBe('bob')
+    expect(u.colorLight.startsWith(u.color)).toBe(true)
+    expect(u.colorLight).not.toBe(u.color)
+  })
+})
+
+function makeToken(payload: object): string {
+  const b64url = (s: string) => Buffer.from(s).toString('base64').replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+  return `${b64url('{"alg":"HS256","typ":"JWT"}')}.${b64url(JSON.stringify(payload))}.sig`
+}
+
+describe('token payload', () => {
+  it('reads claims including base64url characters and unicode', () => {
+    const claims = parseTokenClaims(makeToken({ doc: 'notes*', access: 'read', name: 'Zoë ~?>', exp: 99 }))
+    expect(claims).toEqual({ doc: 'notes*', access: 'read', name: 'Zoë ~?>', exp: 99 })
+    expect(isReadOnlyToken(claims)).toBe(true)
+  })
+  it('write tokens are not read-only', () => {
+    expect(isReadOnlyToken(parseTokenClaims(makeToken({ access: 'write' })))).toBe(false)
+  })
+  it('garbage yields null', () => {
+    expect(parseTokenClaims('nope')).toBeNull()
+    expect(parseTokenClaims('a.!!!.c')).toBeNull()
+    expect(parseTokenClaims(null)).toBeNull()
+    expect(isReadOnlyToken(null)).toBe(false)
+  })
+})
+
+describe('diffLines', () => {
+  const render = (a: string, b: string) =>
+    diffLines(a, b).map((o) => (o.kind === 'same' ? ' ' : o.kind === 'add' ? '+' : '-') + o.text).join('\n')
+
+  it('identical texts are all same', () => {
+    expect(render('a\nb', 'a\nb')).toBe(' a\n b')
+  })
+  it('finds insertions and deletions in the middle', () => {
+    expect(render('a\nb\nc\nd', 'a\nc\nx\nd')).toBe(' a\n-b\n c\n+x\n d')
+  })
+  it('handles empty sides', () => {
+    expect(render('', 'x\ny')).toBe('+x\n+y')
+    expect(render('x', '')).toBe('-x')
+  })
+  it('is minimal (LCS) and reconstructs both texts', () => {
+    const a = 'the\nquick\nbrown\nfox\njumps\nover\nthe\nlazy\ndog'
+    const b = 'quick\nbrown\nthe\nfox\njumped\nover\nlazy\ndogs\n!'
+    const ops = diffLines(a, b)
+    expect(ops.filter((o) => o.kind !== 'add').map((o) => o.text).join('\n')).toBe(a)
+    expect(ops.filter((o) => o.kind !== 'del').map((o) => o.text).join('\n')).toBe(b)
+    // LCS of the two is quick,brown,fox,over,lazy = 5 lines
+    expect(ops.filter((o) => o.kind === 'same').length).toBe(5)
+    expect(diffStats(ops)).toEqual({ added: 4, removed: 4 })
+  })
+  it('falls back to replace-all beyond the size guard but stays correct', () => {
+    const ops = diffLines('a\nb\nc', 'x\nb\ny', 1)
+    expect(ops.filter((o) => o.kind !== 'add').map((o) => o.text)).toEqual(['a', 'b', 'c'])
+    expect(ops.filter((o) => o.kind !== 'del').map((o) => o.text)).toEqual(['x', 'b', 'y'])
+  })
+})
+
+describe('transportOrder', () => {
+  it('prefers websocket, then sse, then poll', () => {
+    expect(transportOrder(['poll', 'sse', 'websocket'], null)).toEqual(['websocket', 'sse', 'poll'])
+  })
+  it('skips transports the server disabled', () => {
+    expect(transportOrder(['sse', 'poll'], null)).toEqual(['sse', 'poll'])
+    expect(transportOrder(['poll'], null)).toEqual(['poll'])
+  })
+  it('tries everything when the config is unknown', () => {
+    expect(transportOrder(null, null)).toEqual(['websocket', 'sse', 'poll'])
+  })
+  it('a forced transport is used alone; a bogus one is ignored', () => {
+    expect(transportOrder(['websocket', 'sse', 'poll'], 'poll')).toEqual(['poll'])
+    expect(transportOrder(['sse'], 'websocket')).toEqual(['websocket'])
+    expect(transportOrder(['sse', 'poll'], 'carrier-pigeon')).toEqual(['sse', 'poll'])
+  })
+})
