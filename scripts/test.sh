@@ -69,11 +69,12 @@ result_of() {
   done
 }
 
-# needs STEP... -> succeeds when every listed step passed; otherwise prints which did not.
+# needs "STEP,STEP..." -> succeeds when every listed step passed; otherwise sets MISSING_DEP.
 MISSING_DEP=""
 needs() {
-  local dep r
-  for dep in "$@"; do
+  local dep r dep_list
+  IFS=, read -r -a dep_list <<<"$1"
+  for dep in "${dep_list[@]}"; do
     r="$(result_of "$dep")"
     if [[ "$r" != PASS ]]; then
       MISSING_DEP="$dep (${r:-not run})"
@@ -84,7 +85,7 @@ needs() {
 }
 
 # run_step KIND NAME LIMIT DEPS -- COMMAND...
-# Runs COMMAND under a banner, unless a step listed in DEPS (space-separated) did not pass.
+# Runs COMMAND under a banner, unless a step listed in DEPS (comma-separated) did not pass.
 # LIMIT is a time limit in seconds for external commands; "-" runs COMMAND in this shell
 # (needed for setup functions that export variables).
 run_step() {
@@ -92,8 +93,7 @@ run_step() {
   shift 4
   [[ "$1" == "--" ]] && shift
   banner "$name"
-  # shellcheck disable=SC2086 # deps is a space-separated list on purpose
-  if [[ -n "$deps" ]] && ! needs $deps; then
+  if [[ -n "$deps" ]] && ! needs "$deps"; then
     err "$name not run: it needs $MISSING_DEP"
     record "$name" "$kind" FAIL 0 "not run: needs $MISSING_DEP"
     return 0
@@ -250,10 +250,11 @@ start_throwaway_pg() {
   export TANDEM_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
 }
 
+# TANDEM_TEST_PG_URL set: use it. TANDEM_TEST_PG=throwaway: always start a private cluster.
 setup_postgres() {
   if [[ -n "${TANDEM_TEST_PG_URL:-}" ]]; then
     note "TANDEM_TEST_PG_URL is already set; using it as given"
-  elif existing_pg_works; then
+  elif [[ "${TANDEM_TEST_PG:-}" != throwaway ]] && existing_pg_works; then
     note "PostgreSQL is running on 127.0.0.1:5432 with trust auth; using it"
     export TANDEM_TEST_PG_URL="postgres://postgres@127.0.0.1:5432/postgres"
   else
@@ -293,6 +294,8 @@ setup_docker_compose() {
 # ---------------------------------------------------------------------------------------
 # Node projects. Each gets `npm ci` (exactly what its lock file says). A project that has no
 # package.json yet is skipped with a warning; one with a package.json but no lock file fails.
+
+NODE_DIRS=(web tests/interop tests/compose tests/e2e)
 
 has_node_project() { [[ -f "$ROOT/$1/package.json" ]]; }
 
@@ -344,7 +347,7 @@ fi
 run_step suite "cargo fmt" "$LIMIT_SUITE" "" -- cargo fmt --all -- --check
 run_step suite "cargo clippy" "$LIMIT_RUST_BUILD" "" -- cargo clippy --workspace --all-targets -- -D warnings
 run_step suite "cargo build" "$LIMIT_RUST_BUILD" "" -- cargo build --workspace --all-targets
-run_step suite "rust tests" "$LIMIT_SUITE" "postgres cargo build" -- "${RUST_TEST_CMD[@]}"
+run_step suite "rust tests" "$LIMIT_SUITE" "postgres,cargo build" -- "${RUST_TEST_CMD[@]}"
 
 # --- Node ----------------------------------------------------------------------------------
 # The interop and browser tests start the debug server binary built above.
@@ -356,7 +359,7 @@ else
   skip_step suite "web unit tests" "web/package.json does not exist yet"
 fi
 if has_node_project tests/interop; then
-  run_step suite "interop tests" "$LIMIT_SUITE" "npm ci tests/interop cargo build" -- npm test --prefix "$ROOT/tests/interop"
+  run_step suite "interop tests" "$LIMIT_SUITE" "npm ci tests/interop,cargo build" -- npm test --prefix "$ROOT/tests/interop"
 else
   skip_step suite "interop tests" "tests/interop/package.json does not exist yet"
 fi
@@ -366,7 +369,7 @@ else
   skip_step suite "compose checks" "tests/compose/package.json does not exist yet"
 fi
 if has_node_project tests/e2e; then
-  run_step suite "browser e2e tests" "$LIMIT_SUITE" "npm ci tests/e2e chromium web build cargo build" -- npm test --prefix "$ROOT/tests/e2e"
+  run_step suite "browser e2e tests" "$LIMIT_SUITE" "npm ci tests/e2e,chromium,web build,cargo build" -- npm test --prefix "$ROOT/tests/e2e"
 else
   skip_step suite "browser e2e tests" "tests/e2e/package.json does not exist yet"
 fi
