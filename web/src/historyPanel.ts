@@ -1,0 +1,133 @@
+import * as Y from 'yjs'
+import { ApiError, getVersion, listVersions, nameVersion, restoreVersion, type VersionInfo } from './api'
+import { absoluteTime, formatBytes, h, relativeTime } from './format'
+import { diffLines, diffStats } from './diff'
+
+export interface HistoryPanel {
+  element: HTMLElement
+  refresh (): Promise<void>
+  setReadOnly (ro: boolean): void
+}
+
+export function createHistoryPanel (doc: string, ytext: Y.Text): HistoryPanel {
+  const list = h('ol', { class: 'versions', id: 'version-list' })
+  const message = h('p', { class: 'message', role: 'status', hidden: true })
+  const preview = h('div', { class: 'preview', id: 'version-preview', hidden: true })
+  const labelInput = h('input', { type: 'text', id: 'version-label', placeholder: 'Label, e.g. before review', maxlength: '200' })
+  const nameButton = h('button', { type: 'submit', id: 'name-version' }, 'Name this version')
+  const nameForm = h('form', { class: 'name-version' }, labelInput, nameButton)
+  let selected: number | null = null
+  let readOnly = false
+
+  const say = (text: string | null, kind: 'error' | 'ok' = 'ok') => {
+    message.hidden = text === null
+    message.textContent = text ?? ''
+    message.className = `message ${kind}`
+  }
+  const errText = (err: unknown) => (err instanceof ApiError ? err.message : String(err))
+
+  const describe = (v: VersionInfo) => {
+    const kind = v.kind === 'named' ? 'Named' : v.kind === 'restore' ? 'Restore' : 'Auto'
+    return h('span', { class: 'v-desc' },
+      h('span', { class: `v-kind v-${v.kind}` }, kind),
+      v.label ? h('span', { class: 'v-label' }, v.label) : null,
+      h('span', { class: 'v-meta', title: absoluteTime(v.created_at) },
+        `#${v.version} · ${relativeTime(v.created_at)} · ${formatBytes(v.size_bytes)} · ${v.text_length} chars`))
+  }
+
+  const showVersion = async (n: number) => {
+    selected = n
+    for (const li of list.querySelectorAll('li')) li.classList.toggle('selected', li.dataset.version === String(n))
+    preview.hidden = false
+    preview.replaceChildren(h('p', { class: 'muted' }, 'Loading…'))
+    let v: VersionInfo
+    try {
+      v = await getVersion(doc, n)
+    } catch (err) {
+      preview.replaceChildren(h('p', { class: 'message error' }, errText(err)))
+      return
+    }
+    if (selected !== n) return
+    const text = v.text ?? ''
+    const body = h('pre', { class: 'version-text' }, text || '(empty)')
+    const compare = h('button', { type: 'button', class: 'compare' }, 'Compare with now')
+    const restore = h('button', { type: 'button', class: 'danger restore', disabled: readOnly }, 'Restore')
+    compare.addEventListener('click', () => {
+      const ops = diffLines(text, ytext.toString())
+      const stats = diffStats(ops)
+      const out = h('div', { class: 'diff' },
+        h('p', { class: 'muted small' }, `Version #${n} → now: +${stats.added} / −${stats.removed} lines`),
+        h('pre', {}, ...ops.map((o) => h('div', { class: `d-${o.kind}` },
+          (o.kind === 'add' ? '+ ' : o.kind === 'del' ? '− ' : '  ') + o.text))))
+      body.replaceWith(out)
+      compare.disabled = true
+    })
+    restore.addEventListener('click', async () => {
+      if (!confirm(`Restore version #${n}? The current text is replaced; the history keeps everything.`)) return
+      restore.disabled = true
+      try {
+        const r = await restoreVersion(doc, n)
+        say(`Restored version #${n} (saved as #${r.version}).`)
+        await refresh()
+      } catch (err) {
+        say(`Restore failed: ${errText(err)}`, 'error')
+      } finally {
+        restore.disabled = readOnly
+      }
+    })
+    preview.replaceChildren(
+      h('div', { class: 'preview-head' }, describe(v)),
+      h('div', { class: 'preview-actions' }, compare, restore),
+      body)
+  }
+
+  const refresh = async () => {
+    try {
+      const { versions } = await listVersions(doc)
+      list.replaceChildren(...versions.map((v) => {
+        const li = h('li', { 'data-version': String(v.version), class: selected === v.version ? 'selected' : undefined },
+          h('button', { type: 'button', class: 'version-item' }, describe(v)))
+        li.querySelector('button')!.addEventListener('click', () => void showVersion(v.version))
+        return li
+      }))
+      if (versions.length === 0) list.replaceChildren(h('li', { class: 'muted' }, 'No versions yet.'))
+    } catch (err) {
+      say(`Could not load history: ${errText(err)}`, 'error')
+    }
+  }
+
+  nameForm.addEventListener('submit', async (e) => {
+    e.preventDefault()
+    const label = labelInput.value.trim()
+    if (!label) { say('Give the version a label.', 'error'); labelInput.focus(); return }
+    nameButton.disabled = true
+    try {
+      const v = await nameVersion(doc, label)
+      labelInput.value = ''
+      say(`Saved “${label}” as version #${v.version}.`)
+      await refresh()
+    } catch (err) {
+      say(`Could not name the version: ${errText(err)}`, 'error')
+    } finally {
+      nameButton.disabled = readOnly
+    }
+  })
+
+  const refreshButton = h('button', { type: 'button', class: 'link' }, 'Refresh')
+  refreshButton.addEventListener('click', () => void refresh())
+
+  const element = h('aside', { class: 'history', id: 'history-panel', 'aria-label': 'History' },
+    h('div', { class: 'history-head' }, h('h2', {}, 'History'), refreshButton),
+    nameForm, message, list, preview)
+
+  return {
+    element,
+    refresh,
+    setReadOnly (ro: boolean) {
+      readOnly = ro
+      nameButton.disabled = ro
+      labelInput.disabled = ro
+      for (const b of preview.querySelectorAll<HTMLButtonElement>('button.restore')) b.disabled = ro
+    },
+  }
+}
