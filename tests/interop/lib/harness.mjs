@@ -125,12 +125,16 @@ export async function startServer ({ dataDir, args = [], env = {}, startTimeoutM
       child.kill('SIGKILL')
       reject(new Error(`server did not print "listening on http://..." within ${startTimeoutMs} ms\n${logs()}`))
     }, startTimeoutMs)
+    let found = false
     child.stdout.on('data', (chunk) => {
       remember('stdout')(chunk)
+      if (found) return
       buffered += chunk.toString('utf8')
-      const m = buffered.match(/listening on (http:\/\/[^\s]+)/)
+      // host:port only, so colour codes or punctuation after the address are not captured
+      const m = buffered.match(/listening on (http:\/\/[A-Za-z0-9.\-[\]:]+)/)
       if (m) {
         clearTimeout(timer)
+        found = true
         buffered = ''
         resolve(m[1].replace(/\/+$/, ''))
       }
