@@ -86,6 +86,17 @@ test('tandem: built from the Dockerfile, waits for a healthy postgres, has a hea
   assert.equal(t.restart, 'unless-stopped')
 })
 
+test('tandem: settings come from .env, and none is passed as an empty value', () => {
+  const t = services.tandem
+  const envFiles = [t.env_file ?? []].flat().map((e) => (typeof e === 'string' ? e : e.path))
+  assert.ok(envFiles.includes('.env'), 'tandem should read the settings in .env (env_file: .env)')
+  // An empty value is not "unset" for the server (clap takes it as given), so the compose file
+  // must not produce one: no ${VAR:-} / ${VAR-} with an empty default in tandem's environment.
+  for (const [k, v] of Object.entries(envOf(t))) {
+    assert.ok(!/\$\{[A-Z0-9_]+:?-\}/.test(String(v ?? '')), `${k} defaults to an empty value: ${v}`)
+  }
+})
+
 test('tandem: DATABASE_URL points at the postgres service', () => {
   const url = envOf(services.tandem).DATABASE_URL
   assert.ok(url, 'tandem needs DATABASE_URL')
@@ -114,6 +125,26 @@ const envExampleNames = new Set(
     .filter(Boolean)
     .map((m) => m[1])
 )
+
+test('.env.example leaves no setting in place with an empty value', () => {
+  // POSTGRES_PASSWORD is the exception: empty on purpose, and compose refuses to start until
+  // it is set (${POSTGRES_PASSWORD:?...}).
+  const empty = envExample.split('\n')
+    .map((l) => l.match(/^\s*([A-Z][A-Z0-9_]*)=\s*$/))
+    .filter(Boolean)
+    .map((m) => m[1])
+    .filter((name) => name !== 'POSTGRES_PASSWORD')
+  assert.deepEqual(empty, [], 'comment these out instead of leaving them empty')
+})
+
+test('.env.example documents the settings the server reads', (t) => {
+  // Informational: names the server's config defines that .env.example does not mention.
+  const configPath = path.join(root, 'crates', 'server', 'src', 'config.rs')
+  if (!existsSync(configPath)) return t.skip('crates/server/src/config.rs not found')
+  const serverNames = [...readFileSync(configPath, 'utf8').matchAll(/env\s*=\s*"([A-Z0-9_]+)"/g)].map((m) => m[1])
+  const missing = [...new Set(serverNames)].filter((n) => !envExampleNames.has(n))
+  if (missing.length > 0) t.diagnostic(`not in .env.example yet: ${missing.join(', ')}`)
+})
 
 test('.env.example lists every setting', () => {
   const required = [
@@ -227,6 +258,8 @@ test('docker-compose config accepts the file', {
   try {
     writeFileSync(path.join(dir, 'docker-compose.yml'), composeText)
     writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch\n')
+    // env_file: .env must exist; the example is what a new user starts from.
+    writeFileSync(path.join(dir, '.env'), envExample)
     const env = { ...process.env, POSTGRES_PASSWORD: 'compose-check' }
     const r = spawnSync(cmd, [...pre, '-f', path.join(dir, 'docker-compose.yml'), 'config', '-q'], {
       cwd: dir, env, encoding: 'utf8', timeout: 60000
