@@ -307,6 +307,29 @@ npm_ci() { # npm_ci DIR
   timeout --kill-after=15 "$LIMIT_SUITE" npm ci --prefix "$ROOT/$1" --no-audit --no-fund
 }
 
+# rustfmt and clippy are rustup components that a minimal toolchain may lack.
+setup_rust() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    err "cargo not found: install Rust (https://rustup.rs) and re-run"
+    return 1
+  fi
+  local missing=()
+  cargo fmt --version >/dev/null 2>&1 || missing+=(rustfmt)
+  cargo clippy --version >/dev/null 2>&1 || missing+=(clippy)
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    if command -v rustup >/dev/null 2>&1; then
+      note "adding rustup components: ${missing[*]}"
+      rustup component add "${missing[@]}" || {
+        err "could not add ${missing[*]} (rustup component add ${missing[*]})"
+        return 1
+      }
+    else
+      err "cargo ${missing[*]} not available and rustup not found to add them"
+      return 1
+    fi
+  fi
+}
+
 # Rust tests: nextest when installed (faster, per-test processes), else cargo test.
 RUST_TEST_CMD=(cargo test --workspace --no-fail-fast)
 if cargo nextest --version >/dev/null 2>&1; then
@@ -323,6 +346,7 @@ note "$(uname -srm), $(nproc) cores, user $(id -un)"
 note "node $(node --version 2>/dev/null || echo missing), npm $(npm --version 2>/dev/null || echo missing), $(cargo --version 2>/dev/null || echo 'cargo missing')"
 
 # --- setup ---------------------------------------------------------------------------------
+run_step setup rust - "" -- setup_rust
 run_step setup postgres - "" -- setup_postgres
 run_step setup chromium - "" -- setup_chromium
 run_step setup docker-compose - "" -- setup_docker_compose
@@ -344,9 +368,9 @@ else
 fi
 
 # --- Rust ----------------------------------------------------------------------------------
-run_step suite "cargo fmt" "$LIMIT_SUITE" "" -- cargo fmt --all -- --check
-run_step suite "cargo clippy" "$LIMIT_RUST_BUILD" "" -- cargo clippy --workspace --all-targets -- -D warnings
-run_step suite "cargo build" "$LIMIT_RUST_BUILD" "" -- cargo build --workspace --all-targets
+run_step suite "cargo fmt" "$LIMIT_SUITE" "rust" -- cargo fmt --all -- --check
+run_step suite "cargo clippy" "$LIMIT_RUST_BUILD" "rust" -- cargo clippy --workspace --all-targets -- -D warnings
+run_step suite "cargo build" "$LIMIT_RUST_BUILD" "rust" -- cargo build --workspace --all-targets
 run_step suite "rust tests" "$LIMIT_SUITE" "postgres,cargo build" -- "${RUST_TEST_CMD[@]}"
 
 # --- Node ----------------------------------------------------------------------------------
