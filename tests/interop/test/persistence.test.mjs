@@ -1,93 +1,129 @@
 // Durability: an edit that another client has seen is in the database, so it survives the
-// server being killed outright (SIGKILL, no shutdown hook) and restarted on the same data dir.
+// server being killed outright (SIGKILL, no shutdown hook) and restarted on the same storage.
+// Runs against SQLite (the default), and against PostgreSQL when TANDEM_TEST_PG_URL (an admin
+// URL, as scripts/test.sh provides) and psql are available.
 
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 
 import {
   startServer, freshDataDir, connectClient, waitSynced, waitFor, uniqueDocName, httpGet, docPath
 } from '../lib/harness.mjs'
 
-const data = freshDataDir('persist')
+const cleanups = []
 const servers = []
 const clients = []
 
 after(async () => {
   for (const c of clients) c.destroy()
   for (const s of servers) await s.stop()
-  data.cleanup()
+  for (const fn of cleanups.reverse()) fn()
 })
 
-async function boot () {
-  const s = await startServer({ dataDir: data.dir })
-  servers.push(s)
-  return s
+/** A throwaway PostgreSQL database for this file, or a reason why there is none. */
+function postgresDatabase () {
+  const admin = process.env.TANDEM_TEST_PG_URL
+  if (!admin) return { skip: 'TANDEM_TEST_PG_URL is not set' }
+  const psql = (sql) => spawnSync('psql', [admin, '-v', 'ON_ERROR_STOP=1', '-qAtc', sql], {
+    encoding: 'utf8', timeout: 30000, stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const probe = psql('select 1')
+  if (probe.error || probe.status !== 0) {
+    return { skip: `cannot use psql with TANDEM_TEST_PG_URL: ${probe.error?.message || probe.stderr}` }
+  }
+  const name = `tandem_interop_${process.pid}_${Date.now().toString(36)}`
+  const created = psql(`create database ${name}`)
+  if (created.status !== 0) return { skip: `create database failed: ${created.stderr}` }
+  cleanups.push(() => psql(`drop database if exists ${name} with (force)`))
+  const url = new URL(admin)
+  url.pathname = '/' + name
+  return { url: url.toString() }
 }
 
-function open (server, doc) {
-  const c = connectClient(server, doc)
-  clients.push(c)
-  return c
+const data = freshDataDir('persist')
+cleanups.push(data.cleanup)
+const pg = postgresDatabase()
+
+const backends = [
+  { name: 'sqlite', env: {} },
+  { name: 'postgres', env: pg.url ? { DATABASE_URL: pg.url } : null, skip: pg.skip }
+]
+
+for (const backend of backends) {
+  const opts = { timeout: 60000, skip: backend.env ? false : backend.skip }
+
+  async function boot () {
+    const s = await startServer({ dataDir: data.dir, env: backend.env })
+    servers.push(s)
+    return s
+  }
+
+  function open (server, doc) {
+    const c = connectClient(server, doc)
+    clients.push(c)
+    return c
+  }
+
+  test(`${backend.name}: content survives SIGKILL and restart`, opts, async () => {
+    const doc = uniqueDocName('persist')
+    const expected = 'Durable text: héllo 中文\nsecond line'
+
+    let server = await boot()
+    const writer = open(server, doc)
+    const observer = open(server, doc)
+    await Promise.all([waitSynced(writer), waitSynced(observer)])
+
+    writer.text.insert(0, expected)
+    // The server puts an update in the database before any other client sees it, so once the
+    // observer has the text (and the writer is still synced) the edit is durable.
+    await waitFor('observer to receive the edit', () => observer.toString() === expected, {
+      timeoutMs: 10000, describe: () => `observer has ${JSON.stringify(observer.toString())}\n${server.logs()}`
+    })
+    assert.equal(writer.provider.synced, true)
+
+    // Stop the clients first so they do not reconnect (and re-send the edit) to the new server:
+    // the restarted server must have it from its own storage.
+    writer.destroy()
+    observer.destroy()
+    const exit = await server.kill()
+    assert.equal(exit.signal, 'SIGKILL')
+
+    server = await boot()
+    const reader = open(server, doc)
+    await waitSynced(reader, 15000, 'reader sync after restart')
+    await waitFor('reader to get the text back after restart', () => reader.toString() === expected, {
+      timeoutMs: 10000, describe: () => `reader has ${JSON.stringify(reader.toString())}\n${server.logs()}`
+    })
+
+    const res = await httpGet(`${server.url}/api/documents/${docPath(doc)}/text`)
+    assert.equal(res.status, 200)
+    assert.equal(res.body, expected)
+  })
+
+  test(`${backend.name}: many small edits made before a crash are all kept`, opts, async () => {
+    const doc = uniqueDocName('persist-many')
+    let server = await boot()
+    const writer = open(server, doc)
+    const observer = open(server, doc)
+    await Promise.all([waitSynced(writer), waitSynced(observer)])
+
+    // Keystroke-sized updates, each its own message, like a person typing.
+    const typed = 'The quick brown fox jumps over the lazy dog. '.repeat(4)
+    for (const ch of typed) writer.text.insert(writer.text.length, ch)
+    await waitFor('observer to receive every keystroke', () => observer.toString() === typed, {
+      timeoutMs: 15000, describe: () => `observer has ${observer.toString().length}/${typed.length} chars\n${server.logs()}`
+    })
+
+    writer.destroy()
+    observer.destroy()
+    await server.kill()
+
+    server = await boot()
+    const reader = open(server, doc)
+    await waitSynced(reader, 15000, 'reader sync after restart')
+    await waitFor('all keystrokes after restart', () => reader.toString() === typed, {
+      timeoutMs: 10000, describe: () => `reader has ${reader.toString().length}/${typed.length} chars\n${server.logs()}`
+    })
+  })
 }
-
-test('content survives SIGKILL and restart on the same data dir', { timeout: 60000 }, async () => {
-  const doc = uniqueDocName('persist')
-  const expected = 'Durable text: héllo 中文\nsecond line'
-
-  let server = await boot()
-  const writer = open(server, doc)
-  const observer = open(server, doc)
-  await Promise.all([waitSynced(writer), waitSynced(observer)])
-
-  writer.text.insert(0, expected)
-  // The server puts an update in the database before any other client sees it, so once the
-  // observer has the text (and the writer is still synced) the edit is durable.
-  await waitFor('observer to receive the edit', () => observer.toString() === expected, {
-    timeoutMs: 10000, describe: () => `observer has ${JSON.stringify(observer.toString())}\n${server.logs()}`
-  })
-  assert.equal(writer.provider.synced, true)
-
-  // Stop the clients first so they do not reconnect (and re-send the edit) to the new server:
-  // the restarted server must have it from its own storage.
-  writer.destroy()
-  observer.destroy()
-  const exit = await server.kill()
-  assert.equal(exit.signal, 'SIGKILL')
-
-  server = await boot()
-  const reader = open(server, doc)
-  await waitSynced(reader, 15000, 'reader sync after restart')
-  await waitFor('reader to get the text back after restart', () => reader.toString() === expected, {
-    timeoutMs: 10000, describe: () => `reader has ${JSON.stringify(reader.toString())}\n${server.logs()}`
-  })
-
-  const res = await httpGet(`${server.url}/api/documents/${docPath(doc)}/text`)
-  assert.equal(res.status, 200)
-  assert.equal(res.body, expected)
-})
-
-test('many small edits made before a crash are all kept', { timeout: 60000 }, async () => {
-  const doc = uniqueDocName('persist-many')
-  let server = await boot()
-  const writer = open(server, doc)
-  const observer = open(server, doc)
-  await Promise.all([waitSynced(writer), waitSynced(observer)])
-
-  // Keystroke-sized updates, each its own message, like a person typing.
-  const typed = 'The quick brown fox jumps over the lazy dog. '.repeat(4)
-  for (const ch of typed) writer.text.insert(writer.text.length, ch)
-  await waitFor('observer to receive every keystroke', () => observer.toString() === typed, {
-    timeoutMs: 15000, describe: () => `observer has ${observer.toString().length}/${typed.length} chars\n${server.logs()}`
-  })
-
-  writer.destroy()
-  observer.destroy()
-  await server.kill()
-
-  server = await boot()
-  const reader = open(server, doc)
-  await waitSynced(reader, 15000, 'reader sync after restart')
-  await waitFor('all keystrokes after restart', () => reader.toString() === typed, {
-    timeoutMs: 10000, describe: () => `reader has ${reader.toString().length}/${typed.length} chars\n${server.logs()}`
-  })
-})
