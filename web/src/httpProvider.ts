@@ -106,6 +106,8 @@ export abstract class HttpProvider extends ObservableV2<ProviderEvents> {
       this.dropRemoteAwareness()
     }
     this.emit('status', [{ status }])
+    // Anything queued while we were away goes out now (a resumed session keeps its queue).
+    if (status === 'connected' && this.queue.length > 0) this.flushSoon(0)
   }
 
   protected withToken (url: string): string {

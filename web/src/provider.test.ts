@@ -184,6 +184,29 @@ describe('SseProvider', () => {
     provider.destroy()
   })
 
+  it('edits made while the stream reconnects are sent when the same session resumes', async () => {
+    const server = new FakeServer()
+    const { calls, doc, provider } = sseSetup(server)
+    await tick(0)
+    const es = FakeEventSource.instances[0]
+    es.session('S1')
+    await tick()
+    // the browser lost the stream and is retrying by itself (readyState CONNECTING)
+    es.readyState = 0
+    es.onerror!({})
+    expect(provider.status).toBe('connecting')
+    const n = calls.length
+    doc.getText('content').insert(0, 'typed offline')
+    await tick()
+    expect(calls.length).toBe(n) // nothing is posted while not connected
+    es.session('S1')
+    await tick()
+    expect(calls.length).toBe(n + 1)
+    expect(server.syncKinds.filter((k) => k === syncProtocol.messageYjsSyncStep1).length).toBe(1)
+    expect(server.doc.getText('content').toString()).toBe('typed offline')
+    provider.destroy()
+  })
+
   it('permission denied makes the provider read-only', async () => {
     const server = new FakeServer()
     const { provider } = sseSetup(server)
