@@ -19,6 +19,10 @@ after(async () => {
 
 test('sse and poll editors converge; automatic fallback picks sse', { timeout: 150000 }, async () => {
   const doc = 'e2e-fallback'
+  const created = await fetch(`${server.url}/api/documents`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: doc }),
+  })
+  assert.equal(created.status, 201, `create document: HTTP ${created.status}`)
   const sse = await openAs(browser, 'Sam', `${server.url}/d/${doc}?transport=sse`)
   const poll = await openAs(browser, 'Pat', `${server.url}/d/${doc}?transport=poll`)
   await waitForStatus(sse.page, 'connected', 'sse')
