@@ -1,0 +1,19 @@
+use thiserror::Error;
+
+/// Why a store call failed. `Database` covers both "unreachable" and "query refused":
+/// callers treat it as transient and retry, since the caller cannot tell them apart cheaply.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL {0:?}: expected sqlite://... or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("document {0:?} already exists")]
+    AlreadyExists(String),
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("document {0:?} not found")]
+    NotFound(String),
+}

@@ -1,0 +1,402 @@
+//! The HTTP API over documents and their history (see docs/PROTOCOL.md).
+//!
+//! Reads and edits go through the document's room, so they see exactly what connected
+//! editors see, and an edit made here reaches them live.
+
+use axum::{
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use serde::{Deserialize, Serialize};
+use tandem_persistence::{DocumentInfo, VersionKind};
+
+use crate::{
+    app::SharedState,
+    auth::{self, AccessLevel, Claims, Grant},
+    error::ApiError,
+    names,
+    peer::{Access, CloseReason},
+    room::{Request, RoomInfo},
+    transport::TokenQuery,
+};
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/api/config", get(config))
+        .route("/api/documents", get(list).post(create))
+        .route("/api/documents/{doc}", get(show).delete(delete))
+        .route("/api/documents/{doc}/text", get(text))
+        .route("/api/documents/{doc}/state", get(state_bytes))
+        .route("/api/documents/{doc}/updates", post(apply_update))
+        .route(
+            "/api/documents/{doc}/versions",
+            get(versions).post(create_version),
+        )
+        .route("/api/documents/{doc}/versions/{n}", get(version))
+        .route(
+            "/api/documents/{doc}/versions/{n}/state",
+            get(version_state),
+        )
+        .route("/api/documents/{doc}/versions/{n}/restore", post(restore))
+        .route("/api/tokens", post(mint_token))
+}
+
+async fn config(State(state): State<SharedState>) -> Json<serde_json::Value> {
+    use crate::config::TransportKind as T;
+    let transports: Vec<&str> = [
+        (T::Websocket, "websocket"),
+        (T::Sse, "sse"),
+        (T::Poll, "poll"),
+    ]
+    .into_iter()
+    .filter(|(t, _)| state.config.transport_enabled(*t))
+    .map(|(_, name)| name)
+    .collect();
+    Json(serde_json::json!({
+        "transports": transports,
+        "auth": if state.auth.token_mode() { "token" } else { "open" },
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+#[derive(Serialize)]
+struct DocumentView {
+    #[serde(flatten)]
+    info: DocumentInfo,
+    connections: usize,
+    users: Vec<String>,
+}
+
+/// Live presence for loaded documents; unloaded ones have nobody in them.
+async fn presence(state: &SharedState, doc: &str) -> RoomInfo {
+    if state.rooms.is_loaded(doc) {
+        if let Some(info) = state.rooms.request(doc, Request::Info).await {
+            return info;
+        }
+    }
+    RoomInfo {
+        connections: 0,
+        users: Vec::new(),
+    }
+}
+
+async fn list(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    state.auth.admin(auth::bearer(&headers))?;
+    let docs = state.store.list_documents().await?;
+    let mut out = Vec::with_capacity(docs.len());
+    for info in docs {
+        let live = presence(&state, &info.name).await;
+        out.push(DocumentView {
+            info,
+            connections: live.connections,
+            users: live.users,
+        });
+    }
+    Ok(Json(serde_json::json!({ "documents": out })))
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    name: String,
+}
+
+async fn create(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Json(body): Json<CreateBody>,
+) -> Result<(StatusCode, Json<DocumentView>), ApiError> {
+    names::validate(&body.name)?;
+    authorize(&state, &body.name, None, &headers, Access::Write)?;
+    let info = state.store.create_document(&body.name).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(DocumentView {
+            info,
+            connections: 0,
+            users: Vec::new(),
+        }),
+    ))
+}
+
+/// Checks the caller may touch `doc` with `need`; open servers let everyone.
+fn authorize(
+    state: &SharedState,
+    doc: &str,
+    q: Option<&TokenQuery>,
+    headers: &HeaderMap,
+    need: Access,
+) -> Result<Grant, ApiError> {
+    let token = q.and_then(|q| q.token.as_deref());
+    let grant = state.auth.document(doc, token, auth::bearer(headers))?;
+    if need == Access::Write && grant.access == Access::Read {
+        return Err(auth::AuthError::ReadOnly.into());
+    }
+    Ok(grant)
+}
+
+/// 404 unless the document is stored or loaded (a loaded one may not be written yet).
+async fn must_exist(state: &SharedState, doc: &str) -> Result<Option<DocumentInfo>, ApiError> {
+    let info = state.store.document(doc).await?;
+    if info.is_none() && !state.rooms.is_loaded(doc) {
+        return Err(ApiError::not_found(format!("document {doc:?}")));
+    }
+    Ok(info)
+}
+
+async fn show(
+    State(state): State<SharedState>,
+    Path(doc): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Json<DocumentView>, ApiError> {
+    names::validate(&doc)?;
+    authorize(&state, &doc, Some(&q), &headers, Access::Read)?;
+    let info = must_exist(&state, &doc).await?.unwrap_or_else(|| {
+        let now = chrono::Utc::now();
+        DocumentInfo {
+            name: doc.clone(),
+            created_at: now,
+            updated_at: now,
+            size_bytes: 0,
+        }
+    });
+    let live = presence(&state, &doc).await;
+    Ok(Json(DocumentView {
+        info,
+        connections: live.connections,
+        users: live.users,
+    }))
+}
+
+async fn delete(
+    State(state): State<SharedState>,
+    Path(doc): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    names::validate(&doc)?;
+    state.auth.admin(auth::bearer(&headers))?;
+    state.rooms.close(&doc, CloseReason::deleted(), true).await;
+    if state.store.delete_document(&doc).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("document {doc:?}")))
+    }
+}
+
+async fn text(
+    State(state): State<SharedState>,
+    Path(doc): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    names::validate(&doc)?;
+    authorize(&state, &doc, Some(&q), &headers, Access::Read)?;
+    must_exist(&state, &doc).await?;
+    let text = state
+        .rooms
+        .request(&doc, Request::Text)
+        .await
+        .ok_or_else(|| ApiError::unavailable("document could not be loaded"))?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+async fn state_bytes(
+    State(state): State<SharedState>,
+    Path(doc): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    names::validate(&doc)?;
+    authorize(&state, &doc, Some(&q), &headers, Access::Read)?;
+    must_exist(&state, &doc).await?;
+    let bytes = state
+        .rooms
+        .request(&doc, Request::State)
+        .await
+        .ok_or_else(|| ApiError::unavailable("document could not be loaded"))?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+async fn apply_update(
+    State(state): State<SharedState>,
+    Path(doc): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    names::validate(&doc)?;
+    authorize(&state, &doc, Some(&q), &headers, Access::Write)?;
+    if body.is_empty() {
+        return Err(ApiError::bad_request("empty body: send a Yjs update (v1)"));
+    }
+    let update = body.to_vec();
+    state
+        .rooms
+        .request(&doc, |done| Request::Apply { update, done })
+        .await
+        .ok_or_else(|| ApiError::unavailable("document is closing; retry"))??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn versions(
+    State(state): State<SharedState>,
+    Path(doc): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    names::validate(&doc)?;
+    authorize(&state, &doc, Some(&q), &headers, Access::Read)?;
+    must_exist(&state, &doc).await?;
+    let versions = state.store.list_versions(&doc).await?;
+    Ok(Json(serde_json::json!({ "versions": versions })))
+}
+
+fn parse_version(n: &str) -> Result<i64, ApiError> {
+    n.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::bad_request("version must be a positive integer"))
+}
+
+async fn load_version(
+    state: &SharedState,
+    doc: &str,
+    n: &str,
+) -> Result<tandem_persistence::Version, ApiError> {
+    let n = parse_version(n)?;
+    state
+        .store
+        .version(doc, n)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("version {n} of {doc:?}")))
+}
+
+async fn version(
+    State(state): State<SharedState>,
+    Path((doc, n)): Path<(String, String)>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Json<tandem_persistence::Version>, ApiError> {
+    names::validate(&doc)?;
+    authorize(&state, &doc, Some(&q), &headers, Access::Read)?;
+    Ok(Json(load_version(&state, &doc, &n).await?))
+}
+
+async fn version_state(
+    State(state): State<SharedState>,
+    Path((doc, n)): Path<(String, String)>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    names::validate(&doc)?;
+    authorize(&state, &doc, Some(&q), &headers, Access::Read)?;
+    let v = load_version(&state, &doc, &n).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        v.state,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct VersionBody {
+    label: Option<String>,
+}
+
+async fn create_version(
+    State(state): State<SharedState>,
+    Path(doc): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+    body: Option<Json<VersionBody>>,
+) -> Result<(StatusCode, Json<tandem_persistence::VersionInfo>), ApiError> {
+    names::validate(&doc)?;
+    authorize(&state, &doc, Some(&q), &headers, Access::Write)?;
+    must_exist(&state, &doc).await?;
+    let label = body.and_then(|b| b.0.label).map(|l| l.trim().to_string());
+    if label.as_ref().is_some_and(|l| l.chars().count() > 200) {
+        return Err(ApiError::bad_request("label is longer than 200 characters"));
+    }
+    let label = label.filter(|l| !l.is_empty());
+    let info = state
+        .rooms
+        .request(&doc, |done| Request::CreateVersion {
+            kind: VersionKind::Named,
+            label,
+            done,
+        })
+        .await
+        .ok_or_else(|| ApiError::unavailable("document is closing; retry"))??;
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+async fn restore(
+    State(state): State<SharedState>,
+    Path((doc, n)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<tandem_persistence::VersionInfo>, ApiError> {
+    names::validate(&doc)?;
+    state.auth.admin(auth::bearer(&headers))?;
+    let old = load_version(&state, &doc, &n).await?;
+    let label = Some(format!("restored from version {}", old.info.version));
+    let info = state
+        .rooms
+        .request(&doc, |done| Request::Restore {
+            text: old.text,
+            label,
+            done,
+        })
+        .await
+        .ok_or_else(|| ApiError::unavailable("document is closing; retry"))??;
+    Ok(Json(info))
+}
+
+#[derive(Deserialize)]
+struct TokenRequest {
+    doc: String,
+    #[serde(default = "default_access")]
+    access: AccessLevel,
+    #[serde(default = "default_expiry")]
+    expires_in: u64,
+    name: Option<String>,
+}
+
+fn default_access() -> AccessLevel {
+    AccessLevel::Write
+}
+
+fn default_expiry() -> u64 {
+    86400
+}
+
+async fn mint_token(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Json(req): Json<TokenRequest>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    state.auth.admin(auth::bearer(&headers))?;
+    let pattern = req.doc.strip_suffix('*').unwrap_or(&req.doc);
+    if !(pattern.is_empty() && req.doc == "*") {
+        names::validate(pattern)?;
+    }
+    let claims = Claims {
+        doc: req.doc,
+        access: req.access,
+        exp: auth::now_secs() + req.expires_in,
+        name: req.name,
+    };
+    let token = state.auth.mint(&claims).ok_or_else(|| {
+        ApiError::bad_request("the server has no TANDEM_SECRET: tokens are not used")
+    })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "token": token, "claims": claims })),
+    ))
+}

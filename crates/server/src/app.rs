@@ -1,0 +1,205 @@
+//! Assembles the server: state, routes, static files, and start/stop.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use anyhow::Context;
+use axum::{
+    extract::Request,
+    http::{header, HeaderValue},
+    middleware::Next,
+    response::Response,
+    Router,
+};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tandem_persistence::Store;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tower_http::{
+    compression::CompressionLayer,
+    services::{ServeDir, ServeFile},
+    trace::TraceLayer,
+};
+
+use crate::{
+    api,
+    auth::Auth,
+    config::ServeConfig,
+    ops,
+    peer::CloseReason,
+    registry::{Registry, RoomContext},
+    transport,
+    writer::Writer,
+};
+
+pub struct AppState {
+    pub config: ServeConfig,
+    pub rooms: Arc<Registry>,
+    pub store: Arc<dyn Store>,
+    pub auth: Auth,
+    pub sessions: Arc<transport::session::Sessions>,
+    pub shutting_down: AtomicBool,
+    pub prometheus: PrometheusHandle,
+}
+
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+}
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub state: SharedState,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Graceful shutdown: refuse new work, write out and close every document (clients
+    /// get 1001), then stop the listener.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.task).await;
+    }
+
+    /// Resolves when the server stops by itself (it doesn't, short of a fatal error).
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Opens the store, binds the listener and starts serving.
+pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
+    let url = config.db.url()?;
+    let store = tandem_persistence::open(&url)
+        .await
+        .with_context(|| format!("opening database {}", redact(&url)))?;
+    start_with_store(config, store).await
+}
+
+pub async fn start_with_store(
+    config: ServeConfig,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<Server> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    if config.secret.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(
+            %addr,
+            "no TANDEM_SECRET set: anyone who can reach this address can read and edit every document"
+        );
+    }
+    let writer = Writer::spawn(store.clone(), Duration::from_millis(config.group_commit_ms));
+    let ctx = Arc::new(RoomContext {
+        store: store.clone(),
+        writer,
+        settings: config.room_settings(),
+        unwritten: Default::default(),
+    });
+    let rooms = Registry::new(ctx);
+    let sessions = transport::session::Sessions::new(
+        rooms.clone(),
+        Duration::from_secs(config.session_idle_secs),
+        config.outbound_queue,
+    );
+    let state = Arc::new(AppState {
+        auth: Auth::new(config.secret.as_deref(), config.admin_key.as_deref()),
+        config,
+        rooms,
+        store,
+        sessions,
+        shutting_down: AtomicBool::new(false),
+        prometheus: ops::prometheus(),
+    });
+    let app = router(state.clone());
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let shutdown_state = state.clone();
+    let serve = axum::serve(
+        axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            // Keystrokes are tiny frames: don't let Nagle hold them back.
+            let _ = tcp.set_nodelay(true);
+        }),
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stop_rx.await;
+        shutdown_state.shutting_down.store(true, Ordering::Relaxed);
+        tracing::info!("shutting down: writing out documents");
+        shutdown_state.sessions.close_all();
+        shutdown_state
+            .rooms
+            .close_all(CloseReason::going_away())
+            .await;
+        tracing::info!("all documents written");
+    });
+    let task = tokio::spawn(async move {
+        if let Err(err) = serve.await {
+            tracing::error!(error = %err, "server stopped");
+        }
+    });
+    Ok(Server {
+        addr,
+        state,
+        stop: Some(stop_tx),
+        task,
+    })
+}
+
+pub fn router(state: SharedState) -> Router {
+    let web_dir = state.config.web_dir.clone();
+    let api = Router::new()
+        .merge(api::routes())
+        .merge(transport::routes(&state.config))
+        .merge(ops::routes())
+        .with_state(state);
+    let index = web_dir.join("index.html");
+    let web = Router::new()
+        .fallback_service(ServeDir::new(&web_dir).fallback(ServeFile::new(index)))
+        .layer(axum::middleware::from_fn(cache_headers))
+        .layer(CompressionLayer::new());
+    api.merge(web).layer(TraceLayer::new_for_http())
+}
+
+/// Vite puts content-hashed files under /assets/: those never change. Everything else
+/// (index.html, the SPA routes) must be revalidated so a deploy shows up at once.
+async fn cache_headers(req: Request, next: Next) -> Response {
+    let immutable = req.uri().path().starts_with("/assets/");
+    let mut res = next.run(req).await;
+    let value = if immutable {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    res
+}
+
+/// Hides a password in a database URL before it reaches a log line.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => {
+                    format!("{}://{}:***{}", &url[..scheme], &creds[..colon], &url[at..])
+                }
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,314 @@
+//! Access control: signed document tokens and the admin key.
+//!
+//! Without a secret the server is open (anyone may edit any document). With one, every
+//! document request needs an HS256 token naming the document (or a prefix ending in `*`)
+//! and an access level. Refusals happen before any document is loaded.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::http::{HeaderMap, StatusCode};
+use clap::{Args, ValueEnum};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::{metrics as m, peer::Access};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessLevel {
+    Read,
+    Write,
+}
+
+impl From<AccessLevel> for Access {
+    fn from(level: AccessLevel) -> Access {
+        match level {
+            AccessLevel::Read => Access::Read,
+            AccessLevel::Write => Access::Write,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// Document name, or a prefix followed by `*` (`team-*`; `*` alone is every document).
+    pub doc: String,
+    pub access: AccessLevel,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: u64,
+    /// Shown in presence instead of a name the user picks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl Claims {
+    pub fn covers(&self, doc: &str) -> bool {
+        match self.doc.strip_suffix('*') {
+            Some(prefix) => doc.starts_with(prefix),
+            None => self.doc == doc,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("an access token is required (?token= or Authorization: Bearer)")]
+    Missing,
+    #[error("access token is malformed or its signature is wrong")]
+    Invalid,
+    #[error("access token has expired")]
+    Expired,
+    #[error("access token does not grant access to this document")]
+    WrongDocument,
+    #[error("access token is read-only")]
+    ReadOnly,
+    #[error("this endpoint needs the admin key (Authorization: Bearer <admin key>)")]
+    AdminRequired,
+}
+
+impl AuthError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AuthError::Missing | AuthError::Invalid | AuthError::Expired => {
+                StatusCode::UNAUTHORIZED
+            }
+            AuthError::WrongDocument | AuthError::ReadOnly | AuthError::AdminRequired => {
+                StatusCode::FORBIDDEN
+            }
+        }
+    }
+
+    fn label(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing",
+            AuthError::Invalid => "invalid",
+            AuthError::Expired => "expired",
+            AuthError::WrongDocument => "wrong_document",
+            AuthError::ReadOnly => "read_only",
+            AuthError::AdminRequired => "admin_required",
+        }
+    }
+}
+
+/// Who is asking, once checked.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub access: Access,
+    pub name: Option<String>,
+    pub admin: bool,
+}
+
+pub struct Auth {
+    keys: Option<(EncodingKey, DecodingKey)>,
+    admin_key: Option<String>,
+}
+
+impl Auth {
+    pub fn new(secret: Option<&str>, admin_key: Option<&str>) -> Auth {
+        Auth {
+            keys: secret.filter(|s| !s.is_empty()).map(|s| {
+                (
+                    EncodingKey::from_secret(s.as_bytes()),
+                    DecodingKey::from_secret(s.as_bytes()),
+                )
+            }),
+            admin_key: admin_key.filter(|k| !k.is_empty()).map(str::to_string),
+        }
+    }
+
+    pub fn token_mode(&self) -> bool {
+        self.keys.is_some()
+    }
+
+    pub fn mint(&self, claims: &Claims) -> Option<String> {
+        let (enc, _) = self.keys.as_ref()?;
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, enc).ok()
+    }
+
+    fn is_admin(&self, bearer: Option<&str>) -> bool {
+        match (&self.admin_key, bearer) {
+            (Some(key), Some(given)) => constant_time_eq(key.as_bytes(), given.as_bytes()),
+            _ => false,
+        }
+    }
+
+    /// Checks access to one document. `token` comes from `?token=`, `bearer` from the
+    /// Authorization header; either may carry the token, and the bearer may be the admin key.
+    pub fn document(
+        &self,
+        doc: &str,
+        token: Option<&str>,
+        bearer: Option<&str>,
+    ) -> Result<Grant, AuthError> {
+        let result = self.check_document(doc, token, bearer);
+        if let Err(err) = &result {
+            metrics::counter!(m::AUTH_REFUSED, "reason" => err.label()).increment(1);
+        }
+        result
+    }
+
+    fn check_document(
+        &self,
+        doc: &str,
+        token: Option<&str>,
+        bearer: Option<&str>,
+    ) -> Result<Grant, AuthError> {
+        let Some((_, dec)) = &self.keys else {
+            return Ok(Grant {
+                access: Access::Write,
+                name: None,
+                admin: false,
+            });
+        };
+        if self.is_admin(bearer) {
+            return Ok(Grant {
+                access: Access::Write,
+                name: None,
+                admin: true,
+            });
+        }
+        let token = token.or(bearer).ok_or(AuthError::Missing)?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp"]);
+        let claims = jsonwebtoken::decode::<Claims>(token, dec, &validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                _ => AuthError::Invalid,
+            })?
+            .claims;
+        if !claims.covers(doc) {
+            return Err(AuthError::WrongDocument);
+        }
+        Ok(Grant {
+            access: claims.access.into(),
+            name: claims.name,
+            admin: false,
+        })
+    }
+
+    /// The admin API is open when no admin key and no secret are set (a private,
+    /// single-user install); otherwise it needs the admin key.
+    pub fn admin(&self, bearer: Option<&str>) -> Result<(), AuthError> {
+        if self.admin_key.is_none() && self.keys.is_none() {
+            return Ok(());
+        }
+        if self.is_admin(bearer) {
+            Ok(())
+        } else {
+            metrics::counter!(m::AUTH_REFUSED, "reason" => "admin_required").increment(1);
+            Err(AuthError::AdminRequired)
+        }
+    }
+}
+
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `tandem token`: mint a token offline with the server's secret.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// Document name, or a prefix ending in `*`.
+    #[arg(long)]
+    pub doc: String,
+    #[arg(long, value_enum, default_value_t = AccessLevel::Write)]
+    pub access: AccessLevel,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 86400)]
+    pub expires_in: u64,
+    /// User name shown in presence.
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long, env = "TANDEM_SECRET", hide_env_values = true)]
+    pub secret: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(doc: &str, access: AccessLevel, exp: u64) -> Claims {
+        Claims {
+            doc: doc.into(),
+            access,
+            exp,
+            name: Some("ann".into()),
+        }
+    }
+
+    #[test]
+    fn open_mode_grants_write() {
+        let auth = Auth::new(None, None);
+        assert_eq!(
+            auth.document("x", None, None).unwrap().access,
+            Access::Write
+        );
+        assert!(auth.admin(None).is_ok());
+    }
+
+    #[test]
+    fn tokens_are_checked() {
+        let auth = Auth::new(Some("s3cret"), Some("adm"));
+        let later = now_secs() + 600;
+        let t = auth
+            .mint(&claims("doc-a", AccessLevel::Read, later))
+            .unwrap();
+        let g = auth.document("doc-a", Some(&t), None).unwrap();
+        assert_eq!((g.access, g.name.as_deref()), (Access::Read, Some("ann")));
+        assert_eq!(
+            auth.document("doc-b", Some(&t), None).unwrap_err(),
+            AuthError::WrongDocument
+        );
+        assert_eq!(
+            auth.document("doc-a", None, None).unwrap_err(),
+            AuthError::Missing
+        );
+        assert_eq!(
+            auth.document("doc-a", Some("junk"), None).unwrap_err(),
+            AuthError::Invalid
+        );
+        let other = Auth::new(Some("other"), None);
+        let forged = other
+            .mint(&claims("doc-a", AccessLevel::Write, later))
+            .unwrap();
+        assert_eq!(
+            auth.document("doc-a", Some(&forged), None).unwrap_err(),
+            AuthError::Invalid
+        );
+        let old = auth
+            .mint(&claims("doc-a", AccessLevel::Write, now_secs() - 10))
+            .unwrap();
+        assert_eq!(
+            auth.document("doc-a", Some(&old), None).unwrap_err(),
+            AuthError::Expired
+        );
+        let prefix = auth
+            .mint(&claims("team-*", AccessLevel::Write, later))
+            .unwrap();
+        assert!(auth.document("team-notes", Some(&prefix), None).is_ok());
+        assert!(auth.document("other", Some(&prefix), None).is_err());
+        assert!(auth.document("doc-z", None, Some("adm")).unwrap().admin);
+        assert_eq!(
+            auth.admin(Some("nope")).unwrap_err(),
+            AuthError::AdminRequired
+        );
+        assert!(auth.admin(Some("adm")).is_ok());
+    }
+}

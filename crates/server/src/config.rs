@@ -1,0 +1,181 @@
+//! Command line and environment settings. Every flag has an environment variable so the
+//! same binary is configured the same way by hand, by systemd and by docker-compose.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::room::RoomSettings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tandem",
+    version,
+    about = "Real-time collaborative editing server for Yjs"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeConfig,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(Box<ServeConfig>),
+    /// List a document's versions.
+    History {
+        doc: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Print a document's text (current, or of one version) or its Yjs state.
+    Export {
+        doc: String,
+        /// A version number from `tandem history`.
+        #[arg(long)]
+        version: Option<i64>,
+        /// `text` prints the plain text; `yjs` writes the binary Yjs update to stdout.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Text)]
+        format: ExportFormat,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Mint an access token (needs the server's secret).
+    Token(crate::auth::TokenArgs),
+    /// Exit 0 if the server on TANDEM_LISTEN answers /healthz (for container health checks).
+    Healthcheck {
+        #[arg(long, env = "TANDEM_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    Text,
+    Yjs,
+}
+
+/// Where the database is, shared by `serve` and the offline commands.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// `postgres://...` for PostgreSQL, `sqlite://path` for SQLite. Default: SQLite file
+    /// `tandem.db` in the data directory.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Directory for the default SQLite database.
+    #[arg(long, env = "TANDEM_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+impl DbArgs {
+    pub fn url(&self) -> anyhow::Result<String> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create data directory {}: {e}",
+                self.data_dir.display()
+            )
+        })?;
+        Ok(format!(
+            "sqlite://{}",
+            self.data_dir.join("tandem.db").display()
+        ))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub enum TransportKind {
+    Websocket,
+    Sse,
+    Poll,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on (`127.0.0.1:0` picks a free port; the chosen address is printed).
+    #[arg(long, env = "TANDEM_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Built web editor to serve at `/` (nothing is served there if the directory is missing).
+    #[arg(long, env = "TANDEM_WEB_DIR", default_value = "web/dist")]
+    pub web_dir: PathBuf,
+    #[arg(long, env = "TANDEM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Largest accepted message (WebSocket frame or HTTP body), in bytes. Bigger WebSocket
+    /// frames are closed with 1009, bigger HTTP bodies refused with 413.
+    #[arg(long, env = "TANDEM_MAX_MESSAGE_SIZE", default_value_t = 16 * 1024 * 1024)]
+    pub max_message_size: usize,
+    /// Messages that may wait for one client before it is disconnected as too slow.
+    #[arg(long, env = "TANDEM_OUTBOUND_QUEUE", default_value_t = 1024)]
+    pub outbound_queue: usize,
+    /// Seconds a document stays loaded after its last client leaves.
+    #[arg(long, env = "TANDEM_UNLOAD_GRACE_SECS", default_value_t = 10)]
+    pub unload_grace_secs: u64,
+    /// Milliseconds the writer waits to gather updates into one transaction.
+    #[arg(long, env = "TANDEM_GROUP_COMMIT_MS", default_value_t = 2)]
+    pub group_commit_ms: u64,
+    /// Compact a document's log into a snapshot after this many updates ...
+    #[arg(long, env = "TANDEM_COMPACT_UPDATES", default_value_t = 1000)]
+    pub compact_updates: u64,
+    /// ... or after this many logged bytes.
+    #[arg(long, env = "TANDEM_COMPACT_BYTES", default_value_t = 1024 * 1024)]
+    pub compact_bytes: u64,
+    /// Take an automatic version once editing has paused for this many seconds ...
+    #[arg(long, env = "TANDEM_VERSION_IDLE_SECS", default_value_t = 30)]
+    pub version_idle_secs: u64,
+    /// ... and at least this often during long editing sessions.
+    #[arg(long, env = "TANDEM_VERSION_INTERVAL_SECS", default_value_t = 600)]
+    pub version_interval_secs: u64,
+    /// Update bytes held in memory while the database is unreachable; past it, edits are
+    /// refused (clients keep them and resend on reconnect).
+    #[arg(long, env = "TANDEM_MAX_UNWRITTEN_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_unwritten_bytes: usize,
+    /// Transports to refuse, comma separated (e.g. `websocket`).
+    #[arg(
+        long,
+        env = "TANDEM_DISABLE_TRANSPORTS",
+        value_enum,
+        value_delimiter = ','
+    )]
+    pub disable_transports: Vec<TransportKind>,
+    /// Seconds an SSE or long-polling session survives without the client.
+    #[arg(long, env = "TANDEM_SESSION_IDLE_SECS", default_value_t = 60)]
+    pub session_idle_secs: u64,
+    /// Secret for signing access tokens. Without it the server is open: anyone may edit.
+    #[arg(long, env = "TANDEM_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Key for the admin API (list, delete, restore, mint tokens), sent as
+    /// `Authorization: Bearer <key>`. Needed in token mode.
+    #[arg(long, env = "TANDEM_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+}
+
+impl ServeConfig {
+    pub fn room_settings(&self) -> RoomSettings {
+        RoomSettings {
+            outbound_queue: self.outbound_queue,
+            unload_grace: Duration::from_secs(self.unload_grace_secs),
+            compact_updates: self.compact_updates.max(1),
+            compact_bytes: self.compact_bytes.max(1),
+            version_idle: Duration::from_secs(self.version_idle_secs),
+            version_interval: Duration::from_secs(self.version_interval_secs),
+            max_unwritten_bytes: self.max_unwritten_bytes,
+            awareness_timeout: Duration::from_secs(30),
+        }
+    }
+
+    pub fn transport_enabled(&self, t: TransportKind) -> bool {
+        !self.disable_transports.contains(&t)
+    }
+}

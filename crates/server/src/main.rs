@@ -1,0 +1,171 @@
+//! The `tandem` binary: the server and a few offline commands over its database.
+
+use std::io::Write;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use tandem::{
+    auth::{Auth, Claims},
+    config::{Cli, Command, DbArgs, ExportFormat, LogFormat},
+    text,
+};
+use yrs::{updates::decoder::Decode, ReadTxn, StateVector, Transact, Update};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(config)) => serve(*config).await,
+        Some(Command::History { doc, db }) => history(&doc, &db).await,
+        Some(Command::Export {
+            doc,
+            version,
+            format,
+            db,
+        }) => export(&doc, version, format, &db).await,
+        Some(Command::Token(args)) => {
+            let auth = Auth::new(Some(&args.secret), None);
+            let claims = Claims {
+                doc: args.doc,
+                access: args.access,
+                exp: tandem::auth::now_secs() + args.expires_in,
+                name: args.name,
+            };
+            println!("{}", auth.mint(&claims).context("minting token")?);
+            Ok(())
+        }
+        Some(Command::Healthcheck { listen }) => healthcheck(listen),
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,tower_http=warn,sqlx=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn serve(config: tandem::ServeConfig) -> anyhow::Result<()> {
+    init_tracing(config.log_format);
+    let server = tandem::start(config).await?;
+    // Tests and scripts read this line to learn the port when listening on :0.
+    println!("listening on http://{}", server.addr);
+    std::io::stdout().flush()?;
+    tracing::info!(addr = %server.addr, "tandem listening");
+    shutdown_signal().await;
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn history(doc: &str, db: &DbArgs) -> anyhow::Result<()> {
+    let store = tandem_persistence::open(&db.url()?).await?;
+    let versions = store.list_versions(doc).await?;
+    if versions.is_empty() && store.document(doc).await?.is_none() {
+        bail!("document {doc:?} not found");
+    }
+    println!(
+        "{:>7}  {:<25}  {:<8}  {:>10}  {:>8}  label",
+        "version", "created", "kind", "bytes", "chars"
+    );
+    for v in versions {
+        println!(
+            "{:>7}  {:<25}  {:<8}  {:>10}  {:>8}  {}",
+            v.version,
+            v.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            v.kind.as_str(),
+            v.size_bytes,
+            v.text_length,
+            v.label.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+async fn export(
+    doc: &str,
+    version: Option<i64>,
+    format: ExportFormat,
+    db: &DbArgs,
+) -> anyhow::Result<()> {
+    let store = tandem_persistence::open(&db.url()?).await?;
+    let state = match version {
+        Some(n) => {
+            store
+                .version(doc, n)
+                .await?
+                .with_context(|| format!("version {n} of {doc:?} not found"))?
+                .state
+        }
+        None => {
+            let stored = store
+                .load(doc)
+                .await?
+                .with_context(|| format!("document {doc:?} not found"))?;
+            let ydoc = text::new_doc();
+            {
+                let mut txn = ydoc.transact_mut();
+                for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
+                    txn.apply_update(Update::decode_v1(bytes)?)?;
+                }
+            }
+            let state = ydoc
+                .transact()
+                .encode_state_as_update_v1(&StateVector::default());
+            state
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    match format {
+        ExportFormat::Yjs => out.write_all(&state)?,
+        ExportFormat::Text => {
+            let ydoc = text::new_doc();
+            ydoc.transact_mut()
+                .apply_update(Update::decode_v1(&state)?)?;
+            writeln!(out, "{}", text::render_doc(&ydoc))?;
+        }
+    }
+    Ok(())
+}
+
+fn healthcheck(listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    use std::io::Read;
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3))
+        .with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(3)))?;
+    stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    if response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200") {
+        Ok(())
+    } else {
+        bail!(
+            "unhealthy: {}",
+            response.lines().next().unwrap_or("no answer")
+        )
+    }
+}

@@ -1,0 +1,62 @@
+//! Metric names and their descriptions, in one place so dashboards have one list to read.
+
+use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+
+pub const CONNECTIONS: &str = "tandem_connections";
+pub const CONNECTIONS_TOTAL: &str = "tandem_connections_opened_total";
+pub const DOCUMENTS_LOADED: &str = "tandem_documents_loaded";
+pub const UPDATES_RECEIVED: &str = "tandem_updates_received_total";
+pub const UPDATES_RELAYED: &str = "tandem_updates_relayed_total";
+pub const UPDATES_PERSISTED: &str = "tandem_updates_persisted_total";
+pub const BYTES_IN: &str = "tandem_bytes_in_total";
+pub const BYTES_OUT: &str = "tandem_bytes_out_total";
+pub const PERSIST_SECONDS: &str = "tandem_persist_seconds";
+pub const QUEUE_DROPS: &str = "tandem_slow_client_disconnects_total";
+pub const DB_ERRORS: &str = "tandem_database_errors_total";
+pub const UNKNOWN_MESSAGES: &str = "tandem_unknown_messages_total";
+pub const BAD_MESSAGES: &str = "tandem_invalid_messages_total";
+pub const AUTH_REFUSED: &str = "tandem_auth_refusals_total";
+pub const UNWRITTEN_BYTES: &str = "tandem_unwritten_bytes";
+pub const COMPACTIONS: &str = "tandem_compactions_total";
+pub const VERSIONS: &str = "tandem_versions_created_total";
+
+pub fn describe() {
+    describe_gauge!(CONNECTIONS, "Open client connections, by transport");
+    describe_counter!(CONNECTIONS_TOTAL, "Client connections opened, by transport");
+    describe_gauge!(DOCUMENTS_LOADED, "Documents loaded in memory");
+    describe_counter!(UPDATES_RECEIVED, "Document updates received from clients");
+    describe_counter!(UPDATES_RELAYED, "Document updates delivered to peers");
+    describe_counter!(UPDATES_PERSISTED, "Document updates committed to the log");
+    describe_counter!(
+        BYTES_IN,
+        Unit::Bytes,
+        "Protocol bytes received, by transport"
+    );
+    describe_counter!(BYTES_OUT, Unit::Bytes, "Protocol bytes queued to clients");
+    describe_histogram!(
+        PERSIST_SECONDS,
+        Unit::Seconds,
+        "Latency of one group commit"
+    );
+    describe_counter!(
+        QUEUE_DROPS,
+        "Peers disconnected because their outbound queue was full"
+    );
+    describe_counter!(DB_ERRORS, "Failed database operations");
+    describe_counter!(UNKNOWN_MESSAGES, "Messages of unknown type skipped");
+    describe_counter!(
+        BAD_MESSAGES,
+        "Connections closed for malformed input, by reason"
+    );
+    describe_counter!(
+        AUTH_REFUSED,
+        "Requests refused by access control, by reason"
+    );
+    describe_gauge!(
+        UNWRITTEN_BYTES,
+        Unit::Bytes,
+        "Accepted update bytes not yet in the database"
+    );
+    describe_counter!(COMPACTIONS, "Log compactions into a snapshot");
+    describe_counter!(VERSIONS, "History versions created, by kind");
+}

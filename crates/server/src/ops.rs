@@ -1,0 +1,56 @@
+//! Health, readiness and metrics endpoints for orchestrators and Prometheus.
+
+use std::{sync::OnceLock, time::Duration};
+
+use axum::{extract::State, http::StatusCode, routing::get, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::app::SharedState;
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+}
+
+/// The process-wide Prometheus recorder (metrics macros write to one global recorder).
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+                ])
+                .expect("static buckets")
+                .build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_ok() {
+                crate::metrics::describe();
+            }
+            handle
+        })
+        .clone()
+}
+
+async fn readyz(State(state): State<SharedState>) -> (StatusCode, String) {
+    if state.is_shutting_down() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
+    }
+    match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready".into()),
+        Ok(Err(err)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("database unreachable: {err}"),
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database unreachable: no answer within 2 s".into(),
+        ),
+    }
+}
+
+async fn metrics_text(State(state): State<SharedState>) -> String {
+    state.prometheus.render()
+}

@@ -1,0 +1,120 @@
+//! The transport-neutral peer: what a room sees of a connection.
+//!
+//! A room talks to "a peer with an inbound message stream and a bounded outbound queue".
+//! WebSocket, SSE and long polling each wrap this in a thin adapter: they push inbound
+//! frames to the room and drain `outbound` to the wire. Keeping the queue bounded is what
+//! stops one slow client from growing the server's memory: when it is full the room kicks
+//! the peer with a close reason instead of dropping frames (a dropped frame would silently
+//! corrupt that client's copy; a reconnect resyncs it).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+static NEXT_PEER_ID: AtomicU64 = AtomicU64::new(1);
+
+pub type PeerId = u64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    WebSocket,
+    Sse,
+    Poll,
+    /// Requests from the HTTP API, which act on a room without being a connection.
+    Api,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::WebSocket => "websocket",
+            Transport::Sse => "sse",
+            Transport::Poll => "poll",
+            Transport::Api => "api",
+        }
+    }
+}
+
+/// What a client may do in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// Why the server ended a connection. Codes follow RFC 6455 where one fits; the HTTP
+/// transports report the same reason in their final message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseReason {
+    pub code: u16,
+    pub reason: String,
+}
+
+impl CloseReason {
+    pub fn new(code: u16, reason: impl Into<String>) -> Self {
+        CloseReason {
+            code,
+            reason: reason.into(),
+        }
+    }
+    pub fn going_away() -> Self {
+        Self::new(1001, "server shutting down")
+    }
+    pub fn too_slow() -> Self {
+        Self::new(
+            1013,
+            "client too slow: outbound queue full; reconnect to resync",
+        )
+    }
+    pub fn storage_unavailable() -> Self {
+        Self::new(1013, "storage unavailable: edit not accepted; retry later")
+    }
+    pub fn invalid(detail: impl std::fmt::Display) -> Self {
+        Self::new(1007, format!("invalid message: {detail}"))
+    }
+    pub fn deleted() -> Self {
+        Self::new(4404, "document deleted")
+    }
+}
+
+/// The room's end of a peer.
+pub struct PeerHandle {
+    pub id: PeerId,
+    pub transport: Transport,
+    pub access: Access,
+    pub outbound: mpsc::Sender<Bytes>,
+    pub kick: oneshot::Sender<CloseReason>,
+}
+
+/// The transport's end of a peer.
+pub struct PeerEnd {
+    pub id: PeerId,
+    pub access: Access,
+    pub outbound: mpsc::Receiver<Bytes>,
+    /// Fires when the room ends the connection; closed without a value when the room
+    /// itself goes away.
+    pub kicked: oneshot::Receiver<CloseReason>,
+}
+
+/// Makes both ends of a new peer with an outbound queue of `capacity` messages.
+pub fn new_peer(transport: Transport, access: Access, capacity: usize) -> (PeerHandle, PeerEnd) {
+    let id = NEXT_PEER_ID.fetch_add(1, Ordering::Relaxed);
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    let (kick_tx, kick_rx) = oneshot::channel();
+    (
+        PeerHandle {
+            id,
+            transport,
+            access,
+            outbound: tx,
+            kick: kick_tx,
+        },
+        PeerEnd {
+            id,
+            access,
+            outbound: rx,
+            kicked: kick_rx,
+        },
+    )
+}

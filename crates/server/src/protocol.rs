@@ -1,0 +1,95 @@
+//! Framing of y-websocket messages on top of `yrs::sync`.
+//!
+//! `yrs` does the encoding; this module only adds what the wire needs: one message per
+//! outgoing frame (the JavaScript client reads just the first message of a frame), and a
+//! decoder that accepts several messages in one incoming frame (our own HTTP transports
+//! batch them) while refusing trailing garbage.
+
+use bytes::Bytes;
+use yrs::encoding::read::Cursor;
+use yrs::sync::{Awareness, AwarenessUpdate, Message, MessageReader, SyncMessage};
+use yrs::updates::decoder::DecoderV1;
+use yrs::updates::encoder::Encode;
+use yrs::StateVector;
+
+/// Decodes every message in a frame. An error means the frame as a whole is malformed.
+pub fn decode_frame(frame: &[u8]) -> Result<Vec<Message>, yrs::encoding::read::Error> {
+    if frame.is_empty() {
+        return Err(yrs::encoding::read::Error::EndOfBuffer(1));
+    }
+    let mut decoder = DecoderV1::new(Cursor::new(frame));
+    MessageReader::new(&mut decoder).collect()
+}
+
+pub fn encode(msg: &Message) -> Bytes {
+    Bytes::from(msg.encode_v1())
+}
+
+pub fn sync_step1(sv: StateVector) -> Bytes {
+    encode(&Message::Sync(SyncMessage::SyncStep1(sv)))
+}
+
+pub fn sync_step2(update: Vec<u8>) -> Bytes {
+    encode(&Message::Sync(SyncMessage::SyncStep2(update)))
+}
+
+pub fn sync_update(update: Vec<u8>) -> Bytes {
+    encode(&Message::Sync(SyncMessage::Update(update)))
+}
+
+pub fn awareness(update: AwarenessUpdate) -> Bytes {
+    encode(&Message::Awareness(update))
+}
+
+/// Every live awareness state, or `None` when nobody has announced one.
+pub fn all_awareness(awareness: &Awareness) -> Option<Bytes> {
+    let update = awareness.update().ok()?;
+    (!update.clients.is_empty()).then(|| self::awareness(update))
+}
+
+/// `[2][0] reason`: what the y-websocket client understands as "permission denied".
+pub fn permission_denied(reason: &str) -> Bytes {
+    encode(&Message::Auth(Some(reason.to_string())))
+}
+
+/// Message type byte, for counting unknown types in metrics.
+pub fn kind_label(msg: &Message) -> &'static str {
+    match msg {
+        Message::Sync(SyncMessage::SyncStep1(_)) => "sync_step1",
+        Message::Sync(SyncMessage::SyncStep2(_)) => "sync_step2",
+        Message::Sync(SyncMessage::Update(_)) => "sync_update",
+        Message::Awareness(_) => "awareness",
+        Message::AwarenessQuery => "query_awareness",
+        Message::Auth(_) => "auth",
+        Message::Custom(..) => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_several_messages_in_one_frame() {
+        let mut frame = sync_step1(StateVector::default()).to_vec();
+        frame.extend_from_slice(&encode(&Message::AwarenessQuery));
+        let msgs = decode_frame(&frame).unwrap();
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(msgs[1], Message::AwarenessQuery);
+    }
+
+    #[test]
+    fn refuses_garbage_and_empty_frames() {
+        assert!(decode_frame(&[]).is_err());
+        // sync message with an unknown sub-type
+        assert!(decode_frame(&[0, 9, 1, 1]).is_err());
+        // update whose declared length runs past the end
+        assert!(decode_frame(&[0, 2, 200, 1]).is_err());
+    }
+
+    #[test]
+    fn unknown_message_types_decode_as_custom() {
+        let msgs = decode_frame(&[7, 2, 1, 2]).unwrap();
+        assert_eq!(msgs, vec![Message::Custom(7, vec![1, 2])]);
+    }
+}

@@ -1,0 +1,189 @@
+//! The map from document name to its loaded room.
+//!
+//! Get-or-load is atomic per name: the map entry is created under the lock before the room
+//! starts loading, and every way into a room (a join, an API request) sends its message
+//! while holding the lock. A room that wants to unload takes the same lock and leaves only
+//! if its control queue is empty, so nobody can slip into a room that is going away, and
+//! thirty clients opening a cold document at once all land in one copy.
+
+use std::{
+    collections::HashMap,
+    sync::{atomic::AtomicUsize, Arc, Mutex},
+};
+
+use tandem_persistence::Store;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    peer::{CloseReason, PeerHandle},
+    room::{Control, PeerEvent, Request, Room, RoomSettings},
+    writer::Writer,
+};
+
+/// What every room shares.
+pub struct RoomContext {
+    pub store: Arc<dyn Store>,
+    pub writer: Writer,
+    pub settings: RoomSettings,
+    /// Bytes accepted from clients but not yet committed, across all rooms; past
+    /// `settings.max_unwritten_bytes` new edits are refused.
+    pub unwritten: AtomicUsize,
+}
+
+#[derive(Clone)]
+struct Entry {
+    generation: u64,
+    ctrl: mpsc::UnboundedSender<Control>,
+    data: mpsc::Sender<PeerEvent>,
+}
+
+/// How many peer messages may wait for a room before their transports stop reading.
+const ROOM_QUEUE: usize = 1024;
+
+pub struct Registry {
+    ctx: Arc<RoomContext>,
+    rooms: Mutex<HashMap<String, Entry>>,
+    next_generation: std::sync::atomic::AtomicU64,
+}
+
+impl Registry {
+    pub fn new(ctx: Arc<RoomContext>) -> Arc<Registry> {
+        Arc::new(Registry {
+            ctx,
+            rooms: Mutex::new(HashMap::new()),
+            next_generation: Default::default(),
+        })
+    }
+
+    pub fn context(&self) -> &Arc<RoomContext> {
+        &self.ctx
+    }
+
+    /// Sends `msg` to the document's room, loading it first if needed. Returns the
+    /// room's peer-event queue.
+    fn send(self: &Arc<Self>, doc: &str, msg: Control) -> mpsc::Sender<PeerEvent> {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        let mut msg = Some(msg);
+        if let Some(entry) = rooms.get(doc) {
+            match entry.ctrl.send(msg.take().unwrap()) {
+                Ok(()) => return entry.data.clone(),
+                // The room's task died without deregistering (a panic): start afresh.
+                Err(mpsc::error::SendError(back)) => msg = Some(back),
+            }
+        }
+        let generation = self
+            .next_generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (ctrl_tx, ctrl_rx) = mpsc::unbounded_channel();
+        let (data_tx, data_rx) = mpsc::channel(ROOM_QUEUE);
+        let room = Room::new(
+            doc.to_string(),
+            self.ctx.clone(),
+            self.clone(),
+            generation,
+            ctrl_tx.clone(),
+        );
+        let _ = ctrl_tx.send(msg.take().unwrap());
+        tokio::spawn(room.run(ctrl_rx, data_rx));
+        rooms.insert(
+            doc.to_string(),
+            Entry {
+                generation,
+                ctrl: ctrl_tx,
+                data: data_tx.clone(),
+            },
+        );
+        data_tx
+    }
+
+    /// Adds a peer to a document's room; the returned queue takes its messages.
+    pub fn join(self: &Arc<Self>, doc: &str, peer: PeerHandle) -> mpsc::Sender<PeerEvent> {
+        self.send(doc, Control::Join(peer))
+    }
+
+    /// Sends an API request to a document's room, loading it if needed.
+    pub async fn request<T>(
+        self: &Arc<Self>,
+        doc: &str,
+        make: impl FnOnce(oneshot::Sender<T>) -> Request,
+    ) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.send(doc, Control::Request(make(tx)));
+        rx.await.ok()
+    }
+
+    pub fn is_loaded(&self, doc: &str) -> bool {
+        self.rooms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(doc)
+    }
+
+    pub fn loaded(&self) -> Vec<String> {
+        self.rooms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Called by a room on its way out (after a failed load or a shutdown).
+    pub fn remove(&self, doc: &str, generation: u64) {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        if rooms.get(doc).is_some_and(|e| e.generation == generation) {
+            rooms.remove(doc);
+        }
+    }
+
+    /// Removes an idle room unless a message reached it meanwhile; see the module doc.
+    pub fn remove_if_idle(
+        &self,
+        doc: &str,
+        generation: u64,
+        ctrl: &mpsc::UnboundedReceiver<Control>,
+    ) -> bool {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        if !ctrl.is_empty() {
+            return false;
+        }
+        if rooms.get(doc).is_some_and(|e| e.generation == generation) {
+            rooms.remove(doc);
+        }
+        true
+    }
+
+    /// Closes a document's room (if loaded) and waits until it is gone. With `delete`, the
+    /// room skips writing out: the caller is about to delete the document.
+    pub async fn close(&self, doc: &str, reason: CloseReason, delete: bool) {
+        let entry = self
+            .rooms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(doc)
+            .cloned();
+        if let Some(entry) = entry {
+            let (done, rx) = oneshot::channel();
+            if entry
+                .ctrl
+                .send(Control::Shutdown {
+                    reason,
+                    delete,
+                    done,
+                })
+                .is_ok()
+            {
+                let _ = rx.await;
+            }
+        }
+    }
+
+    /// Writes out and closes every room (graceful shutdown).
+    pub async fn close_all(&self, reason: CloseReason) {
+        let docs = self.loaded();
+        let closes = docs
+            .iter()
+            .map(|doc| self.close(doc, reason.clone(), false));
+        futures::future::join_all(closes).await;
+    }
+}

@@ -1,0 +1,144 @@
+//! Long polling: a session, POSTs upstream, and GETs that wait up to ~25 s for news.
+//!
+//! The cursor makes it lossless and duplicate-free: a GET with `cursor=N` acknowledges
+//! everything up to N and returns what came after, so a retried GET (say, after a
+//! network error) gets the same messages again rather than losing them.
+
+use std::time::Duration;
+
+use axum::{
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    Json,
+};
+use base64::Engine;
+use serde::Deserialize;
+
+use super::{ensure_enabled, session::Batch, TokenQuery};
+use crate::{
+    app::SharedState, auth, config::TransportKind, error::ApiError, names, peer::CloseReason,
+    peer::Transport,
+};
+
+/// Longest a GET is held open with nothing to say; under common proxy timeouts (30-60 s).
+const MAX_WAIT: Duration = Duration::from_secs(25);
+
+pub async fn open(
+    State(state): State<SharedState>,
+    Path(doc): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    ensure_enabled(&state, TransportKind::Poll)?;
+    names::validate(&doc)?;
+    let grant = state
+        .auth
+        .document(&doc, q.token.as_deref(), auth::bearer(&headers))?;
+    let session = state
+        .sessions
+        .open(&doc, Transport::Poll, grant.access)
+        .map_err(ApiError::unavailable)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "session": session.id })),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PollQuery {
+    #[serde(default)]
+    cursor: u64,
+    /// Seconds to hold the request when there is nothing new (at most 25).
+    timeout: Option<f64>,
+}
+
+pub async fn receive(
+    State(state): State<SharedState>,
+    Path((doc, id)): Path<(String, String)>,
+    Query(q): Query<PollQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    ensure_enabled(&state, TransportKind::Poll)?;
+    let session = state
+        .sessions
+        .get(&doc, &id)
+        .ok_or_else(|| gone("unknown or expired session: open a new one"))?;
+    let _attached = session.attach();
+    let wait = q
+        .timeout
+        .filter(|t| t.is_finite() && *t >= 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(MAX_WAIT)
+        .min(MAX_WAIT);
+    let mut batch = session.take_after(q.cursor, true);
+    if matches!(&batch, Batch::Messages(m) if m.is_empty()) {
+        session.wait_after(q.cursor, wait).await;
+        batch = session.take_after(q.cursor, true);
+    }
+    match batch {
+        Batch::Closed(reason) => Err(gone(&format!("session closed: {}", reason.reason))),
+        Batch::Messages(messages) => {
+            let cursor = messages.last().map(|(seq, _)| *seq).unwrap_or(q.cursor);
+            let encoded: Vec<String> = messages
+                .iter()
+                .map(|(_, m)| base64::engine::general_purpose::STANDARD.encode(m))
+                .collect();
+            Ok(Json(
+                serde_json::json!({ "cursor": cursor, "messages": encoded }),
+            ))
+        }
+    }
+}
+
+pub async fn send(
+    State(state): State<SharedState>,
+    Path((doc, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    ensure_enabled(&state, TransportKind::Poll)?;
+    deliver(&state, &doc, &id, body).await
+}
+
+/// Shared by the SSE and polling upstreams: the body holds one or more y-protocol messages.
+pub async fn deliver(
+    state: &SharedState,
+    doc: &str,
+    id: &str,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "empty body: send y-protocol messages",
+        ));
+    }
+    // Refuse malformed input here with a clear 400 instead of killing the session later.
+    crate::protocol::decode_frame(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid y-protocol message: {e}")))?;
+    let session = state
+        .sessions
+        .get(doc, id)
+        .ok_or_else(|| gone("unknown or expired session: open a new one"))?;
+    session
+        .send(body)
+        .await
+        .map_err(|reason| gone(&format!("session closed: {}", reason.reason)))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn close(
+    State(state): State<SharedState>,
+    Path((doc, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    if state.sessions.get(&doc, &id).is_none() {
+        return Err(gone("unknown or expired session"));
+    }
+    state
+        .sessions
+        .remove(&id, CloseReason::new(1000, "client closed"))
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn gone(message: &str) -> ApiError {
+    ApiError::new(StatusCode::GONE, message)
+}

@@ -1,0 +1,133 @@
+//! Server-Sent Events downstream, HTTP POST upstream.
+//!
+//! Event ids are `<session>:<seq>`, so the browser's automatic reconnect (which repeats
+//! the same URL with `Last-Event-ID`) finds its session and resumes after the last event
+//! it saw; if that is no longer buffered, it gets a new session and syncs afresh.
+
+use std::{convert::Infallible, sync::Arc, time::Duration};
+
+use axum::{
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{
+        sse::{Event, KeepAlive, Sse},
+        IntoResponse, Response,
+    },
+};
+use base64::Engine;
+use futures::Stream;
+
+use super::{ensure_enabled, session::Batch, TokenQuery};
+use crate::{
+    app::SharedState, auth, config::TransportKind, error::ApiError, names, peer::Transport,
+    transport::session::Session,
+};
+
+pub async fn open(
+    State(state): State<SharedState>,
+    Path(doc): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    ensure_enabled(&state, TransportKind::Sse)?;
+    names::validate(&doc)?;
+    let grant = state
+        .auth
+        .document(&doc, q.token.as_deref(), auth::bearer(&headers))?;
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(':'))
+        .and_then(|(id, seq)| Some((id.to_string(), seq.parse::<u64>().ok()?)))
+        .and_then(|(id, seq)| {
+            let s = state.sessions.get(&doc, &id)?;
+            (s.access == grant.access && s.can_resume_from(seq)).then_some((s, seq))
+        });
+    let (session, cursor, fresh) = match resume {
+        Some((s, seq)) => (s, seq, false),
+        None => {
+            let s = state
+                .sessions
+                .open(&doc, Transport::Sse, grant.access)
+                .map_err(ApiError::unavailable)?;
+            (s, 0, true)
+        }
+    };
+    let stream = events(session, cursor, fresh);
+    let mut res = Sse::new(stream)
+        .keep_alive(
+            KeepAlive::new()
+                .interval(Duration::from_secs(15))
+                .text("hb"),
+        )
+        .into_response();
+    // nginx and friends buffer responses unless told otherwise.
+    res.headers_mut()
+        .insert("x-accel-buffering", "no".parse().expect("static header"));
+    Ok(res)
+}
+
+fn events(
+    session: Arc<Session>,
+    mut cursor: u64,
+    fresh: bool,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    async_stream(move |tx| async move {
+        let _attached = session.attach();
+        if fresh {
+            let data = serde_json::json!({ "session": session.id }).to_string();
+            if tx
+                .send(Event::default().event("session").data(data))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        loop {
+            match session.take_after(cursor, false) {
+                Batch::Closed(reason) => {
+                    let data = serde_json::json!({ "code": reason.code, "reason": reason.reason });
+                    let _ = tx
+                        .send(Event::default().event("close").data(data.to_string()))
+                        .await;
+                    return;
+                }
+                Batch::Messages(messages) if messages.is_empty() => {
+                    session.wait_after(cursor, Duration::from_secs(30)).await;
+                }
+                Batch::Messages(messages) => {
+                    for (seq, frame) in messages {
+                        let event = Event::default()
+                            .id(format!("{}:{seq}", session.id))
+                            .data(base64::engine::general_purpose::STANDARD.encode(&frame));
+                        if tx.send(event).await.is_err() {
+                            return;
+                        }
+                        cursor = seq;
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// A stream fed by a task through a small channel: the task ends when the client goes.
+fn async_stream<F, Fut>(f: F) -> impl Stream<Item = Result<Event, Infallible>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(16);
+    tokio::spawn(f(tx));
+    futures::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), Ok)
+}
+
+pub async fn send(
+    State(state): State<SharedState>,
+    Path((doc, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    super::poll::deliver(&state, &doc, &id, body).await
+}

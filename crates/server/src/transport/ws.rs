@@ -1,0 +1,101 @@
+//! WebSocket transport: the standard y-websocket protocol, one message per frame.
+
+use axum::{
+    extract::{
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
+        Path, Query, State,
+    },
+    http::HeaderMap,
+    response::Response,
+};
+use bytes::Bytes;
+
+use super::{ensure_enabled, TokenQuery};
+use crate::{
+    app::SharedState,
+    auth,
+    config::TransportKind,
+    error::ApiError,
+    metrics as m, names,
+    peer::{new_peer, Access, CloseReason, Transport},
+    room::PeerEvent,
+};
+
+/// Everything that can refuse a client happens here, before the upgrade, so refusals are
+/// plain HTTP statuses the client (and its logs) can see; y-websocket only retries on them.
+pub async fn upgrade(
+    State(state): State<SharedState>,
+    Path(doc): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    ensure_enabled(&state, TransportKind::Websocket)?;
+    names::validate(&doc)?;
+    let grant = state
+        .auth
+        .document(&doc, q.token.as_deref(), auth::bearer(&headers))?;
+    let max = state.config.max_message_size;
+    Ok(ws
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| serve(socket, state, doc, grant.access)))
+}
+
+async fn serve(mut socket: WebSocket, state: SharedState, doc: String, access: Access) {
+    let (handle, mut end) = new_peer(Transport::WebSocket, access, state.config.outbound_queue);
+    let peer = handle.id;
+    metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => "websocket").increment(1);
+    tracing::info!(%doc, peer, transport = "websocket", ?access, "connection opened");
+    let room = state.rooms.join(&doc, handle);
+
+    let close: CloseReason = loop {
+        tokio::select! {
+            frame = end.outbound.recv() => match frame {
+                Some(frame) => {
+                    if socket.send(Message::Binary(frame)).await.is_err() {
+                        break CloseReason::new(1006, "send failed");
+                    }
+                }
+                // The room dropped us without a reason: it is shutting down.
+                None => break CloseReason::going_away(),
+            },
+            reason = &mut end.kicked => {
+                break reason.unwrap_or_else(|_| CloseReason::going_away());
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Binary(data))) => {
+                    metrics::counter!(m::BYTES_IN, "transport" => "websocket").increment(data.len() as u64);
+                    let event = PeerEvent::Message { peer, access, data: Bytes::from(data) };
+                    if room.send(event).await.is_err() {
+                        break CloseReason::going_away();
+                    }
+                }
+                Some(Ok(Message::Text(_))) => {
+                    metrics::counter!(m::BAD_MESSAGES, "reason" => "text_frame").increment(1);
+                    break CloseReason::new(1003, "text frames are not supported: send binary y-protocol messages");
+                }
+                Some(Ok(Message::Close(_))) | None => break CloseReason::new(1000, "client closed"),
+                Some(Ok(_)) => {} // ping/pong: answered by the library
+                Some(Err(err)) => {
+                    let text = err.to_string();
+                    if text.contains("too long") || text.contains("too big") || text.contains("Space limit") {
+                        metrics::counter!(m::BAD_MESSAGES, "reason" => "too_big").increment(1);
+                        break CloseReason::new(1009, format!("message larger than {} bytes", state.config.max_message_size));
+                    }
+                    break CloseReason::new(1006, format!("read failed: {text}"));
+                }
+            }
+        }
+    };
+
+    let _ = room.send(PeerEvent::Leave { peer }).await;
+    if close.code != 1006 && close.reason != "client closed" {
+        let frame = CloseFrame {
+            code: close.code,
+            reason: close.reason.clone().into(),
+        };
+        let _ = socket.send(Message::Close(Some(frame))).await;
+    }
+    tracing::info!(%doc, peer, transport = "websocket", code = close.code, reason = %close.reason, "connection closed");
+}

@@ -1,0 +1,102 @@
+//! Group commit: one task writes every room's updates to the log.
+//!
+//! Rooms hand over a batch and keep accepting edits; the writer gathers whatever arrives
+//! within `window` into a single transaction, so a burst of keystrokes across many
+//! documents costs one commit (one fsync) instead of one each. Each room has at most one
+//! batch in flight, which keeps its updates in log order.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use tandem_persistence::{AppendItem, Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics as m;
+
+pub struct WriteRequest {
+    pub doc: String,
+    pub updates: Vec<Bytes>,
+    /// Highest sequence number written for `doc`, or the error.
+    pub done: oneshot::Sender<Result<i64, Arc<StoreError>>>,
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<WriteRequest>,
+}
+
+/// Most requests folded into one transaction: bounds the size of one commit.
+const MAX_BATCH: usize = 512;
+
+impl Writer {
+    pub fn spawn(store: Arc<dyn Store>, window: Duration) -> Writer {
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(run(store, window, rx));
+        Writer { tx }
+    }
+
+    /// Queues a batch; the answer arrives on the returned channel once it is committed.
+    pub async fn write(
+        &self,
+        doc: String,
+        updates: Vec<Bytes>,
+    ) -> oneshot::Receiver<Result<i64, Arc<StoreError>>> {
+        let (done, rx) = oneshot::channel();
+        // The writer only stops when the process does; a failed send drops `done`, which
+        // the room sees as a failed write and retries.
+        let _ = self.tx.send(WriteRequest { doc, updates, done }).await;
+        rx
+    }
+}
+
+async fn run(store: Arc<dyn Store>, window: Duration, mut rx: mpsc::Receiver<WriteRequest>) {
+    let mut batch: Vec<WriteRequest> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        // Gather what arrives within the window: the commit latency we add is bounded by
+        // it, and under load it is what turns N fsyncs into one.
+        let deadline = tokio::time::Instant::now() + window;
+        while batch.len() < MAX_BATCH {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(req)) => batch.push(req),
+                _ => break,
+            }
+        }
+        let items: Vec<AppendItem> = batch
+            .iter()
+            .flat_map(|req| {
+                req.updates.iter().map(|u| AppendItem {
+                    doc: req.doc.clone(),
+                    data: u.to_vec(),
+                })
+            })
+            .collect();
+        let started = Instant::now();
+        let result = store.append(&items).await;
+        metrics::histogram!(m::PERSIST_SECONDS).record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(appended) => {
+                metrics::counter!(m::UPDATES_PERSISTED).increment(items.len() as u64);
+                for req in batch.drain(..) {
+                    let seq = appended
+                        .iter()
+                        .find(|a| a.doc == req.doc)
+                        .map(|a| a.last_seq)
+                        .unwrap_or(0);
+                    let _ = req.done.send(Ok(seq));
+                }
+            }
+            Err(err) => {
+                metrics::counter!(m::DB_ERRORS).increment(1);
+                tracing::warn!(error = %err, updates = items.len(), "writing updates failed");
+                let err = Arc::new(err);
+                for req in batch.drain(..) {
+                    let _ = req.done.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+}
