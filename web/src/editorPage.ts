@@ -27,7 +27,8 @@ const STATUS_TEXT = { connected: 'Connected', connecting: 'Connecting…', disco
 const TRANSPORT_TEXT: Record<TransportName, string> = { websocket: 'WebSocket', sse: 'SSE', poll: 'Long polling' }
 
 function readOnlyExtensions (ro: boolean) {
-  return [EditorState.readOnly.of(ro), EditorView.editable.of(!ro)]
+  return [EditorState.readOnly.of(ro), EditorView.editable.of(!ro),
+    placeholder(ro ? 'This document is empty.' : 'Start typing…')]
 }
 
 export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOptions): () => void {
@@ -86,7 +87,7 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
       doc: ytext.toString(),
       extensions: [
         lineNumbers(), highlightActiveLineGutter(), highlightSpecialChars(), drawSelection(), dropCursor(),
-        highlightActiveLine(), EditorView.lineWrapping, placeholder('Start typing…'),
+        highlightActiveLine(), EditorView.lineWrapping,
         keymap.of([...yUndoManagerKeymap, ...defaultKeymap, indentWithTab]),
         yCollab(ytext, awareness, { undoManager }),
         readOnlyComp.of(readOnlyExtensions(false)),
