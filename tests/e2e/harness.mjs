@@ -9,9 +9,11 @@ import { chromium } from 'playwright-core'
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const artifactsDir = path.join(repoRoot, 'test-artifacts')
 
+// A relative TANDEM_BIN is taken from the repo root, since `npm --prefix` changes directory.
+export const serverBin = () => path.resolve(repoRoot, process.env.TANDEM_BIN || 'target/debug/tandem')
+
 export async function startServer (extraArgs = []) {
-  // A relative TANDEM_BIN is taken from the repo root, since `npm --prefix` changes directory.
-  const bin = path.resolve(repoRoot, process.env.TANDEM_BIN || 'target/debug/tandem')
+  const bin = serverBin()
   const webDir = path.join(repoRoot, 'web/dist')
   if (!existsSync(path.join(webDir, 'index.html'))) {
     throw new Error(`web/dist is missing: run "npm ci && npm run build" in web/ first`)
