@@ -30,7 +30,7 @@ async function sideBySide (pages, file) {
   await ctx.close()
 }
 
-test('two editors converge, see each other, survive reload and restore history', { timeout: 150000 }, async () => {
+test('two editors converge, see each other, survive reload and restore history', { timeout: 75000 }, async () => {
   const doc = 'e2e-shared'
   // Alice creates the document through the list page.
   const alice = await (async () => {

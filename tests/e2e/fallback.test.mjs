@@ -17,7 +17,7 @@ after(async () => {
   await server?.stop()
 })
 
-test('sse and poll editors converge; automatic fallback picks sse', { timeout: 150000 }, async () => {
+test('sse and poll editors converge; automatic fallback picks sse', { timeout: 75000 }, async () => {
   const doc = 'e2e-fallback'
   const created = await fetch(`${server.url}/api/documents`, {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: doc }),

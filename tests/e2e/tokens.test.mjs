@@ -23,7 +23,7 @@ after(async () => {
   await server?.stop()
 })
 
-test('read tokens make a read-only editor; write tokens edit under their name', { timeout: 120000 }, async () => {
+test('read tokens make a read-only editor; write tokens edit under their name', { timeout: 60000 }, async () => {
   const doc = 'e2e-tokens'
   const writeToken = mint(['--doc', 'e2e-*', '--access', 'write', '--name', 'Writer'])
   const readToken = mint(['--doc', doc, '--access', 'read', '--name', 'Reader'])
