@@ -272,11 +272,12 @@ impl Sessions {
         tokio::spawn(async move {
             let reason = loop {
                 tokio::select! {
+                    biased;
+                    reason = &mut end.kicked => break reason.unwrap_or_else(|_| CloseReason::going_away()),
                     frame = end.outbound.recv() => match frame {
                         Some(frame) => pump.push(frame),
-                        None => break CloseReason::going_away(),
+                        None => break end.kicked.try_recv().unwrap_or_else(|_| CloseReason::going_away()),
                     },
-                    reason = &mut end.kicked => break reason.unwrap_or_else(|_| CloseReason::going_away()),
                 }
                 if pump.closed().is_some() {
                     // Overflowed: leave the room so it stops sending.

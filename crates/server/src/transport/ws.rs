@@ -51,6 +51,11 @@ async fn serve(mut socket: WebSocket, state: SharedState, doc: String, access: A
 
     let close: CloseReason = loop {
         tokio::select! {
+            // A kick arrives just before the room drops our queue: read it first.
+            biased;
+            reason = &mut end.kicked => {
+                break reason.unwrap_or_else(|_| CloseReason::going_away());
+            }
             frame = end.outbound.recv() => match frame {
                 Some(frame) => {
                     if socket.send(Message::Binary(frame)).await.is_err() {
@@ -58,11 +63,8 @@ async fn serve(mut socket: WebSocket, state: SharedState, doc: String, access: A
                     }
                 }
                 // The room dropped us without a reason: it is shutting down.
-                None => break CloseReason::going_away(),
+                None => break end.kicked.try_recv().unwrap_or_else(|_| CloseReason::going_away()),
             },
-            reason = &mut end.kicked => {
-                break reason.unwrap_or_else(|_| CloseReason::going_away());
-            }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Binary(data))) => {
                     metrics::counter!(m::BYTES_IN, "transport" => "websocket").increment(data.len() as u64);
@@ -93,9 +95,18 @@ async fn serve(mut socket: WebSocket, state: SharedState, doc: String, access: A
     if close.code != 1006 && close.reason != "client closed" {
         let frame = CloseFrame {
             code: close.code,
-            reason: close.reason.clone().into(),
+            reason: close_reason_text(&close.reason).into(),
         };
         let _ = socket.send(Message::Close(Some(frame))).await;
     }
     tracing::info!(%doc, peer, transport = "websocket", code = close.code, reason = %close.reason, "connection closed");
+}
+
+/// A close frame's reason must fit in 123 bytes (RFC 6455 control frame limit).
+fn close_reason_text(reason: &str) -> String {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_string()
 }

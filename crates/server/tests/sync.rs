@@ -1,0 +1,249 @@
+//! The WebSocket sync path, end to end, with a yrs-based client.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures::SinkExt;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use yrs::sync::{Message, SyncMessage};
+use yrs::updates::encoder::Encode;
+
+#[tokio::test]
+async fn two_clients_converge() {
+    let server = start(&[]).await;
+    let mut a = Client::connect(&server.ws("pair")).await;
+    let mut b = Client::connect(&server.ws("pair")).await;
+    for i in 0..20 {
+        a.append(&format!("a{i} ")).await;
+        b.insert(0, &format!("b{i} ")).await;
+    }
+    let text = converge(&mut [a, b], WAIT).await;
+    for i in 0..20 {
+        assert!(
+            text.contains(&format!("a{i} ")) && text.contains(&format!("b{i} ")),
+            "{text}"
+        );
+    }
+    assert_eq!(get_text(&server, "pair").await, text);
+}
+
+#[tokio::test]
+async fn sender_gets_its_update_echoed_and_late_joiner_gets_full_state() {
+    let server = start(&[]).await;
+    let mut a = Client::connect(&server.ws("late")).await;
+    a.append("hello world").await;
+    // The echo is the acknowledgement that the update is committed.
+    a.pump_until(|c| c.received_updates >= 1, WAIT).await;
+    a.close().await;
+    let c = Client::connect(&server.ws("late")).await;
+    assert_eq!(c.text(), "hello world");
+}
+
+#[tokio::test]
+async fn awareness_is_relayed_and_removed_on_disconnect() {
+    let server = start(&[]).await;
+    let mut a = Client::connect(&server.ws("aw")).await;
+    let mut b = Client::connect(&server.ws("aw")).await;
+    a.set_awareness(r#"{"user":{"name":"ann","color":"red"}}"#)
+        .await;
+    let id = a.client_id();
+    b.pump_until(
+        |c| matches!(c.peers.get(&id), Some(Some(s)) if s.contains("ann")),
+        WAIT,
+    )
+    .await;
+    // The sender sees its own state echoed (keeps the JS client's liveness check happy).
+    a.pump_until(|c| c.peers.contains_key(&id), WAIT).await;
+    // A newcomer is told about current states on join.
+    let c = Client::connect(&server.ws("aw")).await;
+    let mut c = c;
+    c.pump_until(|c| matches!(c.peers.get(&id), Some(Some(_))), WAIT)
+        .await;
+    a.close().await;
+    b.pump_until(|c| matches!(c.peers.get(&id), Some(None)), WAIT)
+        .await;
+    c.pump_until(|c| matches!(c.peers.get(&id), Some(None)), WAIT)
+        .await;
+}
+
+#[tokio::test]
+async fn query_awareness_returns_all_states() {
+    let server = start(&[]).await;
+    let mut a = Client::connect(&server.ws("qa")).await;
+    a.set_awareness(r#"{"user":{"name":"ann"}}"#).await;
+    let id = a.client_id();
+    let mut b = Client::connect(&server.ws("qa")).await;
+    b.drain(Duration::from_millis(200)).await;
+    b.peers.clear();
+    b.send(Message::AwarenessQuery).await;
+    b.pump_until(|c| matches!(c.peers.get(&id), Some(Some(_))), WAIT)
+        .await;
+}
+
+/// Each bad input closes only the offending socket with a clear code; the room and its
+/// other clients carry on.
+#[tokio::test]
+async fn bad_input_closes_only_the_offender() {
+    let server = start(&["--max-message-size", "4096"]).await;
+    let mut good = Client::connect(&server.ws("bad")).await;
+    good.append("intact").await;
+    good.pump_until(|c| c.received_updates >= 1, WAIT).await;
+
+    // text frame
+    let mut bad = Client::connect(&server.ws("bad")).await;
+    bad.ws.send(WsMessage::Text("hello".into())).await.unwrap();
+    let (code, reason) = bad.closed_with(WAIT).await;
+    assert_eq!(code, 1003, "{reason}");
+    assert!(reason.contains("text frames"), "{reason}");
+
+    // undecodable message
+    let mut bad = Client::connect(&server.ws("bad")).await;
+    bad.send_raw(vec![0, 9, 200, 1]).await;
+    assert_eq!(bad.closed_with(WAIT).await.0, 1007);
+
+    // a sync update whose payload is not a Yjs update
+    let mut bad = Client::connect(&server.ws("bad")).await;
+    bad.send(Message::Sync(SyncMessage::Update(vec![
+        255, 255, 255, 1, 2, 3,
+    ])))
+    .await;
+    let (code, reason) = bad.closed_with(WAIT).await;
+    assert_eq!(code, 1007, "{reason}");
+
+    // frame over the configured maximum
+    let mut bad = Client::connect(&server.ws("bad")).await;
+    bad.send_raw(vec![0u8; 8192]).await;
+    let (code, reason) = bad.closed_with(WAIT).await;
+    assert_eq!(code, 1009, "{reason}");
+
+    // unknown message type: skipped, connection stays usable
+    let mut newer = Client::connect(&server.ws("bad")).await;
+    newer.send_raw(vec![42, 3, 1, 2, 3]).await;
+    newer.append("!").await;
+    newer.pump_until(|c| c.received_updates >= 1, WAIT).await;
+    assert!(newer.closed.is_none());
+
+    good.pump_until(|c| c.text() == "intact!", WAIT).await;
+    assert!(good.closed.is_none());
+    assert_eq!(get_text(&server, "bad").await, "intact!");
+
+    // invalid document names are refused before the upgrade
+    let err = tokio_tungstenite::connect_async(server.ws("bad%20name"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("400"), "{err}");
+}
+
+#[tokio::test]
+async fn many_documents_stay_isolated() {
+    let server = start(&[]).await;
+    let mut clients = Vec::new();
+    for i in 0..200 {
+        let mut c = Client::connect(&server.ws(&format!("iso-{i}"))).await;
+        c.append(&format!("doc {i}")).await;
+        clients.push(c);
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.pump_until(|c| c.received_updates >= 1, WAIT).await;
+        assert_eq!(c.text(), format!("doc {i}"));
+    }
+    for i in (0..200).step_by(17) {
+        assert_eq!(
+            get_text(&server, &format!("iso-{i}")).await,
+            format!("doc {i}")
+        );
+    }
+}
+
+/// Clients racing to open a cold document must all land in one in-memory copy; two
+/// copies would never converge.
+#[tokio::test]
+async fn racing_clients_share_one_room() {
+    let server = start(&["--unload-grace-secs", "0"]).await;
+    {
+        let mut seed = Client::connect(&server.ws("cold")).await;
+        seed.append("seed").await;
+        seed.pump_until(|c| c.received_updates >= 1, WAIT).await;
+        seed.close().await;
+    }
+    // let the room unload
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let url = server.ws("cold");
+    let mut clients: Vec<Client> =
+        futures::future::join_all((0..30).map(|_| Client::connect(&url))).await;
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert!(c.text().starts_with("seed"), "{}", c.text());
+        c.append(&format!("<{i}>")).await;
+    }
+    let text = converge(&mut clients, Duration::from_secs(20)).await;
+    for i in 0..30 {
+        assert!(text.contains(&format!("<{i}>")), "{text}");
+    }
+}
+
+/// A peer that does not read is disconnected once its queue fills; the writer and the
+/// room are not slowed down or blocked by it.
+#[tokio::test]
+async fn slow_peer_is_disconnected() {
+    let server = start(&["--outbound-queue", "16"]).await;
+    let mut slow = Client::connect(&server.ws("slow")).await;
+    let mut fast = Client::connect(&server.ws("slow")).await;
+    let chunk = "x".repeat(64 * 1024);
+    for i in 0..200 {
+        fast.append(&chunk).await;
+        // Wait for the echo, so only the slow peer's queue can fill.
+        fast.pump_until(|c| c.received_updates > i, WAIT).await;
+    }
+    // Now read: the server must have closed the slow peer with 1013.
+    let (code, reason) = slow.closed_with(Duration::from_secs(30)).await;
+    assert_eq!(code, 1013, "{reason}");
+    assert!(reason.contains("too slow"), "{reason}");
+}
+
+#[tokio::test]
+async fn shutdown_closes_with_1001_and_keeps_data() {
+    let mut server = start(&[]).await;
+    let mut a = Client::connect(&server.ws("bye")).await;
+    a.append("persist me").await;
+    a.pump_until(|c| c.received_updates >= 1, WAIT).await;
+    let stopping = tokio::spawn(async move {
+        server.stop().await;
+        server
+    });
+    let (code, _) = a.closed_with(WAIT).await;
+    assert_eq!(code, 1001);
+    let server = stopping.await.unwrap();
+    let server = start_in(server.dir, &[]).await;
+    let c = Client::connect(&server.ws("bye")).await;
+    assert_eq!(c.text(), "persist me");
+}
+
+#[tokio::test]
+async fn client_ids_above_32_bits_are_not_truncated() {
+    let server = start(&[]).await;
+    let mut a = Client::connect(&server.ws("bigid")).await;
+    // A 53-bit client id, as pycrdt uses.
+    let doc = yrs::Doc::with_options(yrs::Options {
+        client_id: yrs::block::ClientID::new((1u64 << 52) + 12345),
+        offset_kind: yrs::OffsetKind::Utf16,
+        ..Default::default()
+    });
+    let update = {
+        use yrs::{Text, Transact};
+        let t = doc.get_or_insert_text("content");
+        let mut txn = doc.transact_mut();
+        t.insert(&mut txn, 0, "py");
+        txn.encode_update_v1()
+    };
+    a.send(Message::Sync(SyncMessage::Update(update.clone())))
+        .await;
+    a.pump_until(|c| c.text() == "py", WAIT).await;
+    // Sending the same update again must not duplicate the text.
+    a.send(Message::Sync(SyncMessage::Update(update))).await;
+    a.drain(Duration::from_millis(300)).await;
+    let c = Client::connect(&server.ws("bigid")).await;
+    assert_eq!(c.text(), "py");
+    let _ = Message::AwarenessQuery.encode_v1();
+}
