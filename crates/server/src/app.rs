@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::Context;
 use axum::{
-    extract::Request,
+    extract::{DefaultBodyLimit, Request},
     http::{header, HeaderValue},
     middleware::Next,
     response::Response,
@@ -160,10 +160,12 @@ pub async fn start_with_store(
 
 pub fn router(state: SharedState) -> Router {
     let web_dir = state.config.web_dir.clone();
+    let body_limit = DefaultBodyLimit::max(state.config.max_message_size);
     let api = Router::new()
         .merge(api::routes())
         .merge(transport::routes(&state.config))
         .merge(ops::routes())
+        .layer(body_limit)
         .with_state(state);
     let index = web_dir.join("index.html");
     let web = Router::new()

@@ -13,12 +13,53 @@ use yrs::updates::encoder::Encode;
 use yrs::StateVector;
 
 /// Decodes every message in a frame. An error means the frame as a whole is malformed.
+///
+/// `yrs::sync::MessageReader` takes running out of bytes for the end of the stream, so a
+/// truncated message (say, a length prefix past the end) would vanish silently. Here each
+/// message's extent is found first, and it must decode from exactly those bytes.
 pub fn decode_frame(frame: &[u8]) -> Result<Vec<Message>, yrs::encoding::read::Error> {
     if frame.is_empty() {
         return Err(yrs::encoding::read::Error::EndOfBuffer(1));
     }
-    let mut decoder = DecoderV1::new(Cursor::new(frame));
-    MessageReader::new(&mut decoder).collect()
+    let mut cursor = Cursor::new(frame);
+    let mut out = Vec::new();
+    while cursor.has_content() {
+        let start = cursor.next;
+        skip_message(&mut cursor)?;
+        let mut decoder = DecoderV1::new(Cursor::new(&frame[start..cursor.next]));
+        let mut messages = MessageReader::new(&mut decoder);
+        match messages.next() {
+            Some(msg) => out.push(msg?),
+            None => return Err(yrs::encoding::read::Error::EndOfBuffer(1)),
+        }
+    }
+    Ok(out)
+}
+
+/// Moves past one message, following the framing `Message::decode` reads.
+fn skip_message(cursor: &mut Cursor) -> Result<(), yrs::encoding::read::Error> {
+    use yrs::encoding::read::Read;
+    let tag: u8 = cursor.read_var()?;
+    match tag {
+        // sync: sub-type, then a buffer
+        0 => {
+            let _: u8 = cursor.read_var()?;
+            cursor.read_buf()?;
+        }
+        // auth: sub-type, then a reason string for "permission denied"
+        2 => {
+            if cursor.read_var::<u8>()? == 0 {
+                cursor.read_string()?;
+            }
+        }
+        // query awareness: nothing follows
+        3 => {}
+        // awareness and unknown types: one buffer
+        _ => {
+            cursor.read_buf()?;
+        }
+    }
+    Ok(())
 }
 
 pub fn encode(msg: &Message) -> Bytes {
@@ -85,6 +126,15 @@ mod tests {
         assert!(decode_frame(&[0, 9, 1, 1]).is_err());
         // update whose declared length runs past the end
         assert!(decode_frame(&[0, 2, 200, 1]).is_err());
+    }
+
+    #[test]
+    fn refuses_truncated_messages_after_good_ones() {
+        let mut frame = sync_step1(StateVector::default()).to_vec();
+        frame.extend_from_slice(&[0, 2, 5, 1]);
+        assert!(decode_frame(&frame).is_err());
+        // a state vector cut short inside its own buffer
+        assert!(decode_frame(&[0, 0, 2, 1, 200]).is_err());
     }
 
     #[test]

@@ -760,7 +760,7 @@ impl Room {
         }
         let delivered = (self.peers.len() - slow.len() - gone.len()) as u64;
         metrics::counter!(m::BYTES_OUT).increment(delivered * frame.len() as u64);
-        if frame.get(0) == Some(&0) {
+        if frame.first() == Some(&0) {
             metrics::counter!(m::UPDATES_RELAYED).increment(delivered);
         }
         for id in slow {

@@ -36,8 +36,10 @@ pub fn routes(config: &ServeConfig) -> Router<SharedState> {
         "/poll/{doc}/{session}",
         get(poll::receive).post(poll::send).delete(poll::close),
     );
-    let _ = config;
-    router
+    // One POST carries messages like one WebSocket frame: the same size limit (413).
+    router.layer(axum::extract::DefaultBodyLimit::max(
+        config.max_message_size,
+    ))
 }
 
 pub fn ensure_enabled(

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use axum::{
     body::Bytes,
-    extract::{Path, Query, State},
+    extract::{
+        rejection::{BytesRejection, QueryRejection},
+        Path, Query, State,
+    },
     http::{HeaderMap, StatusCode},
     Json,
 };
@@ -56,9 +59,10 @@ pub struct PollQuery {
 pub async fn receive(
     State(state): State<SharedState>,
     Path((doc, id)): Path<(String, String)>,
-    Query(q): Query<PollQuery>,
+    q: Result<Query<PollQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     ensure_enabled(&state, TransportKind::Poll)?;
+    let Query(q) = q.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
     let session = state
         .sessions
         .get(&doc, &id)
@@ -93,10 +97,16 @@ pub async fn receive(
 pub async fn send(
     State(state): State<SharedState>,
     Path((doc, id)): Path<(String, String)>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
     ensure_enabled(&state, TransportKind::Poll)?;
-    deliver(&state, &doc, &id, body).await
+    deliver(&state, &doc, &id, self::body(body)?).await
+}
+
+/// A request body, or the reason it could not be read (413 past the size limit) as the
+/// usual JSON error.
+pub fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| ApiError::new(e.status(), e.body_text()))
 }
 
 /// Shared by the SSE and polling upstreams: the body holds one or more y-protocol messages.

@@ -8,7 +8,7 @@ use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
     body::Bytes,
-    extract::{Path, Query, State},
+    extract::{rejection::BytesRejection, Path, Query, State},
     http::{HeaderMap, StatusCode},
     response::{
         sse::{Event, KeepAlive, Sse},
@@ -95,7 +95,12 @@ fn events(
                     return;
                 }
                 Batch::Messages(messages) if messages.is_empty() => {
-                    session.wait_after(cursor, Duration::from_secs(30)).await;
+                    // Stop waiting when the client goes: staying attached to a dead
+                    // stream would keep the session (and its awareness) alive forever.
+                    tokio::select! {
+                        _ = session.wait_after(cursor, Duration::from_secs(30)) => {}
+                        _ = tx.closed() => return,
+                    }
                 }
                 Batch::Messages(messages) => {
                     for (seq, frame) in messages {
@@ -127,7 +132,8 @@ where
 pub async fn send(
     State(state): State<SharedState>,
     Path((doc, id)): Path<(String, String)>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
-    super::poll::deliver(&state, &doc, &id, body).await
+    ensure_enabled(&state, TransportKind::Sse)?;
+    super::poll::deliver(&state, &doc, &id, super::poll::body(body)?).await
 }

@@ -8,7 +8,6 @@ use axum::{
     http::HeaderMap,
     response::Response,
 };
-use bytes::Bytes;
 
 use super::{ensure_enabled, TokenQuery};
 use crate::{
@@ -68,7 +67,7 @@ async fn serve(mut socket: WebSocket, state: SharedState, doc: String, access: A
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Binary(data))) => {
                     metrics::counter!(m::BYTES_IN, "transport" => "websocket").increment(data.len() as u64);
-                    let event = PeerEvent::Message { peer, access, data: Bytes::from(data) };
+                    let event = PeerEvent::Message { peer, access, data };
                     if room.send(event).await.is_err() {
                         break CloseReason::going_away();
                     }
