@@ -1,0 +1,531 @@
+//! SSE and long polling end to end, next to WebSocket peers in the same documents. The
+//! HTTP clients live in `common` (`SseClient`, `PollClient`); they parse the wire format
+//! themselves and keep their own yrs document.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const SHORT: Duration = Duration::from_millis(150);
+
+fn sees(peers: &std::collections::HashMap<u64, Option<String>>, id: u64, name: &str) -> bool {
+    matches!(peers.get(&id), Some(Some(s)) if s.contains(name))
+}
+
+fn removed(peers: &std::collections::HashMap<u64, Option<String>>, id: u64) -> bool {
+    matches!(peers.get(&id), Some(None))
+}
+
+/// `<session>:<seq>` of a message event.
+fn seq_of(event: &SseEvent, session: &str) -> u64 {
+    let id = event.id.as_deref().expect("message events carry an id");
+    let (s, seq) = id.split_once(':').expect("id is <session>:<seq>");
+    assert_eq!(s, session, "event id names the session");
+    seq.parse().expect("numeric sequence")
+}
+
+#[tokio::test]
+async fn sse_handshake_relay_and_awareness() {
+    let server = start(&[]).await;
+    let mut ws = Client::connect(&server.ws("sse-a")).await;
+    ws.append("before ").await;
+    ws.pump_until(|c| c.received_updates >= 1, WAIT).await;
+
+    let mut sse = SseClient::open(&server, "sse-a", None).await.unwrap();
+    assert!(sse.step(WAIT).await, "no first event");
+    let first = sse.events[0].clone();
+    assert_eq!(first.event, "session", "{first:?}");
+    assert_eq!(first.id, None, "the session event has no id");
+    let session = sse.session.clone().unwrap();
+    assert!(
+        session.len() >= 16,
+        "session id too short to be unguessable"
+    );
+    // Our step 1 was POSTed on the session event; the answer is step 2 with the text.
+    sse.pump_until(|c| c.y.synced, WAIT).await;
+    assert_eq!(sse.y.text(), "before ");
+    // The server's own step 1 arrived too (and was answered with step 2).
+    assert_eq!(sse.y.step1_count, 1);
+
+    ws.append("from ws").await;
+    sse.pump_until(|c| c.y.text() == "before from ws", WAIT)
+        .await;
+
+    sse.insert(0, "sse:").await;
+    ws.pump_until(|c| c.text() == "sse:before from ws", WAIT)
+        .await;
+    // The SSE client's own edit is echoed back as its acknowledgement.
+    let got = sse.y.received_updates;
+    sse.pump_until(|c| c.y.received_updates > got, WAIT).await;
+
+    sse.set_awareness(r#"{"user":{"name":"sse-user","color":"red"}}"#)
+        .await;
+    let sse_id = sse.y.client_id();
+    ws.pump_until(|c| sees(&c.peers, sse_id, "sse-user"), WAIT)
+        .await;
+    ws.set_awareness(r#"{"user":{"name":"ws-user","color":"blue"}}"#)
+        .await;
+    let ws_id = ws.client_id();
+    sse.pump_until(|c| sees(&c.y.peers, ws_id, "ws-user"), WAIT)
+        .await;
+
+    // Every message event is numbered within the session, strictly increasing.
+    let seqs: Vec<u64> = sse
+        .events
+        .iter()
+        .filter(|e| e.event == "message")
+        .map(|e| seq_of(e, &session))
+        .collect();
+    assert!(seqs.len() >= 5, "{seqs:?}");
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    assert_eq!(get_text(&server, "sse-a").await, "sse:before from ws");
+}
+
+#[tokio::test]
+async fn sse_resumes_with_last_event_id() {
+    let server = start(&[]).await;
+    let mut ws = Client::connect(&server.ws("replay")).await;
+    let mut sse = SseClient::connect(&server, "replay").await;
+    ws.append("a").await;
+    sse.pump_until(|c| c.y.text() == "a", WAIT).await;
+    sse.drain(SHORT).await;
+    let session = sse.session.clone().unwrap();
+    let last = sse.last_id.clone().unwrap();
+    let last_seq = seq_of(sse.events.last().unwrap(), &session);
+
+    sse.disconnect();
+    let before = sse.y.received_updates;
+    for i in 0..3 {
+        ws.append(&format!("<{i}>")).await;
+    }
+    ws.pump_until(|c| c.received_updates >= 4, WAIT).await;
+
+    sse.reconnect(Some(&last)).await.unwrap();
+    sse.pump_until(|c| c.y.received_updates >= before + 3, WAIT)
+        .await;
+    sse.drain(Duration::from_millis(300)).await;
+    assert!(
+        sse.events.iter().all(|e| e.event == "message"),
+        "no new session on resume: {:?}",
+        sse.events
+    );
+    assert_eq!(sse.session.as_deref(), Some(session.as_str()));
+    let seqs: Vec<u64> = sse.events.iter().map(|e| seq_of(e, &session)).collect();
+    assert_eq!(
+        seqs,
+        vec![last_seq + 1, last_seq + 2, last_seq + 3],
+        "exactly the missed messages, in order"
+    );
+    assert_eq!(sse.y.received_updates, before + 3, "no duplicates");
+    assert_eq!(sse.y.text(), ws.text());
+    assert_eq!(sse.y.text(), "a<0><1><2>");
+
+    // The resumed session still works upstream.
+    sse.append("!").await;
+    ws.pump_until(|c| c.text() == "a<0><1><2>!", WAIT).await;
+
+    // An id the server does not know: a new session and a fresh sync.
+    ws.append("?").await;
+    ws.pump_until(|c| c.text() == "a<0><1><2>!?", WAIT).await;
+    for stale in [
+        "0123456789abcdef0123456789abcdef:3".to_string(),
+        format!("{session}:999999"),
+        "garbage".to_string(),
+    ] {
+        sse.y.synced = false;
+        sse.reconnect(Some(&stale)).await.unwrap();
+        sse.pump_until(|c| c.y.synced, WAIT).await;
+        assert_eq!(sse.events[0].event, "session", "{stale}: {:?}", sse.events);
+        assert_ne!(sse.session.as_deref(), Some(session.as_str()));
+        assert_eq!(sse.y.text(), "a<0><1><2>!?");
+    }
+}
+
+#[tokio::test]
+async fn long_polling_loses_and_duplicates_nothing() {
+    let server = start(&[]).await;
+    let mut poll = PollClient::connect(&server, "lp").await;
+    let mut ws = Client::connect(&server.ws("lp")).await;
+    poll.drain(SHORT).await;
+    let base = poll.y.received_updates;
+    const N: usize = 300;
+    let writer = tokio::spawn(async move {
+        for i in 0..N {
+            ws.append(&format!("<{i}>")).await;
+            if i % 7 == 0 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        ws.pump_until(|c| c.received_updates >= N, WAIT).await;
+        ws
+    });
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut polls = 0usize;
+    let mut retried = 0usize;
+    while poll.y.received_updates - base < N {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {N} updates arrived",
+            poll.y.received_updates - base
+        );
+        polls += 1;
+        let timeout = match polls % 3 {
+            0 => Some(0.05),
+            1 => None,
+            _ => Some(2.0),
+        };
+        let (status, batch) = poll.get(poll.cursor, timeout).await;
+        assert_eq!(status, 200);
+        let mut batch = batch.unwrap();
+        if polls.is_multiple_of(4) {
+            // A retried GET (same cursor) gets the same messages again, maybe more.
+            let (status, again) = poll.get(poll.cursor, Some(0.0)).await;
+            assert_eq!(status, 200);
+            let again = again.unwrap();
+            assert!(again.cursor >= batch.cursor);
+            assert_eq!(
+                &again.messages[..batch.messages.len()],
+                &batch.messages[..],
+                "retry returned different messages"
+            );
+            retried += 1;
+            batch = again;
+        }
+        let before = poll.cursor;
+        let n = batch.messages.len() as u64;
+        let cursor = batch.cursor;
+        poll.handle(batch).await;
+        if n > 0 {
+            assert!(cursor >= before + n, "cursor must move past the batch");
+        } else {
+            assert_eq!(cursor, before, "an empty batch keeps the cursor");
+        }
+    }
+    let ws = writer.await.unwrap();
+    poll.drain(Duration::from_millis(300)).await;
+    assert_eq!(poll.y.received_updates - base, N, "duplicates arrived");
+    assert!(polls > 3 && retried > 0, "polls={polls} retried={retried}");
+    let text = poll.y.text();
+    assert_eq!(text, ws.text());
+    for i in 0..N {
+        assert_eq!(text.matches(&format!("<{i}>")).count(), 1, "token {i}");
+    }
+
+    // Acknowledged messages are gone: an old cursor no longer replays them.
+    let (status, batch) = poll.get(0, Some(0.0)).await;
+    assert_eq!(status, 200);
+    assert!(batch.unwrap().messages.is_empty());
+}
+
+#[tokio::test]
+async fn held_poll_returns_on_news_or_after_timeout() {
+    let server = start(&[]).await;
+    let mut poll = PollClient::connect(&server, "hold").await;
+    let mut ws = Client::connect(&server.ws("hold")).await;
+    poll.drain(SHORT).await;
+
+    // Nothing new: an empty list once the timeout passes, the cursor unchanged.
+    let t = Instant::now();
+    let (status, batch) = poll.get(poll.cursor, Some(0.5)).await;
+    let waited = t.elapsed();
+    assert_eq!(status, 200);
+    let batch = batch.unwrap();
+    assert!(batch.messages.is_empty(), "{batch:?}");
+    assert_eq!(batch.cursor, poll.cursor);
+    assert!(
+        waited >= Duration::from_millis(450) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+
+    // Held without a timeout: returns as soon as something arrives.
+    let started = Instant::now();
+    let (res, sent_at) = tokio::join!(poll.get(poll.cursor, None), async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        ws.append("ping").await;
+        Instant::now()
+    });
+    let returned = Instant::now();
+    assert!(returned - started >= Duration::from_millis(350), "not held");
+    assert!(
+        returned - sent_at < Duration::from_secs(2),
+        "held poll answered {:?} after the update",
+        returned - sent_at
+    );
+    let (status, batch) = res;
+    assert_eq!(status, 200);
+    poll.handle(batch.unwrap()).await;
+    assert_eq!(poll.y.text(), "ping");
+}
+
+#[tokio::test]
+async fn idle_poll_session_expires_and_its_awareness_goes() {
+    let server = start(&["--session-idle-secs", "1"]).await;
+    let mut ws = Client::connect(&server.ws("exp")).await;
+    let mut poll = PollClient::connect(&server, "exp").await;
+    poll.set_awareness(r#"{"user":{"name":"poller"}}"#).await;
+    let id = poll.y.client_id();
+    ws.pump_until(|c| sees(&c.peers, id, "poller"), WAIT).await;
+
+    // While it keeps polling the session lives well past the idle limit.
+    let until = Instant::now() + Duration::from_millis(2200);
+    while Instant::now() < until {
+        poll.poll(Some(0.3)).await;
+    }
+    ws.drain(Duration::from_millis(50)).await;
+    assert!(sees(&ws.peers, id, "poller"), "removed while polling");
+
+    // It stops polling: the awareness is removed for the others, the session is gone.
+    let stopped = Instant::now();
+    ws.pump_until(|c| removed(&c.peers, id), Duration::from_secs(5))
+        .await;
+    assert!(stopped.elapsed() >= Duration::from_millis(800), "too early");
+    let (status, _) = poll.get(poll.cursor, Some(0.1)).await;
+    assert_eq!(status, 410);
+    expect_error(poll.post(poll.y.step1()).await, 410).await;
+}
+
+#[tokio::test]
+async fn abandoned_sse_session_expires_and_its_awareness_goes() {
+    let server = start(&["--session-idle-secs", "1"]).await;
+    let mut ws = Client::connect(&server.ws("exp-sse")).await;
+    let mut sse = SseClient::connect(&server, "exp-sse").await;
+    sse.set_awareness(r#"{"user":{"name":"streamer"}}"#).await;
+    let id = sse.y.client_id();
+    ws.pump_until(|c| sees(&c.peers, id, "streamer"), WAIT)
+        .await;
+
+    // An open (quiet) stream keeps the session alive past the idle limit.
+    ws.drain(Duration::from_millis(2200)).await;
+    assert!(sees(&ws.peers, id, "streamer"), "removed while connected");
+    sse.drain(SHORT).await;
+    let last = sse.last_id.clone().unwrap();
+    let session = sse.session.clone().unwrap();
+
+    // The stream drops and is not resumed.
+    sse.disconnect();
+    ws.pump_until(|c| removed(&c.peers, id), Duration::from_secs(6))
+        .await;
+    expect_error(sse.post(sse.y.step1()).await, 410).await;
+    // Resuming now is too late: a fresh session.
+    sse.reconnect(Some(&last)).await.unwrap();
+    assert!(sse.step(WAIT).await);
+    assert_eq!(sse.events[0].event, "session");
+    assert_ne!(sse.session.as_deref(), Some(session.as_str()));
+}
+
+#[tokio::test]
+async fn bad_http_input_is_refused_without_harm() {
+    let server = start(&["--max-message-size", "4096"]).await;
+    let http = reqwest::Client::new();
+    let mut ws = Client::connect(&server.ws("bad")).await;
+    ws.append("intact").await;
+    ws.pump_until(|c| c.received_updates >= 1, WAIT).await;
+    let mut poll = PollClient::connect(&server, "bad").await;
+    let mut sse = SseClient::connect(&server, "bad").await;
+
+    for (what, url) in [
+        ("poll", poll.url()),
+        ("sse", {
+            let s = sse.session.clone().unwrap();
+            server.http(&format!("/sse/bad/{s}"))
+        }),
+    ] {
+        let post = |body: Vec<u8>| http.post(url.clone()).body(body).send();
+        // garbage: a sync message with an unknown sub-type
+        let e = expect_error(post(vec![0, 9, 200, 1]).await.unwrap(), 400).await;
+        assert!(!e.is_empty(), "{what}");
+        // a declared length running past the end
+        expect_error(post(vec![0, 2, 200, 1]).await.unwrap(), 400).await;
+        expect_error(post(Vec::new()).await.unwrap(), 400).await;
+        // over --max-message-size
+        let res = post(vec![0u8; 8192]).await.unwrap();
+        assert_eq!(res.status(), 413, "{what}: {:?}", res.text().await);
+    }
+
+    // unknown sessions
+    let unknown = "0123456789abcdef0123456789abcdef";
+    let hello = poll.y.step1();
+    let res = http
+        .get(server.http(&format!("/poll/bad/{unknown}?cursor=0")))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 410).await;
+    for path in [
+        format!("/poll/bad/{unknown}"),
+        format!("/sse/bad/{unknown}"),
+    ] {
+        let res = http
+            .post(server.http(&path))
+            .body(hello.clone())
+            .send()
+            .await
+            .unwrap();
+        expect_error(res, 410).await;
+    }
+    let res = http
+        .delete(server.http(&format!("/poll/bad/{unknown}")))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 410).await;
+    // A real session id under another document's name is unknown there.
+    let res = http
+        .get(server.http(&format!("/poll/other/{}?cursor=0", poll.session)))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 410).await;
+
+    // invalid document names
+    let long = "x".repeat(129);
+    for name in ["bad%20name", ".hidden", long.as_str()] {
+        expect_error(
+            http.post(server.http(&format!("/poll/{name}")))
+                .send()
+                .await
+                .unwrap(),
+            400,
+        )
+        .await;
+        expect_error(
+            http.get(server.http(&format!("/sse/{name}")))
+                .send()
+                .await
+                .unwrap(),
+            400,
+        )
+        .await;
+    }
+
+    // a cursor that is not a number
+    let res = http
+        .get(format!("{}?cursor=abc", poll.url()))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 400).await;
+
+    // Nothing above harmed the sessions, the room or the WebSocket peer.
+    poll.append("!").await;
+    ws.pump_until(|c| c.text() == "intact!", WAIT).await;
+    sse.pump_until(|c| c.y.text() == "intact!", WAIT).await;
+    sse.append("?").await;
+    ws.pump_until(|c| c.text() == "intact!?", WAIT).await;
+    poll.pump_until(|c| c.y.text() == "intact!?", WAIT).await;
+    sse.pump_until(|c| c.y.text() == "intact!?", WAIT).await;
+    ws.append(".").await;
+    ws.pump_until(|c| c.text() == "intact!?.", WAIT).await;
+    assert!(ws.closed.is_none());
+    assert_eq!(get_text(&server, "bad").await, "intact!?.");
+}
+
+#[tokio::test]
+async fn websocket_sse_and_polling_share_a_room() {
+    let server = start(&[]).await;
+    let mut ws = Client::connect(&server.ws("mix")).await;
+    let mut sse = SseClient::connect(&server, "mix").await;
+    let mut poll = PollClient::connect(&server, "mix").await;
+    const N: usize = 30;
+    let quiet = Duration::from_millis(3);
+
+    let a = tokio::spawn(async move {
+        for i in 0..N {
+            if i % 2 == 0 {
+                ws.insert(0, &format!("<w{i}>")).await;
+            } else {
+                ws.append(&format!("<w{i}>")).await;
+            }
+            ws.drain(quiet).await;
+        }
+        ws
+    });
+    let b = tokio::spawn(async move {
+        for i in 0..N {
+            if i % 2 == 0 {
+                sse.append(&format!("<s{i}>")).await;
+            } else {
+                sse.insert(0, &format!("<s{i}>")).await;
+            }
+            sse.drain(quiet).await;
+        }
+        sse
+    });
+    let c = tokio::spawn(async move {
+        for i in 0..N {
+            if i % 3 == 0 {
+                poll.insert(0, &format!("<p{i}>")).await;
+            } else {
+                poll.append(&format!("<p{i}>")).await;
+            }
+            poll.poll(Some(0.0)).await;
+        }
+        poll
+    });
+    let (mut ws, mut sse, mut poll) = (a.await.unwrap(), b.await.unwrap(), c.await.unwrap());
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let text = loop {
+        ws.drain(Duration::from_millis(30)).await;
+        sse.drain(Duration::from_millis(30)).await;
+        poll.drain(Duration::from_millis(30)).await;
+        let t = ws.text();
+        if sse.y.text() == t && poll.y.text() == t {
+            break t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no convergence:\nws   {t}\nsse  {}\npoll {}",
+            sse.y.text(),
+            poll.y.text()
+        );
+    };
+    for i in 0..N {
+        for p in ["w", "s", "p"] {
+            let token = format!("<{p}{i}>");
+            assert_eq!(text.matches(&token).count(), 1, "{token} in {text}");
+        }
+    }
+    assert_eq!(get_text(&server, "mix").await, text);
+}
+
+#[tokio::test]
+async fn disabled_transports_are_refused() {
+    let server = start(&["--disable-transports", "websocket"]).await;
+    match tokio_tungstenite::connect_async(server.ws("d")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status(), 403)
+        }
+        other => panic!("websocket upgrade not refused: {:?}", other.map(|_| ())),
+    }
+    let config: serde_json::Value = reqwest::get(server.http("/api/config"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["transports"], serde_json::json!(["sse", "poll"]));
+    let mut sse = SseClient::connect(&server, "d").await;
+    let mut poll = PollClient::connect(&server, "d").await;
+    sse.append("x").await;
+    poll.pump_until(|c| c.y.text() == "x", WAIT).await;
+    poll.append("y").await;
+    sse.pump_until(|c| c.y.text() == "xy", WAIT).await;
+
+    let server = start(&["--disable-transports", "sse,poll"]).await;
+    let config: serde_json::Value = reqwest::get(server.http("/api/config"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["transports"], serde_json::json!(["websocket"]));
+    expect_error(reqwest::get(server.http("/sse/d")).await.unwrap(), 403).await;
+    let http = reqwest::Client::new();
+    expect_error(http.post(server.http("/poll/d")).send().await.unwrap(), 403).await;
+    let ws = Client::connect(&server.ws("d")).await;
+    assert!(ws.synced);
+}
