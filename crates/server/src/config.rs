@@ -141,6 +141,10 @@ pub struct ServeConfig {
     /// refused (clients keep them and resend on reconnect).
     #[arg(long, env = "TANDEM_MAX_UNWRITTEN_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_unwritten_bytes: usize,
+    /// Seconds after which an awareness state (cursor, presence) that is not renewed is
+    /// dropped. Clients renew every 15 s; 30 s matches the JavaScript implementation.
+    #[arg(long, env = "TANDEM_AWARENESS_TIMEOUT_SECS", default_value_t = 30)]
+    pub awareness_timeout_secs: u64,
     /// Transports to refuse, comma separated (e.g. `websocket`).
     #[arg(
         long,
@@ -171,7 +175,7 @@ impl ServeConfig {
             version_idle: Duration::from_secs(self.version_idle_secs),
             version_interval: Duration::from_secs(self.version_interval_secs),
             max_unwritten_bytes: self.max_unwritten_bytes,
-            awareness_timeout: Duration::from_secs(30),
+            awareness_timeout: Duration::from_secs(self.awareness_timeout_secs.max(1)),
         }
     }
 

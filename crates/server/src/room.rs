@@ -173,6 +173,11 @@ pub struct Room {
 enum Flow {
     Continue,
     Exit,
+    Shutdown {
+        reason: CloseReason,
+        delete: bool,
+        done: oneshot::Sender<()>,
+    },
 }
 
 impl Room {
@@ -234,12 +239,35 @@ impl Room {
             let wake = self.next_wakeup();
             let flow = tokio::select! {
                 biased;
-                Some(msg) = ctrl.recv() => self.on_control(msg).await,
+                Some(msg) = ctrl.recv() => self.on_control(msg),
                 Some(ev) = data.recv() => { self.on_peer_event(ev); Flow::Continue }
                 _ = tokio::time::sleep_until(wake) => self.on_timer(&ctrl, &mut data).await,
             };
-            if let Flow::Exit = flow {
-                break;
+            match flow {
+                Flow::Continue => {}
+                Flow::Exit => break,
+                Flow::Shutdown {
+                    reason,
+                    delete,
+                    done,
+                } => {
+                    if !delete {
+                        // Updates already read from sockets are taken in before closing.
+                        while let Ok(ev) = data.try_recv() {
+                            self.on_peer_event(ev);
+                        }
+                    }
+                    let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+                    for id in ids {
+                        self.kick(id, reason.clone());
+                    }
+                    if !delete {
+                        self.write_out(Duration::from_secs(10)).await;
+                    }
+                    self.registry.remove(&self.name, self.generation);
+                    let _ = done.send(());
+                    break;
+                }
             }
         }
         metrics::gauge!(m::DOCUMENTS_LOADED).decrement(1.0);
@@ -308,7 +336,7 @@ impl Room {
 
     // ----- control -------------------------------------------------------------------
 
-    async fn on_control(&mut self, msg: Control) -> Flow {
+    fn on_control(&mut self, msg: Control) -> Flow {
         match msg {
             Control::Join(peer) => self.join(peer),
             Control::Request(req) => self.on_request(req),
@@ -319,16 +347,11 @@ impl Room {
                 delete,
                 done,
             } => {
-                let ids: Vec<PeerId> = self.peers.keys().copied().collect();
-                for id in ids {
-                    self.kick(id, reason.clone());
+                return Flow::Shutdown {
+                    reason,
+                    delete,
+                    done,
                 }
-                if !delete {
-                    self.write_out(Duration::from_secs(10)).await;
-                }
-                self.registry.remove(&self.name, self.generation);
-                let _ = done.send(());
-                return Flow::Exit;
             }
         }
         Flow::Continue
@@ -373,6 +396,9 @@ impl Room {
                 let _ = reply.send(state);
             }
             Request::Apply { update, done } => match self.accept_update(Bytes::from(update)) {
+                Ok(()) if self.accepted <= self.persisted_upto => {
+                    let _ = done.send(Ok(()));
+                }
                 Ok(()) => self.apply_waiters.push((self.accepted, done)),
                 Err(err) => {
                     let _ = done.send(Err(err));
@@ -549,6 +575,11 @@ impl Room {
 
     /// Checks, applies and queues one update from a client or the API.
     fn accept_update(&mut self, update: Bytes) -> Result<(), RoomError> {
+        // A sync step 2 from a client with nothing new is an empty update: nothing to
+        // store or relay.
+        if update.as_ref() == [0, 0] {
+            return Ok(());
+        }
         let decoded =
             Update::decode_v1(&update).map_err(|e| RoomError::InvalidUpdate(e.to_string()))?;
         if self.ctx.unwritten.load(Ordering::Relaxed) + update.len()

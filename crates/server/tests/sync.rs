@@ -247,3 +247,49 @@ async fn client_ids_above_32_bits_are_not_truncated() {
     assert_eq!(c.text(), "py");
     let _ = Message::AwarenessQuery.encode_v1();
 }
+
+/// A client that stops renewing its awareness (a frozen tab) loses its cursor for
+/// everyone after the timeout, even though its socket stays open.
+#[tokio::test]
+async fn stale_awareness_expires() {
+    let server = start(&["--awareness-timeout-secs", "1"]).await;
+    let mut frozen = Client::connect(&server.ws("stale")).await;
+    let mut b = Client::connect(&server.ws("stale")).await;
+    frozen.set_awareness(r#"{"user":{"name":"zed"}}"#).await;
+    let id = frozen.client_id();
+    b.pump_until(|c| matches!(c.peers.get(&id), Some(Some(_))), WAIT)
+        .await;
+    let started = std::time::Instant::now();
+    b.pump_until(|c| matches!(c.peers.get(&id), Some(None)), WAIT)
+        .await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "removed too early"
+    );
+    assert!(frozen.closed.is_none());
+}
+
+/// Clients joining and leaving while a document unloads and reloads never lose an
+/// acknowledged update.
+#[tokio::test]
+async fn churn_across_unloads_loses_nothing() {
+    let server = start(&["--unload-grace-secs", "0"]).await;
+    let url = server.ws("churn");
+    for round in 0..15 {
+        let mut c = Client::connect(&url).await;
+        c.append(&format!("[{round}]")).await;
+        c.pump_until(|c| c.received_updates >= 1, WAIT).await;
+        c.close().await;
+        if round % 3 == 0 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    let c = Client::connect(&url).await;
+    for round in 0..15 {
+        assert!(
+            c.text().contains(&format!("[{round}]")),
+            "lost [{round}]: {}",
+            c.text()
+        );
+    }
+}
