@@ -520,6 +520,12 @@ impl Room {
             Message::Sync(SyncMessage::SyncStep2(update))
             | Message::Sync(SyncMessage::Update(update)) => {
                 if access == Access::Read {
+                    // Every client answers the server's step 1 with a step 2, empty when
+                    // it has nothing new: that is no edit, so no refusal (the one-time
+                    // notice is kept for a real attempt).
+                    if update.as_slice() == [0, 0] {
+                        return Ok(());
+                    }
                     if let Some(p) = self.peers.get_mut(&peer) {
                         if !p.told_read_only {
                             p.told_read_only = true;
