@@ -35,7 +35,12 @@ pub async fn upgrade(
         .auth
         .document(&doc, q.token.as_deref(), auth::bearer(&headers))?;
     let max = state.config.max_message_size;
+    // The library's defaults reserve (and zero) 128 KiB per connection for reading; y-protocol
+    // frames are mostly tiny, and the buffer grows on demand for big ones. This is most of
+    // the memory an idle connection costs.
     Ok(ws
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| serve(socket, state, doc, grant.access)))
