@@ -1,0 +1,176 @@
+//! `tandem-loadgen`: load generator for y-websocket servers.
+//!
+//! Modes: `fanout` (many clients typing, end-to-end fan-out latency), `trace` (replay of
+//! a real keystroke trace through one writer, N readers verify the result) and `idle`
+//! (many idle connections; server memory per connection and per document).
+
+mod conn;
+mod fanout;
+mod idle;
+mod procstat;
+mod proto;
+mod report;
+mod trace;
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "tandem-loadgen", version, about)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// WebSocket URL; `{doc}` is replaced by the document name. Hocuspocus: any path.
+    #[arg(long, global = true, default_value = "ws://127.0.0.1:8080/ws/{doc}")]
+    url: String,
+    /// Speak the Hocuspocus provider's framing (doc-name prefix, auth first).
+    #[arg(long, global = true)]
+    hocuspocus: bool,
+    /// Token sent in the Hocuspocus auth message.
+    #[arg(long, global = true, default_value = "loadgen")]
+    token: String,
+    /// Server process id, for CPU time and memory figures from /proc.
+    #[arg(long, global = true)]
+    server_pid: Option<u32>,
+    /// Print one JSON object instead of the table.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Prefix of the document names (default: unique per run).
+    #[arg(long, global = true)]
+    doc_prefix: Option<String>,
+    /// Spread client sockets over this many source addresses 127.0.0.1..N.
+    #[arg(long, global = true, default_value_t = 1)]
+    source_addrs: u8,
+    /// Connections opened at the same time while setting up.
+    #[arg(long, global = true, default_value_t = 64)]
+    connect_concurrency: usize,
+    /// Seconds allowed for one connect + handshake.
+    #[arg(long, global = true, default_value_t = 30)]
+    connect_timeout: u64,
+    /// Label copied into the output (e.g. the system's name).
+    #[arg(long, global = true, default_value = "")]
+    label: String,
+}
+
+impl Common {
+    pub fn target(&self) -> conn::Target {
+        conn::Target {
+            url: self.url.clone(),
+            hocuspocus: self.hocuspocus,
+            token: self.token.clone(),
+            source_addrs: self.source_addrs.max(1),
+            timeout: Duration::from_secs(self.connect_timeout),
+        }
+    }
+
+    pub fn prefix(&self) -> String {
+        self.doc_prefix.clone().unwrap_or_else(|| {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0);
+            format!("lg-{}-{t}", std::process::id())
+        })
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// R documents x C clients, each sending U small updates per second for S seconds.
+    Fanout(FanoutArgs),
+    /// Replay a sequential editing trace through one writer, with N readers.
+    Trace(TraceArgs),
+    /// N idle connections across M documents; server memory per connection / document.
+    Idle(IdleArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FanoutArgs {
+    /// Documents (R).
+    #[arg(long, default_value_t = 1)]
+    docs: usize,
+    /// Clients per document (C).
+    #[arg(long, default_value_t = 2)]
+    clients: usize,
+    /// Updates per second per client (U).
+    #[arg(long, default_value_t = 2.0)]
+    rate: f64,
+    /// Seconds of sending (S).
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds to wait for the last deliveries after sending stops.
+    #[arg(long, default_value_t = 5.0)]
+    drain: f64,
+    /// Before the run, the first client of each document inserts this many bytes of
+    /// text (in 64 KiB updates); its later edits then go to random positions in it.
+    #[arg(long, default_value_t = 0)]
+    preload_bytes: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TraceArgs {
+    /// A sequential trace (`.json.gz`).
+    #[arg(
+        long,
+        default_value = "/work/shared/traces/sequential_traces/ascii_only/automerge-paper.json.gz"
+    )]
+    file: PathBuf,
+    /// Reader clients watching the document.
+    #[arg(long, default_value_t = 10)]
+    readers: usize,
+    /// Updates sent but not yet acknowledged, at most.
+    #[arg(long, default_value_t = 64)]
+    window: usize,
+    /// Replay only the first N transactions.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Give up after this many seconds (reports what was done).
+    #[arg(long, default_value_t = 120.0)]
+    timeout: f64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct IdleArgs {
+    /// Connections in total (N).
+    #[arg(long, default_value_t = 1000)]
+    connections: usize,
+    /// Documents (M); connection i joins document i mod M.
+    #[arg(long, default_value_t = 100)]
+    docs: usize,
+    /// Seconds to hold all connections open after they are up.
+    #[arg(long, default_value_t = 10.0)]
+    hold: f64,
+    /// Seconds between awareness renewals of each connection.
+    #[arg(long, default_value_t = 15.0)]
+    awareness_interval: f64,
+    /// Seconds to let the server settle before each memory reading.
+    #[arg(long, default_value_t = 2.0)]
+    settle: f64,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let nofile = conn::raise_nofile();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(async {
+        match &cli.mode {
+            Mode::Fanout(a) => fanout::run(&cli.common, a).await,
+            Mode::Trace(a) => trace::run(&cli.common, a).await,
+            Mode::Idle(a) => idle::run(&cli.common, a, nofile).await,
+        }
+    })?;
+    report.print(&cli.common.label, cli.common.json);
+    // Thousands of sockets: skip the orderly teardown.
+    rt.shutdown_timeout(Duration::from_millis(100));
+    Ok(())
+}
