@@ -38,12 +38,17 @@ impl PostgresStore {
         conn: &mut sqlx::PgConnection,
         doc: &str,
         now: DateTime<Utc>,
+        touch: bool,
     ) -> Result<i64> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO documents (name, created_at, updated_at) VALUES ($1, $2, $2)
-             ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at
-             RETURNING id",
-        )
+        // Only edits move `updated_at` (the document list's "last edited"); compaction and
+        // versions still need the row (and, on PostgreSQL, its lock), so they update it to
+        // itself.
+        let sql = if touch {
+            TOUCH_SQL
+        } else {
+            LOOKUP_SQL
+        };
+        let id: i64 = sqlx::query_scalar(sql)
         .bind(doc)
         .bind(now)
         .fetch_one(&mut *conn)
@@ -51,6 +56,11 @@ impl PostgresStore {
         Ok(id)
     }
 }
+
+const TOUCH_SQL: &str = "INSERT INTO documents (name, created_at, updated_at) VALUES ($1, $2, $2)
+     ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at RETURNING id";
+const LOOKUP_SQL: &str = "INSERT INTO documents (name, created_at, updated_at) VALUES ($1, $2, $2)
+     ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id";
 
 fn document_info(row: &sqlx::postgres::PgRow) -> Result<DocumentInfo> {
     Ok(DocumentInfo {
@@ -137,7 +147,7 @@ impl Store for PostgresStore {
             let idx = match docs.iter().position(|(name, _, _)| *name == item.doc) {
                 Some(i) => i,
                 None => {
-                    let id = Self::document_id(&mut tx, &item.doc, now).await?;
+                    let id = Self::document_id(&mut tx, &item.doc, now, true).await?;
                     docs.push((item.doc.clone(), id, 0));
                     docs.len() - 1
                 }
@@ -184,7 +194,7 @@ impl Store for PostgresStore {
     async fn compact(&self, doc: &str, snapshot: &Snapshot) -> Result<CompactStats> {
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
-        let id = Self::document_id(&mut tx, doc, now).await?;
+        let id = Self::document_id(&mut tx, doc, now, false).await?;
         let removed = sqlx::query(
             "DELETE FROM updates WHERE document_id = $1 AND seq <= $2
              RETURNING octet_length(data)::bigint AS bytes",
@@ -276,7 +286,7 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await?;
         // The upsert holds the document row's lock until commit, so concurrent versions of
         // one document are numbered one after the other.
-        let id = Self::document_id(&mut tx, doc, now).await?;
+        let id = Self::document_id(&mut tx, doc, now, false).await?;
         let row = sqlx::query(
             "INSERT INTO versions (document_id, version, kind, label, state, state_vector, text,
                                    size_bytes, created_at)

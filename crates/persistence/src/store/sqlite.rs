@@ -42,12 +42,17 @@ impl SqliteStore {
         conn: &mut sqlx::SqliteConnection,
         doc: &str,
         now: DateTime<Utc>,
+        touch: bool,
     ) -> Result<i64> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO documents (name, created_at, updated_at) VALUES (?1, ?2, ?2)
-             ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at
-             RETURNING id",
-        )
+        // Only edits move `updated_at` (the document list's "last edited"); compaction and
+        // versions still need the row (and, on PostgreSQL, its lock), so they update it to
+        // itself.
+        let sql = if touch {
+            TOUCH_SQL
+        } else {
+            LOOKUP_SQL
+        };
+        let id: i64 = sqlx::query_scalar(sql)
         .bind(doc)
         .bind(now)
         .fetch_one(&mut *conn)
@@ -55,6 +60,11 @@ impl SqliteStore {
         Ok(id)
     }
 }
+
+const TOUCH_SQL: &str = "INSERT INTO documents (name, created_at, updated_at) VALUES (?1, ?2, ?2)
+     ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at RETURNING id";
+const LOOKUP_SQL: &str = "INSERT INTO documents (name, created_at, updated_at) VALUES (?1, ?2, ?2)
+     ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id";
 
 fn document_info(row: &sqlx::sqlite::SqliteRow) -> Result<DocumentInfo> {
     Ok(DocumentInfo {
@@ -134,7 +144,7 @@ impl Store for SqliteStore {
             let idx = match out.iter().position(|(a, _, _)| a.doc == item.doc) {
                 Some(i) => i,
                 None => {
-                    let id = Self::document_id(&mut tx, &item.doc, now).await?;
+                    let id = Self::document_id(&mut tx, &item.doc, now, true).await?;
                     out.push((
                         Appended {
                             doc: item.doc.clone(),
@@ -171,7 +181,7 @@ impl Store for SqliteStore {
     async fn compact(&self, doc: &str, snapshot: &Snapshot) -> Result<CompactStats> {
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
-        let id = Self::document_id(&mut tx, doc, now).await?;
+        let id = Self::document_id(&mut tx, doc, now, false).await?;
         let removed = sqlx::query(
             "SELECT COUNT(*) AS n, COALESCE(SUM(length(data)), 0) AS bytes
              FROM updates WHERE document_id = ?1 AND seq <= ?2",
@@ -265,7 +275,7 @@ impl Store for SqliteStore {
     async fn create_version(&self, doc: &str, version: &NewVersion) -> Result<VersionInfo> {
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
-        let id = Self::document_id(&mut tx, doc, now).await?;
+        let id = Self::document_id(&mut tx, doc, now, false).await?;
         // One statement picks the number and inserts, so two writers can't pick the same one.
         let row = sqlx::query(
             "INSERT INTO versions (document_id, version, kind, label, state, state_vector, text,
