@@ -163,7 +163,7 @@ pub fn router(state: SharedState) -> Router {
     let body_limit = DefaultBodyLimit::max(state.config.max_message_size);
     let api = Router::new()
         .merge(api::routes())
-        .merge(transport::routes(&state.config))
+        .merge(transport::routes())
         .merge(ops::routes())
         .layer(body_limit)
         .with_state(state);

@@ -13,10 +13,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use crate::{
-    app::SharedState,
-    config::{ServeConfig, TransportKind},
-};
+use crate::{app::SharedState, config::TransportKind};
 
 /// `?token=` on transport URLs: browsers can't set headers on WebSocket or EventSource.
 #[derive(Debug, Default, Deserialize)]
@@ -24,7 +21,7 @@ pub struct TokenQuery {
     pub token: Option<String>,
 }
 
-pub fn routes(config: &ServeConfig) -> Router<SharedState> {
+pub fn routes() -> Router<SharedState> {
     let mut router = Router::new();
     // Disabled transports are still routed, to answer with a clear refusal instead of the
     // SPA fallback page.
@@ -36,10 +33,9 @@ pub fn routes(config: &ServeConfig) -> Router<SharedState> {
         "/poll/{doc}/{session}",
         get(poll::receive).post(poll::send).delete(poll::close),
     );
-    // One POST carries messages like one WebSocket frame: the same size limit (413).
-    router.layer(axum::extract::DefaultBodyLimit::max(
-        config.max_message_size,
-    ))
+    // One POST carries messages like one WebSocket frame: the same size limit (413), set
+    // for every route in `app::router`.
+    router
 }
 
 pub fn ensure_enabled(

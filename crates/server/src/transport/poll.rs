@@ -122,8 +122,16 @@ pub async fn deliver(
         ));
     }
     // Refuse malformed input here with a clear 400 instead of killing the session later.
-    crate::protocol::decode_frame(&body)
+    let messages = crate::protocol::decode_frame(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid y-protocol message: {e}")))?;
+    for msg in &messages {
+        use yrs::sync::{Message, SyncMessage};
+        use yrs::updates::decoder::Decode;
+        if let Message::Sync(SyncMessage::SyncStep2(u) | SyncMessage::Update(u)) = msg {
+            yrs::Update::decode_v1(u)
+                .map_err(|e| ApiError::bad_request(format!("invalid Yjs update: {e}")))?;
+        }
+    }
     let session = state
         .sessions
         .get(doc, id)
