@@ -196,14 +196,7 @@ async fn text(
     Query(q): Query<TokenQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    names::validate(&doc)?;
-    authorize(&state, &doc, Some(&q), &headers, Access::Read)?;
-    must_exist(&state, &doc).await?;
-    let text = state
-        .rooms
-        .request(&doc, Request::Text)
-        .await
-        .ok_or_else(|| ApiError::unavailable("document could not be loaded"))?;
+    let text = read_live(&state, &doc, &q, &headers, Request::Text).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
@@ -213,15 +206,26 @@ async fn state_bytes(
     Query(q): Query<TokenQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    names::validate(&doc)?;
-    authorize(&state, &doc, Some(&q), &headers, Access::Read)?;
-    must_exist(&state, &doc).await?;
-    let bytes = state
-        .rooms
-        .request(&doc, Request::State)
-        .await
-        .ok_or_else(|| ApiError::unavailable("document could not be loaded"))?;
+    let bytes = read_live(&state, &doc, &q, &headers, Request::State).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+/// Reads something from an existing document's room (loading it if needed).
+async fn read_live<T>(
+    state: &SharedState,
+    doc: &str,
+    q: &TokenQuery,
+    headers: &HeaderMap,
+    make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Request,
+) -> Result<T, ApiError> {
+    names::validate(doc)?;
+    authorize(state, doc, Some(q), headers, Access::Read)?;
+    must_exist(state, doc).await?;
+    state
+        .rooms
+        .request(doc, make)
+        .await
+        .ok_or_else(|| ApiError::unavailable("document could not be loaded"))
 }
 
 async fn apply_update(
