@@ -43,16 +43,12 @@ impl PostgresStore {
         // Only edits move `updated_at` (the document list's "last edited"); compaction and
         // versions still need the row (and, on PostgreSQL, its lock), so they update it to
         // itself.
-        let sql = if touch {
-            TOUCH_SQL
-        } else {
-            LOOKUP_SQL
-        };
+        let sql = if touch { TOUCH_SQL } else { LOOKUP_SQL };
         let id: i64 = sqlx::query_scalar(sql)
-        .bind(doc)
-        .bind(now)
-        .fetch_one(&mut *conn)
-        .await?;
+            .bind(doc)
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await?;
         Ok(id)
     }
 }
