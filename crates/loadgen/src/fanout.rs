@@ -102,12 +102,14 @@ pub async fn run(common: &Common, a: &FanoutArgs) -> Result<Report> {
     drop(ready_tx);
     let mut ready = 0usize;
     let mut ok = 0usize;
+    let mut next_report = 1000usize;
     while ready < total {
         match ready_rx.recv().await {
             Some(good) => {
                 ready += 1;
                 ok += good as usize;
-                if ready % 1000 == 0 {
+                if ready == next_report {
+                    next_report += 1000;
                     progress(format!("{ready}/{total} connected"));
                 }
             }
@@ -353,7 +355,8 @@ async fn client(
                         }
                     }
                     Some(m @ (Incoming::Step1(_) | Incoming::Ping)) => {
-                        if conn.answer(&m, &doc).await.is_err() {
+                        let failed = conn.answer(&m, &doc).await.is_err();
+                        if failed {
                             shared.unexpected_closes.fetch_add(1, Relaxed);
                             break;
                         }

@@ -169,9 +169,11 @@ async fn open(
     }
     drop(tx);
     let mut done = 0;
+    let mut next_report = 2000;
     while done < n && rx.recv().await.is_some() {
         done += 1;
-        if done % 2000 == 0 {
+        if done == next_report {
+            next_report += 2000;
             progress(format!("{done}/{n} connected"));
         }
     }
