@@ -122,8 +122,9 @@ pub struct ServeConfig {
     /// Seconds a document stays loaded after its last client leaves.
     #[arg(long, env = "TANDEM_UNLOAD_GRACE_SECS", default_value_t = 10)]
     pub unload_grace_secs: u64,
-    /// Milliseconds the writer waits to gather updates into one transaction.
-    #[arg(long, env = "TANDEM_GROUP_COMMIT_MS", default_value_t = 2)]
+    /// Milliseconds the writer waits for more updates before a commit. 0 (the default):
+    /// commit at once, batching whatever queued up during the previous commit.
+    #[arg(long, env = "TANDEM_GROUP_COMMIT_MS", default_value_t = 0)]
     pub group_commit_ms: u64,
     /// Compact a document's log into a snapshot after this many updates ...
     #[arg(long, env = "TANDEM_COMPACT_UPDATES", default_value_t = 1000)]

@@ -83,3 +83,15 @@ pub(crate) fn version_info(
         text_length,
     }
 }
+
+/// Distinct documents of a batch, in first-seen order, with their byte totals.
+pub(crate) fn group_by_doc(items: &[crate::AppendItem]) -> Vec<(&str, i64)> {
+    let mut groups: Vec<(&str, i64)> = Vec::new();
+    for item in items {
+        match groups.iter_mut().find(|(d, _)| *d == item.doc) {
+            Some((_, bytes)) => *bytes += item.data.len() as i64,
+            None => groups.push((&item.doc, item.data.len() as i64)),
+        }
+    }
+    groups
+}

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{postgres::PgPoolOptions, PgPool, Row};
 
-use super::{version_info, Store};
+use super::{group_by_doc, version_info, Store};
 use crate::{
     AppendItem, Appended, CompactStats, DocumentInfo, NewVersion, Result, Snapshot, StoreError,
     StoredDoc, Version, VersionInfo,
@@ -38,13 +38,11 @@ impl PostgresStore {
         conn: &mut sqlx::PgConnection,
         doc: &str,
         now: DateTime<Utc>,
-        touch: bool,
     ) -> Result<i64> {
-        // Only edits move `updated_at` (the document list's "last edited"); compaction and
+        // Only appends move `updated_at` (the document list's "last edited"); compaction and
         // versions still need the row (and, on PostgreSQL, its lock), so they update it to
         // itself.
-        let sql = if touch { TOUCH_SQL } else { LOOKUP_SQL };
-        let id: i64 = sqlx::query_scalar(sql)
+        let id: i64 = sqlx::query_scalar(LOOKUP_SQL)
             .bind(doc)
             .bind(now)
             .fetch_one(&mut *conn)
@@ -53,8 +51,6 @@ impl PostgresStore {
     }
 }
 
-const TOUCH_SQL: &str = "INSERT INTO documents (name, created_at, updated_at) VALUES ($1, $2, $2)
-     ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at RETURNING id";
 const LOOKUP_SQL: &str = "INSERT INTO documents (name, created_at, updated_at) VALUES ($1, $2, $2)
      ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id";
 
@@ -135,23 +131,31 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         let now = Utc::now();
+        let groups = group_by_doc(items);
         let mut tx = self.pool.begin().await?;
-        let mut docs: Vec<(String, i64, i64)> = Vec::new(); // (name, id, bytes)
-        let mut ids = Vec::with_capacity(items.len());
-        let mut data = Vec::with_capacity(items.len());
-        for item in items {
-            let idx = match docs.iter().position(|(name, _, _)| *name == item.doc) {
-                Some(i) => i,
-                None => {
-                    let id = Self::document_id(&mut tx, &item.doc, now, true).await?;
-                    docs.push((item.doc.clone(), id, 0));
-                    docs.len() - 1
-                }
-            };
-            docs[idx].2 += item.data.len() as i64;
-            ids.push(docs[idx].1);
-            data.push(item.data.as_slice());
+        let mut doc_ids = Vec::with_capacity(groups.len());
+        for (doc, bytes) in &groups {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO documents (name, created_at, updated_at, size_bytes) VALUES ($1, $2, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at,
+                     size_bytes = documents.size_bytes + excluded.size_bytes
+                 RETURNING id",
+            )
+            .bind(doc)
+            .bind(now)
+            .bind(bytes)
+            .fetch_one(&mut *tx)
+            .await?;
+            doc_ids.push(id);
         }
+        let ids: Vec<i64> = items
+            .iter()
+            .map(|item| {
+                let i = groups.iter().position(|(d, _)| *d == item.doc).unwrap_or(0);
+                doc_ids[i]
+            })
+            .collect();
+        let data: Vec<&[u8]> = items.iter().map(|item| item.data.as_slice()).collect();
         let rows = sqlx::query(
             "INSERT INTO updates (document_id, data, created_at)
              SELECT d, u, $3 FROM UNNEST($1::bigint[], $2::bytea[]) AS t(d, u)
@@ -162,35 +166,29 @@ impl Store for PostgresStore {
         .bind(now)
         .fetch_all(&mut *tx)
         .await?;
-        let mut out: Vec<Appended> = docs
-            .iter()
-            .map(|(name, _, _)| Appended {
-                doc: name.clone(),
-                last_seq: 0,
-            })
-            .collect();
+        let mut last = vec![0i64; groups.len()];
         for row in rows {
             let id: i64 = row.try_get("document_id")?;
             let seq: i64 = row.try_get("seq")?;
-            if let Some(i) = docs.iter().position(|(_, d, _)| *d == id) {
-                out[i].last_seq = out[i].last_seq.max(seq);
+            if let Some(i) = doc_ids.iter().position(|d| *d == id) {
+                last[i] = last[i].max(seq);
             }
         }
-        for (_, id, bytes) in &docs {
-            sqlx::query("UPDATE documents SET size_bytes = size_bytes + $1 WHERE id = $2")
-                .bind(bytes)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
         tx.commit().await?;
-        Ok(out)
+        Ok(groups
+            .into_iter()
+            .zip(last)
+            .map(|((doc, _), last_seq)| Appended {
+                doc: doc.to_string(),
+                last_seq,
+            })
+            .collect())
     }
 
     async fn compact(&self, doc: &str, snapshot: &Snapshot) -> Result<CompactStats> {
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
-        let id = Self::document_id(&mut tx, doc, now, false).await?;
+        let id = Self::document_id(&mut tx, doc, now).await?;
         let removed = sqlx::query(
             "DELETE FROM updates WHERE document_id = $1 AND seq <= $2
              RETURNING octet_length(data)::bigint AS bytes",
@@ -282,7 +280,7 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await?;
         // The upsert holds the document row's lock until commit, so concurrent versions of
         // one document are numbered one after the other.
-        let id = Self::document_id(&mut tx, doc, now, false).await?;
+        let id = Self::document_id(&mut tx, doc, now).await?;
         let row = sqlx::query(
             "INSERT INTO versions (document_id, version, kind, label, state, state_vector, text,
                                    size_bytes, created_at)

@@ -12,7 +12,7 @@ use sqlx::{
     Row, SqlitePool,
 };
 
-use super::{version_info, Store};
+use super::{group_by_doc, version_info, Store};
 use crate::{
     AppendItem, Appended, CompactStats, DocumentInfo, NewVersion, Result, Snapshot, StoreError,
     StoredDoc, Version, VersionInfo,
@@ -42,13 +42,11 @@ impl SqliteStore {
         conn: &mut sqlx::SqliteConnection,
         doc: &str,
         now: DateTime<Utc>,
-        touch: bool,
     ) -> Result<i64> {
-        // Only edits move `updated_at` (the document list's "last edited"); compaction and
+        // Only appends move `updated_at` (the document list's "last edited"); compaction and
         // versions still need the row (and, on PostgreSQL, its lock), so they update it to
         // itself.
-        let sql = if touch { TOUCH_SQL } else { LOOKUP_SQL };
-        let id: i64 = sqlx::query_scalar(sql)
+        let id: i64 = sqlx::query_scalar(LOOKUP_SQL)
             .bind(doc)
             .bind(now)
             .fetch_one(&mut *conn)
@@ -57,8 +55,6 @@ impl SqliteStore {
     }
 }
 
-const TOUCH_SQL: &str = "INSERT INTO documents (name, created_at, updated_at) VALUES (?1, ?2, ?2)
-     ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at RETURNING id";
 const LOOKUP_SQL: &str = "INSERT INTO documents (name, created_at, updated_at) VALUES (?1, ?2, ?2)
      ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id";
 
@@ -134,50 +130,62 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let now = Utc::now();
+        let groups = group_by_doc(items);
         let mut tx = self.pool.begin().await?;
-        let mut out: Vec<(Appended, i64, i64)> = Vec::new(); // (result, document id, bytes)
-        for item in items {
-            let idx = match out.iter().position(|(a, _, _)| a.doc == item.doc) {
-                Some(i) => i,
-                None => {
-                    let id = Self::document_id(&mut tx, &item.doc, now, true).await?;
-                    out.push((
-                        Appended {
-                            doc: item.doc.clone(),
-                            last_seq: 0,
-                        },
-                        id,
-                        0,
-                    ));
-                    out.len() - 1
-                }
-            };
-            let seq: i64 = sqlx::query_scalar(
-                "INSERT INTO updates (document_id, data, created_at) VALUES (?1, ?2, ?3) RETURNING seq",
+        // One statement per document (touch it, add the bytes) and one multi-row insert per
+        // chunk: with sqlx's SQLite worker every statement is a thread hop, so a commit costs
+        // the same few hops however many keystrokes it carries.
+        let mut ids = Vec::with_capacity(groups.len());
+        for (doc, bytes) in &groups {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO documents (name, created_at, updated_at, size_bytes) VALUES (?1, ?2, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at,
+                     size_bytes = size_bytes + excluded.size_bytes
+                 RETURNING id",
             )
-            .bind(out[idx].1)
-            .bind(&item.data)
+            .bind(doc)
             .bind(now)
+            .bind(bytes)
             .fetch_one(&mut *tx)
             .await?;
-            out[idx].0.last_seq = seq;
-            out[idx].2 += item.data.len() as i64;
+            ids.push(id);
         }
-        for (_, id, bytes) in &out {
-            sqlx::query("UPDATE documents SET size_bytes = size_bytes + ?1 WHERE id = ?2")
-                .bind(bytes)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        let mut last = vec![0i64; groups.len()];
+        let doc_index = |name: &str| groups.iter().position(|(d, _)| *d == name).unwrap_or(0);
+        // 3 parameters a row stays far below SQLite's variable limit.
+        for chunk in items.chunks(500) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO updates (document_id, data, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, item| {
+                row.push_bind(ids[doc_index(&item.doc)])
+                    .push_bind(&item.data)
+                    .push_bind(now);
+            });
+            insert.push(" RETURNING document_id, seq");
+            for row in insert.build().fetch_all(&mut *tx).await? {
+                let id: i64 = row.try_get("document_id")?;
+                let seq: i64 = row.try_get("seq")?;
+                if let Some(i) = ids.iter().position(|d| *d == id) {
+                    last[i] = last[i].max(seq);
+                }
+            }
         }
         tx.commit().await?;
-        Ok(out.into_iter().map(|(a, _, _)| a).collect())
+        Ok(groups
+            .into_iter()
+            .zip(last)
+            .map(|((doc, _), last_seq)| Appended {
+                doc: doc.to_string(),
+                last_seq,
+            })
+            .collect())
     }
 
     async fn compact(&self, doc: &str, snapshot: &Snapshot) -> Result<CompactStats> {
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
-        let id = Self::document_id(&mut tx, doc, now, false).await?;
+        let id = Self::document_id(&mut tx, doc, now).await?;
         let removed = sqlx::query(
             "SELECT COUNT(*) AS n, COALESCE(SUM(length(data)), 0) AS bytes
              FROM updates WHERE document_id = ?1 AND seq <= ?2",
@@ -271,7 +279,7 @@ impl Store for SqliteStore {
     async fn create_version(&self, doc: &str, version: &NewVersion) -> Result<VersionInfo> {
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
-        let id = Self::document_id(&mut tx, doc, now, false).await?;
+        let id = Self::document_id(&mut tx, doc, now).await?;
         // One statement picks the number and inserts, so two writers can't pick the same one.
         let row = sqlx::query(
             "INSERT INTO versions (document_id, version, kind, label, state, state_vector, text,
