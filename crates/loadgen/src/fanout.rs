@@ -1,6 +1,9 @@
 //! `fanout`: R documents x C clients, each typing U small updates per second. Every update
 //! carries `@@<sender>:<nanos since the shared epoch>|`; receivers scan it out of the raw
 //! update and record receive time - send time for every delivery to another client.
+//! Clients speak WebSocket, SSE or long polling (`--transport`); an HTTP client's
+//! receive time is when the bytes arrived (SSE chunk, poll answer), a WebSocket client's
+//! when its loop reads the frame.
 
 use std::{
     sync::{
@@ -17,10 +20,11 @@ use yrs::{Doc, GetString, OffsetKind, Options, Text, Transact};
 
 use crate::{
     conn::{Conn, Target},
+    http::{HttpConn, HttpStats},
     procstat,
-    proto::{marker, parse, scan_markers, Incoming},
+    proto::{marker, parse, scan_markers, Framing, Incoming},
     report::{percentile, progress, Report},
-    Common, FanoutArgs,
+    Common, FanoutArgs, Transport,
 };
 
 struct Shared {
@@ -30,10 +34,12 @@ struct Shared {
     delivered: AtomicU64,
     failed_connects: AtomicU64,
     unexpected_closes: AtomicU64,
+    http: Arc<HttpStats>,
 }
 
 struct Plan {
     target: Target,
+    transport: Transport,
     doc: String,
     index: usize,
     sender: u32,
@@ -41,6 +47,64 @@ struct Plan {
     peers: u64,
     rate: f64,
     preload: usize,
+}
+
+/// One client's connection, whatever the transport.
+enum Link {
+    Ws(Box<Conn>),
+    Http(HttpConn),
+}
+
+impl Link {
+    async fn open(plan: &Plan, doc: &Doc, shared: &Shared) -> Result<Link> {
+        match plan.transport {
+            Transport::Websocket => plan
+                .target
+                .connect(&plan.doc, plan.index, doc)
+                .await
+                .map(|c| Link::Ws(Box::new(c))),
+            t => crate::http::connect(
+                &plan.target,
+                t,
+                &plan.doc,
+                plan.index,
+                doc,
+                shared.epoch,
+                shared.http.clone(),
+            )
+            .await
+            .map(Link::Http),
+        }
+    }
+
+    fn framing(&self) -> &Framing {
+        match self {
+            Link::Ws(c) => &c.framing,
+            Link::Http(c) => &c.framing,
+        }
+    }
+
+    async fn send(&mut self, bytes: Vec<u8>) -> Result<()> {
+        match self {
+            Link::Ws(c) => c.send(bytes).await,
+            Link::Http(c) => c.send(bytes),
+        }
+    }
+
+    /// Next frame, with its arrival time when the transport recorded one.
+    async fn next_frame(&mut self) -> Result<Option<(Option<u64>, Vec<u8>)>> {
+        match self {
+            Link::Ws(c) => Ok(c.next_frame().await?.map(|f| (None, f))),
+            Link::Http(c) => Ok(c.next_frame().await?.map(|(at, f)| (Some(at), f))),
+        }
+    }
+
+    async fn answer(&mut self, msg: &Incoming<'_>, doc: &Doc) -> Result<()> {
+        match self {
+            Link::Ws(c) => c.answer(msg, doc).await,
+            Link::Http(c) => c.answer(msg, doc),
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -53,6 +117,9 @@ pub async fn run(common: &Common, a: &FanoutArgs) -> Result<Report> {
     if a.docs == 0 || a.clients == 0 || a.rate <= 0.0 {
         bail!("--docs, --clients and --rate must be positive");
     }
+    if a.transport != Transport::Websocket && common.hocuspocus {
+        bail!("--hocuspocus needs --transport websocket");
+    }
     let target = common.target();
     let prefix = common.prefix();
     let total = a.docs * a.clients;
@@ -63,6 +130,7 @@ pub async fn run(common: &Common, a: &FanoutArgs) -> Result<Report> {
         delivered: AtomicU64::new(0),
         failed_connects: AtomicU64::new(0),
         unexpected_closes: AtomicU64::new(0),
+        http: Arc::new(HttpStats::default()),
     });
     let sem = Arc::new(Semaphore::new(common.connect_concurrency.max(1)));
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<bool>();
@@ -70,8 +138,12 @@ pub async fn run(common: &Common, a: &FanoutArgs) -> Result<Report> {
     let (stop_tx, stop_rx) = watch::channel(false);
 
     progress(format!(
-        "fanout: {} docs x {} clients, {} updates/s each for {} s",
-        a.docs, a.clients, a.rate, a.duration
+        "fanout ({}): {} docs x {} clients, {} updates/s each for {} s",
+        a.transport.as_str(),
+        a.docs,
+        a.clients,
+        a.rate,
+        a.duration
     ));
     let setup_start = Instant::now();
     let mut tasks = Vec::with_capacity(total);
@@ -81,6 +153,7 @@ pub async fn run(common: &Common, a: &FanoutArgs) -> Result<Report> {
             let index = c * a.docs + d;
             let plan = Plan {
                 target: target.clone(),
+                transport: a.transport,
                 doc: format!("{prefix}-{d}"),
                 index,
                 sender: index as u32,
@@ -121,6 +194,8 @@ pub async fn run(common: &Common, a: &FanoutArgs) -> Result<Report> {
 
     let pid = common.server_pid;
     let cpu0 = pid.and_then(procstat::cpu);
+    let http0 = shared.http.snapshot();
+    let measure_start = Instant::now();
     let start = tokio::time::Instant::now() + Duration::from_millis(200);
     let end = start + Duration::from_secs_f64(a.duration);
     let _ = go_tx.send(Some(Window { start, end }));
@@ -134,6 +209,8 @@ pub async fn run(common: &Common, a: &FanoutArgs) -> Result<Report> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let cpu1 = pid.and_then(procstat::cpu);
+    let http1 = shared.http.snapshot();
+    let measured_secs = measure_start.elapsed().as_secs_f64();
     let _ = stop_tx.send(true);
 
     let mut lat: Vec<u64> = Vec::new();
@@ -148,6 +225,7 @@ pub async fn run(common: &Common, a: &FanoutArgs) -> Result<Report> {
     let delivered = lat.len() as u64;
 
     let mut r = Report::new("fanout");
+    r.add("transport", a.transport.as_str(), "");
     r.add("docs", a.docs, "");
     r.add("clients_per_doc", a.clients, "");
     r.add("connections", total, "");
@@ -185,6 +263,25 @@ pub async fn run(common: &Common, a: &FanoutArgs) -> Result<Report> {
         + expected.saturating_sub(delivered);
     r.add("errors", errors, "");
     server_figures(&mut r, pid, cpu0, cpu1, delivered, sent);
+    if a.transport != Transport::Websocket {
+        // Same window as the CPU figures: from the start signal to the end of the drain.
+        let d = http1.since(&http0);
+        r.num("measured_secs", Some(measured_secs), "s");
+        r.add("http_posts", d.posts, "");
+        r.add("http_up_messages", d.up_messages, "");
+        r.add("http_polls", d.polls, "");
+        r.num(
+            "http_requests_per_sec",
+            Some((d.posts + d.polls) as f64 / measured_secs.max(1e-9)),
+            "req/s",
+        );
+        r.add("http_down_bytes", d.down_bytes, "B");
+        r.num(
+            "http_down_bytes_per_delivery",
+            (delivered > 0).then(|| d.down_bytes as f64 / delivered as f64),
+            "B",
+        );
+    }
     Ok(r)
 }
 
@@ -238,9 +335,9 @@ pub fn filler(rng: &mut SmallRng, len: usize) -> String {
     s
 }
 
-async fn preload(conn: &mut Conn, doc: &Doc, bytes: usize, rng: &mut SmallRng) -> Result<()> {
+async fn preload(conn: &mut Link, doc: &Doc, bytes: usize, rng: &mut SmallRng) -> Result<()> {
     let text = doc.get_or_insert_text("content");
-    let hp = conn.framing.is_hocuspocus();
+    let hp = conn.framing().is_hocuspocus();
     let mut sent = 0usize;
     let mut done = 0usize;
     while done < bytes {
@@ -252,7 +349,7 @@ async fn preload(conn: &mut Conn, doc: &Doc, bytes: usize, rng: &mut SmallRng) -
             text.insert(&mut txn, end, &chunk);
             txn.encode_update_v1()
         };
-        let frame = conn.framing.update(update);
+        let frame = conn.framing().update(update);
         conn.send(frame).await?;
         sent += 1;
     }
@@ -260,7 +357,7 @@ async fn preload(conn: &mut Conn, doc: &Doc, bytes: usize, rng: &mut SmallRng) -
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while acked < sent {
         let frame = tokio::time::timeout_at(deadline, conn.next_frame()).await;
-        let Ok(Ok(Some(frame))) = frame else {
+        let Ok(Ok(Some((_, frame)))) = frame else {
             bail!("no acknowledgement of the preload");
         };
         match parse(&frame, hp) {
@@ -291,7 +388,7 @@ async fn client(
     let text = doc.get_or_insert_text("content");
     let connected = {
         let _permit = sem.acquire().await;
-        match plan.target.connect(&plan.doc, plan.index, &doc).await {
+        match Link::open(&plan, &doc, &shared).await {
             Ok(mut c) => {
                 if plan.first && plan.preload > 0 {
                     preload(&mut c, &doc, plan.preload, &mut rng)
@@ -332,16 +429,23 @@ async fn client(
             biased;
             _ = stop.changed() => break,
             frame = conn.next_frame() => {
-                let frame = match frame {
+                let (at, frame) = match frame {
                     Ok(Some(f)) => f,
-                    _ => {
-                        shared.unexpected_closes.fetch_add(1, Relaxed);
+                    other => {
+                        if shared.unexpected_closes.fetch_add(1, Relaxed) < 5 {
+                            let why = other.err().map(|e| format!("{e:#}"));
+                            progress(format!(
+                                "client {}: connection lost: {}",
+                                plan.index,
+                                why.as_deref().unwrap_or("closed")
+                            ));
+                        }
                         break;
                     }
                 };
                 match parse(&frame, hp) {
                     Some(Incoming::Update(u)) => {
-                        let now = epoch.elapsed().as_nanos() as u64;
+                        let now = at.unwrap_or_else(|| epoch.elapsed().as_nanos() as u64);
                         let me = plan.sender;
                         let before = lat.len();
                         scan_markers(u, |sender, sent| {
@@ -377,7 +481,7 @@ async fn client(
                     text.insert(&mut txn, pos, &marker(plan.sender, nanos));
                     txn.encode_update_v1()
                 };
-                let frame = conn.framing.update(update);
+                let frame = conn.framing().update(update);
                 shared.expected.fetch_add(plan.peers, Relaxed);
                 shared.sent.fetch_add(1, Relaxed);
                 if conn.send(frame).await.is_err() {

@@ -1,21 +1,25 @@
 //! `tandem-loadgen`: load generator for y-websocket servers.
 //!
-//! Modes: `fanout` (many clients typing, end-to-end fan-out latency), `trace` (replay of
+//! Modes: `fanout` (many clients typing, end-to-end fan-out latency, over WebSocket, SSE
+//! or long polling), `trace` (replay of
 //! a real keystroke trace through one writer, N readers verify the result) and `idle`
 //! (many idle connections; server memory per connection and per document).
 
 mod conn;
 mod fanout;
+mod http;
 mod idle;
+mod poll;
 mod procstat;
 mod proto;
 mod report;
+mod sse;
 mod trace;
 
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(name = "tandem-loadgen", version, about)]
@@ -92,8 +96,32 @@ enum Mode {
     Idle(IdleArgs),
 }
 
+/// How fan-out clients reach the server (docs/PROTOCOL.md, "Sync transports").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// `--url` as given (y-websocket, or Hocuspocus with `--hocuspocus`).
+    Websocket,
+    /// `GET /sse/{doc}` + `POST /sse/{doc}/{session}` on `--url`'s host:port.
+    Sse,
+    /// `POST /poll/{doc}`, held `GET`s with a cursor, `POST`s upstream.
+    Poll,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Websocket => "websocket",
+            Transport::Sse => "sse",
+            Transport::Poll => "poll",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct FanoutArgs {
+    /// Transport of every client (Tandem only for sse / poll).
+    #[arg(long, value_enum, default_value_t = Transport::Websocket)]
+    transport: Transport,
     /// Documents (R).
     #[arg(long, default_value_t = 1)]
     docs: usize,
