@@ -39,7 +39,7 @@ pub async fn upgrade(
     // frames are mostly tiny, and the buffer grows on demand for big ones. This is most of
     // the memory an idle connection costs.
     Ok(ws
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(16 * 1024)
         .max_message_size(max)
         .max_frame_size(max)
