@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     peer::{CloseReason, PeerHandle},
-    room::{Control, PeerEvent, Request, Room, RoomSettings},
+    room::{Control, PeerEvent, Request, Room, RoomSettings, ShutdownRequest},
     writer::Writer,
 };
 
@@ -98,7 +98,7 @@ impl Registry {
 
     /// Adds a peer to a document's room; the returned queue takes its messages.
     pub fn join(self: &Arc<Self>, doc: &str, peer: PeerHandle) -> mpsc::Sender<PeerEvent> {
-        self.send(doc, Control::Join(peer))
+        self.send(doc, Control::Join(Box::new(peer)))
     }
 
     /// Sends an API request to a document's room, loading it if needed.
@@ -108,7 +108,7 @@ impl Registry {
         make: impl FnOnce(oneshot::Sender<T>) -> Request,
     ) -> Option<T> {
         let (tx, rx) = oneshot::channel();
-        self.send(doc, Control::Request(make(tx)));
+        self.send(doc, Control::Request(Box::new(make(tx))));
         rx.await.ok()
     }
 
@@ -166,11 +166,11 @@ impl Registry {
             let (done, rx) = oneshot::channel();
             if entry
                 .ctrl
-                .send(Control::Shutdown {
+                .send(Control::Shutdown(Box::new(ShutdownRequest {
                     reason,
                     delete,
                     done,
-                })
+                })))
                 .is_ok()
             {
                 let _ = rx.await;

@@ -41,18 +41,21 @@ use crate::{
     text,
 };
 
-/// Events for a room that don't come from a peer's byte stream.
+/// Events for a room that don't come from a peer's byte stream. Large payloads are boxed:
+/// the queue allocates its slots up front, and every loaded document has one.
 pub enum Control {
-    Join(PeerHandle),
-    Request(Request),
-    /// Close every peer with `reason`; unless `delete`, write everything out first.
-    Shutdown {
-        reason: CloseReason,
-        delete: bool,
-        done: oneshot::Sender<()>,
-    },
+    Join(Box<PeerHandle>),
+    Request(Box<Request>),
+    Shutdown(Box<ShutdownRequest>),
     WriteDone(Result<i64, Arc<StoreError>>),
     RetryWrite,
+}
+
+/// Close every peer with `reason`; unless `delete`, write everything out first.
+pub struct ShutdownRequest {
+    pub reason: CloseReason,
+    pub delete: bool,
+    pub done: oneshot::Sender<()>,
 }
 
 /// What a peer's transport sends in. Leaving travels on the same queue as messages so a
@@ -308,9 +311,9 @@ impl Room {
             Control::Join(peer) => {
                 let _ = peer.kick.send(CloseReason::storage_unavailable());
             }
-            Control::Request(req) => reply_closed(req),
-            Control::Shutdown { done, .. } => {
-                let _ = done.send(());
+            Control::Request(req) => reply_closed(*req),
+            Control::Shutdown(req) => {
+                let _ = req.done.send(());
             }
             Control::WriteDone(_) | Control::RetryWrite => {}
         }
@@ -338,20 +341,21 @@ impl Room {
 
     fn on_control(&mut self, msg: Control) -> Flow {
         match msg {
-            Control::Join(peer) => self.join(peer),
-            Control::Request(req) => self.on_request(req),
+            Control::Join(peer) => self.join(*peer),
+            Control::Request(req) => self.on_request(*req),
             Control::WriteDone(result) => self.on_write_done(result),
             Control::RetryWrite => self.submit_write(),
-            Control::Shutdown {
-                reason,
-                delete,
-                done,
-            } => {
+            Control::Shutdown(req) => {
+                let ShutdownRequest {
+                    reason,
+                    delete,
+                    done,
+                } = *req;
                 return Flow::Shutdown {
                     reason,
                     delete,
                     done,
-                }
+                };
             }
         }
         Flow::Continue

@@ -103,12 +103,9 @@ impl Session {
                 buf.messages.pop_front();
             }
         }
-        let fresh: Vec<(u64, Bytes)> = buf
-            .messages
-            .iter()
-            .filter(|(seq, _)| *seq > cursor)
-            .cloned()
-            .collect();
+        // Sequence numbers ascend, so the reader's place is a binary search away.
+        let start = buf.messages.partition_point(|(seq, _)| *seq <= cursor);
+        let fresh: Vec<(u64, Bytes)> = buf.messages.range(start..).cloned().collect();
         if fresh.is_empty() {
             if let Some(reason) = &buf.closed {
                 return Batch::Closed(reason.clone());
