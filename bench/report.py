@@ -414,10 +414,17 @@ def section(res, v):
         "from the two processes competing for the cores."
     )
     m.append(
-        "- **Memory per connection** (~9 KB in this run): the per-connection task with its "
-        "WebSocket state and read buffer (4 KiB here; 1 KiB since the next commit), the bounded "
-        "outbound queue (tokio allocates its first block of 32 slots up front), the room's peer "
-        "entry and the awareness state."
+        "- **Memory per connection and per document** (~9 KB and ~10 KB in this run): the "
+        "per-connection task with its WebSocket state and read buffer, the bounded outbound queue "
+        "(tokio allocates its first block of 32 slots up front), the room's peer entry and the "
+        "awareness state; per document the Yjs doc, the awareness map and the room's queues. "
+        "Two follow-up commits cut the initial WebSocket read buffer from 4 KiB to 1 KiB and boxed "
+        "the room's control messages (smaller queue slots); the idle10k scenario run alone "
+        "afterwards (`tandem-loadgen idle --connections 10000 --docs 1000 --hold 10 "
+        "--source-addrs 4 --connect-concurrency 128`, SQLite) measured **5,944 bytes per "
+        "connection** and **9,031 bytes per document**, 0 errors. Still above the 4 KiB / 8 KiB "
+        "targets: the next steps are a smaller outbound queue block (a queue type that allocates "
+        "on first use) and a leaner per-connection future."
     )
     m.append(
         "- **Caveat:** the load generator shares the 2 cores with the server under test, so tails "
