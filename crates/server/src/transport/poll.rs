@@ -27,6 +27,9 @@ use crate::{
 /// Longest a GET is held open with nothing to say; under common proxy timeouts (30-60 s).
 const MAX_WAIT: Duration = Duration::from_secs(25);
 
+/// Pause after a held poll wakes, so it answers with a burst rather than its first message.
+const COALESCE: Duration = Duration::from_millis(5);
+
 pub async fn open(
     State(state): State<SharedState>,
     Path(doc): Path<String>,
@@ -77,6 +80,9 @@ pub async fn receive(
     let mut batch = session.take_after(q.cursor, true);
     if matches!(&batch, Batch::Messages(m) if m.is_empty()) {
         session.wait_after(q.cursor, wait).await;
+        // Messages come in bursts (an edit, its echo, awareness): a short pause lets one
+        // answer carry the burst instead of one request per message.
+        tokio::time::sleep(COALESCE).await;
         batch = session.take_after(q.cursor, true);
     }
     match batch {
