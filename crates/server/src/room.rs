@@ -47,7 +47,8 @@ pub enum Control {
     Join(Box<PeerHandle>),
     Request(Box<Request>),
     Shutdown(Box<ShutdownRequest>),
-    WriteDone(Result<i64, Arc<StoreError>>),
+    /// The answer for write number `.0` (see `Room::write_id`).
+    WriteDone(u64, Result<i64, Arc<StoreError>>),
     RetryWrite,
 }
 
@@ -156,6 +157,8 @@ pub struct Room {
 
     pending: VecDeque<Pending>,
     in_flight: usize,
+    /// Numbers each write handed to the writer, so an answer is matched to its batch.
+    write_id: u64,
     accepted: u64,
     relayed_upto: u64,
     persisted_upto: u64,
@@ -202,6 +205,7 @@ impl Room {
             peers: HashMap::new(),
             pending: VecDeque::new(),
             in_flight: 0,
+            write_id: 0,
             accepted: 0,
             relayed_upto: 0,
             persisted_upto: 0,
@@ -315,7 +319,7 @@ impl Room {
             Control::Shutdown(req) => {
                 let _ = req.done.send(());
             }
-            Control::WriteDone(_) | Control::RetryWrite => {}
+            Control::WriteDone(..) | Control::RetryWrite => {}
         }
     }
 
@@ -343,7 +347,9 @@ impl Room {
         match msg {
             Control::Join(peer) => self.join(*peer),
             Control::Request(req) => self.on_request(*req),
-            Control::WriteDone(result) => self.on_write_done(result),
+            Control::WriteDone(id, result) if id == self.write_id => self.on_write_done(result),
+            // A batch `write_out` wrote again itself: its late answer means nothing now.
+            Control::WriteDone(..) => {}
             Control::RetryWrite => self.submit_write(),
             Control::Shutdown(req) => {
                 let ShutdownRequest {
@@ -637,6 +643,8 @@ impl Room {
             return;
         }
         self.in_flight = self.pending.len();
+        self.write_id += 1;
+        let id = self.write_id;
         let updates: Vec<Bytes> = self.pending.iter().map(|p| p.update.clone()).collect();
         let writer = self.ctx.writer.clone();
         let name = self.name.clone();
@@ -646,7 +654,7 @@ impl Room {
             let result = done.await.unwrap_or_else(|_| {
                 Err(Arc::new(StoreError::Unavailable("writer stopped".into())))
             });
-            let _ = ctrl.send(Control::WriteDone(result));
+            let _ = ctrl.send(Control::WriteDone(id, result));
         });
     }
 
@@ -934,6 +942,7 @@ impl Room {
             match tokio::time::timeout_at(deadline, done).await {
                 Ok(Ok(Ok(seq))) => {
                     self.in_flight = self.pending.len();
+                    self.write_id += 1; // the batch that was in flight is covered by this one
                     self.on_write_done(Ok(seq));
                 }
                 _ => return false,
