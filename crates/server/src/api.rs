@@ -19,7 +19,7 @@ use crate::{
     auth::{self, AccessLevel, Claims, Grant},
     error::ApiError,
     names,
-    peer::{Access, CloseReason},
+    peer::Access,
     room::{Request, RoomInfo},
     transport::TokenQuery,
 };
@@ -182,8 +182,7 @@ async fn delete(
 ) -> Result<StatusCode, ApiError> {
     names::validate(&doc)?;
     state.auth.admin(auth::bearer(&headers))?;
-    state.rooms.close(&doc, CloseReason::deleted(), true).await;
-    if state.store.delete_document(&doc).await? {
+    if state.rooms.delete(&doc).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("document {doc:?}")))

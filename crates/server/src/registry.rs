@@ -11,7 +11,7 @@ use std::{
     sync::{atomic::AtomicUsize, Arc, Mutex},
 };
 
-use tandem_persistence::Store;
+use tandem_persistence::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
@@ -153,9 +153,8 @@ impl Registry {
         true
     }
 
-    /// Closes a document's room (if loaded) and waits until it is gone. With `delete`, the
-    /// room skips writing out: the caller is about to delete the document.
-    pub async fn close(&self, doc: &str, reason: CloseReason, delete: bool) {
+    /// Writes out and closes a document's room, if loaded, and waits until it is gone.
+    pub async fn close(&self, doc: &str, reason: CloseReason) {
         let entry = self
             .rooms
             .lock()
@@ -164,13 +163,14 @@ impl Registry {
             .cloned();
         if let Some(entry) = entry {
             let (done, rx) = oneshot::channel();
+            let request = ShutdownRequest {
+                reason,
+                delete: false,
+                done,
+            };
             if entry
                 .ctrl
-                .send(Control::Shutdown(Box::new(ShutdownRequest {
-                    reason,
-                    delete,
-                    done,
-                })))
+                .send(Control::Shutdown(Box::new(request)))
                 .is_ok()
             {
                 let _ = rx.await;
@@ -178,12 +178,33 @@ impl Registry {
         }
     }
 
+    /// Deletes a document: its room (loaded for the purpose if need be) closes every
+    /// connection with 4404 and deletes the rows before it leaves the registry, so nobody
+    /// can load the document while it is being deleted. Returns whether it existed.
+    pub async fn delete(self: &Arc<Self>, doc: &str) -> Result<bool, StoreError> {
+        // A room that was already on its way out drops the request unanswered; the next
+        // attempt reaches a fresh room.
+        for _ in 0..3 {
+            let (done, rx) = oneshot::channel();
+            let request = ShutdownRequest {
+                reason: CloseReason::deleted(),
+                delete: true,
+                done,
+            };
+            self.send(doc, Control::Shutdown(Box::new(request)));
+            if let Ok(result) = rx.await {
+                return result;
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the document kept closing; try again".into(),
+        ))
+    }
+
     /// Writes out and closes every room (graceful shutdown).
     pub async fn close_all(&self, reason: CloseReason) {
         let docs = self.loaded();
-        let closes = docs
-            .iter()
-            .map(|doc| self.close(doc, reason.clone(), false));
+        let closes = docs.iter().map(|doc| self.close(doc, reason.clone()));
         futures::future::join_all(closes).await;
     }
 }

@@ -17,6 +17,7 @@
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
+    future::Future,
     sync::{atomic::Ordering, Arc},
     time::Duration,
 };
@@ -25,6 +26,7 @@ use bytes::Bytes;
 use tandem_persistence::{NewVersion, Snapshot, StoreError, VersionKind};
 use tokio::{
     sync::{mpsc, oneshot},
+    task::JoinSet,
     time::Instant,
 };
 use yrs::{
@@ -52,11 +54,17 @@ pub enum Control {
     RetryWrite,
 }
 
-/// Close every peer with `reason`; unless `delete`, write everything out first.
+/// Close every peer with `reason`; then either write everything out or, with `delete`,
+/// delete the document from the store.
+///
+/// Deleting is the room's job, not the caller's: the room is still registered while the
+/// rows go, so a client arriving meanwhile reaches this room (and is turned away) instead
+/// of loading the half-deleted document into a new one.
 pub struct ShutdownRequest {
     pub reason: CloseReason,
     pub delete: bool,
-    pub done: oneshot::Sender<()>,
+    /// Answered once the room is gone: for a delete, whether the document existed.
+    pub done: oneshot::Sender<Result<bool, StoreError>>,
 }
 
 /// What a peer's transport sends in. Leaving travels on the same queue as messages so a
@@ -174,6 +182,9 @@ pub struct Room {
     last_edit: Instant,
     last_version: Instant,
     empty_since: Option<Instant>,
+    /// Store work running off the room's task (compactions, versions). A delete waits for
+    /// it, or a late compaction would write the document back.
+    background: JoinSet<()>,
 }
 
 enum Flow {
@@ -182,7 +193,7 @@ enum Flow {
     Shutdown {
         reason: CloseReason,
         delete: bool,
-        done: oneshot::Sender<()>,
+        done: oneshot::Sender<Result<bool, StoreError>>,
     },
 }
 
@@ -220,6 +231,7 @@ impl Room {
             last_edit: now,
             last_version: now,
             empty_since: Some(now),
+            background: JoinSet::new(),
         }
     }
 
@@ -268,11 +280,14 @@ impl Room {
                     for id in ids {
                         self.kick(id, reason.clone());
                     }
-                    if !delete {
+                    let result = if delete {
+                        self.delete(&mut ctrl, &reason).await
+                    } else {
                         self.write_out(Duration::from_secs(10)).await;
-                    }
+                        Ok(true)
+                    };
                     self.registry.remove(&self.name, self.generation);
-                    let _ = done.send(());
+                    let _ = done.send(result);
                     break;
                 }
             }
@@ -317,7 +332,9 @@ impl Room {
             }
             Control::Request(req) => reply_closed(*req),
             Control::Shutdown(req) => {
-                let _ = req.done.send(());
+                let _ = req.done.send(Err(StoreError::Unavailable(
+                    "document could not be loaded".into(),
+                )));
             }
             Control::WriteDone(..) | Control::RetryWrite => {}
         }
@@ -461,7 +478,7 @@ impl Room {
         self.last_version = Instant::now();
         let store = self.ctx.store.clone();
         let name = self.name.clone();
-        tokio::spawn(async move {
+        self.spawn_background(async move {
             let result = store.create_version(&name, &material).await;
             if result.is_ok() {
                 metrics::counter!(m::VERSIONS, "kind" => kind.as_str()).increment(1);
@@ -664,16 +681,17 @@ impl Room {
                 let n = self.in_flight;
                 self.in_flight = 0;
                 let mut bytes = 0usize;
+                let mut unrelayed = Vec::new();
                 for _ in 0..n {
                     let Some(p) = self.pending.pop_front() else {
                         break;
                     };
                     bytes += p.update.len();
                     if !p.relayed {
-                        self.broadcast(&p.frame);
-                        self.relayed_upto += 1;
+                        unrelayed.push(p);
                     }
                 }
+                self.relay(&unrelayed);
                 self.ctx.unwritten.fetch_sub(bytes, Ordering::Relaxed);
                 metrics::gauge!(m::UNWRITTEN_BYTES).decrement(bytes as f64);
                 self.persisted_upto += n as u64;
@@ -712,20 +730,47 @@ impl Room {
     }
 
     fn relay_pending(&mut self) {
-        let frames: Vec<Bytes> = self
-            .pending
-            .iter_mut()
-            .filter(|p| !p.relayed)
-            .map(|p| {
-                p.relayed = true;
-                p.frame.clone()
-            })
-            .collect();
-        for frame in &frames {
-            self.broadcast(frame);
+        let mut unrelayed = Vec::new();
+        for p in self.pending.iter_mut().filter(|p| !p.relayed) {
+            p.relayed = true;
+            unrelayed.push(Pending {
+                update: p.update.clone(),
+                frame: p.frame.clone(),
+                relayed: true,
+            });
         }
-        self.relayed_upto += frames.len() as u64;
+        self.relay(&unrelayed);
         self.release_deferred();
+    }
+
+    /// Sends committed (or, degraded, accepted) updates to every peer, in order.
+    ///
+    /// Everything that arrived during one commit goes out together. Sent one frame per
+    /// update, a slow commit under heavy typing could hand every peer more frames at once
+    /// than its queue holds and disconnect even the fastest clients. Past half a queue the
+    /// burst is therefore merged into one update: same document, one frame.
+    fn relay(&mut self, updates: &[Pending]) {
+        let burst_limit = (self.ctx.settings.outbound_queue / 2).max(1);
+        if updates.len() > burst_limit {
+            let parts: Vec<&[u8]> = updates.iter().map(|p| p.update.as_ref()).collect();
+            match yrs::merge_updates_v1(&parts) {
+                Ok(merged) => {
+                    metrics::counter!(m::BURSTS_MERGED).increment(1);
+                    self.broadcast(&protocol::sync_update(merged));
+                    self.relayed_upto += updates.len() as u64;
+                    return;
+                }
+                // Cannot happen for updates the document accepted; sending them one by
+                // one is still correct, at the risk of disconnecting slow peers.
+                Err(err) => {
+                    tracing::warn!(doc = %self.name, error = %err, "could not merge a burst of updates")
+                }
+            }
+        }
+        for p in updates {
+            self.broadcast(&p.frame);
+        }
+        self.relayed_upto += updates.len() as u64;
     }
 
     fn release_deferred(&mut self) {
@@ -756,7 +801,7 @@ impl Room {
         self.bytes_since_snapshot = 0;
         let store = self.ctx.store.clone();
         let name = self.name.clone();
-        tokio::spawn(async move {
+        self.spawn_background(async move {
             match store.compact(&name, &snapshot).await {
                 Ok(stats) => {
                     metrics::counter!(m::COMPACTIONS).increment(1);
@@ -766,6 +811,56 @@ impl Room {
                 Err(err) => tracing::warn!(doc = %name, error = %err, "compaction failed"),
             }
         });
+    }
+
+    fn spawn_background(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        // Reap what has finished so the set holds only running tasks.
+        while self.background.try_join_next().is_some() {}
+        self.background.spawn(task);
+    }
+
+    /// Deletes the document once nothing of the room's can write it back: the write in
+    /// flight has answered and background store work has finished. Peers are gone already;
+    /// anyone arriving meanwhile is turned away with the same reason.
+    async fn delete(
+        &mut self,
+        ctrl: &mut mpsc::UnboundedReceiver<Control>,
+        reason: &CloseReason,
+    ) -> Result<bool, StoreError> {
+        let mut also_deleting = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.in_flight > 0 {
+            let msg = match tokio::time::timeout_at(deadline, ctrl.recv()).await {
+                Ok(Some(msg)) => msg,
+                Ok(None) => break,
+                Err(_) => {
+                    return Err(StoreError::Unavailable(
+                        "a write to the document is still pending".into(),
+                    ))
+                }
+            };
+            match msg {
+                Control::WriteDone(id, _) if id == self.write_id => self.in_flight = 0,
+                Control::WriteDone(..) | Control::RetryWrite => {}
+                Control::Join(peer) => {
+                    let _ = peer.kick.send(reason.clone());
+                }
+                Control::Request(req) => reply_closed(*req),
+                Control::Shutdown(req) => also_deleting.push(req.done),
+            }
+        }
+        while self.background.join_next().await.is_some() {}
+        let result = self.ctx.store.delete_document(&self.name).await;
+        for done in also_deleting {
+            // A second delete racing the first finds nothing left to delete.
+            let _ = done.send(
+                result
+                    .as_ref()
+                    .map(|_| false)
+                    .map_err(|e| StoreError::Unavailable(e.to_string())),
+            );
+        }
+        result
     }
 
     fn snapshot(&self) -> Snapshot {

@@ -278,3 +278,89 @@ async fn metrics_and_health() {
         assert!(text.contains(name), "metrics lack {name}:\n{text}");
     }
 }
+
+/// Clients hammering a document while it is deleted must not bring the old text back:
+/// neither into a room loaded mid-delete nor, through a late compaction, into the store.
+#[tokio::test]
+async fn delete_racing_with_connecting_clients_leaves_nothing_behind() {
+    let mut server = start(&["--compact-updates", "5", "--version-idle-secs", "3600"]).await;
+    let mut author = Client::connect(&server.ws("race")).await;
+    for ch in "secret".chars() {
+        author.append(&ch.to_string()).await;
+    }
+    author.pump_until(|c| c.received_updates >= 6, WAIT).await;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let url = server.ws("race");
+    let racers: Vec<_> = (0..16)
+        .map(|_| {
+            let (stop, url) = (stop.clone(), url.clone());
+            tokio::spawn(async move {
+                let mut joins = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // A fresh, empty client: whatever text it sees came from the server.
+                    if let Ok(Ok((ws, _))) = tokio::time::timeout(
+                        Duration::from_secs(2),
+                        tokio_tungstenite::connect_async(url.as_str()),
+                    )
+                    .await
+                    {
+                        drop(ws);
+                        joins += 1;
+                    }
+                }
+                joins
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let del = reqwest::Client::new()
+        .delete(server.http("/api/documents/race"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 204);
+    let (code, _) = author.closed_with(WAIT).await;
+    assert_eq!(code, 4404);
+    // Joins after the delete reach a new, empty room.
+    let late = Client::connect(&server.ws("race")).await;
+    assert_eq!(
+        late.text(),
+        "",
+        "a client after the delete saw the old text"
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for racer in racers {
+        assert!(racer.await.unwrap() > 0, "racers never connected");
+    }
+    late.close().await;
+    assert_ne!(get_text(&server, "race").await, "secret");
+
+    // Write everything out; the store must not hold the old text either.
+    server.stop().await;
+    let store = tandem_persistence::open(&format!(
+        "sqlite://{}",
+        server.dir.path().join("tandem.db").display()
+    ))
+    .await
+    .unwrap();
+    if let Some(stored) = store.load("race").await.unwrap() {
+        let doc = new_doc();
+        {
+            use yrs::updates::decoder::Decode;
+            use yrs::Transact;
+            let mut txn = doc.transact_mut();
+            for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
+                txn.apply_update(yrs::Update::decode_v1(bytes).unwrap())
+                    .unwrap();
+            }
+        }
+        use yrs::{GetString, Transact};
+        let text = doc.get_or_insert_text("content");
+        assert_eq!(
+            text.get_string(&doc.transact()),
+            "",
+            "deleted text came back"
+        );
+    }
+}

@@ -202,6 +202,38 @@ async fn slow_peer_is_disconnected() {
     assert!(reason.contains("too slow"), "{reason}");
 }
 
+/// Everything typed during one slow commit is relayed when it commits. One frame per
+/// update would overflow a 16-message queue and disconnect even peers that keep up.
+#[tokio::test]
+async fn burst_from_a_slow_commit_keeps_fast_peers_connected() {
+    let server = start(&["--outbound-queue", "16", "--group-commit-ms", "300"]).await;
+    let mut typist = Client::connect(&server.ws("burst")).await;
+    let mut reader = Client::connect(&server.ws("burst")).await;
+    typist.drain(Duration::from_millis(150)).await;
+    reader.drain(Duration::from_millis(150)).await;
+    const N: usize = 100;
+    // The first update's commit waits 300 ms; the other 99 arrive meanwhile.
+    for i in 0..N {
+        typist.append(&format!("<{i}>")).await;
+    }
+    let expected: String = (0..N).map(|i| format!("<{i}>")).collect();
+    reader.pump_until(|c| c.text() == expected, WAIT).await;
+    typist.pump_until(|c| c.received_updates > 0, WAIT).await;
+    typist.drain(Duration::from_millis(150)).await;
+    assert!(reader.closed.is_none() && typist.closed.is_none());
+    assert!(
+        reader.received_updates < N,
+        "expected the burst merged, got {} frames",
+        reader.received_updates
+    );
+
+    // Both are still in the room: an edit after the burst travels as usual.
+    reader.append("!").await;
+    typist
+        .pump_until(|c| c.text() == format!("{expected}!"), WAIT)
+        .await;
+}
+
 #[tokio::test]
 async fn shutdown_closes_with_1001_and_keeps_data() {
     let mut server = start(&[]).await;

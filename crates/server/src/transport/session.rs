@@ -237,8 +237,10 @@ impl Sessions {
             return Err("too many sessions");
         }
         // The room's queue for this peer only feeds the pump, which never blocks; the
-        // session buffer below is the real bound.
-        let (handle, mut end) = new_peer(transport, access, 256);
+        // session buffer below is the real bound. The queue is as long as the buffer so a
+        // burst the buffer could hold never overflows the queue while the pump waits for
+        // its turn on a busy runtime.
+        let (handle, mut end) = new_peer(transport, access, self.capacity);
         let peer = handle.id;
         let room = self.rooms.join(doc, handle);
         let mut id = [0u8; 16];
