@@ -7,6 +7,26 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::room::RoomSettings;
 
+/// Removes settings given with an empty value (`TANDEM_SECRET=`), so they mean "not set".
+///
+/// clap takes an empty environment variable as a value, which then fails to parse (or, for
+/// a secret, would be used as one). An empty value is what `.env` files and compose's
+/// `${VAR:-}` produce for a setting somebody meant to leave alone. Call this before any
+/// other thread starts: changing the environment is only sound while single-threaded.
+pub fn ignore_empty_env() -> Vec<String> {
+    let empty: Vec<String> = std::env::vars_os()
+        .filter_map(|(key, value)| {
+            let key = key.into_string().ok()?;
+            let ours = key.starts_with("TANDEM_") || key == "DATABASE_URL";
+            (ours && value.is_empty()).then_some(key)
+        })
+        .collect();
+    for key in &empty {
+        std::env::remove_var(key);
+    }
+    empty
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tandem",

@@ -11,9 +11,21 @@ use tandem::{
 };
 use yrs::{updates::decoder::Decode, ReadTxn, StateVector, Transact, Update};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Before the runtime's threads exist; see `ignore_empty_env`.
+    let ignored = tandem::config::ignore_empty_env();
     let cli = Cli::parse();
+    if !ignored.is_empty() {
+        eprintln!("tandem: ignoring empty settings: {}", ignored.join(", "));
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => serve(cli.serve).await,
         Some(Command::Serve(config)) => serve(*config).await,

@@ -77,3 +77,59 @@ fn token_command_mints_a_verifiable_token() {
     assert_eq!(grant.name.as_deref(), Some("Ann"));
     assert!(auth.document("other", Some(&token), None).is_err());
 }
+
+/// `.env` files and compose's `${VAR:-}` hand the server empty values for settings meant
+/// to keep their defaults: they must start the server, not fail to parse or set a secret.
+#[tokio::test]
+async fn empty_settings_mean_unset() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--web-dir",
+            "/nonexistent",
+        ])
+        .env("TANDEM_DATA_DIR", dir.path())
+        .env("DATABASE_URL", "")
+        .env("TANDEM_SECRET", "")
+        .env("TANDEM_ADMIN_KEY", "")
+        .env("TANDEM_MAX_MESSAGE_SIZE", "")
+        .env("TANDEM_DISABLE_TRANSPORTS", "")
+        .env("TANDEM_LOG_FORMAT", "")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let addr = match line.trim().strip_prefix("listening on http://") {
+        Some(addr) => addr.to_string(),
+        None => {
+            let _ = child.wait();
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut err).unwrap();
+            panic!("server did not start: {line:?}\n{err}");
+        }
+    };
+    // No secret: the server is open. SQLite under the data directory.
+    let res = reqwest::get(format!("http://{addr}/api/documents"))
+        .await
+        .unwrap();
+    let status = res.status();
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(status, 200);
+    assert!(dir.path().join("tandem.db").exists());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut err).unwrap();
+    assert!(
+        err.contains("ignoring empty settings") && err.contains("TANDEM_SECRET"),
+        "{err}"
+    );
+}
