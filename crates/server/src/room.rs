@@ -183,8 +183,9 @@ pub struct Room {
     last_version: Instant,
     empty_since: Option<Instant>,
     /// Store work running off the room's task (compactions, versions). A delete waits for
-    /// it, or a late compaction would write the document back.
-    background: JoinSet<()>,
+    /// it, or a late compaction would write the document back. Made on first use: an
+    /// empty set still allocates, and many loaded documents are only ever read.
+    background: Option<JoinSet<()>>,
 }
 
 enum Flow {
@@ -231,7 +232,7 @@ impl Room {
             last_edit: now,
             last_version: now,
             empty_since: Some(now),
-            background: JoinSet::new(),
+            background: None,
         }
     }
 
@@ -815,8 +816,9 @@ impl Room {
 
     fn spawn_background(&mut self, task: impl Future<Output = ()> + Send + 'static) {
         // Reap what has finished so the set holds only running tasks.
-        while self.background.try_join_next().is_some() {}
-        self.background.spawn(task);
+        let set = self.background.get_or_insert_with(JoinSet::new);
+        while set.try_join_next().is_some() {}
+        set.spawn(task);
     }
 
     /// Deletes the document once nothing of the room's can write it back: the write in
@@ -849,7 +851,9 @@ impl Room {
                 Control::Shutdown(req) => also_deleting.push(req.done),
             }
         }
-        while self.background.join_next().await.is_some() {}
+        if let Some(set) = self.background.as_mut() {
+            while set.join_next().await.is_some() {}
+        }
         let result = self.ctx.store.delete_document(&self.name).await;
         for done in also_deleting {
             // A second delete racing the first finds nothing left to delete.
