@@ -34,7 +34,7 @@ pub struct RoomContext {
 struct Entry {
     generation: u64,
     ctrl: mpsc::UnboundedSender<Control>,
-    data: mpsc::Sender<PeerEvent>,
+    data: mpsc::Sender<Box<PeerEvent>>,
 }
 
 /// How many peer messages may wait for a room before their transports stop reading.
@@ -61,7 +61,7 @@ impl Registry {
 
     /// Sends `msg` to the document's room, loading it first if needed. Returns the
     /// room's peer-event queue.
-    fn send(self: &Arc<Self>, doc: &str, msg: Control) -> mpsc::Sender<PeerEvent> {
+    fn send(self: &Arc<Self>, doc: &str, msg: Control) -> mpsc::Sender<Box<PeerEvent>> {
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
         let mut msg = Some(msg);
         if let Some(entry) = rooms.get(doc) {
@@ -97,7 +97,7 @@ impl Registry {
     }
 
     /// Adds a peer to a document's room; the returned queue takes its messages.
-    pub fn join(self: &Arc<Self>, doc: &str, peer: PeerHandle) -> mpsc::Sender<PeerEvent> {
+    pub fn join(self: &Arc<Self>, doc: &str, peer: PeerHandle) -> mpsc::Sender<Box<PeerEvent>> {
         self.send(doc, Control::Join(Box::new(peer)))
     }
 

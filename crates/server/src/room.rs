@@ -37,21 +37,27 @@ use yrs::{
 
 use crate::{
     metrics as m,
-    peer::{Access, CloseReason, PeerHandle, PeerId},
+    peer::{Access, CloseReason, Frame, PeerHandle, PeerId},
     protocol,
     registry::{Registry, RoomContext},
     text,
 };
 
-/// Events for a room that don't come from a peer's byte stream. Large payloads are boxed:
-/// the queue allocates its slots up front, and every loaded document has one.
+/// Events for a room that don't come from a peer's byte stream. Every payload is boxed:
+/// a tokio queue allocates its first block of 32 slots up front, every loaded document
+/// has one, and a slot is as large as the largest variant.
 pub enum Control {
     Join(Box<PeerHandle>),
     Request(Box<Request>),
     Shutdown(Box<ShutdownRequest>),
-    /// The answer for write number `.0` (see `Room::write_id`).
-    WriteDone(u64, Result<i64, Arc<StoreError>>),
+    WriteDone(Box<WriteDone>),
     RetryWrite,
+}
+
+/// The writer's answer for write number `id` (see `Room::write_id`).
+pub struct WriteDone {
+    pub id: u64,
+    pub result: Result<i64, Arc<StoreError>>,
 }
 
 /// Close every peer with `reason`; then either write everything out or, with `delete`,
@@ -69,6 +75,9 @@ pub struct ShutdownRequest {
 
 /// What a peer's transport sends in. Leaving travels on the same queue as messages so a
 /// peer's last update is never overtaken by its departure.
+///
+/// The queue carries it boxed: its slots are allocated up front, 32 at a time, for every
+/// loaded document, and a box is a sixth of the size.
 pub enum PeerEvent {
     Message {
         peer: PeerId,
@@ -240,7 +249,7 @@ impl Room {
     pub async fn run(
         mut self,
         mut ctrl: mpsc::UnboundedReceiver<Control>,
-        mut data: mpsc::Receiver<PeerEvent>,
+        mut data: mpsc::Receiver<Box<PeerEvent>>,
     ) {
         metrics::gauge!(m::DOCUMENTS_LOADED).increment(1.0);
         if let Err(err) = self.load().await {
@@ -260,7 +269,7 @@ impl Room {
             let flow = tokio::select! {
                 biased;
                 Some(msg) = ctrl.recv() => self.on_control(msg),
-                Some(ev) = data.recv() => { self.on_peer_event(ev); Flow::Continue }
+                Some(ev) = data.recv() => { self.on_peer_event(*ev); Flow::Continue }
                 _ = tokio::time::sleep_until(wake) => self.on_timer(&ctrl, &mut data).await,
             };
             match flow {
@@ -274,7 +283,7 @@ impl Room {
                     if !delete {
                         // Updates already read from sockets are taken in before closing.
                         while let Ok(ev) = data.try_recv() {
-                            self.on_peer_event(ev);
+                            self.on_peer_event(*ev);
                         }
                     }
                     let ids: Vec<PeerId> = self.peers.keys().copied().collect();
@@ -365,7 +374,7 @@ impl Room {
         match msg {
             Control::Join(peer) => self.join(*peer),
             Control::Request(req) => self.on_request(*req),
-            Control::WriteDone(id, result) if id == self.write_id => self.on_write_done(result),
+            Control::WriteDone(done) if done.id == self.write_id => self.on_write_done(done.result),
             // A batch `write_out` wrote again itself: its late answer means nothing now.
             Control::WriteDone(..) => {}
             Control::RetryWrite => self.submit_write(),
@@ -672,7 +681,7 @@ impl Room {
             let result = done.await.unwrap_or_else(|_| {
                 Err(Arc::new(StoreError::Unavailable("writer stopped".into())))
             });
-            let _ = ctrl.send(Control::WriteDone(id, result));
+            let _ = ctrl.send(Control::WriteDone(Box::new(WriteDone { id, result })));
         });
     }
 
@@ -842,7 +851,7 @@ impl Room {
                 }
             };
             match msg {
-                Control::WriteDone(id, _) if id == self.write_id => self.in_flight = 0,
+                Control::WriteDone(done) if done.id == self.write_id => self.in_flight = 0,
                 Control::WriteDone(..) | Control::RetryWrite => {}
                 Control::Join(peer) => {
                     let _ = peer.kick.send(reason.clone());
@@ -883,7 +892,7 @@ impl Room {
             return;
         };
         let len = frame.len();
-        match p.handle.outbound.try_send(frame) {
+        match p.handle.outbound.try_send(Arc::new(frame)) {
             Ok(()) => {
                 metrics::counter!(m::BYTES_OUT).increment(len as u64);
             }
@@ -899,8 +908,9 @@ impl Room {
     fn broadcast(&mut self, frame: &Bytes) {
         let mut slow = Vec::new();
         let mut gone = Vec::new();
+        let shared: Frame = Arc::new(frame.clone());
         for (id, p) in &self.peers {
-            match p.handle.outbound.try_send(frame.clone()) {
+            match p.handle.outbound.try_send(shared.clone()) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => slow.push(*id),
                 Err(mpsc::error::TrySendError::Closed(_)) => gone.push(*id),
@@ -966,7 +976,7 @@ impl Room {
     async fn on_timer(
         &mut self,
         ctrl: &mpsc::UnboundedReceiver<Control>,
-        data: &mut mpsc::Receiver<PeerEvent>,
+        data: &mut mpsc::Receiver<Box<PeerEvent>>,
     ) -> Flow {
         let now = Instant::now();
         self.expire_awareness();
@@ -990,7 +1000,7 @@ impl Room {
         }
         // Departures may still sit in the queue; settle them before deciding.
         while let Ok(ev) = data.try_recv() {
-            self.on_peer_event(ev);
+            self.on_peer_event(*ev);
         }
         if self.peers.is_empty()
             && self

@@ -35,7 +35,7 @@ pub struct Session {
     pub transport: Transport,
     pub access: Access,
     peer: PeerId,
-    room: mpsc::Sender<PeerEvent>,
+    room: mpsc::Sender<Box<PeerEvent>>,
     inner: Mutex<Buffer>,
     notify: Notify,
 }
@@ -67,11 +67,11 @@ impl Session {
         self.touch();
         metrics::counter!(m::BYTES_IN, "transport" => self.transport.as_str())
             .increment(data.len() as u64);
-        let event = PeerEvent::Message {
+        let event = Box::new(PeerEvent::Message {
             peer: self.peer,
             access: self.access,
             data,
-        };
+        });
         self.room
             .send(event)
             .await
@@ -274,13 +274,16 @@ impl Sessions {
                     biased;
                     reason = &mut end.kicked => break reason.unwrap_or_else(|_| CloseReason::going_away()),
                     frame = end.outbound.recv() => match frame {
-                        Some(frame) => pump.push(frame),
+                        Some(frame) => pump.push(Arc::unwrap_or_clone(frame)),
                         None => break end.kicked.try_recv().unwrap_or_else(|_| CloseReason::going_away()),
                     },
                 }
                 if pump.closed().is_some() {
                     // Overflowed: leave the room so it stops sending.
-                    let _ = pump.room.send(PeerEvent::Leave { peer: pump.peer }).await;
+                    let _ = pump
+                        .room
+                        .send(Box::new(PeerEvent::Leave { peer: pump.peer }))
+                        .await;
                     break CloseReason::too_slow();
                 }
             };
@@ -302,7 +305,7 @@ impl Sessions {
         session.close(reason.clone());
         let _ = session
             .room
-            .send(PeerEvent::Leave { peer: session.peer })
+            .send(Box::new(PeerEvent::Leave { peer: session.peer }))
             .await;
         tracing::info!(doc = %session.doc, peer = session.peer, transport = session.transport.as_str(),
             session = %session.id, code = reason.code, reason = %reason.reason, "connection closed");

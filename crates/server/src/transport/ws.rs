@@ -8,6 +8,9 @@ use axum::{
     http::HeaderMap,
     response::Response,
 };
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
 
 use super::{ensure_enabled, TokenQuery};
 use crate::{
@@ -16,7 +19,7 @@ use crate::{
     config::TransportKind,
     error::ApiError,
     metrics as m, names,
-    peer::{new_peer, Access, CloseReason, Transport},
+    peer::{new_peer, Access, CloseReason, Frame, Transport},
     room::PeerEvent,
 };
 
@@ -35,93 +38,129 @@ pub async fn upgrade(
         .auth
         .document(&doc, q.token.as_deref(), auth::bearer(&headers))?;
     let max = state.config.max_message_size;
-    // The library's defaults reserve (and zero) 128 KiB per connection for reading; y-protocol
-    // frames are mostly tiny, and the buffer grows on demand for big ones. This is most of
-    // the memory an idle connection costs.
+    // The library's defaults reserve (and zero) 128 KiB per connection for reading. y-protocol
+    // frames are mostly tiny, and once a frame's header is read the buffer grows to hold the
+    // whole frame, so a small start costs big frames nothing and idle connections little.
     Ok(ws
-        .read_buffer_size(1024)
+        .read_buffer_size(256)
         .write_buffer_size(16 * 1024)
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| serve(socket, state, doc, grant.access)))
 }
 
-async fn serve(mut socket: WebSocket, state: SharedState, doc: String, access: Access) {
-    let (handle, mut end) = new_peer(Transport::WebSocket, access, state.config.outbound_queue);
-    let peer = handle.id;
-    metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => "websocket").increment(1);
-    tracing::info!(%doc, peer, transport = "websocket", ?access, "connection opened");
-    let room = state.rooms.join(&doc, handle);
+/// Not an `async fn`: the arguments of one are kept in the task next to the local copies
+/// its body moves them into, so the 368-byte socket would be stored twice for the life of
+/// every connection. An `async move` block uses the captured values in place.
+#[allow(clippy::manual_async_fn)]
+fn serve(
+    mut socket: WebSocket,
+    state: SharedState,
+    doc: String,
+    access: Access,
+) -> impl std::future::Future<Output = ()> + Send {
+    async move {
+        let (handle, mut end) = new_peer(Transport::WebSocket, access, state.config.outbound_queue);
+        let peer = handle.id;
+        metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => "websocket").increment(1);
+        tracing::info!(%doc, peer, transport = "websocket", ?access, "connection opened");
+        let room = state.rooms.join(&doc, handle);
 
-    let close: CloseReason = loop {
-        tokio::select! {
-            // Unbiased, so neither direction starves the other. A kick is sent just before
-            // the room drops our queue, so the `None` arm below looks for it too.
-            reason = &mut end.kicked => {
-                break reason.unwrap_or_else(|_| CloseReason::going_away());
+        let close: CloseReason = loop {
+            tokio::select! {
+                // Unbiased, so neither direction starves the other. A kick is sent just before
+                // the room drops our queue, so the `None` arm below looks for it too.
+                reason = &mut end.kicked => {
+                    break reason.unwrap_or_else(|_| CloseReason::going_away());
+                }
+                frame = end.outbound.recv() => match frame {
+                    Some(frame) => {
+                        if write_batch(&mut socket, frame, &mut end.outbound).await.is_err() {
+                            break CloseReason::new(1006, "send failed");
+                        }
+                    }
+                    // The room dropped us without a reason: it is shutting down.
+                    None => break end.kicked.try_recv().unwrap_or_else(|_| CloseReason::going_away()),
+                },
+                incoming = socket.recv() => match incoming {
+                    Some(Ok(Message::Binary(data))) => {
+                        metrics::counter!(m::BYTES_IN, "transport" => "websocket").increment(data.len() as u64);
+                        let event = Box::new(PeerEvent::Message { peer, access, data });
+                        if send_to_room(&room, event).await.is_err() {
+                            break CloseReason::going_away();
+                        }
+                    }
+                    Some(Ok(Message::Text(_))) => {
+                        metrics::counter!(m::BAD_MESSAGES, "reason" => "text_frame").increment(1);
+                        break CloseReason::new(1003, "text frames are not supported: send binary y-protocol messages");
+                    }
+                    Some(Ok(Message::Close(_))) | None => break CloseReason::new(1000, "client closed"),
+                    Some(Ok(_)) => {} // ping/pong: answered by the library
+                    Some(Err(err)) => {
+                        let text = err.to_string();
+                        if text.contains("too long") || text.contains("too big") || text.contains("Space limit") {
+                            metrics::counter!(m::BAD_MESSAGES, "reason" => "too_big").increment(1);
+                            break CloseReason::new(1009, format!("message larger than {} bytes", state.config.max_message_size));
+                        }
+                        break CloseReason::new(1006, format!("read failed: {text}"));
+                    }
+                }
             }
-            frame = end.outbound.recv() => match frame {
-                Some(frame) => {
-                    if write_batch(&mut socket, frame, &mut end.outbound).await.is_err() {
-                        break CloseReason::new(1006, "send failed");
-                    }
-                }
-                // The room dropped us without a reason: it is shutting down.
-                None => break end.kicked.try_recv().unwrap_or_else(|_| CloseReason::going_away()),
-            },
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Binary(data))) => {
-                    metrics::counter!(m::BYTES_IN, "transport" => "websocket").increment(data.len() as u64);
-                    let event = PeerEvent::Message { peer, access, data };
-                    if room.send(event).await.is_err() {
-                        break CloseReason::going_away();
-                    }
-                }
-                Some(Ok(Message::Text(_))) => {
-                    metrics::counter!(m::BAD_MESSAGES, "reason" => "text_frame").increment(1);
-                    break CloseReason::new(1003, "text frames are not supported: send binary y-protocol messages");
-                }
-                Some(Ok(Message::Close(_))) | None => break CloseReason::new(1000, "client closed"),
-                Some(Ok(_)) => {} // ping/pong: answered by the library
-                Some(Err(err)) => {
-                    let text = err.to_string();
-                    if text.contains("too long") || text.contains("too big") || text.contains("Space limit") {
-                        metrics::counter!(m::BAD_MESSAGES, "reason" => "too_big").increment(1);
-                        break CloseReason::new(1009, format!("message larger than {} bytes", state.config.max_message_size));
-                    }
-                    break CloseReason::new(1006, format!("read failed: {text}"));
-                }
-            }
-        }
-    };
-
-    let _ = room.send(PeerEvent::Leave { peer }).await;
-    if close.code != 1006 && close.reason != "client closed" {
-        let frame = CloseFrame {
-            code: close.code,
-            reason: close_reason_text(&close.reason).into(),
         };
-        let _ = socket.send(Message::Close(Some(frame))).await;
+
+        let _ = room.send(Box::new(PeerEvent::Leave { peer })).await;
+        if close.code != 1006 && close.reason != "client closed" {
+            let frame = CloseFrame {
+                code: close.code,
+                reason: close_reason_text(&close.reason).into(),
+            };
+            let _ = socket.send(Message::Close(Some(frame))).await;
+        }
+        tracing::info!(%doc, peer, transport = "websocket", code = close.code, reason = %close.reason, "connection closed");
     }
-    tracing::info!(%doc, peer, transport = "websocket", code = close.code, reason = %close.reason, "connection closed");
+}
+
+/// Hands a message to the room. Waiting for room in its queue is rare, so that future is
+/// boxed: inline, it would make every connection's task larger for the whole of its life.
+async fn send_to_room(
+    room: &mpsc::Sender<Box<PeerEvent>>,
+    event: Box<PeerEvent>,
+) -> Result<(), ()> {
+    match room.try_send(event) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Full(event)) => {
+            Box::pin(room.send(event)).await.map_err(|_| ())
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
+    }
 }
 
 /// Writes `first` and whatever else is already queued (up to a bound), then flushes once:
-/// under load one syscall carries many frames instead of one each.
+/// under load one syscall carries many frames instead of one each. Written against the
+/// `Sink` poll methods rather than `feed`/`flush` futures to keep the connection's task
+/// small.
 async fn write_batch(
     socket: &mut WebSocket,
-    first: bytes::Bytes,
-    queue: &mut tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    first: Frame,
+    queue: &mut mpsc::Receiver<Frame>,
 ) -> Result<(), axum::Error> {
     use futures::SinkExt;
-    socket.feed(Message::Binary(first)).await?;
-    for _ in 0..64 {
-        match queue.try_recv() {
-            Ok(frame) => socket.feed(Message::Binary(frame)).await?,
-            Err(_) => break,
+    let mut next = Some(first);
+    let mut more = 64;
+    std::future::poll_fn(|cx| {
+        while next.is_some() {
+            std::task::ready!(socket.poll_ready_unpin(cx))?;
+            if let Some(frame) = next.take() {
+                socket.start_send_unpin(Message::Binary(Arc::unwrap_or_clone(frame)))?;
+            }
+            if more > 0 {
+                more -= 1;
+                next = queue.try_recv().ok();
+            }
         }
-    }
-    socket.flush().await
+        socket.poll_flush_unpin(cx)
+    })
+    .await
 }
 
 /// A close frame's reason must fit in 123 bytes (RFC 6455 control frame limit).
