@@ -286,13 +286,18 @@ impl Room {
                             self.on_peer_event(*ev);
                         }
                     }
-                    let ids: Vec<PeerId> = self.peers.keys().copied().collect();
-                    for id in ids {
-                        self.kick(id, reason.clone());
-                    }
                     let result = if delete {
-                        self.delete(&mut ctrl, &reason).await
+                        // Peers stay attached (unread) until the outcome is known: a delete
+                        // the database refused must not tell them the document is gone.
+                        let result = self.delete(&mut ctrl, &reason).await;
+                        let reason = match &result {
+                            Ok(_) => reason,
+                            Err(_) => CloseReason::storage_unavailable(),
+                        };
+                        self.kick_all(&reason);
+                        result
                     } else {
+                        self.kick_all(&reason);
                         self.write_out(Duration::from_secs(10)).await;
                         Ok(true)
                     };
@@ -831,8 +836,8 @@ impl Room {
     }
 
     /// Deletes the document once nothing of the room's can write it back: the write in
-    /// flight has answered and background store work has finished. Peers are gone already;
-    /// anyone arriving meanwhile is turned away with the same reason.
+    /// flight has answered and background store work has finished. The room's peers hear
+    /// the outcome afterwards; anyone arriving meanwhile is turned away with `reason`.
     async fn delete(
         &mut self,
         ctrl: &mut mpsc::UnboundedReceiver<Control>,
@@ -863,6 +868,11 @@ impl Room {
         if let Some(set) = self.background.as_mut() {
             while set.join_next().await.is_some() {}
         }
+        // Whatever is still queued is dropped with the document (or, if the delete fails,
+        // resent by its clients when they reconnect); it no longer counts as unwritten.
+        let dropped: usize = self.pending.drain(..).map(|p| p.update.len()).sum();
+        self.ctx.unwritten.fetch_sub(dropped, Ordering::Relaxed);
+        metrics::gauge!(m::UNWRITTEN_BYTES).decrement(dropped as f64);
         let result = self.ctx.store.delete_document(&self.name).await;
         for done in also_deleting {
             // A second delete racing the first finds nothing left to delete.
@@ -928,6 +938,13 @@ impl Room {
         }
         for id in gone {
             self.leave(id);
+        }
+    }
+
+    fn kick_all(&mut self, reason: &CloseReason) {
+        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        for id in ids {
+            self.kick(id, reason.clone());
         }
     }
 

@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 
 use common::*;
 use tokio::{net::TcpListener, sync::Mutex, task::JoinHandle};
-use yrs::{updates::decoder::Decode, Transact};
+use yrs::{updates::decoder::Decode, ReadTxn, Transact};
 
 /// A TCP proxy to PostgreSQL that can be cut and restored on the same port.
 struct Proxy {
@@ -148,8 +148,36 @@ async fn server_rides_out_a_database_outage() {
         "a refused edit must not be applied"
     );
 
+    // A delete the database cannot carry out is refused, and the clients are not told the
+    // document is gone: they are closed as for any storage trouble and come back with
+    // their copy (a y-websocket client resyncs on reconnect; here its state is resent).
+    let del = reqwest::Client::new()
+        .delete(server.http("/api/documents/out"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 503, "{:?}", del.text().await);
+    let (code, reason) = a.closed_with(WAIT).await;
+    assert_eq!(code, 1013, "{reason}");
+    let (code, _) = b.closed_with(WAIT).await;
+    assert_eq!(code, 1013);
+
     proxy.restore().await;
     wait_ready(&server, 200).await;
+    // The document was not deleted: what reached the database before the outage is there.
+    let mut b = Client::connect(&server.ws("out")).await;
+    assert_eq!(b.text(), "before ");
+    let state = a
+        .doc
+        .transact()
+        .encode_state_as_update_v1(&Default::default());
+    let mut a = Client::connect(&server.ws("out")).await;
+    a.send(yrs::sync::Message::Sync(yrs::sync::SyncMessage::Update(
+        state,
+    )))
+    .await;
+    a.pump_until(|c| c.text() == "before during ", WAIT).await;
+    b.pump_until(|c| c.text() == "before during ", WAIT).await;
     a.append("after").await;
     b.pump_until(|c| c.text() == "before during after", WAIT)
         .await;
@@ -176,5 +204,29 @@ async fn server_rides_out_a_database_outage() {
             tandem::text::render_doc(&doc)
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Nothing is left counted as unwritten: not the refused edit, not what the failed
+    // delete dropped (its clients sent it again).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = reqwest::get(server.http("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let unwritten = metrics
+            .lines()
+            .find(|l| l.starts_with("tandem_unwritten_bytes "))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .map(|v| v.parse::<f64>().unwrap());
+        if unwritten == Some(0.0) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "unwritten bytes stay at {unwritten:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
