@@ -352,6 +352,22 @@ async fn append_and_load(h: &Harness) -> Result<()> {
         total_len(&b1)
     );
     assert_eq!(h.logged_updates("a").await, expected_a.len() as i64);
+
+    // A batch bigger than one insert statement takes (the stores insert 500 rows at a
+    // time) keeps every update, in order, just the same.
+    let c = Editor::new();
+    let many = c.type_at_end(&"x".repeat(10_500));
+    let mut batch = items("c", &many);
+    batch.extend(items("a", &a.type_at_end("!")));
+    let appended = s.append(&batch).await?;
+    assert_eq!(appended.len(), 2);
+    let stored_c = load(h, "c").await?;
+    assert_eq!(stored_c.updates, many);
+    assert_eq!(
+        stored_c.last_seq,
+        appended.iter().find(|x| x.doc == "c").unwrap().last_seq
+    );
+    assert_eq!(replay(&load(h, "a").await?)?, "hello, world!");
     Ok(())
 }
 
