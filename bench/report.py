@@ -408,6 +408,9 @@ def section(res, v):
         "do not."
     )
     m.append(
+        "- **Tried and reverted: the SQLite append as one multi-statement query** (one hop to sqlx's worker thread instead of four). With 2 clients × 50 updates/s, user CPU per commit fell by about 40 % but system time rose by as much: 1,164–1,329 µs per update against 1,224–1,313 µs before, and trace replay ran at 11.9–14.1k keystrokes/s against 13.0–16.3k. A `perf` profile of that scenario (`./bench/profile-tandem.sh edits`) puts most samples in the kernel (context switches, wake-ups, the WAL fsync), not in Tandem or SQLite code."
+    )
+    m.append(
         "- **Fan-out at 200-500 clients** is bounded by the machine: 500 clients x 2 updates/s "
         "means 500,000 deliveries/s, and the load generator (one process, same 2 cores) must "
         "decode all of them. Tandem's server CPU per delivery there is ~1.5 µs; the tails come "
