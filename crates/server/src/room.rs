@@ -60,8 +60,8 @@ pub struct WriteDone {
     pub result: Result<i64, Arc<StoreError>>,
 }
 
-/// Close every peer with `reason`; then either write everything out or, with `delete`,
-/// delete the document from the store.
+/// Close every peer with `reason` and write everything out; or, with `delete`, delete the
+/// document from the store and then close every peer (with `reason` if the delete worked).
 ///
 /// Deleting is the room's job, not the caller's: the room is still registered while the
 /// rows go, so a client arriving meanwhile reaches this room (and is turned away) instead
