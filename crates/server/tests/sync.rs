@@ -325,3 +325,96 @@ async fn churn_across_unloads_loses_nothing() {
         );
     }
 }
+
+/// Seeded random corruption of real protocol messages, from clients that come and go,
+/// while two honest clients keep editing: the server closes an offender with a protocol
+/// close code or carries on, and the room and its honest clients never notice.
+#[tokio::test]
+async fn corrupted_messages_never_harm_the_room() {
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    use yrs::{ReadTxn, Text, Transact};
+    let server = start(&["--max-message-size", "65536"]).await;
+    let mut good = Client::connect(&server.ws("fuzz")).await;
+    let mut watcher = Client::connect(&server.ws("fuzz")).await;
+
+    // Real messages to corrupt: what a client sends while typing and moving its cursor.
+    let author = new_doc();
+    let text = author.get_or_insert_text("content");
+    let mut seeds: Vec<Vec<u8>> = Vec::new();
+    for word in ["alpha ", "beta ", "gamma "] {
+        let update = {
+            let mut txn = author.transact_mut();
+            let len = text.len(&txn);
+            text.insert(&mut txn, len, word);
+            if len > 2 {
+                text.remove_range(&mut txn, 1, 1);
+            }
+            txn.encode_update_v1()
+        };
+        seeds.push(Message::Sync(SyncMessage::Update(update)).encode_v1());
+    }
+    let sv = author.transact().state_vector();
+    seeds.push(Message::Sync(SyncMessage::SyncStep1(sv)).encode_v1());
+    seeds.push(vec![3]); // query awareness
+    seeds.push(vec![2, 0, 2, b'n', b'o']); // auth
+    let mut awareness = yrs::sync::Awareness::new(new_doc());
+    awareness.set_local_state_raw(r#"{"user":{"name":"eve"},"cursor":null}"#.to_string());
+    seeds.push(Message::Awareness(awareness.update().unwrap()).encode_v1());
+
+    let mut rng = StdRng::seed_from_u64(0x7a6d);
+    let mut closed = std::collections::BTreeMap::<u16, usize>::new();
+    let mut survived = 0;
+    const ROUNDS: usize = 20;
+    for round in 0..ROUNDS {
+        // One corrupted frame per connection: after a refused frame nothing else is read.
+        for _ in 0..10 {
+            let mut evil = Client::connect(&server.ws("fuzz")).await;
+            let mut frame = seeds[rng.gen_range(0..seeds.len())].clone();
+            match rng.gen_range(0..4) {
+                0 => {
+                    for _ in 0..rng.gen_range(1..4) {
+                        let i = rng.gen_range(0..frame.len());
+                        frame[i] = rng.gen();
+                    }
+                }
+                1 => frame.truncate(rng.gen_range(1..frame.len().max(2))),
+                2 => frame.extend((0..rng.gen_range(1..8)).map(|_| rng.gen::<u8>())),
+                _ => {
+                    let i = rng.gen_range(0..frame.len());
+                    frame.insert(i, rng.gen());
+                }
+            }
+            evil.send_raw(frame).await;
+            evil.drain(Duration::from_millis(30)).await;
+            match &evil.closed {
+                Some((code, reason)) => {
+                    assert!(
+                        [1003, 1007, 1009].contains(code),
+                        "unexpected close {code}: {reason}"
+                    );
+                    *closed.entry(*code).or_default() += 1;
+                }
+                None => survived += 1,
+            }
+        }
+        let token = format!("<{round}>");
+        good.append(&token).await;
+        watcher
+            .pump_until(|c| c.text().contains(&token), WAIT)
+            .await;
+        assert!(good.closed.is_none() && watcher.closed.is_none());
+    }
+    assert!(
+        survived > 0,
+        "every corrupted message was refused: {closed:?}"
+    );
+    assert!(!closed.is_empty(), "no corrupted message was refused");
+    assert!(!closed.is_empty(), "no corrupted message was ever refused");
+    good.drain(Duration::from_millis(200)).await;
+    watcher.drain(Duration::from_millis(200)).await;
+    assert_eq!(good.text(), watcher.text());
+    assert_eq!(get_text(&server, "fuzz").await, good.text());
+    for round in 0..ROUNDS {
+        assert!(good.text().contains(&format!("<{round}>")));
+    }
+}

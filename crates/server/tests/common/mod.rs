@@ -99,7 +99,9 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(url: &str) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(url)
+        // Nagle off, as browsers do for WebSockets: otherwise a small frame can wait for
+        // the server's delayed ACK (up to 40 ms) and timing-based checks see a slow server.
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .expect("connect");
         let doc = new_doc();
