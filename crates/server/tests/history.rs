@@ -345,22 +345,6 @@ async fn delete_racing_with_connecting_clients_leaves_nothing_behind() {
     .await
     .unwrap();
     if let Some(stored) = store.load("race").await.unwrap() {
-        let doc = new_doc();
-        {
-            use yrs::updates::decoder::Decode;
-            use yrs::Transact;
-            let mut txn = doc.transact_mut();
-            for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
-                txn.apply_update(yrs::Update::decode_v1(bytes).unwrap())
-                    .unwrap();
-            }
-        }
-        use yrs::{GetString, Transact};
-        let text = doc.get_or_insert_text("content");
-        assert_eq!(
-            text.get_string(&doc.transact()),
-            "",
-            "deleted text came back"
-        );
+        assert_eq!(stored_text(&stored), "", "deleted text came back");
     }
 }

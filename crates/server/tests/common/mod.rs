@@ -81,6 +81,20 @@ pub fn new_doc() -> Doc {
     })
 }
 
+/// The text a stored document holds: its snapshot and logged updates replayed, as the
+/// server would load it.
+pub fn stored_text(stored: &tandem_persistence::StoredDoc) -> String {
+    let doc = new_doc();
+    {
+        let mut txn = doc.transact_mut();
+        for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
+            txn.apply_update(Update::decode_v1(bytes).expect("stored update decodes"))
+                .expect("stored update applies");
+        }
+    }
+    tandem::text::render_doc(&doc)
+}
+
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A minimal y-websocket client: keeps a local Y.Doc in sync with the server.
