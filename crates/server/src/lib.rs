@@ -16,6 +16,7 @@ pub mod room;
 pub mod text;
 pub mod transport;
 pub mod writer;
+pub mod yjs_bounds;
 
 pub use app::{start, start_with_store, Server};
 pub use config::ServeConfig;

@@ -6,6 +6,8 @@
 //! batch them) while refusing trailing garbage.
 
 use bytes::Bytes;
+
+use crate::yjs_bounds::{self, BoundsError};
 use yrs::encoding::read::Cursor;
 use yrs::sync::{Awareness, AwarenessUpdate, Message, MessageReader, SyncMessage};
 use yrs::updates::decoder::DecoderV1;
@@ -36,15 +38,29 @@ pub fn decode_frame(frame: &[u8]) -> Result<Vec<Message>, yrs::encoding::read::E
     Ok(out)
 }
 
-/// Moves past one message, following the framing `Message::decode` reads.
+/// Moves past one message, following the framing `Message::decode` reads, and checks the
+/// payloads `yrs` would otherwise decode unbounded (see `yjs_bounds`).
 fn skip_message(cursor: &mut Cursor) -> Result<(), yrs::encoding::read::Error> {
     use yrs::encoding::read::Read;
+    let bounded = |e: BoundsError| yrs::encoding::read::Error::Custom(e.to_string());
     let tag: u8 = cursor.read_var()?;
     match tag {
         // sync: sub-type, then a buffer
         0 => {
-            let _: u8 = cursor.read_var()?;
-            cursor.read_buf()?;
+            let sub: u8 = cursor.read_var()?;
+            let payload = cursor.read_buf()?;
+            match sub {
+                0 => yjs_bounds::check_state_vector(payload).map_err(bounded)?,
+                1 | 2 => {
+                    yjs_bounds::check_update(payload).map_err(bounded)?;
+                }
+                _ => {}
+            }
+        }
+        // awareness: one awareness update
+        1 => {
+            let payload = cursor.read_buf()?;
+            yjs_bounds::check_awareness(payload).map_err(bounded)?;
         }
         // auth: sub-type, then a reason string for "permission denied"
         2 => {
@@ -54,7 +70,7 @@ fn skip_message(cursor: &mut Cursor) -> Result<(), yrs::encoding::read::Error> {
         }
         // query awareness: nothing follows
         3 => {}
-        // awareness and unknown types: one buffer
+        // unknown types: one buffer
         _ => {
             cursor.read_buf()?;
         }
@@ -135,6 +151,18 @@ mod tests {
         assert!(decode_frame(&frame).is_err());
         // a state vector cut short inside its own buffer
         assert!(decode_frame(&[0, 0, 2, 1, 200]).is_err());
+    }
+
+    #[test]
+    fn refuses_amplifying_payloads_before_yrs_decodes_them() {
+        // an update claiming 50 million clients in 8 bytes
+        let update = [0, 2, 6, 0x80, 0xe1, 0xeb, 0x17, 0, 0];
+        let err = decode_frame(&update).unwrap_err().to_string();
+        assert!(err.contains("client count"), "{err}");
+        // a state vector claiming 50 million entries
+        assert!(decode_frame(&[0, 0, 4, 0x80, 0xe1, 0xeb, 0x17]).is_err());
+        // an awareness update claiming 50 million entries
+        assert!(decode_frame(&[1, 4, 0x80, 0xe1, 0xeb, 0x17]).is_err());
     }
 
     #[test]

@@ -127,7 +127,14 @@ pub async fn deliver(
             "empty body: send y-protocol messages",
         ));
     }
+    // The session id is the only credential of this request: look it up before doing any
+    // work on the body, so strangers cannot make the server decode anything.
+    let session = state
+        .sessions
+        .get(doc, id)
+        .ok_or_else(|| gone("unknown or expired session: open a new one"))?;
     // Refuse malformed input here with a clear 400 instead of killing the session later.
+    // `decode_frame` bounds every claimed size before `yrs` allocates for it.
     let messages = crate::protocol::decode_frame(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid y-protocol message: {e}")))?;
     for msg in &messages {
@@ -138,10 +145,6 @@ pub async fn deliver(
                 .map_err(|e| ApiError::bad_request(format!("invalid Yjs update: {e}")))?;
         }
     }
-    let session = state
-        .sessions
-        .get(doc, id)
-        .ok_or_else(|| gone("unknown or expired session: open a new one"))?;
     session
         .send(body)
         .await
