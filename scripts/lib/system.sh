@@ -1,0 +1,95 @@
+# shellcheck shell=bash
+# System packages the tests need, installed with Debian's apt-get when missing (as root).
+# Every package installed is printed with the reason, and listed again in the summary
+# (INSTALLED_PACKAGES). The README lists the same packages.
+
+INSTALLED_PACKAGES=()
+APT_UPDATED=""
+
+is_root() { [[ "$(id -u)" -eq 0 ]]; }
+
+# apt_install WHY PACKAGE...: installs the packages, saying why. Services that a package would
+# start (nginx, postgresql) are not started: the tests run their own, on their own ports.
+apt_install() {
+  local why="$1"
+  shift
+  local pkg
+  for pkg in "$@"; do note "installing system package $pkg: $why"; done
+  if ! is_root || ! command -v apt-get >/dev/null 2>&1; then
+    err "cannot install $* (needs root and apt-get): install it yourself, then re-run"
+    return 1
+  fi
+  if [[ -z "$APT_UPDATED" ]]; then
+    apt-get update -qq || return 1
+    APT_UPDATED=1
+  fi
+  local policy=/usr/sbin/policy-rc.d made_policy=""
+  if [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
+  fi
+  local rc=0
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null || rc=$?
+  [[ -z "$made_policy" ]] || rm -f "$policy"
+  if [[ $rc -ne 0 ]]; then
+    err "apt-get install $* failed (exit status $rc)"
+    return 1
+  fi
+  for pkg in "$@"; do INSTALLED_PACKAGES+=("$pkg ($why)"); done
+}
+
+# What each tool is for, as printed when its package is installed: "command|package|why".
+SYSTEM_TOOLS=(
+  "chromium|chromium|the browser tests (tests/e2e) drive Debian's Chromium"
+  "psql|postgresql-client|the interop tests make their PostgreSQL database with psql"
+  "nginx|nginx|tests/compose checks deploy/nginx.conf with nginx -t"
+  "openssl|openssl|tests/compose makes a throwaway certificate for nginx -t"
+  "docker-compose|docker-compose|tests/compose validates docker-compose.yml with docker-compose config"
+)
+
+has_tool() {
+  case "$1" in
+    chromium) [[ -x /usr/bin/chromium ]] ;;
+    docker-compose) command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 ;;
+    *) command -v "$1" >/dev/null 2>&1 ;;
+  esac
+}
+
+# setup_system_tools: installs every missing tool of SYSTEM_TOOLS, one package at a time so
+# each install says why. Fails when one cannot be installed: the tests needing it would not run.
+setup_system_tools() {
+  local entry cmd pkg why failed=0
+  for entry in "${SYSTEM_TOOLS[@]}"; do
+    IFS='|' read -r cmd pkg why <<<"$entry"
+    if has_tool "$cmd"; then
+      note "$cmd: present"
+    else
+      apt_install "$why" "$pkg" || failed=1
+    fi
+  done
+  return "$failed"
+}
+
+# rustfmt and clippy are rustup components that a minimal toolchain may lack.
+setup_rust() {
+  command -v cargo >/dev/null 2>&1 || { err "cargo not found: install Rust (https://rustup.rs) and re-run" && return 1; }
+  local missing=()
+  cargo fmt --version >/dev/null 2>&1 || missing+=(rustfmt)
+  cargo clippy --version >/dev/null 2>&1 || missing+=(clippy)
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  command -v rustup >/dev/null 2>&1 || { err "cargo ${missing[*]} not available and rustup not found to add them" && return 1; }
+  note "adding rustup components: ${missing[*]}"
+  rustup component add "${missing[@]}"
+}
+
+# Chromium for the browser tests (Debian's package, at /usr/bin/chromium).
+setup_chromium() {
+  [[ -x /usr/bin/chromium ]] || { err "/usr/bin/chromium is missing (Debian: apt-get install chromium); the browser tests need it" && return 1; }
+  /usr/bin/chromium --version 2>/dev/null || true
+  export CHROME_PATH=/usr/bin/chromium CHROMIUM_PATH=/usr/bin/chromium PUPPETEER_EXECUTABLE_PATH=/usr/bin/chromium
+}
+
+# npm_ci DIR: exactly what the lock file says.
+npm_ci() {
+  [[ -f "$ROOT/$1/package-lock.json" ]] || { err "$1/package-lock.json is missing: run 'npm install' in $1 and commit the lock file" && return 1; }
+  timeout --kill-after=15 "$LIMIT_SUITE" npm ci --prefix "$ROOT/$1" --no-audit --no-fund
+}
