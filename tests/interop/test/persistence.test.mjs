@@ -21,20 +21,25 @@ after(async () => {
   for (const fn of cleanups.reverse()) fn()
 })
 
-/** A throwaway PostgreSQL database for this file, or a reason why there is none. */
+/**
+ * A throwaway PostgreSQL database for this file; `skip` when there is no server to use (the
+ * reason names what is missing, so the test command counts it, and fails it on CI), `error`
+ * when the server that was given does not work (a failure, not a skip).
+ */
 function postgresDatabase () {
   const admin = process.env.TANDEM_TEST_PG_URL
-  if (!admin) return { skip: 'TANDEM_TEST_PG_URL is not set' }
+  if (!admin) return { skip: 'needs PostgreSQL: TANDEM_TEST_PG_URL is not set (scripts/test.sh provides one)' }
   const psql = (sql) => spawnSync('psql', [admin, '-v', 'ON_ERROR_STOP=1', '-qAtc', sql], {
     encoding: 'utf8', timeout: 30000, stdio: ['ignore', 'pipe', 'pipe']
   })
   const probe = psql('select 1')
+  if (probe.error?.code === 'ENOENT') return { skip: 'needs psql (Debian: postgresql-client) to make the test database' }
   if (probe.error || probe.status !== 0) {
-    return { skip: `cannot use psql with TANDEM_TEST_PG_URL: ${probe.error?.message || probe.stderr}` }
+    return { error: `TANDEM_TEST_PG_URL=${admin} does not work with psql: ${probe.error?.message || probe.stderr}` }
   }
   const name = `tandem_interop_${process.pid}_${Date.now().toString(36)}`
   const created = psql(`create database ${name}`)
-  if (created.status !== 0) return { skip: `create database failed: ${created.stderr}` }
+  if (created.status !== 0) return { error: `create database ${name} failed: ${created.error?.message || created.stderr}` }
   cleanups.push(() => psql(`drop database if exists ${name} with (force)`))
   const url = new URL(admin)
   url.pathname = '/' + name
@@ -47,13 +52,14 @@ const pg = postgresDatabase()
 
 const backends = [
   { name: 'sqlite', env: {} },
-  { name: 'postgres', env: pg.url ? { DATABASE_URL: pg.url } : null, skip: pg.skip }
+  { name: 'postgres', env: pg.url ? { DATABASE_URL: pg.url } : null, skip: pg.skip, error: pg.error }
 ]
 
 for (const backend of backends) {
-  const opts = { timeout: 60000, skip: backend.env ? false : backend.skip }
+  const opts = { timeout: 60000, skip: backend.skip ?? false }
 
   async function boot () {
+    if (backend.error) throw new Error(backend.error)
     const s = await startServer({ dataDir: data.dir, env: backend.env })
     servers.push(s)
     return s
