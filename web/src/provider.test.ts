@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import * as Y from 'yjs'
 import * as syncProtocol from 'y-protocols/sync'
 import * as awarenessProtocol from 'y-protocols/awareness'
@@ -63,9 +63,16 @@ class FakeEventSource implements EventSourceLike {
 
 type Call = { url: string, method: string, body: Uint8Array | null, headers: Record<string, string> }
 
-const tick = (ms = 40) => new Promise((r) => setTimeout(r, ms))
+// Fake timers: the providers' batching delays, retries and backoff run when a test advances
+// the clock, not in real time, so the outcome never depends on how busy the machine is.
+// Promises (fetch answers) settle between the timers that advancing runs.
+const tick = async (ms = 40) => { await vi.advanceTimersByTimeAsync(ms) }
 
-afterEach(() => { FakeEventSource.instances = [] })
+beforeEach(() => { vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] }) })
+afterEach(() => {
+  vi.useRealTimers()
+  FakeEventSource.instances = []
+})
 
 function sseSetup (server: FakeServer, postStatus: () => number = () => 204, token: string | null = null) {
   const calls: Call[] = []
@@ -106,7 +113,7 @@ describe('SseProvider', () => {
     es.message(server.step1(), 'S1:1')
     await tick()
     // one POST carrying step 1, awareness and the step 2 answer: batched
-    expect(calls.length).toBeGreaterThanOrEqual(1)
+    expect(calls.length).toBe(1)
     expect(calls[0].url).toBe('http://h/sse/notes/S1?token=tok.en.x')
     expect(calls[0].headers.Authorization).toBe('Bearer tok.en.x')
     expect(server.received.slice(0, 3)).toEqual([MSG_SYNC, MSG_AWARENESS, MSG_SYNC])
@@ -339,7 +346,9 @@ describe('Connection fallback', () => {
     }, 1000)
     const failed: string[] = []
     c.on('failed', (t) => failed.push(t))
-    expect(await c.start()).toBe('sse')
+    const started = c.start()
+    await tick(20)
+    expect(await started).toBe('sse')
     expect(made.map((p) => p.name)).toEqual(['websocket', 'sse'])
     expect(made[0].destroyed).toBe(true)
     expect(made[1].destroyed).toBe(false)
@@ -354,7 +363,9 @@ describe('Connection fallback', () => {
     const c = new Connection(['websocket', 'sse', 'poll'], (n) => {
       const p = new FakeProvider(n, n === 'poll' ? 'ok' : 'silent'); made.push(p); return p
     }, 50)
-    expect(await c.start()).toBe('poll')
+    const started = c.start()
+    await tick(200)
+    expect(await started).toBe('poll')
     expect(made.map((p) => [p.name, p.destroyed])).toEqual([['websocket', true], ['sse', true], ['poll', false]])
     c.destroy()
   })
@@ -362,7 +373,9 @@ describe('Connection fallback', () => {
   it('keeps the last transport (retrying) when all fail', async () => {
     const made: FakeProvider[] = []
     const c = new Connection(['sse'], (n) => { const p = new FakeProvider(n, 'close'); made.push(p); return p }, 50)
-    expect(await c.start()).toBeNull()
+    const started = c.start()
+    await tick(200)
+    expect(await started).toBeNull()
     expect(made[0].destroyed).toBe(false)
     expect(c.provider).toBe(made[0])
     c.destroy()
