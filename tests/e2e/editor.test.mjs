@@ -86,6 +86,13 @@ test('two editors converge, see each other, survive reload and restore history',
   const listPage = await lister.newPage()
   await listPage.goto(server.url + '/')
   await listPage.waitForSelector(`tr[data-doc="${doc}"]`, { timeout: 15000 })
+  const people = () => listPage.$$eval(`tr[data-doc="${doc}"] .chip`, (chips) => chips.map((c) => c.textContent).sort())
+  await listPage.waitForFunction((d) => {
+    const chips = Array.from(document.querySelectorAll(`tr[data-doc="${d}"] .chip`), (c) => c.textContent)
+    return chips.includes('Alice') && chips.includes('Bob')
+  }, doc, { timeout: 15000 }).catch(async (e) => { throw new Error(`list shows ${JSON.stringify(await people())}: ${e.message}`) })
+  assert.deepEqual(await people(), ['Alice', 'Bob'])
+  assert.equal(await listPage.textContent(`tr[data-doc="${doc}"] td.num`), '2')
   await lister.close()
 
   // Name a version through the history panel.

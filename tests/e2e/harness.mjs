@@ -12,6 +12,19 @@ export const artifactsDir = path.join(repoRoot, 'test-artifacts')
 // A relative TANDEM_BIN is taken from the repo root, since `npm --prefix` changes directory.
 export const serverBin = () => path.resolve(repoRoot, process.env.TANDEM_BIN || 'target/debug/tandem')
 
+/**
+ * The server's environment: this process's, without the settings that would point the server
+ * elsewhere (a developer's DATABASE_URL, TANDEM_SECRET or any other TANDEM_* setting); a
+ * test passes what it needs as flags.
+ */
+export function serverEnv () {
+  const env = { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' }
+  for (const key of Object.keys(env)) {
+    if (key === 'DATABASE_URL' || key.startsWith('TANDEM_')) delete env[key]
+  }
+  return env
+}
+
 export async function startServer (extraArgs = []) {
   const bin = serverBin()
   const webDir = path.join(repoRoot, 'web/dist')
@@ -20,7 +33,7 @@ export async function startServer (extraArgs = []) {
   }
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tandem-e2e-'))
   const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--web-dir', webDir, ...extraArgs]
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } })
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: serverEnv() })
   let log = ''
   child.stderr.on('data', (d) => { log += d })
   const url = await new Promise((resolve, reject) => {

@@ -3,14 +3,14 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { startServer, launchBrowser, openAs, editorText, waitForStatus, waitConverged, serverBin } from './harness.mjs'
+import { startServer, launchBrowser, openAs, waitForStatus, waitConverged, serverBin, serverEnv } from './harness.mjs'
 
 const secret = 'e2e-secret-0123456789abcdef0123456789'
 let server
 let browser
 
 function mint (args) {
-  return execFileSync(serverBin(), ['token', '--secret', secret, ...args], { encoding: 'utf8' }).trim().split(/\s+/).pop()
+  return execFileSync(serverBin(), ['token', '--secret', secret, ...args], { encoding: 'utf8', env: serverEnv() }).trim().split(/\s+/).pop()
 }
 
 before(async () => {
@@ -49,9 +49,14 @@ test('read tokens make a read-only editor; write tokens edit under their name', 
 
   await reader.page.click('.cm-content')
   await reader.page.keyboard.type('READER TRIED')
-  await new Promise((r) => setTimeout(r, 1000))
-  assert.equal(await editorText(reader.page), 'Only the writer writes.')
-  assert.equal(await editorText(writer.page), 'Only the writer writes.')
+  // The reader's editor shows its own document: had its typing been taken, its text would
+  // contain it. A later edit by the writer, once it reaches the reader, shows the reader's
+  // state after the attempt, with no quiet period to wait out.
+  await writer.page.click('.cm-content')
+  await writer.page.keyboard.press('Control+End')
+  await writer.page.keyboard.type(' Still only.')
+  const after = await waitConverged([writer.page, reader.page], (t) => t.includes('Still only.'))
+  assert.equal(after, 'Only the writer writes. Still only.')
   await reader.page.waitForFunction(() => document.getElementById('presence').textContent.includes('Writer'))
 
   // Listing all documents needs the admin key in token mode: the list page shows the
