@@ -8,8 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-const SHORT: Duration = Duration::from_millis(150);
-
 fn sees(peers: &std::collections::HashMap<u64, Option<String>>, id: u64, name: &str) -> bool {
     matches!(peers.get(&id), Some(Some(s)) if s.contains(name))
 }
@@ -89,8 +87,8 @@ async fn sse_resumes_with_last_event_id() {
     let mut ws = Client::connect(&server.ws("replay")).await;
     let mut sse = SseClient::connect(&server, "replay").await;
     ws.append("a").await;
+    // Nothing the room sends comes after the relayed edit, so this is the last event.
     sse.pump_until(|c| c.y.text() == "a", WAIT).await;
-    sse.drain(SHORT).await;
     let session = sse.session.clone().unwrap();
     let last = sse.last_id.clone().unwrap();
     let last_seq = seq_of(sse.events.last().unwrap(), &session);
@@ -103,9 +101,9 @@ async fn sse_resumes_with_last_event_id() {
     ws.pump_until(|c| c.received_updates >= 4, WAIT).await;
 
     sse.reconnect(Some(&last)).await.unwrap();
-    sse.pump_until(|c| c.y.received_updates >= before + 3, WAIT)
-        .await;
-    sse.drain(Duration::from_millis(300)).await;
+    // A marker sent after them: when it is in, anything replayed twice would be too.
+    ws.append(".").await;
+    sse.pump_until(|c| c.y.text().ends_with('.'), WAIT).await;
     assert!(
         sse.events.iter().all(|e| e.event == "message"),
         "no new session on resume: {:?}",
@@ -115,20 +113,20 @@ async fn sse_resumes_with_last_event_id() {
     let seqs: Vec<u64> = sse.events.iter().map(|e| seq_of(e, &session)).collect();
     assert_eq!(
         seqs,
-        vec![last_seq + 1, last_seq + 2, last_seq + 3],
-        "exactly the missed messages, in order"
+        vec![last_seq + 1, last_seq + 2, last_seq + 3, last_seq + 4],
+        "exactly the missed messages, in order, then the marker"
     );
-    assert_eq!(sse.y.received_updates, before + 3, "no duplicates");
+    assert_eq!(sse.y.received_updates, before + 4, "no duplicates");
     assert_eq!(sse.y.text(), ws.text());
-    assert_eq!(sse.y.text(), "a<0><1><2>");
+    assert_eq!(sse.y.text(), "a<0><1><2>.");
 
     // The resumed session still works upstream.
     sse.append("!").await;
-    ws.pump_until(|c| c.text() == "a<0><1><2>!", WAIT).await;
+    ws.pump_until(|c| c.text() == "a<0><1><2>.!", WAIT).await;
 
     // An id the server does not know: a new session and a fresh sync.
     ws.append("?").await;
-    ws.pump_until(|c| c.text() == "a<0><1><2>!?", WAIT).await;
+    ws.pump_until(|c| c.text() == "a<0><1><2>.!?", WAIT).await;
     for stale in [
         "0123456789abcdef0123456789abcdef:3".to_string(),
         format!("{session}:999999"),
@@ -139,82 +137,109 @@ async fn sse_resumes_with_last_event_id() {
         sse.pump_until(|c| c.y.synced, WAIT).await;
         assert_eq!(sse.events[0].event, "session", "{stale}: {:?}", sse.events);
         assert_ne!(sse.session.as_deref(), Some(session.as_str()));
-        assert_eq!(sse.y.text(), "a<0><1><2>!?");
+        assert_eq!(sse.y.text(), "a<0><1><2>.!?");
     }
 }
 
+/// Every relayed update reaches the poller exactly once, whatever the batch boundaries,
+/// and every answer is "lost" once: the poller asks again with the same cursor and must
+/// get the same messages (plus, in some rounds, news that arrived in between).
 #[tokio::test]
 async fn long_polling_loses_and_duplicates_nothing() {
     let server = start(&[]).await;
     let mut poll = PollClient::connect(&server, "lp").await;
     let mut ws = Client::connect(&server.ws("lp")).await;
-    poll.drain(SHORT).await;
-    let base = poll.y.received_updates;
-    const N: usize = 300;
-    let writer = tokio::spawn(async move {
-        for i in 0..N {
-            ws.append(&format!("<{i}>")).await;
-            if i % 7 == 0 {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        }
-        ws.pump_until(|c| c.received_updates >= N, WAIT).await;
-        ws
-    });
-
-    let deadline = Instant::now() + Duration::from_secs(20);
+    const ROUNDS: usize = 12;
+    const PER_ROUND: usize = 25;
+    let mut written = 0usize;
     let mut polls = 0usize;
     let mut retried = 0usize;
-    while poll.y.received_updates - base < N {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {N} updates arrived",
-            poll.y.received_updates - base
-        );
-        polls += 1;
-        let timeout = match polls % 3 {
-            0 => Some(0.05),
-            1 => None,
-            _ => Some(2.0),
-        };
-        let (status, batch) = poll.get(poll.cursor, timeout).await;
-        assert_eq!(status, 200);
-        let mut batch = batch.unwrap();
-        if polls.is_multiple_of(4) {
-            // A retried GET (same cursor) gets the same messages again, maybe more.
-            let (status, again) = poll.get(poll.cursor, Some(0.0)).await;
-            assert_eq!(status, 200);
-            let again = again.unwrap();
-            assert!(again.cursor >= batch.cursor);
-            assert_eq!(
-                &again.messages[..batch.messages.len()],
-                &batch.messages[..],
-                "retry returned different messages"
+    let mut grown = 0usize;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    for round in 0..ROUNDS {
+        for _ in 0..PER_ROUND {
+            ws.append(&format!("<{written}>")).await;
+            written += 1;
+        }
+        while poll.y.received_updates < written {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {} of {written} updates arrived",
+                poll.y.received_updates
             );
-            retried += 1;
-            batch = again;
+            // Held (no timeout), short and immediate GETs in turn; news is always on its
+            // way here, so a held GET returns with it.
+            let timeout = [None, Some(2.0), Some(0.0)][polls % 3];
+            polls += 1;
+            let (status, first) = poll.get(poll.cursor, timeout).await;
+            assert_eq!(status, 200);
+            let first = first.unwrap();
+            if first.messages.is_empty() {
+                assert_eq!(first.cursor, poll.cursor, "an empty batch keeps the cursor");
+                continue;
+            }
+            assert!(
+                first.cursor >= poll.cursor + first.messages.len() as u64,
+                "cursor must move past the batch"
+            );
+            // The answer is lost: ask again from the same cursor. In odd rounds one more
+            // update is sent first, and the retry is repeated until it shows up after the
+            // messages already returned.
+            let want_more = round % 2 == 1;
+            if want_more {
+                ws.append(&format!("<{written}>")).await;
+                written += 1;
+            }
+            let retry_deadline = tokio::time::Instant::now() + WAIT;
+            let again = loop {
+                let (status, again) = poll.get(poll.cursor, Some(0.0)).await;
+                assert_eq!(status, 200);
+                let again = again.unwrap();
+                retried += 1;
+                assert!(again.cursor >= first.cursor);
+                assert_eq!(
+                    &again.messages[..first.messages.len()],
+                    &first.messages[..],
+                    "a retried GET returned different messages"
+                );
+                if !want_more || again.messages.len() > first.messages.len() {
+                    break again;
+                }
+                assert!(
+                    tokio::time::Instant::now() < retry_deadline,
+                    "news never appeared after the retried messages"
+                );
+            };
+            grown += usize::from(again.messages.len() > first.messages.len());
+            poll.handle(again).await;
         }
-        let before = poll.cursor;
-        let n = batch.messages.len() as u64;
-        let cursor = batch.cursor;
-        poll.handle(batch).await;
-        if n > 0 {
-            assert!(cursor >= before + n, "cursor must move past the batch");
-        } else {
-            assert_eq!(cursor, before, "an empty batch keeps the cursor");
-        }
+        ws.pump_until(|c| c.received_updates >= written, WAIT).await;
     }
-    let ws = writer.await.unwrap();
-    poll.drain(Duration::from_millis(300)).await;
-    assert_eq!(poll.y.received_updates - base, N, "duplicates arrived");
-    assert!(polls > 3 && retried > 0, "polls={polls} retried={retried}");
+    assert!(
+        retried >= ROUNDS && grown >= ROUNDS / 2,
+        "retried={retried} grown={grown}"
+    );
+
+    // No duplicates: a marker sent after everything arrives, and nothing else did.
+    ws.append("<end>").await;
+    written += 1;
+    poll.pump_until(|c| c.y.text().ends_with("<end>"), WAIT)
+        .await;
+    assert_eq!(poll.y.received_updates, written, "duplicates arrived");
     let text = poll.y.text();
     assert_eq!(text, ws.text());
-    for i in 0..N {
+    for i in 0..written - 1 {
         assert_eq!(text.matches(&format!("<{i}>")).count(), 1, "token {i}");
     }
 
-    // Acknowledged messages are gone: an old cursor no longer replays them.
+    // Acknowledged messages are gone: once a GET carries the latest cursor, an old
+    // cursor no longer replays them.
+    let (status, batch) = poll.get(poll.cursor, Some(0.0)).await;
+    assert_eq!(status, 200);
+    assert!(
+        batch.unwrap().messages.is_empty(),
+        "nothing after the marker"
+    );
     let (status, batch) = poll.get(0, Some(0.0)).await;
     assert_eq!(status, 200);
     assert!(batch.unwrap().messages.is_empty());
@@ -225,39 +250,96 @@ async fn held_poll_returns_on_news_or_after_timeout() {
     let server = start(&[]).await;
     let mut poll = PollClient::connect(&server, "hold").await;
     let mut ws = Client::connect(&server.ws("hold")).await;
-    poll.drain(SHORT).await;
+    // A marker: once it is in, everything the joins produced is in too.
+    ws.append("a").await;
+    poll.pump_until(|c| c.y.text() == "a", WAIT).await;
 
-    // Nothing new: an empty list once the timeout passes, the cursor unchanged.
+    // Nothing new: an empty list, the cursor unchanged, once the requested time passed.
     let t = Instant::now();
     let (status, batch) = poll.get(poll.cursor, Some(0.5)).await;
-    let waited = t.elapsed();
     assert_eq!(status, 200);
     let batch = batch.unwrap();
     assert!(batch.messages.is_empty(), "{batch:?}");
     assert_eq!(batch.cursor, poll.cursor);
+    // A lower bound the server promises, not a speed: it never answers before the timeout.
     assert!(
-        waited >= Duration::from_millis(450) && waited < Duration::from_secs(2),
-        "{waited:?}"
+        t.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
     );
 
-    // Held without a timeout: returns as soon as something arrives.
-    let started = Instant::now();
-    let (res, sent_at) = tokio::join!(poll.get(poll.cursor, None), async {
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        ws.append("ping").await;
-        Instant::now()
-    });
-    let returned = Instant::now();
-    assert!(returned - started >= Duration::from_millis(350), "not held");
-    assert!(
-        returned - sent_at < Duration::from_secs(2),
-        "held poll answered {:?} after the update",
-        returned - sent_at
-    );
-    let (status, batch) = res;
+    // Held without a timeout: it returns with the news. Leave one message unacknowledged
+    // (`old` still points before it) so we can tell when the held GET has reached the
+    // server: its cursor acknowledges that message, and a GET from `old` then finds it gone.
+    ws.append("b").await;
+    let old = poll.cursor;
+    let (status, pending) = poll.get(old, Some(WAIT.as_secs_f64())).await;
     assert_eq!(status, 200);
-    poll.handle(batch.unwrap()).await;
-    assert_eq!(poll.y.text(), "ping");
+    let pending = pending.unwrap();
+    assert!(!pending.messages.is_empty());
+    let held_url = format!("{}?cursor={}", poll.url(), pending.cursor);
+    let http = poll.http.clone();
+    let held = tokio::spawn(async move { http.get(held_url).send().await.unwrap() });
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, batch) = poll.get(old, Some(0.0)).await;
+        assert_eq!(status, 200);
+        if batch.unwrap().messages.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the held GET never reached the server"
+        );
+    }
+    ws.append("c").await;
+    let res = held.await.unwrap();
+    assert_eq!(res.status(), 200);
+    let v: serde_json::Value = res.json().await.unwrap();
+    let messages = v["messages"].as_array().unwrap();
+    assert!(
+        !messages.is_empty(),
+        "the held GET returned without the news: {v}"
+    );
+    assert!(v["cursor"].as_u64().unwrap() > pending.cursor);
+    poll.handle(pending).await;
+    poll.pump_until(|c| c.y.text() == "abc", WAIT).await;
+}
+
+/// Waits until a poll session opened now, which stops polling at once, has expired: then
+/// more than the idle limit has passed for every session opened before it. Polls `keep`
+/// meanwhile (each poll must succeed) and hands it back.
+async fn outlive_a_quitter(
+    server: &TestServer,
+    ws: &mut Client,
+    doc: &str,
+    keep: Option<PollClient>,
+) -> Option<PollClient> {
+    let mut quitter = PollClient::connect(server, doc).await;
+    quitter
+        .set_awareness(r#"{"user":{"name":"quitter"}}"#)
+        .await;
+    let qid = quitter.y.client_id();
+    ws.pump_until(|c| sees(&c.peers, qid, "quitter"), WAIT)
+        .await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let keeper = keep.map(|mut keep| {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                keep.poll(Some(0.3)).await;
+            }
+            keep
+        })
+    });
+    ws.pump_until(|c| removed(&c.peers, qid), WAIT).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (status, _) = quitter.get(quitter.cursor, Some(0.0)).await;
+    assert_eq!(status, 410, "the quitter's session outlived its removal");
+    match keeper {
+        Some(k) => Some(k.await.expect("a polling session expired")),
+        None => None,
+    }
 }
 
 #[tokio::test]
@@ -269,19 +351,17 @@ async fn idle_poll_session_expires_and_its_awareness_goes() {
     let id = poll.y.client_id();
     ws.pump_until(|c| sees(&c.peers, id, "poller"), WAIT).await;
 
-    // While it keeps polling the session lives well past the idle limit.
-    let until = Instant::now() + Duration::from_millis(2200);
-    while Instant::now() < until {
-        poll.poll(Some(0.3)).await;
-    }
-    ws.drain(Duration::from_millis(50)).await;
-    assert!(sees(&ws.peers, id, "poller"), "removed while polling");
+    // While it keeps polling the session lives past the idle limit: a later session that
+    // stopped has expired, this one still takes messages and its cursor is still shown.
+    let mut poll = outlive_a_quitter(&server, &mut ws, "exp", Some(poll))
+        .await
+        .unwrap();
+    poll.set_awareness(r#"{"user":{"name":"poller-2"}}"#).await;
+    ws.pump_until(|c| sees(&c.peers, id, "poller-2"), WAIT)
+        .await;
 
     // It stops polling: the awareness is removed for the others, the session is gone.
-    let stopped = Instant::now();
-    ws.pump_until(|c| removed(&c.peers, id), Duration::from_secs(5))
-        .await;
-    assert!(stopped.elapsed() >= Duration::from_millis(800), "too early");
+    ws.pump_until(|c| removed(&c.peers, id), WAIT).await;
     let (status, _) = poll.get(poll.cursor, Some(0.1)).await;
     assert_eq!(status, 410);
     expect_error(poll.post(poll.y.step1()).await, 410).await;
@@ -298,16 +378,18 @@ async fn abandoned_sse_session_expires_and_its_awareness_goes() {
         .await;
 
     // An open (quiet) stream keeps the session alive past the idle limit.
-    ws.drain(Duration::from_millis(2200)).await;
-    assert!(sees(&ws.peers, id, "streamer"), "removed while connected");
-    sse.drain(SHORT).await;
+    outlive_a_quitter(&server, &mut ws, "exp-sse", None).await;
+    sse.set_awareness(r#"{"user":{"name":"streamer-2"}}"#).await;
+    ws.pump_until(|c| sees(&c.peers, id, "streamer-2"), WAIT)
+        .await;
+    sse.pump_until(|c| sees(&c.y.peers, id, "streamer-2"), WAIT)
+        .await;
     let last = sse.last_id.clone().unwrap();
     let session = sse.session.clone().unwrap();
 
     // The stream drops and is not resumed.
     sse.disconnect();
-    ws.pump_until(|c| removed(&c.peers, id), Duration::from_secs(6))
-        .await;
+    ws.pump_until(|c| removed(&c.peers, id), WAIT).await;
     expect_error(sse.post(sse.y.step1()).await, 410).await;
     // Resuming now is too late: a fresh session.
     sse.reconnect(Some(&last)).await.unwrap();
