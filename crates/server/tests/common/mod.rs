@@ -43,6 +43,103 @@ impl TestServer {
             server.shutdown().await;
         }
     }
+
+    /// The server's SQLite database file (the default store).
+    pub fn sqlite_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("tandem.db")
+    }
+
+    /// Whether the document is loaded in memory now.
+    pub fn is_loaded(&self, doc: &str) -> bool {
+        self.server
+            .as_ref()
+            .expect("server running")
+            .state
+            .rooms
+            .is_loaded(doc)
+    }
+
+    /// Waits until the document has been unloaded from memory.
+    pub async fn wait_unloaded(&self, doc: &str) {
+        wait_for(&format!("{doc} to unload"), || async {
+            (!self.is_loaded(doc)).then_some(())
+        })
+        .await
+    }
+
+    /// One series from `/metrics`, e.g. `tandem_updates_received_total` or
+    /// `tandem_connections{transport="websocket"}`; 0 when not reported yet.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = reqwest::get(self.http("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metric_in(&text, series)
+    }
+
+    /// Waits until `series` satisfies `pred`; returns its value.
+    pub async fn wait_metric(&self, series: &str, pred: impl Fn(f64) -> bool) -> f64 {
+        wait_for(&format!("metric {series}"), || async {
+            let v = self.metric(series).await;
+            pred(v).then_some(v)
+        })
+        .await
+    }
+}
+
+/// The value of one series in a Prometheus text exposition; 0 when absent.
+pub fn metric_in(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().expect("numeric metric"))
+        .unwrap_or(0.0)
+}
+
+/// Polls `probe` until it yields a value; fails after `WAIT`. For state only visible by
+/// asking (a row, a metric, a flag), where there is no message to wait on.
+pub async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A write lock on a SQLite database, taken from outside the server: its commits wait
+/// (up to the store's busy timeout) until the lock is released. Lets a test hold a commit
+/// "in flight" for exactly as long as it needs, instead of hoping one is slow.
+pub struct SqliteWriteLock(sqlx::SqliteConnection);
+
+impl SqliteWriteLock {
+    pub async fn take(path: &std::path::Path) -> SqliteWriteLock {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("open SQLite");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut conn)
+            .await
+            .expect("take the write lock");
+        SqliteWriteLock(conn)
+    }
+
+    pub async fn release(mut self) {
+        use sqlx::Connection;
+        sqlx::query("ROLLBACK").execute(&mut self.0).await.unwrap();
+        self.0.close().await.unwrap();
+    }
 }
 
 /// Settings as the CLI would parse them, with a fresh data directory; `extra` adds flags.
