@@ -286,7 +286,7 @@ impl Room {
                             self.on_peer_event(*ev);
                         }
                     }
-                    let result = if delete {
+                    let (result, reason) = if delete {
                         // Peers stay attached (unread) until the outcome is known: a delete
                         // the database refused must not tell them the document is gone.
                         let result = self.delete(&mut ctrl, &reason).await;
@@ -295,13 +295,25 @@ impl Room {
                             Err(_) => CloseReason::storage_unavailable(),
                         };
                         self.kick_all(&reason);
-                        result
+                        (result, reason)
                     } else {
                         self.kick_all(&reason);
                         self.write_out(Duration::from_secs(10)).await;
-                        Ok(true)
+                        (Ok(true), reason)
                     };
                     self.registry.remove(&self.name, self.generation);
+                    // Joins queued while the room finished get its peers' answer; dropped,
+                    // they would read as "server shutting down".
+                    while let Ok(msg) = ctrl.try_recv() {
+                        match msg {
+                            Control::Join(peer) => {
+                                let _ = peer.kick.send(reason.clone());
+                            }
+                            Control::Request(req) => reply_closed(*req),
+                            Control::Shutdown(_) | Control::WriteDone(..) | Control::RetryWrite => {
+                            }
+                        }
+                    }
                     let _ = done.send(result);
                     break;
                 }
@@ -577,7 +589,10 @@ impl Room {
                     }
                     return Ok(());
                 }
-                metrics::counter!(m::UPDATES_RECEIVED).increment(1);
+                // An empty step 2 (a client with nothing new) is no update.
+                if update.as_slice() != [0, 0] {
+                    metrics::counter!(m::UPDATES_RECEIVED).increment(1);
+                }
                 match self.accept_update(Bytes::from(update)) {
                     Ok(()) => {}
                     Err(RoomError::InvalidUpdate(e)) => {

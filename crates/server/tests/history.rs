@@ -2,13 +2,28 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use serde_json::Value;
 
 async fn json(res: reqwest::Response) -> Value {
     res.json().await.unwrap()
+}
+
+async fn open_store(server: &TestServer) -> std::sync::Arc<dyn tandem_persistence::Store> {
+    tandem_persistence::open(&format!("sqlite://{}", server.sqlite_path().display()))
+        .await
+        .unwrap()
+}
+
+/// The text a full-state update (as `/state` serves it) holds.
+fn state_text(state: &[u8]) -> String {
+    use yrs::{updates::decoder::Decode, Transact};
+    let replica = new_doc();
+    replica
+        .transact_mut()
+        .apply_update(yrs::Update::decode_v1(state).expect("state decodes"))
+        .expect("state applies");
+    tandem::text::render_doc(&replica)
 }
 
 #[tokio::test]
@@ -43,21 +58,14 @@ async fn compaction_keeps_history_and_restore_brings_old_text_back_live() {
     b.pump_until(|c| c.text() == "alpha beta gamma delta epsilon", WAIT)
         .await;
 
-    // Compaction has folded the log (threshold 10) but the version is intact.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let store = tandem_persistence::open(&format!(
-        "sqlite://{}",
-        server.dir.path().join("tandem.db").display()
-    ))
-    .await
-    .unwrap();
-    let stored = store.load("hist").await.unwrap().unwrap();
-    assert!(stored.snapshot.is_some(), "no snapshot after 30 updates");
-    assert!(
-        stored.updates.len() < 10,
-        "log not compacted: {}",
-        stored.updates.len()
-    );
+    // Compaction folds the log (threshold 10) in the background; the version is intact.
+    let store = open_store(&server).await;
+    let stored = wait_for("the log to be compacted", || async {
+        let stored = store.load("hist").await.unwrap().unwrap();
+        (stored.snapshot.is_some() && stored.updates.len() < 10).then_some(stored)
+    })
+    .await;
+    assert_eq!(stored_text(&stored), "alpha beta gamma delta epsilon");
 
     let v = json(
         http.get(server.http(&format!("/api/documents/hist/versions/{n1}")))
@@ -172,11 +180,14 @@ async fn documents_api_round_trip() {
         .send()
         .await
         .unwrap();
+    assert_eq!(state.status(), 200);
     assert_eq!(state.headers()["content-type"], "application/octet-stream");
-    assert!(!state.bytes().await.unwrap().is_empty());
+    assert_eq!(state_text(&state.bytes().await.unwrap()), "from http");
 
+    // Presence shows once the editor's awareness is in (its own echo says so).
     editor.set_awareness(r#"{"user":{"name":"zoe"}}"#).await;
-    editor.drain(Duration::from_millis(200)).await;
+    let me = editor.client_id();
+    editor.pump_until(|c| c.peers.contains_key(&me), WAIT).await;
     let list = json(
         http.get(server.http("/api/documents"))
             .send()
@@ -188,6 +199,30 @@ async fn documents_api_round_trip() {
     assert_eq!(doc["name"], "notes");
     assert_eq!(doc["connections"], 1);
     assert_eq!(doc["users"][0], "zoe");
+    // One document on its own: stored facts and live presence.
+    let one = http
+        .get(server.http("/api/documents/notes"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one.status(), 200);
+    let one = json(one).await;
+    assert_eq!(one["name"], "notes");
+    assert_eq!(one["connections"], 1);
+    assert_eq!(one["users"], serde_json::json!(["zoe"]));
+    assert!(one["size_bytes"].as_i64().unwrap() > 0, "{one}");
+    assert!(
+        one["created_at"].is_string() && one["updated_at"].is_string(),
+        "{one}"
+    );
+    expect_error(
+        http.get(server.http("/api/documents/missing"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
 
     assert_eq!(
         http.get(server.http("/api/documents/missing/text"))
@@ -221,40 +256,32 @@ async fn automatic_version_after_editing_pauses() {
     let mut a = Client::connect(&server.ws("auto")).await;
     a.append("quiet now").await;
     a.pump_until(|c| c.received_updates >= 1, WAIT).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let v = wait_for("an automatic version", || async {
         let list: Value = reqwest::get(server.http("/api/documents/auto/versions"))
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        if let Some(v) = list["versions"].as_array().and_then(|v| v.first()) {
-            assert_eq!(v["kind"], "auto");
-            assert_eq!(v["text_length"], 9);
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no automatic version"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        list["versions"].as_array().and_then(|v| v.first()).cloned()
+    })
+    .await;
+    assert_eq!(v["kind"], "auto");
+    assert_eq!(v["text_length"], 9);
 }
 
+/// Metric values, not only names. The recorder is per process; the test command runs each
+/// test in its own (nextest), so the values below are this test's alone.
 #[tokio::test]
 async fn metrics_and_health() {
     let server = start(&[]).await;
     let mut a = Client::connect(&server.ws("m")).await;
+    let mut b = Client::connect(&server.ws("m")).await;
     a.append("x").await;
+    b.pump_until(|c| c.text() == "x", WAIT).await;
     a.pump_until(|c| c.received_updates >= 1, WAIT).await;
-    assert_eq!(
-        reqwest::get(server.http("/healthz"))
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    let health = reqwest::get(server.http("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
     assert_eq!(
         reqwest::get(server.http("/readyz")).await.unwrap().status(),
         200
@@ -265,24 +292,46 @@ async fn metrics_and_health() {
         .text()
         .await
         .unwrap();
-    for name in [
-        "tandem_connections{transport=\"websocket\"}",
-        "tandem_documents_loaded",
-        "tandem_updates_received_total",
-        "tandem_updates_relayed_total",
-        "tandem_updates_persisted_total",
-        "tandem_bytes_in_total",
-        "tandem_bytes_out_total",
-        "tandem_persist_seconds_bucket",
+    for (series, want) in [
+        ("tandem_connections{transport=\"websocket\"}", 2.0),
+        (
+            "tandem_connections_opened_total{transport=\"websocket\"}",
+            2.0,
+        ),
+        ("tandem_documents_loaded", 1.0),
+        ("tandem_updates_received_total", 1.0),
+        // the echo to the sender and the relay to the other client
+        ("tandem_updates_relayed_total", 2.0),
+        ("tandem_updates_persisted_total", 1.0),
+        ("tandem_persist_seconds_count", 1.0),
+        ("tandem_unwritten_bytes", 0.0),
+        ("tandem_slow_client_disconnects_total", 0.0),
+        ("tandem_database_errors_total", 0.0),
     ] {
-        assert!(text.contains(name), "metrics lack {name}:\n{text}");
+        assert_eq!(metric_in(&text, series), want, "{series} in\n{text}");
     }
+    for series in [
+        "tandem_bytes_in_total{transport=\"websocket\"}",
+        "tandem_bytes_out_total",
+    ] {
+        assert!(metric_in(&text, series) > 0.0, "{series} in\n{text}");
+    }
+
+    // Closing one client and unloading the document move the gauges back.
+    b.close().await;
+    server
+        .wait_metric("tandem_connections{transport=\"websocket\"}", |v| v == 1.0)
+        .await;
 }
 
 /// Clients hammering a document while it is deleted must not bring the old text back:
 /// neither into a room loaded mid-delete nor, through a late compaction, into the store.
+/// Every join ends one of three ways: before the delete, with the old text; during it,
+/// turned away with 4404; after it, with an empty document.
 #[tokio::test]
 async fn delete_racing_with_connecting_clients_leaves_nothing_behind() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
     let mut server = start(&["--compact-updates", "5", "--version-idle-secs", "3600"]).await;
     let mut author = Client::connect(&server.ws("race")).await;
     for ch in "secret".chars() {
@@ -290,61 +339,138 @@ async fn delete_racing_with_connecting_clients_leaves_nothing_behind() {
     }
     author.pump_until(|c| c.received_updates >= 6, WAIT).await;
 
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let deleted = Arc::new(AtomicBool::new(false));
+    let joins = Arc::new(AtomicUsize::new(0));
     let url = server.ws("race");
     let racers: Vec<_> = (0..16)
         .map(|_| {
-            let (stop, url) = (stop.clone(), url.clone());
+            let (stop, deleted, joins, url) =
+                (stop.clone(), deleted.clone(), joins.clone(), url.clone());
             tokio::spawn(async move {
-                let mut joins = 0;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut outcomes = Vec::new();
+                while !stop.load(SeqCst) {
+                    let after_delete = deleted.load(SeqCst);
                     // A fresh, empty client: whatever text it sees came from the server.
-                    if let Ok(Ok((ws, _))) = tokio::time::timeout(
-                        Duration::from_secs(2),
-                        tokio_tungstenite::connect_async(url.as_str()),
-                    )
-                    .await
-                    {
-                        drop(ws);
-                        joins += 1;
+                    let outcome = Client::try_connect(&url).await.map(|c| c.text());
+                    match &outcome {
+                        Ok(text) if after_delete => {
+                            assert_eq!(text, "", "a client after the delete saw old text")
+                        }
+                        Ok(text) => assert!(text == "secret" || text.is_empty(), "{text:?}"),
+                        Err((code, reason)) => {
+                            assert!(!after_delete, "turned away after the delete: {reason}");
+                            assert_eq!(*code, 4404, "{reason}");
+                        }
                     }
+                    joins.fetch_add(1, SeqCst);
+                    outcomes.push(outcome);
                 }
-                joins
+                outcomes
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The racers are running before the delete starts.
+    wait_for("the racers to join", || async {
+        (joins.load(SeqCst) >= 16).then_some(())
+    })
+    .await;
     let del = reqwest::Client::new()
         .delete(server.http("/api/documents/race"))
         .send()
         .await
         .unwrap();
     assert_eq!(del.status(), 204);
+    deleted.store(true, SeqCst);
     let (code, _) = author.closed_with(WAIT).await;
     assert_eq!(code, 4404);
     // Joins after the delete reach a new, empty room.
+    let at_delete = joins.load(SeqCst);
+    wait_for("joins after the delete", || async {
+        (joins.load(SeqCst) >= at_delete + 16).then_some(())
+    })
+    .await;
     let late = Client::connect(&server.ws("race")).await;
     assert_eq!(
         late.text(),
         "",
         "a client after the delete saw the old text"
     );
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.store(true, SeqCst);
+    let mut seen_old = 0;
     for racer in racers {
-        assert!(racer.await.unwrap() > 0, "racers never connected");
+        let outcomes = racer.await.unwrap();
+        // Per racer, in order: old text, then (maybe) refusals, then empty documents only.
+        let phase = |o: &Result<String, (u16, String)>| match o {
+            Ok(t) if t == "secret" => 0,
+            Err(_) => 1,
+            Ok(_) => 2,
+        };
+        let phases: Vec<u8> = outcomes.iter().map(phase).collect();
+        assert!(phases.windows(2).all(|w| w[0] <= w[1]), "{outcomes:?}");
+        seen_old += phases.iter().filter(|p| **p == 0).count();
     }
+    assert!(seen_old > 0, "no racer joined before the delete");
     late.close().await;
-    assert_ne!(get_text(&server, "race").await, "secret");
+    assert_eq!(get_text(&server, "race").await, "");
 
     // Write everything out; the store must not hold the old text either.
     server.stop().await;
-    let store = tandem_persistence::open(&format!(
-        "sqlite://{}",
-        server.dir.path().join("tandem.db").display()
-    ))
-    .await
-    .unwrap();
-    if let Some(stored) = store.load("race").await.unwrap() {
-        assert_eq!(stored_text(&stored), "", "deleted text came back");
-    }
+    let store = open_store(&server).await;
+    let stored = store.load("race").await.unwrap().unwrap_or_default();
+    assert_eq!(stored_text(&stored), "", "deleted text came back");
+}
+
+/// The delete waits for the document's pending write: otherwise that write would land
+/// after the rows were deleted and bring the text back. Meanwhile joins are turned away
+/// and reads refused; the connected client only hears of the outcome at the end.
+#[tokio::test]
+async fn delete_waits_for_the_pending_write_and_turns_away_joiners() {
+    let server = start(&[]).await;
+    let http = reqwest::Client::new();
+    let mut author = Client::connect(&server.ws("doomed")).await;
+    author.append("kept ").await;
+    author.pump_until(|c| c.received_updates >= 1, WAIT).await;
+
+    // A write the busy database holds up.
+    let lock = SqliteWriteLock::take(&server.sqlite_path()).await;
+    author.append("pending").await;
+    let me = author.client_id();
+    author.set_awareness(r#"{"user":{"name":"author"}}"#).await;
+    author.pump_until(|c| c.peers.contains_key(&me), WAIT).await;
+
+    let url = server.http("/api/documents/doomed");
+    let delete = tokio::spawn({
+        let http = http.clone();
+        async move { http.delete(url).send().await.unwrap().status() }
+    });
+    // The room is deleting once it refuses to read (and it cannot finish: the write waits).
+    wait_for("the delete to start", || async {
+        let res = http
+            .get(server.http("/api/documents/doomed/text"))
+            .send()
+            .await
+            .unwrap();
+        (res.status() == 503).then_some(())
+    })
+    .await;
+    let turned_away = Client::try_connect(&server.ws("doomed")).await.err();
+    assert_eq!(turned_away.map(|(code, _)| code), Some(4404));
+    assert!(
+        !delete.is_finished(),
+        "deleted before the pending write answered"
+    );
+    assert!(author.closed.is_none());
+
+    lock.release().await;
+    assert_eq!(delete.await.unwrap(), 204);
+    let (code, _) = author.closed_with(WAIT).await;
+    assert_eq!(code, 4404);
+    let store = open_store(&server).await;
+    assert!(
+        store.load("doomed").await.unwrap().is_none(),
+        "the pending write came back after the delete"
+    );
+    let fresh = Client::connect(&server.ws("doomed")).await;
+    assert_eq!(fresh.text(), "");
 }

@@ -210,6 +210,15 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(url: &str) -> Client {
+        match Client::try_connect(url).await {
+            Ok(c) => c,
+            Err(closed) => panic!("connection closed while syncing: {closed:?}"),
+        }
+    }
+
+    /// Connects and syncs; the close code and reason if the server closes the socket
+    /// before the sync completes.
+    pub async fn try_connect(url: &str) -> Result<Client, (u16, String)> {
         // Nagle off, as browsers do for WebSockets: otherwise a small frame can wait for
         // the server's delayed ACK (up to 40 ms) and timing-based checks see a slow server.
         let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
@@ -228,8 +237,16 @@ impl Client {
         };
         let sv = c.doc.transact().state_vector();
         c.send(Message::Sync(SyncMessage::SyncStep1(sv))).await;
-        c.pump_until(|c| c.synced, WAIT).await;
-        c
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !c.synced {
+            if let Some(closed) = c.closed.clone() {
+                return Err(closed);
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(!left.is_zero(), "no sync within {WAIT:?}");
+            c.step(left).await;
+        }
+        Ok(c)
     }
 
     pub async fn send(&mut self, msg: Message) {
