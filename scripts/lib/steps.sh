@@ -10,9 +10,11 @@
 # and every failed setup or check, a suite that could not run, and a suite that exited
 # non-zero without reporting a failed test (a crash or a timeout).
 
+BOLD="" PLAIN=""
+if [[ -t 1 ]]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; fi # no colour codes in log files
 banner() { # with the time since the start, so slow steps are easy to spot in CI logs
   local t=$((SECONDS - RUN_START))
-  printf '\n\033[1m==== %s ====\033[0m [+%dm%02ds]\n' "$*" $((t / 60)) $((t % 60))
+  printf '\n%s==== %s ====%s [+%dm%02ds]\n' "$BOLD" "$*" "$PLAIN" $((t / 60)) $((t % 60))
 }
 note() { printf -- '--> %s\n' "$*"; }
 warn() { printf 'WARNING: %s\n' "$*" >&2; }
