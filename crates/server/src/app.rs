@@ -32,7 +32,8 @@ use crate::{
     config::ServeConfig,
     ops,
     peer::CloseReason,
-    registry::{Registry, RoomContext},
+    registry::Registry,
+    room::{RoomContext, RoomSettings},
     transport,
     writer::Writer,
 };
@@ -103,12 +104,11 @@ pub async fn start_with_store(
         );
     }
     let writer = Writer::spawn(store.clone(), Duration::from_millis(config.group_commit_ms));
-    let ctx = Arc::new(RoomContext {
-        store: store.clone(),
+    let ctx = Arc::new(RoomContext::new(
+        store.clone(),
         writer,
-        settings: config.room_settings(),
-        unwritten: Default::default(),
-    });
+        RoomSettings::from_config(&config),
+    ));
     let rooms = Registry::new(ctx);
     let sessions = transport::session::Sessions::new(
         rooms.clone(),

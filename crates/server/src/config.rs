@@ -1,11 +1,9 @@
 //! Command line and environment settings. Every flag has an environment variable so the
 //! same binary is configured the same way by hand, by systemd and by docker-compose.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-
-use crate::room::RoomSettings;
 
 /// Removes settings given with an empty value (`TANDEM_SECRET=`), so they mean "not set".
 ///
@@ -187,19 +185,6 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
-    pub fn room_settings(&self) -> RoomSettings {
-        RoomSettings {
-            outbound_queue: self.outbound_queue,
-            unload_grace: Duration::from_secs(self.unload_grace_secs),
-            compact_updates: self.compact_updates.max(1),
-            compact_bytes: self.compact_bytes.max(1),
-            version_idle: Duration::from_secs(self.version_idle_secs),
-            version_interval: Duration::from_secs(self.version_interval_secs),
-            max_unwritten_bytes: self.max_unwritten_bytes,
-            awareness_timeout: Duration::from_secs(self.awareness_timeout_secs.max(1)),
-        }
-    }
-
     pub fn transport_enabled(&self, t: TransportKind) -> bool {
         !self.disable_transports.contains(&t)
     }

@@ -8,27 +8,16 @@
 
 use std::{
     collections::HashMap,
-    sync::{atomic::AtomicUsize, Arc, Mutex},
+    sync::{Arc, Mutex},
 };
 
-use tandem_persistence::{Store, StoreError};
+use tandem_persistence::StoreError;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     peer::{CloseReason, PeerHandle},
-    room::{Control, PeerEvent, Request, Room, RoomSettings, ShutdownRequest},
-    writer::Writer,
+    room::{Control, Directory, PeerEvent, Request, Room, RoomContext, ShutdownRequest},
 };
-
-/// What every room shares.
-pub struct RoomContext {
-    pub store: Arc<dyn Store>,
-    pub writer: Writer,
-    pub settings: RoomSettings,
-    /// Bytes accepted from clients but not yet committed, across all rooms; past
-    /// `settings.max_unwritten_bytes` new edits are refused.
-    pub unwritten: AtomicUsize,
-}
 
 #[derive(Clone)]
 struct Entry {
@@ -76,10 +65,11 @@ impl Registry {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (ctrl_tx, ctrl_rx) = mpsc::unbounded_channel();
         let (data_tx, data_rx) = mpsc::channel(ROOM_QUEUE);
+        let directory: Arc<dyn Directory> = self.clone();
         let room = Room::new(
             doc.to_string(),
             self.ctx.clone(),
-            self.clone(),
+            directory,
             generation,
             ctrl_tx.clone(),
         );
@@ -126,31 +116,6 @@ impl Registry {
             .keys()
             .cloned()
             .collect()
-    }
-
-    /// Called by a room on its way out (after a failed load or a shutdown).
-    pub fn remove(&self, doc: &str, generation: u64) {
-        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
-        if rooms.get(doc).is_some_and(|e| e.generation == generation) {
-            rooms.remove(doc);
-        }
-    }
-
-    /// Removes an idle room unless a message reached it meanwhile; see the module doc.
-    pub fn remove_if_idle(
-        &self,
-        doc: &str,
-        generation: u64,
-        ctrl: &mpsc::UnboundedReceiver<Control>,
-    ) -> bool {
-        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
-        if !ctrl.is_empty() {
-            return false;
-        }
-        if rooms.get(doc).is_some_and(|e| e.generation == generation) {
-            rooms.remove(doc);
-        }
-        true
     }
 
     /// Writes out and closes a document's room, if loaded, and waits until it is gone.
@@ -206,5 +171,33 @@ impl Registry {
         let docs = self.loaded();
         let closes = docs.iter().map(|doc| self.close(doc, reason.clone()));
         futures::future::join_all(closes).await;
+    }
+}
+
+/// How a room leaves the map: always under the map lock, so nobody slips in meanwhile.
+impl Directory for Registry {
+    /// Called by a room on its way out (after a failed load or a shutdown).
+    fn remove(&self, doc: &str, generation: u64) {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        if rooms.get(doc).is_some_and(|e| e.generation == generation) {
+            rooms.remove(doc);
+        }
+    }
+
+    /// Removes an idle room unless a message reached it meanwhile; see the module doc.
+    fn remove_if_idle(
+        &self,
+        doc: &str,
+        generation: u64,
+        ctrl: &mpsc::UnboundedReceiver<Control>,
+    ) -> bool {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        if !ctrl.is_empty() {
+            return false;
+        }
+        if rooms.get(doc).is_some_and(|e| e.generation == generation) {
+            rooms.remove(doc);
+        }
+        true
     }
 }

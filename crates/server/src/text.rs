@@ -3,7 +3,11 @@
 //! Documents are created with UTF-16 offsets (what JavaScript clients count in), so every
 //! position here is in UTF-16 code units.
 
-use yrs::{Doc, GetString, OffsetKind, Options, ReadTxn, Text, TextRef, Transact, TransactionMut};
+use tandem_persistence::StoredDoc;
+use yrs::{
+    updates::decoder::Decode, Doc, GetString, OffsetKind, Options, ReadTxn, Text, TextRef,
+    Transact, TransactionMut, Update,
+};
 
 /// The root `Y.Text` the editor binds to (`ydoc.getText('content')`).
 pub const TEXT_FIELD: &str = "content";
@@ -28,6 +32,41 @@ pub fn render<T: ReadTxn>(txn: &T) -> String {
 
 pub fn render_doc(doc: &Doc) -> String {
     render(&doc.transact())
+}
+
+/// Why one stored update could not be replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("stored update {index} is corrupt: {error}")]
+    Corrupt {
+        index: usize,
+        error: yrs::encoding::read::Error,
+    },
+    #[error("stored update {index} does not apply: {error}")]
+    Rejected {
+        index: usize,
+        error: yrs::error::UpdateError,
+    },
+}
+
+/// Rebuilds a stored document in `doc`: the snapshot, then the log, in one transaction.
+/// An update that fails is skipped and reported, and the rest still applied, so one bad
+/// row never hides the others; callers that want all or nothing check the result.
+pub fn replay(doc: &Doc, stored: &StoredDoc) -> Vec<ReplayError> {
+    let mut errors = Vec::new();
+    let mut txn = doc.transact_mut();
+    let parts = stored.snapshot.iter().chain(stored.updates.iter());
+    for (index, bytes) in parts.enumerate() {
+        match Update::decode_v1(bytes) {
+            Ok(update) => {
+                if let Err(error) = txn.apply_update(update) {
+                    errors.push(ReplayError::Rejected { index, error });
+                }
+            }
+            Err(error) => errors.push(ReplayError::Corrupt { index, error }),
+        }
+    }
+    errors
 }
 
 /// Turns `current` into `target` with one delete and one insert around the common prefix

@@ -1,0 +1,109 @@
+//! What reaches a room: control messages, peer events and API requests, and their answers.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tandem_persistence::{StoreError, VersionInfo, VersionKind};
+use tokio::sync::oneshot;
+
+use crate::peer::{Access, CloseReason, PeerHandle, PeerId};
+
+/// Events for a room that don't come from a peer's byte stream. Every payload is boxed:
+/// a tokio queue allocates its first block of 32 slots up front, every loaded document
+/// has one, and a slot is as large as the largest variant.
+pub enum Control {
+    Join(Box<PeerHandle>),
+    Request(Box<Request>),
+    Shutdown(Box<ShutdownRequest>),
+    WriteDone(Box<WriteDone>),
+    RetryWrite,
+}
+
+/// The writer's answer for write number `id` (see `Room::write_id`).
+pub struct WriteDone {
+    pub id: u64,
+    pub result: Result<i64, Arc<StoreError>>,
+}
+
+/// Close every peer with `reason` and write everything out; or, with `delete`, delete the
+/// document from the store and then close every peer (with `reason` if the delete worked).
+///
+/// Deleting is the room's job, not the caller's: the room is still registered while the
+/// rows go, so a client arriving meanwhile reaches this room (and is turned away) instead
+/// of loading the half-deleted document into a new one.
+pub struct ShutdownRequest {
+    pub reason: CloseReason,
+    pub delete: bool,
+    /// Answered once the room is gone: for a delete, whether the document existed.
+    pub done: oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// What a peer's transport sends in. Leaving travels on the same queue as messages so a
+/// peer's last update is never overtaken by its departure.
+///
+/// The queue carries it boxed: its slots are allocated up front, 32 at a time, for every
+/// loaded document, and a box is a sixth of the size.
+pub enum PeerEvent {
+    Message {
+        peer: PeerId,
+        access: Access,
+        data: Bytes,
+    },
+    Leave {
+        peer: PeerId,
+    },
+}
+
+/// Questions and commands from the HTTP API.
+pub enum Request {
+    Info(oneshot::Sender<RoomInfo>),
+    Text(oneshot::Sender<String>),
+    State(oneshot::Sender<Vec<u8>>),
+    /// Applies a Yjs update as if a client had sent it; answers once it is committed.
+    Apply {
+        update: Vec<u8>,
+        done: oneshot::Sender<Result<(), RoomError>>,
+    },
+    /// Stores the current state as a version.
+    CreateVersion {
+        kind: VersionKind,
+        label: Option<String>,
+        done: oneshot::Sender<Result<VersionInfo, RoomError>>,
+    },
+    /// Replaces the text with `text` as a new edit, then stores a `restore` version.
+    Restore {
+        text: String,
+        label: Option<String>,
+        done: oneshot::Sender<Result<VersionInfo, RoomError>>,
+    },
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RoomInfo {
+    pub connections: usize,
+    pub users: Vec<String>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RoomError {
+    #[error("invalid update: {0}")]
+    InvalidUpdate(String),
+    #[error("storage unavailable: {0}")]
+    Storage(String),
+    #[error("the document is closing; retry")]
+    Closed,
+}
+
+/// Answers a request the room can no longer serve.
+pub(crate) fn reply_closed(req: Request) {
+    match req {
+        Request::Apply { done, .. } => {
+            let _ = done.send(Err(RoomError::Closed));
+        }
+        Request::CreateVersion { done, .. } | Request::Restore { done, .. } => {
+            let _ = done.send(Err(RoomError::Closed));
+        }
+        // Dropping the reply sender tells the caller the room is gone.
+        Request::Info(_) | Request::Text(_) | Request::State(_) => {}
+    }
+}

@@ -1,0 +1,208 @@
+//! Keeping the stored document small and its history readable: compaction (snapshot +
+//! delete covered log rows), versions, and writing everything out before unloading.
+//!
+//! Compactions and versions started while the room is busy run off its task; writing out
+//! (on unload and shutdown) awaits them in place. Both use the same two store calls below.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use tandem_persistence::{
+    NewVersion, Snapshot, Store, StoreError, StoredDoc, VersionInfo, VersionKind,
+};
+use tokio::{sync::oneshot, task::JoinSet, time::Instant};
+use yrs::{updates::encoder::Encode, ReadTxn, StateVector, Transact};
+
+use super::{commit::Committed, mailbox::RoomError, settings::RoomSettings, Room};
+use crate::{metrics as m, text};
+
+/// What the room tracks to decide when to compact and when to take a version.
+pub(super) struct Upkeep {
+    last_seq: i64,
+    updates_since_snapshot: u64,
+    bytes_since_snapshot: u64,
+    dirty_since_version: bool,
+    last_edit: Instant,
+    last_version: Instant,
+    /// Store work running off the room's task (compactions, versions). A delete waits for
+    /// it, or a late compaction would write the document back. Made on first use: an
+    /// empty set still allocates, and many loaded documents are only ever read.
+    background: Option<JoinSet<()>>,
+}
+
+impl Upkeep {
+    pub(super) fn new(now: Instant) -> Upkeep {
+        Upkeep {
+            last_seq: 0,
+            updates_since_snapshot: 0,
+            bytes_since_snapshot: 0,
+            dirty_since_version: false,
+            last_edit: now,
+            last_version: now,
+            background: None,
+        }
+    }
+
+    pub(super) fn loaded(&mut self, stored: &StoredDoc) {
+        self.last_seq = stored.last_seq;
+        self.updates_since_snapshot = stored.updates.len() as u64;
+        self.bytes_since_snapshot = stored.updates.iter().map(|u| u.len() as u64).sum();
+    }
+
+    pub(super) fn edited(&mut self) {
+        self.dirty_since_version = true;
+        self.last_edit = Instant::now();
+    }
+
+    /// When an automatic version is due: editing paused, or a long session went on.
+    pub(super) fn version_due(&self, settings: &RoomSettings) -> Option<Instant> {
+        self.dirty_since_version.then(|| {
+            let idle = self.last_edit + settings.version_idle;
+            let periodic = self.last_version + settings.version_interval;
+            idle.min(periodic)
+        })
+    }
+
+    /// Waits for every compaction and version running in the background.
+    pub(super) async fn settle_background(&mut self) {
+        if let Some(set) = self.background.as_mut() {
+            while set.join_next().await.is_some() {}
+        }
+    }
+
+    fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        // Reap what has finished so the set holds only running tasks.
+        let set = self.background.get_or_insert_with(JoinSet::new);
+        while set.try_join_next().is_some() {}
+        set.spawn(task);
+    }
+}
+
+impl Room {
+    /// Accounts for a commit and compacts in the background once the log grew enough.
+    pub(super) fn on_committed(&mut self, committed: Committed) {
+        let u = &mut self.upkeep;
+        u.last_seq = u.last_seq.max(committed.last_seq);
+        u.updates_since_snapshot += committed.updates;
+        u.bytes_since_snapshot += committed.bytes;
+        if u.updates_since_snapshot >= self.ctx.settings.compact_updates
+            || u.bytes_since_snapshot >= self.ctx.settings.compact_bytes
+        {
+            let snapshot = self.snapshot();
+            self.upkeep.updates_since_snapshot = 0;
+            self.upkeep.bytes_since_snapshot = 0;
+            let store = self.ctx.store.clone();
+            let name = self.name.clone();
+            // If it fails, the log still holds everything; the next compaction folds it.
+            self.upkeep.spawn(async move {
+                compact(&store, &name, &snapshot).await;
+            });
+        }
+    }
+
+    /// Stores the current state as a version once what it contains is committed; the
+    /// version row itself is written off the room's task.
+    pub(super) fn spawn_version(
+        &mut self,
+        kind: VersionKind,
+        label: Option<String>,
+        done: oneshot::Sender<Result<VersionInfo, RoomError>>,
+    ) {
+        let material = self.version_material(kind, label);
+        self.upkeep.dirty_since_version = false;
+        self.upkeep.last_version = Instant::now();
+        let store = self.ctx.store.clone();
+        let name = self.name.clone();
+        self.upkeep.spawn(async move {
+            let result = store_version(&store, &name, &material).await;
+            let _ = done.send(result.map_err(|e| RoomError::Storage(e.to_string())));
+        });
+    }
+
+    /// Commits every pending update, compacts and takes a version if anything changed.
+    /// Returns false if the database could not be reached within `limit`.
+    pub(super) async fn write_out(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while self.commit.has_pending() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            let updates = self.commit.outstanding();
+            let count = updates.len();
+            // A write may already be in flight; its answer arrives on the control queue,
+            // which we are not reading now, so write the whole queue again: appends of the
+            // same update twice are harmless (Yjs updates are idempotent).
+            let done = self.ctx.writer.write(self.name.clone(), updates).await;
+            match tokio::time::timeout_at(deadline, done).await {
+                Ok(Ok(Ok(seq))) => {
+                    let actions = self.commit.written_out(count, seq);
+                    self.perform(actions);
+                }
+                _ => return false,
+            }
+        }
+        if self.upkeep.updates_since_snapshot > 0 {
+            let snapshot = self.snapshot();
+            if compact(&self.ctx.store, &self.name, &snapshot).await {
+                self.upkeep.updates_since_snapshot = 0;
+                self.upkeep.bytes_since_snapshot = 0;
+            }
+        }
+        if self.upkeep.dirty_since_version {
+            let material = self.version_material(VersionKind::Auto, None);
+            match store_version(&self.ctx.store, &self.name, &material).await {
+                Ok(_) => self.upkeep.dirty_since_version = false,
+                Err(err) => {
+                    tracing::warn!(doc = %self.name, error = %err, "version on unload failed")
+                }
+            }
+        }
+        true
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let txn = self.awareness.doc().transact();
+        Snapshot {
+            state: txn.encode_state_as_update_v1(&StateVector::default()),
+            state_vector: txn.state_vector().encode_v1(),
+            upto_seq: self.upkeep.last_seq,
+        }
+    }
+
+    fn version_material(&self, kind: VersionKind, label: Option<String>) -> NewVersion {
+        let txn = self.awareness.doc().transact();
+        NewVersion {
+            kind,
+            label,
+            state: txn.encode_state_as_update_v1(&StateVector::default()),
+            state_vector: txn.state_vector().encode_v1(),
+            text: text::render(&txn),
+        }
+    }
+}
+
+/// Replaces the log up to the snapshot; returns whether it worked.
+async fn compact(store: &Arc<dyn Store>, name: &str, snapshot: &Snapshot) -> bool {
+    match store.compact(name, snapshot).await {
+        Ok(stats) => {
+            metrics::counter!(m::COMPACTIONS).increment(1);
+            tracing::debug!(doc = %name, removed = stats.updates_removed, "compacted");
+            true
+        }
+        Err(err) => {
+            tracing::warn!(doc = %name, error = %err, "compaction failed");
+            false
+        }
+    }
+}
+
+async fn store_version(
+    store: &Arc<dyn Store>,
+    name: &str,
+    material: &NewVersion,
+) -> Result<VersionInfo, StoreError> {
+    let result = store.create_version(name, material).await;
+    if result.is_ok() {
+        metrics::counter!(m::VERSIONS, "kind" => material.kind.as_str()).increment(1);
+    }
+    result
+}

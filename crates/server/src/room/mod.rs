@@ -1,0 +1,286 @@
+//! One loaded document: its Yjs state, its awareness, its peers, and the path of every
+//! update from one client to the log and on to the others.
+//!
+//! A room is an actor: a task that owns the document and handles one event at a time, so
+//! nothing in here takes a lock. Its life:
+//!
+//! 1. The registry spawns it on the first join; it loads snapshot + log from the store
+//!    before handling anything (joins wait in its queue).
+//! 2. An update from a peer is checked, applied in memory, queued for the group-commit
+//!    writer, and relayed to every peer (the sender too, as its acknowledgement) only once
+//!    the writer says it is committed. Sync replies that would reveal uncommitted updates
+//!    wait for the same point. So nobody sees an edit the database does not have.
+//!    If the database fails, the room relays from memory (marked *degraded*), keeps the
+//!    unwritten updates within a global byte budget, and retries with backoff.
+//! 3. After the last peer leaves and a grace period passes, it writes what is left,
+//!    compacts, takes a version if needed, and removes itself from the registry.
+
+mod commit;
+mod delete;
+mod mailbox;
+mod maintenance;
+mod peers;
+mod presence;
+mod requests;
+mod settings;
+mod sync;
+mod writes;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use tandem_persistence::StoreError;
+use tokio::{sync::mpsc, time::Instant};
+use yrs::sync::Awareness;
+
+pub use mailbox::{Control, PeerEvent, Request, RoomError, RoomInfo, ShutdownRequest, WriteDone};
+pub use settings::{RoomContext, RoomSettings};
+
+use crate::{metrics as m, peer::CloseReason, text};
+use commit::Commit;
+use mailbox::reply_closed;
+use maintenance::Upkeep;
+use peers::Peer;
+
+/// What a room needs from whoever keeps the map of loaded rooms (the registry): only a
+/// way to leave it. The room owns this interface so it never depends on the registry.
+pub trait Directory: Send + Sync {
+    /// Removes the room `generation` of `doc`, if it is still the one registered.
+    fn remove(&self, doc: &str, generation: u64);
+    /// Removes an idle room unless a message reached it meanwhile (`ctrl` is checked
+    /// under the directory's lock); returns false if one did.
+    fn remove_if_idle(
+        &self,
+        doc: &str,
+        generation: u64,
+        ctrl: &mpsc::UnboundedReceiver<Control>,
+    ) -> bool;
+}
+
+/// A caller of the HTTP API waiting for its edit to be committed.
+type ApplyWaiter = tokio::sync::oneshot::Sender<Result<(), RoomError>>;
+
+pub struct Room {
+    name: String,
+    ctx: Arc<RoomContext>,
+    directory: Arc<dyn Directory>,
+    generation: u64,
+    ctrl_tx: mpsc::UnboundedSender<Control>,
+    awareness: Awareness,
+    peers: HashMap<crate::peer::PeerId, Peer>,
+    commit: Commit<ApplyWaiter>,
+    upkeep: Upkeep,
+    empty_since: Option<Instant>,
+}
+
+enum Flow {
+    Continue,
+    Exit,
+    Shutdown(Box<ShutdownRequest>),
+}
+
+impl Room {
+    pub fn new(
+        name: String,
+        ctx: Arc<RoomContext>,
+        directory: Arc<dyn Directory>,
+        generation: u64,
+        ctrl_tx: mpsc::UnboundedSender<Control>,
+    ) -> Room {
+        let now = Instant::now();
+        Room {
+            name,
+            commit: Commit::new(ctx.budget.clone(), ctx.settings.outbound_queue),
+            ctx,
+            directory,
+            generation,
+            ctrl_tx,
+            awareness: Awareness::new(text::new_doc()),
+            peers: HashMap::new(),
+            upkeep: Upkeep::new(now),
+            empty_since: Some(now),
+        }
+    }
+
+    /// Runs the room until it unloads.
+    pub async fn run(
+        mut self,
+        mut ctrl: mpsc::UnboundedReceiver<Control>,
+        mut data: mpsc::Receiver<Box<PeerEvent>>,
+    ) {
+        metrics::gauge!(m::DOCUMENTS_LOADED).increment(1.0);
+        if let Err(err) = self.load().await {
+            tracing::error!(doc = %self.name, error = %err, "loading document failed");
+            // Never serve a document we could not read: compaction would later drop the
+            // updates we never saw. Refuse everyone waiting; clients reconnect and retry.
+            self.directory.remove(&self.name, self.generation);
+            ctrl.close();
+            while let Some(msg) = ctrl.recv().await {
+                refuse_while_unavailable(msg);
+            }
+            metrics::gauge!(m::DOCUMENTS_LOADED).decrement(1.0);
+            return;
+        }
+        loop {
+            let wake = self.next_wakeup();
+            let flow = tokio::select! {
+                biased;
+                Some(msg) = ctrl.recv() => self.on_control(msg),
+                Some(ev) = data.recv() => { self.on_peer_event(*ev); Flow::Continue }
+                _ = tokio::time::sleep_until(wake) => self.on_timer(&ctrl, &mut data).await,
+            };
+            match flow {
+                Flow::Continue => {}
+                Flow::Exit => break,
+                Flow::Shutdown(req) => {
+                    self.shut_down(*req, &mut ctrl, &mut data).await;
+                    break;
+                }
+            }
+        }
+        metrics::gauge!(m::DOCUMENTS_LOADED).decrement(1.0);
+    }
+
+    async fn shut_down(
+        &mut self,
+        req: ShutdownRequest,
+        ctrl: &mut mpsc::UnboundedReceiver<Control>,
+        data: &mut mpsc::Receiver<Box<PeerEvent>>,
+    ) {
+        let ShutdownRequest {
+            reason,
+            delete,
+            done,
+        } = req;
+        let (result, reason) = if delete {
+            // Peers stay attached (unread) until the outcome is known: a delete the
+            // database refused must not tell them the document is gone.
+            let result = self.delete(ctrl, &reason).await;
+            let reason = match &result {
+                Ok(_) => reason,
+                Err(_) => CloseReason::storage_unavailable(),
+            };
+            self.kick_all(&reason);
+            (result, reason)
+        } else {
+            // Updates already read from sockets are taken in before closing.
+            while let Ok(ev) = data.try_recv() {
+                self.on_peer_event(*ev);
+            }
+            self.kick_all(&reason);
+            self.write_out(Duration::from_secs(10)).await;
+            (Ok(true), reason)
+        };
+        self.directory.remove(&self.name, self.generation);
+        // Joins queued while the room finished get its peers' answer; dropped, they would
+        // read as "server shutting down".
+        while let Ok(msg) = ctrl.try_recv() {
+            match msg {
+                Control::Join(peer) => {
+                    let _ = peer.kick.send(reason.clone());
+                }
+                Control::Request(req) => reply_closed(*req),
+                Control::Shutdown(_) | Control::WriteDone(..) | Control::RetryWrite => {}
+            }
+        }
+        let _ = done.send(result);
+    }
+
+    async fn load(&mut self) -> Result<(), StoreError> {
+        let Some(stored) = self.ctx.store.load(&self.name).await? else {
+            return Ok(());
+        };
+        // A bad row is logged and skipped: refusing the document would lose the rest.
+        for err in text::replay(self.awareness.doc(), &stored) {
+            tracing::error!(doc = %self.name, error = %err, "stored update skipped");
+        }
+        self.upkeep.loaded(&stored);
+        Ok(())
+    }
+
+    fn next_wakeup(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let mut wake = far;
+        if let Some(since) = self.empty_since {
+            wake = wake.min(since + self.ctx.settings.unload_grace);
+        }
+        if let Some(due) = self.upkeep.version_due(&self.ctx.settings) {
+            wake = wake.min(due);
+        }
+        if !self.peers.is_empty() {
+            // Awareness states that stop being renewed expire, as in the JS implementation.
+            wake = wake.min(Instant::now() + self.ctx.settings.awareness_timeout / 6);
+        }
+        wake
+    }
+
+    fn on_control(&mut self, msg: Control) -> Flow {
+        match msg {
+            Control::Join(peer) => self.join(*peer),
+            Control::Request(req) => self.on_request(*req),
+            Control::WriteDone(done) => self.on_write_done(*done),
+            Control::RetryWrite => {
+                let actions = self.commit.retry();
+                self.perform(actions);
+            }
+            Control::Shutdown(req) => return Flow::Shutdown(req),
+        }
+        Flow::Continue
+    }
+
+    async fn on_timer(
+        &mut self,
+        ctrl: &mpsc::UnboundedReceiver<Control>,
+        data: &mut mpsc::Receiver<Box<PeerEvent>>,
+    ) -> Flow {
+        let now = Instant::now();
+        self.expire_awareness();
+        if self
+            .upkeep
+            .version_due(&self.ctx.settings)
+            .is_some_and(|due| now >= due)
+        {
+            let (done, _) = tokio::sync::oneshot::channel();
+            self.spawn_version(tandem_persistence::VersionKind::Auto, None, done);
+        }
+        let Some(since) = self.empty_since else {
+            return Flow::Continue;
+        };
+        if now < since + self.ctx.settings.unload_grace {
+            return Flow::Continue;
+        }
+        if !self.write_out(Duration::from_secs(5)).await {
+            // Database still down: stay loaded (the updates live only here) and try later.
+            self.empty_since = Some(Instant::now());
+            return Flow::Continue;
+        }
+        // Departures may still sit in the queue; settle them before deciding.
+        while let Ok(ev) = data.try_recv() {
+            self.on_peer_event(*ev);
+        }
+        if self.peers.is_empty()
+            && self
+                .directory
+                .remove_if_idle(&self.name, self.generation, ctrl)
+        {
+            tracing::debug!(doc = %self.name, "unloaded");
+            return Flow::Exit;
+        }
+        Flow::Continue
+    }
+}
+
+/// A room whose document could not be loaded turns everything away.
+fn refuse_while_unavailable(msg: Control) {
+    match msg {
+        Control::Join(peer) => {
+            let _ = peer.kick.send(CloseReason::storage_unavailable());
+        }
+        Control::Request(req) => reply_closed(*req),
+        Control::Shutdown(req) => {
+            let _ = req.done.send(Err(StoreError::Unavailable(
+                "document could not be loaded".into(),
+            )));
+        }
+        Control::WriteDone(..) | Control::RetryWrite => {}
+    }
+}

@@ -1,0 +1,119 @@
+//! The room's peer set: joining, sending to one or all, and disconnecting.
+
+use std::{collections::HashSet, sync::Arc};
+
+use bytes::Bytes;
+use tokio::{sync::mpsc, time::Instant};
+use yrs::{ReadTxn, Transact};
+
+use super::Room;
+use crate::{
+    metrics as m,
+    peer::{CloseReason, Frame, PeerHandle, PeerId},
+    protocol,
+};
+
+pub(super) struct Peer {
+    pub(super) handle: PeerHandle,
+    /// Awareness client ids this connection announced; removed when it leaves.
+    pub(super) clients: HashSet<u64>,
+    pub(super) told_read_only: bool,
+}
+
+impl Room {
+    pub(super) fn join(&mut self, handle: PeerHandle) {
+        let id = handle.id;
+        metrics::gauge!(m::CONNECTIONS, "transport" => handle.transport.as_str()).increment(1.0);
+        let doc = self.awareness.doc().clone();
+        let step1 = protocol::sync_step1(doc.transact().state_vector());
+        let awareness = protocol::all_awareness(&self.awareness);
+        self.peers.insert(
+            id,
+            Peer {
+                handle,
+                clients: HashSet::new(),
+                told_read_only: false,
+            },
+        );
+        self.empty_since = None;
+        // The server's step 1 makes the client send back edits it made offline.
+        self.send_to(id, step1);
+        if let Some(frame) = awareness {
+            self.send_to(id, frame);
+        }
+    }
+
+    pub(super) fn send_to(&mut self, peer: PeerId, frame: Bytes) {
+        let Some(p) = self.peers.get(&peer) else {
+            return;
+        };
+        let len = frame.len();
+        match p.handle.outbound.try_send(Arc::new(frame)) {
+            Ok(()) => {
+                metrics::counter!(m::BYTES_OUT).increment(len as u64);
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!(m::QUEUE_DROPS).increment(1);
+                self.kick(peer, CloseReason::too_slow());
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.leave(peer),
+        }
+    }
+
+    /// Sends the same bytes to every peer. Peers whose queue is full are disconnected.
+    pub(super) fn broadcast(&mut self, frame: &Bytes) {
+        let mut slow = Vec::new();
+        let mut gone = Vec::new();
+        let shared: Frame = Arc::new(frame.clone());
+        for (id, p) in &self.peers {
+            match p.handle.outbound.try_send(shared.clone()) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => slow.push(*id),
+                Err(mpsc::error::TrySendError::Closed(_)) => gone.push(*id),
+            }
+        }
+        let delivered = (self.peers.len() - slow.len() - gone.len()) as u64;
+        metrics::counter!(m::BYTES_OUT).increment(delivered * frame.len() as u64);
+        if frame.first() == Some(&0) {
+            metrics::counter!(m::UPDATES_RELAYED).increment(delivered);
+        }
+        for id in slow {
+            metrics::counter!(m::QUEUE_DROPS).increment(1);
+            tracing::info!(doc = %self.name, peer = id, "disconnecting slow peer");
+            self.kick(id, CloseReason::too_slow());
+        }
+        for id in gone {
+            self.leave(id);
+        }
+    }
+
+    pub(super) fn kick_all(&mut self, reason: &CloseReason) {
+        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        for id in ids {
+            self.kick(id, reason.clone());
+        }
+    }
+
+    pub(super) fn kick(&mut self, peer: PeerId, reason: CloseReason) {
+        if let Some(p) = self.remove_peer(peer) {
+            let _ = p.handle.kick.send(reason);
+        }
+    }
+
+    pub(super) fn leave(&mut self, peer: PeerId) {
+        self.remove_peer(peer);
+    }
+
+    /// Removes a peer and broadcasts the removal of its awareness states, so its cursor
+    /// disappears for everyone at once.
+    fn remove_peer(&mut self, peer: PeerId) -> Option<Peer> {
+        let mut p = self.peers.remove(&peer)?;
+        metrics::gauge!(m::CONNECTIONS, "transport" => p.handle.transport.as_str()).decrement(1.0);
+        self.commit.forget_peer(peer);
+        self.remove_awareness(p.clients.drain().collect());
+        if self.peers.is_empty() {
+            self.empty_since = Some(Instant::now());
+        }
+        Some(p)
+    }
+}

@@ -1,0 +1,57 @@
+//! What every room shares: the store, the writer, the unwritten-bytes budget and the
+//! timing and size policy taken from the server configuration.
+
+use std::{sync::Arc, time::Duration};
+
+use tandem_persistence::Store;
+
+use super::commit::Budget;
+use crate::{config::ServeConfig, writer::Writer};
+
+/// Timing and size policy for rooms, from the server configuration.
+#[derive(Debug, Clone)]
+pub struct RoomSettings {
+    pub outbound_queue: usize,
+    pub unload_grace: Duration,
+    pub compact_updates: u64,
+    pub compact_bytes: u64,
+    pub version_idle: Duration,
+    pub version_interval: Duration,
+    pub max_unwritten_bytes: usize,
+    pub awareness_timeout: Duration,
+}
+
+impl RoomSettings {
+    pub fn from_config(config: &ServeConfig) -> RoomSettings {
+        RoomSettings {
+            outbound_queue: config.outbound_queue,
+            unload_grace: Duration::from_secs(config.unload_grace_secs),
+            compact_updates: config.compact_updates.max(1),
+            compact_bytes: config.compact_bytes.max(1),
+            version_idle: Duration::from_secs(config.version_idle_secs),
+            version_interval: Duration::from_secs(config.version_interval_secs),
+            max_unwritten_bytes: config.max_unwritten_bytes,
+            awareness_timeout: Duration::from_secs(config.awareness_timeout_secs.max(1)),
+        }
+    }
+}
+
+/// What every room shares.
+pub struct RoomContext {
+    pub store: Arc<dyn Store>,
+    pub writer: Writer,
+    pub settings: RoomSettings,
+    /// Bytes accepted from clients but not yet committed, across all rooms.
+    pub(crate) budget: Budget,
+}
+
+impl RoomContext {
+    pub fn new(store: Arc<dyn Store>, writer: Writer, settings: RoomSettings) -> RoomContext {
+        RoomContext {
+            budget: Budget::new(settings.max_unwritten_bytes),
+            store,
+            writer,
+            settings,
+        }
+    }
+}

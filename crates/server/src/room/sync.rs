@@ -1,0 +1,128 @@
+//! Messages from peers: the y-sync protocol, the read-only policy and accepting updates.
+
+use bytes::Bytes;
+use yrs::{
+    sync::{Message, SyncMessage},
+    updates::decoder::Decode,
+    ReadTxn, Transact, Update,
+};
+
+use super::{
+    mailbox::{PeerEvent, RoomError},
+    Room,
+};
+use crate::{
+    metrics as m,
+    peer::{Access, CloseReason, PeerId},
+    protocol,
+};
+
+impl Room {
+    pub(super) fn on_peer_event(&mut self, ev: PeerEvent) {
+        match ev {
+            PeerEvent::Leave { peer } => self.leave(peer),
+            PeerEvent::Message { peer, access, data } => {
+                let msgs = match protocol::decode_frame(&data) {
+                    Ok(msgs) => msgs,
+                    Err(err) => {
+                        metrics::counter!(m::BAD_MESSAGES, "reason" => "undecodable").increment(1);
+                        tracing::info!(doc = %self.name, peer, error = %err, "closing peer: undecodable message");
+                        self.kick(peer, CloseReason::invalid(err));
+                        return;
+                    }
+                };
+                for msg in msgs {
+                    if let Err(reason) = self.on_message(peer, access, msg) {
+                        self.kick(peer, reason);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_message(
+        &mut self,
+        peer: PeerId,
+        access: Access,
+        msg: Message,
+    ) -> Result<(), CloseReason> {
+        match msg {
+            Message::Sync(SyncMessage::SyncStep1(sv)) => {
+                let update = self.awareness.doc().transact().encode_diff_v1(&sv);
+                // The diff may hold updates not yet committed: it waits until they are.
+                let frame = protocol::sync_step2(update);
+                if let Some(frame) = self.commit.hold_until_relayed(peer, frame) {
+                    self.send_to(peer, frame);
+                }
+            }
+            Message::Sync(SyncMessage::SyncStep2(update))
+            | Message::Sync(SyncMessage::Update(update)) => {
+                if access == Access::Read {
+                    self.refuse_read_only(peer, &update);
+                    return Ok(());
+                }
+                // An empty step 2 (a client with nothing new) is no update.
+                if update.as_slice() != [0, 0] {
+                    metrics::counter!(m::UPDATES_RECEIVED).increment(1);
+                }
+                match self.accept_update(Bytes::from(update)) {
+                    Ok(()) => {}
+                    Err(RoomError::InvalidUpdate(e)) => {
+                        metrics::counter!(m::BAD_MESSAGES, "reason" => "bad_update").increment(1);
+                        return Err(CloseReason::invalid(format!("update does not decode: {e}")));
+                    }
+                    Err(_) => return Err(CloseReason::storage_unavailable()),
+                }
+            }
+            Message::Awareness(update) => self.on_awareness(peer, update)?,
+            Message::AwarenessQuery => {
+                if let Some(frame) = protocol::all_awareness(&self.awareness) {
+                    self.send_to(peer, frame);
+                }
+            }
+            Message::Auth(_) => {}
+            Message::Custom(tag, _) => {
+                metrics::counter!(m::UNKNOWN_MESSAGES).increment(1);
+                tracing::debug!(doc = %self.name, peer, tag, "skipping unknown message type");
+            }
+        }
+        Ok(())
+    }
+
+    /// A read-only peer tried to edit: it is told once, and the edit goes nowhere.
+    fn refuse_read_only(&mut self, peer: PeerId, update: &[u8]) {
+        // Every client answers the server's step 1 with a step 2, empty when it has
+        // nothing new: that is no edit, so no refusal (the one-time notice is kept for a
+        // real attempt).
+        if update == [0, 0] {
+            return;
+        }
+        if let Some(p) = self.peers.get_mut(&peer) {
+            if !p.told_read_only {
+                p.told_read_only = true;
+                let frame = protocol::permission_denied("read-only access");
+                self.send_to(peer, frame);
+            }
+        }
+    }
+
+    /// Checks, applies and queues one update from a client or the API.
+    pub(super) fn accept_update(&mut self, update: Bytes) -> Result<(), RoomError> {
+        // A sync step 2 from a client with nothing new is an empty update: nothing to
+        // store or relay.
+        if update.as_ref() == [0, 0] {
+            return Ok(());
+        }
+        let decoded =
+            Update::decode_v1(&update).map_err(|e| RoomError::InvalidUpdate(e.to_string()))?;
+        self.admits(update.len())?;
+        self.awareness
+            .doc()
+            .transact_mut()
+            .apply_update(decoded)
+            .map_err(|e| RoomError::InvalidUpdate(e.to_string()))?;
+        self.enqueue(update);
+        Ok(())
+    }
+}

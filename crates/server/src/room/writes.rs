@@ -1,0 +1,91 @@
+//! The IO side of [`super::commit`]: hands batches to the writer, arms the retry timer,
+//! and carries out what the commit state machine decides.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tandem_persistence::StoreError;
+
+use super::{
+    commit::{Actions, Batch},
+    mailbox::{Control, RoomError, WriteDone},
+    ApplyWaiter, Room,
+};
+use crate::metrics as m;
+
+impl Room {
+    /// Queues an update already applied to the document for the log and the peers.
+    pub(super) fn enqueue(&mut self, update: Bytes) {
+        self.upkeep.edited();
+        let actions = self.commit.accept(update);
+        self.perform(actions);
+    }
+
+    /// Whether an update of `bytes` may be accepted now; logs a refusal.
+    pub(super) fn admits(&self, bytes: usize) -> Result<(), RoomError> {
+        if self.commit.admits(bytes) {
+            return Ok(());
+        }
+        tracing::warn!(doc = %self.name, "refusing update: unwritten-bytes budget exhausted");
+        Err(RoomError::Storage(
+            "too many updates waiting for the database".into(),
+        ))
+    }
+
+    pub(super) fn on_write_done(&mut self, done: WriteDone) {
+        let actions = match done.result {
+            Ok(seq) => self.commit.written(done.id, seq),
+            Err(err) => {
+                let actions = self.commit.failed(done.id);
+                if actions.degraded == Some(true) {
+                    tracing::warn!(doc = %self.name, error = %err, "database write failed; serving from memory and retrying");
+                }
+                actions
+            }
+        };
+        self.perform(actions);
+    }
+
+    pub(super) fn perform(&mut self, actions: Actions<ApplyWaiter>) {
+        metrics::counter!(m::BURSTS_MERGED).increment(actions.merged);
+        for frame in &actions.relay {
+            self.broadcast(frame);
+        }
+        for (peer, frame) in actions.release {
+            self.send_to(peer, frame);
+        }
+        for waiter in actions.applied {
+            let _ = waiter.send(Ok(()));
+        }
+        if actions.degraded == Some(false) {
+            tracing::info!(doc = %self.name, "database writes recovered");
+        }
+        if let Some(committed) = actions.committed {
+            self.on_committed(committed);
+        }
+        if let Some(batch) = actions.submit {
+            self.submit(batch);
+        }
+        if let Some(wait) = actions.retry_after {
+            let ctrl = self.ctrl_tx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                let _ = ctrl.send(Control::RetryWrite);
+            });
+        }
+    }
+
+    fn submit(&self, batch: Batch) {
+        let Batch { id, updates } = batch;
+        let writer = self.ctx.writer.clone();
+        let name = self.name.clone();
+        let ctrl = self.ctrl_tx.clone();
+        tokio::spawn(async move {
+            let done = writer.write(name, updates).await;
+            let result = done.await.unwrap_or_else(|_| {
+                Err(Arc::new(StoreError::Unavailable("writer stopped".into())))
+            });
+            let _ = ctrl.send(Control::WriteDone(Box::new(WriteDone { id, result })));
+        });
+    }
+}
