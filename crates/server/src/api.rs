@@ -15,12 +15,12 @@ use serde::{Deserialize, Serialize};
 use tandem_persistence::{DocumentInfo, VersionKind};
 
 use crate::{
-    app::SharedState,
     auth::{self, AccessLevel, Claims, Grant},
     error::ApiError,
     names,
     peer::Access,
     room::{Request, RoomInfo},
+    state::SharedState,
     transport::TokenQuery,
 };
 

@@ -17,7 +17,6 @@ use axum::{
     response::Response,
     Router,
 };
-use metrics_exporter_prometheus::PrometheusHandle;
 use tandem_persistence::Store;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tower_http::{
@@ -34,27 +33,11 @@ use crate::{
     peer::CloseReason,
     registry::Registry,
     room::{RoomContext, RoomSettings},
+    session::Sessions,
+    state::{AppState, SharedState},
     transport,
     writer::Writer,
 };
-
-pub struct AppState {
-    pub config: ServeConfig,
-    pub rooms: Arc<Registry>,
-    pub store: Arc<dyn Store>,
-    pub auth: Auth,
-    pub sessions: Arc<transport::session::Sessions>,
-    pub shutting_down: AtomicBool,
-    pub prometheus: PrometheusHandle,
-}
-
-pub type SharedState = Arc<AppState>;
-
-impl AppState {
-    pub fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Relaxed)
-    }
-}
 
 /// A running server.
 pub struct Server {
@@ -110,7 +93,7 @@ pub async fn start_with_store(
         RoomSettings::from_config(&config),
     ));
     let rooms = Registry::new(ctx);
-    let sessions = transport::session::Sessions::new(
+    let sessions = Sessions::new(
         rooms.clone(),
         Duration::from_secs(config.session_idle_secs),
         config.outbound_queue,

@@ -13,10 +13,15 @@ pub mod peer;
 pub mod protocol;
 pub mod registry;
 pub mod room;
+pub mod session;
+pub mod state;
 pub mod text;
 pub mod transport;
 pub mod writer;
 pub mod yjs_bounds;
+
+#[cfg(test)]
+mod import_rule;
 
 pub use app::{start, start_with_store, Server};
 pub use config::ServeConfig;

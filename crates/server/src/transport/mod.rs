@@ -1,9 +1,8 @@
 //! The three ways a client reaches a room. Each is a thin adapter over [`crate::peer`]:
-//! WebSocket maps frames one to one; SSE and long polling share [`session`], a buffered
-//! peer that outlives individual HTTP requests.
+//! WebSocket maps frames one to one; SSE and long polling share [`crate::session`], a
+//! buffered peer that outlives individual HTTP requests.
 
 pub mod poll;
-pub mod session;
 pub mod sse;
 pub mod ws;
 
@@ -13,7 +12,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use crate::{app::SharedState, config::TransportKind};
+use crate::{config::TransportKind, state::SharedState};
 
 /// `?token=` on transport URLs: browsers can't set headers on WebSocket or EventSource.
 #[derive(Debug, Default, Deserialize)]

@@ -18,10 +18,11 @@ use axum::{
 use base64::Engine;
 use serde::Deserialize;
 
-use super::{ensure_enabled, session::Batch, TokenQuery};
+use super::{ensure_enabled, TokenQuery};
+use crate::session::Batch;
 use crate::{
-    app::SharedState, auth, config::TransportKind, error::ApiError, names, peer::CloseReason,
-    peer::Transport,
+    auth, config::TransportKind, error::ApiError, names, peer::CloseReason, peer::Transport,
+    state::SharedState,
 };
 
 /// Longest a GET is held open with nothing to say; under common proxy timeouts (30-60 s).

@@ -18,10 +18,11 @@ use axum::{
 use base64::Engine;
 use futures::Stream;
 
-use super::{ensure_enabled, session::Batch, TokenQuery};
+use super::{ensure_enabled, TokenQuery};
+use crate::session::Batch;
 use crate::{
-    app::SharedState, auth, config::TransportKind, error::ApiError, names, peer::Transport,
-    transport::session::Session,
+    auth, config::TransportKind, error::ApiError, names, peer::Transport, session::Session,
+    state::SharedState,
 };
 
 pub async fn open(

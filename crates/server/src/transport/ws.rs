@@ -14,13 +14,13 @@ use tokio::sync::mpsc;
 
 use super::{ensure_enabled, TokenQuery};
 use crate::{
-    app::SharedState,
     auth,
     config::TransportKind,
     error::ApiError,
     metrics as m, names,
     peer::{new_peer, Access, CloseReason, Frame, Transport},
     room::PeerEvent,
+    state::SharedState,
 };
 
 /// Everything that can refuse a client happens here, before the upgrade, so refusals are

@@ -1,0 +1,30 @@
+//! What every request handler shares. A leaf: handlers import it, and `app` builds it
+//! and the router from the handlers, so no handler depends on `app`.
+
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc,
+};
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tandem_persistence::Store;
+
+use crate::{auth::Auth, config::ServeConfig, registry::Registry, session::Sessions};
+
+pub struct AppState {
+    pub config: ServeConfig,
+    pub rooms: Arc<Registry>,
+    pub store: Arc<dyn Store>,
+    pub auth: Auth,
+    pub sessions: Arc<Sessions>,
+    pub shutting_down: AtomicBool,
+    pub prometheus: PrometheusHandle,
+}
+
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+}
