@@ -275,14 +275,15 @@ fn the_unwritten_bytes_budget_is_shared_and_freed_on_commit() {
 fn deleting_during_an_outage_drops_the_unwritten_updates() {
     let t = Typist::new();
     let u1 = t.types("a");
-    let max = u1.len() * 2;
+    let u2 = t.types("b");
+    let max = u1.len() + u2.len();
     let budget = Budget::new(max);
     let mut c: Commit<()> = Commit::new(budget.clone(), 16);
     let batch = c.accept(u1).submit.unwrap();
     let _ = c.failed(batch.id);
-    let _ = c.accept(t.types("b"));
+    let _ = c.accept(u2);
     let retry = c.retry().submit.unwrap();
-    assert!(!budget.admits(1));
+    assert!(!budget.admits(1), "both updates are held, unwritten");
     // The delete waits for the write in flight; an older answer does not end the wait.
     assert!(c.is_writing());
     c.settle(batch.id);
