@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
 
 use common::*;
 use tandem::auth::{now_secs, AccessLevel, Auth, Claims};
@@ -140,8 +139,25 @@ async fn bad_tokens_are_refused_on_every_transport_and_the_api() {
 
     let other = token("doc-b", AccessLevel::Write);
     refused_everywhere(&server, "doc-a", Some(&other), 403).await;
+    // Six refusals without a token, nine with one (three more as a bearer), each counted.
     let after = refusals(&server).await;
-    assert!(after >= before + 40.0, "refusals {before} -> {after}");
+    assert_eq!(
+        after - before,
+        6.0 + 7.0 * 9.0,
+        "refusals {before} -> {after}"
+    );
+    // Refused before the document was loaded or created.
+    assert!(
+        !server.is_loaded("doc-a"),
+        "a refused request loaded the document"
+    );
+    let res = reqwest::Client::new()
+        .get(server.http("/api/documents/doc-a"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 404).await;
 }
 
 #[tokio::test]
@@ -215,7 +231,15 @@ async fn read_only_websocket_sees_but_cannot_edit() {
     writer.append(" world").await;
     writer.pump_until(|c| c.received_updates >= 2, WAIT).await;
     reader.pump_until(|c| c.text() == "hello world", WAIT).await;
-    reader.drain(Duration::from_millis(200)).await;
+    // Its own awareness echo comes after any answer to its (empty) sync step 2.
+    let rid = reader.client_id();
+    reader.set_awareness(r#"{"user":{"name":"reader"}}"#).await;
+    reader
+        .pump_until(
+            |c| matches!(c.peers.get(&rid), Some(Some(s)) if s.contains("reader")),
+            WAIT,
+        )
+        .await;
     assert_eq!(reader.denied, None, "denied before trying to edit");
 
     let writer_updates = writer.received_updates;
@@ -223,25 +247,27 @@ async fn read_only_websocket_sees_but_cannot_edit() {
     reader.pump_until(|c| c.denied.is_some(), WAIT).await;
     let reason = reader.denied.take().unwrap();
     assert!(reason.contains("read"), "{reason}");
-    // Told once: further attempts are dropped silently.
+    // Told once: further attempts are dropped silently. Its awareness, sent after, is
+    // relayed (to itself and the writer) behind whatever the attempt caused.
     reader.send_raw(hand_made_update("MORE ")).await;
-    reader.drain(Duration::from_millis(300)).await;
+    reader.set_awareness(r#"{"user":{"name":"viewer"}}"#).await;
+    reader
+        .pump_until(
+            |c| matches!(c.peers.get(&rid), Some(Some(s)) if s.contains("viewer")),
+            WAIT,
+        )
+        .await;
     assert_eq!(reader.denied, None, "permission denied sent twice");
     assert!(
         reader.closed.is_none(),
         "a read-only client stays connected"
     );
-
-    // Its own awareness is relayed.
-    reader.set_awareness(r#"{"user":{"name":"viewer"}}"#).await;
-    let rid = reader.client_id();
     writer
         .pump_until(
             |c| matches!(c.peers.get(&rid), Some(Some(s)) if s.contains("viewer")),
             WAIT,
         )
         .await;
-    writer.drain(Duration::from_millis(100)).await;
     assert_eq!(
         writer.received_updates, writer_updates,
         "refused edit relayed"
@@ -287,8 +313,15 @@ async fn read_only_sse_and_poll_cannot_edit() {
     sse.pump_until(|c| c.y.peers.contains_key(&wid), WAIT).await;
     poll.pump_until(|c| c.y.peers.contains_key(&wid), WAIT)
         .await;
-    sse.drain(Duration::from_millis(150)).await;
-    poll.drain(Duration::from_millis(150)).await;
+    let (sid, pid) = (sse.y.client_id(), poll.y.client_id());
+    let has = |peers: &std::collections::HashMap<u64, Option<String>>, id: u64, name: &str| matches!(peers.get(&id), Some(Some(s)) if s.contains(name));
+    // The echo of each one's awareness comes after any answer to its sync step 2.
+    sse.set_awareness(r#"{"user":{"name":"sse-1"}}"#).await;
+    poll.set_awareness(r#"{"user":{"name":"poll-1"}}"#).await;
+    sse.pump_until(|c| has(&c.y.peers, sid, "sse-1"), WAIT)
+        .await;
+    poll.pump_until(|c| has(&c.y.peers, pid, "poll-1"), WAIT)
+        .await;
     assert_eq!(sse.y.denied_count, 0, "sse denied before editing");
     assert_eq!(poll.y.denied_count, 0, "poll denied before editing");
 
@@ -297,29 +330,23 @@ async fn read_only_sse_and_poll_cannot_edit() {
         sse.send(hand_made_update("SSE ")).await;
         poll.send(hand_made_update("POLL ")).await;
     }
-    sse.pump_until(|c| c.y.denied_count >= 1, WAIT).await;
-    poll.pump_until(|c| c.y.denied_count >= 1, WAIT).await;
-    sse.drain(Duration::from_millis(300)).await;
-    poll.drain(Duration::from_millis(300)).await;
-    assert_eq!(sse.y.denied_count, 1);
-    assert_eq!(poll.y.denied_count, 1);
-    assert!(sse.y.denied.as_deref().unwrap().contains("read"));
-
-    // Awareness from both is relayed.
+    // Awareness from both is relayed, behind whatever their attempts caused.
     sse.set_awareness(r#"{"user":{"name":"sse-viewer"}}"#).await;
     poll.set_awareness(r#"{"user":{"name":"poll-viewer"}}"#)
         .await;
-    let (sid, pid) = (sse.y.client_id(), poll.y.client_id());
+    sse.pump_until(|c| has(&c.y.peers, sid, "sse-viewer"), WAIT)
+        .await;
+    poll.pump_until(|c| has(&c.y.peers, pid, "poll-viewer"), WAIT)
+        .await;
+    assert_eq!(sse.y.denied_count, 1);
+    assert_eq!(poll.y.denied_count, 1);
+    assert!(sse.y.denied.as_deref().unwrap().contains("read"));
     writer
         .pump_until(
-            |c| {
-                matches!(c.peers.get(&sid), Some(Some(s)) if s.contains("sse-viewer"))
-                    && matches!(c.peers.get(&pid), Some(Some(s)) if s.contains("poll-viewer"))
-            },
+            |c| has(&c.peers, sid, "sse-viewer") && has(&c.peers, pid, "poll-viewer"),
             WAIT,
         )
         .await;
-    writer.drain(Duration::from_millis(100)).await;
     assert_eq!(writer.received_updates, writer_updates);
     assert_eq!(writer.text(), "base");
     assert_eq!(admin_text(&server, doc).await, "base");
@@ -423,6 +450,53 @@ async fn admin_api_needs_the_admin_key() {
     );
     allowed_everywhere(&server, "minted", &minted).await;
     refused_everywhere(&server, "hist", Some(&minted), 403).await;
+
+    // A named, read-only token with a lifetime: its claims say so, and the server agrees.
+    let t0 = now_secs();
+    let res = http
+        .post(server.http("/api/tokens"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({
+            "doc": "minted", "access": "read", "name": "Ann", "expires_in": 120
+        }))
+        .send()
+        .await
+        .unwrap();
+    let t1 = now_secs();
+    assert_eq!(res.status(), 201);
+    let v: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(v["claims"]["name"], "Ann");
+    assert_eq!(v["claims"]["access"], "read");
+    let exp = v["claims"]["exp"].as_u64().unwrap();
+    assert!(
+        (t0 + 120..=t1 + 120).contains(&exp),
+        "exp {exp} for {t0}..{t1}"
+    );
+    let named = v["token"].as_str().unwrap();
+    let grant = Auth::new(Some(SECRET), None)
+        .document("minted", Some(named), None)
+        .unwrap();
+    assert_eq!(grant.name.as_deref(), Some("Ann"));
+    assert_eq!(grant.access, tandem::peer::Access::Read);
+    let mut reader = Client::connect(&ws_url(&server, "minted", named)).await;
+    assert_eq!(reader.text(), "made with a minted token");
+    reader.send_raw(hand_made_update("no")).await;
+    reader.pump_until(|c| c.denied.is_some(), WAIT).await;
+    // Already expired (a lifetime of 0 ends now; tokens carry no leeway): refused.
+    let res = http
+        .post(server.http("/api/tokens"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"doc": "minted", "expires_in": 0}))
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = res.json().await.unwrap();
+    let exp = v["claims"]["exp"].as_u64().unwrap();
+    wait_for("the clock to pass the expiry", || async {
+        (now_secs() > exp).then_some(())
+    })
+    .await;
+    refused_everywhere(&server, "minted", v["token"].as_str(), 401).await;
     // The API reports token mode.
     let config: serde_json::Value = reqwest::get(server.http("/api/config"))
         .await
