@@ -3,7 +3,6 @@
 
 mod common;
 
-
 use common::*;
 use tandem::auth::{now_secs, AccessLevel, Auth, Claims};
 use tokio_tungstenite::tungstenite::Error as WsError;
