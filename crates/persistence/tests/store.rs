@@ -5,7 +5,7 @@
 //! PostgreSQL variants fail rather than skip when no server is reachable: a silently
 //! skipped backend is how the two implementations drift apart.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use anyhow::{ensure, Context, Result};
 use sqlx::{postgres::PgRow, sqlite::SqliteRow, Connection, FromRow, PgPool, SqlitePool};
@@ -41,7 +41,11 @@ impl Harness {
         let store = tandem_persistence::open(&url)
             .await
             .expect("open SQLite store");
-        let raw = SqlitePool::connect(&url).await.expect("raw SQLite pool");
+        let raw = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .expect("raw SQLite pool");
         Harness {
             store,
             raw: Raw::Sqlite(raw),
@@ -70,7 +74,12 @@ impl Harness {
         let store = tandem_persistence::open(&url)
             .await
             .expect("open PostgreSQL store");
-        let raw = PgPool::connect(&url).await.expect("raw PostgreSQL pool");
+        // One connection is enough for the assertions' queries; the server is shared.
+        let raw = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .expect("raw PostgreSQL pool");
         Harness {
             store,
             raw: Raw::Pg(raw),
@@ -568,8 +577,11 @@ async fn list_documents_order(h: &Harness) -> Result<()> {
     let s = &h.store;
     assert!(s.list_documents().await?.is_empty());
     for name in ["a", "b", "c"] {
-        s.create_document(name).await?;
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        let info = s.create_document(name).await?;
+        // The next document must be created at a later instant than this one.
+        while chrono::Utc::now() <= info.created_at {
+            tokio::task::yield_now().await;
+        }
     }
     let names = |docs: Vec<tandem_persistence::DocumentInfo>| {
         docs.into_iter().map(|d| d.name).collect::<Vec<_>>()

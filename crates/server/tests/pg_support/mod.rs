@@ -12,18 +12,52 @@ pub fn admin_url() -> String {
     std::env::var("TANDEM_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_string())
 }
 
-/// Creates an empty database and returns its URL.
-pub async fn fresh_database(tag: &str) -> String {
-    let admin = admin_url();
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
-        panic!("PostgreSQL at {admin} is unreachable ({e}); run the tests through ./scripts/test.sh or set TANDEM_TEST_PG_URL")
-    });
-    let name = format!("tandem_{tag}_{}_{}", std::process::id(), rand_suffix());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    with_database(&admin, &name)
+/// A throwaway database, dropped (with any connections still open) when this goes away,
+/// also when the test fails.
+pub struct TestDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    pub async fn create(tag: &str) -> TestDatabase {
+        let admin = admin_url();
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL at {admin} is unreachable ({e}); run the tests through ./scripts/test.sh or set TANDEM_TEST_PG_URL")
+        });
+        let name = format!("tandem_{tag}_{}_{}", std::process::id(), rand_suffix());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let _ = conn.close().await;
+        TestDatabase {
+            url: with_database(&admin, &name),
+            name,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (admin_url(), self.name.clone());
+        // Drop may run inside a runtime (which must not block) or during a panic: the
+        // cleanup gets its own thread and runtime. FORCE ends connections still open.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&admin).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
 }
 
 fn rand_suffix() -> u64 {
@@ -49,6 +83,17 @@ pub fn with_database(url: &str, db: &str) -> String {
         Some(q) => format!("{base}/{db}?{q}"),
         None => format!("{base}/{db}"),
     }
+}
+
+/// The same URL with another host and port (to go through a proxy).
+pub fn with_host_port(url: &str, host: &str, port: u16) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+    let (user, rest) = match rest.rsplit_once('@') {
+        Some((u, r)) => (format!("{u}@"), r),
+        None => (String::new(), rest),
+    };
+    let path = rest.find(['/', '?']).map(|i| &rest[i..]).unwrap_or("");
+    format!("{scheme}://{user}{host}:{port}{path}")
 }
 
 /// Host and port of the admin URL's server (for the outage proxy).
