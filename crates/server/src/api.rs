@@ -5,7 +5,7 @@
 
 use axum::{
     body::Bytes,
-    extract::{Path, Query, State},
+    extract::{rejection::BytesRejection, Path, Query, State},
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -232,10 +232,12 @@ async fn apply_update(
     Path(doc): Path<String>,
     Query(q): Query<TokenQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
     names::validate(&doc)?;
     authorize(&state, &doc, Some(&q), &headers, Access::Write)?;
+    // Past the body limit: 413 with the usual JSON error, not axum's plain text.
+    let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
     if body.is_empty() {
         return Err(ApiError::bad_request("empty body: send a Yjs update (v1)"));
     }

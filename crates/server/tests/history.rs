@@ -474,3 +474,93 @@ async fn delete_waits_for_the_pending_write_and_turns_away_joiners() {
     let fresh = Client::connect(&server.ws("doomed")).await;
     assert_eq!(fresh.text(), "");
 }
+
+/// An update POST past `--max-message-size` is refused with 413 and a JSON error, and
+/// leaves the document as it was.
+#[tokio::test]
+async fn oversized_update_post_is_refused_with_413() {
+    let server = start(&["--max-message-size", "4096"]).await;
+    let http = reqwest::Client::new();
+    let mut editor = Client::connect(&server.ws("big")).await;
+    editor.append("small").await;
+    editor.pump_until(|c| c.received_updates >= 1, WAIT).await;
+    let update = {
+        use yrs::{Text, Transact};
+        let d = new_doc();
+        let t = d.get_or_insert_text("content");
+        let mut txn = d.transact_mut();
+        t.insert(&mut txn, 0, &"x".repeat(8192));
+        txn.encode_update_v1()
+    };
+    let res = http
+        .post(server.http("/api/documents/big/updates"))
+        .body(update)
+        .send()
+        .await
+        .unwrap();
+    let error = expect_error(res, 413).await;
+    assert!(!error.is_empty());
+    assert_eq!(get_text(&server, "big").await, "small");
+}
+
+/// `--compact-bytes`: the log is folded once its bytes pass the limit, long before the
+/// update-count threshold.
+#[tokio::test]
+async fn compaction_after_a_byte_budget() {
+    let server = start(&["--compact-bytes", "2000", "--compact-updates", "100000"]).await;
+    let mut a = Client::connect(&server.ws("bytes")).await;
+    let store = open_store(&server).await;
+    a.append(&"y".repeat(500)).await;
+    a.pump_until(|c| c.received_updates >= 1, WAIT).await;
+    let stored = store.load("bytes").await.unwrap().unwrap();
+    assert!(stored.snapshot.is_none(), "compacted under the byte budget");
+    for _ in 0..4 {
+        a.append(&"z".repeat(500)).await;
+    }
+    a.pump_until(|c| c.received_updates >= 5, WAIT).await;
+    let stored = wait_for("the log to be compacted", || async {
+        let stored = store.load("bytes").await.unwrap().unwrap();
+        stored.snapshot.is_some().then_some(stored)
+    })
+    .await;
+    assert_eq!(
+        stored_text(&stored),
+        format!("{}{}", "y".repeat(500), "z".repeat(2000))
+    );
+}
+
+/// `--version-interval-secs`: someone who never pauses still gets automatic versions.
+#[tokio::test]
+async fn automatic_version_during_continuous_editing() {
+    let server = start(&[
+        "--version-interval-secs",
+        "1",
+        "--version-idle-secs",
+        "3600",
+    ])
+    .await;
+    let mut a = Client::connect(&server.ws("busy")).await;
+    // Keep typing (each edit acknowledged) until a version appears.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut n = 0;
+    let version = loop {
+        a.append(".").await;
+        n += 1;
+        a.pump_until(|c| c.received_updates >= n, WAIT).await;
+        let list: Value = reqwest::get(server.http("/api/documents/busy/versions"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(v) = list["versions"].as_array().and_then(|v| v.first()) {
+            break v.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no version while editing"
+        );
+    };
+    assert_eq!(version["kind"], "auto");
+    assert!(version["text_length"].as_i64().unwrap() >= 1);
+}
