@@ -124,12 +124,17 @@ async fn bad_input_closes_only_the_offender() {
     let (code, reason) = bad.closed_with(WAIT).await;
     assert_eq!(code, 1009, "{reason}");
 
-    // unknown message type: skipped, connection stays usable
+    // unknown message type: skipped (and counted), connection stays usable
+    let unknown = server.metric("tandem_unknown_messages_total").await;
     let mut newer = Client::connect(&server.ws("bad")).await;
     newer.send_raw(vec![42, 3, 1, 2, 3]).await;
     newer.append("!").await;
     newer.pump_until(|c| c.received_updates >= 1, WAIT).await;
     assert!(newer.closed.is_none());
+    assert_eq!(
+        server.metric("tandem_unknown_messages_total").await,
+        unknown + 1.0
+    );
 
     good.pump_until(|c| c.text() == "intact!", WAIT).await;
     assert!(good.closed.is_none());
@@ -202,10 +207,49 @@ async fn slow_peer_is_disconnected() {
         // Wait for the echo, so only the slow peer's queue can fill.
         fast.pump_until(|c| c.received_updates > i, WAIT).await;
     }
-    // Now read: the server must have closed the slow peer with 1013.
+    // Now read: the server must have closed the slow peer with 1013, and counted it.
     let (code, reason) = slow.closed_with(Duration::from_secs(30)).await;
     assert_eq!(code, 1013, "{reason}");
     assert!(reason.contains("too slow"), "{reason}");
+    assert_eq!(
+        server.metric("tandem_slow_client_disconnects_total").await,
+        1.0
+    );
+}
+
+/// A client joining while an update is being committed gets its sync reply only once
+/// the update is in the database: the reply carries that update, and a client must not
+/// see what a crash could still lose.
+#[tokio::test]
+async fn sync_reply_waits_for_the_commit_it_carries() {
+    let server = start(&[]).await;
+    let mut a = Client::connect(&server.ws("held")).await;
+    a.append("committed ").await;
+    a.pump_until(|c| c.received_updates >= 1, WAIT).await;
+    let lock = SqliteWriteLock::take(&server.sqlite_path()).await;
+    a.append("in flight").await;
+    // The room has the edit once a's awareness, sent after it, is echoed.
+    let ida = a.client_id();
+    a.set_awareness(r#"{"user":{"name":"a"}}"#).await;
+    a.pump_until(|c| c.peers.contains_key(&ida), WAIT).await;
+
+    // The newcomer's step 1 and then its awareness: the echo of the awareness is
+    // immediate, so if the step 2 were not held it would have arrived first.
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(server.ws("held"), None, true)
+        .await
+        .unwrap();
+    let mut b = Client::from_socket(ws);
+    let sv = yrs::ReadTxn::state_vector(&yrs::Transact::transact(&b.doc));
+    b.send(Message::Sync(SyncMessage::SyncStep1(sv))).await;
+    let idb = b.client_id();
+    b.set_awareness(r#"{"user":{"name":"b"}}"#).await;
+    b.pump_until(|c| c.peers.contains_key(&idb), WAIT).await;
+    assert!(!b.synced, "sync reply sent before its update committed");
+    assert_eq!(b.text(), "");
+
+    lock.release().await;
+    b.pump_until(|c| c.synced, WAIT).await;
+    assert_eq!(b.text(), "committed in flight");
 }
 
 /// Everything typed during one slow commit is relayed when it commits. One frame per

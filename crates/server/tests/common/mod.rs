@@ -224,17 +224,7 @@ impl Client {
         let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .expect("connect");
-        let doc = new_doc();
-        let mut c = Client {
-            ws,
-            awareness: Awareness::new(doc.clone()),
-            doc,
-            peers: Default::default(),
-            synced: false,
-            closed: None,
-            denied: None,
-            received_updates: 0,
-        };
+        let mut c = Client::from_socket(ws);
         let sv = c.doc.transact().state_vector();
         c.send(Message::Sync(SyncMessage::SyncStep1(sv))).await;
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -247,6 +237,21 @@ impl Client {
             c.step(left).await;
         }
         Ok(c)
+    }
+
+    /// A client over an open socket that has not started syncing yet.
+    pub fn from_socket(ws: Ws) -> Client {
+        let doc = new_doc();
+        Client {
+            ws,
+            awareness: Awareness::new(doc.clone()),
+            doc,
+            peers: Default::default(),
+            synced: false,
+            closed: None,
+            denied: None,
+            received_updates: 0,
+        }
     }
 
     pub async fn send(&mut self, msg: Message) {
