@@ -611,3 +611,26 @@ async fn disabled_transports_are_refused() {
     let ws = Client::connect(&server.ws("d")).await;
     assert!(ws.synced);
 }
+
+/// `DELETE /poll/{doc}/{session}`: the client leaves at once (its cursor disappears for the
+/// others without waiting for expiry) and the session is gone.
+#[tokio::test]
+async fn leaving_a_poll_session_ends_it_at_once() {
+    let server = start(&[]).await;
+    let mut ws = Client::connect(&server.ws("leave")).await;
+    let mut poll = PollClient::connect(&server, "leave").await;
+    poll.set_awareness(r#"{"user":{"name":"leaver"}}"#).await;
+    let id = poll.y.client_id();
+    ws.pump_until(|c| sees(&c.peers, id, "leaver"), WAIT).await;
+
+    assert_eq!(poll.leave().await, 204);
+    ws.pump_until(|c| removed(&c.peers, id), WAIT).await;
+    let (status, _) = poll.get(poll.cursor, Some(0.0)).await;
+    assert_eq!(status, 410);
+    expect_error(poll.post(poll.y.step1()).await, 410).await;
+    let res = poll.http.delete(poll.url()).send().await.unwrap();
+    expect_error(res, 410).await;
+    // The room carries on for the others.
+    ws.append("still here").await;
+    ws.pump_until(|c| c.text() == "still here", WAIT).await;
+}
