@@ -135,11 +135,8 @@ async fn export(
                 .await?
                 .with_context(|| format!("document {doc:?} not found"))?;
             let ydoc = text::new_doc();
-            {
-                let mut txn = ydoc.transact_mut();
-                for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
-                    txn.apply_update(Update::decode_v1(bytes)?)?;
-                }
+            if let Some(err) = text::replay(&ydoc, &stored).into_iter().next() {
+                return Err(err.into());
             }
             let state = ydoc
                 .transact()

@@ -1,6 +1,7 @@
 //! The storage interface and the choice of backend.
 
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -61,26 +62,6 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
         Ok(Arc::new(postgres::PostgresStore::open(url).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_string()))
-    }
-}
-
-/// Row shape shared by both backends' version queries.
-pub(crate) fn version_info(
-    version: i64,
-    created_at: chrono::DateTime<chrono::Utc>,
-    kind: &str,
-    label: Option<String>,
-    size_bytes: i64,
-    text_length: i64,
-) -> VersionInfo {
-    VersionInfo {
-        version,
-        created_at,
-        // The CHECK constraint only admits the three known kinds.
-        kind: crate::VersionKind::parse(kind).unwrap_or(crate::VersionKind::Auto),
-        label,
-        size_bytes,
-        text_length,
     }
 }
 

@@ -1,19 +1,19 @@
 //! PostgreSQL backend: what docker-compose runs.
 //!
 //! Appends go in as one `INSERT ... SELECT FROM UNNEST(...)` per batch so a group commit
-//! costs one round trip however many updates it carries.
+//! costs one round trip however many updates it carries. The statements it shares with
+//! SQLite are in [`super::sql`].
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{postgres::PgPoolOptions, PgPool, Row};
-
-use super::{group_by_doc, version_info, Store};
-use crate::{
-    AppendItem, Appended, CompactStats, DocumentInfo, NewVersion, Result, Snapshot, StoreError,
-    StoredDoc, Version, VersionInfo,
+use sqlx::{
+    postgres::{PgPoolOptions, PgRow},
+    PgConnection, PgPool, Row,
 };
+
+use super::sql::impl_store;
+use crate::{AppendItem, Result};
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -32,314 +32,36 @@ impl PostgresStore {
         Ok(PostgresStore { pool })
     }
 
-    /// Id of the document, created if missing. Also locks the row for the rest of the
-    /// transaction, which serialises version numbering per document.
-    async fn document_id(
-        conn: &mut sqlx::PgConnection,
-        doc: &str,
-        now: DateTime<Utc>,
-    ) -> Result<i64> {
-        // Only appends move `updated_at` (the document list's "last edited"); compaction and
-        // versions still need the row (and, on PostgreSQL, its lock), so they update it to
-        // itself.
-        let id: i64 = sqlx::query_scalar(LOOKUP_SQL)
-            .bind(doc)
-            .bind(now)
-            .fetch_one(&mut *conn)
-            .await?;
-        Ok(id)
-    }
-}
-
-const LOOKUP_SQL: &str = "INSERT INTO documents (name, created_at, updated_at) VALUES ($1, $2, $2)
-     ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id";
-
-fn document_info(row: &sqlx::postgres::PgRow) -> Result<DocumentInfo> {
-    Ok(DocumentInfo {
-        name: row.try_get("name")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        size_bytes: row.try_get("size_bytes")?,
-    })
-}
-
-fn version_row(row: &sqlx::postgres::PgRow) -> Result<VersionInfo> {
-    Ok(version_info(
-        row.try_get("version")?,
-        row.try_get("created_at")?,
-        row.try_get::<String, _>("kind")?.as_str(),
-        row.try_get("label")?,
-        row.try_get("size_bytes")?,
-        row.try_get::<i32, _>("text_length")? as i64,
-    ))
-}
-
-#[async_trait]
-impl Store for PostgresStore {
-    fn backend(&self) -> &'static str {
-        "postgres"
-    }
-
-    async fn load(&self, doc: &str) -> Result<Option<StoredDoc>> {
-        let mut tx = self.pool.begin().await?;
-        // Snapshot and log must come from the same instant, or a compaction committed
-        // between the two reads could hide updates from us.
+    /// Snapshot and log must come from the same instant, or a compaction committed between
+    /// the two reads could hide updates from us.
+    async fn begin_load(tx: &mut PgConnection) -> Result<()> {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .execute(&mut *tx)
             .await?;
-        let Some(id) = sqlx::query_scalar::<_, i64>("SELECT id FROM documents WHERE name = $1")
-            .bind(doc)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let snapshot = sqlx::query("SELECT state, upto_seq FROM snapshots WHERE document_id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let (snapshot, upto) = match snapshot {
-            Some(row) => (
-                Some(row.try_get::<Vec<u8>, _>("state")?),
-                row.try_get("upto_seq")?,
-            ),
-            None => (None, 0i64),
-        };
-        let rows = sqlx::query(
-            "SELECT seq, data FROM updates WHERE document_id = $1 AND seq > $2 ORDER BY seq",
-        )
-        .bind(id)
-        .bind(upto)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        let mut last_seq = upto;
-        let mut updates = Vec::with_capacity(rows.len());
-        for row in rows {
-            last_seq = last_seq.max(row.try_get("seq")?);
-            updates.push(row.try_get("data")?);
-        }
-        Ok(Some(StoredDoc {
-            snapshot,
-            updates,
-            last_seq,
-        }))
+        Ok(())
     }
 
-    async fn append(&self, items: &[AppendItem]) -> Result<Vec<Appended>> {
-        if items.is_empty() {
-            return Ok(Vec::new());
-        }
-        let now = Utc::now();
-        let groups = group_by_doc(items);
-        let mut tx = self.pool.begin().await?;
-        let mut doc_ids = Vec::with_capacity(groups.len());
-        for (doc, bytes) in &groups {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO documents (name, created_at, updated_at, size_bytes) VALUES ($1, $2, $2, $3)
-                 ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at,
-                     size_bytes = documents.size_bytes + excluded.size_bytes
-                 RETURNING id",
-            )
-            .bind(doc)
-            .bind(now)
-            .bind(bytes)
-            .fetch_one(&mut *tx)
-            .await?;
-            doc_ids.push(id);
-        }
-        let ids: Vec<i64> = items
-            .iter()
-            .map(|item| {
-                let i = groups.iter().position(|(d, _)| *d == item.doc).unwrap_or(0);
-                doc_ids[i]
-            })
-            .collect();
+    async fn insert_updates(
+        tx: &mut PgConnection,
+        doc_ids: &[i64],
+        items: &[AppendItem],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(i64, i64)>> {
         let data: Vec<&[u8]> = items.iter().map(|item| item.data.as_slice()).collect();
         let rows = sqlx::query(
             "INSERT INTO updates (document_id, data, created_at)
              SELECT d, u, $3 FROM UNNEST($1::bigint[], $2::bytea[]) AS t(d, u)
              RETURNING document_id, seq",
         )
-        .bind(&ids)
+        .bind(doc_ids)
         .bind(&data)
         .bind(now)
         .fetch_all(&mut *tx)
         .await?;
-        let mut last = vec![0i64; groups.len()];
-        for row in rows {
-            let id: i64 = row.try_get("document_id")?;
-            let seq: i64 = row.try_get("seq")?;
-            if let Some(i) = doc_ids.iter().position(|d| *d == id) {
-                last[i] = last[i].max(seq);
-            }
-        }
-        tx.commit().await?;
-        Ok(groups
-            .into_iter()
-            .zip(last)
-            .map(|((doc, _), last_seq)| Appended {
-                doc: doc.to_string(),
-                last_seq,
-            })
-            .collect())
-    }
-
-    async fn compact(&self, doc: &str, snapshot: &Snapshot) -> Result<CompactStats> {
-        let now = Utc::now();
-        let mut tx = self.pool.begin().await?;
-        let id = Self::document_id(&mut tx, doc, now).await?;
-        let removed = sqlx::query(
-            "DELETE FROM updates WHERE document_id = $1 AND seq <= $2
-             RETURNING octet_length(data)::bigint AS bytes",
-        )
-        .bind(id)
-        .bind(snapshot.upto_seq)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut stats = CompactStats::default();
-        for row in &removed {
-            stats.updates_removed += 1;
-            stats.bytes_removed += row.try_get::<i64, _>("bytes")?;
-        }
-        sqlx::query(
-            "INSERT INTO snapshots (document_id, state, state_vector, upto_seq, created_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (document_id) DO UPDATE SET state = excluded.state,
-                 state_vector = excluded.state_vector, upto_seq = excluded.upto_seq,
-                 created_at = excluded.created_at
-             WHERE excluded.upto_seq >= snapshots.upto_seq",
-        )
-        .bind(id)
-        .bind(&snapshot.state)
-        .bind(&snapshot.state_vector)
-        .bind(snapshot.upto_seq)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE documents SET size_bytes =
-                 (SELECT COALESCE(SUM(octet_length(state)), 0) FROM snapshots WHERE document_id = $1)
-               + (SELECT COALESCE(SUM(octet_length(data)), 0) FROM updates WHERE document_id = $1)
-             WHERE id = $1",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(stats)
-    }
-
-    async fn create_document(&self, doc: &str) -> Result<DocumentInfo> {
-        let now = Utc::now();
-        let row = sqlx::query(
-            "INSERT INTO documents (name, created_at, updated_at) VALUES ($1, $2, $2)
-             ON CONFLICT (name) DO NOTHING
-             RETURNING name, created_at, updated_at, size_bytes",
-        )
-        .bind(doc)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        match row {
-            Some(row) => document_info(&row),
-            None => Err(StoreError::AlreadyExists(doc.to_string())),
-        }
-    }
-
-    async fn document(&self, doc: &str) -> Result<Option<DocumentInfo>> {
-        let row = sqlx::query(
-            "SELECT name, created_at, updated_at, size_bytes FROM documents WHERE name = $1",
-        )
-        .bind(doc)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(document_info).transpose()
-    }
-
-    async fn list_documents(&self) -> Result<Vec<DocumentInfo>> {
-        let rows = sqlx::query(
-            "SELECT name, created_at, updated_at, size_bytes FROM documents
-             ORDER BY updated_at DESC, name",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(document_info).collect()
-    }
-
-    async fn delete_document(&self, doc: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM documents WHERE name = $1")
-            .bind(doc)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn create_version(&self, doc: &str, version: &NewVersion) -> Result<VersionInfo> {
-        let now = Utc::now();
-        let mut tx = self.pool.begin().await?;
-        // The upsert holds the document row's lock until commit, so concurrent versions of
-        // one document are numbered one after the other.
-        let id = Self::document_id(&mut tx, doc, now).await?;
-        let row = sqlx::query(
-            "INSERT INTO versions (document_id, version, kind, label, state, state_vector, text,
-                                   size_bytes, created_at)
-             SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8
-             FROM versions WHERE document_id = $1
-             RETURNING version, created_at, kind, label, size_bytes,
-                       char_length(text) AS text_length",
-        )
-        .bind(id)
-        .bind(version.kind.as_str())
-        .bind(&version.label)
-        .bind(&version.state)
-        .bind(&version.state_vector)
-        .bind(&version.text)
-        .bind(version.state.len() as i64)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let info = version_row(&row)?;
-        tx.commit().await?;
-        Ok(info)
-    }
-
-    async fn list_versions(&self, doc: &str) -> Result<Vec<VersionInfo>> {
-        let rows = sqlx::query(
-            "SELECT v.version, v.created_at, v.kind, v.label, v.size_bytes,
-                    char_length(v.text) AS text_length
-             FROM versions v JOIN documents d ON d.id = v.document_id
-             WHERE d.name = $1 ORDER BY v.version DESC",
-        )
-        .bind(doc)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(version_row).collect()
-    }
-
-    async fn version(&self, doc: &str, version: i64) -> Result<Option<Version>> {
-        let row = sqlx::query(
-            "SELECT v.version, v.created_at, v.kind, v.label, v.size_bytes,
-                    char_length(v.text) AS text_length, v.text, v.state
-             FROM versions v JOIN documents d ON d.id = v.document_id
-             WHERE d.name = $1 AND v.version = $2",
-        )
-        .bind(doc)
-        .bind(version)
-        .fetch_optional(&self.pool)
-        .await?;
-        match row {
-            None => Ok(None),
-            Some(row) => Ok(Some(Version {
-                info: version_row(&row)?,
-                text: row.try_get("text")?,
-                state: row.try_get("state")?,
-            })),
-        }
-    }
-
-    async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        rows.iter()
+            .map(|row| Ok((row.try_get("document_id")?, row.try_get("seq")?)))
+            .collect()
     }
 }
+
+impl_store!(PostgresStore, PgRow, "postgres");
