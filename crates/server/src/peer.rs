@@ -28,6 +28,10 @@ pub type Frame = Arc<Bytes>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
     WebSocket,
+    /// One document of a `@hocuspocus/provider` socket, which may carry several. Such a
+    /// peer is told when each of its updates is committed (sync status) and receives
+    /// stateless messages.
+    Hocuspocus,
     Sse,
     Poll,
     /// Requests from the HTTP API, which act on a room without being a connection.
@@ -38,6 +42,7 @@ impl Transport {
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::WebSocket => "websocket",
+            Transport::Hocuspocus => "hocuspocus",
             Transport::Sse => "sse",
             Transport::Poll => "poll",
             Transport::Api => "api",

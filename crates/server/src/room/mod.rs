@@ -56,8 +56,13 @@ pub trait Directory: Send + Sync {
     ) -> bool;
 }
 
-/// A caller of the HTTP API waiting for its edit to be committed.
-type ApplyWaiter = tokio::sync::oneshot::Sender<Result<(), RoomError>>;
+/// What waits for every accepted update to be committed: a caller of the HTTP API
+/// waiting for its edit, or a Hocuspocus peer owed a sync status ("saved") for one of its
+/// updates.
+enum Waiter {
+    Api(tokio::sync::oneshot::Sender<Result<(), RoomError>>),
+    Ack(crate::peer::PeerId),
+}
 
 pub struct Room {
     name: String,
@@ -67,7 +72,7 @@ pub struct Room {
     ctrl_tx: mpsc::UnboundedSender<Control>,
     awareness: Awareness,
     peers: HashMap<crate::peer::PeerId, Peer>,
-    commit: Commit<ApplyWaiter>,
+    commit: Commit<Waiter>,
     upkeep: Upkeep,
     empty_since: Option<Instant>,
 }

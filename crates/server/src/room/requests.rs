@@ -6,7 +6,7 @@ use yrs::{ReadTxn, StateVector, Transact};
 
 use super::{
     mailbox::{Request, RoomInfo},
-    Room,
+    Room, Waiter,
 };
 use crate::text;
 
@@ -32,7 +32,7 @@ impl Room {
             }
             Request::Apply { update, done } => match self.accept_update(Bytes::from(update)) {
                 Ok(()) => {
-                    if let Some(done) = self.commit.when_committed(done) {
+                    if let Some(Waiter::Api(done)) = self.commit.when_committed(Waiter::Api(done)) {
                         let _ = done.send(Ok(()));
                     }
                 }

@@ -9,11 +9,11 @@ use yrs::{
 
 use super::{
     mailbox::{PeerEvent, RoomError},
-    Room,
+    Room, Waiter,
 };
 use crate::{
-    metrics as m,
-    peer::{Access, CloseReason, PeerId},
+    hocuspocus, metrics as m,
+    peer::{Access, CloseReason, PeerId, Transport},
     protocol,
 };
 
@@ -58,6 +58,13 @@ impl Room {
             }
             Message::Sync(SyncMessage::SyncStep2(update))
             | Message::Sync(SyncMessage::Update(update)) => {
+                let acks = self.is_hocuspocus(peer);
+                if access == Access::Read && acks {
+                    // Nothing new is "saved"; a real edit is refused, as the provider expects.
+                    let saved = update.as_slice() == [0, 0];
+                    self.send_to(peer, hocuspocus::sync_status(saved));
+                    return Ok(());
+                }
                 if access == Access::Read {
                     self.refuse_read_only(peer, &update);
                     return Ok(());
@@ -74,6 +81,12 @@ impl Room {
                     }
                     Err(_) => return Err(CloseReason::storage_unavailable()),
                 }
+                if acks {
+                    // "Saved" once this update and every one before it is committed.
+                    if let Some(Waiter::Ack(peer)) = self.commit.when_committed(Waiter::Ack(peer)) {
+                        self.send_to(peer, hocuspocus::sync_status(true));
+                    }
+                }
             }
             Message::Awareness(update) => self.on_awareness(peer, update)?,
             Message::AwarenessQuery => {
@@ -82,12 +95,39 @@ impl Room {
                 }
             }
             Message::Auth(_) => {}
+            Message::Custom(tag, payload) if u64::from(tag) == hocuspocus::STATELESS => {
+                self.relay_stateless(peer, protocol::encode(&Message::Custom(tag, payload)));
+            }
             Message::Custom(tag, _) => {
                 metrics::counter!(m::UNKNOWN_MESSAGES).increment(1);
                 tracing::debug!(doc = %self.name, peer, tag, "skipping unknown message type");
             }
         }
         Ok(())
+    }
+
+    fn is_hocuspocus(&self, peer: PeerId) -> bool {
+        self.peers
+            .get(&peer)
+            .is_some_and(|p| p.handle.transport == Transport::Hocuspocus)
+    }
+
+    /// Stateless messages go to the document's other Hocuspocus peers only: other clients
+    /// have no such message type. A full queue is the slow-client rule as for updates.
+    fn relay_stateless(&mut self, from: PeerId, frame: Bytes) {
+        if !self.is_hocuspocus(from) {
+            metrics::counter!(m::UNKNOWN_MESSAGES).increment(1);
+            return;
+        }
+        let to: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(id, p)| **id != from && p.handle.transport == Transport::Hocuspocus)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in to {
+            self.send_to(id, frame.clone());
+        }
     }
 
     /// A read-only peer tried to edit: it is told once, and the edit goes nowhere.

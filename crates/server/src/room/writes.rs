@@ -9,9 +9,9 @@ use tandem_persistence::StoreError;
 use super::{
     commit::{Actions, Batch},
     mailbox::{Control, RoomError, WriteDone},
-    ApplyWaiter, Room,
+    Room, Waiter,
 };
-use crate::metrics as m;
+use crate::{hocuspocus, metrics as m};
 
 impl Room {
     /// Queues an update already applied to the document for the log and the peers.
@@ -46,7 +46,7 @@ impl Room {
         self.perform(actions);
     }
 
-    pub(super) fn perform(&mut self, actions: Actions<ApplyWaiter>) {
+    pub(super) fn perform(&mut self, actions: Actions<Waiter>) {
         metrics::counter!(m::BURSTS_MERGED).increment(actions.merged);
         for frame in &actions.relay {
             self.broadcast(frame);
@@ -55,7 +55,12 @@ impl Room {
             self.send_to(peer, frame);
         }
         for waiter in actions.applied {
-            let _ = waiter.send(Ok(()));
+            match waiter {
+                Waiter::Api(done) => {
+                    let _ = done.send(Ok(()));
+                }
+                Waiter::Ack(peer) => self.send_to(peer, hocuspocus::sync_status(true)),
+            }
         }
         if actions.degraded == Some(false) {
             tracing::info!(doc = %self.name, "database writes recovered");

@@ -2,6 +2,7 @@
 //! WebSocket maps frames one to one; SSE and long polling share [`crate::session`], a
 //! buffered peer that outlives individual HTTP requests.
 
+pub mod hocuspocus;
 pub mod poll;
 pub mod sse;
 pub mod ws;
@@ -25,6 +26,7 @@ pub fn routes() -> Router<SharedState> {
     // Disabled transports are still routed, to answer with a clear refusal instead of the
     // SPA fallback page.
     router = router.route("/ws/{doc}", get(ws::upgrade));
+    router = router.route("/hocuspocus", get(hocuspocus::upgrade));
     router = router
         .route("/sse/{doc}", get(sse::open))
         .route("/sse/{doc}/{session}", post(sse::send));

@@ -164,7 +164,7 @@ async fn write_batch(
 }
 
 /// A close frame's reason must fit in 123 bytes (RFC 6455 control frame limit).
-fn close_reason_text(reason: &str) -> String {
+pub(crate) fn close_reason_text(reason: &str) -> String {
     let mut end = reason.len().min(123);
     while !reason.is_char_boundary(end) {
         end -= 1;
