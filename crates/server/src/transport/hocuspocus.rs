@@ -164,7 +164,18 @@ async fn serve(mut socket: WebSocket, state: SharedState, fallback: Fallback) {
             code: close.code,
             reason: super::ws::close_reason_text(&close.reason).into(),
         };
-        let _ = socket.send(Message::Close(Some(frame))).await;
+        if socket.send(Message::Close(Some(frame))).await.is_ok() {
+            // Read on until the client's close: dropping a socket with unread input resets
+            // the TCP connection, and the client would see 1006 instead of our reason.
+            let drain = async {
+                while let Some(Ok(msg)) = socket.recv().await {
+                    if matches!(msg, Message::Close(_)) {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drain).await;
+        }
     }
     tracing::info!(transport = LABEL, code = close.code, reason = %close.reason, "connection closed");
 }
