@@ -1,0 +1,43 @@
+// A Tiptap editor on Tandem through the unchanged @hocuspocus/provider.
+//
+// Query parameters: `server` (ws:// or wss:// origin of Tandem; default: this page's host),
+// `doc` (document name), `token` (a Tandem access token, when the server has a secret),
+// `name` (the name shown on your caret).
+import { Editor } from '@tiptap/core'
+import StarterKit from '@tiptap/starter-kit'
+import Collaboration from '@tiptap/extension-collaboration'
+import CollaborationCaret from '@tiptap/extension-collaboration-caret'
+import { HocuspocusProvider } from '@hocuspocus/provider'
+
+const params = new URLSearchParams(location.search)
+const origin = params.get('server') ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`
+const name = params.get('name') ?? `guest-${Math.floor(Math.random() * 1000)}`
+const colors = ['#d9480f', '#2b8a3e', '#1971c2', '#9c36b5', '#e67700']
+const status = document.querySelector('#status')
+
+const provider = new HocuspocusProvider({
+  url: `${origin}/hocuspocus`,
+  name: params.get('doc') ?? 'tiptap-demo',
+  // A string, or an async function that fetches one from your backend.
+  token: params.get('token'),
+  onAuthenticationFailed: ({ reason }) => { status.textContent = `refused: ${reason}` },
+  // Tandem sends the sync status only once an edit is committed to its database, so
+  // "saved" here means saved on the server's disk.
+  onUnsyncedChanges: ({ number }) => { status.textContent = number === 0 ? 'saved' : 'saving…' }
+})
+
+const editor = new Editor({
+  element: document.querySelector('#editor'),
+  extensions: [
+    // Yjs keeps its own undo history; Tiptap's would undo other people's edits.
+    StarterKit.configure({ undoRedo: false }),
+    Collaboration.configure({ document: provider.document }),
+    CollaborationCaret.configure({
+      provider,
+      user: { name, color: colors[name.length % colors.length] }
+    })
+  ]
+})
+
+// For the browser console and the end-to-end test.
+window.tiptapDemo = { editor, provider }
