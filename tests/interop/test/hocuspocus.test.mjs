@@ -378,3 +378,22 @@ test('documents per socket are capped; refusals name the limit', { timeout: 2000
   assert.match(decoding.readVarString(last.d), /too many documents on one connection \(limit 100\)/)
   assert.equal(s.ws.readyState, WebSocket.OPEN)
 })
+
+test('an invalid document name is refused for that document only', { timeout: 20000 }, async () => {
+  const { server } = await boot('hp-name')
+  const s = rawSocket(server)
+  await s.opened
+  const good = uniqueDocName('hp-name')
+  s.ws.send(authFrame('bad/name', ''))
+  s.ws.send(authFrame(good, ''))
+  const answers = await waitFor('both answers', () => {
+    const a = s.frames.map(parse).filter((p) => p.type === 2)
+    return a.length === 2 ? a : null
+  })
+  assert.equal(answers[0].name, 'bad/name')
+  assert.equal(decoding.readVarUint(answers[0].d), 1)
+  assert.match(decoding.readVarString(answers[0].d), /document name/)
+  assert.equal(answers[1].name, good)
+  assert.equal(decoding.readVarUint(answers[1].d), 2)
+  assert.equal(decoding.readVarString(answers[1].d), 'read-write')
+})

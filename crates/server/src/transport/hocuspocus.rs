@@ -48,6 +48,10 @@ pub const MAX_HELD_MESSAGES: usize = 1000;
 /// Bytes of those frames.
 pub const MAX_HELD_BYTES: usize = 4 * 1024 * 1024;
 
+/// A routing key is a document name (at most 128 characters) and, with the provider's
+/// `sessionAwareness`, `\0` and a session id.
+const MAX_KEY_LEN: usize = 256;
+
 const LABEL: &str = "hocuspocus";
 
 /// Connection-level credentials (`?token=` or `Authorization: Bearer`), used for a
@@ -283,8 +287,8 @@ impl Conn {
                     Self::hold(&mut self.held_messages, &mut self.held_bytes, held, body)
                 }
                 None => {
-                    if self.docs.len() >= MAX_DOCUMENTS {
-                        return send(socket, &key, &hp::permission_denied(&too_many())).await;
+                    if let Err(reason) = check_key(&key, self.docs.len()) {
+                        return send(socket, &key, &hp::permission_denied(&reason)).await;
                     }
                     let mut held = Vec::new();
                     Self::hold(
@@ -346,10 +350,12 @@ impl Conn {
         match self.docs.get(&key) {
             // A token for a document already open: its access was settled at join.
             Some(Doc::Joined { .. }) => return Ok(()),
-            None if self.docs.len() >= MAX_DOCUMENTS => {
-                return send(socket, &key, &hp::permission_denied(&too_many())).await;
+            Some(_) => {}
+            None => {
+                if let Err(reason) = check_key(&key, self.docs.len()) {
+                    return send(socket, &key, &hp::permission_denied(&reason)).await;
+                }
             }
-            _ => {}
         }
         let held = match self.remove_doc(&key) {
             Some(Doc::Waiting { held }) => held,
@@ -359,14 +365,11 @@ impl Conn {
         let token = (!token.is_empty())
             .then_some(token)
             .or_else(|| self.fallback.token.clone());
-        let grant = names::validate(&doc)
-            .map_err(|e| e.to_string())
-            .and_then(|()| {
-                self.state
-                    .auth
-                    .document(&doc, token.as_deref(), self.fallback.bearer.as_deref())
-                    .map_err(|e| e.to_string())
-            });
+        let grant = self
+            .state
+            .auth
+            .document(&doc, token.as_deref(), self.fallback.bearer.as_deref())
+            .map_err(|e| e.to_string());
         let access = match grant {
             Ok(grant) => grant.access,
             Err(reason) => {
@@ -421,8 +424,19 @@ impl Conn {
     }
 }
 
-fn too_many() -> String {
-    format!("too many documents on one connection (limit {MAX_DOCUMENTS})")
+/// Whether a new document (routing key) may be held or opened on a socket that has `open`
+/// documents already. Checked before anything is stored for it, so junk names cost nothing.
+fn check_key(key: &str, open: usize) -> Result<(), String> {
+    if open >= MAX_DOCUMENTS {
+        return Err(format!(
+            "too many documents on one connection (limit {MAX_DOCUMENTS})"
+        ));
+    }
+    names::validate(hp::document_of(key)).map_err(|e| e.to_string())?;
+    if key.len() > MAX_KEY_LEN {
+        return Err(format!("document key longer than {MAX_KEY_LEN} bytes"));
+    }
+    Ok(())
 }
 
 async fn send(socket: &mut WebSocket, key: &str, body: &[u8]) -> Result<(), CloseReason> {
