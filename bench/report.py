@@ -10,19 +10,21 @@ import json
 import os
 import sys
 
-SYSTEMS = ["tandem-sqlite", "tandem-postgres", "y-websocket-server", "hocuspocus"]
+SYSTEMS = ["tandem-sqlite", "tandem-hocuspocus", "tandem-postgres", "y-websocket-server", "hocuspocus"]
 NAMES = {
     "tandem-sqlite": "Tandem (SQLite)",
     "tandem-postgres": "Tandem (PostgreSQL)",
+    "tandem-hocuspocus": "Tandem (SQLite) over /hocuspocus",
     "y-websocket-server": "@y/websocket-server",
     "hocuspocus": "@hocuspocus/server",
 }
-TANDEM = ["tandem-sqlite", "tandem-postgres"]
+TANDEM = ["tandem-sqlite", "tandem-postgres", "tandem-hocuspocus"]
 NODE = ["y-websocket-server", "hocuspocus"]
 FANOUT = [("f2", 2), ("f50", 50), ("f200", 200), ("f500", 500)]
 COLORS = {
     "tandem-sqlite": "#1f77b4",
     "tandem-postgres": "#2ca02c",
+    "tandem-hocuspocus": "#9467bd",
     "y-websocket-server": "#d62728",
     "hocuspocus": "#ff7f0e",
 }

@@ -7,6 +7,9 @@
 #   ./bench/run.sh                 # everything
 #   BENCH_SYSTEMS="tandem-sqlite hocuspocus" ./bench/run.sh
 #   BENCH_SCENARIOS="f2 f50" ./bench/run.sh     (quick look; still rewrites the report)
+#   BENCH_REPORT=0 ...             # results in $BENCH_OUT only (bench/hocuspocus.sh uses it)
+#
+# Systems also available: tandem-hocuspocus (Tandem on SQLite over /hocuspocus).
 #
 # Needs: cargo, node >= 20 + npm, PostgreSQL on 127.0.0.1:5432 (user postgres, trust)
 # for the tandem-postgres system (skipped when unreachable), python3 for the report.
@@ -70,6 +73,12 @@ start_server() {
       "$TANDEM" serve --listen "127.0.0.1:$port" --data-dir "$WORK/data" \
         --database-url "sqlite://$WORK/data/tandem.db" >"$WORK/server.log" 2>&1 &
       URL="ws://127.0.0.1:$port/ws/{doc}" ;;
+    tandem-hocuspocus)
+      rm -rf "$WORK/data"; mkdir -p "$WORK/data"
+      "$TANDEM" serve --listen "127.0.0.1:$port" --data-dir "$WORK/data" \
+        --database-url "sqlite://$WORK/data/tandem.db" >"$WORK/server.log" 2>&1 &
+      URL="ws://127.0.0.1:$port/hocuspocus"
+      HP="--hocuspocus" ;;
     tandem-postgres)
       "$TANDEM" serve --listen "127.0.0.1:$port" --data-dir "$WORK/data" \
         --database-url "$PG_URL_BASE/$PG_DB" >"$WORK/server.log" 2>&1 &
@@ -166,6 +175,8 @@ for system in $SYSTEMS; do
   fi
 done
 
-log "writing BENCHMARKS.md (load sections) and bench/latency.svg"
-python3 bench/report.py "$OUT" "$ROOT/BENCHMARKS.md" "$ROOT/bench/latency.svg"
+if [ "${BENCH_REPORT:-1}" = 1 ]; then
+  log "writing BENCHMARKS.md (load sections) and bench/latency.svg"
+  python3 bench/report.py "$OUT" "$ROOT/BENCHMARKS.md" "$ROOT/bench/latency.svg"
+fi
 log "done; raw results in $OUT"
