@@ -158,6 +158,25 @@ pub fn sync_status(saved: bool) -> Bytes {
     Bytes::from_static(if saved { &[8, 1] } else { &[8, 0] })
 }
 
+/// What the room queues for a Hocuspocus peer once `n` of its updates are committed:
+/// `[8][1] varUint(n)`, one queue slot however many updates one commit carried, so that a
+/// burst cannot fill the peer's queue with acknowledgements (the relay of a burst is sized
+/// to fit it). The transport writes it as `n` sync-status messages, since the provider
+/// counts them one by one.
+pub fn saved(n: u64) -> Bytes {
+    let mut out = vec![SYNC_STATUS as u8, 1];
+    out.write_var(n);
+    Bytes::from(out)
+}
+
+/// The `n` of a [`saved`] frame; `None` for every other frame.
+pub fn saved_count(frame: &[u8]) -> Option<u64> {
+    match frame {
+        [8, 1, rest @ ..] if !rest.is_empty() => Cursor::new(rest).read_var().ok(),
+        _ => None,
+    }
+}
+
 /// `[2][2] scope`, the answer to an accepted token.
 pub fn authenticated(access: Access) -> Bytes {
     let scope = match access {
@@ -293,6 +312,9 @@ mod tests {
         assert_eq!(permission_denied("no").as_ref(), b"\x02\x01\x02no");
         assert_eq!(close("gone").as_ref(), b"\x07\x04gone");
         assert_eq!(encode("d", &sync_status(true)).as_ref(), &[1, b'd', 8, 1]);
+        assert_eq!(saved_count(&saved(300)), Some(300));
+        assert_eq!(saved_count(&sync_status(true)), None);
+        assert_eq!(saved_count(&sync_status(false)), None);
         assert_eq!(document_of("doc\0session"), "doc");
         assert_eq!(document_of("doc"), "doc");
     }

@@ -397,3 +397,48 @@ test('an invalid document name is refused for that document only', { timeout: 20
   assert.equal(decoding.readVarUint(answers[1].d), 2)
   assert.equal(decoding.readVarString(answers[1].d), 'read-write')
 })
+
+test('a socket that stops reading is closed with 1013, all its documents with it', { timeout: 60000 }, async () => {
+  const { server } = await boot('hp-slow', { env: { TANDEM_OUTBOUND_QUEUE: '16' } })
+  const doc = uniqueDocName('hp-slow')
+  const slow = rawSocket(server)
+  await slow.opened
+  slow.ws.send(authFrame(doc, ''))
+  slow.ws.send(authFrame(`${doc}-other`, ''))
+  await waitFor('both documents open', () => slow.frames.map(parse).filter((p) => p.type === 2).length === 2)
+  slow.ws._socket.pause()
+
+  const writer = openProvider(V4, server, doc)
+  await waitFor('writer synced', () => writer.provider.synced)
+  let writerDropped = 0
+  writer.provider.on('disconnect', () => { writerDropped++ })
+  const chunk = 'x'.repeat(64 * 1024)
+  // Write until the server gives up on the socket that does not read.
+  await waitFor('the slow socket to be dropped', async () => {
+    writer.text.insert(0, chunk)
+    return (await metric(server, 'tandem_slow_client_disconnects_total')) >= 1
+  }, { timeoutMs: 45000, intervalMs: 20 })
+  slow.ws._socket.resume()
+  const { code, reason } = await slow.closed
+  assert.equal(code, 1013)
+  assert.match(reason, /too slow/)
+  // The writer, which keeps up, is unaffected.
+  writer.text.insert(0, 'after. ')
+  await waitFor('writer still acknowledged', () => settled(writer), { timeoutMs: 15000 })
+  assert.equal(writerDropped, 0, 'the writer keeps up and must never be dropped')
+})
+
+test('a burst of updates in one commit is acknowledged without overflowing a small queue', { timeout: 30000 }, async () => {
+  const { server } = await boot('hp-burst', { env: { TANDEM_OUTBOUND_QUEUE: '16', TANDEM_GROUP_COMMIT_MS: '300' } })
+  const doc = uniqueDocName('hp-burst')
+  const c = openProvider(V4, server, doc)
+  await waitFor('synced', () => settled(c))
+  let dropped = 0
+  c.provider.on('disconnect', () => { dropped++ })
+  // 60 updates (one per keystroke) while the first commit waits out its window: more
+  // acknowledgements than the queue has slots.
+  for (let i = 0; i < 60; i++) c.text.insert(c.text.length, 'k')
+  await waitFor('all 60 acknowledged', () => settled(c))
+  assert.equal(dropped, 0)
+  assert.equal(await serverText(server, doc), 'k'.repeat(60))
+})

@@ -84,7 +84,7 @@ impl Room {
                 if acks {
                     // "Saved" once this update and every one before it is committed.
                     if let Some(Waiter::Ack(peer)) = self.commit.when_committed(Waiter::Ack(peer)) {
-                        self.send_to(peer, hocuspocus::sync_status(true));
+                        self.send_to(peer, hocuspocus::saved(1));
                     }
                 }
             }

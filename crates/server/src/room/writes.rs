@@ -11,7 +11,7 @@ use super::{
     mailbox::{Control, RoomError, WriteDone},
     Room, Waiter,
 };
-use crate::{hocuspocus, metrics as m};
+use crate::{hocuspocus, metrics as m, peer::PeerId};
 
 impl Room {
     /// Queues an update already applied to the document for the log and the peers.
@@ -54,13 +54,21 @@ impl Room {
         for (peer, frame) in actions.release {
             self.send_to(peer, frame);
         }
+        // One counted acknowledgement per peer and commit: a burst must not fill its queue.
+        let mut acks: Vec<(PeerId, u64)> = Vec::new();
         for waiter in actions.applied {
             match waiter {
                 Waiter::Api(done) => {
                     let _ = done.send(Ok(()));
                 }
-                Waiter::Ack(peer) => self.send_to(peer, hocuspocus::sync_status(true)),
+                Waiter::Ack(peer) => match acks.iter_mut().find(|(p, _)| *p == peer) {
+                    Some((_, n)) => *n += 1,
+                    None => acks.push((peer, 1)),
+                },
             }
+        }
+        for (peer, n) in acks {
+            self.send_to(peer, hocuspocus::saved(n));
         }
         if actions.degraded == Some(false) {
             tracing::info!(doc = %self.name, "database writes recovered");

@@ -198,11 +198,17 @@ impl Conn {
             match event {
                 DocEvent::Frame(frame) => {
                     if let Some(key) = self.keys.get(&stream) {
-                        let out = hp::encode(key, &frame);
-                        socket
-                            .feed(Message::Binary(out))
-                            .await
-                            .map_err(|_| CloseReason::new(1006, "send failed"))?;
+                        // Acknowledgements travel counted; the provider wants one each.
+                        let (out, times) = match hp::saved_count(&frame) {
+                            Some(n) => (hp::encode(key, &hp::sync_status(true)), n),
+                            None => (hp::encode(key, &frame), 1),
+                        };
+                        for _ in 0..times {
+                            socket
+                                .feed(Message::Binary(out.clone()))
+                                .await
+                                .map_err(|_| CloseReason::new(1006, "send failed"))?;
+                        }
                     }
                 }
                 DocEvent::Kicked(reason) => self.on_kicked(socket, stream, reason).await?,
