@@ -1,13 +1,6 @@
 //! Persistence as the server uses it: compaction, versions, restore, and the HTTP API.
 
-mod common;
-
-use common::*;
-use serde_json::Value;
-
-async fn json(res: reqwest::Response) -> Value {
-    res.json().await.unwrap()
-}
+use crate::kit::*;
 
 async fn open_store(server: &TestServer) -> std::sync::Arc<dyn tandem_persistence::Store> {
     tandem_persistence::open(&format!("sqlite://{}", server.sqlite_path().display()))
@@ -29,7 +22,7 @@ fn state_text(state: &[u8]) -> String {
 #[tokio::test]
 async fn compaction_keeps_history_and_restore_brings_old_text_back_live() {
     let server = start(&["--compact-updates", "10", "--version-idle-secs", "3600"]).await;
-    let http = reqwest::Client::new();
+    let api = Api::new(&server);
     let mut a = Client::connect(&server.ws("hist")).await;
     let mut b = Client::connect(&server.ws("hist")).await;
     for word in ["alpha", " beta"] {
@@ -40,14 +33,7 @@ async fn compaction_keeps_history_and_restore_brings_old_text_back_live() {
     b.pump_until(|c| c.text() == "alpha beta", WAIT).await;
     a.pump_until(|c| c.received_updates >= 10, WAIT).await;
 
-    let res = http
-        .post(server.http("/api/documents/hist/versions"))
-        .json(&serde_json::json!({ "label": "first draft" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let v1 = json(res).await;
+    let v1 = ok_json(api.create_version("hist", "first draft").await, 201).await;
     assert_eq!(v1["kind"], "named");
     assert_eq!(v1["label"], "first draft");
     let n1 = v1["version"].as_i64().unwrap();
@@ -67,52 +53,19 @@ async fn compaction_keeps_history_and_restore_brings_old_text_back_live() {
     .await;
     assert_eq!(stored_text(&stored), "alpha beta gamma delta epsilon");
 
-    let v = json(
-        http.get(server.http(&format!("/api/documents/hist/versions/{n1}")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let v = ok_json(api.version("hist", n1).await, 200).await;
     assert_eq!(v["text"], "alpha beta");
-    let state = http
-        .get(server.http(&format!("/api/documents/hist/versions/{n1}/state")))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let replica = new_doc();
-    {
-        use yrs::{updates::decoder::Decode, Transact};
-        replica
-            .transact_mut()
-            .apply_update(yrs::Update::decode_v1(&state).unwrap())
-            .unwrap();
-    }
-    assert_eq!(tandem::text::render_doc(&replica), "alpha beta");
+    let state = api.version_state("hist", n1).await.bytes().await.unwrap();
+    assert_eq!(state_text(&state), "alpha beta");
 
-    let res = http
-        .post(server.http(&format!("/api/documents/hist/versions/{n1}/restore")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let restored = json(res).await;
+    let restored = ok_json(api.restore("hist", n1).await, 200).await;
     assert_eq!(restored["kind"], "restore");
     // Both connected editors see the restore live.
     a.pump_until(|c| c.text() == "alpha beta", WAIT).await;
     b.pump_until(|c| c.text() == "alpha beta", WAIT).await;
     assert_eq!(get_text(&server, "hist").await, "alpha beta");
 
-    let list = json(
-        http.get(server.http("/api/documents/hist/versions"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let list = ok_json(api.versions("hist").await, 200).await;
     let versions = list["versions"].as_array().unwrap();
     assert_eq!(versions.len(), 2, "{list}");
     assert_eq!(versions[0]["kind"], "restore", "newest first");
@@ -122,32 +75,12 @@ async fn compaction_keeps_history_and_restore_brings_old_text_back_live() {
 #[tokio::test]
 async fn documents_api_round_trip() {
     let server = start(&[]).await;
-    let http = reqwest::Client::new();
-    let created = http
-        .post(server.http("/api/documents"))
-        .json(&serde_json::json!({ "name": "notes" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let again = http
-        .post(server.http("/api/documents"))
-        .json(&serde_json::json!({ "name": "notes" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 409);
-    let bad = http
-        .post(server.http("/api/documents"))
-        .json(&serde_json::json!({ "name": "../etc" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), 400);
-    assert!(json(bad).await["error"]
-        .as_str()
-        .unwrap()
-        .contains("document name"));
+    let api = Api::new(&server);
+    let created = ok_json(api.create("notes").await, 201).await;
+    assert_eq!(created["name"], "notes");
+    expect_error(api.create("notes").await, 409).await;
+    let error = expect_error(api.create("../etc").await, 400).await;
+    assert!(error.contains("document name"), "{error}");
 
     // An update made elsewhere, applied over HTTP, reaches a connected editor.
     let mut editor = Client::connect(&server.ws("notes")).await;
@@ -159,27 +92,11 @@ async fn documents_api_round_trip() {
         t.insert(&mut txn, 0, "from http");
         txn.encode_update_v1()
     };
-    let res = http
-        .post(server.http("/api/documents/notes/updates"))
-        .body(update)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204);
+    assert_eq!(api.apply_update("notes", update).await.status(), 204);
     editor.pump_until(|c| c.text() == "from http", WAIT).await;
-    let res = http
-        .post(server.http("/api/documents/notes/updates"))
-        .body(vec![9u8, 9, 9])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
+    expect_error(api.apply_update("notes", vec![9u8, 9, 9]).await, 400).await;
 
-    let state = http
-        .get(server.http("/api/documents/notes/state"))
-        .send()
-        .await
-        .unwrap();
+    let state = api.state("notes").await;
     assert_eq!(state.status(), 200);
     assert_eq!(state.headers()["content-type"], "application/octet-stream");
     assert_eq!(state_text(&state.bytes().await.unwrap()), "from http");
@@ -188,25 +105,13 @@ async fn documents_api_round_trip() {
     editor.set_awareness(r#"{"user":{"name":"zoe"}}"#).await;
     let me = editor.client_id();
     editor.pump_until(|c| c.peers.contains_key(&me), WAIT).await;
-    let list = json(
-        http.get(server.http("/api/documents"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let list = ok_json(api.list().await, 200).await;
     let doc = &list["documents"][0];
     assert_eq!(doc["name"], "notes");
     assert_eq!(doc["connections"], 1);
     assert_eq!(doc["users"][0], "zoe");
     // One document on its own: stored facts and live presence.
-    let one = http
-        .get(server.http("/api/documents/notes"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(one.status(), 200);
-    let one = json(one).await;
+    let one = ok_json(api.document("notes").await, 200).await;
     assert_eq!(one["name"], "notes");
     assert_eq!(one["connections"], 1);
     assert_eq!(one["users"], serde_json::json!(["zoe"]));
@@ -215,39 +120,13 @@ async fn documents_api_round_trip() {
         one["created_at"].is_string() && one["updated_at"].is_string(),
         "{one}"
     );
-    expect_error(
-        http.get(server.http("/api/documents/missing"))
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
+    expect_error(api.document("missing").await, 404).await;
+    expect_error(api.text("missing").await, 404).await;
 
-    assert_eq!(
-        http.get(server.http("/api/documents/missing/text"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    let del = http
-        .delete(server.http("/api/documents/notes"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(del.status(), 204);
+    assert_eq!(api.delete("notes").await.status(), 204);
     let (code, _) = editor.closed_with(WAIT).await;
     assert_eq!(code, 4404);
-    assert_eq!(
-        http.delete(server.http("/api/documents/notes"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    expect_error(api.delete("notes").await, 404).await;
 }
 
 #[tokio::test]
@@ -257,12 +136,7 @@ async fn automatic_version_after_editing_pauses() {
     a.append("quiet now").await;
     a.pump_until(|c| c.received_updates >= 1, WAIT).await;
     let v = wait_for("an automatic version", || async {
-        let list: Value = reqwest::get(server.http("/api/documents/auto/versions"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = ok_json(Api::new(&server).versions("auto").await, 200).await;
         list["versions"].as_array().and_then(|v| v.first()).cloned()
     })
     .await;
@@ -280,12 +154,9 @@ async fn metrics_and_health() {
     a.append("x").await;
     b.pump_until(|c| c.text() == "x", WAIT).await;
     a.pump_until(|c| c.received_updates >= 1, WAIT).await;
-    let health = reqwest::get(server.http("/healthz")).await.unwrap();
-    assert_eq!(health.status(), 200);
-    assert_eq!(
-        reqwest::get(server.http("/readyz")).await.unwrap().status(),
-        200
-    );
+    let api = Api::new(&server);
+    assert_eq!(api.healthz().await.status(), 200);
+    assert_eq!(api.readyz().await.status(), 200);
     let text = reqwest::get(server.http("/metrics"))
         .await
         .unwrap()
@@ -375,12 +246,7 @@ async fn delete_racing_with_connecting_clients_leaves_nothing_behind() {
         (joins.load(SeqCst) >= 16).then_some(())
     })
     .await;
-    let del = reqwest::Client::new()
-        .delete(server.http("/api/documents/race"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(del.status(), 204);
+    assert_eq!(Api::new(&server).delete("race").await.status(), 204);
     deleted.store(true, SeqCst);
     let (code, _) = author.closed_with(WAIT).await;
     assert_eq!(code, 4404);
@@ -427,7 +293,7 @@ async fn delete_racing_with_connecting_clients_leaves_nothing_behind() {
 #[tokio::test]
 async fn delete_waits_for_the_pending_write_and_turns_away_joiners() {
     let server = start(&[]).await;
-    let http = reqwest::Client::new();
+    let api = Api::new(&server);
     let mut author = Client::connect(&server.ws("doomed")).await;
     author.append("kept ").await;
     author.pump_until(|c| c.received_updates >= 1, WAIT).await;
@@ -439,19 +305,13 @@ async fn delete_waits_for_the_pending_write_and_turns_away_joiners() {
     author.set_awareness(r#"{"user":{"name":"author"}}"#).await;
     author.pump_until(|c| c.peers.contains_key(&me), WAIT).await;
 
-    let url = server.http("/api/documents/doomed");
     let delete = tokio::spawn({
-        let http = http.clone();
-        async move { http.delete(url).send().await.unwrap().status() }
+        let api = api.clone();
+        async move { api.delete("doomed").await.status() }
     });
     // The room is deleting once it refuses to read (and it cannot finish: the write waits).
     wait_for("the delete to start", || async {
-        let res = http
-            .get(server.http("/api/documents/doomed/text"))
-            .send()
-            .await
-            .unwrap();
-        (res.status() == 503).then_some(())
+        (api.text("doomed").await.status() == 503).then_some(())
     })
     .await;
     let turned_away = Client::try_connect(&server.ws("doomed")).await.err();
@@ -480,7 +340,7 @@ async fn delete_waits_for_the_pending_write_and_turns_away_joiners() {
 #[tokio::test]
 async fn oversized_update_post_is_refused_with_413() {
     let server = start(&["--max-message-size", "4096"]).await;
-    let http = reqwest::Client::new();
+    let api = Api::new(&server);
     let mut editor = Client::connect(&server.ws("big")).await;
     editor.append("small").await;
     editor.pump_until(|c| c.received_updates >= 1, WAIT).await;
@@ -492,12 +352,7 @@ async fn oversized_update_post_is_refused_with_413() {
         t.insert(&mut txn, 0, &"x".repeat(8192));
         txn.encode_update_v1()
     };
-    let res = http
-        .post(server.http("/api/documents/big/updates"))
-        .body(update)
-        .send()
-        .await
-        .unwrap();
+    let res = api.apply_update("big", update).await;
     let error = expect_error(res, 413).await;
     assert!(!error.is_empty());
     assert_eq!(get_text(&server, "big").await, "small");
@@ -547,12 +402,7 @@ async fn automatic_version_during_continuous_editing() {
         a.append(".").await;
         n += 1;
         a.pump_until(|c| c.received_updates >= n, WAIT).await;
-        let list: Value = reqwest::get(server.http("/api/documents/busy/versions"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = ok_json(Api::new(&server).versions("busy").await, 200).await;
         if let Some(v) = list["versions"].as_array().and_then(|v| v.first()) {
             break v.clone();
         }

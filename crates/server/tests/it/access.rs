@@ -1,9 +1,7 @@
 //! Token mode (`--secret`, `--admin-key`): who may open what, on every transport and the
 //! HTTP API; read-only refusals; the admin API; and open mode for contrast.
 
-mod common;
-
-use common::*;
+use crate::kit::*;
 use tandem::auth::{now_secs, AccessLevel, Auth, Claims};
 use tokio_tungstenite::tungstenite::Error as WsError;
 use yrs::{

@@ -1,10 +1,8 @@
 //! The WebSocket sync path, end to end, with a yrs-based client.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::kit::*;
 use futures::SinkExt;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use yrs::sync::{Message, SyncMessage};

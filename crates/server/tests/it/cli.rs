@@ -1,11 +1,9 @@
 //! The binary: the offline commands (`history`, `export`, `token`, `healthcheck`) and
 //! `serve` as a process (settings from the environment, SIGTERM, logs).
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::kit::*;
 
 fn tandem(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_tandem"))

@@ -2,12 +2,9 @@
 //! serving connected clients, report not-ready, write everything once the database is
 //! back, and refuse new edits once its memory budget for unwritten updates is spent.
 
-mod common;
-mod pg_support;
-
 use std::sync::Arc;
 
-use common::*;
+use crate::kit::*;
 use tokio::{net::TcpListener, sync::Mutex, task::JoinHandle};
 use yrs::{ReadTxn, Transact};
 
@@ -96,14 +93,11 @@ async fn wait_stored(store: &dyn tandem_persistence::Store, doc: &str, want: &st
 }
 
 /// A server on a fresh PostgreSQL database reached through a proxy the test can cut.
-async fn server_behind_proxy(
-    tag: &str,
-    extra: &[&str],
-) -> (TestServer, Proxy, pg_support::TestDatabase) {
-    let db = pg_support::TestDatabase::create(tag).await;
-    let admin = pg_support::admin_url();
-    let proxy = Proxy::start(pg_support::host_port(&admin)).await;
-    let via_proxy = pg_support::with_host_port(&db.url, "127.0.0.1", proxy.port);
+async fn server_behind_proxy(tag: &str, extra: &[&str]) -> (TestServer, Proxy, pg::TestDatabase) {
+    let db = pg::TestDatabase::create(tag).await;
+    let admin = pg::admin_url();
+    let proxy = Proxy::start(pg::host_port(&admin)).await;
+    let via_proxy = pg::with_host_port(&db.url, "127.0.0.1", proxy.port);
     let mut args = vec!["--database-url", via_proxy.as_str()];
     args.extend_from_slice(extra);
     let server = start(&args).await;

@@ -1,12 +1,9 @@
 //! Durability: kill -9 the server in the middle of an editing burst, restart it, and check
 //! that every update any client had seen is still there.
 
-mod common;
-mod pg_support;
-
 use std::time::Duration;
 
-use common::{BinServer, Client, WAIT};
+use crate::kit::{pg, BinServer, Client, Peer, WAIT};
 
 /// The server as its own process (killed on drop, also when the test fails).
 fn spawn_server(data_dir: &std::path::Path, db_url: Option<&str>) -> BinServer {
@@ -92,6 +89,6 @@ async fn sqlite_survives_kill_9_mid_burst() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_survives_kill_9_mid_burst() {
-    let db = pg_support::TestDatabase::create("crash").await;
+    let db = pg::TestDatabase::create("crash").await;
     kill_mid_burst(Some(db.url.clone())).await;
 }

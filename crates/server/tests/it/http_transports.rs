@@ -2,11 +2,9 @@
 //! HTTP clients live in `common` (`SseClient`, `PollClient`); they parse the wire format
 //! themselves and keep their own yrs document.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::kit::*;
 
 fn sees(peers: &std::collections::HashMap<u64, Option<String>>, id: u64, name: &str) -> bool {
     matches!(peers.get(&id), Some(Some(s)) if s.contains(name))

@@ -1,0 +1,12 @@
+//! The server's integration tests, in one binary (one link step instead of one per file).
+//! `kit` is the shared harness; each other module is one area of behaviour.
+
+mod kit;
+
+mod access;
+mod cli;
+mod crash;
+mod history;
+mod http_transports;
+mod outage;
+mod sync;
