@@ -148,13 +148,7 @@ async fn bad_tokens_are_refused_on_every_transport_and_the_api() {
         !server.is_loaded("doc-a"),
         "a refused request loaded the document"
     );
-    let res = reqwest::Client::new()
-        .get(server.http("/api/documents/doc-a"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    expect_error(res, 404).await;
+    expect_error(Api::new(&server).bearer(ADMIN).document("doc-a").await, 404).await;
 }
 
 #[tokio::test]
@@ -172,13 +166,7 @@ async fn good_and_prefix_tokens_open_their_documents() {
     let exact = token("doc", AccessLevel::Write);
     refused_everywhere(&server, "doc-a", Some(&exact), 403).await;
     // The admin key is accepted in place of a token.
-    let http = reqwest::Client::new();
-    let res = http
-        .get(server.http("/api/documents/doc-a/text"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
+    let res = Api::new(&server).bearer(ADMIN).text("doc-a").await;
     assert_eq!(res.status(), 200);
 }
 
@@ -197,12 +185,7 @@ fn hand_made_update(text: &str) -> Vec<u8> {
 }
 
 async fn admin_text(server: &TestServer, doc: &str) -> String {
-    let res = reqwest::Client::new()
-        .get(server.http(&format!("/api/documents/{doc}/text")))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
+    let res = Api::new(server).bearer(ADMIN).text(doc).await;
     assert_eq!(res.status(), 200);
     res.text().await.unwrap()
 }
@@ -277,13 +260,10 @@ async fn read_only_websocket_sees_but_cannot_edit() {
     assert_eq!(late.text(), "hello world");
 
     // The read-only token can't write through the API either.
-    let res = reqwest::Client::new()
-        .post(server.http(&format!("/api/documents/{doc}/updates")))
-        .bearer_auth(token(doc, AccessLevel::Read))
-        .body(hand_made_update("x")[3..].to_vec())
-        .send()
-        .await
-        .unwrap();
+    let res = Api::new(&server)
+        .bearer(&token(doc, AccessLevel::Read))
+        .apply_update(doc, hand_made_update("x")[3..].to_vec())
+        .await;
     expect_error(res, 403).await;
     assert_eq!(admin_text(&server, doc).await, "hello world");
 }
@@ -372,41 +352,21 @@ async fn admin_api_needs_the_admin_key() {
     w.append(" and more").await;
     w.pump_until(|c| c.received_updates >= 2, WAIT).await;
 
-    let res = http
-        .post(server.http("/api/documents"))
-        .bearer_auth(ADMIN)
-        .json(&serde_json::json!({"name": "x"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    let api = Api::new(&server);
+    let admin = api.bearer(ADMIN);
+    assert_eq!(admin.create("x").await.status(), 201);
 
-    let restore = server.http(&format!("/api/documents/hist/versions/{n}/restore"));
-    let requests = || {
-        [
-            http.get(server.http("/api/documents")),
-            http.delete(server.http("/api/documents/x")),
-            http.post(&restore),
-            http.post(server.http("/api/tokens"))
-                .json(&serde_json::json!({"doc": "minted"})),
-        ]
-    };
     // No key, a wrong key, and a document token (even a write one) are all refused.
-    for auth in [None, Some("wrong-key"), Some(write.as_str())] {
-        for req in requests() {
-            let req = match auth {
-                Some(a) => req.bearer_auth(a),
-                None => req,
-            };
-            expect_error(req.send().await.unwrap(), 403).await;
-        }
+    for who in [api.clone(), api.bearer("wrong-key"), api.bearer(&write)] {
+        expect_error(who.list().await, 403).await;
+        expect_error(who.delete("x").await, 403).await;
+        expect_error(who.restore("hist", n).await, 403).await;
+        let mint = who.mint_token(serde_json::json!({"doc": "minted"})).await;
+        expect_error(mint, 403).await;
     }
     assert_eq!(admin_text(&server, "hist").await, "version one and more");
 
-    let [list, delete, restore, mint] = requests();
-    let res = list.bearer_auth(ADMIN).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    let v: serde_json::Value = res.json().await.unwrap();
+    let v = ok_json(admin.list().await, 200).await;
     let names: Vec<&str> = v["documents"]
         .as_array()
         .unwrap()
@@ -415,28 +375,19 @@ async fn admin_api_needs_the_admin_key() {
         .collect();
     assert!(names.contains(&"x") && names.contains(&"hist"), "{names:?}");
 
-    assert_eq!(
-        delete.bearer_auth(ADMIN).send().await.unwrap().status(),
-        204
-    );
-    let res = http
-        .get(server.http("/api/documents/x"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 404);
+    assert_eq!(admin.delete("x").await.status(), 204);
+    expect_error(admin.document("x").await, 404).await;
 
-    let res = restore.bearer_auth(ADMIN).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    let v: serde_json::Value = res.json().await.unwrap();
+    let v = ok_json(admin.restore("hist", n).await, 200).await;
     assert_eq!(v["kind"], "restore");
     w.pump_until(|c| c.text() == "version one", WAIT).await;
     assert_eq!(admin_text(&server, "hist").await, "version one");
 
-    let res = mint.bearer_auth(ADMIN).send().await.unwrap();
-    assert_eq!(res.status(), 201);
-    let v: serde_json::Value = res.json().await.unwrap();
+    let v = ok_json(
+        admin.mint_token(serde_json::json!({"doc": "minted"})).await,
+        201,
+    )
+    .await;
     let minted = v["token"].as_str().unwrap().to_string();
     let mut c = Client::connect(&ws_url(&server, "minted", &minted)).await;
     c.append("made with a minted token").await;
@@ -450,18 +401,13 @@ async fn admin_api_needs_the_admin_key() {
 
     // A named, read-only token with a lifetime: its claims say so, and the server agrees.
     let t0 = now_secs();
-    let res = http
-        .post(server.http("/api/tokens"))
-        .bearer_auth(ADMIN)
-        .json(&serde_json::json!({
+    let res = admin
+        .mint_token(serde_json::json!({
             "doc": "minted", "access": "read", "name": "Ann", "expires_in": 120
         }))
-        .send()
-        .await
-        .unwrap();
+        .await;
     let t1 = now_secs();
-    assert_eq!(res.status(), 201);
-    let v: serde_json::Value = res.json().await.unwrap();
+    let v = ok_json(res, 201).await;
     assert_eq!(v["claims"]["name"], "Ann");
     assert_eq!(v["claims"]["access"], "read");
     let exp = v["claims"]["exp"].as_u64().unwrap();
@@ -480,14 +426,10 @@ async fn admin_api_needs_the_admin_key() {
     reader.send_raw(hand_made_update("no")).await;
     reader.pump_until(|c| c.denied.is_some(), WAIT).await;
     // Already expired (a lifetime of 0 ends now; tokens carry no leeway): refused.
-    let res = http
-        .post(server.http("/api/tokens"))
-        .bearer_auth(ADMIN)
-        .json(&serde_json::json!({"doc": "minted", "expires_in": 0}))
-        .send()
-        .await
-        .unwrap();
-    let v: serde_json::Value = res.json().await.unwrap();
+    let res = admin
+        .mint_token(serde_json::json!({"doc": "minted", "expires_in": 0}))
+        .await;
+    let v = ok_json(res, 201).await;
     let exp = v["claims"]["exp"].as_u64().unwrap();
     wait_for("the clock to pass the expiry", || async {
         (now_secs() > exp).then_some(())
@@ -495,19 +437,12 @@ async fn admin_api_needs_the_admin_key() {
     .await;
     refused_everywhere(&server, "minted", v["token"].as_str(), 401).await;
     // The API reports token mode.
-    let config: serde_json::Value = reqwest::get(server.http("/api/config"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(config["auth"], "token");
+    assert_eq!(api.config().await["auth"], "token");
 }
 
 #[tokio::test]
 async fn open_mode_needs_no_tokens() {
     let server = start(&[]).await;
-    let http = reqwest::Client::new();
     let mut ws = Client::connect(&server.ws("open")).await;
     // A token, even a bogus one, is ignored.
     let mut ws2 = Client::connect(&format!("{}?token=garbage", server.ws("open"))).await;
@@ -523,54 +458,16 @@ async fn open_mode_needs_no_tokens() {
     assert_eq!(get_text(&server, "open").await, "abc");
     assert_eq!(ws.denied, None);
 
-    let res = http
-        .get(server.http("/api/documents"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let res = http
-        .post(server.http("/api/documents"))
-        .json(&serde_json::json!({"name": "open-2"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let res = http
-        .delete(server.http("/api/documents/open-2"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204);
-    let res = http
-        .post(server.http("/api/documents/open/versions"))
-        .json(&serde_json::json!({"label": "x"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let n = res.json::<serde_json::Value>().await.unwrap()["version"]
-        .as_i64()
-        .unwrap();
-    let res = http
-        .post(server.http(&format!("/api/documents/open/versions/{n}/restore")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let api = Api::new(&server);
+    assert_eq!(api.list().await.status(), 200);
+    assert_eq!(api.create("open-2").await.status(), 201);
+    assert_eq!(api.delete("open-2").await.status(), 204);
+    let v = ok_json(api.create_version("open", "x").await, 201).await;
+    let n = v["version"].as_i64().unwrap();
+    assert_eq!(api.restore("open", n).await.status(), 200);
     // No secret, so no tokens to mint: a clear 400.
-    let res = http
-        .post(server.http("/api/tokens"))
-        .json(&serde_json::json!({"doc": "open"}))
-        .send()
-        .await
-        .unwrap();
+    let res = api.mint_token(serde_json::json!({"doc": "open"})).await;
     expect_error(res, 400).await;
-    let config: serde_json::Value = reqwest::get(server.http("/api/config"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let config = api.config().await;
     assert_eq!(config["auth"], "open");
 }

@@ -20,12 +20,7 @@ async fn history_and_export_read_the_database() {
     let mut a = Client::connect(&server.ws("cli-doc")).await;
     a.append("first").await;
     a.pump_until(|c| c.received_updates >= 1, WAIT).await;
-    let res = reqwest::Client::new()
-        .post(server.http("/api/documents/cli-doc/versions"))
-        .json(&serde_json::json!({"label": "v-one"}))
-        .send()
-        .await
-        .unwrap();
+    let res = Api::new(&server).create_version("cli-doc", "v-one").await;
     assert_eq!(res.status(), 201);
     a.append(" second").await;
     a.pump_until(|c| c.received_updates >= 2, WAIT).await;

@@ -581,12 +581,7 @@ async fn disabled_transports_are_refused() {
         }
         other => panic!("websocket upgrade not refused: {:?}", other.map(|_| ())),
     }
-    let config: serde_json::Value = reqwest::get(server.http("/api/config"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let config = Api::new(&server).config().await;
     assert_eq!(config["transports"], serde_json::json!(["sse", "poll"]));
     let mut sse = SseClient::connect(&server, "d").await;
     let mut poll = PollClient::connect(&server, "d").await;
@@ -596,12 +591,7 @@ async fn disabled_transports_are_refused() {
     sse.pump_until(|c| c.y.text() == "xy", WAIT).await;
 
     let server = start(&["--disable-transports", "sse,poll"]).await;
-    let config: serde_json::Value = reqwest::get(server.http("/api/config"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let config = Api::new(&server).config().await;
     assert_eq!(config["transports"], serde_json::json!(["websocket"]));
     expect_error(reqwest::get(server.http("/sse/d")).await.unwrap(), 403).await;
     let http = reqwest::Client::new();

@@ -69,11 +69,7 @@ impl Proxy {
 }
 
 async fn ready(server: &TestServer) -> u16 {
-    reqwest::get(server.http("/readyz"))
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    Api::new(server).readyz().await.status().as_u16()
 }
 
 async fn wait_ready(server: &TestServer, want: u16) {
@@ -123,12 +119,7 @@ async fn server_rides_out_a_database_outage() {
 
     proxy.cut().await;
     wait_ready(&server, 503).await;
-    let body = reqwest::get(server.http("/readyz"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = Api::new(&server).readyz().await.text().await.unwrap();
     assert!(body.contains("database"), "{body}");
 
     // Collaboration goes on from memory; the failed commit is counted.
@@ -186,11 +177,7 @@ async fn delete_during_an_outage_is_refused_and_loses_nothing() {
     a.append("during ").await;
     b.pump_until(|c| c.text() == "before during ", WAIT).await;
 
-    let del = reqwest::Client::new()
-        .delete(server.http("/api/documents/out"))
-        .send()
-        .await
-        .unwrap();
+    let del = Api::new(&server).delete("out").await;
     assert_eq!(del.status(), 503, "{:?}", del.text().await);
     let (code, reason) = a.closed_with(WAIT).await;
     assert_eq!(code, 1013, "{reason}");

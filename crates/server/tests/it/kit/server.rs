@@ -108,10 +108,7 @@ pub async fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> TestServer {
 }
 
 pub async fn get_text(server: &TestServer, doc: &str) -> String {
-    reqwest::get(server.http(&format!("/api/documents/{doc}/text")))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    let res = super::Api::new(server).text(doc).await;
+    assert_eq!(res.status(), 200, "text of {doc}");
+    res.text().await.unwrap()
 }
