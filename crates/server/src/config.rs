@@ -164,6 +164,9 @@ pub struct ServeConfig {
     /// dropped. Clients renew every 15 s; 30 s matches the JavaScript implementation.
     #[arg(long, env = "TANDEM_AWARENESS_TIMEOUT_SECS", default_value_t = 30)]
     pub awareness_timeout_secs: u64,
+    /// Awareness client ids (cursors) one connection may announce. A browser tab uses one.
+    #[arg(long, env = "TANDEM_MAX_AWARENESS_CLIENTS", default_value_t = 4)]
+    pub max_awareness_clients: usize,
     /// Transports to refuse, comma separated (e.g. `websocket`).
     #[arg(
         long,

@@ -19,6 +19,7 @@ pub const AUTH_REFUSED: &str = "tandem_auth_refusals_total";
 pub const UNWRITTEN_BYTES: &str = "tandem_unwritten_bytes";
 pub const COMPACTIONS: &str = "tandem_compactions_total";
 pub const VERSIONS: &str = "tandem_versions_created_total";
+pub const AWARENESS_REFUSED: &str = "tandem_awareness_refused_total";
 pub const BURSTS_MERGED: &str = "tandem_update_bursts_merged_total";
 
 pub fn describe() {
@@ -60,6 +61,10 @@ pub fn describe() {
     );
     describe_counter!(COMPACTIONS, "Log compactions into a snapshot");
     describe_counter!(VERSIONS, "History versions created, by kind");
+    describe_counter!(
+        AWARENESS_REFUSED,
+        "Awareness entries dropped: another peer's client id, too many ids, by reason"
+    );
     describe_counter!(
         BURSTS_MERGED,
         "Commits whose many updates were relayed as one merged update"

@@ -97,6 +97,8 @@ pub struct PeerHandle {
     pub id: PeerId,
     pub transport: Transport,
     pub access: Access,
+    /// The user name from the client's token, shown in its presence.
+    pub name: Option<String>,
     pub outbound: mpsc::Sender<Frame>,
     pub kick: oneshot::Sender<CloseReason>,
 }
@@ -112,7 +114,12 @@ pub struct PeerEnd {
 }
 
 /// Makes both ends of a new peer with an outbound queue of `capacity` messages.
-pub fn new_peer(transport: Transport, access: Access, capacity: usize) -> (PeerHandle, PeerEnd) {
+pub fn new_peer(
+    transport: Transport,
+    access: Access,
+    name: Option<String>,
+    capacity: usize,
+) -> (PeerHandle, PeerEnd) {
     let id = NEXT_PEER_ID.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let (kick_tx, kick_rx) = oneshot::channel();
@@ -121,6 +128,7 @@ pub fn new_peer(transport: Transport, access: Access, capacity: usize) -> (PeerH
             id,
             transport,
             access,
+            name,
             outbound: tx,
             kick: kick_tx,
         },

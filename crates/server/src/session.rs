@@ -232,6 +232,7 @@ impl Sessions {
         doc: &str,
         transport: Transport,
         access: Access,
+        name: Option<String>,
     ) -> Result<Arc<Session>, &'static str> {
         if self.lock().len() >= MAX_SESSIONS {
             return Err("too many sessions");
@@ -240,7 +241,7 @@ impl Sessions {
         // session buffer below is the real bound. The queue is as long as the buffer so a
         // burst the buffer could hold never overflows the queue while the pump waits for
         // its turn on a busy runtime.
-        let (handle, mut end) = new_peer(transport, access, self.capacity);
+        let (handle, mut end) = new_peer(transport, access, name, self.capacity);
         let peer = handle.id;
         let room = self.rooms.join(doc, handle);
         let mut id = [0u8; 16];

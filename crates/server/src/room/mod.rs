@@ -72,6 +72,7 @@ pub struct Room {
     ctrl_tx: mpsc::UnboundedSender<Control>,
     awareness: Awareness,
     peers: HashMap<crate::peer::PeerId, Peer>,
+    presence: presence::Ownership,
     commit: Commit<Waiter>,
     upkeep: Upkeep,
     empty_since: Option<Instant>,
@@ -93,6 +94,7 @@ impl Room {
     ) -> Room {
         let now = Instant::now();
         Room {
+            presence: presence::Ownership::new(ctx.settings.max_awareness_clients),
             name,
             commit: Commit::new(ctx.budget.clone(), ctx.settings.outbound_queue),
             ctx,

@@ -1,6 +1,6 @@
 //! The room's peer set: joining, sending to one or all, and disconnecting.
 
-use std::{collections::HashSet, sync::Arc};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::{sync::mpsc, time::Instant};
@@ -15,8 +15,6 @@ use crate::{
 
 pub(super) struct Peer {
     pub(super) handle: PeerHandle,
-    /// Awareness client ids this connection announced; removed when it leaves.
-    pub(super) clients: HashSet<u64>,
     pub(super) told_read_only: bool,
 }
 
@@ -31,7 +29,6 @@ impl Room {
             id,
             Peer {
                 handle,
-                clients: HashSet::new(),
                 told_read_only: false,
             },
         );
@@ -107,10 +104,11 @@ impl Room {
     /// Removes a peer and broadcasts the removal of its awareness states, so its cursor
     /// disappears for everyone at once.
     fn remove_peer(&mut self, peer: PeerId) -> Option<Peer> {
-        let mut p = self.peers.remove(&peer)?;
+        let p = self.peers.remove(&peer)?;
         metrics::gauge!(m::CONNECTIONS, "transport" => p.handle.transport.as_str()).decrement(1.0);
         self.commit.forget_peer(peer);
-        self.remove_awareness(p.clients.drain().collect());
+        let owned = self.presence.release(peer);
+        self.remove_awareness(owned);
         if self.peers.is_empty() {
             self.empty_since = Some(Instant::now());
         }

@@ -1,13 +1,198 @@
-//! Awareness (cursors, names): which peer announced which client ids, removal when a peer
+//! Awareness (cursors, names): who may speak for which client id, removal when a peer
 //! leaves, and expiry of states that stop being renewed.
+//!
+//! The y-protocols awareness format lets anyone write any client id's state, and a state
+//! with a higher clock wins. Relayed as it comes, one peer (read-only ones too) could
+//! rewrite or remove another user's cursor and name, or pin a client id with a huge clock
+//! so its owner's announcements are ignored from then on. So, here:
+//!
+//! - **Ownership.** A client id belongs to the peer that first announced it while nobody
+//!   held it, until that peer leaves. Other peers' changes and removals of it are dropped
+//!   (and counted); the rest of their message still applies.
+//! - **Server clocks.** The server numbers the states it relays itself: each accepted change
+//!   advances the client id's clock by exactly one, whatever clock the peer sent. No peer can
+//!   push a clock ahead, so no client id can be pinned. Staleness is judged on the peer's own
+//!   clocks (a change must carry a higher clock than the peer's previous one).
+//! - **Names.** A peer whose token carries a user name is shown under that name:
+//!   `user.name` in every state it announces is set to it.
+//! - **Caps.** A peer owns at most `max_clients_per_peer` client ids.
+//!
+//! Read-only peers follow the same rules: they may show their own presence (a viewer's
+//! name and cursor) but, like everyone, cannot touch anyone else's.
 
-use yrs::sync::AwarenessUpdate;
+use std::collections::HashMap;
+
+use yrs::{
+    block::ClientID,
+    sync::{awareness::AwarenessUpdateEntry, AwarenessUpdate},
+};
 
 use super::Room;
 use crate::{
+    metrics as m,
     peer::{CloseReason, PeerId},
     protocol,
 };
+
+/// Why one entry of an awareness message was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// The client id belongs to another peer.
+    NotOwner,
+    /// The peer already owns as many client ids as it may.
+    TooManyClients,
+    /// A named peer's state is not a JSON object, so no name can be shown in it.
+    NotAnObject,
+}
+
+impl Refusal {
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            Refusal::NotOwner => "not_owner",
+            Refusal::TooManyClients => "too_many_clients",
+            Refusal::NotAnObject => "not_an_object",
+        }
+    }
+}
+
+struct Binding {
+    peer: PeerId,
+    /// The owner's own clock in its last accepted change.
+    peer_clock: u32,
+}
+
+/// Which peer owns which client id; no IO, so every rule is unit-tested.
+pub(super) struct Ownership {
+    owners: HashMap<ClientID, Binding>,
+    max_clients_per_peer: usize,
+}
+
+/// What the room knows of a client id: its (server) clock and whether it has a state.
+pub(super) type Known = Option<(u32, bool)>;
+
+impl Ownership {
+    pub(super) fn new(max_clients_per_peer: usize) -> Ownership {
+        Ownership {
+            owners: HashMap::new(),
+            max_clients_per_peer: max_clients_per_peer.max(1),
+        }
+    }
+
+    /// Keeps the entries of `update` that `peer` may make, renumbered with server clocks
+    /// and named `name`; returns them and the refusals. Stale entries (a clock the peer
+    /// already used, such as a client re-sending the states it knows) are dropped quietly.
+    pub(super) fn admit(
+        &mut self,
+        peer: PeerId,
+        name: Option<&str>,
+        update: AwarenessUpdate,
+        known: impl Fn(ClientID) -> Known,
+    ) -> (AwarenessUpdate, Vec<Refusal>) {
+        let mut out = AwarenessUpdate {
+            clients: HashMap::new(),
+        };
+        let mut refused = Vec::new();
+        // Sorted, so which entries a cap lets through does not depend on hash order.
+        let mut entries: Vec<_> = update.clients.into_iter().collect();
+        entries.sort_by_key(|(id, _)| id.get());
+        for (client, entry) in entries {
+            let removal = entry.json.as_ref() == "null";
+            let state = known(client);
+            match self.owners.get(&client) {
+                Some(b) if b.peer != peer => {
+                    // Re-sending what the server itself relayed is no attempt to change it.
+                    if state.is_some_and(|(clock, _)| entry.clock > clock) {
+                        refused.push(Refusal::NotOwner);
+                    }
+                    continue;
+                }
+                Some(b) => {
+                    let same_clock_removal =
+                        removal && entry.clock == b.peer_clock && state.is_some_and(|s| s.1);
+                    if entry.clock <= b.peer_clock && !same_clock_removal {
+                        continue;
+                    }
+                }
+                None => {
+                    // Removing a state nobody owns: whoever announced it has left, and the
+                    // server already removed it then.
+                    if removal {
+                        continue;
+                    }
+                    if self.owned_by(peer) >= self.max_clients_per_peer {
+                        refused.push(Refusal::TooManyClients);
+                        continue;
+                    }
+                }
+            }
+            let json = if removal {
+                entry.json
+            } else {
+                match name {
+                    Some(name) => match with_name(&entry.json, name) {
+                        Some(json) => json.into(),
+                        None => {
+                            refused.push(Refusal::NotAnObject);
+                            continue;
+                        }
+                    },
+                    None => entry.json,
+                }
+            };
+            // A client id first seen in this room keeps its clock: browsers that saw it in
+            // an earlier session of the room remember a clock at most that high.
+            let clock = match state {
+                Some((clock, _)) => clock.saturating_add(1),
+                None => entry.clock,
+            };
+            self.owners.insert(
+                client,
+                Binding {
+                    peer,
+                    peer_clock: entry.clock,
+                },
+            );
+            out.clients
+                .insert(client, AwarenessUpdateEntry { clock, json });
+        }
+        (out, refused)
+    }
+
+    /// How many client ids `peer` owns.
+    pub(super) fn owned_by(&self, peer: PeerId) -> usize {
+        self.owners.values().filter(|b| b.peer == peer).count()
+    }
+
+    /// A peer left: its client ids are free again. Returns them.
+    pub(super) fn release(&mut self, peer: PeerId) -> Vec<ClientID> {
+        let mut ids: Vec<ClientID> = self
+            .owners
+            .iter()
+            .filter(|(_, b)| b.peer == peer)
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_by_key(|id| id.get());
+        for id in &ids {
+            self.owners.remove(id);
+        }
+        ids
+    }
+}
+
+/// `json` (a state) with `user.name` set to `name`; `None` if it is not a JSON object.
+fn with_name(json: &str, name: &str) -> Option<String> {
+    let mut value: serde_json::Value = serde_json::from_str(json).ok()?;
+    let state = value.as_object_mut()?;
+    let user = state
+        .entry("user")
+        .or_insert_with(|| serde_json::Value::Object(Default::default()));
+    if !user.is_object() {
+        *user = serde_json::Value::Object(Default::default());
+    }
+    user.as_object_mut()?
+        .insert("name".into(), serde_json::Value::String(name.into()));
+    Some(value.to_string())
+}
 
 impl Room {
     pub(super) fn on_awareness(
@@ -17,15 +202,24 @@ impl Room {
     ) -> Result<(), CloseReason> {
         // A peer that already left may still have an awareness frame in flight; applying
         // it would resurrect a cursor nobody will remove.
-        let Some(p) = self.peers.get_mut(&peer) else {
+        let Some(p) = self.peers.get(&peer) else {
             return Ok(());
         };
-        for (client, entry) in &update.clients {
-            if entry.json.as_ref() == "null" {
-                p.clients.remove(&client.get());
-            } else {
-                p.clients.insert(client.get());
-            }
+        let name = p.handle.name.clone();
+        let awareness = &self.awareness;
+        let (update, refused) = self.presence.admit(peer, name.as_deref(), update, |id| {
+            let (clock, _) = awareness.meta(id)?;
+            let live = awareness.iter().any(|(c, s)| c == id && s.data.is_some());
+            Some((clock, live))
+        });
+        for r in &refused {
+            metrics::counter!(m::AWARENESS_REFUSED, "reason" => r.label()).increment(1);
+        }
+        if !refused.is_empty() {
+            tracing::debug!(doc = %self.name, peer, refused = refused.len(), "awareness entries refused");
+        }
+        if update.clients.is_empty() {
+            return Ok(());
         }
         let frame = protocol::awareness(update.clone());
         self.awareness
@@ -52,11 +246,13 @@ impl Room {
         users
     }
 
-    pub(super) fn remove_awareness(&mut self, clients: Vec<u64>) {
-        let live: Vec<yrs::block::ClientID> = clients
-            .into_iter()
-            .map(yrs::block::ClientID::new)
-            .filter(|c| self.awareness.meta(*c).is_some())
+    /// Removes the live states among `clients` and tells everyone.
+    pub(super) fn remove_awareness(&mut self, clients: Vec<ClientID>) {
+        let live: Vec<ClientID> = self
+            .awareness
+            .iter()
+            .filter(|(c, s)| s.data.is_some() && clients.contains(c))
+            .map(|(c, _)| c)
             .collect();
         if live.is_empty() {
             return;
@@ -75,19 +271,174 @@ impl Room {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         let timeout = self.ctx.settings.awareness_timeout.as_millis() as u64;
-        let stale: Vec<u64> = self
+        let stale: Vec<ClientID> = self
             .awareness
             .iter()
             .filter(|(_, s)| s.data.is_some() && now_ms.saturating_sub(s.last_updated) > timeout)
-            .map(|(id, _)| id.get())
+            .map(|(id, _)| id)
             .collect();
-        if !stale.is_empty() {
-            for p in self.peers.values_mut() {
-                for c in &stale {
-                    p.clients.remove(c);
-                }
-            }
-            self.remove_awareness(stale);
+        // The owners keep their client ids: a renewal brings the state back.
+        self.remove_awareness(stale);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(entries: &[(u64, u32, &str)]) -> AwarenessUpdate {
+        AwarenessUpdate {
+            clients: entries
+                .iter()
+                .map(|(id, clock, json)| {
+                    (
+                        ClientID::new(*id),
+                        AwarenessUpdateEntry {
+                            clock: *clock,
+                            json: (*json).into(),
+                        },
+                    )
+                })
+                .collect(),
         }
+    }
+
+    /// The room's view, kept up to date as a room would (applying what `admit` returns).
+    #[derive(Default)]
+    struct View(HashMap<u64, (u32, bool)>);
+
+    impl View {
+        fn admit(
+            &mut self,
+            own: &mut Ownership,
+            peer: PeerId,
+            name: Option<&str>,
+            entries: &[(u64, u32, &str)],
+        ) -> (Vec<(u64, u32, String)>, Vec<Refusal>) {
+            let (out, refused) =
+                own.admit(peer, name, update(entries), |id| self.0.get(&id.get()).copied());
+            let mut out: Vec<_> = out
+                .clients
+                .into_iter()
+                .map(|(id, e)| (id.get(), e.clock, e.json.to_string()))
+                .collect();
+            out.sort();
+            for (id, clock, json) in &out {
+                self.0.insert(*id, (*clock, json != "null"));
+            }
+            (out, refused)
+        }
+    }
+
+    const A: PeerId = 1;
+    const B: PeerId = 2;
+
+    #[test]
+    fn another_peers_client_id_cannot_be_changed_or_removed() {
+        let mut own = Ownership::new(4);
+        let mut view = View::default();
+        let (out, refused) = view.admit(&mut own, A, None, &[(10, 1, r#"{"c":1}"#)]);
+        assert_eq!(out, vec![(10, 1, r#"{"c":1}"#.to_string())]);
+        assert!(refused.is_empty());
+
+        // B writes A's client id with a clock far ahead, then removes it.
+        let (out, refused) = view.admit(&mut own, B, None, &[(10, u32::MAX, r#"{"x":1}"#)]);
+        assert!(out.is_empty());
+        assert_eq!(refused, vec![Refusal::NotOwner]);
+        let (out, refused) = view.admit(&mut own, B, None, &[(10, 2, "null")]);
+        assert!(out.is_empty());
+        assert_eq!(refused, vec![Refusal::NotOwner]);
+
+        // A's own next change still goes through.
+        let (out, _) = view.admit(&mut own, A, None, &[(10, 2, r#"{"c":2}"#)]);
+        assert_eq!(out, vec![(10, 2, r#"{"c":2}"#.to_string())]);
+    }
+
+    #[test]
+    fn resending_known_states_is_not_counted_as_an_attempt() {
+        let mut own = Ownership::new(4);
+        let mut view = View::default();
+        view.admit(&mut own, A, None, &[(10, 5, "{}")]);
+        // B answers an awareness query with every state it knows, A's included, unchanged.
+        let (out, refused) = view.admit(&mut own, B, None, &[(10, 5, "{}"), (20, 1, "{}")]);
+        assert_eq!(out, vec![(20, 1, "{}".to_string())]);
+        assert!(refused.is_empty());
+    }
+
+    #[test]
+    fn the_server_numbers_clocks_so_none_can_be_pinned() {
+        let mut own = Ownership::new(4);
+        let mut view = View::default();
+        view.admit(&mut own, A, None, &[(10, 3, "{}")]);
+        // The owner jumps its own clock to the top: relayed one step ahead only.
+        let (out, _) = view.admit(&mut own, A, None, &[(10, u32::MAX - 1, r#"{"a":1}"#)]);
+        assert_eq!(out, vec![(10, 4, r#"{"a":1}"#.to_string())]);
+        // Stale by the peer's own clock: dropped.
+        let (out, refused) = view.admit(&mut own, A, None, &[(10, 7, r#"{"a":2}"#)]);
+        assert!(out.is_empty() && refused.is_empty());
+
+        // A leaves; B claims the free id with a huge clock: still one step ahead.
+        assert_eq!(own.release(A), vec![ClientID::new(10)]);
+        view.0.insert(10, (5, false)); // the room removed the state (clock + 1)
+        let (out, _) = view.admit(&mut own, B, None, &[(10, u32::MAX, "{}")]);
+        assert_eq!(out, vec![(10, 6, "{}".to_string())]);
+    }
+
+    #[test]
+    fn a_peer_owns_a_bounded_number_of_client_ids() {
+        let mut own = Ownership::new(2);
+        let mut view = View::default();
+        let (out, refused) = view.admit(
+            &mut own,
+            A,
+            None,
+            &[(1, 1, "{}"), (2, 1, "{}"), (3, 1, "{}")],
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(refused, vec![Refusal::TooManyClients]);
+        assert_eq!(own.owned_by(A), 2);
+        // The ones it owns still update.
+        let (out, refused) = view.admit(&mut own, A, None, &[(1, 2, r#"{"a":1}"#)]);
+        assert_eq!(out.len(), 1);
+        assert!(refused.is_empty());
+    }
+
+    #[test]
+    fn a_token_name_replaces_the_chosen_one() {
+        let mut own = Ownership::new(4);
+        let mut view = View::default();
+        let (out, _) = view.admit(
+            &mut own,
+            A,
+            Some("Alice"),
+            &[(1, 1, r##"{"user":{"name":"Mallory","color":"#f00"},"cursor":null}"##)],
+        );
+        let state: serde_json::Value = serde_json::from_str(&out[0].2).unwrap();
+        assert_eq!(state["user"]["name"], "Alice");
+        assert_eq!(state["user"]["color"], "#f00");
+        // A state without a user object gets one; a non-object is refused.
+        let (out, _) = view.admit(&mut own, A, Some("Alice"), &[(2, 1, r#"{"user":7}"#)]);
+        assert_eq!(out[0].2, r#"{"user":{"name":"Alice"}}"#);
+        let (out, refused) = view.admit(&mut own, A, Some("Alice"), &[(3, 1, r#""hi""#)]);
+        assert!(out.is_empty());
+        assert_eq!(refused, vec![Refusal::NotAnObject]);
+        // A removal stays a removal.
+        let (out, _) = view.admit(&mut own, A, Some("Alice"), &[(1, 2, "null")]);
+        assert_eq!(out, vec![(1, 2, "null".to_string())]);
+    }
+
+    #[test]
+    fn removing_an_unowned_id_does_nothing_and_leaving_frees_ids() {
+        let mut own = Ownership::new(1);
+        let mut view = View::default();
+        let (out, refused) = view.admit(&mut own, B, None, &[(9, 4, "null")]);
+        assert!(out.is_empty() && refused.is_empty());
+        view.admit(&mut own, A, None, &[(1, 1, "{}")]);
+        assert_eq!(own.release(A), vec![ClientID::new(1)]);
+        assert_eq!(own.owned_by(A), 0);
+        // Freed, the id may be announced by its next holder.
+        view.0.insert(1, (2, false));
+        let (out, _) = view.admit(&mut own, B, None, &[(1, 3, "{}")]);
+        assert_eq!(out, vec![(1, 3, "{}".to_string())]);
     }
 }

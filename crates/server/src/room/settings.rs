@@ -19,6 +19,8 @@ pub struct RoomSettings {
     pub version_interval: Duration,
     pub max_unwritten_bytes: usize,
     pub awareness_timeout: Duration,
+    /// Awareness client ids one peer may own (see `presence`).
+    pub max_awareness_clients: usize,
 }
 
 impl RoomSettings {
@@ -32,6 +34,7 @@ impl RoomSettings {
             version_interval: Duration::from_secs(config.version_interval_secs),
             max_unwritten_bytes: config.max_unwritten_bytes,
             awareness_timeout: Duration::from_secs(config.awareness_timeout_secs.max(1)),
+            max_awareness_clients: config.max_awareness_clients.max(1),
         }
     }
 }

@@ -44,7 +44,7 @@ pub async fn open(
         .document(&doc, q.token.as_deref(), auth::bearer(&headers))?;
     let session = state
         .sessions
-        .open(&doc, Transport::Poll, grant.access)
+        .open(&doc, Transport::Poll, grant.access, grant.name.clone())
         .map_err(ApiError::unavailable)?;
     Ok((
         StatusCode::CREATED,

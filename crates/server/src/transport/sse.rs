@@ -50,7 +50,7 @@ pub async fn open(
         None => {
             let s = state
                 .sessions
-                .open(&doc, Transport::Sse, grant.access)
+                .open(&doc, Transport::Sse, grant.access, grant.name.clone())
                 .map_err(ApiError::unavailable)?;
             (s, 0, true)
         }

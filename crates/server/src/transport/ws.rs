@@ -14,11 +14,11 @@ use tokio::sync::mpsc;
 
 use super::{ensure_enabled, TokenQuery};
 use crate::{
-    auth,
+    auth::{self, Grant},
     config::TransportKind,
     error::ApiError,
     metrics as m, names,
-    peer::{new_peer, Access, CloseReason, Frame, Transport},
+    peer::{new_peer, CloseReason, Frame, Transport},
     room::PeerEvent,
     state::SharedState,
 };
@@ -46,7 +46,7 @@ pub async fn upgrade(
         .write_buffer_size(16 * 1024)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| serve(socket, state, doc, grant.access)))
+        .on_upgrade(move |socket| serve(socket, state, doc, grant)))
 }
 
 /// Not an `async fn`: the arguments of one are kept in the task next to the local copies
@@ -57,10 +57,16 @@ fn serve(
     mut socket: WebSocket,
     state: SharedState,
     doc: String,
-    access: Access,
+    grant: Grant,
 ) -> impl std::future::Future<Output = ()> + Send {
     async move {
-        let (handle, mut end) = new_peer(Transport::WebSocket, access, state.config.outbound_queue);
+        let access = grant.access;
+        let (handle, mut end) = new_peer(
+            Transport::WebSocket,
+            access,
+            grant.name,
+            state.config.outbound_queue,
+        );
         let peer = handle.id;
         metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => "websocket").increment(1);
         tracing::info!(%doc, peer, transport = "websocket", ?access, "connection opened");
