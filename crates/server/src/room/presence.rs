@@ -315,8 +315,9 @@ mod tests {
             name: Option<&str>,
             entries: &[(u64, u32, &str)],
         ) -> (Vec<(u64, u32, String)>, Vec<Refusal>) {
-            let (out, refused) =
-                own.admit(peer, name, update(entries), |id| self.0.get(&id.get()).copied());
+            let (out, refused) = own.admit(peer, name, update(entries), |id| {
+                self.0.get(&id.get()).copied()
+            });
             let mut out: Vec<_> = out
                 .clients
                 .into_iter()
@@ -411,7 +412,11 @@ mod tests {
             &mut own,
             A,
             Some("Alice"),
-            &[(1, 1, r##"{"user":{"name":"Mallory","color":"#f00"},"cursor":null}"##)],
+            &[(
+                1,
+                1,
+                r##"{"user":{"name":"Mallory","color":"#f00"},"cursor":null}"##,
+            )],
         );
         let state: serde_json::Value = serde_json::from_str(&out[0].2).unwrap();
         assert_eq!(state["user"]["name"], "Alice");
