@@ -167,6 +167,15 @@ pub struct ServeConfig {
     /// Awareness client ids (cursors) one connection may announce. A browser tab uses one.
     #[arg(long, env = "TANDEM_MAX_AWARENESS_CLIENTS", default_value_t = 4)]
     pub max_awareness_clients: usize,
+    /// Document messages (updates, sync requests) per second one connection may send, in
+    /// bursts of up to ten seconds' worth; past it the connection is closed with 1008.
+    /// 0: no limit.
+    #[arg(long, env = "TANDEM_MAX_UPDATES_PER_SEC", default_value_t = 200)]
+    pub max_updates_per_sec: u32,
+    /// Awareness (cursor) messages per second one connection may send, in bursts of up to
+    /// ten seconds' worth; the excess is dropped. 0: no limit.
+    #[arg(long, env = "TANDEM_MAX_AWARENESS_PER_SEC", default_value_t = 30)]
+    pub max_awareness_per_sec: u32,
     /// Transports to refuse, comma separated (e.g. `websocket`).
     #[arg(
         long,

@@ -20,6 +20,7 @@ pub const UNWRITTEN_BYTES: &str = "tandem_unwritten_bytes";
 pub const COMPACTIONS: &str = "tandem_compactions_total";
 pub const VERSIONS: &str = "tandem_versions_created_total";
 pub const AWARENESS_REFUSED: &str = "tandem_awareness_refused_total";
+pub const LIMIT_REFUSALS: &str = "tandem_limit_refusals_total";
 pub const BURSTS_MERGED: &str = "tandem_update_bursts_merged_total";
 
 pub fn describe() {
@@ -64,6 +65,10 @@ pub fn describe() {
     describe_counter!(
         AWARENESS_REFUSED,
         "Awareness entries dropped: another peer's client id, too many ids, by reason"
+    );
+    describe_counter!(
+        LIMIT_REFUSALS,
+        "Messages and requests refused by a limit (rate, size, count), by limit"
     );
     describe_counter!(
         BURSTS_MERGED,

@@ -87,6 +87,12 @@ impl CloseReason {
     pub fn invalid(detail: impl std::fmt::Display) -> Self {
         Self::new(1007, format!("invalid message: {detail}"))
     }
+    pub fn rate_limited(per_sec: u32) -> Self {
+        Self::new(
+            1008,
+            format!("rate limit: more than {per_sec} messages per second; reconnect to resync"),
+        )
+    }
     pub fn deleted() -> Self {
         Self::new(4404, "document deleted")
     }

@@ -26,6 +26,10 @@ use crate::{metrics as m, peer::PeerId, protocol};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Most updates one merge of a burst takes (see [`Commit::relay`]).
+pub(crate) const MAX_MERGE: usize = 256;
+/// Most update bytes one merge of a burst takes.
+pub(crate) const MAX_MERGE_BYTES: usize = 1024 * 1024;
 
 /// Bytes accepted from clients but not yet committed, across all rooms. Past `max`, new
 /// edits are refused (clients keep them and resend), so an outage cannot exhaust memory.
@@ -342,25 +346,50 @@ impl<W> Commit<W> {
     /// Everything that arrived during one commit goes out together. Sent one frame per
     /// update, a slow commit under heavy typing could hand every peer more frames at once
     /// than its queue holds and disconnect even the fastest clients. Past half a queue the
-    /// burst is therefore merged into one update: same document, one frame.
+    /// burst is therefore merged, in runs of consecutive updates of at most [`MAX_MERGE`]
+    /// updates and [`MAX_MERGE_BYTES`] bytes each: merging runs on the room's task, and
+    /// one merge over a whole flood would stall the document for everyone. (Past
+    /// `MAX_MERGE` times half a queue, a burst can fill a queue again; the per-peer rate
+    /// limit keeps that out of reach of a few clients.)
     fn relay(&mut self, updates: &[Pending], actions: &mut Actions<W>) {
         self.relayed_upto += updates.len() as u64;
-        if updates.len() > self.burst_limit {
-            let parts: Vec<&[u8]> = updates.iter().map(|p| p.update.as_ref()).collect();
+        if updates.len() <= self.burst_limit {
+            actions
+                .relay
+                .extend(updates.iter().map(|p| p.frame.clone()));
+            return;
+        }
+        let mut rest = updates;
+        while !rest.is_empty() {
+            let mut take = 0;
+            let mut bytes = 0;
+            while take < rest.len()
+                && take < MAX_MERGE
+                && (take == 0 || bytes + rest[take].update.len() <= MAX_MERGE_BYTES)
+            {
+                bytes += rest[take].update.len();
+                take += 1;
+            }
+            let (run, tail) = rest.split_at(take);
+            rest = tail;
+            if run.len() == 1 {
+                actions.relay.push(run[0].frame.clone());
+                continue;
+            }
+            let parts: Vec<&[u8]> = run.iter().map(|p| p.update.as_ref()).collect();
             match yrs::merge_updates_v1(&parts) {
                 Ok(merged) => {
                     actions.merged += 1;
                     actions.relay.push(protocol::sync_update(merged));
-                    return;
                 }
                 // Cannot happen for updates the document accepted; sending them one by
                 // one is still correct, at the risk of disconnecting slow peers.
-                Err(err) => tracing::warn!(error = %err, "could not merge a burst of updates"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not merge a burst of updates");
+                    actions.relay.extend(run.iter().map(|p| p.frame.clone()));
+                }
             }
         }
-        actions
-            .relay
-            .extend(updates.iter().map(|p| p.frame.clone()));
     }
 
     fn release(&mut self, actions: &mut Actions<W>) {

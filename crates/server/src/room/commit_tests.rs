@@ -130,6 +130,35 @@ fn a_burst_past_half_a_queue_is_relayed_merged() {
 }
 
 #[test]
+fn a_flood_is_merged_in_bounded_runs() {
+    // Queues of 4 frames (bursts past 2 are merged). A flood of many tiny updates in one
+    // commit goes out in runs of at most MAX_MERGE updates, never one merge over it all.
+    let mut c = commit(4);
+    let t = Typist::new();
+    let first = c.accept(t.types("<")).submit.unwrap();
+    let count = 2 * super::MAX_MERGE + 10;
+    let mut expected = String::from("<");
+    for i in 0..count {
+        let s = char::from(b'a' + (i % 26) as u8).to_string();
+        expected.push_str(&s);
+        let _ = c.accept(t.types(&s));
+    }
+    let a = c.written(first.id, 1);
+    let mut seen = a.relay;
+    let flood = a.submit.unwrap();
+    assert_eq!(flood.updates.len(), count);
+    let a = c.written(flood.id, 2);
+    assert_eq!(
+        (a.merged, a.relay.len()),
+        (3, 3),
+        "{count} updates: three merges of at most {} each",
+        super::MAX_MERGE
+    );
+    seen.extend(a.relay);
+    assert_eq!(text_of(&seen), expected, "every update is in some frame");
+}
+
+#[test]
 fn a_stale_write_answer_changes_nothing() {
     let mut c = commit(16);
     let t = Typist::new();

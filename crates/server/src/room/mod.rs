@@ -21,6 +21,7 @@ mod mailbox;
 mod maintenance;
 mod peers;
 mod presence;
+mod rate;
 mod requests;
 mod settings;
 mod sync;

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use tokio::{sync::mpsc, time::Instant};
 use yrs::{ReadTxn, Transact};
 
-use super::Room;
+use super::{rate::TokenBucket, Room};
 use crate::{
     metrics as m,
     peer::{CloseReason, Frame, PeerHandle, PeerId},
@@ -16,6 +16,10 @@ use crate::{
 pub(super) struct Peer {
     pub(super) handle: PeerHandle,
     pub(super) told_read_only: bool,
+    /// Document messages (sync, queries) this peer may still send now.
+    pub(super) messages: TokenBucket,
+    /// Awareness messages this peer may still send now.
+    pub(super) awareness: TokenBucket,
 }
 
 impl Room {
@@ -30,6 +34,11 @@ impl Room {
             Peer {
                 handle,
                 told_read_only: false,
+                messages: TokenBucket::new(self.ctx.settings.max_updates_per_sec, Instant::now()),
+                awareness: TokenBucket::new(
+                    self.ctx.settings.max_awareness_per_sec,
+                    Instant::now(),
+                ),
             },
         );
         self.empty_since = None;

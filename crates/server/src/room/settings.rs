@@ -21,6 +21,10 @@ pub struct RoomSettings {
     pub awareness_timeout: Duration,
     /// Awareness client ids one peer may own (see `presence`).
     pub max_awareness_clients: usize,
+    /// Document messages per second one peer may send (bursts of ten seconds' worth).
+    pub max_updates_per_sec: u32,
+    /// Awareness messages per second one peer may send; more are dropped.
+    pub max_awareness_per_sec: u32,
 }
 
 impl RoomSettings {
@@ -35,6 +39,8 @@ impl RoomSettings {
             max_unwritten_bytes: config.max_unwritten_bytes,
             awareness_timeout: Duration::from_secs(config.awareness_timeout_secs.max(1)),
             max_awareness_clients: config.max_awareness_clients.max(1),
+            max_updates_per_sec: config.max_updates_per_sec,
+            max_awareness_per_sec: config.max_awareness_per_sec,
         }
     }
 }

@@ -32,6 +32,14 @@ impl Room {
                     }
                 };
                 for msg in msgs {
+                    match self.within_rate(peer, &msg) {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(reason) => {
+                            self.kick(peer, reason);
+                            return;
+                        }
+                    }
                     if let Err(reason) = self.on_message(peer, access, msg) {
                         self.kick(peer, reason);
                         return;
@@ -128,6 +136,33 @@ impl Room {
         for id in to {
             self.send_to(id, frame.clone());
         }
+    }
+
+    /// Takes one message from the peer's rate allowance. Awareness past its rate is dropped
+    /// (`Ok(false)`): presence is ephemeral and the next change carries the latest state,
+    /// while closing would cut off a user dragging a selection. Other messages past theirs
+    /// close the connection: the room cannot stall its shared queue for one peer, and a
+    /// client that reconnects resyncs without losing anything.
+    fn within_rate(&mut self, peer: PeerId, msg: &Message) -> Result<bool, CloseReason> {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return Ok(true);
+        };
+        let now = tokio::time::Instant::now();
+        if matches!(msg, Message::Awareness(_)) {
+            let ok = p.awareness.take(now);
+            if !ok {
+                metrics::counter!(m::LIMIT_REFUSALS, "limit" => "awareness_rate").increment(1);
+            }
+            return Ok(ok);
+        }
+        if p.messages.take(now) {
+            return Ok(true);
+        }
+        metrics::counter!(m::LIMIT_REFUSALS, "limit" => "update_rate").increment(1);
+        tracing::info!(doc = %self.name, peer, "closing peer: message rate limit");
+        Err(CloseReason::rate_limited(
+            self.ctx.settings.max_updates_per_sec,
+        ))
     }
 
     /// A read-only peer tried to edit: it is told once, and the edit goes nowhere.
