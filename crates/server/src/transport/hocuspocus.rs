@@ -376,8 +376,8 @@ impl Conn {
             .auth
             .document(&doc, token.as_deref(), self.fallback.bearer.as_deref())
             .map_err(|e| e.to_string());
-        let access = match grant {
-            Ok(grant) => grant.access,
+        let (access, name) = match grant {
+            Ok(grant) => (grant.access, grant.name),
             Err(reason) => {
                 tracing::info!(%doc, transport = LABEL, %reason, "document refused");
                 self.docs.insert(key.clone(), Doc::Refused);
@@ -389,6 +389,7 @@ impl Conn {
         let (handle, end) = new_peer(
             Transport::Hocuspocus,
             access,
+            name,
             self.state.config.outbound_queue,
         );
         let peer = handle.id;
