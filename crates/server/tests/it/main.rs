@@ -8,5 +8,7 @@ mod cli;
 mod crash;
 mod history;
 mod http_transports;
+mod limits;
 mod outage;
+mod presence;
 mod sync;

@@ -2,31 +2,16 @@
 //! structs, versions. Each refusal is checked for its close code or status, its reason and
 //! its metric, and for leaving everyone else working.
 
-mod common;
-
-use common::*;
-use yrs::{
-    sync::{Message, SyncMessage},
-    updates::encoder::Encode,
-};
+use crate::kit::*;
+use yrs::{sync::Message, updates::encoder::Encode};
 
 /// `count` edits from `client`, as the messages of one frame (as the HTTP transports batch
 /// them): the server reads them all before it can close the socket, so the close frame is
 /// not lost to a reset.
 fn edits_in_one_frame(client: &mut Client, count: usize) -> Vec<u8> {
-    let mut frame = Vec::new();
-    for i in 0..count {
-        let update = {
-            use yrs::{Text, Transact};
-            let text = client.doc.get_or_insert_text("content");
-            let mut txn = client.doc.transact_mut();
-            let len = text.len(&txn);
-            text.insert(&mut txn, len, &format!("{}", i % 10));
-            txn.encode_update_v1()
-        };
-        frame.extend(Message::Sync(SyncMessage::Update(update)).encode_v1());
-    }
-    frame
+    (0..count)
+        .flat_map(|i| client.append_message(&format!("{}", i % 10)))
+        .collect()
 }
 
 #[tokio::test]

@@ -2,11 +2,9 @@
 //! rewrite, remove or pin another user's awareness state, and a token's user name is what
 //! the others see.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::*;
+use crate::kit::*;
 use tandem::auth::{now_secs, AccessLevel, Auth, Claims};
 use yrs::{
     block::ClientID,
