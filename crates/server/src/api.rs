@@ -4,11 +4,10 @@
 //! editors see, and an edit made here reaches them live.
 
 use axum::{
-    body::Bytes,
-    extract::{rejection::BytesRejection, Path, Query, State},
+    extract::{Path, Query, State},
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{any, get, post},
     Json, Router,
 };
 use serde::{Deserialize, Serialize};
@@ -16,7 +15,8 @@ use tandem_persistence::{DocumentInfo, VersionKind};
 
 use crate::{
     auth::{self, AccessLevel, Claims, Grant},
-    error::ApiError,
+    error::{self, ApiError},
+    extract::{BinaryBody, JsonBody},
     names,
     peer::Access,
     room::{Request, RoomInfo},
@@ -43,6 +43,9 @@ pub fn routes() -> Router<SharedState> {
         )
         .route("/api/documents/{doc}/versions/{n}/restore", post(restore))
         .route("/api/tokens", post(mint_token))
+        .route("/api", any(error::api_not_found))
+        .route("/api/", any(error::api_not_found))
+        .route("/api/{*rest}", any(error::api_not_found))
 }
 
 async fn config(State(state): State<SharedState>) -> Json<serde_json::Value> {
@@ -110,7 +113,7 @@ struct CreateBody {
 async fn create(
     State(state): State<SharedState>,
     headers: HeaderMap,
-    Json(body): Json<CreateBody>,
+    JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<(StatusCode, Json<DocumentView>), ApiError> {
     names::validate(&body.name)?;
     authorize(&state, &body.name, None, &headers, Access::Write)?;
@@ -232,15 +235,16 @@ async fn apply_update(
     Path(doc): Path<String>,
     Query(q): Query<TokenQuery>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    BinaryBody(body): BinaryBody,
 ) -> Result<StatusCode, ApiError> {
     names::validate(&doc)?;
     authorize(&state, &doc, Some(&q), &headers, Access::Write)?;
-    // Past the body limit: 413 with the usual JSON error, not axum's plain text.
-    let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
     if body.is_empty() {
         return Err(ApiError::bad_request("empty body: send a Yjs update (v1)"));
     }
+    // Before anything decodes it: `yrs` reserves memory for the counts an update claims.
+    crate::yjs_bounds::check_update(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid Yjs update: {e}")))?;
     let update = body.to_vec();
     state
         .rooms
@@ -384,17 +388,23 @@ fn default_expiry() -> u64 {
 async fn mint_token(
     State(state): State<SharedState>,
     headers: HeaderMap,
-    Json(req): Json<TokenRequest>,
+    JsonBody(req): JsonBody<TokenRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     state.auth.admin(auth::bearer(&headers))?;
     let pattern = req.doc.strip_suffix('*').unwrap_or(&req.doc);
     if !(pattern.is_empty() && req.doc == "*") {
         names::validate(pattern)?;
     }
+    let exp = auth::expiry_after(req.expires_in).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "expires_in must be at most {} seconds",
+            auth::MAX_LIFETIME_SECS
+        ))
+    })?;
     let claims = Claims {
         doc: req.doc,
         access: req.access,
-        exp: auth::now_secs() + req.expires_in,
+        exp,
         name: req.name,
     };
     let token = state.auth.mint(&claims).ok_or_else(|| {

@@ -29,7 +29,7 @@ use crate::{
     api,
     auth::Auth,
     config::ServeConfig,
-    ops,
+    error, ops,
     peer::CloseReason,
     registry::Registry,
     room::{RoomContext, RoomSettings},
@@ -147,6 +147,8 @@ pub fn router(state: SharedState) -> Router {
     let api = Router::new()
         .merge(api::routes())
         .merge(transport::routes())
+        // Probes keep their plain-text answers; clients of the API get JSON errors.
+        .layer(axum::middleware::from_fn(error::json_errors))
         .merge(ops::routes())
         .layer(body_limit)
         .with_state(state);

@@ -100,7 +100,27 @@ pub struct Grant {
 
 pub struct Auth {
     keys: Option<(EncodingKey, DecodingKey)>,
-    admin_key: Option<String>,
+    /// SHA-256 of the admin key: comparing fixed-size digests takes the same time whatever
+    /// the length of the key or of the guess, so timing reveals neither.
+    admin_key: Option<[u8; 32]>,
+}
+
+/// Longest token lifetime accepted when minting (100 years); past it `expires_in` is a
+/// mistake, and near `u64::MAX` it would wrap around to a token that expired long ago.
+pub const MAX_LIFETIME_SECS: u64 = 100 * 365 * 24 * 3600;
+
+/// The expiry of a token minted now that lives `lifetime` seconds, or `None` if that is
+/// longer than [`MAX_LIFETIME_SECS`].
+pub fn expiry_after(lifetime: u64) -> Option<u64> {
+    if lifetime > MAX_LIFETIME_SECS {
+        return None;
+    }
+    now_secs().checked_add(lifetime)
+}
+
+fn digest(key: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(key).into()
 }
 
 impl Auth {
@@ -112,7 +132,9 @@ impl Auth {
                     DecodingKey::from_secret(s.as_bytes()),
                 )
             }),
-            admin_key: admin_key.filter(|k| !k.is_empty()).map(str::to_string),
+            admin_key: admin_key
+                .filter(|k| !k.is_empty())
+                .map(|k| digest(k.as_bytes())),
         }
     }
 
@@ -127,7 +149,10 @@ impl Auth {
 
     fn is_admin(&self, bearer: Option<&str>) -> bool {
         match (&self.admin_key, bearer) {
-            (Some(key), Some(given)) => constant_time_eq(key.as_bytes(), given.as_bytes()),
+            (Some(key), Some(given)) => {
+                use subtle::ConstantTimeEq;
+                key.ct_eq(&digest(given.as_bytes())).into()
+            }
             _ => false,
         }
     }
@@ -209,10 +234,6 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .ok()?
         .strip_prefix("Bearer ")
         .map(str::trim)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub fn now_secs() -> u64 {
@@ -310,5 +331,17 @@ mod tests {
             AuthError::AdminRequired
         );
         assert!(auth.admin(Some("adm")).is_ok());
+        for near in ["ad", "admm", "Adm", ""] {
+            assert!(auth.admin(Some(near)).is_err(), "{near:?} accepted");
+        }
+    }
+
+    #[test]
+    fn lifetimes_that_would_wrap_are_refused() {
+        assert_eq!(expiry_after(u64::MAX), None);
+        assert_eq!(expiry_after(u64::MAX - now_secs() + 1), None);
+        assert_eq!(expiry_after(MAX_LIFETIME_SECS + 1), None);
+        let exp = expiry_after(MAX_LIFETIME_SECS).unwrap();
+        assert!(exp > now_secs() + MAX_LIFETIME_SECS - 60);
     }
 }

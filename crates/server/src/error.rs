@@ -2,7 +2,9 @@
 //! `{"error": "..."}` so every client sees why a request failed.
 
 use axum::{
-    http::StatusCode,
+    extract::Request,
+    http::{header, StatusCode},
+    middleware::Next,
     response::{IntoResponse, Response},
     Json,
 };
@@ -76,4 +78,43 @@ impl From<tandem_persistence::StoreError> for ApiError {
             }
         }
     }
+}
+
+/// Answers `/api/...` paths that name nothing, instead of the editor's page.
+pub async fn api_not_found() -> ApiError {
+    metrics::counter!(crate::metrics::REFUSALS, "reason" => "unknown_api_path").increment(1);
+    ApiError::not_found("API endpoint")
+}
+
+/// Turns any error response that is not already JSON (axum's own refusals: wrong method,
+/// unreadable path or query, a failed upgrade) into the JSON error every client expects,
+/// with a fixed message: the original text can name internal types and parser positions.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let message = match status {
+        StatusCode::BAD_REQUEST => "malformed request: check the path, query and headers",
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this path",
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "request body is larger than the server's message size limit"
+        }
+        StatusCode::UPGRADE_REQUIRED => "this path needs a WebSocket upgrade",
+        s if s.is_server_error() => "internal error",
+        s => s.canonical_reason().unwrap_or("request refused"),
+    };
+    let mut out = ApiError::new(status, message).into_response();
+    // Keep headers such as `Allow` or `Retry-After`, but not the old body's description.
+    for (name, value) in res.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    out
 }

@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod extract;
 pub mod hocuspocus;
 pub mod metrics;
 pub mod names;

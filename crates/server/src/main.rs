@@ -41,7 +41,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let claims = Claims {
                 doc: args.doc,
                 access: args.access,
-                exp: tandem::auth::now_secs() + args.expires_in,
+                exp: tandem::auth::expiry_after(args.expires_in).with_context(|| {
+                    format!(
+                        "--expires-in must be at most {} seconds",
+                        tandem::auth::MAX_LIFETIME_SECS
+                    )
+                })?,
                 name: args.name,
             };
             println!("{}", auth.mint(&claims).context("minting token")?);

@@ -21,6 +21,8 @@ pub const COMPACTIONS: &str = "tandem_compactions_total";
 pub const VERSIONS: &str = "tandem_versions_created_total";
 pub const AWARENESS_REFUSED: &str = "tandem_awareness_refused_total";
 pub const LIMIT_REFUSALS: &str = "tandem_limit_refusals_total";
+/// Requests refused by a check on the request itself (type, body, path, origin), by reason.
+pub const REFUSALS: &str = "tandem_request_refusals_total";
 pub const BURSTS_MERGED: &str = "tandem_update_bursts_merged_total";
 
 pub fn describe() {
@@ -69,6 +71,10 @@ pub fn describe() {
     describe_counter!(
         LIMIT_REFUSALS,
         "Messages and requests refused by a limit (rate, size, count), by limit"
+    );
+    describe_counter!(
+        REFUSALS,
+        "Requests refused by a check on the request itself (type, body, path, origin), by reason"
     );
     describe_counter!(
         BURSTS_MERGED,

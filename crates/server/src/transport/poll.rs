@@ -8,10 +8,7 @@ use std::time::Duration;
 
 use axum::{
     body::Bytes,
-    extract::{
-        rejection::{BytesRejection, QueryRejection},
-        Path, Query, State,
-    },
+    extract::{rejection::QueryRejection, Path, Query, State},
     http::{HeaderMap, StatusCode},
     Json,
 };
@@ -19,6 +16,7 @@ use base64::Engine;
 use serde::Deserialize;
 
 use super::{ensure_enabled, TokenQuery};
+use crate::extract::BinaryBody;
 use crate::session::Batch;
 use crate::{
     auth, config::TransportKind, error::ApiError, names, peer::CloseReason, peer::Transport,
@@ -66,7 +64,8 @@ pub async fn receive(
     q: Result<Query<PollQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     ensure_enabled(&state, TransportKind::Poll)?;
-    let Query(q) = q.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    let Query(q) =
+        q.map_err(|_| ApiError::bad_request("query must be ?cursor=<number>&timeout=<seconds>"))?;
     let session = state
         .sessions
         .get(&doc, &id)
@@ -104,16 +103,10 @@ pub async fn receive(
 pub async fn send(
     State(state): State<SharedState>,
     Path((doc, id)): Path<(String, String)>,
-    body: Result<Bytes, BytesRejection>,
+    BinaryBody(body): BinaryBody,
 ) -> Result<StatusCode, ApiError> {
     ensure_enabled(&state, TransportKind::Poll)?;
-    deliver(&state, &doc, &id, self::body(body)?).await
-}
-
-/// A request body, or the reason it could not be read (413 past the size limit) as the
-/// usual JSON error.
-pub fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    body.map_err(|e| ApiError::new(e.status(), e.body_text()))
+    deliver(&state, &doc, &id, body).await
 }
 
 /// Shared by the SSE and polling upstreams: the body holds one or more y-protocol messages.

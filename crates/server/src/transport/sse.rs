@@ -7,8 +7,7 @@
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
-    body::Bytes,
-    extract::{rejection::BytesRejection, Path, Query, State},
+    extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
     response::{
         sse::{Event, KeepAlive, Sse},
@@ -19,6 +18,7 @@ use base64::Engine;
 use futures::Stream;
 
 use super::{ensure_enabled, TokenQuery};
+use crate::extract::BinaryBody;
 use crate::session::Batch;
 use crate::{
     auth, config::TransportKind, error::ApiError, names, peer::Transport, session::Session,
@@ -133,8 +133,8 @@ where
 pub async fn send(
     State(state): State<SharedState>,
     Path((doc, id)): Path<(String, String)>,
-    body: Result<Bytes, BytesRejection>,
+    BinaryBody(body): BinaryBody,
 ) -> Result<StatusCode, ApiError> {
     ensure_enabled(&state, TransportKind::Sse)?;
-    super::poll::deliver(&state, &doc, &id, super::poll::body(body)?).await
+    super::poll::deliver(&state, &doc, &id, body).await
 }

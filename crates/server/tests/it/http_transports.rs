@@ -413,7 +413,12 @@ async fn bad_http_input_is_refused_without_harm() {
             server.http(&format!("/sse/bad/{s}"))
         }),
     ] {
-        let post = |body: Vec<u8>| http.post(url.clone()).body(body).send();
+        let post = |body: Vec<u8>| {
+            http.post(url.clone())
+                .header("content-type", "application/octet-stream")
+                .body(body)
+                .send()
+        };
         // garbage: a sync message with an unknown sub-type
         let e = expect_error(post(vec![0, 9, 200, 1]).await.unwrap(), 400).await;
         assert!(!e.is_empty(), "{what}");
@@ -440,6 +445,7 @@ async fn bad_http_input_is_refused_without_harm() {
     ] {
         let res = http
             .post(server.http(&path))
+            .header("content-type", "application/octet-stream")
             .body(hello.clone())
             .send()
             .await

@@ -6,6 +6,7 @@ mod kit;
 mod access;
 mod cli;
 mod crash;
+mod edge;
 mod history;
 mod http_transports;
 mod limits;

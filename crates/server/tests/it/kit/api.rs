@@ -79,7 +79,12 @@ impl Api {
 
     pub async fn apply_update(&self, doc: &str, update: Vec<u8>) -> Response {
         let path = format!("/api/documents/{doc}/updates");
-        Self::send(self.req(Method::POST, &path).body(update)).await
+        let req = self.req(Method::POST, &path);
+        Self::send(
+            req.header("content-type", "application/octet-stream")
+                .body(update),
+        )
+        .await
     }
 
     pub async fn versions(&self, doc: &str) -> Response {
