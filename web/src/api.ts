@@ -4,6 +4,8 @@ export class ApiError extends Error {
 
 export interface DocumentInfo {
   name: string
+  /** Free text shown to people; the name is the URL-safe key. Empty means "use the name". */
+  title: string
   created_at: string
   updated_at: string
   size_bytes: number
@@ -18,12 +20,22 @@ export interface VersionInfo {
   label: string | null
   size_bytes: number
   text_length: number
+  /** Who edited since the previous version (token names or the names editors chose). */
+  authors?: string[]
   text?: string
+}
+
+export interface ShareResult {
+  token: string
+  access: 'read' | 'write'
+  expires_at: number
 }
 
 export interface ServerConfig {
   transports: string[]
   auth: 'open' | 'token' | string
+  /** "open": admin actions (list, delete) need nothing; "key": they need the admin key. */
+  admin?: 'open' | 'key' | string
   version: string
 }
 
@@ -69,7 +81,16 @@ export async function api<T> (path: string, init: RequestInit & { json?: unknown
 
 export const getConfig = () => api<ServerConfig>('/api/config', { timeoutMs: 4000 })
 export const listDocuments = () => api<{ documents: DocumentInfo[] }>('/api/documents')
-export const createDocument = (name: string) => api<DocumentInfo>('/api/documents', { method: 'POST', json: { name } })
+export const createDocument = (title: string) => api<DocumentInfo>('/api/documents', { method: 'POST', json: { title } })
+export const getDocument = (doc: string) => api<DocumentInfo>(docPath(doc))
+export const renameDocument = (doc: string, title: string) =>
+  api<DocumentInfo>(docPath(doc), { method: 'PATCH', json: { title } })
+export const deleteDocument = (doc: string) => api<void>(docPath(doc), { method: 'DELETE' })
+export const shareDocument = (doc: string, access: 'read' | 'write', expiresIn: number) =>
+  api<ShareResult>(`${docPath(doc)}/share`, { method: 'POST', json: { access, expires_in: expiresIn } })
+
+/** Title to show for a document: its title, or its name when it has none. */
+export const displayTitle = (d: { name: string, title?: string | null }) => (d.title && d.title.trim()) || d.name
 export const listVersions = (doc: string) => api<{ versions: VersionInfo[] }>(`${docPath(doc)}/versions`)
 export const getVersion = (doc: string, n: number) => api<VersionInfo>(`${docPath(doc)}/versions/${n}`)
 export const nameVersion = (doc: string, label: string) =>

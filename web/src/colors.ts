@@ -21,6 +21,22 @@ export function colorForName(name: string): string {
   return PALETTE[hashString(name) % PALETTE.length]
 }
 
+/**
+ * The colour this client should use so that everyone present has a different one. Each client
+ * starts from its name's colour and steps past colours held by clients with a lower id; the
+ * lowest id never moves, so the choice settles after each client saw the others once.
+ */
+export function distinctColor(name: string, clientId: number, others: Iterable<[number, string | undefined]>): string {
+  const taken = new Set<string>()
+  for (const [id, color] of others) if (id < clientId && color) taken.add(color)
+  const start = hashString(name) % PALETTE.length
+  for (let k = 0; k < PALETTE.length; k++) {
+    const c = PALETTE[(start + k) % PALETTE.length]
+    if (!taken.has(c)) return c
+  }
+  return PALETTE[start]
+}
+
 /** y-codemirror.next paints selections with colorLight; a translucent variant keeps text readable. */
 export function lightColor(color: string): string {
   return color + '33'
@@ -28,7 +44,6 @@ export function lightColor(color: string): string {
 
 export interface UserInfo { name: string, color: string, colorLight: string }
 
-export function userInfo(name: string): UserInfo {
-  const color = colorForName(name)
+export function userInfo(name: string, color: string = colorForName(name)): UserInfo {
   return { name, color, colorLight: lightColor(color) }
 }

@@ -5,7 +5,7 @@ import * as authProtocol from 'y-protocols/auth'
 import * as decoding from 'lib0/decoding'
 import { ObservableV2 } from 'lib0/observable'
 import { PollProvider, SseProvider } from './httpProvider'
-import { MSG_AUTH } from './protocol'
+import { MSG_AUTH, MSG_SYNC, peekSync, type ServerSync } from './protocol'
 
 export type TransportName = 'websocket' | 'sse' | 'poll'
 export const ALL_TRANSPORTS: readonly TransportName[] = ['websocket', 'sse', 'poll']
@@ -29,6 +29,8 @@ export function transportOrder(enabled: readonly string[] | null, forced: string
 export interface ProviderLike {
   awareness: awarenessProtocol.Awareness
   synced: boolean
+  /** When the provider tries again (ms since epoch), if it is waiting to reconnect. */
+  nextRetryAt?: number | null
   on (name: string, f: (...args: any[]) => void): void
   off (name: string, f: (...args: any[]) => void): void
   connect (): void
@@ -51,6 +53,8 @@ export interface ProviderConfig {
   ydoc: Y.Doc
   awareness: awarenessProtocol.Awareness
   token: string | null
+  /** Every sync message the server sends (after it was applied): the save tracker's input. */
+  onServerSync?: (m: ServerSync) => void
 }
 
 export function createProvider (name: TransportName, cfg: ProviderConfig,
@@ -63,7 +67,20 @@ export function createProvider (name: TransportName, cfg: ProviderConfig,
       params,
       // Cross-tab BroadcastChannel would hide transport problems and is not needed here.
       disableBc: true,
+      maxBackoffTime: 5000,
     })
+    const sync = p.messageHandlers[MSG_SYNC]
+    p.messageHandlers[MSG_SYNC] = (enc, dec: decoding.Decoder, prov, emitSynced, type) => {
+      const seen = peekSync(dec)
+      sync(enc, dec, prov, emitSynced, type)
+      if (seen) cfg.onServerSync?.(seen)
+    }
+    // y-websocket backs off 2^n * 100 ms after a close (n counted right after this event).
+    const ws = p as unknown as { wsUnsuccessfulReconnects: number, maxBackoffTime: number, nextRetryAt: number | null }
+    p.on('connection-close', () => queueMicrotask(() => {
+      ws.nextRetryAt = Date.now() + Math.min(2 ** ws.wsUnsuccessfulReconnects * 100, ws.maxBackoffTime)
+    }))
+    p.on('status', ({ status }) => { if (status === 'connected') ws.nextRetryAt = null })
     // y-websocket only logs permission denials; we turn them into read-only mode.
     p.messageHandlers[MSG_AUTH] = (_enc, dec: decoding.Decoder) => {
       authProtocol.readAuthMessage(dec, cfg.ydoc, (_y, reason) => onPermissionDenied(reason))
@@ -75,6 +92,7 @@ export function createProvider (name: TransportName, cfg: ProviderConfig,
     ? new SseProvider(cfg.origin + '/sse', cfg.doc, cfg.ydoc, opts)
     : new PollProvider(cfg.origin + '/poll', cfg.doc, cfg.ydoc, opts)
   p.on('permission-denied', onPermissionDenied)
+  if (cfg.onServerSync) p.on('server-sync', cfg.onServerSync)
   return p
 }
 

@@ -7,22 +7,34 @@ export interface HistoryPanel {
   element: HTMLElement
   refresh (): Promise<void>
   setReadOnly (ro: boolean): void
+  /** The panel's own close button (on phones it is a sheet over the editor). */
+  onClose (f: () => void): void
 }
 
 export function createHistoryPanel (doc: string, ytext: Y.Text): HistoryPanel {
   const list = h('ol', { class: 'versions', id: 'version-list' })
   const message = h('p', { class: 'message', role: 'status', hidden: true })
   const preview = h('div', { class: 'preview', id: 'version-preview', hidden: true })
-  const labelInput = h('input', { type: 'text', id: 'version-label', placeholder: 'Label, e.g. before review', maxlength: '200' })
+  const labelInput = h('input', { type: 'text', id: 'version-label', placeholder: 'Version label', maxlength: '200' })
   const nameButton = h('button', { type: 'submit', id: 'name-version' }, 'Name this version')
   const nameForm = h('form', { class: 'name-version' }, labelInput, nameButton)
   let selected: number | null = null
   let readOnly = false
+  let sayTimer: ReturnType<typeof setTimeout> | null = null
+  const closeListeners: Array<() => void> = []
 
   const say = (text: string | null, kind: 'error' | 'ok' = 'ok') => {
     message.hidden = text === null
     message.textContent = text ?? ''
     message.className = `message ${kind}`
+    // Confirmations fade after a moment; errors stay until the next action.
+    if (sayTimer) clearTimeout(sayTimer)
+    sayTimer = text !== null && kind === 'ok' ? setTimeout(() => say(null), 4000) : null
+  }
+  const clearPreview = () => {
+    selected = null
+    preview.hidden = true
+    preview.replaceChildren()
   }
   const errText = (err: unknown) => (err instanceof ApiError ? err.message : String(err))
 
@@ -32,7 +44,10 @@ export function createHistoryPanel (doc: string, ytext: Y.Text): HistoryPanel {
       h('span', { class: `v-kind v-${v.kind}` }, kind),
       v.label ? h('span', { class: 'v-label' }, v.label) : null,
       h('span', { class: 'v-meta', title: absoluteTime(v.created_at) },
-        `#${v.version} · ${relativeTime(v.created_at)} · ${formatBytes(v.size_bytes)} · ${v.text_length} chars`))
+        `#${v.version} · ${relativeTime(v.created_at)} · ${formatBytes(v.size_bytes)} · ${v.text_length} chars`),
+      v.authors && v.authors.length > 0
+        ? h('span', { class: 'v-authors' }, `by ${v.authors.join(', ')}`)
+        : null)
   }
 
   const showVersion = async (n: number) => {
@@ -67,6 +82,8 @@ export function createHistoryPanel (doc: string, ytext: Y.Text): HistoryPanel {
       restore.disabled = true
       try {
         const r = await restoreVersion(doc, n)
+        // The old preview and diff describe a state that is gone: close them.
+        clearPreview()
         say(`Restored version #${n} (saved as #${r.version}).`)
         await refresh()
       } catch (err) {
@@ -81,16 +98,33 @@ export function createHistoryPanel (doc: string, ytext: Y.Text): HistoryPanel {
       body)
   }
 
+  const showCurrent = () => {
+    selected = 0
+    for (const li of list.querySelectorAll('li')) li.classList.toggle('selected', li.dataset.version === 'current')
+    preview.hidden = false
+    const text = ytext.toString()
+    preview.replaceChildren(
+      h('div', { class: 'preview-head' }, h('span', { class: 'v-desc' }, h('span', { class: 'v-kind v-current' }, 'Now'),
+        h('span', { class: 'v-meta' }, `${text.length} chars · saved as a version after 30 s without edits`))),
+      h('pre', { class: 'version-text' }, text || '(empty)'))
+  }
+
   const refresh = async () => {
     try {
       const { versions } = await listVersions(doc)
-      list.replaceChildren(...versions.map((v) => {
+      // The current text heads the list, so the panel is never empty and "now" is explicit.
+      const current = h('li', { 'data-version': 'current', class: selected === 0 ? 'selected' : undefined },
+        h('button', { type: 'button', class: 'version-item', id: 'version-current' },
+          h('span', { class: 'v-desc' }, h('span', { class: 'v-kind v-current' }, 'Now'),
+            h('span', { class: 'v-label' }, 'Current text'),
+            h('span', { class: 'v-meta' }, versions.length === 0 ? 'No saved versions yet' : 'Live, as everyone sees it'))))
+      current.querySelector('button')!.addEventListener('click', showCurrent)
+      list.replaceChildren(current, ...versions.map((v) => {
         const li = h('li', { 'data-version': String(v.version), class: selected === v.version ? 'selected' : undefined },
           h('button', { type: 'button', class: 'version-item' }, describe(v)))
         li.querySelector('button')!.addEventListener('click', () => void showVersion(v.version))
         return li
       }))
-      if (versions.length === 0) list.replaceChildren(h('li', { class: 'muted' }, 'No versions yet.'))
     } catch (err) {
       say(`Could not load history: ${errText(err)}`, 'error')
     }
@@ -115,14 +149,17 @@ export function createHistoryPanel (doc: string, ytext: Y.Text): HistoryPanel {
 
   const refreshButton = h('button', { type: 'button', class: 'link' }, 'Refresh')
   refreshButton.addEventListener('click', () => void refresh())
+  const closeButton = h('button', { type: 'button', class: 'close', id: 'close-history', 'aria-label': 'Close history' }, '×')
+  closeButton.addEventListener('click', () => { for (const f of closeListeners) f() })
 
   const element = h('aside', { class: 'history', id: 'history-panel', 'aria-label': 'History' },
-    h('div', { class: 'history-head' }, h('h2', {}, 'History'), refreshButton),
+    h('div', { class: 'history-head' }, h('h2', {}, 'History'), h('span', { class: 'head-actions' }, refreshButton, closeButton)),
     nameForm, message, list, preview)
 
   return {
     element,
     refresh,
+    onClose (f: () => void) { closeListeners.push(f) },
     setReadOnly (ro: boolean) {
       readOnly = ro
       nameButton.disabled = ro

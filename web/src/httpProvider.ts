@@ -5,7 +5,7 @@ import * as authProtocol from 'y-protocols/auth'
 import { ObservableV2 } from 'lib0/observable'
 import {
   MSG_AUTH, MSG_AWARENESS, MSG_QUERY_AWARENESS, MSG_SYNC,
-  base64ToBytes, concatMessages, decoding, encodeMessage, encoding,
+  base64ToBytes, concatMessages, decoding, encodeMessage, encoding, peekSync, type ServerSync,
 } from './protocol'
 
 export type ConnStatus = 'connected' | 'connecting' | 'disconnected'
@@ -17,6 +17,7 @@ export type ProviderEvents = {
   'permission-denied': (reason: string) => void
   'connection-error': (e: unknown) => void
   'connection-close': (e: unknown) => void
+  'server-sync': (m: ServerSync) => void
 }
 
 type FetchFn = typeof fetch
@@ -47,6 +48,8 @@ export abstract class HttpProvider extends ObservableV2<ProviderEvents> {
   readOnly = false
   shouldConnect = false
   session: string | null = null
+  /** When the next reconnection attempt happens (ms since epoch), while one is scheduled. */
+  nextRetryAt: number | null = null
   protected fetchFn: FetchFn
   protected batchDelayMs: number
   protected maxBackoffMs: number
@@ -101,6 +104,7 @@ export abstract class HttpProvider extends ObservableV2<ProviderEvents> {
   protected setStatus (status: ConnStatus): void {
     if (this.status === status) return
     this.status = status
+    if (status === 'connected') this.nextRetryAt = null
     if (status !== 'connected') {
       this.synced = false
       this.dropRemoteAwareness()
@@ -108,6 +112,12 @@ export abstract class HttpProvider extends ObservableV2<ProviderEvents> {
     this.emit('status', [{ status }])
     // Anything queued while we were away goes out now (a resumed session keeps its queue).
     if (status === 'connected' && this.queue.length > 0) this.flushSoon(0)
+  }
+
+  /** Records a scheduled reconnection so the editor can say when it happens. */
+  protected retryIn (ms: number): number {
+    this.nextRetryAt = Date.now() + ms
+    return ms
   }
 
   protected withToken (url: string): string {
@@ -155,11 +165,13 @@ export abstract class HttpProvider extends ObservableV2<ProviderEvents> {
       const type = decoding.readVarUint(decoder)
       switch (type) {
         case MSG_SYNC: {
+          const seen = peekSync(decoder)
           const reply = encoding.createEncoder()
           encoding.writeVarUint(reply, MSG_SYNC)
           const syncType = syncProtocol.readSyncMessage(decoder, reply, this.doc, this)
           if (encoding.length(reply) > 1) this.enqueue(encoding.toUint8Array(reply))
           if (syncType === syncProtocol.messageYjsSyncStep2) this.synced = true
+          if (seen) this.emit('server-sync', [seen])
           break
         }
         case MSG_AWARENESS:
@@ -334,7 +346,7 @@ export class SseProvider extends HttpProvider {
         this.emit('connection-close', [ev])
         this.failures++
         if (this.shouldConnect) {
-          const delay = Math.min(this.maxBackoffMs, 200 * 2 ** this.failures)
+          const delay = this.retryIn(Math.min(this.maxBackoffMs, 200 * 2 ** this.failures))
           this.reconnectTimer = setTimeout(() => {
             this.reconnectTimer = null
             if (this.shouldConnect && this.es === null) this.open()
@@ -423,7 +435,7 @@ export class PollProvider extends HttpProvider {
           this.setStatus('disconnected')
           // A server that keeps forgetting sessions must not be hammered in a tight loop.
           failures++
-          await this.sleep(Math.min(this.maxBackoffMs, 50 * 2 ** failures))
+          await this.sleep(this.retryIn(Math.min(this.maxBackoffMs, 50 * 2 ** failures)))
           continue
         }
         if (!res.ok) throw new Error(`poll: HTTP ${res.status}`)
@@ -440,7 +452,7 @@ export class PollProvider extends HttpProvider {
         if (this.status === 'connected') this.emit('connection-close', [err])
         this.setStatus(this.session === null ? 'disconnected' : 'connecting')
         if (this.session === null || failures > 1) this.setStatus('disconnected')
-        await this.sleep(Math.min(this.maxBackoffMs, 200 * 2 ** failures))
+        await this.sleep(this.retryIn(Math.min(this.maxBackoffMs, 200 * 2 ** failures)))
       }
     }
   }

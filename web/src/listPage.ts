@@ -1,21 +1,44 @@
-import { ApiError, createDocument, listDocuments, type DocumentInfo } from './api'
-import { validateDocName } from './names'
+import {
+  ApiError, createDocument, deleteDocument, displayTitle, getConfig, listDocuments, type DocumentInfo,
+} from './api'
 import { absoluteTime, formatBytes, h, relativeTime } from './format'
 import { appUrl } from './session'
 import { colorForName } from './colors'
 
+export type SortKey = 'edited' | 'title'
+
+/** Filters by title or name (case- and accent-insensitive) and sorts; pure for testing. */
+export function filterAndSort (docs: DocumentInfo[], query: string, sort: SortKey): DocumentInfo[] {
+  const fold = (s: string) => s.normalize('NFKD').replace(/\p{M}/gu, '').toLocaleLowerCase()
+  const q = fold(query.trim())
+  const out = q ? docs.filter((d) => fold(displayTitle(d)).includes(q) || fold(d.name).includes(q)) : [...docs]
+  if (sort === 'title') {
+    const collator = new Intl.Collator(undefined, { sensitivity: 'base', numeric: true })
+    out.sort((a, b) => collator.compare(displayTitle(a), displayTitle(b)))
+  } else {
+    out.sort((a, b) => Date.parse(b.updated_at) - Date.parse(a.updated_at))
+  }
+  return out
+}
+
 export function renderList (root: HTMLElement, opts: { navigate: (url: string) => void }): () => void {
   const input = h('input', {
-    id: 'new-doc-name', type: 'text', placeholder: 'e.g. meeting-notes', maxlength: '128',
-    autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'create-error',
+    id: 'new-doc-title', type: 'text', placeholder: 'e.g. Meeting notes', maxlength: '200',
+    autocomplete: 'off', 'aria-describedby': 'create-error',
   })
   const createError = h('p', { id: 'create-error', class: 'message error', role: 'alert', hidden: true })
   const listError = h('p', { id: 'list-error', class: 'message error', role: 'alert', hidden: true })
+  const listMessage = h('p', { id: 'list-message', class: 'message ok', role: 'status', hidden: true })
+  const search = h('input', { id: 'doc-search', type: 'search', placeholder: 'Search titles', 'aria-label': 'Search documents', autocomplete: 'off' })
+  const sortSel = h('select', { id: 'doc-sort', 'aria-label': 'Sort by' },
+    h('option', { value: 'edited' }, 'Last edited'),
+    h('option', { value: 'title' }, 'Title'))
   const tbody = h('tbody')
   const empty = h('p', { class: 'empty', hidden: true }, 'No documents yet. Create the first one above.')
+  const noMatch = h('p', { class: 'empty', id: 'no-match', hidden: true }, 'No document matches your search.')
   const table = h('table', { class: 'doc-table' },
     h('thead', {}, h('tr', {},
-      h('th', {}, 'Document'), h('th', {}, 'Last edited'), h('th', {}, 'Who is here'), h('th', { class: 'num' }, 'Connections'))),
+      h('th', {}, 'Document'), h('th', {}, 'Last edited'), h('th', {}, 'Who is here'), h('th', { class: 'num' }, 'Connections'), h('th', {}, h('span', { class: 'sr-only' }, 'Actions')))),
     tbody)
 
   const showCreateError = (msg: string | null) => {
@@ -24,51 +47,71 @@ export function renderList (root: HTMLElement, opts: { navigate: (url: string) =
     input.setAttribute('aria-invalid', msg === null ? 'false' : 'true')
   }
 
-  input.addEventListener('input', () => {
-    const v = input.value
-    showCreateError(v === '' ? null : validateDocName(v))
-  })
-
   const form = h('form', { class: 'create-form', novalidate: true },
-    h('label', { for: 'new-doc-name' }, 'New document'),
+    h('label', { for: 'new-doc-title' }, 'New document'),
     h('div', { class: 'row' }, input, h('button', { type: 'submit', class: 'primary' }, 'Create')),
     createError)
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault()
-    const name = input.value.trim()
-    const problem = validateDocName(name)
-    if (problem) { showCreateError(problem); input.focus(); return }
+    const title = input.value.trim()
+    if (!title) { showCreateError('Give the document a title.'); input.focus(); return }
     showCreateError(null)
     try {
-      await createDocument(name)
-      opts.navigate(appUrl(`/d/${encodeURIComponent(name)}`))
+      const d = await createDocument(title)
+      opts.navigate(appUrl(`/d/${encodeURIComponent(d.name)}`))
     } catch (err) {
-      if (err instanceof ApiError && err.status === 409) {
-        showCreateError(`“${name}” already exists — `)
-        createError.append(h('a', { href: appUrl(`/d/${encodeURIComponent(name)}`), 'data-link': true }, 'open it'))
-      } else {
-        showCreateError(err instanceof ApiError ? `Could not create: ${err.message}` : String(err))
-      }
+      showCreateError(err instanceof ApiError ? `Could not create: ${err.message}` : String(err))
     }
   })
+
+  let canDelete = false
+  let docs: DocumentInfo[] = []
+
+  const remove = async (d: DocumentInfo) => {
+    const t = displayTitle(d)
+    if (!confirm(`Delete “${t}” for everyone? Its text and all its versions are removed. This cannot be undone.`)) return
+    try {
+      await deleteDocument(d.name)
+      docs = docs.filter((x) => x.name !== d.name)
+      render()
+      listMessage.hidden = false
+      listMessage.textContent = `Deleted “${t}”.`
+    } catch (err) {
+      listError.hidden = false
+      listError.textContent = `Could not delete “${t}”: ${err instanceof ApiError ? err.message : String(err)}`
+    }
+  }
 
   const row = (d: DocumentInfo) => {
     const href = appUrl(`/d/${encodeURIComponent(d.name)}`)
     const users = d.users ?? []
+    const del = h('button', { type: 'button', class: 'danger small-btn delete', 'aria-label': `Delete ${displayTitle(d)}` }, 'Delete')
+    del.addEventListener('click', () => void remove(d))
     return h('tr', { 'data-doc': d.name },
-      h('td', { 'data-label': 'Document' }, h('a', { href, 'data-link': true, class: 'doc-link' }, d.name),
+      h('td', { 'data-label': 'Document' }, h('a', { href, 'data-link': true, class: 'doc-link' }, displayTitle(d)),
         h('span', { class: 'muted small' }, ` · ${formatBytes(d.size_bytes)}`)),
       h('td', { 'data-label': 'Last edited', title: absoluteTime(d.updated_at) }, relativeTime(d.updated_at)),
-      h('td', { 'data-label': 'Who is here' }, users.length === 0
+      h('td', { 'data-label': 'Who is here', class: 'who' }, users.length === 0
         ? h('span', { class: 'muted' }, '—')
         : h('span', { class: 'chips' }, ...users.map((u) => {
           const chip = h('span', { class: 'chip' }, u)
           chip.style.setProperty('--c', colorForName(u))
           return chip
         }))),
-      h('td', { 'data-label': 'Connections', class: 'num' }, String(d.connections ?? 0)))
+      h('td', { 'data-label': 'Connections', class: 'num' }, String(d.connections ?? 0)),
+      h('td', { class: 'actions' }, canDelete ? del : null))
   }
+
+  const render = () => {
+    const shown = filterAndSort(docs, search.value, sortSel.value as SortKey)
+    tbody.replaceChildren(...shown.map(row))
+    empty.hidden = docs.length > 0
+    noMatch.hidden = docs.length === 0 || shown.length > 0
+    table.hidden = shown.length === 0
+  }
+  search.addEventListener('input', render)
+  sortSel.addEventListener('change', render)
 
   let stopped = false
   let timer: ReturnType<typeof setTimeout> | null = null
@@ -77,22 +120,25 @@ export function renderList (root: HTMLElement, opts: { navigate: (url: string) =
       const { documents } = await listDocuments()
       if (stopped) return
       listError.hidden = true
-      tbody.replaceChildren(...documents.map(row))
-      empty.hidden = documents.length > 0
-      table.hidden = documents.length === 0
+      docs = documents
+      render()
     } catch (err) {
       if (stopped) return
       listError.hidden = false
       listError.textContent = err instanceof ApiError ? err.message : String(err)
     }
-    if (!stopped) timer = setTimeout(refresh, 5000)
+    // Who is here changes all the time: keep it fresh while the page is visible.
+    if (!stopped) timer = setTimeout(refresh, document.hidden ? 10000 : 2000)
   }
 
   root.append(h('section', { class: 'page list-page' },
     h('h1', {}, 'Documents'),
     h('p', { class: 'lead' }, 'Write together in real time. Share a document by sharing its address.'),
-    form, listError, table, empty))
+    form,
+    h('div', { class: 'list-tools' }, search, h('label', { class: 'sort' }, h('span', {}, 'Sort by'), sortSel)),
+    listError, listMessage, table, empty, noMatch))
   table.hidden = true
+  getConfig().then((c) => { canDelete = c.admin === 'open'; if (!stopped) render() }).catch(() => {})
   void refresh()
   input.focus()
   return () => { stopped = true; if (timer) clearTimeout(timer) }

@@ -3,6 +3,7 @@ import { setApiToken } from './api'
 import { currentUserName, readSession, storeUserName } from './session'
 import { renderList } from './listPage'
 import { renderEditor } from './editorPage'
+import { renderNotFound } from './notFound'
 
 const session = readSession()
 setApiToken(session.token)
@@ -45,8 +46,10 @@ function route (): void {
       onNameChange: (f) => nameListeners.add(f),
       navigate,
     })
-  } else {
+  } else if (path === '/' || path === '/index.html') {
     cleanup = renderList(app, { navigate })
+  } else {
+    cleanup = renderNotFound(app)
   }
 }
 

@@ -38,4 +38,19 @@ export function encodeMessage(write: (e: encoding.Encoder) => void): Uint8Array 
   return encoding.toUint8Array(e)
 }
 
+/** What a server sync message carries, read without consuming the decoder. */
+export type ServerSync = { kind: 'state-vector', bytes: Uint8Array } | { kind: 'update', bytes: Uint8Array }
+
+/** Reads the sync message at the decoder's position (after the MSG_SYNC type) from a copy. */
+export function peekSync (decoder: decoding.Decoder): ServerSync | null {
+  try {
+    const d = decoding.clone(decoder)
+    const sub = decoding.readVarUint(d)
+    const bytes = decoding.readVarUint8Array(d)
+    return sub === 0 ? { kind: 'state-vector', bytes } : { kind: 'update', bytes }
+  } catch {
+    return null
+  }
+}
+
 export { encoding, decoding }

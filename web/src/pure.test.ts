@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { validateDocName } from './names'
-import { PALETTE, colorForName, userInfo } from './colors'
+import { PALETTE, colorForName, distinctColor, userInfo } from './colors'
 import { isReadOnlyToken, parseTokenClaims } from './token'
 import { diffLines, diffStats } from './diff'
 import { transportOrder } from './connection'
@@ -20,6 +20,22 @@ describe('validateDocName', () => {
     for (const bad of ['a b', 'a/b', 'ä', 'a?b', 'a#b', 'a%20', 'a+b']) {
       expect(validateDocName(bad), bad).not.toBeNull()
     }
+  })
+})
+
+describe('distinct colours', () => {
+  it('steps past colours of lower client ids and settles to all-different', () => {
+    // Names that hash to the same colour.
+    const names = ['alice']
+    for (let i = 0; names.length < 3; i++) if (colorForName(`u${i}`) === colorForName('alice')) names.push(`u${i}`)
+    const ids = [5, 9, 2]
+    let colors = new Map<number, string>(ids.map((id, i) => [id, colorForName(names[i])]))
+    for (let round = 0; round < 3; round++) {
+      colors = new Map(ids.map((id, i) => [id, distinctColor(names[i], id, colors.entries())]))
+    }
+    expect(new Set(colors.values()).size).toBe(3)
+    // The lowest id keeps its own colour.
+    expect(colors.get(2)).toBe(colorForName(names[2]))
   })
 })
 

@@ -10,6 +10,8 @@ describe('session parameters', () => {
   it('reads the forced transport and ignores unknown ones', () => {
     expect(readSession('?transport=sse').forcedTransport).toBe('sse')
     expect(readSession('?transport=smoke').forcedTransport).toBeNull()
+    expect(readSession('?transport=smoke').unknownTransport).toBe('smoke')
+    expect(readSession('?transport=sse').unknownTransport).toBeNull()
     expect(readSession('').token).toBeNull()
   })
   it('decodes token claims from the URL', () => {

@@ -10,13 +10,20 @@ export interface Session {
   token: string | null
   claims: TokenClaims | null
   forcedTransport: TransportName | null
+  /** A `?transport=` value that names no transport: reported to the user, not ignored. */
+  unknownTransport: string | null
 }
 
 export function readSession (search: string = location.search): Session {
   const params = new URLSearchParams(search)
   const token = params.get('token')
   const t = params.get('transport')
-  return { token, claims: parseTokenClaims(token), forcedTransport: isTransportName(t) ? t : null }
+  return {
+    token,
+    claims: parseTokenClaims(token),
+    forcedTransport: isTransportName(t) ? t : null,
+    unknownTransport: t !== null && !isTransportName(t) ? t : null,
+  }
 }
 
 /** Builds an in-app URL that keeps ?token= and ?transport= so a share link keeps working. */
