@@ -18,8 +18,17 @@ if [[ ! -d web/node_modules || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]];
   echo "$want" >"$stamp"
 fi
 
-# Same build steps as CI and the Dockerfile.
-"$ROOT/scripts/build.sh" web
+# Same build steps as CI and the Dockerfile. The web editor is rebuilt only when its sources
+# changed since the last build (the stamp records a hash of them).
+web_stamp=web/node_modules/.tandem-web-src.sha256
+web_src="$(cd web && find src public index.html package-lock.json tsconfig.json vite.config.ts -type f \
+  -not -name '*.test.ts' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
+if [[ -f web/dist/index.html && -f "$web_stamp" && "$(cat "$web_stamp")" == "$web_src" ]]; then
+  echo "--> web editor is up to date (web/dist)"
+else
+  "$ROOT/scripts/build.sh" web
+  echo "$web_src" >"$web_stamp"
+fi
 "$ROOT/scripts/build.sh" server
 
 echo "--> starting tandem"

@@ -10,20 +10,10 @@ use std::{
 };
 
 use anyhow::Context;
-use axum::{
-    extract::{DefaultBodyLimit, Request},
-    http::{header, HeaderValue},
-    middleware::Next,
-    response::Response,
-    Router,
-};
+use axum::{extract::DefaultBodyLimit, Router};
 use tandem_persistence::Store;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
-use tower_http::{
-    compression::CompressionLayer,
-    services::{ServeDir, ServeFile},
-    trace::TraceLayer,
-};
+use tower_http::trace::TraceLayer;
 
 use crate::{
     api,
@@ -152,27 +142,8 @@ pub fn router(state: SharedState) -> Router {
         .merge(ops::routes())
         .layer(body_limit)
         .with_state(state);
-    let index = web_dir.join("index.html");
-    let web = Router::new()
-        .fallback_service(ServeDir::new(&web_dir).fallback(ServeFile::new(index)))
-        .layer(axum::middleware::from_fn(cache_headers))
-        .layer(CompressionLayer::new());
+    let web = crate::web::routes(web_dir);
     api.merge(web).layer(TraceLayer::new_for_http())
-}
-
-/// Vite puts content-hashed files under /assets/: those never change. Everything else
-/// (index.html, the SPA routes) must be revalidated so a deploy shows up at once.
-async fn cache_headers(req: Request, next: Next) -> Response {
-    let immutable = req.uri().path().starts_with("/assets/");
-    let mut res = next.run(req).await;
-    let value = if immutable {
-        "public, max-age=31536000, immutable"
-    } else {
-        "no-cache"
-    };
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
-    res
 }
 
 /// Hides a password in a database URL before it reaches a log line.

@@ -19,6 +19,7 @@ pub mod session;
 pub mod state;
 pub mod text;
 pub mod transport;
+pub mod web;
 pub mod writer;
 pub mod yjs_bounds;
 

@@ -1,6 +1,8 @@
 //! Metric names and their descriptions, in one place so dashboards have one list to read.
 
-use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+};
 
 pub const CONNECTIONS: &str = "tandem_connections";
 pub const CONNECTIONS_TOTAL: &str = "tandem_connections_opened_total";
@@ -80,4 +82,54 @@ pub fn describe() {
         BURSTS_MERGED,
         "Commits whose many updates were relayed as one merged update"
     );
+}
+
+/// Label values each labelled family can take; registered at start so that every series a
+/// dashboard queries exists (at zero) on a fresh server.
+const TRANSPORTS: [&str; 3] = ["websocket", "sse", "poll"];
+const BAD_MESSAGE_REASONS: [&str; 4] = ["text_frame", "too_big", "undecodable", "bad_update"];
+const AUTH_REASONS: [&str; 6] = [
+    "missing",
+    "invalid",
+    "expired",
+    "wrong_document",
+    "read_only",
+    "admin_required",
+];
+const VERSION_KINDS: [&str; 3] = ["auto", "named", "restore"];
+
+/// Creates every family at zero. Prometheus shows nothing for a series never touched,
+/// which breaks dashboards and alerts (`rate()` of a missing series) until the first event.
+pub fn register_zeroes() {
+    for t in TRANSPORTS {
+        gauge!(CONNECTIONS, "transport" => t).increment(0.0);
+        counter!(CONNECTIONS_TOTAL, "transport" => t).increment(0);
+        counter!(BYTES_IN, "transport" => t).increment(0);
+    }
+    gauge!(DOCUMENTS_LOADED).increment(0.0);
+    gauge!(UNWRITTEN_BYTES).increment(0.0);
+    for name in [
+        UPDATES_RECEIVED,
+        UPDATES_RELAYED,
+        UPDATES_PERSISTED,
+        BYTES_OUT,
+        QUEUE_DROPS,
+        DB_ERRORS,
+        UNKNOWN_MESSAGES,
+        COMPACTIONS,
+        BURSTS_MERGED,
+    ] {
+        counter!(name).increment(0);
+    }
+    for r in BAD_MESSAGE_REASONS {
+        counter!(BAD_MESSAGES, "reason" => r).increment(0);
+    }
+    for r in AUTH_REASONS {
+        counter!(AUTH_REFUSED, "reason" => r).increment(0);
+    }
+    for k in VERSION_KINDS {
+        counter!(VERSIONS, "kind" => k).increment(0);
+    }
+    // Registering the histogram makes it render with empty buckets.
+    let _ = histogram!(PERSIST_SECONDS);
 }

@@ -28,6 +28,7 @@ pub fn prometheus() -> PrometheusHandle {
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_ok() {
                 crate::metrics::describe();
+                crate::metrics::register_zeroes();
             }
             handle
         })
