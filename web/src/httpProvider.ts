@@ -370,6 +370,12 @@ export class SseProvider extends HttpProvider {
   disconnect (): void {
     this.shouldConnect = false
     this.sendLeave()
+    // Ending the session (not only closing the stream) lets others see at once that we left;
+    // keepalive lets the request outlive a closing tab.
+    if (this.session !== null) {
+      const url = this.withToken(`${this.baseUrl}/${encodeURIComponent(this.roomname)}/${encodeURIComponent(this.session)}`)
+      void this.fetchFn(url, { method: 'DELETE', headers: this.headers(), keepalive: true }).catch(() => {})
+    }
     if (this.reconnectTimer !== null) { clearTimeout(this.reconnectTimer); this.reconnectTimer = null }
     if (this.es !== null) { this.es.close(); this.es = null }
     this.session = null

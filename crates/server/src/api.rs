@@ -62,6 +62,9 @@ async fn config(State(state): State<SharedState>) -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "transports": transports,
         "auth": if state.auth.token_mode() { "token" } else { "open" },
+        // Whether listing and deleting documents need the admin key (the editor hides what
+        // the visitor cannot do).
+        "admin": if state.auth.admin_open() { "open" } else { "key" },
         "version": env!("CARGO_PKG_VERSION"),
     }))
 }
@@ -375,6 +378,8 @@ struct TokenRequest {
     #[serde(default = "default_expiry")]
     expires_in: u64,
     name: Option<String>,
+    #[serde(default)]
+    share: bool,
 }
 
 fn default_access() -> AccessLevel {
@@ -406,6 +411,7 @@ async fn mint_token(
         access: req.access,
         exp,
         name: req.name,
+        share: req.share,
     };
     let token = state.auth.mint(&claims).ok_or_else(|| {
         ApiError::bad_request("the server has no TANDEM_SECRET: tokens are not used")

@@ -136,6 +136,7 @@ pub fn router(state: SharedState) -> Router {
     let body_limit = DefaultBodyLimit::max(state.config.max_message_size);
     let api = Router::new()
         .merge(api::routes())
+        .merge(crate::share::routes())
         .merge(transport::routes())
         // Probes keep their plain-text answers; clients of the API get JSON errors.
         .layer(axum::middleware::from_fn(error::json_errors))

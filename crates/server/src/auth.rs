@@ -39,6 +39,10 @@ pub struct Claims {
     /// Shown in presence instead of a name the user picks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// May hand out access to this document (`POST /api/documents/{doc}/share`): tokens for
+    /// the same document, with equal or lower access, that expire no later than this one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub share: bool,
 }
 
 impl Claims {
@@ -96,6 +100,10 @@ pub struct Grant {
     pub access: Access,
     pub name: Option<String>,
     pub admin: bool,
+    /// The token's `share` claim (the admin key may always share).
+    pub share: bool,
+    /// When the token expires (seconds since the epoch); `None` for the admin key.
+    pub exp: Option<u64>,
 }
 
 pub struct Auth {
@@ -136,6 +144,11 @@ impl Auth {
                 .filter(|k| !k.is_empty())
                 .map(|k| digest(k.as_bytes())),
         }
+    }
+
+    /// Admin actions need nothing: no secret and no admin key.
+    pub fn admin_open(&self) -> bool {
+        self.admin_key.is_none() && self.keys.is_none()
     }
 
     pub fn token_mode(&self) -> bool {
@@ -183,6 +196,8 @@ impl Auth {
                 access: Access::Write,
                 name: None,
                 admin: false,
+                share: false,
+                exp: None,
             });
         };
         if self.is_admin(bearer) {
@@ -190,6 +205,8 @@ impl Auth {
                 access: Access::Write,
                 name: None,
                 admin: true,
+                share: true,
+                exp: None,
             });
         }
         let token = token.or(bearer).ok_or(AuthError::Missing)?;
@@ -209,13 +226,15 @@ impl Auth {
             access: claims.access.into(),
             name: claims.name,
             admin: false,
+            share: claims.share,
+            exp: Some(claims.exp),
         })
     }
 
     /// The admin API is open when no admin key and no secret are set (a private,
     /// single-user install); otherwise it needs the admin key.
     pub fn admin(&self, bearer: Option<&str>) -> Result<(), AuthError> {
-        if self.admin_key.is_none() && self.keys.is_none() {
+        if self.admin_open() {
             return Ok(());
         }
         if self.is_admin(bearer) {
@@ -257,6 +276,9 @@ pub struct TokenArgs {
     /// User name shown in presence.
     #[arg(long)]
     pub name: Option<String>,
+    /// Let the holder hand out links to the document (same or lower access, shorter life).
+    #[arg(long)]
+    pub share: bool,
     #[arg(long, env = "TANDEM_SECRET", hide_env_values = true)]
     pub secret: String,
 }
@@ -271,6 +293,7 @@ mod tests {
             access,
             exp,
             name: Some("ann".into()),
+            share: false,
         }
     }
 

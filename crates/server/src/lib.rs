@@ -16,6 +16,7 @@ pub mod protocol;
 pub mod registry;
 pub mod room;
 pub mod session;
+pub mod share;
 pub mod state;
 pub mod text;
 pub mod transport;

@@ -48,6 +48,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     )
                 })?,
                 name: args.name,
+                share: args.share,
             };
             println!("{}", auth.mint(&claims).context("minting token")?);
             Ok(())

@@ -88,13 +88,14 @@ pub fn describe() {
 /// dashboard queries exists (at zero) on a fresh server.
 const TRANSPORTS: [&str; 3] = ["websocket", "sse", "poll"];
 const BAD_MESSAGE_REASONS: [&str; 4] = ["text_frame", "too_big", "undecodable", "bad_update"];
-const AUTH_REASONS: [&str; 6] = [
+const AUTH_REASONS: [&str; 7] = [
     "missing",
     "invalid",
     "expired",
     "wrong_document",
     "read_only",
     "admin_required",
+    "share_denied",
 ];
 const VERSION_KINDS: [&str; 3] = ["auto", "named", "restore"];
 

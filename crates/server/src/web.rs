@@ -43,7 +43,8 @@ fn is_app_page(path: &str) -> bool {
 async fn serve(State(web): State<WebDir>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     if path.starts_with("/api/") || path == "/api" {
-        return ApiError::not_found(format!("no such endpoint: {path}")).into_response();
+        return ApiError::new(StatusCode::NOT_FOUND, format!("no such endpoint: {path}"))
+            .into_response();
     }
     if !is_app_page(&path) {
         let res = match ServeDir::new(web.dir.as_path()).oneshot(req).await {

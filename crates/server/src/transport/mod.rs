@@ -29,7 +29,8 @@ pub fn routes() -> Router<SharedState> {
     router = router.route("/hocuspocus", get(hocuspocus::upgrade));
     router = router
         .route("/sse/{doc}", get(sse::open))
-        .route("/sse/{doc}/{session}", post(sse::send));
+        // DELETE ends the session at once (a closing tab), instead of after the idle timeout.
+        .route("/sse/{doc}/{session}", post(sse::send).delete(poll::close));
     router = router.route("/poll/{doc}", post(poll::open)).route(
         "/poll/{doc}/{session}",
         get(poll::receive).post(poll::send).delete(poll::close),

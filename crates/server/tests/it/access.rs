@@ -24,6 +24,7 @@ fn mint_with(secret: &str, doc: &str, access: AccessLevel, exp: u64) -> String {
             access,
             exp,
             name: None,
+            share: false,
         })
         .unwrap()
 }
