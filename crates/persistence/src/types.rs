@@ -71,6 +71,8 @@ pub struct NewVersion {
     pub state_vector: Vec<u8>,
     /// Plain-text rendering, kept so history is readable with SQL alone.
     pub text: String,
+    /// Who edited since the previous version, sorted and without duplicates.
+    pub authors: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -81,6 +83,7 @@ pub struct VersionInfo {
     pub label: Option<String>,
     pub size_bytes: i64,
     pub text_length: i64,
+    pub authors: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -95,6 +98,8 @@ pub struct Version {
 #[derive(Debug, Clone, Serialize)]
 pub struct DocumentInfo {
     pub name: String,
+    /// Free text for people; empty when never set (show the name then).
+    pub title: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub size_bytes: i64,

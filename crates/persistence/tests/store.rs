@@ -297,6 +297,7 @@ fn new_version(kind: VersionKind, label: Option<&str>, editor: &Editor) -> NewVe
         state: editor.state(),
         state_vector: editor.state_vector(),
         text: editor.string(),
+        authors: Vec::new(),
     }
 }
 

@@ -28,7 +28,10 @@ pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/api/config", get(config))
         .route("/api/documents", get(list).post(create))
-        .route("/api/documents/{doc}", get(show).delete(delete))
+        .route(
+            "/api/documents/{doc}",
+            get(show).patch(rename).delete(delete),
+        )
         .route("/api/documents/{doc}/text", get(text))
         .route("/api/documents/{doc}/state", get(state_bytes))
         .route("/api/documents/{doc}/updates", post(apply_update))
@@ -108,19 +111,35 @@ async fn list(
     Ok(Json(serde_json::json!({ "documents": out })))
 }
 
+/// `name` picks the URL-safe name; without it one is derived from `title` and made unique.
 #[derive(Deserialize)]
 struct CreateBody {
-    name: String,
+    name: Option<String>,
+    title: Option<String>,
 }
+
+/// How many `-2`, `-3`, ... suffixes to try before a random one.
+const NAME_ATTEMPTS: usize = 20;
 
 async fn create(
     State(state): State<SharedState>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<(StatusCode, Json<DocumentView>), ApiError> {
-    names::validate(&body.name)?;
-    authorize(&state, &body.name, None, &headers, Access::Write)?;
-    let info = state.store.create_document(&body.name).await?;
+    let title = names::validate_title(body.title.as_deref().unwrap_or(""))?;
+    let info = match body.name.as_deref() {
+        Some(name) => {
+            names::validate(name)?;
+            authorize(&state, name, None, &headers, Access::Write)?;
+            state.store.create_titled(name, title).await?
+        }
+        None if title.is_empty() => {
+            return Err(ApiError::bad_request(
+                "give the document a title (or a name)",
+            ))
+        }
+        None => create_unique(&state, &headers, title).await?,
+    };
     Ok((
         StatusCode::CREATED,
         Json(DocumentView {
@@ -129,6 +148,63 @@ async fn create(
             users: Vec::new(),
         }),
     ))
+}
+
+/// Creates a document named after its title: `meeting-notes`, then `meeting-notes-2`, ...
+async fn create_unique(
+    state: &SharedState,
+    headers: &HeaderMap,
+    title: &str,
+) -> Result<DocumentInfo, ApiError> {
+    let base = names::derive_name(title);
+    let mut candidates: Vec<String> = (1..=NAME_ATTEMPTS)
+        .map(|n| match n {
+            1 => base.clone(),
+            n => format!("{base}-{n}"),
+        })
+        .collect();
+    candidates.push(format!("{base}-{:08x}", rand::random::<u32>()));
+    for name in candidates {
+        authorize(state, &name, None, headers, Access::Write)?;
+        // A name that is loaded but not stored yet is in use too.
+        if state.rooms.is_loaded(&name) {
+            continue;
+        }
+        match state.store.create_titled(&name, title).await {
+            Ok(info) => return Ok(info),
+            Err(tandem_persistence::StoreError::AlreadyExists(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        format!("could not find a free name for {title:?}; give one explicitly"),
+    ))
+}
+
+#[derive(Deserialize)]
+struct RenameBody {
+    title: String,
+}
+
+/// Renames in place: only the title changes, so links (which use the name) keep working.
+async fn rename(
+    State(state): State<SharedState>,
+    Path(doc): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+    Json(body): Json<RenameBody>,
+) -> Result<Json<DocumentView>, ApiError> {
+    names::validate(&doc)?;
+    authorize(&state, &doc, Some(&q), &headers, Access::Write)?;
+    let title = names::validate_title(&body.title)?;
+    let info = state.store.set_title(&doc, title).await?;
+    let live = presence(&state, &doc).await;
+    Ok(Json(DocumentView {
+        info,
+        connections: live.connections,
+        users: live.users,
+    }))
 }
 
 /// Checks the caller may touch `doc` with `need`; open servers let everyone.
@@ -168,6 +244,7 @@ async fn show(
         let now = chrono::Utc::now();
         DocumentInfo {
             name: doc.clone(),
+            title: String::new(),
             created_at: now,
             updated_at: now,
             size_bytes: 0,

@@ -51,6 +51,12 @@ impl From<NameError> for ApiError {
     }
 }
 
+impl From<crate::names::TitleError> for ApiError {
+    fn from(e: crate::names::TitleError) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         ApiError::new(e.status(), e.to_string())

@@ -37,9 +37,85 @@ pub fn validate(name: &str) -> Result<(), NameError> {
     }
 }
 
+/// Longest accepted title, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+
+/// Why a title was refused; shown to the user as-is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TitleError {
+    #[error("a title is at most {MAX_TITLE_CHARS} characters")]
+    TooLong,
+    #[error("a title may not contain control characters such as line breaks")]
+    ControlChar,
+}
+
+/// Titles are free text (any script, spaces, emoji): only length and control characters are
+/// limited. Returns the title trimmed.
+pub fn validate_title(title: &str) -> Result<&str, TitleError> {
+    let title = title.trim();
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err(TitleError::TooLong);
+    }
+    if title.chars().any(char::is_control) {
+        return Err(TitleError::ControlChar);
+    }
+    Ok(title)
+}
+
+/// Longest name derived from a title, leaving room for a `-N` suffix that makes it unique.
+const DERIVED_MAX: usize = 60;
+
+/// A URL-safe name for a title: accents dropped (`Café` -> `cafe`), words joined with `-`,
+/// lower case. Titles with no Latin letters or digits (CJK, emoji) give `doc`.
+pub fn derive_name(title: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let mut out = String::new();
+    let mut gap = false;
+    for c in title.nfkd() {
+        if c.is_ascii_alphanumeric() {
+            if gap && !out.is_empty() {
+                out.push('-');
+            }
+            gap = false;
+            out.push(c.to_ascii_lowercase());
+            if out.len() >= DERIVED_MAX {
+                break;
+            }
+        } else if !unicode_normalization::char::is_combining_mark(c) {
+            gap = true;
+        }
+    }
+    if out.is_empty() {
+        "doc".to_string()
+    } else {
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derives_names_from_titles() {
+        assert_eq!(derive_name("Meeting notes"), "meeting-notes");
+        assert_eq!(derive_name("  Café  crème / 2026 "), "cafe-creme-2026");
+        assert_eq!(derive_name("会议记录 📝"), "doc");
+        assert_eq!(derive_name("Ünïcödé 会议 notes"), "unicode-notes");
+        let long = derive_name(&"word ".repeat(40));
+        assert!(long.len() <= DERIVED_MAX && validate(&long).is_ok(), "{long}");
+        for t in ["Meeting notes", "a/b?c#d", "...", "-x-"] {
+            assert_eq!(validate(&derive_name(t)), Ok(()), "{t}");
+        }
+    }
+
+    #[test]
+    fn titles_are_free_text_but_bounded() {
+        assert_eq!(validate_title("  会议 📝 Café  "), Ok("会议 📝 Café"));
+        assert_eq!(validate_title(&"é".repeat(200)).map(str::len), Ok(400));
+        assert_eq!(validate_title(&"é".repeat(201)), Err(TitleError::TooLong));
+        assert_eq!(validate_title("a\nb"), Err(TitleError::ControlChar));
+    }
 
     #[test]
     fn accepts_ordinary_names() {

@@ -31,7 +31,16 @@ pub trait Store: Send + Sync + 'static {
     async fn compact(&self, doc: &str, snapshot: &Snapshot) -> Result<CompactStats>;
 
     /// Creates an empty document; `AlreadyExists` if the name is taken.
-    async fn create_document(&self, doc: &str) -> Result<DocumentInfo>;
+    async fn create_document(&self, doc: &str) -> Result<DocumentInfo> {
+        self.create_titled(doc, "").await
+    }
+
+    /// Creates an empty document with a title; `AlreadyExists` if the name is taken.
+    async fn create_titled(&self, doc: &str, title: &str) -> Result<DocumentInfo>;
+
+    /// Sets a document's title, creating the document if it is not stored yet (a document
+    /// exists as soon as someone opens it, before its first write).
+    async fn set_title(&self, doc: &str, title: &str) -> Result<DocumentInfo>;
 
     async fn document(&self, doc: &str) -> Result<Option<DocumentInfo>>;
 
@@ -63,6 +72,16 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     } else {
         Err(StoreError::UnsupportedUrl(url.to_string()))
     }
+}
+
+/// Authors are stored as a JSON array of names so that they read well in SQL; a value that
+/// is not one (edited by hand) shows as no authors rather than failing the whole listing.
+pub(crate) fn parse_authors(json: &str) -> Vec<String> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+pub(crate) fn authors_json(authors: &[String]) -> String {
+    serde_json::to_string(authors).unwrap_or_else(|_| "[]".into())
 }
 
 /// Distinct documents of a batch, in first-seen order, with their byte totals.

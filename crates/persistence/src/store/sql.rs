@@ -50,15 +50,21 @@ pub(super) const RECOUNT_SIZE: &str = "UPDATE documents SET size_bytes =
      WHERE id = $1";
 
 pub(super) const CREATE_DOCUMENT: &str =
-    "INSERT INTO documents (name, created_at, updated_at) VALUES ($1, $2, $2)
+    "INSERT INTO documents (name, title, created_at, updated_at) VALUES ($1, $2, $3, $3)
      ON CONFLICT (name) DO NOTHING
-     RETURNING name, created_at, updated_at, size_bytes";
+     RETURNING name, title, created_at, updated_at, size_bytes";
+
+/// Creates the document when it is not stored yet (it exists as soon as someone opens it).
+pub(super) const SET_TITLE: &str =
+    "INSERT INTO documents (name, title, created_at, updated_at) VALUES ($1, $2, $3, $3)
+     ON CONFLICT (name) DO UPDATE SET title = excluded.title
+     RETURNING name, title, created_at, updated_at, size_bytes";
 
 pub(super) const DOCUMENT: &str =
-    "SELECT name, created_at, updated_at, size_bytes FROM documents WHERE name = $1";
+    "SELECT name, title, created_at, updated_at, size_bytes FROM documents WHERE name = $1";
 
 pub(super) const LIST_DOCUMENTS: &str =
-    "SELECT name, created_at, updated_at, size_bytes FROM documents
+    "SELECT name, title, created_at, updated_at, size_bytes FROM documents
      ORDER BY updated_at DESC, name";
 
 pub(super) const DELETE_DOCUMENT: &str = "DELETE FROM documents WHERE name = $1";
@@ -66,19 +72,19 @@ pub(super) const DELETE_DOCUMENT: &str = "DELETE FROM documents WHERE name = $1"
 /// One statement picks the number and inserts, so two writers can't pick the same one.
 pub(super) const CREATE_VERSION: &str =
     "INSERT INTO versions (document_id, version, kind, label, state, state_vector, text,
-                           size_bytes, created_at)
-     SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8
+                           size_bytes, created_at, authors)
+     SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9
      FROM versions WHERE document_id = $1
-     RETURNING version, created_at, kind, label, size_bytes,
+     RETURNING version, created_at, kind, label, authors, size_bytes,
                CAST(length(text) AS BIGINT) AS text_length";
 
 pub(super) const LIST_VERSIONS: &str =
-    "SELECT v.version, v.created_at, v.kind, v.label, v.size_bytes,
+    "SELECT v.version, v.created_at, v.kind, v.label, v.authors, v.size_bytes,
             CAST(length(v.text) AS BIGINT) AS text_length
      FROM versions v JOIN documents d ON d.id = v.document_id
      WHERE d.name = $1 ORDER BY v.version DESC";
 
-pub(super) const VERSION: &str = "SELECT v.version, v.created_at, v.kind, v.label, v.size_bytes,
+pub(super) const VERSION: &str = "SELECT v.version, v.created_at, v.kind, v.label, v.authors, v.size_bytes,
             CAST(length(v.text) AS BIGINT) AS text_length, v.text, v.state
      FROM versions v JOIN documents d ON d.id = v.document_id
      WHERE d.name = $1 AND v.version = $2";
@@ -223,9 +229,14 @@ macro_rules! impl_store {
                 Ok(stats)
             }
 
-            async fn create_document(&self, doc: &str) -> $crate::Result<$crate::DocumentInfo> {
+            async fn create_titled(
+                &self,
+                doc: &str,
+                title: &str,
+            ) -> $crate::Result<$crate::DocumentInfo> {
                 let row = sqlx::query($crate::store::sql::CREATE_DOCUMENT)
                     .bind(doc)
+                    .bind(title)
                     .bind(chrono::Utc::now())
                     .fetch_optional(&self.pool)
                     .await?;
@@ -233,6 +244,20 @@ macro_rules! impl_store {
                     Some(row) => document_info(&row),
                     None => Err($crate::StoreError::AlreadyExists(doc.to_string())),
                 }
+            }
+
+            async fn set_title(
+                &self,
+                doc: &str,
+                title: &str,
+            ) -> $crate::Result<$crate::DocumentInfo> {
+                let row = sqlx::query($crate::store::sql::SET_TITLE)
+                    .bind(doc)
+                    .bind(title)
+                    .bind(chrono::Utc::now())
+                    .fetch_one(&self.pool)
+                    .await?;
+                document_info(&row)
             }
 
             async fn document(&self, doc: &str) -> $crate::Result<Option<$crate::DocumentInfo>> {
@@ -280,6 +305,7 @@ macro_rules! impl_store {
                     .bind(&version.text)
                     .bind(version.state.len() as i64)
                     .bind(now)
+                    .bind($crate::store::authors_json(&version.authors))
                     .fetch_one(&mut *tx)
                     .await?;
                 let info = version_info(&row)?;
@@ -326,6 +352,7 @@ macro_rules! impl_store {
             use sqlx::Row;
             Ok($crate::DocumentInfo {
                 name: row.try_get("name")?,
+                title: row.try_get("title")?,
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
                 size_bytes: row.try_get("size_bytes")?,
@@ -343,6 +370,7 @@ macro_rules! impl_store {
                 label: row.try_get("label")?,
                 size_bytes: row.try_get("size_bytes")?,
                 text_length: row.try_get("text_length")?,
+                authors: $crate::store::parse_authors(&row.try_get::<String, _>("authors")?),
             })
         }
     };

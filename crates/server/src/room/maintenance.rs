@@ -176,6 +176,7 @@ impl Room {
             state: txn.encode_state_as_update_v1(&StateVector::default()),
             state_vector: txn.state_vector().encode_v1(),
             text: text::render(&txn),
+            authors: Vec::new(),
         }
     }
 }
