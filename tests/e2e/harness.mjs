@@ -13,6 +13,7 @@ export const artifactsDir = path.join(repoRoot, 'test-artifacts')
 export const serverBin = () => path.resolve(repoRoot, process.env.TANDEM_BIN || 'target/debug/tandem')
 
 /**
+/**
  * The server's environment: this process's, without the settings that would point the server
  * elsewhere (a developer's DATABASE_URL, TANDEM_SECRET or any other TANDEM_* setting); a
  * test passes what it needs as flags.
@@ -25,15 +26,19 @@ export function serverEnv () {
   return env
 }
 
-export async function startServer (extraArgs = []) {
+/**
+ * Options (for restarting a server on the same address and data): `dataDir` reuses a data
+ * directory (then `stop()` keeps it), `listen` picks the address, `env` adds variables.
+ */
+export async function startServer (extraArgs = [], opts = {}) {
   const bin = serverBin()
   const webDir = path.join(repoRoot, 'web/dist')
   if (!existsSync(path.join(webDir, 'index.html'))) {
     throw new Error(`web/dist is missing: run "npm ci && npm run build" in web/ first`)
   }
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'tandem-e2e-'))
-  const args = ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--web-dir', webDir, ...extraArgs]
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: serverEnv() })
+  const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'tandem-e2e-'))
+  const args = ['serve', '--listen', opts.listen ?? '127.0.0.1:0', '--data-dir', dataDir, '--web-dir', webDir, ...extraArgs]
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...serverEnv(), ...opts.env } })
   let log = ''
   child.stderr.on('data', (d) => { log += d })
   const url = await new Promise((resolve, reject) => {
@@ -49,6 +54,7 @@ export async function startServer (extraArgs = []) {
   })
   return {
     url,
+    dataDir,
     log: () => log,
     async stop () {
       if (child.exitCode === null) {
@@ -56,7 +62,7 @@ export async function startServer (extraArgs = []) {
         await Promise.race([new Promise((r) => child.once('exit', r)), new Promise((r) => setTimeout(r, 5000))])
         if (child.exitCode === null) child.kill('SIGKILL')
       }
-      rmSync(dataDir, { recursive: true, force: true })
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true })
     },
   }
 }
