@@ -4,7 +4,7 @@
 //! Compactions and versions started while the room is busy run off its task; writing out
 //! (on unload and shutdown) awaits them in place. Both use the same two store calls below.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{collections::BTreeSet, future::Future, sync::Arc, time::Duration};
 
 use tandem_persistence::{
     NewVersion, Snapshot, Store, StoreError, StoredDoc, VersionInfo, VersionKind,
@@ -21,6 +21,8 @@ pub(super) struct Upkeep {
     updates_since_snapshot: u64,
     bytes_since_snapshot: u64,
     dirty_since_version: bool,
+    /// Names of the people who edited since the previous version, recorded with it.
+    authors: BTreeSet<String>,
     last_edit: Instant,
     last_version: Instant,
     /// Store work running off the room's task (compactions, versions). A delete waits for
@@ -36,6 +38,7 @@ impl Upkeep {
             updates_since_snapshot: 0,
             bytes_since_snapshot: 0,
             dirty_since_version: false,
+            authors: BTreeSet::new(),
             last_edit: now,
             last_version: now,
             background: None,
@@ -51,6 +54,11 @@ impl Upkeep {
     pub(super) fn edited(&mut self) {
         self.dirty_since_version = true;
         self.last_edit = Instant::now();
+    }
+
+    /// Someone (by the name they show in presence) edited since the previous version.
+    pub(super) fn edited_by(&mut self, name: String) {
+        self.authors.insert(name);
     }
 
     /// When an automatic version is due: editing paused, or a long session went on.
@@ -168,7 +176,8 @@ impl Room {
         }
     }
 
-    fn version_material(&self, kind: VersionKind, label: Option<String>) -> NewVersion {
+    fn version_material(&mut self, kind: VersionKind, label: Option<String>) -> NewVersion {
+        let authors = std::mem::take(&mut self.upkeep.authors).into_iter().collect();
         let txn = self.awareness.doc().transact();
         NewVersion {
             kind,
@@ -176,7 +185,7 @@ impl Room {
             state: txn.encode_state_as_update_v1(&StateVector::default()),
             state_vector: txn.state_vector().encode_v1(),
             text: text::render(&txn),
-            authors: Vec::new(),
+            authors,
         }
     }
 }

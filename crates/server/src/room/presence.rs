@@ -230,6 +230,27 @@ impl Room {
         Ok(())
     }
 
+    /// Records who sent an edit: the name its connection shows in presence (the editor shows
+    /// the access token's name when the token has one, else the name the user chose).
+    pub(super) fn note_author(&mut self, peer: PeerId) {
+        let Some(p) = self.peers.get(&peer) else {
+            return;
+        };
+        for (client, state) in self.awareness.iter() {
+            if !p.clients.contains(&client.get()) {
+                continue;
+            }
+            let name = state
+                .data
+                .as_deref()
+                .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
+                .and_then(|v| Some(v.get("user")?.get("name")?.as_str()?.trim().to_string()));
+            if let Some(name) = name.filter(|n| !n.is_empty()) {
+                self.upkeep.edited_by(name);
+            }
+        }
+    }
+
     /// The names of the users present, sorted, each once.
     pub(super) fn users(&self) -> Vec<String> {
         let mut users: Vec<String> = self

@@ -78,10 +78,12 @@ impl Room {
                     return Ok(());
                 }
                 // An empty step 2 (a client with nothing new) is no update.
-                if update.as_slice() != [0, 0] {
+                let edit = update.as_slice() != [0, 0];
+                if edit {
                     metrics::counter!(m::UPDATES_RECEIVED).increment(1);
                 }
                 match self.accept_update(Bytes::from(update)) {
+                    Ok(()) if edit => self.note_author(peer),
                     Ok(()) => {}
                     Err(RoomError::InvalidUpdate(e)) => {
                         metrics::counter!(m::BAD_MESSAGES, "reason" => "bad_update").increment(1);
