@@ -103,7 +103,10 @@ mod tests {
         assert_eq!(derive_name("会议记录 📝"), "doc");
         assert_eq!(derive_name("Ünïcödé 会议 notes"), "unicode-notes");
         let long = derive_name(&"word ".repeat(40));
-        assert!(long.len() <= DERIVED_MAX && validate(&long).is_ok(), "{long}");
+        assert!(
+            long.len() <= DERIVED_MAX && validate(&long).is_ok(),
+            "{long}"
+        );
         for t in ["Meeting notes", "a/b?c#d", "...", "-x-"] {
             assert_eq!(validate(&derive_name(t)), Ok(()), "{t}");
         }

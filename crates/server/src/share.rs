@@ -17,8 +17,7 @@ use crate::{
     state::SharedState,
     auth::{self, AccessLevel, Claims},
     error::ApiError,
-    metrics as m,
-    names,
+    metrics as m, names,
     peer::Access,
     transport::TokenQuery,
 };
