@@ -14,11 +14,11 @@ use axum::{
 use serde::Deserialize;
 
 use crate::{
-    state::SharedState,
     auth::{self, AccessLevel, Claims},
     error::ApiError,
     metrics as m, names,
     peer::Access,
+    state::SharedState,
     transport::TokenQuery,
 };
 

@@ -177,7 +177,9 @@ impl Room {
     }
 
     fn version_material(&mut self, kind: VersionKind, label: Option<String>) -> NewVersion {
-        let authors = std::mem::take(&mut self.upkeep.authors).into_iter().collect();
+        let authors = std::mem::take(&mut self.upkeep.authors)
+            .into_iter()
+            .collect();
         let txn = self.awareness.doc().transact();
         NewVersion {
             kind,
