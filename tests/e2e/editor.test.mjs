@@ -40,11 +40,12 @@ test('two editors converge, see each other, survive reload and restore history',
     page.on('dialog', (d) => d.accept())
     page.on('pageerror', (err) => console.error('[Alice] page error:', err.message))
     await page.goto(server.url + '/')
-    // client-side validation shows a message for a bad name before anything is sent
-    await page.fill('#new-doc-name', 'bad name')
+    // client-side validation shows a message for an empty title before anything is sent
+    await page.fill('#new-doc-title', '   ')
     await page.click('.create-form button[type=submit]')
     await page.waitForSelector('#create-error:not([hidden])')
-    await page.fill('#new-doc-name', doc)
+    // the title is the name here, so the derived name is the same
+    await page.fill('#new-doc-title', doc)
     await page.click('.create-form button[type=submit]')
     await page.waitForURL(`**/d/${doc}`)
     await page.waitForSelector('.cm-content')
