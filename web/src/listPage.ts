@@ -3,7 +3,7 @@ import {
 } from './api'
 import { absoluteTime, formatBytes, h, relativeTime } from './format'
 import { appUrl } from './session'
-import { colorForName } from './colors'
+import { distinctColor } from './colors'
 
 export type SortKey = 'edited' | 'title'
 
@@ -19,6 +19,16 @@ export function filterAndSort (docs: DocumentInfo[], query: string, sort: SortKe
     out.sort((a, b) => Date.parse(b.updated_at) - Date.parse(a.updated_at))
   }
   return out
+}
+
+/** Chips of one row get different colours, the way the editor gives people present. */
+function chipColors (users: string[]): Array<[string, string]> {
+  const out: Array<[number, string]> = []
+  return users.map((u, i) => {
+    const c = distinctColor(u, i, out)
+    out.push([i, c])
+    return [u, c]
+  })
 }
 
 export function renderList (root: HTMLElement, opts: { navigate: (url: string) => void }): () => void {
@@ -94,9 +104,9 @@ export function renderList (root: HTMLElement, opts: { navigate: (url: string) =
       h('td', { 'data-label': 'Last edited', title: absoluteTime(d.updated_at) }, relativeTime(d.updated_at)),
       h('td', { 'data-label': 'Who is here', class: 'who' }, users.length === 0
         ? h('span', { class: 'muted' }, '—')
-        : h('span', { class: 'chips' }, ...users.map((u) => {
+        : h('span', { class: 'chips' }, ...chipColors(users).map(([u, color]) => {
           const chip = h('span', { class: 'chip' }, u)
-          chip.style.setProperty('--c', colorForName(u))
+          chip.style.setProperty('--c', color)
           return chip
         }))),
       h('td', { 'data-label': 'Connections', class: 'num' }, String(d.connections ?? 0)),

@@ -1,0 +1,58 @@
+// Refreshes the screenshots in docs/screenshots (shown in the README): the list and the editor
+// with two people and the history open, on a desktop and a phone, in light and dark mode.
+// Run with `npm run screenshots --prefix tests/e2e` after `npm run build --prefix web`.
+import { mkdirSync } from 'node:fs'
+import path from 'node:path'
+import { startServer, launchBrowser, openAs, repoRoot, waitForStatus, waitConverged } from './harness.mjs'
+
+const outDir = path.join(repoRoot, 'docs', 'screenshots')
+mkdirSync(outDir, { recursive: true })
+
+const server = await startServer(['--version-idle-secs', '1'])
+const browser = await launchBrowser()
+const post = (p, body) => fetch(`${server.url}${p}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
+try {
+  for (const title of ['Meeting notes', 'Roadmap 2027', 'Café menu ☕', 'Équipe: été 2027 🌞']) await post('/api/documents', { title })
+
+  const url = `${server.url}/d/meeting-notes`
+  const ann = await openAs(browser, 'Ann', url, { width: 1280, height: 800 })
+  const bob = await openAs(browser, 'Bob', url, { width: 1280, height: 800 })
+  await waitForStatus(ann.page, 'connected')
+  await ann.page.click('.cm-content')
+  await ann.page.keyboard.type('Meeting notes, Thursday\n\n- Ship the share dialog\n- Offline editing: done\n')
+  await waitConverged([ann.page, bob.page], (t) => t.includes('Offline editing'))
+  await bob.page.click('.cm-content')
+  await bob.page.keyboard.press('Control+End')
+  await bob.page.keyboard.type('- Dark mode follows the system\n')
+  await waitConverged([ann.page, bob.page], (t) => t.includes('Dark mode'))
+  // Wait for the automatic version (editing paused), so the history shows its authors.
+  for (let i = 0; i < 100; i++) {
+    const { versions } = await (await fetch(`${server.url}/api/documents/meeting-notes/versions`)).json()
+    if (versions.length > 0) break
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  await bob.page.keyboard.type('- Next: ')
+
+  for (const scheme of ['light', 'dark']) {
+    for (const [device, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]]) {
+      const context = await browser.newContext({ viewport, colorScheme: scheme, deviceScaleFactor: device === 'phone' ? 2 : 1 })
+      await context.addInitScript(() => localStorage.setItem('tandem:name', 'Cleo'))
+      const page = await context.newPage()
+      await page.goto(`${server.url}/`)
+      await page.waitForSelector('tr[data-doc="meeting-notes"] .chip')
+      await page.screenshot({ path: path.join(outDir, `list-${device}-${scheme}.png`) })
+      await page.goto(url)
+      await waitForStatus(page, 'connected')
+      await page.waitForFunction(() => document.getElementById('conn-status').dataset.save === 'saved')
+      await page.waitForFunction(() => document.querySelectorAll('#presence li').length === 3)
+      await page.click('#toggle-history')
+      await page.waitForSelector('#version-list li[data-version="1"]')
+      await page.screenshot({ path: path.join(outDir, `editor-${device}-${scheme}.png`) })
+      await context.close()
+    }
+  }
+  console.log(`screenshots written to ${outDir}`)
+} finally {
+  await browser.close()
+  await server.stop()
+}
