@@ -136,3 +136,16 @@ test('download as .txt, .md and Yjs state', { timeout: 60000 }, async () => {
   }
   await context.close()
 })
+
+test('on an open server the share dialog gives the address and says why there is no view-only link', { timeout: 60000 }, async () => {
+  const { context, page } = await openAs(browser, 'Sharer', `${server.url}/d/open-share`)
+  await waitForStatus(page, 'connected')
+  await page.click('#share')
+  await page.waitForSelector('#share-dialog[open]')
+  await page.click('#share-edit-copy')
+  await page.waitForFunction(() => document.getElementById('share-edit-url').value !== '')
+  assert.equal(await page.inputValue('#share-edit-url'), `${server.url}/d/open-share`)
+  assert.equal(await page.isDisabled('#share-view-copy'), true)
+  assert.match(await page.textContent('#share-view'), /View-only links need a server with access tokens/)
+  await context.close()
+})

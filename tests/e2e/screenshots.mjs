@@ -12,7 +12,7 @@ const server = await startServer(['--version-idle-secs', '1'])
 const browser = await launchBrowser()
 const post = (p, body) => fetch(`${server.url}${p}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
 try {
-  for (const title of ['Meeting notes', 'Roadmap 2027', 'Café menu ☕', 'Équipe: été 2027 🌞']) await post('/api/documents', { title })
+  for (const title of ['Meeting notes', 'Roadmap 2027', 'Café menu ☕', 'Équipe: été 2027 ☀']) await post('/api/documents', { title })
 
   const url = `${server.url}/d/meeting-notes`
   const ann = await openAs(browser, 'Ann', url, { width: 1280, height: 800 })

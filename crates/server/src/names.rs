@@ -73,14 +73,15 @@ pub fn derive_name(title: &str) -> String {
     let mut gap = false;
     for c in title.nfkd() {
         if c.is_ascii_alphanumeric() {
-            if gap && !out.is_empty() {
+            let dash = gap && !out.is_empty();
+            if out.len() + usize::from(dash) + 1 > DERIVED_MAX {
+                break;
+            }
+            if dash {
                 out.push('-');
             }
             gap = false;
             out.push(c.to_ascii_lowercase());
-            if out.len() >= DERIVED_MAX {
-                break;
-            }
         } else if !unicode_normalization::char::is_combining_mark(c) {
             gap = true;
         }
