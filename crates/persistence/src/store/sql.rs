@@ -84,7 +84,8 @@ pub(super) const LIST_VERSIONS: &str =
      FROM versions v JOIN documents d ON d.id = v.document_id
      WHERE d.name = $1 ORDER BY v.version DESC";
 
-pub(super) const VERSION: &str = "SELECT v.version, v.created_at, v.kind, v.label, v.authors, v.size_bytes,
+pub(super) const VERSION: &str =
+    "SELECT v.version, v.created_at, v.kind, v.label, v.authors, v.size_bytes,
             CAST(length(v.text) AS BIGINT) AS text_length, v.text, v.state
      FROM versions v JOIN documents d ON d.id = v.document_id
      WHERE d.name = $1 AND v.version = $2";
