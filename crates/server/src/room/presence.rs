@@ -163,6 +163,11 @@ impl Ownership {
         self.owners.values().filter(|b| b.peer == peer).count()
     }
 
+    /// Whether `client` is one of `peer`'s client ids.
+    pub(super) fn owns(&self, peer: PeerId, client: ClientID) -> bool {
+        self.owners.get(&client).is_some_and(|b| b.peer == peer)
+    }
+
     /// A peer left: its client ids are free again. Returns them.
     pub(super) fn release(&mut self, peer: PeerId) -> Vec<ClientID> {
         let mut ids: Vec<ClientID> = self
@@ -230,14 +235,11 @@ impl Room {
         Ok(())
     }
 
-    /// Records who sent an edit: the name its connection shows in presence (the editor shows
-    /// the access token's name when the token has one, else the name the user chose).
+    /// Records who sent an edit: the name its connection shows in presence (the access
+    /// token's name when the token has one, see "Names" above; else the name the user chose).
     pub(super) fn note_author(&mut self, peer: PeerId) {
-        let Some(p) = self.peers.get(&peer) else {
-            return;
-        };
         for (client, state) in self.awareness.iter() {
-            if !p.clients.contains(&client.get()) {
+            if !self.presence.owns(peer, client) {
                 continue;
             }
             let name = state
