@@ -20,6 +20,7 @@ fn token(doc: &str, access: AccessLevel, name: &str) -> String {
             access,
             exp: now_secs() + 600,
             name: Some(name.into()),
+            share: false,
         })
         .unwrap()
 }
