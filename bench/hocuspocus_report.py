@@ -65,7 +65,9 @@ def main(out, bench_md):
         f"- Machine: {v.get('nproc', '?')} cores, {v.get('cpu', '?')}; run {v.get('date', '?')}; "
         f"Tandem git {v.get('git', '?')}, @hocuspocus/server {v.get('hocuspocus', '?')}, Node {v.get('node', '?')}. "
         "The machine was shared with other builds during the run, so the ranges are wide; compare "
-        "systems within a round, not with the tables above."
+        "systems within a round, not with the tables above. *errors* counts updates a client "
+        "did not receive before the run ended, failed connects and unexpected closes (and rounds "
+        "that failed), summed over the rounds."
     )
     m.append("")
     for sc in scenarios:
