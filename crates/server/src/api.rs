@@ -414,6 +414,24 @@ async fn create_version(
         return Err(ApiError::bad_request("label is longer than 200 characters"));
     }
     let label = label.filter(|l| !l.is_empty());
+    let max = state.config.max_named_versions;
+    if max > 0 {
+        let named = state
+            .store
+            .list_versions(&doc)
+            .await?
+            .iter()
+            .filter(|v| v.kind == VersionKind::Named)
+            .count();
+        if named >= max {
+            metrics::counter!(crate::metrics::LIMIT_REFUSALS, "limit" => "named_versions")
+                .increment(1);
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("this document has {named} named versions, the most allowed ({max})"),
+            ));
+        }
+    }
     let info = state
         .rooms
         .request(&doc, |done| Request::CreateVersion {

@@ -176,6 +176,20 @@ pub struct ServeConfig {
     /// ten seconds' worth; the excess is dropped. 0: no limit.
     #[arg(long, env = "TANDEM_MAX_AWARENESS_PER_SEC", default_value_t = 30)]
     pub max_awareness_per_sec: u32,
+    /// Largest document, in bytes (its stored state plus the updates since); an update that
+    /// would take it past this is refused (close 4413, HTTP 413). 0: no limit.
+    #[arg(long, env = "TANDEM_MAX_DOCUMENT_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub max_document_bytes: usize,
+    /// Bytes of changes one document may hold back while their dependencies are missing;
+    /// past it they are dropped and the sender is closed with 1008.
+    #[arg(long, env = "TANDEM_MAX_PENDING_BYTES", default_value_t = 1024 * 1024)]
+    pub max_pending_bytes: usize,
+    /// Named versions one document may have; more are refused with 409. 0: no limit.
+    #[arg(long, env = "TANDEM_MAX_NAMED_VERSIONS", default_value_t = 100)]
+    pub max_named_versions: usize,
+    /// Seconds between two named versions of one document; sooner ones get 429.
+    #[arg(long, env = "TANDEM_NAMED_VERSION_INTERVAL_SECS", default_value_t = 5)]
+    pub named_version_interval_secs: u64,
     /// Transports to refuse, comma separated (e.g. `websocket`).
     #[arg(
         long,

@@ -68,6 +68,13 @@ impl From<RoomError> for ApiError {
         match e {
             RoomError::InvalidUpdate(_) => ApiError::bad_request(e.to_string()),
             RoomError::Storage(_) | RoomError::Closed => ApiError::unavailable(e.to_string()),
+            RoomError::TooLarge(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+            RoomError::MissingDependencies(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+            }
+            RoomError::RateLimited(_) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
+            }
         }
     }
 }

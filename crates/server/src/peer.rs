@@ -93,6 +93,18 @@ impl CloseReason {
             format!("rate limit: more than {per_sec} messages per second; reconnect to resync"),
         )
     }
+    pub fn document_too_large(max: usize) -> Self {
+        Self::new(
+            4413,
+            format!("document size limit reached ({max} bytes): edit not accepted"),
+        )
+    }
+    pub fn missing_dependencies(max: usize) -> Self {
+        Self::new(
+            1008,
+            format!("update depends on changes the server does not have (over {max} bytes)"),
+        )
+    }
     pub fn deleted() -> Self {
         Self::new(4404, "document deleted")
     }

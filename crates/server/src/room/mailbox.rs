@@ -92,6 +92,12 @@ pub enum RoomError {
     Storage(String),
     #[error("the document is closing; retry")]
     Closed,
+    #[error("document size limit reached: {0} bytes")]
+    TooLarge(usize),
+    #[error("update depends on changes the server does not have (more than {0} bytes held back)")]
+    MissingDependencies(usize),
+    #[error("{0}")]
+    RateLimited(String),
 }
 
 /// Answers a request the room can no longer serve.

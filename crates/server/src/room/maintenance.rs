@@ -23,6 +23,11 @@ pub(super) struct Upkeep {
     dirty_since_version: bool,
     /// Names of the people who edited since the previous version, recorded with it.
     authors: BTreeSet<String>,
+    /// The document's encoded size, exact after loading and compacting, plus every update
+    /// since: an upper bound that is cheap to keep (see `--max-document-bytes`).
+    pub(super) doc_bytes: usize,
+    /// When the last named version was asked for (they are rate-limited).
+    pub(super) last_named: Option<Instant>,
     last_edit: Instant,
     last_version: Instant,
     /// Store work running off the room's task (compactions, versions). A delete waits for
@@ -39,6 +44,8 @@ impl Upkeep {
             bytes_since_snapshot: 0,
             dirty_since_version: false,
             authors: BTreeSet::new(),
+            doc_bytes: 0,
+            last_named: None,
             last_edit: now,
             last_version: now,
             background: None,
@@ -46,12 +53,16 @@ impl Upkeep {
     }
 
     pub(super) fn loaded(&mut self, stored: &StoredDoc) {
+        self.doc_bytes = stored.snapshot.as_ref().map_or(0, Vec::len)
+            + stored.updates.iter().map(Vec::len).sum::<usize>();
         self.last_seq = stored.last_seq;
         self.updates_since_snapshot = stored.updates.len() as u64;
         self.bytes_since_snapshot = stored.updates.iter().map(|u| u.len() as u64).sum();
     }
 
-    pub(super) fn edited(&mut self) {
+    /// An update of `bytes` that changed the document was accepted.
+    pub(super) fn edited(&mut self, bytes: usize) {
+        self.doc_bytes += bytes;
         self.dirty_since_version = true;
         self.last_edit = Instant::now();
     }
@@ -96,6 +107,7 @@ impl Room {
             || u.bytes_since_snapshot >= self.ctx.settings.compact_bytes
         {
             let snapshot = self.snapshot();
+            self.upkeep.doc_bytes = snapshot.state.len();
             self.upkeep.updates_since_snapshot = 0;
             self.upkeep.bytes_since_snapshot = 0;
             let store = self.ctx.store.clone();

@@ -202,6 +202,13 @@ impl Room {
             tracing::error!(doc = %self.name, error = %err, "stored update skipped");
         }
         self.upkeep.loaded(&stored);
+        // Changes held back for missing dependencies are bounded as when they arrived.
+        let doc = self.awareness.doc().clone();
+        let mut txn = yrs::Transact::transact_mut(&doc);
+        if sync::pending_bytes(&txn) > self.ctx.settings.max_pending_bytes {
+            yrs::WriteTxn::prune_pending(&mut txn);
+            tracing::warn!(doc = %self.name, "dropped stored changes whose dependencies are missing");
+        }
         Ok(())
     }
 

@@ -5,7 +5,7 @@ use tandem_persistence::VersionKind;
 use yrs::{ReadTxn, StateVector, Transact};
 
 use super::{
-    mailbox::{Request, RoomInfo},
+    mailbox::{Request, RoomError, RoomInfo},
     Room, Waiter,
 };
 use crate::text;
@@ -40,7 +40,27 @@ impl Room {
                     let _ = done.send(Err(err));
                 }
             },
-            Request::CreateVersion { kind, label, done } => self.spawn_version(kind, label, done),
+            Request::CreateVersion { kind, label, done } => {
+                if kind == VersionKind::Named {
+                    let now = tokio::time::Instant::now();
+                    let interval = self.ctx.settings.named_version_interval;
+                    if self
+                        .upkeep
+                        .last_named
+                        .is_some_and(|last| now < last + interval)
+                    {
+                        metrics::counter!(crate::metrics::LIMIT_REFUSALS, "limit" => "version_rate")
+                            .increment(1);
+                        let _ = done.send(Err(RoomError::RateLimited(format!(
+                            "one named version per {} s per document; try again later",
+                            interval.as_secs()
+                        ))));
+                        return;
+                    }
+                    self.upkeep.last_named = Some(now);
+                }
+                self.spawn_version(kind, label, done)
+            }
             Request::Restore { text, label, done } => {
                 let doc = self.awareness.doc().clone();
                 let text_ref = text::text_ref(&doc);
@@ -50,6 +70,7 @@ impl Room {
                     txn.encode_update_v1()
                 };
                 // Already applied above; this only queues it for the log and the peers.
+                self.upkeep.edited(update.len());
                 self.enqueue(Bytes::from(update));
                 self.spawn_version(VersionKind::Restore, label, done);
             }

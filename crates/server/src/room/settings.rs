@@ -25,6 +25,12 @@ pub struct RoomSettings {
     pub max_updates_per_sec: u32,
     /// Awareness messages per second one peer may send; more are dropped.
     pub max_awareness_per_sec: u32,
+    /// Largest document (encoded state plus updates since); 0: no limit.
+    pub max_document_bytes: usize,
+    /// Largest amount of structs held back for missing dependencies, per document.
+    pub max_pending_bytes: usize,
+    /// Shortest time between two named versions of one document.
+    pub named_version_interval: Duration,
 }
 
 impl RoomSettings {
@@ -41,6 +47,9 @@ impl RoomSettings {
             max_awareness_clients: config.max_awareness_clients.max(1),
             max_updates_per_sec: config.max_updates_per_sec,
             max_awareness_per_sec: config.max_awareness_per_sec,
+            max_document_bytes: config.max_document_bytes,
+            max_pending_bytes: config.max_pending_bytes,
+            named_version_interval: Duration::from_secs(config.named_version_interval_secs),
         }
     }
 }

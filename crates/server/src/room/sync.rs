@@ -89,6 +89,12 @@ impl Room {
                         metrics::counter!(m::BAD_MESSAGES, "reason" => "bad_update").increment(1);
                         return Err(CloseReason::invalid(format!("update does not decode: {e}")));
                     }
+                    Err(RoomError::TooLarge(max)) => {
+                        return Err(CloseReason::document_too_large(max))
+                    }
+                    Err(RoomError::MissingDependencies(max)) => {
+                        return Err(CloseReason::missing_dependencies(max))
+                    }
                     Err(_) => return Err(CloseReason::storage_unavailable()),
                 }
                 if acks {
@@ -194,12 +200,58 @@ impl Room {
         let decoded =
             Update::decode_v1(&update).map_err(|e| RoomError::InvalidUpdate(e.to_string()))?;
         self.admits(update.len())?;
-        self.awareness
-            .doc()
-            .transact_mut()
-            .apply_update(decoded)
-            .map_err(|e| RoomError::InvalidUpdate(e.to_string()))?;
-        self.enqueue(update);
+        let max = self.ctx.settings.max_document_bytes;
+        if max > 0 && self.upkeep.doc_bytes + update.len() > max {
+            metrics::counter!(m::LIMIT_REFUSALS, "limit" => "document_size").increment(1);
+            tracing::info!(doc = %self.name, size = self.upkeep.doc_bytes, "refusing update: document size limit");
+            return Err(RoomError::TooLarge(max));
+        }
+        let max_pending = self.ctx.settings.max_pending_bytes;
+        let (changed, pending, kept) = {
+            let doc = self.awareness.doc().clone();
+            let mut txn = doc.transact_mut();
+            txn.apply_update(decoded)
+                .map_err(|e| RoomError::InvalidUpdate(e.to_string()))?;
+            // A duplicate (a client resending what the room has) changes nothing: it is
+            // logged and relayed as usual, but is no reason for a new version.
+            let changed = txn.before_state() != txn.after_state() || !txn.delete_set().is_empty();
+            let pending = pending_bytes(&txn);
+            let mut kept = None;
+            if pending > max_pending {
+                // Structs waiting for dependencies nobody sent would stay in memory (and
+                // in every snapshot) for good: drop them, and log and relay only what this
+                // update did to the document, so the log, the peers and the room agree.
+                yrs::WriteTxn::prune_pending(&mut txn);
+                kept = Some(Bytes::from(txn.encode_update_v1()));
+            }
+            (changed, pending, kept)
+        };
+        if changed {
+            self.upkeep.edited(update.len());
+        }
+        match kept {
+            None => self.enqueue(update),
+            Some(kept) => {
+                if changed {
+                    self.enqueue(kept);
+                }
+                metrics::counter!(m::LIMIT_REFUSALS, "limit" => "pending").increment(1);
+                tracing::info!(doc = %self.name, pending, "dropped changes with missing dependencies");
+                return Err(RoomError::MissingDependencies(max_pending));
+            }
+        }
         Ok(())
     }
+}
+
+/// Bytes of structs and deletions the document holds back until changes they depend on
+/// arrive (0 when none: the usual case, then this costs nothing).
+pub(super) fn pending_bytes(txn: &yrs::TransactionMut) -> usize {
+    use yrs::updates::encoder::Encode;
+    let store = txn.store();
+    let structs = store
+        .pending_update()
+        .map_or(0, |p| p.update.encode_v1().len());
+    let deletes = store.pending_ds().map_or(0, |ds| ds.encode_v1().len());
+    structs + deletes
 }

@@ -16,7 +16,6 @@ use crate::{hocuspocus, metrics as m, peer::PeerId};
 impl Room {
     /// Queues an update already applied to the document for the log and the peers.
     pub(super) fn enqueue(&mut self, update: Bytes) {
-        self.upkeep.edited();
         let actions = self.commit.accept(update);
         self.perform(actions);
     }

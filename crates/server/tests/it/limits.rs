@@ -3,7 +3,11 @@
 //! its metric, and for leaving everyone else working.
 
 use crate::kit::*;
-use yrs::{sync::Message, updates::encoder::Encode};
+use yrs::{
+    sync::{Message, SyncMessage},
+    updates::encoder::Encode,
+    Doc, Text, Transact,
+};
 
 /// `count` edits from `client`, as the messages of one frame (as the HTTP transports batch
 /// them): the server reads them all before it can close the socket, so the close frame is
@@ -72,4 +76,147 @@ async fn excess_awareness_is_dropped_not_closed() {
     chatty.append("still here").await;
     chatty.pump_until(|c| c.received_updates >= 1, WAIT).await;
     assert!(chatty.closed.is_none());
+}
+
+/// Appends `s` to `doc`'s text; returns the update.
+fn append_update(doc: &Doc, s: &str) -> Vec<u8> {
+    let text = doc.get_or_insert_text("content");
+    let mut txn = doc.transact_mut();
+    let len = text.len(&txn);
+    text.insert(&mut txn, len, s);
+    txn.encode_update_v1()
+}
+
+/// The JSON error of a refused request, checked for its status.
+async fn refusal(res: reqwest::Response, status: u16) -> String {
+    assert_eq!(res.status().as_u16(), status);
+    let body: serde_json::Value = res.json().await.expect("a JSON error");
+    body["error"]
+        .as_str()
+        .expect("an error message")
+        .to_string()
+}
+
+#[tokio::test]
+async fn an_update_past_the_document_size_limit_is_refused() {
+    let server = start(&["--max-document-bytes", "1000"]).await;
+    let api = Api::new(&server);
+    let mut a = Client::connect(&server.ws("big")).await;
+    a.append(&"x".repeat(600)).await;
+    a.pump_until(|c| c.received_updates >= 1, WAIT).await;
+    a.append(&"y".repeat(600)).await;
+    let (code, reason) = a.closed_with(WAIT).await;
+    assert_eq!(code, 4413, "{reason}");
+    assert!(reason.contains("size limit"), "{reason}");
+    assert_eq!(
+        server
+            .metric("tandem_limit_refusals_total{limit=\"document_size\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(get_text(&server, "big").await, "x".repeat(600));
+    // The HTTP API refuses the same way, with 413.
+    let author = new_doc();
+    let update = append_update(&author, &"z".repeat(600));
+    let error = refusal(api.apply_update("big", update).await, 413).await;
+    assert!(error.contains("size limit"), "{error}");
+    assert_eq!(get_text(&server, "big").await, "x".repeat(600));
+}
+
+#[tokio::test]
+async fn changes_with_missing_dependencies_are_not_kept() {
+    let server = start(&["--max-pending-bytes", "100", "--unload-grace-secs", "0"]).await;
+    let mut other = Client::connect(&server.ws("dep")).await;
+    let mut bad = Client::connect(&server.ws("dep")).await;
+    // An author's two edits; the server gets only the second, which depends on the first.
+    let author = new_doc();
+    let first = append_update(&author, &"a".repeat(10));
+    let second = append_update(&author, &"b".repeat(300));
+    bad.send(Message::Sync(SyncMessage::Update(second))).await;
+    let (code, reason) = bad.closed_with(WAIT).await;
+    assert_eq!(code, 1008, "{reason}");
+    assert!(reason.contains("depends on changes"), "{reason}");
+    assert_eq!(
+        server
+            .metric("tandem_limit_refusals_total{limit=\"pending\"}")
+            .await,
+        1.0
+    );
+    // The first edit arrives: had the room kept the second, both would show now.
+    other.send(Message::Sync(SyncMessage::Update(first))).await;
+    other.pump_until(|c| c.received_updates >= 1, WAIT).await;
+    assert_eq!(other.text(), "a".repeat(10));
+    assert_eq!(get_text(&server, "dep").await, "a".repeat(10));
+    // Nor does the database hold it: the document reloads the same.
+    other.close().await;
+    server.wait_unloaded("dep").await;
+    assert_eq!(get_text(&server, "dep").await, "a".repeat(10));
+}
+
+#[tokio::test]
+async fn named_versions_are_capped() {
+    let server = start(&[
+        "--max-named-versions",
+        "2",
+        "--named-version-interval-secs",
+        "0",
+    ])
+    .await;
+    let api = Api::new(&server);
+    let mut a = Client::connect(&server.ws("named")).await;
+    a.append("text").await;
+    a.pump_until(|c| c.received_updates >= 1, WAIT).await;
+    for label in ["one", "two"] {
+        ok_json(api.create_version("named", label).await, 201).await;
+    }
+    let error = refusal(api.create_version("named", "three").await, 409).await;
+    assert!(error.contains("named versions"), "{error}");
+    assert_eq!(
+        server
+            .metric("tandem_limit_refusals_total{limit=\"named_versions\"}")
+            .await,
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn named_versions_are_rate_limited() {
+    let server = start(&["--named-version-interval-secs", "3600"]).await;
+    let api = Api::new(&server);
+    let mut a = Client::connect(&server.ws("often")).await;
+    a.append("text").await;
+    a.pump_until(|c| c.received_updates >= 1, WAIT).await;
+    ok_json(api.create_version("often", "one").await, 201).await;
+    let error = refusal(api.create_version("often", "two").await, 429).await;
+    assert!(error.contains("one named version per 3600 s"), "{error}");
+    assert_eq!(
+        server
+            .metric("tandem_limit_refusals_total{limit=\"version_rate\"}")
+            .await,
+        1.0
+    );
+}
+
+/// Unloading takes a version if anything changed since the last one; a client resending
+/// what the document already has changed nothing.
+#[tokio::test]
+async fn a_duplicate_update_makes_no_new_version() {
+    let server = start(&["--unload-grace-secs", "0"]).await;
+    let api = Api::new(&server);
+    let author = new_doc();
+    let update = append_update(&author, "hello");
+    for round in 0..2 {
+        let mut a = Client::connect(&server.ws("dup")).await;
+        a.send(Message::Sync(SyncMessage::Update(update.clone())))
+            .await;
+        a.pump_until(|c| c.received_updates >= 1, WAIT).await;
+        a.close().await;
+        server.wait_unloaded("dup").await;
+        let versions = ok_json(api.versions("dup").await, 200).await;
+        assert_eq!(
+            versions["versions"].as_array().unwrap().len(),
+            1,
+            "round {round}: {versions}"
+        );
+    }
 }
