@@ -93,7 +93,7 @@ test('unknown pages: a "not found" page, and 404 from the server', { timeout: 60
   }
   const api = await fetch(`${server.url}/api/no-such-endpoint`)
   assert.equal(api.status, 404)
-  assert.match((await api.json()).error, /no such endpoint/)
+  assert.match((await api.json()).error, /not found/)
   for (const path of ['/', '/d/some-doc']) assert.equal((await fetch(`${server.url}${path}`)).status, 200, path)
 
   const context = await browser.newContext()

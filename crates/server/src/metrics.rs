@@ -86,7 +86,7 @@ pub fn describe() {
 
 /// Label values each labelled family can take; registered at start so that every series a
 /// dashboard queries exists (at zero) on a fresh server.
-const TRANSPORTS: [&str; 3] = ["websocket", "sse", "poll"];
+const TRANSPORTS: [&str; 4] = ["websocket", "hocuspocus", "sse", "poll"];
 const BAD_MESSAGE_REASONS: [&str; 4] = ["text_frame", "too_big", "undecodable", "bad_update"];
 const AUTH_REASONS: [&str; 7] = [
     "missing",
@@ -119,6 +119,10 @@ pub fn register_zeroes() {
         UNKNOWN_MESSAGES,
         COMPACTIONS,
         BURSTS_MERGED,
+        // Labelled by reasons that grow with the code: the family shows, unlabelled, at zero.
+        AWARENESS_REFUSED,
+        LIMIT_REFUSALS,
+        REFUSALS,
     ] {
         counter!(name).increment(0);
     }
@@ -133,4 +137,29 @@ pub fn register_zeroes() {
     }
     // Registering the histogram makes it render with empty buckets.
     let _ = histogram!(PERSIST_SECONDS);
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every metric name declared in this file is on `/metrics` right after start-up, so a
+    /// family added later cannot be forgotten in `register_zeroes`.
+    #[test]
+    fn every_family_is_registered_at_zero() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, super::register_zeroes);
+        let text = handle.render();
+        let names: Vec<&str> = include_str!("metrics.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub const "))
+            .filter_map(|l| l.split('"').nth(1))
+            .collect();
+        assert!(names.len() >= 20, "{names:?}");
+        for name in names {
+            assert!(
+                text.lines().any(|l| l.starts_with(name)),
+                "{name} is not registered at start-up"
+            );
+        }
+    }
 }

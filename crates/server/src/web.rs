@@ -3,7 +3,7 @@
 //! The editor routes in the browser, so its pages (`/`, `/d/{doc}`) are all `index.html`.
 //! Any other address that is not a file is answered with `index.html` too (the app then shows
 //! its "not found" page) but with status 404, so links checkers, crawlers and monitoring see
-//! the truth. Unknown `/api/` paths get the JSON error every other API answer uses.
+//! the truth. (Unknown `/api/` paths never get here: the API answers them with JSON.)
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -17,8 +17,6 @@ use axum::{
 };
 use tower::ServiceExt;
 use tower_http::{compression::CompressionLayer, services::ServeDir};
-
-use crate::error::ApiError;
 
 #[derive(Clone)]
 struct WebDir {
@@ -42,10 +40,6 @@ fn is_app_page(path: &str) -> bool {
 
 async fn serve(State(web): State<WebDir>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
-    if path.starts_with("/api/") || path == "/api" {
-        return ApiError::new(StatusCode::NOT_FOUND, format!("no such endpoint: {path}"))
-            .into_response();
-    }
     if !is_app_page(&path) {
         let res = match ServeDir::new(web.dir.as_path()).oneshot(req).await {
             Ok(res) => res,
