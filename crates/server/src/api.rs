@@ -4,8 +4,8 @@
 //! editors see, and an edit made here reaches them live.
 
 use axum::{
-    extract::{Path, Query, State},
-    http::{header, HeaderMap, StatusCode},
+    extract::{Path, State},
+    http::{header, StatusCode},
     response::{IntoResponse, Response},
     routing::{any, get, post},
     Json, Router,
@@ -14,17 +14,17 @@ use serde::{Deserialize, Serialize};
 use tandem_persistence::{DocumentInfo, VersionKind};
 
 use crate::{
-    auth::{self, AccessLevel, Claims, Grant},
+    auth::{self, AccessLevel, Claims},
+    edge::{Admin, Authorized, BearerCredential, Doc, Write},
     error::{self, ApiError},
     extract::{BinaryBody, JsonBody},
     names,
     peer::Access,
     room::{Request, RoomInfo},
     state::SharedState,
-    transport::TokenQuery,
 };
 
-pub fn routes() -> Router<SharedState> {
+pub(crate) fn routes() -> Router<SharedState> {
     Router::new()
         .route("/api/config", get(config))
         .route("/api/documents", get(list).post(create))
@@ -95,9 +95,8 @@ async fn presence(state: &SharedState, doc: &str) -> RoomInfo {
 
 async fn list(
     State(state): State<SharedState>,
-    headers: HeaderMap,
+    _: Admin,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    state.auth.admin(auth::bearer(&headers))?;
     let docs = state.store.list_documents().await?;
     let mut out = Vec::with_capacity(docs.len());
     for info in docs {
@@ -123,14 +122,14 @@ const NAME_ATTEMPTS: usize = 20;
 
 async fn create(
     State(state): State<SharedState>,
-    headers: HeaderMap,
+    BearerCredential(bearer): BearerCredential,
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<(StatusCode, Json<DocumentView>), ApiError> {
     let title = names::validate_title(body.title.as_deref().unwrap_or(""))?;
     let info = match body.name.as_deref() {
         Some(name) => {
             names::validate(name)?;
-            authorize(&state, name, None, &headers, Access::Write)?;
+            may_create(&state, name, bearer.as_deref())?;
             state.store.create_titled(name, title).await?
         }
         None if title.is_empty() => {
@@ -138,7 +137,7 @@ async fn create(
                 "give the document a title (or a name)",
             ))
         }
-        None => create_unique(&state, &headers, title).await?,
+        None => create_unique(&state, bearer.as_deref(), title).await?,
     };
     Ok((
         StatusCode::CREATED,
@@ -153,7 +152,7 @@ async fn create(
 /// Creates a document named after its title: `meeting-notes`, then `meeting-notes-2`, ...
 async fn create_unique(
     state: &SharedState,
-    headers: &HeaderMap,
+    bearer: Option<&str>,
     title: &str,
 ) -> Result<DocumentInfo, ApiError> {
     let base = names::derive_name(title);
@@ -165,7 +164,7 @@ async fn create_unique(
         .collect();
     candidates.push(format!("{base}-{:08x}", rand::random::<u32>()));
     for name in candidates {
-        authorize(state, &name, None, headers, Access::Write)?;
+        may_create(state, &name, bearer)?;
         // A name that is loaded but not stored yet is in use too.
         if state.rooms.is_loaded(&name) {
             continue;
@@ -190,13 +189,9 @@ struct RenameBody {
 /// Renames in place: only the title changes, so links (which use the name) keep working.
 async fn rename(
     State(state): State<SharedState>,
-    Path(doc): Path<String>,
-    Query(q): Query<TokenQuery>,
-    headers: HeaderMap,
+    Authorized { doc, .. }: Authorized<Write>,
     Json(body): Json<RenameBody>,
 ) -> Result<Json<DocumentView>, ApiError> {
-    names::validate(&doc)?;
-    authorize(&state, &doc, Some(&q), &headers, Access::Write)?;
     let title = names::validate_title(&body.title)?;
     let info = state.store.set_title(&doc, title).await?;
     let live = presence(&state, &doc).await;
@@ -207,20 +202,14 @@ async fn rename(
     }))
 }
 
-/// Checks the caller may touch `doc` with `need`; open servers let everyone.
-fn authorize(
-    state: &SharedState,
-    doc: &str,
-    q: Option<&TokenQuery>,
-    headers: &HeaderMap,
-    need: Access,
-) -> Result<Grant, ApiError> {
-    let token = q.and_then(|q| q.token.as_deref());
-    let grant = state.auth.document(doc, token, auth::bearer(headers))?;
-    if need == Access::Write && grant.access == Access::Read {
+/// A new document's name is in the body, not the path: the same check as
+/// `Authorized<Write>`, without a `?token=`.
+fn may_create(state: &SharedState, name: &str, bearer: Option<&str>) -> Result<(), ApiError> {
+    let grant = state.auth.document(name, None, bearer)?;
+    if grant.access == Access::Read {
         return Err(auth::AuthError::ReadOnly.into());
     }
-    Ok(grant)
+    Ok(())
 }
 
 /// 404 unless the document is stored or loaded (a loaded one may not be written yet).
@@ -234,16 +223,12 @@ async fn must_exist(state: &SharedState, doc: &str) -> Result<Option<DocumentInf
 
 async fn show(
     State(state): State<SharedState>,
-    Path(doc): Path<String>,
-    Query(q): Query<TokenQuery>,
-    headers: HeaderMap,
+    Authorized { doc, .. }: Authorized,
 ) -> Result<Json<DocumentView>, ApiError> {
-    names::validate(&doc)?;
-    authorize(&state, &doc, Some(&q), &headers, Access::Read)?;
     let info = must_exist(&state, &doc).await?.unwrap_or_else(|| {
         let now = chrono::Utc::now();
         DocumentInfo {
-            name: doc.clone(),
+            name: doc.to_string(),
             title: String::new(),
             created_at: now,
             updated_at: now,
@@ -260,11 +245,9 @@ async fn show(
 
 async fn delete(
     State(state): State<SharedState>,
-    Path(doc): Path<String>,
-    headers: HeaderMap,
+    Doc(doc): Doc,
+    _: Admin,
 ) -> Result<StatusCode, ApiError> {
-    names::validate(&doc)?;
-    state.auth.admin(auth::bearer(&headers))?;
     if state.rooms.delete(&doc).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -274,21 +257,17 @@ async fn delete(
 
 async fn text(
     State(state): State<SharedState>,
-    Path(doc): Path<String>,
-    Query(q): Query<TokenQuery>,
-    headers: HeaderMap,
+    Authorized { doc, .. }: Authorized,
 ) -> Result<Response, ApiError> {
-    let text = read_live(&state, &doc, &q, &headers, Request::Text).await?;
+    let text = read_live(&state, &doc, Request::Text).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
 async fn state_bytes(
     State(state): State<SharedState>,
-    Path(doc): Path<String>,
-    Query(q): Query<TokenQuery>,
-    headers: HeaderMap,
+    Authorized { doc, .. }: Authorized,
 ) -> Result<Response, ApiError> {
-    let bytes = read_live(&state, &doc, &q, &headers, Request::State).await?;
+    let bytes = read_live(&state, &doc, Request::State).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
@@ -296,12 +275,8 @@ async fn state_bytes(
 async fn read_live<T>(
     state: &SharedState,
     doc: &str,
-    q: &TokenQuery,
-    headers: &HeaderMap,
     make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Request,
 ) -> Result<T, ApiError> {
-    names::validate(doc)?;
-    authorize(state, doc, Some(q), headers, Access::Read)?;
     must_exist(state, doc).await?;
     state
         .rooms
@@ -312,13 +287,9 @@ async fn read_live<T>(
 
 async fn apply_update(
     State(state): State<SharedState>,
-    Path(doc): Path<String>,
-    Query(q): Query<TokenQuery>,
-    headers: HeaderMap,
+    Authorized { doc, .. }: Authorized<Write>,
     BinaryBody(body): BinaryBody,
 ) -> Result<StatusCode, ApiError> {
-    names::validate(&doc)?;
-    authorize(&state, &doc, Some(&q), &headers, Access::Write)?;
     if body.is_empty() {
         return Err(ApiError::bad_request("empty body: send a Yjs update (v1)"));
     }
@@ -336,12 +307,8 @@ async fn apply_update(
 
 async fn versions(
     State(state): State<SharedState>,
-    Path(doc): Path<String>,
-    Query(q): Query<TokenQuery>,
-    headers: HeaderMap,
+    Authorized { doc, .. }: Authorized,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    names::validate(&doc)?;
-    authorize(&state, &doc, Some(&q), &headers, Access::Read)?;
     must_exist(&state, &doc).await?;
     let versions = state.store.list_versions(&doc).await?;
     Ok(Json(serde_json::json!({ "versions": versions })))
@@ -369,23 +336,17 @@ async fn load_version(
 
 async fn version(
     State(state): State<SharedState>,
-    Path((doc, n)): Path<(String, String)>,
-    Query(q): Query<TokenQuery>,
-    headers: HeaderMap,
+    Authorized { doc, .. }: Authorized,
+    Path((_, n)): Path<(String, String)>,
 ) -> Result<Json<tandem_persistence::Version>, ApiError> {
-    names::validate(&doc)?;
-    authorize(&state, &doc, Some(&q), &headers, Access::Read)?;
     Ok(Json(load_version(&state, &doc, &n).await?))
 }
 
 async fn version_state(
     State(state): State<SharedState>,
-    Path((doc, n)): Path<(String, String)>,
-    Query(q): Query<TokenQuery>,
-    headers: HeaderMap,
+    Authorized { doc, .. }: Authorized,
+    Path((_, n)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    names::validate(&doc)?;
-    authorize(&state, &doc, Some(&q), &headers, Access::Read)?;
     let v = load_version(&state, &doc, &n).await?;
     Ok((
         [(header::CONTENT_TYPE, "application/octet-stream")],
@@ -401,13 +362,9 @@ struct VersionBody {
 
 async fn create_version(
     State(state): State<SharedState>,
-    Path(doc): Path<String>,
-    Query(q): Query<TokenQuery>,
-    headers: HeaderMap,
+    Authorized { doc, .. }: Authorized<Write>,
     body: Option<Json<VersionBody>>,
 ) -> Result<(StatusCode, Json<tandem_persistence::VersionInfo>), ApiError> {
-    names::validate(&doc)?;
-    authorize(&state, &doc, Some(&q), &headers, Access::Write)?;
     must_exist(&state, &doc).await?;
     let label = body.and_then(|b| b.0.label).map(|l| l.trim().to_string());
     if label.as_ref().is_some_and(|l| l.chars().count() > 200) {
@@ -446,11 +403,10 @@ async fn create_version(
 
 async fn restore(
     State(state): State<SharedState>,
-    Path((doc, n)): Path<(String, String)>,
-    headers: HeaderMap,
+    Doc(doc): Doc,
+    _: Admin,
+    Path((_, n)): Path<(String, String)>,
 ) -> Result<Json<tandem_persistence::VersionInfo>, ApiError> {
-    names::validate(&doc)?;
-    state.auth.admin(auth::bearer(&headers))?;
     let old = load_version(&state, &doc, &n).await?;
     let label = Some(format!("restored from version {}", old.info.version));
     let info = state
@@ -487,10 +443,9 @@ fn default_expiry() -> u64 {
 
 async fn mint_token(
     State(state): State<SharedState>,
-    headers: HeaderMap,
+    _: Admin,
     JsonBody(req): JsonBody<TokenRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    state.auth.admin(auth::bearer(&headers))?;
     let pattern = req.doc.strip_suffix('*').unwrap_or(&req.doc);
     if !(pattern.is_empty() && req.doc == "*") {
         names::validate(pattern)?;

@@ -32,7 +32,7 @@ use crate::{
 /// A running server.
 pub struct Server {
     pub addr: SocketAddr,
-    pub state: SharedState,
+    state: SharedState,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -45,6 +45,11 @@ impl Server {
             let _ = stop.send(());
         }
         let _ = tokio::time::timeout(Duration::from_secs(30), self.task).await;
+    }
+
+    /// Whether a document is loaded in memory now.
+    pub fn is_loaded(&self, doc: &str) -> bool {
+        self.state.rooms.is_loaded(doc)
     }
 
     /// Resolves when the server stops by itself (it doesn't, short of a fatal error).
@@ -131,7 +136,7 @@ pub async fn start_with_store(
     })
 }
 
-pub fn router(state: SharedState) -> Router {
+pub(crate) fn router(state: SharedState) -> Router {
     let web_dir = state.config.web_dir.clone();
     let body_limit = DefaultBodyLimit::max(state.config.max_message_size);
     let api = Router::new()
@@ -148,7 +153,7 @@ pub fn router(state: SharedState) -> Router {
 }
 
 /// Hides a password in a database URL before it reaches a log line.
-pub fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &url[scheme + 3..at];

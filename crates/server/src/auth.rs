@@ -6,12 +6,12 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use clap::{Args, ValueEnum};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::{metrics as m, peer::Access};
+use crate::{metric_names as m, peer::Access};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -244,15 +244,6 @@ impl Auth {
             Err(AuthError::AdminRequired)
         }
     }
-}
-
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
 }
 
 pub fn now_secs() -> u64 {

@@ -12,25 +12,25 @@ use axum::{
 use crate::{auth::AuthError, names::NameError, room::RoomError};
 
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub status: StatusCode,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             message: message.into(),
         }
     }
-    pub fn not_found(what: impl std::fmt::Display) -> Self {
+    pub(crate) fn not_found(what: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::NOT_FOUND, format!("{what} not found"))
     }
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
-    pub fn unavailable(message: impl Into<String>) -> Self {
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
     }
 }
@@ -94,15 +94,15 @@ impl From<tandem_persistence::StoreError> for ApiError {
 }
 
 /// Answers `/api/...` paths that name nothing, instead of the editor's page.
-pub async fn api_not_found() -> ApiError {
-    metrics::counter!(crate::metrics::REFUSALS, "reason" => "unknown_api_path").increment(1);
+pub(crate) async fn api_not_found() -> ApiError {
+    metrics::counter!(crate::metric_names::REFUSALS, "reason" => "unknown_api_path").increment(1);
     ApiError::not_found("API endpoint")
 }
 
 /// Turns any error response that is not already JSON (axum's own refusals: wrong method,
 /// unreadable path or query, a failed upgrade) into the JSON error every client expects,
 /// with a fixed message: the original text can name internal types and parser positions.
-pub async fn json_errors(req: Request, next: Next) -> Response {
+pub(crate) async fn json_errors(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
     let is_json = res

@@ -10,13 +10,13 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::{error::ApiError, metrics as m};
+use crate::{error::ApiError, metric_names as m};
 
 /// A binary request body (Yjs updates, y-protocol messages). It must be sent as
 /// `application/octet-stream`: a cross-site form or `fetch` without a preflight can only
 /// send `text/plain`, `multipart/form-data` or `application/x-www-form-urlencoded`, so
 /// requiring this type keeps other web pages from writing to documents.
-pub struct BinaryBody(pub Bytes);
+pub(crate) struct BinaryBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for BinaryBody {
     type Rejection = ApiError;
@@ -38,7 +38,7 @@ impl<S: Send + Sync> FromRequest<S> for BinaryBody {
 
 /// A JSON request body. Malformed JSON and JSON of the wrong shape are told apart, but
 /// serde's own message (types, line and column) is not echoed.
-pub struct JsonBody<T>(pub T);
+pub(crate) struct JsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
@@ -68,7 +68,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 }
 
 /// The refusal for a body that could not be read: too large, or cut off.
-pub fn body_error(status: StatusCode) -> ApiError {
+pub(crate) fn body_error(status: StatusCode) -> ApiError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         refuse(
             status,

@@ -17,15 +17,15 @@ use yrs::encoding::write::Write;
 
 use crate::{peer::Access, protocol};
 
-pub const SYNC: u64 = 0;
-pub const AWARENESS: u64 = 1;
-pub const AUTH: u64 = 2;
-pub const QUERY_AWARENESS: u64 = 3;
+pub(crate) const SYNC: u64 = 0;
+pub(crate) const AWARENESS: u64 = 1;
+pub(crate) const AUTH: u64 = 2;
+pub(crate) const QUERY_AWARENESS: u64 = 3;
 /// Free-form string messages between clients of one document.
-pub const STATELESS: u64 = 5;
-pub const CLOSE: u64 = 7;
-pub const SYNC_STATUS: u64 = 8;
-pub const PONG: u8 = 10;
+pub(crate) const STATELESS: u64 = 5;
+pub(crate) const CLOSE: u64 = 7;
+pub(crate) const SYNC_STATUS: u64 = 8;
+pub(crate) const PONG: u8 = 10;
 
 const AUTH_TOKEN: u64 = 0;
 const AUTH_PERMISSION_DENIED: u64 = 1;
@@ -33,7 +33,7 @@ const AUTH_AUTHENTICATED: u64 = 2;
 
 /// One frame from a provider.
 #[derive(Debug, PartialEq)]
-pub enum Incoming {
+pub(crate) enum Incoming {
     /// `[10]`, the provider's answer to a ping.
     Pong,
     /// A message for the document (routing key) `key`.
@@ -41,7 +41,7 @@ pub enum Incoming {
 }
 
 #[derive(Debug, PartialEq)]
-pub enum DocMessage {
+pub(crate) enum DocMessage {
     /// The provider's token (empty when it has none).
     Auth { token: String },
     /// Sync, awareness, query awareness or stateless: the bytes after the name, which are
@@ -54,7 +54,7 @@ pub enum DocMessage {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum FrameError {
+pub(crate) enum FrameError {
     #[error("empty frame")]
     Empty,
     #[error("document name does not decode: {0}")]
@@ -70,12 +70,12 @@ pub enum FrameError {
 }
 
 /// The room a routing key belongs to.
-pub fn document_of(key: &str) -> &str {
+pub(crate) fn document_of(key: &str) -> &str {
     key.split_once('\0').map_or(key, |(doc, _)| doc)
 }
 
 /// Decodes one frame. Frames carry one message each; anything after it is an error.
-pub fn decode(frame: Bytes) -> Result<Incoming, FrameError> {
+pub(crate) fn decode(frame: Bytes) -> Result<Incoming, FrameError> {
     if frame.is_empty() {
         return Err(FrameError::Empty);
     }
@@ -145,7 +145,7 @@ fn kind_name(kind: u64) -> &'static str {
 }
 
 /// A frame for the provider: `key` then a message as the room encodes it.
-pub fn encode(key: &str, body: &[u8]) -> Bytes {
+pub(crate) fn encode(key: &str, body: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(key.len() + 2 + body.len());
     out.write_string(key);
     out.extend_from_slice(body);
@@ -154,7 +154,7 @@ pub fn encode(key: &str, body: &[u8]) -> Bytes {
 
 /// `[8][1]` or `[8][0]`: whether an update from this client is saved (refused for a
 /// read-only client). The room sends it only once the update is committed.
-pub fn sync_status(saved: bool) -> Bytes {
+pub(crate) fn sync_status(saved: bool) -> Bytes {
     Bytes::from_static(if saved { &[8, 1] } else { &[8, 0] })
 }
 
@@ -163,14 +163,14 @@ pub fn sync_status(saved: bool) -> Bytes {
 /// burst cannot fill the peer's queue with acknowledgements (the relay of a burst is sized
 /// to fit it). The transport writes it as `n` sync-status messages, since the provider
 /// counts them one by one.
-pub fn saved(n: u64) -> Bytes {
+pub(crate) fn saved(n: u64) -> Bytes {
     let mut out = vec![SYNC_STATUS as u8, 1];
     out.write_var(n);
     Bytes::from(out)
 }
 
 /// The `n` of a [`saved`] frame; `None` for every other frame.
-pub fn saved_count(frame: &[u8]) -> Option<u64> {
+pub(crate) fn saved_count(frame: &[u8]) -> Option<u64> {
     match frame {
         [8, 1, rest @ ..] if !rest.is_empty() => Cursor::new(rest).read_var().ok(),
         _ => None,
@@ -178,7 +178,7 @@ pub fn saved_count(frame: &[u8]) -> Option<u64> {
 }
 
 /// `[2][2] scope`, the answer to an accepted token.
-pub fn authenticated(access: Access) -> Bytes {
+pub(crate) fn authenticated(access: Access) -> Bytes {
     let scope = match access {
         Access::Read => "readonly",
         Access::Write => "read-write",
@@ -187,7 +187,7 @@ pub fn authenticated(access: Access) -> Bytes {
 }
 
 /// `[2][1] reason`, the answer to a refused token.
-pub fn permission_denied(reason: &str) -> Bytes {
+pub(crate) fn permission_denied(reason: &str) -> Bytes {
     auth_reply(AUTH_PERMISSION_DENIED, reason)
 }
 
@@ -200,7 +200,7 @@ fn auth_reply(sub: u64, text: &str) -> Bytes {
 }
 
 /// `[7] reason`: the server closed this one document; the socket stays open.
-pub fn close(reason: &str) -> Bytes {
+pub(crate) fn close(reason: &str) -> Bytes {
     let mut out = Vec::with_capacity(reason.len() + 4);
     out.write_var(CLOSE);
     out.write_string(reason);

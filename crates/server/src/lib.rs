@@ -1,28 +1,34 @@
 //! Tandem's sync server as a library, so integration tests and the binary share one
-//! `start`. See ARCHITECTURE.md for the map.
+//! `start`. See ARCHITECTURE.md for the map and the rule of what may import what.
+//!
+//! The surface is what the binary and the tests use: starting a server, its settings,
+//! tokens, and the text of a document. Every other module is private.
 
-pub mod api;
-pub mod app;
+#![warn(unreachable_pub)]
+
+mod api;
+mod app;
 pub mod auth;
 pub mod config;
-pub mod error;
-pub mod extract;
-pub mod hocuspocus;
-pub mod metrics;
-pub mod names;
-pub mod ops;
+mod edge;
+mod error;
+mod extract;
+mod hocuspocus;
+mod metric_names;
+mod names;
+mod ops;
 pub mod peer;
-pub mod protocol;
-pub mod registry;
-pub mod room;
-pub mod session;
-pub mod share;
-pub mod state;
+mod protocol;
+mod registry;
+mod room;
+mod session;
+mod share;
+mod state;
 pub mod text;
-pub mod transport;
-pub mod web;
-pub mod writer;
-pub mod yjs_bounds;
+mod transport;
+mod web;
+mod writer;
+mod yjs_bounds;
 
 #[cfg(test)]
 mod import_rule;

@@ -1,11 +1,11 @@
 //! Document names, validated once at the edge so every other layer can trust them.
 
 /// Longest accepted name, in bytes. Names appear in URLs, logs and database keys.
-pub const MAX_NAME_LEN: usize = 128;
+pub(crate) const MAX_NAME_LEN: usize = 128;
 
 /// Why a document name was refused; the message is shown to the user as-is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NameError {
+pub(crate) enum NameError {
     #[error("document name is empty")]
     Empty,
     #[error("document name is longer than {MAX_NAME_LEN} characters")]
@@ -18,7 +18,7 @@ pub enum NameError {
 
 /// Accepts `A-Z a-z 0-9 - _ . ~ :`, 1..=128 characters, no leading dot: safe in a URL path
 /// segment without escaping, and never a relative path.
-pub fn validate(name: &str) -> Result<(), NameError> {
+pub(crate) fn validate(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
         return Err(NameError::Empty);
     }
@@ -38,11 +38,11 @@ pub fn validate(name: &str) -> Result<(), NameError> {
 }
 
 /// Longest accepted title, in characters.
-pub const MAX_TITLE_CHARS: usize = 200;
+pub(crate) const MAX_TITLE_CHARS: usize = 200;
 
 /// Why a title was refused; shown to the user as-is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TitleError {
+pub(crate) enum TitleError {
     #[error("a title is at most {MAX_TITLE_CHARS} characters")]
     TooLong,
     #[error("a title may not contain control characters such as line breaks")]
@@ -51,7 +51,7 @@ pub enum TitleError {
 
 /// Titles are free text (any script, spaces, emoji): only length and control characters are
 /// limited. Returns the title trimmed.
-pub fn validate_title(title: &str) -> Result<&str, TitleError> {
+pub(crate) fn validate_title(title: &str) -> Result<&str, TitleError> {
     let title = title.trim();
     if title.chars().count() > MAX_TITLE_CHARS {
         return Err(TitleError::TooLong);
@@ -67,7 +67,7 @@ const DERIVED_MAX: usize = 60;
 
 /// A URL-safe name for a title: accents dropped (`Café` -> `cafe`), words joined with `-`,
 /// lower case. Titles with no Latin letters or digits (CJK, emoji) give `doc`.
-pub fn derive_name(title: &str) -> String {
+pub(crate) fn derive_name(title: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     let mut out = String::new();
     let mut gap = false;
@@ -90,6 +90,30 @@ pub fn derive_name(title: &str) -> String {
         "doc".to_string()
     } else {
         out
+    }
+}
+
+/// A document name that passed [`validate`]: what every layer behind the HTTP edge takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DocName(String);
+
+impl DocName {
+    pub(crate) fn parse(name: String) -> Result<DocName, NameError> {
+        validate(&name)?;
+        Ok(DocName(name))
+    }
+}
+
+impl std::ops::Deref for DocName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for DocName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 

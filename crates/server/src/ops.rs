@@ -7,7 +7,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::state::SharedState;
 
-pub fn routes() -> Router<SharedState> {
+pub(crate) fn routes() -> Router<SharedState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -15,7 +15,7 @@ pub fn routes() -> Router<SharedState> {
 }
 
 /// The process-wide Prometheus recorder (metrics macros write to one global recorder).
-pub fn prometheus() -> PrometheusHandle {
+pub(crate) fn prometheus() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
@@ -27,8 +27,8 @@ pub fn prometheus() -> PrometheusHandle {
                 .build_recorder();
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_ok() {
-                crate::metrics::describe();
-                crate::metrics::register_zeroes();
+                crate::metric_names::describe();
+                crate::metric_names::register_zeroes();
             }
             handle
         })

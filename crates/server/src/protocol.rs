@@ -19,7 +19,7 @@ use yrs::StateVector;
 /// `yrs::sync::MessageReader` takes running out of bytes for the end of the stream, so a
 /// truncated message (say, a length prefix past the end) would vanish silently. Here each
 /// message's extent is found first, and it must decode from exactly those bytes.
-pub fn decode_frame(frame: &[u8]) -> Result<Vec<Message>, yrs::encoding::read::Error> {
+pub(crate) fn decode_frame(frame: &[u8]) -> Result<Vec<Message>, yrs::encoding::read::Error> {
     if frame.is_empty() {
         return Err(yrs::encoding::read::Error::EndOfBuffer(1));
     }
@@ -78,48 +78,35 @@ fn skip_message(cursor: &mut Cursor) -> Result<(), yrs::encoding::read::Error> {
     Ok(())
 }
 
-pub fn encode(msg: &Message) -> Bytes {
+pub(crate) fn encode(msg: &Message) -> Bytes {
     Bytes::from(msg.encode_v1())
 }
 
-pub fn sync_step1(sv: StateVector) -> Bytes {
+pub(crate) fn sync_step1(sv: StateVector) -> Bytes {
     encode(&Message::Sync(SyncMessage::SyncStep1(sv)))
 }
 
-pub fn sync_step2(update: Vec<u8>) -> Bytes {
+pub(crate) fn sync_step2(update: Vec<u8>) -> Bytes {
     encode(&Message::Sync(SyncMessage::SyncStep2(update)))
 }
 
-pub fn sync_update(update: Vec<u8>) -> Bytes {
+pub(crate) fn sync_update(update: Vec<u8>) -> Bytes {
     encode(&Message::Sync(SyncMessage::Update(update)))
 }
 
-pub fn awareness(update: AwarenessUpdate) -> Bytes {
+pub(crate) fn awareness(update: AwarenessUpdate) -> Bytes {
     encode(&Message::Awareness(update))
 }
 
 /// Every live awareness state, or `None` when nobody has announced one.
-pub fn all_awareness(awareness: &Awareness) -> Option<Bytes> {
+pub(crate) fn all_awareness(awareness: &Awareness) -> Option<Bytes> {
     let update = awareness.update().ok()?;
     (!update.clients.is_empty()).then(|| self::awareness(update))
 }
 
 /// `[2][0] reason`: what the y-websocket client understands as "permission denied".
-pub fn permission_denied(reason: &str) -> Bytes {
+pub(crate) fn permission_denied(reason: &str) -> Bytes {
     encode(&Message::Auth(Some(reason.to_string())))
-}
-
-/// Message type byte, for counting unknown types in metrics.
-pub fn kind_label(msg: &Message) -> &'static str {
-    match msg {
-        Message::Sync(SyncMessage::SyncStep1(_)) => "sync_step1",
-        Message::Sync(SyncMessage::SyncStep2(_)) => "sync_step2",
-        Message::Sync(SyncMessage::Update(_)) => "sync_update",
-        Message::Awareness(_) => "awareness",
-        Message::AwarenessQuery => "query_awareness",
-        Message::Auth(_) => "auth",
-        Message::Custom(..) => "unknown",
-    }
 }
 
 #[cfg(test)]

@@ -29,23 +29,19 @@ struct Entry {
 /// How many peer messages may wait for a room before their transports stop reading.
 const ROOM_QUEUE: usize = 1024;
 
-pub struct Registry {
+pub(crate) struct Registry {
     ctx: Arc<RoomContext>,
     rooms: Mutex<HashMap<String, Entry>>,
     next_generation: std::sync::atomic::AtomicU64,
 }
 
 impl Registry {
-    pub fn new(ctx: Arc<RoomContext>) -> Arc<Registry> {
+    pub(crate) fn new(ctx: Arc<RoomContext>) -> Arc<Registry> {
         Arc::new(Registry {
             ctx,
             rooms: Mutex::new(HashMap::new()),
             next_generation: Default::default(),
         })
-    }
-
-    pub fn context(&self) -> &Arc<RoomContext> {
-        &self.ctx
     }
 
     /// Sends `msg` to the document's room, loading it first if needed. Returns the
@@ -87,12 +83,16 @@ impl Registry {
     }
 
     /// Adds a peer to a document's room; the returned queue takes its messages.
-    pub fn join(self: &Arc<Self>, doc: &str, peer: PeerHandle) -> mpsc::Sender<Box<PeerEvent>> {
+    pub(crate) fn join(
+        self: &Arc<Self>,
+        doc: &str,
+        peer: PeerHandle,
+    ) -> mpsc::Sender<Box<PeerEvent>> {
         self.send(doc, Control::Join(Box::new(peer)))
     }
 
     /// Sends an API request to a document's room, loading it if needed.
-    pub async fn request<T>(
+    pub(crate) async fn request<T>(
         self: &Arc<Self>,
         doc: &str,
         make: impl FnOnce(oneshot::Sender<T>) -> Request,
@@ -102,14 +102,14 @@ impl Registry {
         rx.await.ok()
     }
 
-    pub fn is_loaded(&self, doc: &str) -> bool {
+    pub(crate) fn is_loaded(&self, doc: &str) -> bool {
         self.rooms
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .contains_key(doc)
     }
 
-    pub fn loaded(&self) -> Vec<String> {
+    pub(crate) fn loaded(&self) -> Vec<String> {
         self.rooms
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -119,7 +119,7 @@ impl Registry {
     }
 
     /// Writes out and closes a document's room, if loaded, and waits until it is gone.
-    pub async fn close(&self, doc: &str, reason: CloseReason) {
+    pub(crate) async fn close(&self, doc: &str, reason: CloseReason) {
         let entry = self
             .rooms
             .lock()
@@ -146,7 +146,7 @@ impl Registry {
     /// Deletes a document: its room (loaded for the purpose if need be) closes every
     /// connection with 4404 and deletes the rows before it leaves the registry, so nobody
     /// can load the document while it is being deleted. Returns whether it existed.
-    pub async fn delete(self: &Arc<Self>, doc: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn delete(self: &Arc<Self>, doc: &str) -> Result<bool, StoreError> {
         // A room that was already on its way out drops the request unanswered; the next
         // attempt reaches a fresh room.
         for _ in 0..3 {
@@ -167,7 +167,7 @@ impl Registry {
     }
 
     /// Writes out and closes every room (graceful shutdown).
-    pub async fn close_all(&self, reason: CloseReason) {
+    pub(crate) async fn close_all(&self, reason: CloseReason) {
         let docs = self.loaded();
         let closes = docs.iter().map(|doc| self.close(doc, reason.clone()));
         futures::future::join_all(closes).await;

@@ -20,7 +20,7 @@ use tokio::{
 };
 
 use crate::{
-    metrics as m,
+    metric_names as m,
     peer::{new_peer, Access, CloseReason, PeerId, Transport},
     registry::Registry,
     room::PeerEvent,
@@ -29,7 +29,7 @@ use crate::{
 /// Most sessions the server keeps at once; beyond it new sessions get 503.
 const MAX_SESSIONS: usize = 20_000;
 
-pub struct Session {
+pub(crate) struct Session {
     pub id: String,
     pub doc: String,
     pub transport: Transport,
@@ -53,14 +53,14 @@ struct Buffer {
 }
 
 /// What a reader gets: messages after its cursor, or why the session ended.
-pub enum Batch {
+pub(crate) enum Batch {
     Messages(Vec<(u64, Bytes)>),
     Closed(CloseReason),
 }
 
 impl Session {
     /// Sends a client's message(s) to the room.
-    pub async fn send(&self, data: Bytes) -> Result<(), CloseReason> {
+    pub(crate) async fn send(&self, data: Bytes) -> Result<(), CloseReason> {
         if let Some(reason) = self.closed() {
             return Err(reason);
         }
@@ -78,7 +78,7 @@ impl Session {
             .map_err(|_| CloseReason::going_away())
     }
 
-    pub fn closed(&self) -> Option<CloseReason> {
+    pub(crate) fn closed(&self) -> Option<CloseReason> {
         self.lock().closed.clone()
     }
 
@@ -86,14 +86,14 @@ impl Session {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn touch(&self) {
+    pub(crate) fn touch(&self) {
         self.lock().last_seen = Instant::now();
     }
 
     /// Messages with a sequence number above `cursor`; everything up to `cursor` counts
     /// as delivered. With `drop_acked`, delivered messages are freed at once (polling);
     /// SSE keeps them so a reconnecting stream can replay what a dead connection lost.
-    pub fn take_after(&self, cursor: u64, drop_acked: bool) -> Batch {
+    pub(crate) fn take_after(&self, cursor: u64, drop_acked: bool) -> Batch {
         let mut buf = self.lock();
         buf.last_seen = Instant::now();
         buf.acked = buf.acked.max(cursor);
@@ -115,7 +115,7 @@ impl Session {
     }
 
     /// True if every message after `cursor` is still buffered, so a stream can resume.
-    pub fn can_resume_from(&self, cursor: u64) -> bool {
+    pub(crate) fn can_resume_from(&self, cursor: u64) -> bool {
         let buf = self.lock();
         if buf.closed.is_some() || cursor >= buf.next_seq {
             return false;
@@ -127,7 +127,7 @@ impl Session {
     }
 
     /// Waits until a message after `cursor` exists, the session closes, or `limit` passes.
-    pub async fn wait_after(&self, cursor: u64, limit: Duration) {
+    pub(crate) async fn wait_after(&self, cursor: u64, limit: Duration) {
         let deadline = Instant::now() + limit;
         loop {
             let notified = self.notify.notified();
@@ -144,7 +144,7 @@ impl Session {
     }
 
     /// Marks a reader as attached until the guard drops.
-    pub fn attach(self: &Arc<Self>) -> AttachGuard {
+    pub(crate) fn attach(self: &Arc<Self>) -> AttachGuard {
         let mut buf = self.lock();
         buf.attached += 1;
         buf.last_seen = Instant::now();
@@ -183,7 +183,7 @@ impl Session {
     }
 }
 
-pub struct AttachGuard(Arc<Session>);
+pub(crate) struct AttachGuard(Arc<Session>);
 
 impl Drop for AttachGuard {
     fn drop(&mut self) {
@@ -193,7 +193,7 @@ impl Drop for AttachGuard {
     }
 }
 
-pub struct Sessions {
+pub(crate) struct Sessions {
     rooms: Arc<Registry>,
     idle: Duration,
     capacity: usize,
@@ -201,7 +201,7 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    pub fn new(rooms: Arc<Registry>, idle: Duration, capacity: usize) -> Arc<Sessions> {
+    pub(crate) fn new(rooms: Arc<Registry>, idle: Duration, capacity: usize) -> Arc<Sessions> {
         let sessions = Arc::new(Sessions {
             rooms,
             idle,
@@ -227,7 +227,7 @@ impl Sessions {
     }
 
     /// Opens a session: joins the room and starts moving its messages into the buffer.
-    pub fn open(
+    pub(crate) fn open(
         &self,
         doc: &str,
         transport: Transport,
@@ -293,13 +293,13 @@ impl Sessions {
         Ok(session)
     }
 
-    pub fn get(&self, doc: &str, id: &str) -> Option<Arc<Session>> {
+    pub(crate) fn get(&self, doc: &str, id: &str) -> Option<Arc<Session>> {
         self.lock().get(id).filter(|s| s.doc == doc).cloned()
     }
 
     /// Ends a session at the client's request or on expiry: the room removes its
     /// awareness just as for a closed socket.
-    pub async fn remove(&self, id: &str, reason: CloseReason) {
+    pub(crate) async fn remove(&self, id: &str, reason: CloseReason) {
         let Some(session) = self.lock().remove(id) else {
             return;
         };
@@ -335,7 +335,7 @@ impl Sessions {
     }
 
     /// Ends every session (graceful shutdown); rooms are closed separately.
-    pub fn close_all(&self) {
+    pub(crate) fn close_all(&self) {
         for s in self.lock().values() {
             s.close(CloseReason::going_away());
         }

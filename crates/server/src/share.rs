@@ -5,28 +5,23 @@
 //! the sharer's own token. Minted tokens cannot share further, so a link passed on cannot
 //! widen what its holder was given.
 
-use axum::{
-    extract::{Path, Query, State},
-    http::{HeaderMap, StatusCode},
-    routing::post,
-    Json, Router,
-};
+use axum::{extract::State, http::StatusCode, routing::post, Json, Router};
 use serde::Deserialize;
 
 use crate::{
     auth::{self, AccessLevel, Claims},
+    edge::Authorized,
     error::ApiError,
-    metrics as m, names,
+    metric_names as m,
     peer::Access,
     state::SharedState,
-    transport::TokenQuery,
 };
 
 /// Longest lifetime of a shared link: a week by default, a month at most.
-pub const MAX_SHARE_SECS: u64 = 30 * 86400;
+pub(crate) const MAX_SHARE_SECS: u64 = 30 * 86400;
 const DEFAULT_SHARE_SECS: u64 = 7 * 86400;
 
-pub fn routes() -> Router<SharedState> {
+pub(crate) fn routes() -> Router<SharedState> {
     Router::new().route("/api/documents/{doc}/share", post(share))
 }
 
@@ -53,20 +48,14 @@ fn refuse(message: &str) -> ApiError {
 
 async fn share(
     State(state): State<SharedState>,
-    Path(doc): Path<String>,
-    Query(q): Query<TokenQuery>,
-    headers: HeaderMap,
+    Authorized { doc, grant, .. }: Authorized,
     Json(req): Json<ShareRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    names::validate(&doc)?;
     if !state.auth.token_mode() {
         return Err(ApiError::bad_request(
             "this server is open (no TANDEM_SECRET): anyone with the document's address can edit it",
         ));
     }
-    let grant = state
-        .auth
-        .document(&doc, q.token.as_deref(), auth::bearer(&headers))?;
     if !grant.share {
         return Err(refuse(
             "your access token does not allow sharing (it needs the share claim)",
@@ -85,7 +74,7 @@ async fn share(
         exp = exp.min(own);
     }
     let claims = Claims {
-        doc: doc.clone(),
+        doc: doc.to_string(),
         access: req.access,
         exp,
         name: None,

@@ -11,7 +11,7 @@ use tandem_persistence::Store;
 
 use crate::{auth::Auth, config::ServeConfig, registry::Registry, session::Sessions};
 
-pub struct AppState {
+pub(crate) struct AppState {
     pub config: ServeConfig,
     pub rooms: Arc<Registry>,
     pub store: Arc<dyn Store>,
@@ -21,10 +21,10 @@ pub struct AppState {
     pub prometheus: PrometheusHandle,
 }
 
-pub type SharedState = Arc<AppState>;
+pub(crate) type SharedState = Arc<AppState>;
 
 impl AppState {
-    pub fn is_shutting_down(&self) -> bool {
+    pub(crate) fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
     }
 }

@@ -10,7 +10,7 @@ use yrs::{
 };
 
 /// The root `Y.Text` the editor binds to (`ydoc.getText('content')`).
-pub const TEXT_FIELD: &str = "content";
+pub(crate) const TEXT_FIELD: &str = "content";
 
 pub fn new_doc() -> Doc {
     Doc::with_options(Options {
@@ -19,12 +19,12 @@ pub fn new_doc() -> Doc {
     })
 }
 
-pub fn text_ref(doc: &Doc) -> TextRef {
+pub(crate) fn text_ref(doc: &Doc) -> TextRef {
     doc.get_or_insert_text(TEXT_FIELD)
 }
 
 /// The document's text, or "" if the document has no text root.
-pub fn render<T: ReadTxn>(txn: &T) -> String {
+pub(crate) fn render<T: ReadTxn>(txn: &T) -> String {
     txn.get_text(TEXT_FIELD)
         .map(|t| t.get_string(txn))
         .unwrap_or_default()
@@ -71,7 +71,7 @@ pub fn replay(doc: &Doc, stored: &StoredDoc) -> Vec<ReplayError> {
 
 /// Turns `current` into `target` with one delete and one insert around the common prefix
 /// and suffix, so the unchanged parts keep their identity (and remote cursors stay put).
-pub fn replace_text(txn: &mut TransactionMut, text: &TextRef, target: &str) {
+pub(crate) fn replace_text(txn: &mut TransactionMut, text: &TextRef, target: &str) {
     let current: Vec<u16> = text.get_string(txn).encode_utf16().collect();
     let wanted: Vec<u16> = target.encode_utf16().collect();
     let (start, del, ins) = diff_range(&current, &wanted);

@@ -23,7 +23,7 @@ struct WebDir {
     dir: Arc<PathBuf>,
 }
 
-pub fn routes(web_dir: PathBuf) -> Router {
+pub(crate) fn routes(web_dir: PathBuf) -> Router {
     Router::new()
         .fallback(serve)
         .with_state(WebDir {

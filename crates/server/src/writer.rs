@@ -15,9 +15,9 @@ use bytes::Bytes;
 use tandem_persistence::{AppendItem, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::metrics as m;
+use crate::metric_names as m;
 
-pub struct WriteRequest {
+pub(crate) struct WriteRequest {
     pub doc: String,
     pub updates: Vec<Bytes>,
     /// Highest sequence number written for `doc`, or the error.
@@ -25,7 +25,7 @@ pub struct WriteRequest {
 }
 
 #[derive(Clone)]
-pub struct Writer {
+pub(crate) struct Writer {
     tx: mpsc::Sender<WriteRequest>,
 }
 
@@ -33,14 +33,14 @@ pub struct Writer {
 const MAX_BATCH: usize = 512;
 
 impl Writer {
-    pub fn spawn(store: Arc<dyn Store>, window: Duration) -> Writer {
+    pub(crate) fn spawn(store: Arc<dyn Store>, window: Duration) -> Writer {
         let (tx, rx) = mpsc::channel(4096);
         tokio::spawn(run(store, window, rx));
         Writer { tx }
     }
 
     /// Queues a batch; the answer arrives on the returned channel once it is committed.
-    pub async fn write(
+    pub(crate) async fn write(
         &self,
         doc: String,
         updates: Vec<Bytes>,

@@ -16,16 +16,16 @@
 use yrs::encoding::read::{Cursor, Read};
 
 /// Largest client id a JavaScript peer can represent (`Number.MAX_SAFE_INTEGER`).
-pub const MAX_CLIENT_ID: u64 = (1 << 53) - 1;
+pub(crate) const MAX_CLIENT_ID: u64 = (1 << 53) - 1;
 
 /// Deepest nesting of maps and arrays accepted inside an update's values. Editors nest a
 /// handful of levels; the limit only has to keep recursive decoding off the stack's edge.
-pub const MAX_ANY_DEPTH: usize = 128;
+pub(crate) const MAX_ANY_DEPTH: usize = 128;
 
 /// Why an encoding was refused. The messages go back to clients, so they name the problem
 /// without echoing the input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BoundsError {
+pub(crate) enum BoundsError {
     #[error("message ends early")]
     Truncated,
     #[error("{what} count {claimed} exceeds the {remaining} bytes that follow")]
@@ -55,7 +55,7 @@ impl From<yrs::encoding::read::Error> for BoundsError {
 
 /// What a checked update contains; used for per-document limits.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct UpdateShape {
+pub(crate) struct UpdateShape {
     /// Structs (items, GC and skip ranges) across all clients.
     pub structs: u64,
     /// Clients with structs plus clients in the delete set.
@@ -222,7 +222,7 @@ const TYPE_XML_ELEMENT: u8 = 3;
 const KNOWN_TYPES: [u8; 9] = [0, 1, 2, 3, 4, 5, 6, 9, 15];
 
 /// Checks a v1-encoded update (what y-websocket sends in sync step 2 and update messages).
-pub fn check_update(bytes: &[u8]) -> Result<UpdateShape, BoundsError> {
+pub(crate) fn check_update(bytes: &[u8]) -> Result<UpdateShape, BoundsError> {
     let mut w = Walker::new(bytes);
     let mut shape = UpdateShape::default();
     // each client section holds at least its struct count, client id and clock
@@ -357,7 +357,7 @@ fn check_delete_set(w: &mut Walker) -> Result<u64, BoundsError> {
 }
 
 /// Checks a v1-encoded state vector (sync step 1).
-pub fn check_state_vector(bytes: &[u8]) -> Result<(), BoundsError> {
+pub(crate) fn check_state_vector(bytes: &[u8]) -> Result<(), BoundsError> {
     let mut w = Walker::new(bytes);
     let entries = w.count("state vector entry", 2)?;
     for _ in 0..entries {
@@ -368,7 +368,7 @@ pub fn check_state_vector(bytes: &[u8]) -> Result<(), BoundsError> {
 }
 
 /// Checks an awareness update: per client, its id, clock and JSON state.
-pub fn check_awareness(bytes: &[u8]) -> Result<(), BoundsError> {
+pub(crate) fn check_awareness(bytes: &[u8]) -> Result<(), BoundsError> {
     let mut w = Walker::new(bytes);
     let entries = w.count("awareness entry", 3)?;
     for _ in 0..entries {

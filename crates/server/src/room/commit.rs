@@ -22,7 +22,7 @@ use std::{
 
 use bytes::Bytes;
 
-use crate::{metrics as m, peer::PeerId, protocol};
+use crate::{metric_names as m, peer::PeerId, protocol};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);

@@ -11,7 +11,7 @@ use crate::peer::{Access, CloseReason, PeerHandle, PeerId};
 /// Events for a room that don't come from a peer's byte stream. Every payload is boxed:
 /// a tokio queue allocates its first block of 32 slots up front, every loaded document
 /// has one, and a slot is as large as the largest variant.
-pub enum Control {
+pub(crate) enum Control {
     Join(Box<PeerHandle>),
     Request(Box<Request>),
     Shutdown(Box<ShutdownRequest>),
@@ -20,7 +20,7 @@ pub enum Control {
 }
 
 /// The writer's answer for write number `id` (see `Room::write_id`).
-pub struct WriteDone {
+pub(crate) struct WriteDone {
     pub id: u64,
     pub result: Result<i64, Arc<StoreError>>,
 }
@@ -31,7 +31,7 @@ pub struct WriteDone {
 /// Deleting is the room's job, not the caller's: the room is still registered while the
 /// rows go, so a client arriving meanwhile reaches this room (and is turned away) instead
 /// of loading the half-deleted document into a new one.
-pub struct ShutdownRequest {
+pub(crate) struct ShutdownRequest {
     pub reason: CloseReason,
     pub delete: bool,
     /// Answered once the room is gone: for a delete, whether the document existed.
@@ -43,7 +43,7 @@ pub struct ShutdownRequest {
 ///
 /// The queue carries it boxed: its slots are allocated up front, 32 at a time, for every
 /// loaded document, and a box is a sixth of the size.
-pub enum PeerEvent {
+pub(crate) enum PeerEvent {
     Message {
         peer: PeerId,
         access: Access,
@@ -55,7 +55,7 @@ pub enum PeerEvent {
 }
 
 /// Questions and commands from the HTTP API.
-pub enum Request {
+pub(crate) enum Request {
     Info(oneshot::Sender<RoomInfo>),
     Text(oneshot::Sender<String>),
     State(oneshot::Sender<Vec<u8>>),
@@ -79,13 +79,13 @@ pub enum Request {
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct RoomInfo {
+pub(crate) struct RoomInfo {
     pub connections: usize,
     pub users: Vec<String>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum RoomError {
+pub(crate) enum RoomError {
     #[error("invalid update: {0}")]
     InvalidUpdate(String),
     #[error("storage unavailable: {0}")]

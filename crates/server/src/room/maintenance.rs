@@ -13,7 +13,7 @@ use tokio::{sync::oneshot, task::JoinSet, time::Instant};
 use yrs::{updates::encoder::Encode, ReadTxn, StateVector, Transact};
 
 use super::{commit::Committed, mailbox::RoomError, settings::RoomSettings, Room};
-use crate::{metrics as m, text};
+use crate::{metric_names as m, text};
 
 /// What the room tracks to decide when to compact and when to take a version.
 pub(super) struct Upkeep {

@@ -33,10 +33,10 @@ use tandem_persistence::StoreError;
 use tokio::{sync::mpsc, time::Instant};
 use yrs::sync::Awareness;
 
-pub use mailbox::{Control, PeerEvent, Request, RoomError, RoomInfo, ShutdownRequest, WriteDone};
-pub use settings::{RoomContext, RoomSettings};
+pub(crate) use mailbox::{Control, PeerEvent, Request, RoomError, RoomInfo, ShutdownRequest};
+pub(crate) use settings::{RoomContext, RoomSettings};
 
-use crate::{metrics as m, peer::CloseReason, text};
+use crate::{metric_names as m, peer::CloseReason, text};
 use commit::Commit;
 use mailbox::reply_closed;
 use maintenance::Upkeep;
@@ -44,7 +44,7 @@ use peers::Peer;
 
 /// What a room needs from whoever keeps the map of loaded rooms (the registry): only a
 /// way to leave it. The room owns this interface so it never depends on the registry.
-pub trait Directory: Send + Sync {
+pub(crate) trait Directory: Send + Sync {
     /// Removes the room `generation` of `doc`, if it is still the one registered.
     fn remove(&self, doc: &str, generation: u64);
     /// Removes an idle room unless a message reached it meanwhile (`ctrl` is checked
@@ -65,7 +65,7 @@ enum Waiter {
     Ack(crate::peer::PeerId),
 }
 
-pub struct Room {
+pub(crate) struct Room {
     name: String,
     ctx: Arc<RoomContext>,
     directory: Arc<dyn Directory>,
@@ -86,7 +86,7 @@ enum Flow {
 }
 
 impl Room {
-    pub fn new(
+    pub(crate) fn new(
         name: String,
         ctx: Arc<RoomContext>,
         directory: Arc<dyn Directory>,
@@ -110,7 +110,7 @@ impl Room {
     }
 
     /// Runs the room until it unloads.
-    pub async fn run(
+    pub(crate) async fn run(
         mut self,
         mut ctrl: mpsc::UnboundedReceiver<Control>,
         mut data: mpsc::Receiver<Box<PeerEvent>>,

@@ -8,7 +8,7 @@ use yrs::{ReadTxn, Transact};
 
 use super::{rate::TokenBucket, Room};
 use crate::{
-    metrics as m,
+    metric_names as m,
     peer::{CloseReason, Frame, PeerHandle, PeerId},
     protocol,
 };

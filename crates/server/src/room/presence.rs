@@ -29,7 +29,7 @@ use yrs::{
 
 use super::Room;
 use crate::{
-    metrics as m,
+    metric_names as m,
     peer::{CloseReason, PeerId},
     protocol,
 };

@@ -10,7 +10,7 @@ use crate::{config::ServeConfig, writer::Writer};
 
 /// Timing and size policy for rooms, from the server configuration.
 #[derive(Debug, Clone)]
-pub struct RoomSettings {
+pub(crate) struct RoomSettings {
     pub outbound_queue: usize,
     pub unload_grace: Duration,
     pub compact_updates: u64,
@@ -34,7 +34,7 @@ pub struct RoomSettings {
 }
 
 impl RoomSettings {
-    pub fn from_config(config: &ServeConfig) -> RoomSettings {
+    pub(crate) fn from_config(config: &ServeConfig) -> RoomSettings {
         RoomSettings {
             outbound_queue: config.outbound_queue,
             unload_grace: Duration::from_secs(config.unload_grace_secs),
@@ -55,7 +55,7 @@ impl RoomSettings {
 }
 
 /// What every room shares.
-pub struct RoomContext {
+pub(crate) struct RoomContext {
     pub store: Arc<dyn Store>,
     pub writer: Writer,
     pub settings: RoomSettings,
@@ -64,7 +64,11 @@ pub struct RoomContext {
 }
 
 impl RoomContext {
-    pub fn new(store: Arc<dyn Store>, writer: Writer, settings: RoomSettings) -> RoomContext {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        writer: Writer,
+        settings: RoomSettings,
+    ) -> RoomContext {
         RoomContext {
             budget: Budget::new(settings.max_unwritten_bytes),
             store,

@@ -12,7 +12,7 @@ use super::{
     Room, Waiter,
 };
 use crate::{
-    hocuspocus, metrics as m,
+    hocuspocus, metric_names as m,
     peer::{Access, CloseReason, PeerId, Transport},
     protocol,
 };

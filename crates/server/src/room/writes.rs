@@ -11,7 +11,7 @@ use super::{
     mailbox::{Control, RoomError, WriteDone},
     Room, Waiter,
 };
-use crate::{hocuspocus, metrics as m, peer::PeerId};
+use crate::{hocuspocus, metric_names as m, peer::PeerId};
 
 impl Room {
     /// Queues an update already applied to the document for the log and the peers.

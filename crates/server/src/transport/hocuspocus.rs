@@ -17,9 +17,8 @@ use std::{collections::HashMap, pin::Pin};
 use axum::{
     extract::{
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
-        Query, State,
+        State,
     },
-    http::HeaderMap,
     response::Response,
 };
 use bytes::Bytes;
@@ -27,13 +26,11 @@ use futures::{FutureExt, SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::{wrappers::ReceiverStream, StreamMap};
 
-use super::{ensure_enabled, TokenQuery};
 use crate::{
-    auth,
-    config::TransportKind,
+    edge::{self, Credentials, Enabled},
     error::ApiError,
     hocuspocus::{self as hp, DocMessage, Incoming},
-    metrics as m, names,
+    metric_names as m, names,
     peer::{new_peer, Access, CloseReason, Frame, PeerId, Transport},
     room::PeerEvent,
     state::SharedState,
@@ -42,11 +39,11 @@ use crate::{
 /// Documents one socket may have open or waiting for their token. Hocuspocus caps
 /// pending documents at 100 after a memory-exhaustion advisory; here the cap covers open
 /// ones too, since each costs a room peer.
-pub const MAX_DOCUMENTS: usize = 100;
+pub(crate) const MAX_DOCUMENTS: usize = 100;
 /// Frames held for documents whose token has not arrived, summed over the socket.
-pub const MAX_HELD_MESSAGES: usize = 1000;
+pub(crate) const MAX_HELD_MESSAGES: usize = 1000;
 /// Bytes of those frames.
-pub const MAX_HELD_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_HELD_BYTES: usize = 4 * 1024 * 1024;
 
 /// A routing key is a document name (at most 128 characters) and, with the provider's
 /// `sessionAwareness`, `\0` and a session id.
@@ -62,17 +59,13 @@ struct Fallback {
     bearer: Option<String>,
 }
 
-pub async fn upgrade(
+pub(crate) async fn upgrade(
     State(state): State<SharedState>,
-    Query(q): Query<TokenQuery>,
-    headers: HeaderMap,
+    _: Enabled<edge::WebSocket>,
+    Credentials { token, bearer }: Credentials,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    ensure_enabled(&state, TransportKind::Websocket)?;
-    let fallback = Fallback {
-        token: q.token,
-        bearer: auth::bearer(&headers).map(str::to_string),
-    };
+    let fallback = Fallback { token, bearer };
     let max = state.config.max_message_size;
     Ok(ws
         .read_buffer_size(256)

@@ -9,17 +9,18 @@ use std::time::Duration;
 use axum::{
     body::Bytes,
     extract::{rejection::QueryRejection, Path, Query, State},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
     Json,
 };
 use base64::Engine;
 use serde::Deserialize;
 
-use super::{ensure_enabled, TokenQuery};
 use crate::extract::BinaryBody;
-use crate::session::Batch;
 use crate::{
-    auth, config::TransportKind, error::ApiError, names, peer::CloseReason, peer::Transport,
+    edge::{self, Authorized, Enabled},
+    error::ApiError,
+    peer::{CloseReason, Transport},
+    session::Batch,
     state::SharedState,
 };
 
@@ -29,17 +30,11 @@ const MAX_WAIT: Duration = Duration::from_secs(25);
 /// Pause after a held poll wakes, so it answers with a burst rather than its first message.
 const COALESCE: Duration = Duration::from_millis(5);
 
-pub async fn open(
+pub(crate) async fn open(
     State(state): State<SharedState>,
-    Path(doc): Path<String>,
-    Query(q): Query<TokenQuery>,
-    headers: HeaderMap,
+    _: Enabled<edge::Poll>,
+    Authorized { doc, grant, .. }: Authorized,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    ensure_enabled(&state, TransportKind::Poll)?;
-    names::validate(&doc)?;
-    let grant = state
-        .auth
-        .document(&doc, q.token.as_deref(), auth::bearer(&headers))?;
     let session = state
         .sessions
         .open(&doc, Transport::Poll, grant.access, grant.name.clone())
@@ -51,19 +46,19 @@ pub async fn open(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct PollQuery {
+pub(crate) struct PollQuery {
     #[serde(default)]
     cursor: u64,
     /// Seconds to hold the request when there is nothing new (at most 25).
     timeout: Option<f64>,
 }
 
-pub async fn receive(
+pub(crate) async fn receive(
     State(state): State<SharedState>,
+    _: Enabled<edge::Poll>,
     Path((doc, id)): Path<(String, String)>,
     q: Result<Query<PollQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    ensure_enabled(&state, TransportKind::Poll)?;
     let Query(q) =
         q.map_err(|_| ApiError::bad_request("query must be ?cursor=<number>&timeout=<seconds>"))?;
     let session = state
@@ -100,17 +95,17 @@ pub async fn receive(
     }
 }
 
-pub async fn send(
+pub(crate) async fn send(
     State(state): State<SharedState>,
+    _: Enabled<edge::Poll>,
     Path((doc, id)): Path<(String, String)>,
     BinaryBody(body): BinaryBody,
 ) -> Result<StatusCode, ApiError> {
-    ensure_enabled(&state, TransportKind::Poll)?;
     deliver(&state, &doc, &id, body).await
 }
 
 /// Shared by the SSE and polling upstreams: the body holds one or more y-protocol messages.
-pub async fn deliver(
+pub(crate) async fn deliver(
     state: &SharedState,
     doc: &str,
     id: &str,
@@ -146,7 +141,7 @@ pub async fn deliver(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn close(
+pub(crate) async fn close(
     State(state): State<SharedState>,
     Path((doc, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {

@@ -7,7 +7,7 @@
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::{HeaderMap, StatusCode},
     response::{
         sse::{Event, KeepAlive, Sse},
@@ -17,25 +17,21 @@ use axum::{
 use base64::Engine;
 use futures::Stream;
 
-use super::{ensure_enabled, TokenQuery};
 use crate::extract::BinaryBody;
-use crate::session::Batch;
 use crate::{
-    auth, config::TransportKind, error::ApiError, names, peer::Transport, session::Session,
+    edge::{self, Authorized, Enabled},
+    error::ApiError,
+    peer::Transport,
+    session::{Batch, Session},
     state::SharedState,
 };
 
-pub async fn open(
+pub(crate) async fn open(
     State(state): State<SharedState>,
-    Path(doc): Path<String>,
-    Query(q): Query<TokenQuery>,
+    _: Enabled<edge::Sse>,
+    Authorized { doc, grant, .. }: Authorized,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    ensure_enabled(&state, TransportKind::Sse)?;
-    names::validate(&doc)?;
-    let grant = state
-        .auth
-        .document(&doc, q.token.as_deref(), auth::bearer(&headers))?;
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -130,11 +126,11 @@ where
     futures::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), Ok)
 }
 
-pub async fn send(
+pub(crate) async fn send(
     State(state): State<SharedState>,
+    _: Enabled<edge::Sse>,
     Path((doc, id)): Path<(String, String)>,
     BinaryBody(body): BinaryBody,
 ) -> Result<StatusCode, ApiError> {
-    ensure_enabled(&state, TransportKind::Sse)?;
     super::poll::deliver(&state, &doc, &id, body).await
 }

@@ -3,21 +3,20 @@
 use axum::{
     extract::{
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
-        Path, Query, State,
+        State,
     },
-    http::HeaderMap,
     response::Response,
 };
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::{ensure_enabled, TokenQuery};
 use crate::{
-    auth::{self, Grant},
-    config::TransportKind,
+    auth::Grant,
+    edge::{self, Authorized, Enabled},
     error::ApiError,
-    metrics as m, names,
+    metric_names as m,
+    names::DocName,
     peer::{new_peer, CloseReason, Frame, Transport},
     room::PeerEvent,
     state::SharedState,
@@ -25,18 +24,12 @@ use crate::{
 
 /// Everything that can refuse a client happens here, before the upgrade, so refusals are
 /// plain HTTP statuses the client (and its logs) can see; y-websocket only retries on them.
-pub async fn upgrade(
+pub(crate) async fn upgrade(
     State(state): State<SharedState>,
-    Path(doc): Path<String>,
-    Query(q): Query<TokenQuery>,
-    headers: HeaderMap,
+    _: Enabled<edge::WebSocket>,
+    Authorized { doc, grant, .. }: Authorized,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    ensure_enabled(&state, TransportKind::Websocket)?;
-    names::validate(&doc)?;
-    let grant = state
-        .auth
-        .document(&doc, q.token.as_deref(), auth::bearer(&headers))?;
     let max = state.config.max_message_size;
     // The library's defaults reserve (and zero) 128 KiB per connection for reading. y-protocol
     // frames are mostly tiny, and once a frame's header is read the buffer grows to hold the
@@ -56,7 +49,7 @@ pub async fn upgrade(
 fn serve(
     mut socket: WebSocket,
     state: SharedState,
-    doc: String,
+    doc: DocName,
     grant: Grant,
 ) -> impl std::future::Future<Output = ()> + Send {
     async move {

@@ -32,12 +32,7 @@ impl TestServer {
 
     /// Whether the document is loaded in memory now.
     pub fn is_loaded(&self, doc: &str) -> bool {
-        self.server
-            .as_ref()
-            .expect("server running")
-            .state
-            .rooms
-            .is_loaded(doc)
+        self.server.as_ref().expect("server running").is_loaded(doc)
     }
 
     /// Waits until the document has been unloaded from memory.

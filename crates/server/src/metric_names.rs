@@ -4,30 +4,30 @@ use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
 };
 
-pub const CONNECTIONS: &str = "tandem_connections";
-pub const CONNECTIONS_TOTAL: &str = "tandem_connections_opened_total";
-pub const DOCUMENTS_LOADED: &str = "tandem_documents_loaded";
-pub const UPDATES_RECEIVED: &str = "tandem_updates_received_total";
-pub const UPDATES_RELAYED: &str = "tandem_updates_relayed_total";
-pub const UPDATES_PERSISTED: &str = "tandem_updates_persisted_total";
-pub const BYTES_IN: &str = "tandem_bytes_in_total";
-pub const BYTES_OUT: &str = "tandem_bytes_out_total";
-pub const PERSIST_SECONDS: &str = "tandem_persist_seconds";
-pub const QUEUE_DROPS: &str = "tandem_slow_client_disconnects_total";
-pub const DB_ERRORS: &str = "tandem_database_errors_total";
-pub const UNKNOWN_MESSAGES: &str = "tandem_unknown_messages_total";
-pub const BAD_MESSAGES: &str = "tandem_invalid_messages_total";
-pub const AUTH_REFUSED: &str = "tandem_auth_refusals_total";
-pub const UNWRITTEN_BYTES: &str = "tandem_unwritten_bytes";
-pub const COMPACTIONS: &str = "tandem_compactions_total";
-pub const VERSIONS: &str = "tandem_versions_created_total";
-pub const AWARENESS_REFUSED: &str = "tandem_awareness_refused_total";
-pub const LIMIT_REFUSALS: &str = "tandem_limit_refusals_total";
+pub(crate) const CONNECTIONS: &str = "tandem_connections";
+pub(crate) const CONNECTIONS_TOTAL: &str = "tandem_connections_opened_total";
+pub(crate) const DOCUMENTS_LOADED: &str = "tandem_documents_loaded";
+pub(crate) const UPDATES_RECEIVED: &str = "tandem_updates_received_total";
+pub(crate) const UPDATES_RELAYED: &str = "tandem_updates_relayed_total";
+pub(crate) const UPDATES_PERSISTED: &str = "tandem_updates_persisted_total";
+pub(crate) const BYTES_IN: &str = "tandem_bytes_in_total";
+pub(crate) const BYTES_OUT: &str = "tandem_bytes_out_total";
+pub(crate) const PERSIST_SECONDS: &str = "tandem_persist_seconds";
+pub(crate) const QUEUE_DROPS: &str = "tandem_slow_client_disconnects_total";
+pub(crate) const DB_ERRORS: &str = "tandem_database_errors_total";
+pub(crate) const UNKNOWN_MESSAGES: &str = "tandem_unknown_messages_total";
+pub(crate) const BAD_MESSAGES: &str = "tandem_invalid_messages_total";
+pub(crate) const AUTH_REFUSED: &str = "tandem_auth_refusals_total";
+pub(crate) const UNWRITTEN_BYTES: &str = "tandem_unwritten_bytes";
+pub(crate) const COMPACTIONS: &str = "tandem_compactions_total";
+pub(crate) const VERSIONS: &str = "tandem_versions_created_total";
+pub(crate) const AWARENESS_REFUSED: &str = "tandem_awareness_refused_total";
+pub(crate) const LIMIT_REFUSALS: &str = "tandem_limit_refusals_total";
 /// Requests refused by a check on the request itself (type, body, path, origin), by reason.
-pub const REFUSALS: &str = "tandem_request_refusals_total";
-pub const BURSTS_MERGED: &str = "tandem_update_bursts_merged_total";
+pub(crate) const REFUSALS: &str = "tandem_request_refusals_total";
+pub(crate) const BURSTS_MERGED: &str = "tandem_update_bursts_merged_total";
 
-pub fn describe() {
+pub(crate) fn describe() {
     describe_gauge!(CONNECTIONS, "Open client connections, by transport");
     describe_counter!(CONNECTIONS_TOTAL, "Client connections opened, by transport");
     describe_gauge!(DOCUMENTS_LOADED, "Documents loaded in memory");
@@ -101,7 +101,7 @@ const VERSION_KINDS: [&str; 3] = ["auto", "named", "restore"];
 
 /// Creates every family at zero. Prometheus shows nothing for a series never touched,
 /// which breaks dashboards and alerts (`rate()` of a missing series) until the first event.
-pub fn register_zeroes() {
+pub(crate) fn register_zeroes() {
     for t in TRANSPORTS {
         gauge!(CONNECTIONS, "transport" => t).increment(0.0);
         counter!(CONNECTIONS_TOTAL, "transport" => t).increment(0);
