@@ -381,7 +381,7 @@ async fn create_version(
             .filter(|v| v.kind == VersionKind::Named)
             .count();
         if named >= max {
-            metrics::counter!(crate::metrics::LIMIT_REFUSALS, "limit" => "named_versions")
+            metrics::counter!(crate::metric_names::LIMIT_REFUSALS, "limit" => "named_versions")
                 .increment(1);
             return Err(ApiError::new(
                 StatusCode::CONFLICT,

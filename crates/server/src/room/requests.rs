@@ -49,7 +49,7 @@ impl Room {
                         .last_named
                         .is_some_and(|last| now < last + interval)
                     {
-                        metrics::counter!(crate::metrics::LIMIT_REFUSALS, "limit" => "version_rate")
+                        metrics::counter!(crate::metric_names::LIMIT_REFUSALS, "limit" => "version_rate")
                             .increment(1);
                         let _ = done.send(Err(RoomError::RateLimited(format!(
                             "one named version per {} s per document; try again later",
