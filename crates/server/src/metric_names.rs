@@ -149,9 +149,9 @@ mod tests {
         let handle = recorder.handle();
         metrics::with_local_recorder(&recorder, super::register_zeroes);
         let text = handle.render();
-        let names: Vec<&str> = include_str!("metrics.rs")
+        let names: Vec<&str> = include_str!("metric_names.rs")
             .lines()
-            .filter_map(|l| l.strip_prefix("pub const "))
+            .filter_map(|l| l.strip_prefix("pub(crate) const "))
             .filter_map(|l| l.split('"').nth(1))
             .collect();
         assert!(names.len() >= 20, "{names:?}");
