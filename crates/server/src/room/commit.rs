@@ -11,18 +11,12 @@
 //! retry timer); what the room must do comes back as [`Actions`]. The room performs them
 //! (sockets, the writer, timers), so every rule here is unit-tested without any of those.
 
-use std::{
-    collections::VecDeque,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc,
-    },
-    time::Duration,
-};
+use std::{collections::VecDeque, time::Duration};
 
 use bytes::Bytes;
 
-use crate::{metric_names as m, peer::PeerId, protocol};
+pub(crate) use super::budget::Budget;
+use crate::{peer::PeerId, protocol};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -30,37 +24,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 pub(crate) const MAX_MERGE: usize = 256;
 /// Most update bytes one merge of a burst takes.
 pub(crate) const MAX_MERGE_BYTES: usize = 1024 * 1024;
-
-/// Bytes accepted from clients but not yet committed, across all rooms. Past `max`, new
-/// edits are refused (clients keep them and resend), so an outage cannot exhaust memory.
-#[derive(Debug, Clone)]
-pub(crate) struct Budget {
-    unwritten: Arc<AtomicUsize>,
-    max: usize,
-}
-
-impl Budget {
-    pub(crate) fn new(max: usize) -> Budget {
-        Budget {
-            unwritten: Arc::default(),
-            max,
-        }
-    }
-
-    pub(crate) fn admits(&self, bytes: usize) -> bool {
-        self.unwritten.load(Ordering::Relaxed) + bytes <= self.max
-    }
-
-    fn add(&self, bytes: usize) {
-        self.unwritten.fetch_add(bytes, Ordering::Relaxed);
-        metrics::gauge!(m::UNWRITTEN_BYTES).increment(bytes as f64);
-    }
-
-    fn release(&self, bytes: usize) {
-        self.unwritten.fetch_sub(bytes, Ordering::Relaxed);
-        metrics::gauge!(m::UNWRITTEN_BYTES).decrement(bytes as f64);
-    }
-}
 
 /// An accepted update on its way to the log.
 struct Pending {

@@ -15,6 +15,7 @@
 //! 3. After the last peer leaves and a grace period passes, it writes what is left,
 //!    compacts, takes a version if needed, and removes itself from the registry.
 
+mod budget;
 mod commit;
 mod delete;
 mod mailbox;
