@@ -190,6 +190,10 @@ pub struct ServeConfig {
     /// Seconds between two named versions of one document; sooner ones get 429.
     #[arg(long, env = "TANDEM_NAMED_VERSION_INTERVAL_SECS", default_value_t = 5)]
     pub named_version_interval_secs: u64,
+    /// For tests of panic isolation only: the room of this document panics when a client
+    /// sends it a message of type 0x7f.
+    #[arg(long, env = "TANDEM_TEST_PANIC_DOC", hide = true)]
+    pub test_panic_doc: Option<String>,
     /// Transports to refuse, comma separated (e.g. `websocket`).
     #[arg(
         long,

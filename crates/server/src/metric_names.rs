@@ -25,6 +25,7 @@ pub(crate) const AWARENESS_REFUSED: &str = "tandem_awareness_refused_total";
 pub(crate) const LIMIT_REFUSALS: &str = "tandem_limit_refusals_total";
 /// Requests refused by a check on the request itself (type, body, path, origin), by reason.
 pub(crate) const REFUSALS: &str = "tandem_request_refusals_total";
+pub(crate) const ROOM_PANICS: &str = "tandem_room_panics_total";
 pub(crate) const BURSTS_MERGED: &str = "tandem_update_bursts_merged_total";
 
 pub(crate) fn describe() {
@@ -77,6 +78,10 @@ pub(crate) fn describe() {
     describe_counter!(
         REFUSALS,
         "Requests refused by a check on the request itself (type, body, path, origin), by reason"
+    );
+    describe_counter!(
+        ROOM_PANICS,
+        "Document rooms ended by a panic (their clients reconnect to a fresh copy)"
     );
     describe_counter!(
         BURSTS_MERGED,

@@ -105,6 +105,9 @@ impl CloseReason {
             format!("update depends on changes the server does not have (over {max} bytes)"),
         )
     }
+    pub fn internal_error() -> Self {
+        Self::new(1011, "internal error in this document; reconnect")
+    }
     pub fn deleted() -> Self {
         Self::new(4404, "document deleted")
     }

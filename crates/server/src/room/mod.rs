@@ -28,7 +28,9 @@ mod settings;
 mod sync;
 mod writes;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, panic::AssertUnwindSafe, sync::Arc, time::Duration};
+
+use futures::FutureExt;
 
 use tandem_persistence::StoreError;
 use tokio::{sync::mpsc, time::Instant};
@@ -131,11 +133,20 @@ impl Room {
         }
         loop {
             let wake = self.next_wakeup();
-            let flow = tokio::select! {
-                biased;
-                Some(msg) = ctrl.recv() => self.on_control(msg),
-                Some(ev) = data.recv() => { self.on_peer_event(*ev); Flow::Continue }
-                _ = tokio::time::sleep_until(wake) => self.on_timer(&ctrl, &mut data).await,
+            let step = async {
+                tokio::select! {
+                    biased;
+                    Some(msg) = ctrl.recv() => self.on_control(msg),
+                    Some(ev) = data.recv() => { self.on_peer_event(*ev); Flow::Continue }
+                    _ = tokio::time::sleep_until(wake) => self.on_timer(&ctrl, &mut data).await,
+                }
+            };
+            let flow = match AssertUnwindSafe(step).catch_unwind().await {
+                Ok(flow) => flow,
+                Err(_) => {
+                    self.crashed(&mut ctrl);
+                    break;
+                }
             };
             match flow {
                 Flow::Continue => {}
@@ -147,6 +158,33 @@ impl Room {
             }
         }
         metrics::gauge!(m::DOCUMENTS_LOADED).decrement(1.0);
+    }
+
+    /// A panic while handling one event ends this room only. Its state may be half
+    /// changed, so nothing more is written from it: it leaves the registry first (a client
+    /// that reconnects gets a fresh room loaded from the database), then closes its peers
+    /// with 1011. Updates not yet committed were relayed to nobody; their senders still
+    /// have them and send them again when they resync.
+    fn crashed(&mut self, ctrl: &mut mpsc::UnboundedReceiver<Control>) {
+        metrics::counter!(m::ROOM_PANICS).increment(1);
+        tracing::error!(doc = %self.name, "document room panicked; its clients reconnect to a fresh copy");
+        self.directory.remove(&self.name, self.generation);
+        let reason = CloseReason::internal_error();
+        self.kick_all(&reason);
+        self.commit.drop_pending();
+        ctrl.close();
+        while let Ok(msg) = ctrl.try_recv() {
+            match msg {
+                Control::Join(peer) => {
+                    let _ = peer.kick.send(reason.clone());
+                }
+                Control::Request(req) => reply_closed(*req),
+                Control::Shutdown(req) => {
+                    let _ = req.done.send(Ok(false));
+                }
+                Control::WriteDone(..) | Control::RetryWrite => {}
+            }
+        }
     }
 
     async fn shut_down(

@@ -31,6 +31,8 @@ pub(crate) struct RoomSettings {
     pub max_pending_bytes: usize,
     /// Shortest time between two named versions of one document.
     pub named_version_interval: Duration,
+    /// Tests only: the document whose room panics on a message of type 0x7f.
+    pub test_panic_doc: Option<String>,
 }
 
 impl RoomSettings {
@@ -50,6 +52,7 @@ impl RoomSettings {
             max_document_bytes: config.max_document_bytes,
             max_pending_bytes: config.max_pending_bytes,
             named_version_interval: Duration::from_secs(config.named_version_interval_secs),
+            test_panic_doc: config.test_panic_doc.clone(),
         }
     }
 }

@@ -114,6 +114,11 @@ impl Room {
             Message::Custom(tag, payload) if u64::from(tag) == hocuspocus::STATELESS => {
                 self.relay_stateless(peer, protocol::encode(&Message::Custom(tag, payload)));
             }
+            Message::Custom(0x7f, _)
+                if self.ctx.settings.test_panic_doc.as_deref() == Some(&self.name) =>
+            {
+                panic!("panic requested for {} (--test-panic-doc)", self.name);
+            }
             Message::Custom(tag, _) => {
                 metrics::counter!(m::UNKNOWN_MESSAGES).increment(1);
                 tracing::debug!(doc = %self.name, peer, tag, "skipping unknown message type");

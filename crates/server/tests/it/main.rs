@@ -11,5 +11,6 @@ mod history;
 mod http_transports;
 mod limits;
 mod outage;
+mod panics;
 mod presence;
 mod sync;
