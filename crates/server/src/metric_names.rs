@@ -124,6 +124,7 @@ pub(crate) fn register_zeroes() {
         UNKNOWN_MESSAGES,
         COMPACTIONS,
         BURSTS_MERGED,
+        ROOM_PANICS,
         // Labelled by reasons that grow with the code: the family shows, unlabelled, at zero.
         AWARENESS_REFUSED,
         LIMIT_REFUSALS,
