@@ -18,7 +18,7 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 for round in $(seq 1 "$REPEAT"); do
   echo "[bench] round $round of $REPEAT" >&2
-  BENCH_OUT="$OUT/round$round" BENCH_REPORT=0 BENCH_PORT_BASE=$((18400 + 100 * round)) \
+  BENCH_OUT="$OUT/round$round" BENCH_REPORT=0 BENCH_RUNS=1 BENCH_PORT_BASE=$((18400 + 100 * round)) \
     BENCH_SYSTEMS="tandem-sqlite tandem-hocuspocus hocuspocus" BENCH_SCENARIOS="$SCENARIOS" \
     ./bench/run.sh
 done

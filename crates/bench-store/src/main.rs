@@ -61,6 +61,7 @@ struct Args {
     tick: Duration,
     max_batch: usize,
     pg_url: String,
+    durability: tandem_persistence::Durability,
 }
 
 fn parse_args() -> Result<Args> {
@@ -74,6 +75,7 @@ fn parse_args() -> Result<Args> {
         // The server's writer folds at most 512 requests into one transaction.
         max_batch: 512,
         pg_url: std::env::var("TANDEM_BENCH_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.into()),
+        durability: tandem_persistence::Durability::Disk,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -100,11 +102,12 @@ fn parse_args() -> Result<Args> {
             "--tick-ms" => args.tick = Duration::from_secs_f64(value()?.parse::<f64>()? / 1e3),
             "--max-batch" => args.max_batch = value()?.parse()?,
             "--pg-url" => args.pg_url = value()?,
+            "--durability" => args.durability = value()?.parse()?,
             "-h" | "--help" => {
                 println!(
                     "bench-store --backend sqlite|postgres [--trace PATH] [--limit N] \
                      [--mode fast|paced|both] [--rate N] [--tick-ms MS] [--max-batch N] \
-                     [--pg-url URL]"
+                     [--pg-url URL] [--durability disk|process]"
                 );
                 std::process::exit(0);
             }
@@ -199,7 +202,7 @@ impl Target {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir()?;
                 let url = format!("sqlite://{}", dir.path().join("tandem.db").display());
-                let store = tandem_persistence::open(&url).await?;
+                let store = tandem_persistence::open_with(&url, args.durability).await?;
                 let raw = sqlx::SqlitePool::connect(&url).await?;
                 Ok(Target {
                     store,
@@ -219,7 +222,7 @@ impl Target {
                     .await?;
                 conn.close().await?;
                 let url = with_database(&admin, &name);
-                let store = tandem_persistence::open(&url).await?;
+                let store = tandem_persistence::open_with(&url, args.durability).await?;
                 let raw = sqlx::PgPool::connect(&url).await?;
                 Ok(Target {
                     store,

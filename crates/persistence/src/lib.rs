@@ -9,12 +9,14 @@
 //! The store knows nothing about Yjs: it moves opaque bytes. Merging updates, rendering
 //! text and deciding *when* to compact or take a version is the server's business.
 
+mod durability;
 mod error;
 mod store;
 mod types;
 
+pub use durability::{Durability, UnknownDurability};
 pub use error::StoreError;
-pub use store::{open, postgres::PostgresStore, sqlite::SqliteStore, Store};
+pub use store::{open, open_with, postgres::PostgresStore, sqlite::SqliteStore, Store};
 pub use types::*;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -61,7 +61,7 @@ impl Server {
 /// Opens the store, binds the listener and starts serving.
 pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
     let url = config.db.url()?;
-    let store = tandem_persistence::open(&url)
+    let store = tandem_persistence::open_with(&url, config.durability)
         .await
         .with_context(|| format!("opening database {}", redact(&url)))?;
     start_with_store(config, store).await
@@ -81,6 +81,11 @@ pub async fn start_with_store(
             "no TANDEM_SECRET set: anyone who can reach this address can read and edit every document"
         );
     }
+    tracing::info!(
+        backend = store.backend(),
+        durability = %store.durability(),
+        "database open"
+    );
     let writer = Writer::spawn(store.clone(), Duration::from_millis(config.group_commit_ms));
     let ctx = Arc::new(RoomContext::new(
         store.clone(),

@@ -4,6 +4,7 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tandem_persistence::Durability;
 
 /// Removes settings given with an empty value (`TANDEM_SECRET=`), so they mean "not set".
 ///
@@ -140,6 +141,11 @@ pub struct ServeConfig {
     /// Seconds a document stays loaded after its last client leaves.
     #[arg(long, env = "TANDEM_UNLOAD_GRACE_SECS", default_value_t = 10)]
     pub unload_grace_secs: u64,
+    /// What a commit must survive before an update is relayed: `process` (a crash of
+    /// Tandem; no fsync per commit) or `disk` (also an operating system crash; every
+    /// commit waits for the disk). See the README's "What is guaranteed".
+    #[arg(long, env = "TANDEM_DURABILITY", default_value_t = Durability::default())]
+    pub durability: Durability,
     /// Milliseconds the writer waits for more updates before a commit. 0 (the default):
     /// commit at once, batching whatever queued up during the previous commit.
     #[arg(long, env = "TANDEM_GROUP_COMMIT_MS", default_value_t = 0)]

@@ -13,6 +13,7 @@ pub(crate) const UPDATES_PERSISTED: &str = "tandem_updates_persisted_total";
 pub(crate) const BYTES_IN: &str = "tandem_bytes_in_total";
 pub(crate) const BYTES_OUT: &str = "tandem_bytes_out_total";
 pub(crate) const PERSIST_SECONDS: &str = "tandem_persist_seconds";
+pub(crate) const WRITE_QUEUE_SECONDS: &str = "tandem_write_queue_seconds";
 pub(crate) const QUEUE_DROPS: &str = "tandem_slow_client_disconnects_total";
 pub(crate) const DB_ERRORS: &str = "tandem_database_errors_total";
 pub(crate) const UNKNOWN_MESSAGES: &str = "tandem_unknown_messages_total";
@@ -45,6 +46,11 @@ pub(crate) fn describe() {
         PERSIST_SECONDS,
         Unit::Seconds,
         "Latency of one group commit"
+    );
+    describe_histogram!(
+        WRITE_QUEUE_SECONDS,
+        Unit::Seconds,
+        "Time a room's batch waited for the writer before its commit started"
     );
     describe_counter!(
         QUEUE_DROPS,
@@ -143,6 +149,7 @@ pub(crate) fn register_zeroes() {
     }
     // Registering the histogram makes it render with empty buckets.
     let _ = histogram!(PERSIST_SECONDS);
+    let _ = histogram!(WRITE_QUEUE_SECONDS);
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
-//! Group commit: one task writes every room's updates to the log.
+//! Group commit: one task gathers every room's updates into transactions.
 //!
 //! Rooms hand over a batch and keep accepting edits; the writer puts everything queued
-//! since its last commit (optionally waiting up to `window` for more) into a single
-//! transaction, so a burst of keystrokes across many documents costs one commit (one
-//! fsync) instead of one each. Each room has at most one
-//! batch in flight, which keeps its updates in log order.
+//! since its last commit started (optionally waiting up to `window` for more) into a
+//! single transaction, so a burst of keystrokes across many documents costs one commit
+//! instead of one each. Each room has at most one batch in flight, which keeps its updates
+//! in log order, so commits of different rooms may overlap: up to
+//! [`Store::concurrent_appends`] run at once (one on SQLite, whose single writer would
+//! only queue them; several on PostgreSQL), and one slow commit does not hold up the
+//! rooms in the others.
 
 use std::{
     sync::Arc,
@@ -13,7 +16,7 @@ use std::{
 
 use bytes::Bytes;
 use tandem_persistence::{AppendItem, Store, StoreError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::metric_names as m;
 
@@ -22,6 +25,7 @@ pub(crate) struct WriteRequest {
     pub updates: Vec<Bytes>,
     /// Highest sequence number written for `doc`, or the error.
     pub done: oneshot::Sender<Result<i64, Arc<StoreError>>>,
+    queued: Instant,
 }
 
 #[derive(Clone)]
@@ -48,15 +52,31 @@ impl Writer {
         let (done, rx) = oneshot::channel();
         // The writer only stops when the process does; a failed send drops `done`, which
         // the room sees as a failed write and retries.
-        let _ = self.tx.send(WriteRequest { doc, updates, done }).await;
+        let _ = self
+            .tx
+            .send(WriteRequest {
+                doc,
+                updates,
+                done,
+                queued: Instant::now(),
+            })
+            .await;
         rx
     }
 }
 
 async fn run(store: Arc<dyn Store>, window: Duration, mut rx: mpsc::Receiver<WriteRequest>) {
-    let mut batch: Vec<WriteRequest> = Vec::new();
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
+    let slots = Arc::new(Semaphore::new(store.concurrent_appends().max(1)));
+    loop {
+        // A free slot first, then the requests: while every slot is busy, requests pile
+        // up in the channel and the next commit takes them all.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = rx.recv().await else {
+            return;
+        };
+        let mut batch = vec![first];
         // Whatever queued up while the previous commit ran goes into this one: under load
         // that alone turns N fsyncs into one, and an idle server commits at once. A window
         // trades latency for bigger batches when commits are expensive.
@@ -71,37 +91,49 @@ async fn run(store: Arc<dyn Store>, window: Duration, mut rx: mpsc::Receiver<Wri
                 },
             }
         }
-        let items: Vec<AppendItem> = batch
-            .iter()
-            .flat_map(|req| {
-                req.updates.iter().map(|u| AppendItem {
-                    doc: req.doc.clone(),
-                    data: u.to_vec(),
-                })
+        let store = store.clone();
+        tokio::spawn(async move {
+            commit(&*store, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn commit(store: &dyn Store, batch: Vec<WriteRequest>) {
+    let items: Vec<AppendItem> = batch
+        .iter()
+        .flat_map(|req| {
+            req.updates.iter().map(|u| AppendItem {
+                doc: req.doc.clone(),
+                data: u.to_vec(),
             })
-            .collect();
-        let started = Instant::now();
-        let result = store.append(&items).await;
-        metrics::histogram!(m::PERSIST_SECONDS).record(started.elapsed().as_secs_f64());
-        match result {
-            Ok(appended) => {
-                metrics::counter!(m::UPDATES_PERSISTED).increment(items.len() as u64);
-                for req in batch.drain(..) {
-                    let seq = appended
-                        .iter()
-                        .find(|a| a.doc == req.doc)
-                        .map(|a| a.last_seq)
-                        .unwrap_or(0);
-                    let _ = req.done.send(Ok(seq));
-                }
+        })
+        .collect();
+    let started = Instant::now();
+    for req in &batch {
+        metrics::histogram!(m::WRITE_QUEUE_SECONDS)
+            .record(started.duration_since(req.queued).as_secs_f64());
+    }
+    let result = store.append(&items).await;
+    metrics::histogram!(m::PERSIST_SECONDS).record(started.elapsed().as_secs_f64());
+    match result {
+        Ok(appended) => {
+            metrics::counter!(m::UPDATES_PERSISTED).increment(items.len() as u64);
+            for req in batch {
+                let seq = appended
+                    .iter()
+                    .find(|a| a.doc == req.doc)
+                    .map(|a| a.last_seq)
+                    .unwrap_or(0);
+                let _ = req.done.send(Ok(seq));
             }
-            Err(err) => {
-                metrics::counter!(m::DB_ERRORS).increment(1);
-                tracing::warn!(error = %err, updates = items.len(), "writing updates failed");
-                let err = Arc::new(err);
-                for req in batch.drain(..) {
-                    let _ = req.done.send(Err(err.clone()));
-                }
+        }
+        Err(err) => {
+            metrics::counter!(m::DB_ERRORS).increment(1);
+            tracing::warn!(error = %err, updates = items.len(), "writing updates failed");
+            let err = Arc::new(err);
+            for req in batch {
+                let _ = req.done.send(Err(err.clone()));
             }
         }
     }

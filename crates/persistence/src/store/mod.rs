@@ -9,8 +9,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    AppendItem, Appended, CompactStats, DocumentInfo, NewVersion, Result, Snapshot, StoreError,
-    StoredDoc, Version, VersionInfo,
+    AppendItem, Appended, CompactStats, DocumentInfo, Durability, NewVersion, Result, Snapshot,
+    StoreError, StoredDoc, Version, VersionInfo,
 };
 
 /// Durable home of documents. Every method is one transaction: a crash between two calls
@@ -19,6 +19,18 @@ use crate::{
 pub trait Store: Send + Sync + 'static {
     /// Short name of the backend, for logs and metrics (`sqlite` or `postgres`).
     fn backend(&self) -> &'static str;
+
+    /// How far a commit gets before it returns (see [`Durability`]).
+    fn durability(&self) -> Durability {
+        Durability::Disk
+    }
+
+    /// How many [`Store::append`] calls may usefully run at once. Appends for different
+    /// documents may then commit in any order; one document's batches must still be
+    /// appended one after the other.
+    fn concurrent_appends(&self) -> usize {
+        1
+    }
 
     /// Snapshot plus later updates, read consistently; `None` if the document never existed.
     async fn load(&self, doc: &str) -> Result<Option<StoredDoc>>;
@@ -63,12 +75,22 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Opens (and migrates) the store named by a database URL: `sqlite://path` (or a bare
-/// `sqlite:` URL) for SQLite, `postgres://` / `postgresql://` for PostgreSQL.
+/// `sqlite:` URL) for SQLite, `postgres://` / `postgresql://` for PostgreSQL, with the
+/// default durability level.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    open_with(url, Durability::default()).await
+}
+
+/// [`open`] with a chosen durability level.
+pub async fn open_with(url: &str, durability: Durability) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+        Ok(Arc::new(
+            sqlite::SqliteStore::open_with(url, durability).await?,
+        ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PostgresStore::open(url).await?))
+        Ok(Arc::new(
+            postgres::PostgresStore::open_with(url, durability).await?,
+        ))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_string()))
     }

@@ -13,14 +13,25 @@ use sqlx::{
 };
 
 use super::sql::impl_store;
-use crate::{AppendItem, Result};
+use crate::{AppendItem, Durability, Result};
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// The same pool: PostgreSQL takes concurrent writers.
+    writes: PgPool,
+    durability: Durability,
 }
 
 impl PostgresStore {
+    /// Appends the server may have in flight at once (on different documents), out of the
+    /// pool's 8 connections: one slow transaction then no longer holds up every document.
+    const CONCURRENT_APPENDS: usize = 2;
+
     pub async fn open(url: &str) -> Result<Self> {
+        Self::open_with(url, Durability::default()).await
+    }
+
+    pub async fn open_with(url: &str, durability: Durability) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
@@ -29,7 +40,23 @@ impl PostgresStore {
         sqlx::migrate!("../../migrations/postgres")
             .run(&pool)
             .await?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            writes: pool.clone(),
+            pool,
+            durability,
+        })
+    }
+
+    async fn begin_append(&self, tx: &mut PgConnection) -> Result<()> {
+        if self.durability == Durability::Process {
+            // Return before the WAL flush: the commit is then safe from a crash of Tandem
+            // (the database server has it) but not from a crash of the database server.
+            // Only appends: compaction, versions and deletes keep the server's setting.
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Snapshot and log must come from the same instant, or a compaction committed between

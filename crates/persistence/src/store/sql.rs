@@ -91,8 +91,10 @@ pub(super) const VERSION: &str =
      WHERE d.name = $1 AND v.version = $2";
 
 /// Implements [`Store`](super::Store) for a backend type (whose rows are `$row`) with a
-/// `pool` field and these associated functions, the parts that differ:
+/// `pool` field (reads), a `writes` field (write transactions), a `durability` field,
+/// a `CONCURRENT_APPENDS` constant and these associated functions, the parts that differ:
 /// - `begin_load(&mut tx)`: makes the load's reads see one instant;
+/// - `begin_append(&self, &mut tx)`: sets up an append transaction (its durability);
 /// - `insert_updates(&mut tx, &doc_ids, items, now)`: inserts the batch and returns each
 ///   row's `(document_id, seq)`.
 macro_rules! impl_store {
@@ -101,6 +103,14 @@ macro_rules! impl_store {
         impl $crate::store::Store for $store {
             fn backend(&self) -> &'static str {
                 $backend
+            }
+
+            fn durability(&self) -> $crate::Durability {
+                self.durability
+            }
+
+            fn concurrent_appends(&self) -> usize {
+                Self::CONCURRENT_APPENDS
             }
 
             async fn load(&self, doc: &str) -> $crate::Result<Option<$crate::StoredDoc>> {
@@ -154,7 +164,8 @@ macro_rules! impl_store {
                 }
                 let now = chrono::Utc::now();
                 let groups = $crate::store::group_by_doc(items);
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writes.begin().await?;
+                self.begin_append(&mut tx).await?;
                 let mut doc_ids = Vec::with_capacity(groups.len());
                 for (doc, bytes) in &groups {
                     let id: i64 = sqlx::query_scalar($crate::store::sql::TOUCH_DOCUMENT)
@@ -198,7 +209,7 @@ macro_rules! impl_store {
                 use sqlx::Row;
                 use $crate::store::sql;
                 let now = chrono::Utc::now();
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writes.begin().await?;
                 let id: i64 = sqlx::query_scalar(sql::DOCUMENT_ID)
                     .bind(doc)
                     .bind(now)
@@ -239,7 +250,7 @@ macro_rules! impl_store {
                     .bind(doc)
                     .bind(title)
                     .bind(chrono::Utc::now())
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writes)
                     .await?;
                 match row {
                     Some(row) => document_info(&row),
@@ -256,7 +267,7 @@ macro_rules! impl_store {
                     .bind(doc)
                     .bind(title)
                     .bind(chrono::Utc::now())
-                    .fetch_one(&self.pool)
+                    .fetch_one(&self.writes)
                     .await?;
                 document_info(&row)
             }
@@ -279,7 +290,7 @@ macro_rules! impl_store {
             async fn delete_document(&self, doc: &str) -> $crate::Result<bool> {
                 let done = sqlx::query($crate::store::sql::DELETE_DOCUMENT)
                     .bind(doc)
-                    .execute(&self.pool)
+                    .execute(&self.writes)
                     .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -291,7 +302,7 @@ macro_rules! impl_store {
             ) -> $crate::Result<$crate::VersionInfo> {
                 use $crate::store::sql;
                 let now = chrono::Utc::now();
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writes.begin().await?;
                 let id: i64 = sqlx::query_scalar(sql::DOCUMENT_ID)
                     .bind(doc)
                     .bind(now)

@@ -1,40 +1,93 @@
 //! SQLite backend: the embedded default, one file in the data directory.
 //!
-//! WAL mode with `synchronous = FULL`: a committed append is on disk before the server
-//! relays it, which is what the durability promise in the README rests on. The statements
-//! it shares with PostgreSQL are in [`super::sql`].
+//! WAL mode. The durability level picks `synchronous`: `FULL` fsyncs the WAL on every
+//! commit, `NORMAL` leaves a commit in the operating system's hands (it survives a crash
+//! of the process, not of the machine). The statements it shares with PostgreSQL are in
+//! [`super::sql`].
+//!
+//! SQLite has a single writer, so every write transaction goes through one connection
+//! (`writes`): appends, compactions and versions queue there in order instead of polling
+//! the database lock with the busy handler, whose sleeps grow to 100 ms. Automatic WAL
+//! checkpoints are off: they would run inside whichever commit crossed the threshold and
+//! stall it. A background task checkpoints passively on its own connection instead.
 
-use std::{str::FromStr, time::Duration};
+use std::{
+    str::FromStr,
+    sync::{Arc, Weak},
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use sqlx::{
     sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
     },
-    Row, Sqlite, SqliteConnection, SqlitePool,
+    Connection, Row, Sqlite, SqliteConnection, SqlitePool,
 };
 
 use super::sql::impl_store;
-use crate::{AppendItem, Result};
+use crate::{AppendItem, Durability, Result};
 
 pub struct SqliteStore {
+    /// Reads (loads, listings): WAL readers never wait for the writer.
     pool: SqlitePool,
+    /// The one connection that writes.
+    writes: SqlitePool,
+    durability: Durability,
+    /// The checkpoint task stops once this is gone.
+    _alive: Arc<()>,
 }
 
+/// How often the background task copies the WAL back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
 impl SqliteStore {
+    /// One writer: more appends in flight would only queue for its lock.
+    const CONCURRENT_APPENDS: usize = 1;
+
     pub async fn open(url: &str) -> Result<Self> {
+        Self::open_with(url, Durability::default()).await
+    }
+
+    pub async fn open_with(url: &str, durability: Durability) -> Result<Self> {
+        let synchronous = match durability {
+            Durability::Process => SqliteSynchronous::Normal,
+            Durability::Disk => SqliteSynchronous::Full,
+        };
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(synchronous)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("wal_autocheckpoint", "0")
+            // Once a checkpoint lets the WAL start over, trim its file back to this size.
+            .pragma("journal_size_limit", (64 * 1024 * 1024).to_string());
+        let writes = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("../../migrations/sqlite")
+            .run(&writes)
+            .await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("../../migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        let checkpointer = SqliteConnection::connect_with(&options).await?;
+        let alive = Arc::new(());
+        tokio::spawn(checkpoint(checkpointer, Arc::downgrade(&alive)));
+        Ok(SqliteStore {
+            pool,
+            writes,
+            durability,
+            _alive: alive,
+        })
+    }
+
+    /// Nothing to set: `synchronous` is a connection option.
+    async fn begin_append(&self, _tx: &mut SqliteConnection) -> Result<()> {
+        Ok(())
     }
 
     /// A SQLite transaction already reads one instant (one writer, WAL snapshots).
@@ -66,6 +119,27 @@ impl SqliteStore {
         }
         Ok(out)
     }
+}
+
+/// Copies committed WAL pages into the database file without blocking the writer
+/// (`PASSIVE`), for as long as the store exists. With `synchronous=NORMAL` this is where
+/// the fsync happens, away from any commit.
+async fn checkpoint(mut conn: SqliteConnection, alive: Weak<()>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if alive.strong_count() == 0 {
+            break;
+        }
+        if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut conn)
+            .await
+        {
+            tracing::warn!(error = %err, "WAL checkpoint failed");
+        }
+    }
+    let _ = conn.close().await;
 }
 
 impl_store!(SqliteStore, SqliteRow, "sqlite");

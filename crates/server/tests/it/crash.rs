@@ -6,9 +6,9 @@ use std::time::Duration;
 use crate::kit::{pg, BinServer, Client, Peer, WAIT};
 
 /// The server as its own process (killed on drop, also when the test fails).
-fn spawn_server(data_dir: &std::path::Path, db_url: Option<&str>) -> BinServer {
+fn spawn_server(data_dir: &std::path::Path, db_url: Option<&str>, durability: &str) -> BinServer {
     let dir = data_dir.display().to_string();
-    let mut args = vec!["--data-dir", dir.as_str()];
+    let mut args = vec!["--data-dir", dir.as_str(), "--durability", durability];
     if let Some(url) = db_url {
         args.extend(["--database-url", url]);
     }
@@ -23,9 +23,9 @@ fn tokens(text: &str) -> Vec<String> {
         .collect()
 }
 
-async fn kill_mid_burst(db_url: Option<String>) {
+async fn kill_mid_burst(db_url: Option<String>, durability: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let server = spawn_server(dir.path(), db_url.as_deref());
+    let server = spawn_server(dir.path(), db_url.as_deref(), durability);
     let url = format!("ws://{}/ws/crash", server.addr);
 
     let mut observer = Client::connect(&url).await;
@@ -65,7 +65,7 @@ async fn kill_mid_burst(db_url: Option<String>) {
         seen_tokens.extend(tokens(&text).into_iter().filter(|t| !t.starts_with(&own)));
     }
 
-    let server = spawn_server(dir.path(), db_url.as_deref());
+    let server = spawn_server(dir.path(), db_url.as_deref(), durability);
     let fresh = Client::connect(&format!("ws://{}/ws/crash", server.addr)).await;
     let restored = fresh.text();
     let restored_tokens: std::collections::HashSet<String> =
@@ -82,13 +82,28 @@ async fn kill_mid_burst(db_url: Option<String>) {
     );
 }
 
+// Both durability levels promise the same against a crash of Tandem itself: `process`
+// leaves each commit with the operating system (SQLite) or the database server
+// (PostgreSQL), which a kill -9 of Tandem does not touch.
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_survives_kill_9_mid_burst() {
-    kill_mid_burst(None).await;
+async fn sqlite_process_durability_survives_kill_9_mid_burst() {
+    kill_mid_burst(None, "process").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_survives_kill_9_mid_burst() {
+async fn sqlite_disk_durability_survives_kill_9_mid_burst() {
+    kill_mid_burst(None, "disk").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_process_durability_survives_kill_9_mid_burst() {
     let db = pg::TestDatabase::create("crash").await;
-    kill_mid_burst(Some(db.url.clone())).await;
+    kill_mid_burst(Some(db.url.clone()), "process").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_disk_durability_survives_kill_9_mid_burst() {
+    let db = pg::TestDatabase::create("crash").await;
+    kill_mid_burst(Some(db.url.clone()), "disk").await;
 }

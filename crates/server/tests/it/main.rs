@@ -13,4 +13,5 @@ mod limits;
 mod outage;
 mod panics;
 mod presence;
+mod slow_commit;
 mod sync;
