@@ -3,8 +3,10 @@
 //! Modes: `fanout` (many clients typing, end-to-end fan-out latency, over WebSocket, SSE
 //! or long polling), `trace` (replay of
 //! a real keystroke trace through one writer, N readers verify the result) and `idle`
-//! (many idle connections; server memory per connection and per document).
+//! (many idle connections; server memory per connection and per document), `abuse` (a
+//! hostile client's attack while a probe measures what a legitimate user sees).
 
+mod abuse;
 mod conn;
 mod fanout;
 mod http;
@@ -94,6 +96,9 @@ enum Mode {
     Trace(TraceArgs),
     /// N idle connections across M documents; server memory per connection / document.
     Idle(IdleArgs),
+    /// One hostile client runs an attack pattern while a probe measures a legitimate
+    /// user's sync time on another document and `/healthz`.
+    Abuse(AbuseArgs),
 }
 
 /// How fan-out clients reach the server (docs/PROTOCOL.md, "Sync transports").
@@ -184,6 +189,25 @@ pub struct IdleArgs {
     settle: f64,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct AbuseArgs {
+    /// What the hostile client does.
+    #[arg(long, value_enum)]
+    pattern: abuse::Pattern,
+    /// Hostile tasks running the pattern at once.
+    #[arg(long, default_value_t = 4)]
+    attackers: usize,
+    /// Seconds of attack.
+    #[arg(long, default_value_t = 20.0)]
+    duration: f64,
+    /// Milliseconds between two probes (one health check and one fresh sync each).
+    #[arg(long, default_value_t = 50)]
+    probe_interval_ms: u64,
+    /// Token the hostile client presents (e.g. a read-only one); none by default.
+    #[arg(long)]
+    attack_token: Option<String>,
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let nofile = conn::raise_nofile();
@@ -195,6 +219,7 @@ fn main() -> Result<()> {
             Mode::Fanout(a) => fanout::run(&cli.common, a).await,
             Mode::Trace(a) => trace::run(&cli.common, a).await,
             Mode::Idle(a) => idle::run(&cli.common, a, nofile).await,
+            Mode::Abuse(a) => abuse::run(&cli.common, a).await,
         }
     })?;
     report.print(&cli.common.label, cli.common.json);

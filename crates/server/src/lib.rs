@@ -35,3 +35,12 @@ mod import_rule;
 
 pub use app::{start, start_with_store, Server};
 pub use config::ServeConfig;
+
+/// The functions that read untrusted bytes, for the fuzz targets in `fuzz/`.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::protocol::decode_frame;
+    pub use crate::yjs_bounds::{
+        check_awareness, check_state_vector, check_update, missing_dependency,
+    };
+}

@@ -14,6 +14,7 @@
 //! JavaScript clients.
 
 use yrs::encoding::read::{Cursor, Read};
+use yrs::StateVector;
 
 /// Largest client id a JavaScript peer can represent (`Number.MAX_SAFE_INTEGER`).
 pub(crate) const MAX_CLIENT_ID: u64 = (1 << 53) - 1;
@@ -25,7 +26,7 @@ pub(crate) const MAX_ANY_DEPTH: usize = 128;
 /// Why an encoding was refused. The messages go back to clients, so they name the problem
 /// without echoing the input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum BoundsError {
+pub enum BoundsError {
     #[error("message ends early")]
     Truncated,
     #[error("{what} count {claimed} exceeds the {remaining} bytes that follow")]
@@ -40,6 +41,8 @@ pub(crate) enum BoundsError {
     ClientIdOutOfRange(u64),
     #[error("malformed {0}")]
     Malformed(&'static str),
+    #[error("{0} are not supported")]
+    Unsupported(&'static str),
     #[error("{0} trailing bytes after the encoding")]
     TrailingBytes(usize),
 }
@@ -55,7 +58,7 @@ impl From<yrs::encoding::read::Error> for BoundsError {
 
 /// What a checked update contains; used for per-document limits.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct UpdateShape {
+pub struct UpdateShape {
     /// Structs (items, GC and skip ranges) across all clients.
     pub structs: u64,
     /// Clients with structs plus clients in the delete set.
@@ -116,10 +119,8 @@ impl<'a> Walker<'a> {
         Ok(client)
     }
 
-    fn id(&mut self) -> Result<(), BoundsError> {
-        self.client()?;
-        self.clock()?;
-        Ok(())
+    fn id(&mut self) -> Result<(u64, u64), BoundsError> {
+        Ok((self.client()?, self.clock()?))
     }
 
     fn buf(&mut self) -> Result<&[u8], BoundsError> {
@@ -222,58 +223,157 @@ const TYPE_XML_ELEMENT: u8 = 3;
 const KNOWN_TYPES: [u8; 9] = [0, 1, 2, 3, 4, 5, 6, 9, 15];
 
 /// Checks a v1-encoded update (what y-websocket sends in sync step 2 and update messages).
-pub(crate) fn check_update(bytes: &[u8]) -> Result<UpdateShape, BoundsError> {
+pub fn check_update(bytes: &[u8]) -> Result<UpdateShape, BoundsError> {
+    walk_update(bytes, &mut NoDeps)
+}
+
+/// The first change `bytes` builds on that neither a document with state vector `have` nor
+/// the update itself contains, if any: `(client, clock)`.
+///
+/// `yrs` keeps such structs aside as "pending" and integrates them when the missing part
+/// arrives. That retry path is where fuzzing found `yrs` 0.28 reading freed memory (two
+/// short updates: a GC range past the known clock, then a deleted item covering it), so the
+/// room never hands `yrs` an update with a gap: it holds it until the gap is filled.
+pub fn missing_dependency(
+    bytes: &[u8],
+    have: &StateVector,
+) -> Result<Option<(u64, u64)>, BoundsError> {
+    let mut deps = Deps::default();
+    walk_update(bytes, &mut deps)?;
+    Ok(deps.first_missing(have))
+}
+
+/// What a walk reports besides sizes: the ranges each client section covers and every id
+/// the structs refer to.
+trait DepSink {
+    fn section(&mut self, _client: u64) {}
+    fn range(&mut self, _start: u64, _end: u64, _skip: bool) {}
+    fn reference(&mut self, _client: u64, _clock: u64) {}
+    fn deleted(&mut self, _client: u64, _start: u64, _end: u64) {}
+}
+
+struct NoDeps;
+impl DepSink for NoDeps {}
+
+#[derive(Default)]
+struct Deps {
+    /// (client, start, end, is_skip) in update order.
+    ranges: Vec<(u64, u64, u64, bool)>,
+    refs: Vec<(u64, u64)>,
+    deleted: Vec<(u64, u64, u64)>,
+    current: u64,
+}
+
+impl DepSink for Deps {
+    fn section(&mut self, client: u64) {
+        self.current = client;
+    }
+    fn range(&mut self, start: u64, end: u64, skip: bool) {
+        self.ranges.push((self.current, start, end, skip));
+    }
+    fn reference(&mut self, client: u64, clock: u64) {
+        self.refs.push((client, clock));
+    }
+    fn deleted(&mut self, client: u64, start: u64, end: u64) {
+        self.deleted.push((client, start, end));
+    }
+}
+
+impl Deps {
+    fn first_missing(&self, have: &StateVector) -> Option<(u64, u64)> {
+        use std::collections::HashMap;
+        let known = |c: u64| u64::from(have.get(&yrs::block::ClientID::new(c)));
+        // How far each client's clocks are known once the update's contiguous structs are
+        // added to what the document has. A struct may start anywhere up to that point
+        // (overlap is fine: yrs skips what it has) but not past it.
+        let mut end: HashMap<u64, u64> = HashMap::new();
+        for &(client, start, stop, skip) in &self.ranges {
+            let e = end.entry(client).or_insert_with(|| known(client));
+            if skip {
+                continue;
+            }
+            if start > *e {
+                return Some((client, *e));
+            }
+            *e = (*e).max(stop);
+        }
+        let covered = |c: u64| end.get(&c).copied().unwrap_or_else(|| known(c));
+        if let Some(&(c, k)) = self.refs.iter().find(|&&(c, k)| k >= covered(c)) {
+            return Some((c, k));
+        }
+        self.deleted
+            .iter()
+            .find(|&&(c, _, stop)| stop > covered(c))
+            .map(|&(c, start, _)| (c, start))
+    }
+}
+
+fn walk_update(bytes: &[u8], deps: &mut impl DepSink) -> Result<UpdateShape, BoundsError> {
     let mut w = Walker::new(bytes);
     let mut shape = UpdateShape::default();
     // each client section holds at least its struct count, client id and clock
     let clients = w.count("client", 3)?;
     shape.clients = clients;
+    // Encoders write each client once; yrs appends a repeated section to the first one's
+    // structs out of clock order, which fuzzing showed corrupts its memory.
+    let mut seen = std::collections::HashSet::new();
     for _ in 0..clients {
         // each struct takes at least an info byte and a length or content byte
         let structs = w.count("struct", 2)?;
-        w.client()?;
+        let client = w.client()?;
+        if !seen.insert(client) {
+            return Err(BoundsError::Malformed("update lists a client twice"));
+        }
+        deps.section(client);
         let mut clock = w.clock()?;
         for _ in 0..structs {
-            let len = struct_len(&mut w)?;
+            let (len, skip) = struct_len(&mut w, deps)?;
+            let start = clock;
             clock += len;
             if clock > u64::from(u32::MAX) {
                 return Err(BoundsError::ClockOutOfRange(clock));
             }
+            deps.range(start, clock, skip);
         }
         shape.structs += structs;
     }
-    shape.clients += check_delete_set(&mut w)?;
+    shape.clients += check_delete_set(&mut w, deps)?;
     w.finish()?;
     Ok(shape)
 }
 
-/// Walks one struct and returns how many clock ticks it covers.
-fn struct_len(w: &mut Walker) -> Result<u64, BoundsError> {
+/// Walks one struct and returns how many clock ticks it covers, and whether it is a skip
+/// (a range the update does not carry).
+fn struct_len(w: &mut Walker, deps: &mut impl DepSink) -> Result<(u64, bool), BoundsError> {
     let info = w.u8()?;
-    match info & 0b1_1111 {
-        SKIP => nonzero(w.var()?),
-        GC => nonzero(w.var()?),
-        kind => {
-            if info & HAS_ORIGIN != 0 {
-                w.id()?;
-            }
-            if info & HAS_RIGHT_ORIGIN != 0 {
-                w.id()?;
-            }
-            if info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) == 0 {
-                // no origin to copy the parent from: the parent is named or an item id
-                if w.var()? == 1 {
-                    w.string()?;
-                } else {
-                    w.id()?;
-                }
-                if info & HAS_PARENT_SUB != 0 {
-                    w.string()?;
-                }
-            }
-            content_len(w, kind)
+    // GC and skip ranges are recognised by the whole info byte; anything else is an item
+    // whose low four bits name its content (as `yrs` reads them).
+    match info {
+        SKIP => return Ok((nonzero(w.var()?)?, true)),
+        GC => return Ok((nonzero(w.var()?)?, false)),
+        _ => {}
+    }
+    if info & HAS_ORIGIN != 0 {
+        let (c, k) = w.id()?;
+        deps.reference(c, k);
+    }
+    if info & HAS_RIGHT_ORIGIN != 0 {
+        let (c, k) = w.id()?;
+        deps.reference(c, k);
+    }
+    if info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) == 0 {
+        // no origin to copy the parent from: the parent is named or an item id
+        if w.var()? == 1 {
+            w.string()?;
+        } else {
+            let (c, k) = w.id()?;
+            deps.reference(c, k);
+        }
+        if info & HAS_PARENT_SUB != 0 {
+            w.string()?;
         }
     }
+    Ok((content_len(w, info & 0b1111)?, false))
 }
 
 fn nonzero(len: u64) -> Result<u64, BoundsError> {
@@ -330,26 +430,28 @@ fn content_len(w: &mut Walker, kind: u8) -> Result<u64, BoundsError> {
             }
             nonzero(count)
         }
-        DOC => {
-            w.string()?;
-            w.any(0)?;
-            Ok(1)
-        }
+        // Sub-documents: `yrs` 0.28 leaks every sub-document it decodes (found by fuzzing),
+        // so a client could grow the server's memory without bound. A text editor needs none.
+        DOC => Err(BoundsError::Unsupported("sub-documents")),
         _ => Err(BoundsError::Malformed("struct kind")),
     }
 }
 
 /// The delete set that ends every update: per client, ranges of deleted clocks.
-fn check_delete_set(w: &mut Walker) -> Result<u64, BoundsError> {
+fn check_delete_set(w: &mut Walker, deps: &mut impl DepSink) -> Result<u64, BoundsError> {
     let clients = w.count("deleted client", 2)?;
     for _ in 0..clients {
-        w.client()?;
+        let client = w.client()?;
         let ranges = w.count("deleted range", 2)?;
         for _ in 0..ranges {
             let clock = w.clock()?;
             let len = w.var()?;
-            if clock.saturating_add(len) > u64::from(u32::MAX) {
-                return Err(BoundsError::ClockOutOfRange(clock.saturating_add(len)));
+            let end = clock.saturating_add(len);
+            if end > u64::from(u32::MAX) {
+                return Err(BoundsError::ClockOutOfRange(end));
+            }
+            if len > 0 {
+                deps.deleted(client, clock, end);
             }
         }
     }
@@ -357,7 +459,7 @@ fn check_delete_set(w: &mut Walker) -> Result<u64, BoundsError> {
 }
 
 /// Checks a v1-encoded state vector (sync step 1).
-pub(crate) fn check_state_vector(bytes: &[u8]) -> Result<(), BoundsError> {
+pub fn check_state_vector(bytes: &[u8]) -> Result<(), BoundsError> {
     let mut w = Walker::new(bytes);
     let entries = w.count("state vector entry", 2)?;
     for _ in 0..entries {
@@ -368,7 +470,7 @@ pub(crate) fn check_state_vector(bytes: &[u8]) -> Result<(), BoundsError> {
 }
 
 /// Checks an awareness update: per client, its id, clock and JSON state.
-pub(crate) fn check_awareness(bytes: &[u8]) -> Result<(), BoundsError> {
+pub fn check_awareness(bytes: &[u8]) -> Result<(), BoundsError> {
     let mut w = Walker::new(bytes);
     let entries = w.count("awareness entry", 3)?;
     for _ in 0..entries {
@@ -602,6 +704,148 @@ mod tests {
         ok.push(0);
         check_update(&ok).unwrap();
         Update::decode_v1(&ok).unwrap();
+    }
+
+    /// Updates of one editing session, each the diff since the previous one.
+    fn session_updates(client: u64, n: u32) -> (Doc, Vec<Vec<u8>>) {
+        let doc = Doc::with_client_id(client);
+        let text = doc.get_or_insert_text("content");
+        let mut updates = Vec::new();
+        for i in 0..n {
+            let before = doc.transact().state_vector();
+            let mut txn = doc.transact_mut();
+            if i % 5 == 4 {
+                text.remove_range(&mut txn, 0, 1);
+            } else {
+                text.insert(&mut txn, i / 3, "xy");
+            }
+            drop(txn);
+            updates.push(doc.transact().encode_state_as_update_v1(&before));
+        }
+        (doc, updates)
+    }
+
+    #[test]
+    fn updates_in_order_depend_on_nothing_missing() {
+        let (source, updates) = session_updates(11, 30);
+        let replica = Doc::new();
+        for u in &updates {
+            let have = replica.transact().state_vector();
+            assert_eq!(missing_dependency(u, &have).unwrap(), None);
+            replica
+                .transact_mut()
+                .apply_update(Update::decode_v1(u).unwrap())
+                .unwrap();
+        }
+        // a full state against an empty document needs nothing either
+        let full = source
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        assert_eq!(
+            missing_dependency(&full, &StateVector::default()).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn an_update_that_skips_ahead_is_missing_its_predecessor() {
+        let (_, updates) = session_updates(11, 4);
+        let replica = Doc::new();
+        replica
+            .transact_mut()
+            .apply_update(Update::decode_v1(&updates[0]).unwrap())
+            .unwrap();
+        let have = replica.transact().state_vector();
+        // update 2 builds on update 1, which the replica does not have
+        let missing = missing_dependency(&updates[2], &have).unwrap();
+        assert_eq!(missing.map(|(c, _)| c), Some(11));
+    }
+
+    #[test]
+    fn references_to_unknown_items_are_missing() {
+        // B types after A's text; a server that never saw A's text lacks B's origin
+        let a = Doc::with_client_id(1);
+        a.get_or_insert_text("content")
+            .insert(&mut a.transact_mut(), 0, "hello");
+        let b = Doc::with_client_id(2);
+        let a_state = a
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        b.transact_mut()
+            .apply_update(Update::decode_v1(&a_state).unwrap())
+            .unwrap();
+        let before = b.transact().state_vector();
+        b.get_or_insert_text("content")
+            .insert(&mut b.transact_mut(), 5, " world");
+        let b_update = b.transact().encode_state_as_update_v1(&before);
+        assert_eq!(
+            missing_dependency(&b_update, &StateVector::default()).unwrap(),
+            Some((1, 4))
+        );
+        // with A's text known, nothing is missing
+        assert_eq!(
+            missing_dependency(&b_update, &a.transact().state_vector()).unwrap(),
+            None
+        );
+        // a deletion of A's text sent to a server without it is missing too
+        let before = b.transact().state_vector();
+        b.get_or_insert_text("content")
+            .remove_range(&mut b.transact_mut(), 0, 2);
+        let deletion = b.transact().encode_state_as_update_v1(&before);
+        let mut have_b_only = StateVector::default();
+        have_b_only.set_max(yrs::block::ClientID::new(2), 6);
+        assert_eq!(
+            missing_dependency(&deletion, &have_b_only).unwrap(),
+            Some((1, 0))
+        );
+    }
+
+    /// Found by `fuzz/` (target `protocol_frame`): given these two updates in a row, `yrs`
+    /// 0.28 reads freed memory while retrying its pending structs. The first depends on
+    /// clocks nobody sent, so the server holds it back and `yrs` never sees the pair.
+    #[test]
+    fn the_pair_that_corrupts_yrs_memory_is_held_back() {
+        let gap = [1, 1, 3, 0x25, 0, 3, 1, 8, 0];
+        let covering = [1, 1, 3, 0, 1, 1, 0, 0x39, 0];
+        check_update(&gap).unwrap();
+        check_update(&covering).unwrap();
+        let empty = StateVector::default();
+        assert_eq!(missing_dependency(&gap, &empty).unwrap(), Some((3, 0)));
+        assert_eq!(missing_dependency(&covering, &empty).unwrap(), None);
+    }
+
+    /// Found by `fuzz/` (target `update_apply`): two sections for one client, the second
+    /// restarting at a lower clock, make yrs 0.28 use freed memory.
+    #[test]
+    fn a_client_listed_twice_is_refused() {
+        let bytes = [2, 2, 1, 1, 0, 0x7a, 0, 1, 2, 1, 0, 0, 0x10, 0, 1, 0];
+        assert_eq!(
+            check_update(&bytes),
+            Err(BoundsError::Malformed("update lists a client twice"))
+        );
+    }
+
+    #[test]
+    fn sub_documents_are_refused() {
+        let doc = Doc::with_client_id(5);
+        let map = doc.get_or_insert_map("m");
+        map.insert(&mut doc.transact_mut(), "sub", Doc::new());
+        let update = doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        assert_eq!(
+            check_update(&update),
+            Err(BoundsError::Unsupported("sub-documents"))
+        );
+    }
+
+    #[test]
+    fn gc_and_skip_are_the_whole_info_byte() {
+        // info 0x60 is an item (right origin + parent sub) with content kind 0, which
+        // yrs refuses; it must not be read as a GC range
+        let bytes = [1, 1, 0xf6, 0, 1, 0x60, 1, 0];
+        assert!(check_update(&bytes).is_err());
+        assert!(Update::decode_v1(&bytes).is_err());
     }
 
     #[test]

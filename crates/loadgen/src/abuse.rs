@@ -1,0 +1,436 @@
+//! `abuse`: one hostile client runs an attack pattern at full speed while a probe measures
+//! what a legitimate user on *another* document sees: the time for a fresh WebSocket client
+//! to finish its sync handshake, and the time `/healthz` takes to answer. The server's peak
+//! memory comes from `/proc` (`--server-pid`).
+//!
+//! The patterns are the classes of SECURITY.md's threat list; every pattern sends only
+//! to the target server on 127.0.0.1 and stops after `--duration`.
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::Result;
+use clap::ValueEnum;
+use futures::{SinkExt, StreamExt};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use tokio::{io::AsyncWriteExt, net::TcpStream};
+use tokio_tungstenite::tungstenite::Message as Ws;
+use yrs::{Doc, Map, ReadTxn, StateVector, Transact};
+
+use crate::{
+    http::origin,
+    procstat,
+    proto::write_var,
+    report::{percentile, progress, Report},
+    AbuseArgs, Common,
+};
+
+/// What the hostile client does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Pattern {
+    /// Frames of a few bytes whose headers claim millions of clients, entries or values
+    /// (WebSocket, SSE/poll upstream and the update API).
+    Amplify,
+    /// Random bytes as protocol messages.
+    Malformed,
+    /// Tiny valid updates on one document, as fast as the socket takes them.
+    Flood,
+    /// Awareness for other people's client ids, with clocks near the maximum.
+    Presence,
+    /// SSE/poll sessions opened in a loop and never read.
+    Sessions,
+    /// TCP connections that send half a request header and then nothing.
+    Slowloris,
+    /// Valid but dense updates (many map keys per byte) to fresh documents.
+    Dense,
+    /// A new document per connection, as fast as possible.
+    Documents,
+    /// Named versions requested in a loop.
+    Versions,
+}
+
+#[derive(Default)]
+struct Counters {
+    sent: AtomicU64,
+    refused: AtomicU64,
+    closed: AtomicU64,
+}
+
+pub async fn run(common: &Common, a: &AbuseArgs) -> Result<Report> {
+    let base = origin(&common.url)?;
+    let prefix = common.prefix();
+    let deadline = Instant::now() + Duration::from_secs_f64(a.duration);
+    let counters = Arc::new(Counters::default());
+    let peak = Arc::new(AtomicU64::new(0));
+
+    progress(format!(
+        "abuse {:?} x{} for {:.0} s against {base}",
+        a.pattern, a.attackers, a.duration
+    ));
+    let mut attackers = Vec::new();
+    for i in 0..a.attackers {
+        let ctx = Attack {
+            pattern: a.pattern,
+            url: common.url.clone(),
+            base: base.clone(),
+            doc: format!("{prefix}-target"),
+            seed: 0x5eed + i as u64,
+            deadline,
+            counters: counters.clone(),
+            token: a.attack_token.clone(),
+        };
+        attackers.push(tokio::spawn(async move { ctx.run().await }));
+    }
+    if let Some(pid) = common.server_pid {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            while Instant::now() < deadline {
+                if let Some(kib) = procstat::rss_kib(pid) {
+                    peak.fetch_max(kib, Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    }
+
+    // The probe: a legitimate user on its own document, and a health check.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(0)
+        .build()?;
+    let mut sync_us = Vec::new();
+    let mut health_us = Vec::new();
+    let mut sync_failures = 0u64;
+    let mut health_failures = 0u64;
+    let mut n = 0usize;
+    while Instant::now() < deadline {
+        n += 1;
+        let started = Instant::now();
+        match client.get(format!("{base}/healthz")).send().await {
+            Ok(r) if r.status().is_success() => {
+                health_us.push(started.elapsed().as_micros() as u64)
+            }
+            _ => health_failures += 1,
+        }
+        let doc = Doc::new();
+        let started = Instant::now();
+        let probe_doc = format!("{prefix}-probe-{}", n % 16);
+        match common.target().connect(&probe_doc, n, &doc).await {
+            Ok(mut conn) => {
+                sync_us.push(started.elapsed().as_micros() as u64);
+                let _ = conn.ws.close(None).await;
+            }
+            Err(e) => {
+                sync_failures += 1;
+                if sync_failures <= 3 {
+                    progress(format!("probe sync failed: {e:#}"));
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(a.probe_interval_ms)).await;
+    }
+    for t in attackers {
+        t.abort();
+    }
+    sync_us.sort_unstable();
+    health_us.sort_unstable();
+    let ms = |v: Option<u64>| v.map(|us| us as f64 / 1000.0);
+
+    let mut r = Report::new("abuse");
+    r.add("pattern", format!("{:?}", a.pattern).to_lowercase(), "");
+    r.add("attackers", a.attackers as u64, "");
+    r.add("attack_messages", counters.sent.load(Relaxed), "");
+    r.add("attack_refusals", counters.refused.load(Relaxed), "");
+    r.add("attack_closes", counters.closed.load(Relaxed), "");
+    r.add("probe_syncs", sync_us.len() as u64, "");
+    r.add("probe_sync_failures", sync_failures, "");
+    r.num("probe_sync_p50_ms", ms(percentile(&sync_us, 50.0)), "ms");
+    r.num("probe_sync_p99_ms", ms(percentile(&sync_us, 99.0)), "ms");
+    r.num("probe_sync_max_ms", ms(sync_us.last().copied()), "ms");
+    r.add("healthz_failures", health_failures, "");
+    r.num("healthz_p50_ms", ms(percentile(&health_us, 50.0)), "ms");
+    r.num("healthz_p99_ms", ms(percentile(&health_us, 99.0)), "ms");
+    r.num("healthz_max_ms", ms(health_us.last().copied()), "ms");
+    let peak = peak.load(Relaxed);
+    r.num(
+        "server_peak_rss_mib",
+        (peak > 0).then_some(peak as f64 / 1024.0),
+        "MiB",
+    );
+    if let Some(pid) = common.server_pid {
+        r.num(
+            "server_rss_after_mib",
+            procstat::rss_kib(pid).map(|k| k as f64 / 1024.0),
+            "MiB",
+        );
+    }
+    Ok(r)
+}
+
+/// About 1.5 MiB of short map keys: many structs per byte of wire. Built once: making it
+/// costs the load generator more CPU than sending it.
+fn dense_frame() -> &'static [u8] {
+    static FRAME: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    FRAME.get_or_init(|| {
+        let doc = Doc::with_client_id(1234);
+        let map = doc.get_or_insert_map("m");
+        {
+            let mut txn = doc.transact_mut();
+            for i in 0..150_000u32 {
+                map.insert(&mut txn, format!("{i:x}"), true);
+            }
+        }
+        let u = doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        let mut f = vec![0, 2];
+        write_var(&mut f, u.len() as u64);
+        f.extend_from_slice(&u);
+        f
+    })
+}
+
+struct Attack {
+    pattern: Pattern,
+    url: String,
+    base: String,
+    doc: String,
+    seed: u64,
+    deadline: Instant,
+    counters: Arc<Counters>,
+    token: Option<String>,
+}
+
+impl Attack {
+    async fn run(self) {
+        let mut rng = StdRng::seed_from_u64(self.seed);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("HTTP client");
+        let mut round = 0u64;
+        while Instant::now() < self.deadline {
+            round += 1;
+            let outcome = match self.pattern {
+                Pattern::Amplify => self.amplify(&http, round).await,
+                Pattern::Malformed => {
+                    let frames = (0..64)
+                        .map(|_| {
+                            let len = rng.gen_range(1..64);
+                            (0..len).map(|_| rng.gen::<u8>()).collect()
+                        })
+                        .collect();
+                    self.ws_frames(&self.doc, frames).await
+                }
+                Pattern::Flood => self.flood().await,
+                Pattern::Presence => self.presence(&mut rng).await,
+                Pattern::Sessions => self.sessions(&http, round).await,
+                Pattern::Slowloris => self.slowloris().await,
+                Pattern::Dense => self.dense(round).await,
+                Pattern::Documents => {
+                    let doc = format!("{}-{round}", self.doc);
+                    self.ws_frames(&doc, Vec::new()).await
+                }
+                Pattern::Versions => self.versions(&http, round).await,
+            };
+            if outcome.is_err() {
+                self.counters.refused.fetch_add(1, Relaxed);
+                // a refused connection is retried at once, but never in a hot loop
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+
+    fn ws_url(&self, doc: &str) -> String {
+        let url = self.url.replace("{doc}", doc);
+        match &self.token {
+            Some(t) => format!("{url}?token={t}"),
+            None => url,
+        }
+    }
+
+    /// Opens a socket to `doc`, sends `frames` as fast as it takes them, then reads until
+    /// the server closes or a short quiet spell.
+    async fn ws_frames(&self, doc: &str, frames: Vec<Vec<u8>>) -> Result<()> {
+        let (mut ws, _) = tokio_tungstenite::connect_async(self.ws_url(doc)).await?;
+        for f in frames {
+            if ws.send(Ws::Binary(f.into())).await.is_err() {
+                break;
+            }
+            self.counters.sent.fetch_add(1, Relaxed);
+        }
+        loop {
+            match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
+                Ok(Some(Ok(Ws::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => {
+                    self.counters.closed.fetch_add(1, Relaxed);
+                    return Ok(());
+                }
+                Ok(Some(Ok(_))) => continue,
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+
+    async fn amplify(&self, http: &reqwest::Client, round: u64) -> Result<()> {
+        // [sync][update] whose update claims 50 million clients
+        let mut update = Vec::new();
+        write_var(&mut update, 50_000_000);
+        update.extend_from_slice(&[0, 0]);
+        let mut frame = vec![0, 2];
+        write_var(&mut frame, update.len() as u64);
+        frame.extend_from_slice(&update);
+        // [sync][step 1] whose state vector claims 50 million entries
+        let sv = vec![0, 0, 4, 0x80, 0xe1, 0xeb, 0x17];
+        // [awareness] claiming 50 million entries
+        let aw = vec![1, 4, 0x80, 0xe1, 0xeb, 0x17];
+        match round % 3 {
+            0 => self.ws_frames(&self.doc, vec![frame, sv, aw]).await,
+            1 => {
+                let url = format!("{}/api/documents/{}/updates", self.base, self.doc);
+                self.post(http, &url, update).await
+            }
+            _ => {
+                // an upstream POST on a session id that does not exist
+                let url = format!("{}/poll/{}/{:032x}", self.base, self.doc, round);
+                self.post(http, &url, frame).await
+            }
+        }
+    }
+
+    async fn post(&self, http: &reqwest::Client, url: &str, body: Vec<u8>) -> Result<()> {
+        let mut req = http
+            .post(url)
+            .header("content-type", "application/octet-stream")
+            .body(body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await?;
+        self.counters.sent.fetch_add(1, Relaxed);
+        if !resp.status().is_success() {
+            self.counters.refused.fetch_add(1, Relaxed);
+        }
+        Ok(())
+    }
+
+    async fn flood(&self) -> Result<()> {
+        let doc = Doc::with_client_id(rand::random::<u32>() as u64);
+        let text = {
+            use yrs::Text;
+            let t = doc.get_or_insert_text("content");
+            move |d: &Doc, i: u32| {
+                let before = d.transact().state_vector();
+                t.insert(
+                    &mut d.transact_mut(),
+                    0,
+                    if i.is_multiple_of(2) { "a" } else { "b" },
+                );
+                d.transact().encode_state_as_update_v1(&before)
+            }
+        };
+        let frames = (0..2_000)
+            .map(|i| {
+                let u = text(&doc, i);
+                let mut f = vec![0, 2];
+                write_var(&mut f, u.len() as u64);
+                f.extend_from_slice(&u);
+                f
+            })
+            .collect();
+        self.ws_frames(&self.doc, frames).await
+    }
+
+    async fn presence(&self, rng: &mut StdRng) -> Result<()> {
+        let frames = (0..200)
+            .map(|_| {
+                let client = rng.gen_range(1..1_000_000u64);
+                let json = r#"{"user":{"name":"impostor"}}"#;
+                let mut entry = Vec::new();
+                write_var(&mut entry, 1);
+                write_var(&mut entry, client);
+                write_var(&mut entry, u64::from(u32::MAX - 1));
+                write_var(&mut entry, json.len() as u64);
+                entry.extend_from_slice(json.as_bytes());
+                let mut f = vec![1];
+                write_var(&mut f, entry.len() as u64);
+                f.extend_from_slice(&entry);
+                f
+            })
+            .collect();
+        self.ws_frames(&self.doc, frames).await
+    }
+
+    async fn sessions(&self, http: &reqwest::Client, round: u64) -> Result<()> {
+        let mut req = http.post(format!("{}/poll/{}-{}", self.base, self.doc, round % 64));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await?;
+        self.counters.sent.fetch_add(1, Relaxed);
+        if !resp.status().is_success() {
+            self.counters.refused.fetch_add(1, Relaxed);
+        }
+        Ok(())
+    }
+
+    async fn slowloris(&self) -> Result<()> {
+        let hostport = self.base.trim_start_matches("http://").to_string();
+        let mut held = Vec::new();
+        for _ in 0..200 {
+            if Instant::now() >= self.deadline {
+                break;
+            }
+            match TcpStream::connect(&hostport).await {
+                Ok(mut s) => {
+                    let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await;
+                    self.counters.sent.fetch_add(1, Relaxed);
+                    held.push(s);
+                }
+                Err(_) => {
+                    self.counters.refused.fetch_add(1, Relaxed);
+                    break;
+                }
+            }
+        }
+        // hold them until the deadline or until the server drops them
+        let rest = self.deadline.saturating_duration_since(Instant::now());
+        tokio::time::sleep(rest.min(Duration::from_secs(5))).await;
+        let mut buf = [0u8; 1];
+        for s in &mut held {
+            if let Ok(Ok(0)) =
+                tokio::time::timeout(Duration::from_millis(1), s.peek(&mut buf)).await
+            {
+                self.counters.closed.fetch_add(1, Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    async fn dense(&self, round: u64) -> Result<()> {
+        let name = format!("{}-dense-{round}", self.doc);
+        self.ws_frames(&name, vec![dense_frame().to_vec()]).await
+    }
+
+    async fn versions(&self, http: &reqwest::Client, round: u64) -> Result<()> {
+        let url = format!("{}/api/documents/{}/versions", self.base, self.doc);
+        let body = serde_json::json!({ "label": format!("v{round}") }).to_string();
+        let mut req = http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await?;
+        self.counters.sent.fetch_add(1, Relaxed);
+        if !resp.status().is_success() {
+            self.counters.refused.fetch_add(1, Relaxed);
+        }
+        Ok(())
+    }
+}
