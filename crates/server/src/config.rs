@@ -186,8 +186,8 @@ pub struct ServeConfig {
     /// would take it past this is refused (close 4413, HTTP 413). 0: no limit.
     #[arg(long, env = "TANDEM_MAX_DOCUMENT_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub max_document_bytes: usize,
-    /// Bytes of changes one document may hold back while their dependencies are missing;
-    /// past it they are dropped and the sender is closed with 1008.
+    /// Bytes of updates one document may hold back while changes they build on are missing
+    /// (they are applied once those arrive); past it the sender is closed with 1008.
     #[arg(long, env = "TANDEM_MAX_PENDING_BYTES", default_value_t = 1024 * 1024)]
     pub max_pending_bytes: usize,
     /// Named versions one document may have; more are refused with 409. 0: no limit.

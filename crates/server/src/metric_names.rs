@@ -28,6 +28,10 @@ pub(crate) const LIMIT_REFUSALS: &str = "tandem_limit_refusals_total";
 pub(crate) const REFUSALS: &str = "tandem_request_refusals_total";
 pub(crate) const ROOM_PANICS: &str = "tandem_room_panics_total";
 pub(crate) const BURSTS_MERGED: &str = "tandem_update_bursts_merged_total";
+/// Updates held back because they build on changes the room does not have yet.
+pub(crate) const UPDATES_HELD: &str = "tandem_updates_held_total";
+/// Bytes of such updates waiting, across documents.
+pub(crate) const HELD_BYTES: &str = "tandem_held_update_bytes";
 
 pub(crate) fn describe() {
     describe_gauge!(CONNECTIONS, "Open client connections, by transport");
@@ -93,6 +97,15 @@ pub(crate) fn describe() {
         BURSTS_MERGED,
         "Commits whose many updates were relayed as one merged update"
     );
+    describe_counter!(
+        UPDATES_HELD,
+        "Updates held back until the changes they build on arrive"
+    );
+    describe_gauge!(
+        HELD_BYTES,
+        Unit::Bytes,
+        "Bytes of updates waiting for the changes they build on"
+    );
 }
 
 /// Label values each labelled family can take; registered at start so that every series a
@@ -120,6 +133,7 @@ pub(crate) fn register_zeroes() {
     }
     gauge!(DOCUMENTS_LOADED).increment(0.0);
     gauge!(UNWRITTEN_BYTES).increment(0.0);
+    gauge!(HELD_BYTES).increment(0.0);
     for name in [
         UPDATES_RECEIVED,
         UPDATES_RELAYED,
@@ -135,6 +149,7 @@ pub(crate) fn register_zeroes() {
         AWARENESS_REFUSED,
         LIMIT_REFUSALS,
         REFUSALS,
+        UPDATES_HELD,
     ] {
         counter!(name).increment(0);
     }

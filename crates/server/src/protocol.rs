@@ -19,7 +19,7 @@ use yrs::StateVector;
 /// `yrs::sync::MessageReader` takes running out of bytes for the end of the stream, so a
 /// truncated message (say, a length prefix past the end) would vanish silently. Here each
 /// message's extent is found first, and it must decode from exactly those bytes.
-pub(crate) fn decode_frame(frame: &[u8]) -> Result<Vec<Message>, yrs::encoding::read::Error> {
+pub fn decode_frame(frame: &[u8]) -> Result<Vec<Message>, yrs::encoding::read::Error> {
     if frame.is_empty() {
         return Err(yrs::encoding::read::Error::EndOfBuffer(1));
     }

@@ -14,7 +14,7 @@ use super::{
 use crate::{
     hocuspocus, metric_names as m,
     peer::{Access, CloseReason, PeerId, Transport},
-    protocol,
+    protocol, yjs_bounds,
 };
 
 impl Room {
@@ -22,6 +22,11 @@ impl Room {
         match ev {
             PeerEvent::Leave { peer } => self.leave(peer),
             PeerEvent::Message { peer, access, data } => {
+                // A peer that was closed (a limit, bad input) may have more frames queued
+                // behind the one that closed it: they are dropped, not applied.
+                if !self.peers.contains_key(&peer) {
+                    return;
+                }
                 let msgs = match protocol::decode_frame(&data) {
                     Ok(msgs) => msgs,
                     Err(err) => {
@@ -195,13 +200,36 @@ impl Room {
         }
     }
 
-    /// Checks, applies and queues one update from a client or the API.
+    /// Checks, applies and queues one update from a client or the API. An update that
+    /// builds on changes the room does not have is held until they arrive (see `held`).
     pub(super) fn accept_update(&mut self, update: Bytes) -> Result<(), RoomError> {
         // A sync step 2 from a client with nothing new is an empty update: nothing to
         // store or relay.
         if update.as_ref() == [0, 0] {
             return Ok(());
         }
+        if let Some((client, clock)) = self.missing_dependency(&update)? {
+            tracing::debug!(doc = %self.name, client, clock, "holding an update until what it builds on arrives");
+            metrics::counter!(m::UPDATES_HELD).increment(1);
+            self.held.hold(update).map_err(|_| {
+                metrics::counter!(m::LIMIT_REFUSALS, "limit" => "pending").increment(1);
+                tracing::info!(doc = %self.name, client, clock, "refusing an update: too many wait for missing changes");
+                RoomError::MissingDependencies(self.ctx.settings.max_pending_bytes)
+            })?;
+            return Ok(());
+        }
+        self.apply_and_enqueue(update)?;
+        self.release_held();
+        Ok(())
+    }
+
+    fn missing_dependency(&self, update: &[u8]) -> Result<Option<(u64, u64)>, RoomError> {
+        let have = self.awareness.doc().transact().state_vector();
+        yjs_bounds::missing_dependency(update, &have)
+            .map_err(|e| RoomError::InvalidUpdate(e.to_string()))
+    }
+
+    fn apply_and_enqueue(&mut self, update: Bytes) -> Result<(), RoomError> {
         let decoded =
             Update::decode_v1(&update).map_err(|e| RoomError::InvalidUpdate(e.to_string()))?;
         self.admits(update.len())?;
@@ -211,46 +239,43 @@ impl Room {
             tracing::info!(doc = %self.name, size = self.upkeep.doc_bytes, "refusing update: document size limit");
             return Err(RoomError::TooLarge(max));
         }
-        let max_pending = self.ctx.settings.max_pending_bytes;
-        let (changed, pending, kept) = {
+        let changed = {
             let doc = self.awareness.doc().clone();
             let mut txn = doc.transact_mut();
             txn.apply_update(decoded)
                 .map_err(|e| RoomError::InvalidUpdate(e.to_string()))?;
             // A duplicate (a client resending what the room has) changes nothing: it is
             // logged and relayed as usual, but is no reason for a new version.
-            let changed = txn.before_state() != txn.after_state() || !txn.delete_set().is_empty();
-            let pending = pending_bytes(&txn);
-            let mut kept = None;
-            if pending > max_pending {
-                // Structs waiting for dependencies nobody sent would stay in memory (and
-                // in every snapshot) for good: drop them, and log and relay only what this
-                // update did to the document, so the log, the peers and the room agree.
-                yrs::WriteTxn::prune_pending(&mut txn);
-                kept = Some(Bytes::from(txn.encode_update_v1()));
-            }
-            (changed, pending, kept)
+            txn.before_state() != txn.after_state() || !txn.delete_set().is_empty()
         };
         if changed {
             self.upkeep.edited(update.len());
         }
-        match kept {
-            None => self.enqueue(update),
-            Some(kept) => {
-                if changed {
-                    self.enqueue(kept);
-                }
-                metrics::counter!(m::LIMIT_REFUSALS, "limit" => "pending").increment(1);
-                tracing::info!(doc = %self.name, pending, "dropped changes with missing dependencies");
-                return Err(RoomError::MissingDependencies(max_pending));
+        self.enqueue(update);
+        Ok(())
+    }
+
+    /// Applies every held update that has become complete, oldest first.
+    fn release_held(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        loop {
+            let have = self.awareness.doc().transact().state_vector();
+            let ready = self
+                .held
+                .take_ready(|u| matches!(yjs_bounds::missing_dependency(u, &have), Ok(None)));
+            let Some(update) = ready else { break };
+            if let Err(err) = self.apply_and_enqueue(update) {
+                // Its sender still has it and sends it again when it resyncs.
+                tracing::info!(doc = %self.name, error = %err, "dropping a held update");
             }
         }
-        Ok(())
     }
 }
 
-/// Bytes of structs and deletions the document holds back until changes they depend on
-/// arrive (0 when none: the usual case, then this costs nothing).
+/// Bytes of structs and deletions `yrs` holds back until changes they depend on arrive.
+/// Only a log written before updates were checked for gaps can leave any (see `held`).
 pub(super) fn pending_bytes(txn: &yrs::TransactionMut) -> usize {
     use yrs::updates::encoder::Encode;
     let store = txn.store();

@@ -7,6 +7,7 @@ mod access;
 mod cli;
 mod crash;
 mod edge;
+mod held;
 mod history;
 mod http_transports;
 mod limits;
