@@ -23,7 +23,7 @@ use crate::{
     peer::CloseReason,
     registry::Registry,
     room::{RoomContext, RoomSettings},
-    session::Sessions,
+    session::{SessionLimits, Sessions},
     state::{AppState, SharedState},
     transport,
     writer::Writer,
@@ -97,6 +97,11 @@ pub async fn start_with_store(
         rooms.clone(),
         Duration::from_secs(config.session_idle_secs),
         config.outbound_queue,
+        SessionLimits {
+            per_ip: config.max_sessions_per_ip,
+            per_token: config.max_sessions_per_token,
+            buffer_bytes: config.session_buffer_bytes,
+        },
     );
     let state = Arc::new(AppState {
         auth: Auth::new(config.secret.as_deref(), config.admin_key.as_deref()),

@@ -106,6 +106,12 @@ pub struct Grant {
     pub exp: Option<u64>,
 }
 
+/// A digest of the credential a request presents (`?token=` or the bearer), to bind a
+/// session to it without keeping the token itself.
+pub fn credential(token: Option<&str>, bearer: Option<&str>) -> Option<[u8; 32]> {
+    token.or(bearer).map(|t| digest(t.as_bytes()))
+}
+
 pub struct Auth {
     keys: Option<(EncodingKey, DecodingKey)>,
     /// SHA-256 of the admin key: comparing fixed-size digests takes the same time whatever

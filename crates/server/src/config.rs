@@ -211,6 +211,16 @@ pub struct ServeConfig {
     /// Seconds an SSE or long-polling session survives without the client.
     #[arg(long, env = "TANDEM_SESSION_IDLE_SECS", default_value_t = 60)]
     pub session_idle_secs: u64,
+    /// SSE and long-polling sessions one client address may hold at once (429 past it).
+    #[arg(long, env = "TANDEM_MAX_SESSIONS_PER_IP", default_value_t = 256)]
+    pub max_sessions_per_ip: usize,
+    /// SSE and long-polling sessions one access token may hold at once (429 past it).
+    #[arg(long, env = "TANDEM_MAX_SESSIONS_PER_TOKEN", default_value_t = 64)]
+    pub max_sessions_per_token: usize,
+    /// Bytes of undelivered messages one SSE or long-polling session may buffer before it
+    /// is ended as too slow (one message of any size is always kept).
+    #[arg(long, env = "TANDEM_SESSION_BUFFER_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub session_buffer_bytes: usize,
     /// Secret for signing access tokens. Without it the server is open: anyone may edit.
     #[arg(long, env = "TANDEM_SECRET", hide_env_values = true)]
     pub secret: Option<String>,

@@ -9,7 +9,7 @@ use axum::{
     Json,
 };
 
-use crate::{auth::AuthError, names::NameError, room::RoomError};
+use crate::{auth::AuthError, names::NameError, room::RoomError, session::SessionError};
 
 #[derive(Debug)]
 pub(crate) struct ApiError {
@@ -54,6 +54,18 @@ impl From<NameError> for ApiError {
 impl From<crate::names::TitleError> for ApiError {
     fn from(e: crate::names::TitleError) -> Self {
         ApiError::bad_request(e.to_string())
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        let status = match e {
+            SessionError::Full => StatusCode::SERVICE_UNAVAILABLE,
+            SessionError::PerIp(_) | SessionError::PerToken(_) => StatusCode::TOO_MANY_REQUESTS,
+            SessionError::Unknown => StatusCode::GONE,
+            SessionError::NotYours => StatusCode::FORBIDDEN,
+        };
+        ApiError::new(status, e.to_string())
     }
 }
 

@@ -108,6 +108,11 @@ impl CloseReason {
     pub fn internal_error() -> Self {
         Self::new(1011, "internal error in this document; reconnect")
     }
+    /// The access token a connection was opened with has expired; the client should get
+    /// a fresh one and reconnect.
+    pub fn token_expired() -> Self {
+        Self::new(4401, "access token expired")
+    }
     pub fn deleted() -> Self {
         Self::new(4404, "document deleted")
     }

@@ -8,6 +8,7 @@
 
 use std::{
     collections::{HashMap, VecDeque},
+    net::IpAddr,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -29,11 +30,55 @@ use crate::{
 /// Most sessions the server keeps at once; beyond it new sessions get 503.
 const MAX_SESSIONS: usize = 20_000;
 
+/// Who opened a session: what its limits are counted against, and what every later
+/// request on it must present again (the session id alone is not a credential).
+#[derive(Debug, Clone)]
+pub(crate) struct Owner {
+    pub(crate) ip: IpAddr,
+    /// Digest of the token (or admin key) the session was opened with; `None` without one.
+    pub(crate) credential: Option<[u8; 32]>,
+    /// When that token expires (seconds since the epoch); `None` if it does not.
+    pub(crate) expires: Option<u64>,
+}
+
+/// Per-client bounds on the shared session table and on each session's buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionLimits {
+    pub(crate) per_ip: usize,
+    pub(crate) per_token: usize,
+    /// Bytes of unacknowledged messages one session may hold (at least one message is
+    /// always kept, so a document larger than this still syncs).
+    pub(crate) buffer_bytes: usize,
+}
+
+/// Why a session could not be opened or used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SessionError {
+    #[error("too many sessions on this server; retry later")]
+    Full,
+    #[error("too many sessions from this address (limit {0}); close some or retry later")]
+    PerIp(usize),
+    #[error("too many sessions for this access token (limit {0}); close some or retry later")]
+    PerToken(usize),
+    #[error("unknown or expired session: open a new one")]
+    Unknown,
+    #[error("this session was opened with another access token")]
+    NotYours,
+}
+
+/// A session id as it may appear in logs: a digest, since the id itself is a credential.
+pub(crate) fn log_id(id: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(id.as_bytes());
+    d[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub(crate) struct Session {
     pub id: String,
     pub doc: String,
     pub transport: Transport,
     pub access: Access,
+    pub(crate) owner: Owner,
     peer: PeerId,
     room: mpsc::Sender<Box<PeerEvent>>,
     inner: Mutex<Buffer>,
@@ -45,6 +90,9 @@ struct Buffer {
     next_seq: u64,
     acked: u64,
     capacity: usize,
+    /// Bytes held in `messages`, and the most they may grow to.
+    bytes: usize,
+    max_bytes: usize,
     closed: Option<CloseReason>,
     /// Readers attached now (an open SSE stream or a pending poll); idle expiry only
     /// counts time with none attached.
@@ -100,7 +148,9 @@ impl Session {
         if drop_acked {
             let acked = buf.acked;
             while buf.messages.front().is_some_and(|(seq, _)| *seq <= acked) {
-                buf.messages.pop_front();
+                if let Some((_, m)) = buf.messages.pop_front() {
+                    buf.bytes -= m.len();
+                }
             }
         }
         // Sequence numbers ascend, so the reader's place is a binary search away.
@@ -158,14 +208,24 @@ impl Session {
         }
         let seq = buf.next_seq;
         buf.next_seq += 1;
+        buf.bytes += frame.len();
         buf.messages.push_back((seq, frame));
-        while buf.messages.len() > buf.capacity {
+        while buf.messages.len() > buf.capacity
+            || (buf.bytes > buf.max_bytes && buf.messages.len() > 1)
+        {
             if buf.messages.front().is_some_and(|(s, _)| *s <= buf.acked) {
-                buf.messages.pop_front();
+                if let Some((_, m)) = buf.messages.pop_front() {
+                    buf.bytes -= m.len();
+                }
             } else {
                 metrics::counter!(m::QUEUE_DROPS).increment(1);
+                if buf.bytes > buf.max_bytes {
+                    metrics::counter!(m::LIMIT_REFUSALS, "limit" => "session_buffer_bytes")
+                        .increment(1);
+                }
                 buf.closed = Some(CloseReason::too_slow());
                 buf.messages.clear();
+                buf.bytes = 0;
                 break;
             }
         }
@@ -173,13 +233,20 @@ impl Session {
         self.notify.notify_waiters();
     }
 
-    fn close(&self, reason: CloseReason) {
+    /// Ends the session with `reason`; false if it had already ended.
+    fn close(&self, reason: CloseReason) -> bool {
         let mut buf = self.lock();
-        if buf.closed.is_none() {
+        let fresh = buf.closed.is_none();
+        if fresh {
             buf.closed = Some(reason);
         }
         drop(buf);
         self.notify.notify_waiters();
+        fresh
+    }
+
+    fn token_expired(&self, now_secs: u64) -> bool {
+        self.owner.expires.is_some_and(|exp| exp <= now_secs)
     }
 }
 
@@ -197,16 +264,58 @@ pub(crate) struct Sessions {
     rooms: Arc<Registry>,
     idle: Duration,
     capacity: usize,
-    map: Mutex<HashMap<String, Arc<Session>>>,
+    limits: SessionLimits,
+    map: Mutex<Table>,
+}
+
+/// The sessions, and how many each address and each credential holds.
+#[derive(Default)]
+struct Table {
+    sessions: HashMap<String, Arc<Session>>,
+    per_ip: HashMap<IpAddr, usize>,
+    per_credential: HashMap<[u8; 32], usize>,
+}
+
+impl Table {
+    fn insert(&mut self, session: Arc<Session>) {
+        *self.per_ip.entry(session.owner.ip).or_default() += 1;
+        if let Some(c) = session.owner.credential {
+            *self.per_credential.entry(c).or_default() += 1;
+        }
+        self.sessions.insert(session.id.clone(), session);
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Arc<Session>> {
+        let session = self.sessions.remove(id)?;
+        fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: K) {
+            if let Some(n) = map.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&key);
+                }
+            }
+        }
+        decrement(&mut self.per_ip, session.owner.ip);
+        if let Some(c) = session.owner.credential {
+            decrement(&mut self.per_credential, c);
+        }
+        Some(session)
+    }
 }
 
 impl Sessions {
-    pub(crate) fn new(rooms: Arc<Registry>, idle: Duration, capacity: usize) -> Arc<Sessions> {
+    pub(crate) fn new(
+        rooms: Arc<Registry>,
+        idle: Duration,
+        capacity: usize,
+        limits: SessionLimits,
+    ) -> Arc<Sessions> {
         let sessions = Arc::new(Sessions {
             rooms,
             idle,
             capacity: capacity.max(16),
-            map: Mutex::new(HashMap::new()),
+            limits,
+            map: Mutex::new(Table::default()),
         });
         let weak = Arc::downgrade(&sessions);
         tokio::spawn(async move {
@@ -222,7 +331,7 @@ impl Sessions {
         sessions
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Session>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -233,9 +342,28 @@ impl Sessions {
         transport: Transport,
         access: Access,
         name: Option<String>,
-    ) -> Result<Arc<Session>, &'static str> {
-        if self.lock().len() >= MAX_SESSIONS {
-            return Err("too many sessions");
+        owner: Owner,
+    ) -> Result<Arc<Session>, SessionError> {
+        {
+            let table = self.lock();
+            let refused = if table.sessions.len() >= MAX_SESSIONS {
+                Some((SessionError::Full, "sessions_total"))
+            } else if table.per_ip.get(&owner.ip).copied().unwrap_or(0) >= self.limits.per_ip {
+                Some((SessionError::PerIp(self.limits.per_ip), "sessions_per_ip"))
+            } else if owner.credential.is_some_and(|c| {
+                table.per_credential.get(&c).copied().unwrap_or(0) >= self.limits.per_token
+            }) {
+                Some((
+                    SessionError::PerToken(self.limits.per_token),
+                    "sessions_per_token",
+                ))
+            } else {
+                None
+            };
+            if let Some((err, limit)) = refused {
+                metrics::counter!(m::LIMIT_REFUSALS, "limit" => limit).increment(1);
+                return Err(err);
+            }
         }
         // The room's queue for this peer only feeds the pump, which never blocks; the
         // session buffer below is the real bound. The queue is as long as the buffer so a
@@ -252,6 +380,7 @@ impl Sessions {
             doc: doc.to_string(),
             transport,
             access,
+            owner,
             peer,
             room,
             inner: Mutex::new(Buffer {
@@ -259,15 +388,17 @@ impl Sessions {
                 next_seq: 1,
                 acked: 0,
                 capacity: self.capacity,
+                bytes: 0,
+                max_bytes: self.limits.buffer_bytes,
                 closed: None,
                 attached: 0,
                 last_seen: Instant::now(),
             }),
             notify: Notify::new(),
         });
-        self.lock().insert(id, session.clone());
+        self.lock().insert(session.clone());
         metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => transport.as_str()).increment(1);
-        tracing::info!(%doc, peer, transport = transport.as_str(), session = %session.id, "connection opened");
+        tracing::info!(%doc, peer, transport = transport.as_str(), session = %log_id(&id), "connection opened");
         let pump = session.clone();
         tokio::spawn(async move {
             let reason = loop {
@@ -293,8 +424,49 @@ impl Sessions {
         Ok(session)
     }
 
-    pub(crate) fn get(&self, doc: &str, id: &str) -> Option<Arc<Session>> {
-        self.lock().get(id).filter(|s| s.doc == doc).cloned()
+    /// The session `id` of `doc`, if `credential` is the one it was opened with. A session
+    /// whose token has expired is ended here at once (readers then learn why).
+    pub(crate) async fn get(
+        &self,
+        doc: &str,
+        id: &str,
+        credential: Option<[u8; 32]>,
+    ) -> Result<Arc<Session>, SessionError> {
+        let session = self
+            .lock()
+            .sessions
+            .get(id)
+            .filter(|s| s.doc == doc)
+            .cloned()
+            .ok_or(SessionError::Unknown)?;
+        let same = match (session.owner.credential, credential) {
+            (None, None) => true,
+            (Some(a), Some(b)) => {
+                use subtle::ConstantTimeEq;
+                a.ct_eq(&b).into()
+            }
+            _ => false,
+        };
+        if !same {
+            metrics::counter!(m::AUTH_REFUSED, "reason" => "session_owner").increment(1);
+            return Err(SessionError::NotYours);
+        }
+        if session.token_expired(crate::auth::now_secs()) {
+            self.end(&session, CloseReason::token_expired()).await;
+        }
+        Ok(session)
+    }
+
+    /// Ends a live session but keeps it listed, so its reader can learn why.
+    async fn end(&self, session: &Session, reason: CloseReason) {
+        if session.close(reason.clone()) {
+            let _ = session
+                .room
+                .send(Box::new(PeerEvent::Leave { peer: session.peer }))
+                .await;
+            tracing::info!(doc = %session.doc, peer = session.peer, transport = session.transport.as_str(),
+                session = %log_id(&session.id), code = reason.code, reason = %reason.reason, "connection closed");
+        }
     }
 
     /// Ends a session at the client's request or on expiry: the room removes its
@@ -309,13 +481,25 @@ impl Sessions {
             .send(Box::new(PeerEvent::Leave { peer: session.peer }))
             .await;
         tracing::info!(doc = %session.doc, peer = session.peer, transport = session.transport.as_str(),
-            session = %session.id, code = reason.code, reason = %reason.reason, "connection closed");
+            session = %log_id(&session.id), code = reason.code, reason = %reason.reason, "connection closed");
     }
 
     async fn expire(&self) {
+        let now_secs = crate::auth::now_secs();
+        let lapsed: Vec<Arc<Session>> = self
+            .lock()
+            .sessions
+            .values()
+            .filter(|s| s.token_expired(now_secs))
+            .cloned()
+            .collect();
+        for session in lapsed {
+            self.end(&session, CloseReason::token_expired()).await;
+        }
         let now = Instant::now();
         let expired: Vec<(String, Option<CloseReason>)> = self
             .lock()
+            .sessions
             .values()
             .filter_map(|s| {
                 let buf = s.lock();
@@ -336,7 +520,7 @@ impl Sessions {
 
     /// Ends every session (graceful shutdown); rooms are closed separately.
     pub(crate) fn close_all(&self) {
-        for s in self.lock().values() {
+        for s in self.lock().sessions.values() {
             s.close(CloseReason::going_away());
         }
     }

@@ -7,7 +7,7 @@ pub(crate) mod poll;
 pub(crate) mod sse;
 pub(crate) mod ws;
 
-use crate::state::SharedState;
+use crate::{auth::Grant, edge::Credentials, session::Owner, state::SharedState};
 use axum::{
     routing::{get, post},
     Router,
@@ -30,4 +30,19 @@ pub(crate) fn routes() -> Router<SharedState> {
     // One POST carries messages like one WebSocket frame: the same size limit (413), set
     // for every route in `app::router`.
     router
+}
+
+/// The credential a request on an existing session presents; it must be the one the
+/// session was opened with.
+pub(crate) fn credential(c: &Credentials) -> Option<[u8; 32]> {
+    crate::auth::credential(c.token.as_deref(), c.bearer.as_deref())
+}
+
+/// Who opens a session: the client's address and credential, and when its token expires.
+pub(crate) fn owner(addr: std::net::SocketAddr, c: &Credentials, grant: &Grant) -> Owner {
+    Owner {
+        ip: addr.ip(),
+        credential: credential(c),
+        expires: grant.exp,
+    }
 }

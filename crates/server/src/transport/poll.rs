@@ -4,11 +4,11 @@
 //! everything up to N and returns what came after, so a retried GET (say, after a
 //! network error) gets the same messages again rather than losing them.
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use axum::{
     body::Bytes,
-    extract::{rejection::QueryRejection, Path, Query, State},
+    extract::{rejection::QueryRejection, ConnectInfo, Path, Query, State},
     http::StatusCode,
     Json,
 };
@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::extract::BinaryBody;
 use crate::{
-    edge::{self, Authorized, Enabled},
+    edge::{self, Authorized, Credentials, Enabled},
     error::ApiError,
     peer::{CloseReason, Transport},
     session::Batch,
@@ -34,11 +34,16 @@ pub(crate) async fn open(
     State(state): State<SharedState>,
     _: Enabled<edge::Poll>,
     Authorized { doc, grant, .. }: Authorized,
+    creds: Credentials,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let session = state
-        .sessions
-        .open(&doc, Transport::Poll, grant.access, grant.name.clone())
-        .map_err(ApiError::unavailable)?;
+    let session = state.sessions.open(
+        &doc,
+        Transport::Poll,
+        grant.access,
+        grant.name.clone(),
+        super::owner(addr, &creds, &grant),
+    )?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({ "session": session.id })),
@@ -57,14 +62,15 @@ pub(crate) async fn receive(
     State(state): State<SharedState>,
     _: Enabled<edge::Poll>,
     Path((doc, id)): Path<(String, String)>,
+    creds: Credentials,
     q: Result<Query<PollQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(q) =
         q.map_err(|_| ApiError::bad_request("query must be ?cursor=<number>&timeout=<seconds>"))?;
     let session = state
         .sessions
-        .get(&doc, &id)
-        .ok_or_else(|| gone("unknown or expired session: open a new one"))?;
+        .get(&doc, &id, super::credential(&creds))
+        .await?;
     let _attached = session.attach();
     let wait = q
         .timeout
@@ -99,9 +105,10 @@ pub(crate) async fn send(
     State(state): State<SharedState>,
     _: Enabled<edge::Poll>,
     Path((doc, id)): Path<(String, String)>,
+    creds: Credentials,
     BinaryBody(body): BinaryBody,
 ) -> Result<StatusCode, ApiError> {
-    deliver(&state, &doc, &id, body).await
+    deliver(&state, &doc, &id, super::credential(&creds), body).await
 }
 
 /// Shared by the SSE and polling upstreams: the body holds one or more y-protocol messages.
@@ -109,6 +116,7 @@ pub(crate) async fn deliver(
     state: &SharedState,
     doc: &str,
     id: &str,
+    credential: Option<[u8; 32]>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     if body.is_empty() {
@@ -116,12 +124,9 @@ pub(crate) async fn deliver(
             "empty body: send y-protocol messages",
         ));
     }
-    // The session id is the only credential of this request: look it up before doing any
-    // work on the body, so strangers cannot make the server decode anything.
-    let session = state
-        .sessions
-        .get(doc, id)
-        .ok_or_else(|| gone("unknown or expired session: open a new one"))?;
+    // Look the session up, with the credential it was opened with, before doing any work
+    // on the body, so strangers cannot make the server decode anything.
+    let session = state.sessions.get(doc, id, credential).await?;
     // Refuse malformed input here with a clear 400 instead of killing the session later.
     // `decode_frame` bounds every claimed size before `yrs` allocates for it.
     let messages = crate::protocol::decode_frame(&body)
@@ -144,10 +149,12 @@ pub(crate) async fn deliver(
 pub(crate) async fn close(
     State(state): State<SharedState>,
     Path((doc, id)): Path<(String, String)>,
+    creds: Credentials,
 ) -> Result<StatusCode, ApiError> {
-    if state.sessions.get(&doc, &id).is_none() {
-        return Err(gone("unknown or expired session"));
-    }
+    state
+        .sessions
+        .get(&doc, &id, super::credential(&creds))
+        .await?;
     state
         .sessions
         .remove(&id, CloseReason::new(1000, "client closed"))

@@ -4,10 +4,10 @@
 //! the same URL with `Last-Event-ID`) finds its session and resumes after the last event
 //! it saw; if that is no longer buffered, it gets a new session and syncs afresh.
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
-    extract::{Path, State},
+    extract::{ConnectInfo, Path, State},
     http::{HeaderMap, StatusCode},
     response::{
         sse::{Event, KeepAlive, Sse},
@@ -19,7 +19,7 @@ use futures::Stream;
 
 use crate::extract::BinaryBody;
 use crate::{
-    edge::{self, Authorized, Enabled},
+    edge::{self, Authorized, Credentials, Enabled},
     error::ApiError,
     peer::Transport,
     session::{Batch, Session},
@@ -30,24 +30,37 @@ pub(crate) async fn open(
     State(state): State<SharedState>,
     _: Enabled<edge::Sse>,
     Authorized { doc, grant, .. }: Authorized,
+    creds: Credentials,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let credential = super::credential(&creds);
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(':'))
         .and_then(|(id, seq)| Some((id.to_string(), seq.parse::<u64>().ok()?)))
-        .and_then(|(id, seq)| {
-            let s = state.sessions.get(&doc, &id)?;
-            (s.access == grant.access && s.can_resume_from(seq)).then_some((s, seq))
+        .map(|(id, seq)| {
+            let (state, doc, access) = (&state, &doc, grant.access);
+            async move {
+                let s = state.sessions.get(doc, &id, credential).await.ok()?;
+                (s.access == access && s.can_resume_from(seq)).then_some((s, seq))
+            }
         });
+    let resume = match resume {
+        Some(found) => found.await,
+        None => None,
+    };
     let (session, cursor, fresh) = match resume {
         Some((s, seq)) => (s, seq, false),
         None => {
-            let s = state
-                .sessions
-                .open(&doc, Transport::Sse, grant.access, grant.name.clone())
-                .map_err(ApiError::unavailable)?;
+            let s = state.sessions.open(
+                &doc,
+                Transport::Sse,
+                grant.access,
+                grant.name.clone(),
+                super::owner(addr, &creds, &grant),
+            )?;
             (s, 0, true)
         }
     };
@@ -130,7 +143,8 @@ pub(crate) async fn send(
     State(state): State<SharedState>,
     _: Enabled<edge::Sse>,
     Path((doc, id)): Path<(String, String)>,
+    creds: Credentials,
     BinaryBody(body): BinaryBody,
 ) -> Result<StatusCode, ApiError> {
-    super::poll::deliver(&state, &doc, &id, body).await
+    super::poll::deliver(&state, &doc, &id, super::credential(&creds), body).await
 }

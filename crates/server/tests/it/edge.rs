@@ -2,6 +2,7 @@
 //! internals, and the limits of SECURITY.md, each with its refusal.
 
 use crate::kit::*;
+use tandem::auth::now_secs;
 use yrs::{Text, Transact};
 
 const SECRET: &str = "edge-secret-0123456789";
@@ -209,4 +210,173 @@ async fn token_lifetimes_that_would_wrap_are_refused() {
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
+}
+
+fn mint(doc: &str, exp: u64) -> String {
+    use tandem::auth::{AccessLevel, Auth, Claims};
+    Auth::new(Some(SECRET), None)
+        .mint(&Claims {
+            doc: doc.into(),
+            access: AccessLevel::Write,
+            exp,
+            name: None,
+            share: false,
+        })
+        .unwrap()
+}
+
+fn poll_open(server: &TestServer, doc: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+    http_client(token).post(with_token(server.http(&format!("/poll/{doc}")), token))
+}
+
+#[tokio::test]
+async fn sessions_per_address_are_capped() {
+    let server = start(&["--max-sessions-per-ip", "3"]).await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(PollClient::open(&server, "capped", None).await.unwrap());
+    }
+    let e = expect_error(
+        poll_open(&server, "capped", None).send().await.unwrap(),
+        429,
+    )
+    .await;
+    assert!(e.contains("address"), "{e}");
+    let sse = reqwest::get(server.http("/sse/other")).await.unwrap();
+    expect_error(sse, 429).await;
+    assert_eq!(
+        server
+            .metric("tandem_limit_refusals_total{limit=\"sessions_per_ip\"}")
+            .await,
+        2.0
+    );
+    // Closing one frees its place.
+    assert_eq!(open.pop().unwrap().leave().await, 204);
+    PollClient::open(&server, "capped", None).await.unwrap();
+}
+
+#[tokio::test]
+async fn sessions_per_token_are_capped() {
+    let server = start(&[
+        "--secret",
+        SECRET,
+        "--admin-key",
+        ADMIN,
+        "--max-sessions-per-token",
+        "2",
+    ])
+    .await;
+    let greedy = mint("shared", now_secs() + 600);
+    let other = mint("shared", now_secs() + 601);
+    let _a = PollClient::open(&server, "shared", Some(&greedy))
+        .await
+        .unwrap();
+    let _b = SseClient::open(&server, "shared", Some(&greedy))
+        .await
+        .unwrap();
+    let e = expect_error(
+        poll_open(&server, "shared", Some(&greedy))
+            .send()
+            .await
+            .unwrap(),
+        429,
+    )
+    .await;
+    assert!(e.contains("token"), "{e}");
+    // Another user of the same document is not affected.
+    PollClient::open(&server, "shared", Some(&other))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn session_buffers_are_bounded_in_bytes() {
+    let server = start(&["--session-buffer-bytes", "4096"]).await;
+    let idle = PollClient::open(&server, "heavy", None).await.unwrap();
+    let mut writer = Client::connect(&server.ws("heavy")).await;
+    for _ in 0..4 {
+        writer.append(&"x".repeat(3000)).await;
+    }
+    // The reader never collects: its session ends as too slow, long before the message cap.
+    let error = wait_for("the idle session to end", || async {
+        let res = idle
+            .http
+            .get(format!("{}?cursor=0&timeout=0", idle.url()))
+            .send()
+            .await
+            .unwrap();
+        (res.status() == 410).then_some(res)
+    })
+    .await;
+    let e = expect_error(error, 410).await;
+    assert!(e.contains("too slow"), "{e}");
+    assert!(
+        server
+            .metric("tandem_limit_refusals_total{limit=\"session_buffer_bytes\"}")
+            .await
+            >= 1.0
+    );
+    // The writer is unaffected.
+    writer.append("!").await;
+    writer.pump_until(|c| c.text().ends_with('!'), WAIT).await;
+}
+
+#[tokio::test]
+async fn sessions_answer_only_the_token_that_opened_them() {
+    let server = start(&["--secret", SECRET, "--admin-key", ADMIN]).await;
+    let owner = mint("private", now_secs() + 600);
+    let stranger = mint("private", now_secs() + 601);
+    let mut poll = PollClient::open(&server, "private", Some(&owner))
+        .await
+        .unwrap();
+    poll.start().await;
+    let mut sse = SseClient::open(&server, "private", Some(&owner))
+        .await
+        .unwrap();
+    sse.pump_until(|c| c.y.synced, WAIT).await;
+    let hello = poll.y.step1();
+    for who in [None, Some(stranger.as_str())] {
+        let http = http_client(who);
+        let get = http.get(format!("{}?cursor=0&timeout=0", poll.url()));
+        expect_error(get.send().await.unwrap(), 403).await;
+        for url in [
+            poll.url(),
+            server.http(&format!("/sse/private/{}", sse.session.clone().unwrap())),
+        ] {
+            let post = http
+                .post(url)
+                .header("content-type", "application/octet-stream")
+                .body(hello.clone());
+            expect_error(post.send().await.unwrap(), 403).await;
+        }
+        expect_error(http.delete(poll.url()).send().await.unwrap(), 403).await;
+    }
+    // The owner still can.
+    poll.append("mine").await;
+    poll.pump_until(|c| c.y.text() == "mine", WAIT).await;
+}
+
+#[tokio::test]
+async fn sessions_end_when_their_token_expires() {
+    let server = start(&["--secret", SECRET, "--admin-key", ADMIN]).await;
+    let brief = mint("brief", now_secs() + 2);
+    let mut poll = PollClient::open(&server, "brief", Some(&brief))
+        .await
+        .unwrap();
+    poll.start().await;
+    let mut sse = SseClient::open(&server, "brief", Some(&brief))
+        .await
+        .unwrap();
+    sse.pump_until(|c| c.y.synced, WAIT).await;
+    // The stream is told why it ends.
+    while sse.closed.is_none() {
+        assert!(sse.step(WAIT).await, "stream ended without a close event");
+    }
+    let closed: serde_json::Value = serde_json::from_str(sse.closed.as_ref().unwrap()).unwrap();
+    assert_eq!(closed["code"], 4401, "{closed}");
+    let (status, _) = poll.get(poll.cursor, Some(0.0)).await;
+    assert_eq!(status, 410);
+    let res = poll.post(poll.y.step1()).await;
+    let e = expect_error(res, 410).await;
+    assert!(e.contains("expired"), "{e}");
 }

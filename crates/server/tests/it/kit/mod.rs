@@ -74,6 +74,22 @@ pub fn stored_text(stored: &tandem_persistence::StoredDoc) -> String {
 }
 
 /// Appends `?token=` when a token is given.
+/// An HTTP client that sends `token` as a bearer on every request: requests on an SSE or
+/// polling session must present the token the session was opened with.
+pub fn http_client(token: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(t) = token {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {t}").parse().unwrap(),
+        );
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 pub fn with_token(url: String, token: Option<&str>) -> String {
     match token {
         Some(t) => format!("{url}?token={t}"),

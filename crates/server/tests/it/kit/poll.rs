@@ -28,7 +28,7 @@ impl PollClient {
         doc: &str,
         token: Option<&str>,
     ) -> Result<PollClient, reqwest::StatusCode> {
-        let http = reqwest::Client::new();
+        let http = super::http_client(token);
         let res = http
             .post(with_token(server.http(&format!("/poll/{doc}")), token))
             .send()

@@ -46,7 +46,7 @@ impl SseClient {
         token: Option<&str>,
     ) -> Result<SseClient, reqwest::StatusCode> {
         let mut c = SseClient {
-            http: reqwest::Client::new(),
+            http: super::http_client(token),
             base: server.http(""),
             doc_name: doc.to_string(),
             token: token.map(str::to_string),
