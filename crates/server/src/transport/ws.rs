@@ -64,9 +64,21 @@ fn serve(
         metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => "websocket").increment(1);
         tracing::info!(%doc, peer, transport = "websocket", ?access, "connection opened");
         let room = state.rooms.join(&doc, handle);
+        // A token's expiry ends the connection it opened, not only later upgrades.
+        let expiry = async move {
+            match grant.exp {
+                Some(exp) => {
+                    let left = exp.saturating_sub(crate::auth::now_secs());
+                    tokio::time::sleep(std::time::Duration::from_secs(left)).await
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(expiry);
 
         let close: CloseReason = loop {
             tokio::select! {
+                _ = &mut expiry => break CloseReason::token_expired(),
                 // Unbiased, so neither direction starves the other. A kick is sent just before
                 // the room drops our queue, so the `None` arm below looks for it too.
                 reason = &mut end.kicked => {
@@ -108,7 +120,11 @@ fn serve(
         };
 
         let _ = room.send(Box::new(PeerEvent::Leave { peer })).await;
-        if close.code != 1006 && close.reason != "client closed" {
+        if close.reason == "client closed" {
+            // The library queued the echo of the client's close frame; send it, so the
+            // client sees its own code rather than an abnormal 1006.
+            let _ = futures::SinkExt::flush(&mut socket).await;
+        } else if close.code != 1006 {
             let frame = CloseFrame {
                 code: close.code,
                 reason: close_reason_text(&close.reason).into(),
