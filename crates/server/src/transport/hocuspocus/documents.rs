@@ -1,79 +1,23 @@
-//! Hocuspocus transport: `@hocuspocus/provider` clients on `GET /hocuspocus`.
-//!
-//! One socket carries many documents, each named in every frame (see [`crate::hocuspocus`]).
-//! Each document the client authenticates for becomes an ordinary peer of that document's
-//! room, so Hocuspocus and y-websocket clients share rooms. This module only multiplexes:
-//! it checks each document's token, holds a document's frames until its token has passed,
-//! strips the name on the way in and adds it on the way out.
-//!
-//! Rules per socket, not per document: a malformed frame closes the socket with 1007 (the
-//! frame cannot be attributed safely), and a document whose outbound queue fills closes
-//! the socket with 1013 like any slow client, because the documents share one TCP stream.
-//! A refused token, a deleted document or the client's own close message end one document
-//! only.
+//! One socket's documents: where each stands (waiting for its token, refused, joined to
+//! its room), the frames held before a token, and routing frames between the socket and
+//! the rooms.
 
 use std::{collections::HashMap, pin::Pin};
 
-use axum::{
-    extract::{
-        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
-        State,
-    },
-    response::Response,
-};
+use axum::extract::ws::{Message, WebSocket};
 use bytes::Bytes;
 use futures::{FutureExt, SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::{wrappers::ReceiverStream, StreamMap};
 
+use super::{send, Fallback, LABEL, MAX_DOCUMENTS, MAX_HELD_BYTES, MAX_HELD_MESSAGES, MAX_KEY_LEN};
 use crate::{
-    edge::{self, Credentials, Enabled},
-    error::ApiError,
     hocuspocus::{self as hp, DocMessage, Incoming},
     metric_names as m, names,
     peer::{new_peer, Access, CloseReason, Frame, PeerId, Transport},
     room::PeerEvent,
     state::SharedState,
 };
-
-/// Documents one socket may have open or waiting for their token. Hocuspocus caps
-/// pending documents at 100 after a memory-exhaustion advisory; here the cap covers open
-/// ones too, since each costs a room peer.
-pub(crate) const MAX_DOCUMENTS: usize = 100;
-/// Frames held for documents whose token has not arrived, summed over the socket.
-pub(crate) const MAX_HELD_MESSAGES: usize = 1000;
-/// Bytes of those frames.
-pub(crate) const MAX_HELD_BYTES: usize = 4 * 1024 * 1024;
-
-/// A routing key is a document name (at most 128 characters) and, with the provider's
-/// `sessionAwareness`, `\0` and a session id.
-const MAX_KEY_LEN: usize = 256;
-
-const LABEL: &str = "hocuspocus";
-
-/// Connection-level credentials (`?token=` or `Authorization: Bearer`), used for a
-/// document whose auth message carries an empty token.
-#[derive(Default)]
-struct Fallback {
-    token: Option<String>,
-    bearer: Option<String>,
-}
-
-pub(crate) async fn upgrade(
-    State(state): State<SharedState>,
-    _: Enabled<edge::WebSocket>,
-    Credentials { token, bearer }: Credentials,
-    ws: WebSocketUpgrade,
-) -> Result<Response, ApiError> {
-    let fallback = Fallback { token, bearer };
-    let max = state.config.max_message_size;
-    Ok(ws
-        .read_buffer_size(256)
-        .write_buffer_size(16 * 1024)
-        .max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |socket| serve(socket, state, fallback)))
-}
 
 /// Where one document of the socket stands.
 enum Doc {
@@ -90,7 +34,7 @@ enum Doc {
 }
 
 /// What a joined document's room sends this socket.
-enum DocEvent {
+pub(super) enum DocEvent {
     Frame(Frame),
     /// The room ended the peer; `None` when the room went away without a reason.
     Kicked(Option<CloseReason>),
@@ -98,89 +42,35 @@ enum DocEvent {
 
 type DocStream = Pin<Box<dyn Stream<Item = DocEvent> + Send>>;
 
-struct Conn {
-    state: SharedState,
+pub(super) struct Conn {
+    pub(super) state: SharedState,
     fallback: Fallback,
     docs: HashMap<String, Doc>,
     /// Stream id -> routing key, for the frames coming back from rooms.
     keys: HashMap<u64, String>,
-    streams: StreamMap<u64, DocStream>,
+    pub(super) streams: StreamMap<u64, DocStream>,
     next_stream: u64,
     held_messages: usize,
     held_bytes: usize,
 }
 
-async fn serve(mut socket: WebSocket, state: SharedState, fallback: Fallback) {
-    metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => LABEL).increment(1);
-    let mut conn = Conn {
-        state,
-        fallback,
-        docs: HashMap::new(),
-        keys: HashMap::new(),
-        streams: StreamMap::new(),
-        next_stream: 0,
-        held_messages: 0,
-        held_bytes: 0,
-    };
-    tracing::info!(transport = LABEL, "connection opened");
-    let close = loop {
-        tokio::select! {
-            Some(first) = conn.streams.next(), if !conn.streams.is_empty() => {
-                match conn.write_ready(&mut socket, first).await {
-                    Ok(()) => {}
-                    Err(reason) => break reason,
-                }
-            }
-            incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Binary(data))) => {
-                    metrics::counter!(m::BYTES_IN, "transport" => LABEL).increment(data.len() as u64);
-                    if let Err(reason) = conn.on_frame(&mut socket, data).await {
-                        break reason;
-                    }
-                }
-                Some(Ok(Message::Text(_))) => {
-                    metrics::counter!(m::BAD_MESSAGES, "reason" => "text_frame").increment(1);
-                    break CloseReason::new(1003, "text frames are not supported: send binary Hocuspocus messages");
-                }
-                Some(Ok(Message::Close(_))) | None => break CloseReason::new(1000, "client closed"),
-                Some(Ok(_)) => {} // ping/pong frames: answered by the library
-                Some(Err(err)) => {
-                    let text = err.to_string();
-                    if text.contains("too long") || text.contains("too big") || text.contains("Space limit") {
-                        metrics::counter!(m::BAD_MESSAGES, "reason" => "too_big").increment(1);
-                        break CloseReason::new(1009, format!("message larger than {} bytes", conn.state.config.max_message_size));
-                    }
-                    break CloseReason::new(1006, format!("read failed: {text}"));
-                }
-            }
-        }
-    };
-    conn.leave_all().await;
-    if close.code != 1006 && close.reason != "client closed" {
-        let frame = CloseFrame {
-            code: close.code,
-            reason: super::ws::close_reason_text(&close.reason).into(),
-        };
-        if socket.send(Message::Close(Some(frame))).await.is_ok() {
-            // Read on until the client's close: dropping a socket with unread input resets
-            // the TCP connection, and the client would see 1006 instead of our reason.
-            let drain = async {
-                while let Some(Ok(msg)) = socket.recv().await {
-                    if matches!(msg, Message::Close(_)) {
-                        break;
-                    }
-                }
-            };
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drain).await;
+impl Conn {
+    pub(super) fn new(state: SharedState, fallback: Fallback) -> Conn {
+        Conn {
+            state,
+            fallback,
+            docs: HashMap::new(),
+            keys: HashMap::new(),
+            streams: StreamMap::new(),
+            next_stream: 0,
+            held_messages: 0,
+            held_bytes: 0,
         }
     }
-    tracing::info!(transport = LABEL, code = close.code, reason = %close.reason, "connection closed");
-}
 
-impl Conn {
     /// Writes `first` and whatever else the rooms have ready (up to a bound), then
     /// flushes once.
-    async fn write_ready(
+    pub(super) async fn write_ready(
         &mut self,
         socket: &mut WebSocket,
         first: (u64, DocEvent),
@@ -239,7 +129,11 @@ impl Conn {
         }
     }
 
-    async fn on_frame(&mut self, socket: &mut WebSocket, data: Bytes) -> Result<(), CloseReason> {
+    pub(super) async fn on_frame(
+        &mut self,
+        socket: &mut WebSocket,
+        data: Bytes,
+    ) -> Result<(), CloseReason> {
         let (key, message) = match hp::decode(data) {
             Ok(Incoming::Pong) => return Ok(()),
             Ok(Incoming::Doc { key, message }) => (key, message),
@@ -415,7 +309,7 @@ impl Conn {
         Ok(())
     }
 
-    async fn leave_all(&mut self) {
+    pub(super) async fn leave_all(&mut self) {
         for (_, doc) in self.docs.drain() {
             if let Doc::Joined { peer, room, .. } = doc {
                 let _ = room.send(Box::new(PeerEvent::Leave { peer })).await;
@@ -437,11 +331,4 @@ fn check_key(key: &str, open: usize) -> Result<(), String> {
         return Err(format!("document key longer than {MAX_KEY_LEN} bytes"));
     }
     Ok(())
-}
-
-async fn send(socket: &mut WebSocket, key: &str, body: &[u8]) -> Result<(), CloseReason> {
-    socket
-        .send(Message::Binary(hp::encode(key, body)))
-        .await
-        .map_err(|_| CloseReason::new(1006, "send failed"))
 }

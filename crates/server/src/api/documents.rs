@@ -1,0 +1,246 @@
+//! Documents: listing, creating, renaming, reading, editing and deleting them.
+
+use axum::{
+    extract::State,
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde::{Deserialize, Serialize};
+use tandem_persistence::DocumentInfo;
+
+use super::must_exist;
+use crate::{
+    auth,
+    edge::{Admin, Authorized, BearerCredential, Doc, Write},
+    error::ApiError,
+    extract::{BinaryBody, JsonBody},
+    names,
+    peer::Access,
+    room::{Request, RoomInfo},
+    state::SharedState,
+};
+
+#[derive(Serialize)]
+pub(super) struct DocumentView {
+    #[serde(flatten)]
+    info: DocumentInfo,
+    connections: usize,
+    users: Vec<String>,
+}
+
+/// Live presence for loaded documents; unloaded ones have nobody in them.
+async fn presence(state: &SharedState, doc: &str) -> RoomInfo {
+    if state.rooms.is_loaded(doc) {
+        if let Some(info) = state.rooms.request(doc, Request::Info).await {
+            return info;
+        }
+    }
+    RoomInfo {
+        connections: 0,
+        users: Vec::new(),
+    }
+}
+
+pub(super) async fn list(
+    State(state): State<SharedState>,
+    _: Admin,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let docs = state.store.list_documents().await?;
+    let mut out = Vec::with_capacity(docs.len());
+    for info in docs {
+        let live = presence(&state, &info.name).await;
+        out.push(DocumentView {
+            info,
+            connections: live.connections,
+            users: live.users,
+        });
+    }
+    Ok(Json(serde_json::json!({ "documents": out })))
+}
+
+/// `name` picks the URL-safe name; without it one is derived from `title` and made unique.
+#[derive(Deserialize)]
+pub(super) struct CreateBody {
+    name: Option<String>,
+    title: Option<String>,
+}
+
+/// How many `-2`, `-3`, ... suffixes to try before a random one.
+const NAME_ATTEMPTS: usize = 20;
+
+pub(super) async fn create(
+    State(state): State<SharedState>,
+    BearerCredential(bearer): BearerCredential,
+    JsonBody(body): JsonBody<CreateBody>,
+) -> Result<(StatusCode, Json<DocumentView>), ApiError> {
+    let title = names::validate_title(body.title.as_deref().unwrap_or(""))?;
+    let info = match body.name.as_deref() {
+        Some(name) => {
+            names::validate(name)?;
+            may_create(&state, name, bearer.as_deref())?;
+            state.store.create_titled(name, title).await?
+        }
+        None if title.is_empty() => {
+            return Err(ApiError::bad_request(
+                "give the document a title (or a name)",
+            ))
+        }
+        None => create_unique(&state, bearer.as_deref(), title).await?,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(DocumentView {
+            info,
+            connections: 0,
+            users: Vec::new(),
+        }),
+    ))
+}
+
+/// Creates a document named after its title: `meeting-notes`, then `meeting-notes-2`, ...
+async fn create_unique(
+    state: &SharedState,
+    bearer: Option<&str>,
+    title: &str,
+) -> Result<DocumentInfo, ApiError> {
+    let base = names::derive_name(title);
+    let mut candidates: Vec<String> = (1..=NAME_ATTEMPTS)
+        .map(|n| match n {
+            1 => base.clone(),
+            n => format!("{base}-{n}"),
+        })
+        .collect();
+    candidates.push(format!("{base}-{:08x}", rand::random::<u32>()));
+    for name in candidates {
+        may_create(state, &name, bearer)?;
+        // A name that is loaded but not stored yet is in use too.
+        if state.rooms.is_loaded(&name) {
+            continue;
+        }
+        match state.store.create_titled(&name, title).await {
+            Ok(info) => return Ok(info),
+            Err(tandem_persistence::StoreError::AlreadyExists(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        format!("could not find a free name for {title:?}; give one explicitly"),
+    ))
+}
+
+#[derive(Deserialize)]
+pub(super) struct RenameBody {
+    title: String,
+}
+
+/// Renames in place: only the title changes, so links (which use the name) keep working.
+pub(super) async fn rename(
+    State(state): State<SharedState>,
+    Authorized { doc, .. }: Authorized<Write>,
+    Json(body): Json<RenameBody>,
+) -> Result<Json<DocumentView>, ApiError> {
+    let title = names::validate_title(&body.title)?;
+    let info = state.store.set_title(&doc, title).await?;
+    let live = presence(&state, &doc).await;
+    Ok(Json(DocumentView {
+        info,
+        connections: live.connections,
+        users: live.users,
+    }))
+}
+
+/// A new document's name is in the body, not the path: the same check as
+/// `Authorized<Write>`, without a `?token=`.
+fn may_create(state: &SharedState, name: &str, bearer: Option<&str>) -> Result<(), ApiError> {
+    let grant = state.auth.document(name, None, bearer)?;
+    if grant.access == Access::Read {
+        return Err(auth::AuthError::ReadOnly.into());
+    }
+    Ok(())
+}
+
+pub(super) async fn show(
+    State(state): State<SharedState>,
+    Authorized { doc, .. }: Authorized,
+) -> Result<Json<DocumentView>, ApiError> {
+    let info = must_exist(&state, &doc).await?.unwrap_or_else(|| {
+        let now = chrono::Utc::now();
+        DocumentInfo {
+            name: doc.to_string(),
+            title: String::new(),
+            created_at: now,
+            updated_at: now,
+            size_bytes: 0,
+        }
+    });
+    let live = presence(&state, &doc).await;
+    Ok(Json(DocumentView {
+        info,
+        connections: live.connections,
+        users: live.users,
+    }))
+}
+
+pub(super) async fn delete(
+    State(state): State<SharedState>,
+    Doc(doc): Doc,
+    _: Admin,
+) -> Result<StatusCode, ApiError> {
+    if state.rooms.delete(&doc).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("document {doc:?}")))
+    }
+}
+
+pub(super) async fn text(
+    State(state): State<SharedState>,
+    Authorized { doc, .. }: Authorized,
+) -> Result<Response, ApiError> {
+    let text = read_live(&state, &doc, Request::Text).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+pub(super) async fn state_bytes(
+    State(state): State<SharedState>,
+    Authorized { doc, .. }: Authorized,
+) -> Result<Response, ApiError> {
+    let bytes = read_live(&state, &doc, Request::State).await?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+/// Reads something from an existing document's room (loading it if needed).
+async fn read_live<T>(
+    state: &SharedState,
+    doc: &str,
+    make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Request,
+) -> Result<T, ApiError> {
+    must_exist(state, doc).await?;
+    state
+        .rooms
+        .request(doc, make)
+        .await
+        .ok_or_else(|| ApiError::unavailable("document could not be loaded"))
+}
+
+pub(super) async fn apply_update(
+    State(state): State<SharedState>,
+    Authorized { doc, .. }: Authorized<Write>,
+    BinaryBody(body): BinaryBody,
+) -> Result<StatusCode, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request("empty body: send a Yjs update (v1)"));
+    }
+    // Before anything decodes it: `yrs` reserves memory for the counts an update claims.
+    crate::yjs_bounds::check_update(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid Yjs update: {e}")))?;
+    let update = body.to_vec();
+    state
+        .rooms
+        .request(&doc, |done| Request::Apply { update, done })
+        .await
+        .ok_or_else(|| ApiError::unavailable("document is closing; retry"))??;
+    Ok(StatusCode::NO_CONTENT)
+}
