@@ -16,6 +16,7 @@ mod extract;
 mod hocuspocus;
 mod metric_names;
 mod names;
+mod open_files;
 mod ops;
 pub mod peer;
 mod protocol;
@@ -35,6 +36,7 @@ mod import_rule;
 
 pub use app::{start, start_with_store, Server};
 pub use config::ServeConfig;
+pub use open_files::raise_open_file_limit;
 
 /// The functions that read untrusted bytes, for the fuzz targets in `fuzz/`.
 #[doc(hidden)]

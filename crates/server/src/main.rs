@@ -75,6 +75,13 @@ fn init_tracing(format: LogFormat) {
 
 async fn serve(config: tandem::ServeConfig) -> anyhow::Result<()> {
     init_tracing(config.log_format);
+    match tandem::raise_open_file_limit() {
+        Ok((before, after)) if after > before => {
+            tracing::info!(before, after, "raised the open-file limit")
+        }
+        Ok(_) => {}
+        Err(err) => tracing::warn!(error = %err, "could not raise the open-file limit"),
+    }
     let server = tandem::start(config).await?;
     // Tests and scripts read this line to learn the port when listening on :0.
     println!("listening on http://{}", server.addr);
