@@ -129,9 +129,12 @@ function rustFiles (dir) {
   })
 }
 
-// the environment variables the server's flags read (clap's `env = "..."`), wherever they live
+// the environment variables the server's flags read (clap's `env = "..."`), wherever they live;
+// flags clap hides from --help (`hide = true`: test-only switches) are not user settings
 const serverSettingNames = [...new Set(rustFiles(path.join(root, 'crates', 'server', 'src'))
-  .flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/\benv\s*=\s*"([A-Z][A-Z0-9_]*)"/g)].map((m) => m[1])))].sort()
+  .flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/\benv\s*=\s*"([A-Z][A-Z0-9_]*)"([^\n]*)/g)]
+    .filter((m) => !/\bhide\s*=\s*true\b/.test(m[2]))
+    .map((m) => m[1])))].sort()
 
 // the settings table of the README: | `--flag` | `ENV_NAME` | default | meaning |
 const readmeSettingNames = [...read('README.md').matchAll(/^\|\s*`--[a-z0-9-]+`\s*\|\s*`([A-Z][A-Z0-9_]*)`/gm)]
