@@ -7,33 +7,20 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::StatusCode;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::{metric_names as m, peer::Access};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum AccessLevel {
-    Read,
-    Write,
-}
-
-impl From<AccessLevel> for Access {
-    fn from(level: AccessLevel) -> Access {
-        match level {
-            AccessLevel::Read => Access::Read,
-            AccessLevel::Write => Access::Write,
-        }
-    }
-}
+/// A token's access level is the access a peer gets: one type, named here as tokens name it.
+pub use crate::peer::Access as AccessLevel;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     /// Document name, or a prefix followed by `*` (`team-*`; `*` alone is every document).
     pub doc: String,
-    pub access: AccessLevel,
+    pub access: Access,
     /// Expiry, seconds since the Unix epoch.
     pub exp: u64,
     /// Shown in presence instead of a name the user picks.
@@ -229,7 +216,7 @@ impl Auth {
             return Err(AuthError::WrongDocument);
         }
         Ok(Grant {
-            access: claims.access.into(),
+            access: claims.access,
             name: claims.name,
             admin: false,
             share: claims.share,
@@ -265,8 +252,8 @@ pub struct TokenArgs {
     /// Document name, or a prefix ending in `*`.
     #[arg(long)]
     pub doc: String,
-    #[arg(long, value_enum, default_value_t = AccessLevel::Write)]
-    pub access: AccessLevel,
+    #[arg(long, value_enum, default_value_t = Access::Write)]
+    pub access: Access,
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 86400)]
     pub expires_in: u64,
@@ -284,7 +271,7 @@ pub struct TokenArgs {
 mod tests {
     use super::*;
 
-    fn claims(doc: &str, access: AccessLevel, exp: u64) -> Claims {
+    fn claims(doc: &str, access: Access, exp: u64) -> Claims {
         Claims {
             doc: doc.into(),
             access,
@@ -308,9 +295,7 @@ mod tests {
     fn tokens_are_checked() {
         let auth = Auth::new(Some("s3cret"), Some("adm"));
         let later = now_secs() + 600;
-        let t = auth
-            .mint(&claims("doc-a", AccessLevel::Read, later))
-            .unwrap();
+        let t = auth.mint(&claims("doc-a", Access::Read, later)).unwrap();
         let g = auth.document("doc-a", Some(&t), None).unwrap();
         assert_eq!((g.access, g.name.as_deref()), (Access::Read, Some("ann")));
         assert_eq!(
@@ -326,23 +311,19 @@ mod tests {
             AuthError::Invalid
         );
         let other = Auth::new(Some("other"), None);
-        let forged = other
-            .mint(&claims("doc-a", AccessLevel::Write, later))
-            .unwrap();
+        let forged = other.mint(&claims("doc-a", Access::Write, later)).unwrap();
         assert_eq!(
             auth.document("doc-a", Some(&forged), None).unwrap_err(),
             AuthError::Invalid
         );
         let old = auth
-            .mint(&claims("doc-a", AccessLevel::Write, now_secs() - 10))
+            .mint(&claims("doc-a", Access::Write, now_secs() - 10))
             .unwrap();
         assert_eq!(
             auth.document("doc-a", Some(&old), None).unwrap_err(),
             AuthError::Expired
         );
-        let prefix = auth
-            .mint(&claims("team-*", AccessLevel::Write, later))
-            .unwrap();
+        let prefix = auth.mint(&claims("team-*", Access::Write, later)).unwrap();
         assert!(auth.document("team-notes", Some(&prefix), None).is_ok());
         assert!(auth.document("other", Some(&prefix), None).is_err());
         assert!(auth.document("doc-z", None, Some("adm")).unwrap().admin);

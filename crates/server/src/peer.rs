@@ -13,6 +13,8 @@ use std::sync::{
 };
 
 use bytes::Bytes;
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 static NEXT_PEER_ID: AtomicU64 = AtomicU64::new(1);
@@ -50,8 +52,10 @@ impl Transport {
     }
 }
 
-/// What a client may do in a room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a client may do in a room, and the access level a token grants (`read`/`write`
+/// in JSON and on the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
 pub enum Access {
     Read,
     Write,

@@ -9,7 +9,7 @@ use axum::{extract::State, http::StatusCode, routing::post, Json, Router};
 use serde::Deserialize;
 
 use crate::{
-    auth::{self, AccessLevel, Claims},
+    auth::{self, Claims},
     edge::Authorized,
     error::ApiError,
     metric_names as m,
@@ -28,13 +28,13 @@ pub(crate) fn routes() -> Router<SharedState> {
 #[derive(Deserialize)]
 struct ShareRequest {
     #[serde(default = "default_access")]
-    access: AccessLevel,
+    access: Access,
     #[serde(default = "default_expiry")]
     expires_in: u64,
 }
 
-fn default_access() -> AccessLevel {
-    AccessLevel::Read
+fn default_access() -> Access {
+    Access::Read
 }
 
 fn default_expiry() -> u64 {
@@ -61,7 +61,7 @@ async fn share(
             "your access token does not allow sharing (it needs the share claim)",
         ));
     }
-    if req.access == AccessLevel::Write && grant.access == Access::Read {
+    if req.access == Access::Write && grant.access == Access::Read {
         return Err(refuse("a read-only token can only share read access"));
     }
     if req.expires_in == 0 || req.expires_in > MAX_SHARE_SECS {

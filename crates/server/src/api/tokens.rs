@@ -4,11 +4,12 @@ use axum::{extract::State, http::StatusCode, Json};
 use serde::Deserialize;
 
 use crate::{
-    auth::{self, AccessLevel, Claims},
+    auth::{self, Claims},
     edge::Admin,
     error::ApiError,
     extract::JsonBody,
     names,
+    peer::Access,
     state::SharedState,
 };
 
@@ -16,7 +17,7 @@ use crate::{
 pub(super) struct TokenRequest {
     doc: String,
     #[serde(default = "default_access")]
-    access: AccessLevel,
+    access: Access,
     #[serde(default = "default_expiry")]
     expires_in: u64,
     name: Option<String>,
@@ -24,8 +25,8 @@ pub(super) struct TokenRequest {
     share: bool,
 }
 
-fn default_access() -> AccessLevel {
-    AccessLevel::Write
+fn default_access() -> Access {
+    Access::Write
 }
 
 fn default_expiry() -> u64 {
