@@ -6,6 +6,8 @@ use std::{net::SocketAddr, path::PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tandem_persistence::Durability;
 
+use crate::peer::Transport;
+
 /// Removes settings given with an empty value (`TANDEM_SECRET=`), so they mean "not set".
 ///
 /// clap takes an empty environment variable as a value, which then fails to parse (or, for
@@ -112,13 +114,6 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
-pub enum TransportKind {
-    Websocket,
-    Sse,
-    Poll,
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
     /// Address to listen on (`127.0.0.1:0` picks a free port; the chosen address is printed).
@@ -207,7 +202,7 @@ pub struct ServeConfig {
         value_enum,
         value_delimiter = ','
     )]
-    pub disable_transports: Vec<TransportKind>,
+    pub disable_transports: Vec<Transport>,
     /// Seconds an SSE or long-polling session survives without the client.
     #[arg(long, env = "TANDEM_SESSION_IDLE_SECS", default_value_t = 60)]
     pub session_idle_secs: u64,
@@ -231,7 +226,7 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
-    pub fn transport_enabled(&self, t: TransportKind) -> bool {
+    pub fn transport_enabled(&self, t: Transport) -> bool {
         !self.disable_transports.contains(&t)
     }
 }

@@ -23,10 +23,9 @@ use serde::Deserialize;
 
 use crate::{
     auth::{AuthError, Grant},
-    config::TransportKind,
     error::ApiError,
     names::DocName,
-    peer::Access,
+    peer::{self, Access},
     state::SharedState,
 };
 
@@ -161,7 +160,7 @@ impl FromRequestParts<SharedState> for Admin {
 
 /// A transport, as a type, for [`Enabled`].
 pub(crate) trait Transport {
-    const KIND: TransportKind;
+    const KIND: peer::Transport;
 }
 
 pub(crate) struct WebSocket;
@@ -169,15 +168,15 @@ pub(crate) struct Sse;
 pub(crate) struct Poll;
 
 impl Transport for WebSocket {
-    const KIND: TransportKind = TransportKind::Websocket;
+    const KIND: peer::Transport = peer::Transport::WebSocket;
 }
 
 impl Transport for Sse {
-    const KIND: TransportKind = TransportKind::Sse;
+    const KIND: peer::Transport = peer::Transport::Sse;
 }
 
 impl Transport for Poll {
-    const KIND: TransportKind = TransportKind::Poll;
+    const KIND: peer::Transport = peer::Transport::Poll;
 }
 
 /// The transport `T` is enabled and the server takes new work.

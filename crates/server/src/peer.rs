@@ -27,17 +27,19 @@ pub type PeerId = u64;
 /// once and every peer shares it.
 pub type Frame = Arc<Bytes>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// How a peer is connected; also the values of `--disable-transports` (Hocuspocus rides
+/// on the WebSocket setting, so it is not one of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
 pub enum Transport {
+    #[value(name = "websocket")]
     WebSocket,
     /// One document of a `@hocuspocus/provider` socket, which may carry several. Such a
     /// peer is told when each of its updates is committed (sync status) and receives
     /// stateless messages.
+    #[value(skip)]
     Hocuspocus,
     Sse,
     Poll,
-    /// Requests from the HTTP API, which act on a room without being a connection.
-    Api,
 }
 
 impl Transport {
@@ -47,7 +49,6 @@ impl Transport {
             Transport::Hocuspocus => "hocuspocus",
             Transport::Sse => "sse",
             Transport::Poll => "poll",
-            Transport::Api => "api",
         }
     }
 }

@@ -58,9 +58,9 @@ pub(crate) fn routes() -> Router<SharedState> {
 }
 
 async fn config(State(state): State<SharedState>) -> Json<serde_json::Value> {
-    use crate::config::TransportKind as T;
+    use crate::peer::Transport as T;
     let transports: Vec<&str> = [
-        (T::Websocket, "websocket"),
+        (T::WebSocket, "websocket"),
         (T::Sse, "sse"),
         (T::Poll, "poll"),
     ]
