@@ -44,12 +44,15 @@ SYSTEM_TOOLS=(
   "nginx|nginx|tests/compose checks deploy/nginx.conf with nginx -t"
   "openssl|openssl|tests/compose makes a throwaway certificate for nginx -t"
   "docker-compose|docker-compose|tests/compose validates docker-compose.yml with docker-compose config"
+  "nats-server|nats-server|the cluster tests (Rust and tests/interop) start their own nats-server between Tandem instances"
 )
 
 has_tool() {
   case "$1" in
     chromium) [[ -x /usr/bin/chromium ]] ;;
     docker-compose) command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 ;;
+    # Debian installs it in /usr/sbin, which is not on every user's PATH.
+    nats-server) command -v nats-server >/dev/null 2>&1 || [[ -x /usr/sbin/nats-server ]] ;;
     *) command -v "$1" >/dev/null 2>&1 ;;
   esac
 }

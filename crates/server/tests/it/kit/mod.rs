@@ -1,13 +1,16 @@
 //! The test kit: the server in-process (`server`) or as a process (`process`), one Yjs
 //! peer (`peer`) spoken over each transport (`ws`, `sse`, `poll`), a typed client for the
-//! HTTP API (`api`), and ways to make the database slow (`db`) or go away (`pg`). The
-//! clients are built on tokio-tungstenite, reqwest and yrs, independent of the server's
-//! own code paths.
+//! HTTP API (`api`), and ways to make the database slow (`db`) or go away (`pg`). Cluster
+//! tests add a private NATS server (`nats`) and several server processes on one database
+//! (`cluster`). The clients are built on tokio-tungstenite, reqwest and yrs, independent
+//! of the server's own code paths.
 
 #![allow(dead_code)]
 
 pub mod api;
+pub mod cluster;
 pub mod db;
+pub mod nats;
 pub mod peer;
 pub mod pg;
 pub mod poll;
@@ -34,19 +37,28 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 /// Polls `probe` until it yields a value; fails after `WAIT`. For state only visible by
 /// asking (a row, a metric, a flag), where there is no message to wait on.
-pub async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
+pub async fn wait_for<T, F, Fut>(what: &str, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + WAIT;
+    wait_for_within(what, WAIT, probe).await
+}
+
+/// `wait_for` with its own limit (cluster tests wait on slower, cross-process events).
+pub async fn wait_for_within<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
         if let Some(v) = probe().await {
             return v;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
+            "timed out after {limit:?} waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

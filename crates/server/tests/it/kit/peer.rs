@@ -122,6 +122,29 @@ impl YPeer {
         Message::Sync(SyncMessage::Update(update)).encode_v1()
     }
 
+    /// Removes `len` characters at `index`; returns the update message to send.
+    pub fn delete_message(&mut self, index: u32, len: u32) -> Vec<u8> {
+        let update = {
+            let text = self.doc.get_or_insert_text("content");
+            let mut txn = self.doc.transact_mut();
+            text.remove_range(&mut txn, index, len);
+            txn.encode_update_v1()
+        };
+        Message::Sync(SyncMessage::Update(update)).encode_v1()
+    }
+
+    /// Length of the shared text in the document's offsets (UTF-16 units).
+    pub fn text_len(&self) -> u32 {
+        let text = self.doc.get_or_insert_text("content");
+        let txn = self.doc.transact();
+        text.len(&txn)
+    }
+
+    /// What this peer's document holds, as a state vector (its own edits included).
+    pub fn state_vector(&self) -> yrs::StateVector {
+        self.doc.transact().state_vector()
+    }
+
     pub fn append_message(&mut self, chunk: &str) -> Vec<u8> {
         let len = {
             let text = self.doc.get_or_insert_text("content");
@@ -148,6 +171,11 @@ pub trait Peer {
     /// Inserts into the shared text and sends the update.
     async fn insert(&mut self, index: u32, chunk: &str) {
         let msg = self.y_mut().insert_message(index, chunk);
+        self.send_message(msg).await;
+    }
+
+    async fn delete(&mut self, index: u32, len: u32) {
+        let msg = self.y_mut().delete_message(index, len);
         self.send_message(msg).await;
     }
 

@@ -15,7 +15,7 @@ pub struct BinServer {
 
 impl BinServer {
     /// Runs `tandem serve --listen 127.0.0.1:0 --web-dir /nonexistent ARGS`, with no
-    /// database URL or secret inherited from the caller's environment.
+    /// database URL, secret or cluster setting inherited from the caller's environment.
     pub fn spawn(args: &[&str]) -> BinServer {
         BinServer::spawn_on("127.0.0.1:0", args)
     }
@@ -30,6 +30,9 @@ impl BinServer {
             .env_remove("TANDEM_ADMIN_KEY")
             .env_remove("TANDEM_LOG_FORMAT")
             .env_remove("RUST_LOG")
+            .env_remove("TANDEM_NATS_URL")
+            .env_remove("TANDEM_INSTANCE_ID")
+            .env_remove("TANDEM_NATS_SUBJECT_PREFIX")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

@@ -63,12 +63,23 @@ impl Client {
     /// Connects and syncs; the close code and reason if the server closes the socket
     /// before the sync completes.
     pub async fn try_connect(url: &str) -> Result<Client, (u16, String)> {
+        Client::try_connect_with(url, YPeer::new()).await
+    }
+
+    /// Connects with a document this client already holds (a reconnect, as y-websocket
+    /// does it): the server's sync reply carries what it lacks, and the client's answer to
+    /// the server's step 1 resends whatever of its own never reached the database.
+    pub async fn try_connect_with(url: &str, mut y: YPeer) -> Result<Client, (u16, String)> {
+        y.synced = false;
         // Nagle off, as browsers do for WebSockets: otherwise a small frame can wait for
         // the server's delayed ACK (up to 40 ms).
         let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .expect("connect");
-        let mut c = Client::from_socket(ws);
+        let mut c = Client {
+            y,
+            ..Client::from_socket(ws)
+        };
         let sv = c.doc.transact().state_vector();
         c.send(Message::Sync(SyncMessage::SyncStep1(sv))).await;
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -191,5 +202,52 @@ pub async fn converge(clients: &mut [Client], limit: Duration) -> String {
             let texts: Vec<String> = clients.iter().map(|c| c.text()).collect();
             panic!("clients did not converge: {texts:?}");
         }
+    }
+}
+
+/// Pumps all clients until each holds every edit any of them made and they show the same
+/// text; returns it. Every client's state vector must cover every client's own clock (two
+/// clients can show the same text while an insert is still on its way to both); deletes
+/// leave no trace in a state vector, but one still on its way shows as a difference in
+/// text (unless every client already deleted the same thing).
+pub async fn converge_complete(clients: &mut [Client], limit: Duration) -> String {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut target = yrs::StateVector::default();
+    for c in clients.iter() {
+        let id = c.doc.client_id();
+        target.set_max(id, c.state_vector().get(&id));
+    }
+    let has_all = |c: &Client| {
+        let sv = c.state_vector();
+        target.iter().all(|(id, clock)| sv.get(id) >= *clock)
+    };
+    loop {
+        let first = clients[0].text();
+        if clients.iter().all(|c| has_all(c) && c.text() == first) {
+            return first;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let states: Vec<String> = clients
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    format!(
+                        "client {i}: complete={} closed={:?} text={:?}",
+                        has_all(c),
+                        c.closed,
+                        c.text()
+                    )
+                })
+                .collect();
+            panic!(
+                "clients did not converge within {limit:?}:\n{}",
+                states.join("\n")
+            );
+        }
+        for c in clients.iter_mut() {
+            // Whatever has arrived, without waiting on a quiet client.
+            while c.step(Duration::ZERO).await {}
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -1,0 +1,217 @@
+//! Several `tandem serve` processes as one cluster: one fresh PostgreSQL database, one
+//! private `nats-server`, and per instance its own id, port and data directory. Processes
+//! (not in-process servers) so that an instance can die by `kill -9` like a machine would.
+
+use std::time::Duration;
+
+use super::{
+    api::Api, metric_in, nats::NatsServer, new_doc, pg::TestDatabase, wait_for_within, BinServer,
+};
+
+/// How long a cluster-wide wait may take: three server processes, PostgreSQL and NATS
+/// share a small, busy machine, and repairs run on the resync period.
+pub const CLUSTER_WAIT: Duration = Duration::from_secs(60);
+
+/// Resync period every test instance runs with (`--cluster-resync-ms`), short so that a
+/// repair from the database costs a test half a second, not the default two.
+pub const RESYNC_MS: &str = "500";
+
+pub struct Instance {
+    pub server: BinServer,
+    pub id: String,
+    _dir: tempfile::TempDir,
+}
+
+/// N instances of one cluster. Dropping it kills every instance and NATS, then drops the
+/// database.
+pub struct Cluster {
+    // Field order is drop order: the instances go before the database they use.
+    instances: Vec<Option<Instance>>,
+    pub nats: NatsServer,
+    pub db: TestDatabase,
+    /// `--nats-subject-prefix` of this cluster (unique, though the NATS server is private).
+    pub prefix: String,
+    tag: String,
+    extra: Vec<String>,
+}
+
+impl Cluster {
+    /// Starts `n` instances on a fresh database `tag`, each with `extra` flags on top of the
+    /// cluster settings.
+    pub async fn start(tag: &str, n: usize, extra: &[&str]) -> Cluster {
+        let db = TestDatabase::create(tag).await;
+        let nats = NatsServer::start();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let mut cluster = Cluster {
+            instances: Vec::new(),
+            nats,
+            db,
+            prefix: format!("t{}x{nanos}", std::process::id()),
+            tag: tag.to_string(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        for k in 0..n {
+            cluster.instances.push(None);
+            cluster.spawn(k);
+        }
+        cluster
+    }
+
+    /// Starts instance `k` (again, after a kill: same id, new port).
+    pub fn spawn(&mut self, k: usize) {
+        assert!(self.instances[k].is_none(), "instance {k} is running");
+        let dir = tempfile::tempdir().unwrap();
+        let id = format!("{}-{k}", self.tag);
+        let data = dir.path().display().to_string();
+        let nats = self.nats.url();
+        let mut args: Vec<&str> = vec![
+            "--data-dir",
+            &data,
+            "--database-url",
+            &self.db.url,
+            "--nats-url",
+            &nats,
+            "--instance-id",
+            &id,
+            "--nats-subject-prefix",
+            &self.prefix,
+            "--cluster-resync-ms",
+            RESYNC_MS,
+        ];
+        args.extend(self.extra.iter().map(String::as_str));
+        let server = BinServer::spawn(&args);
+        self.instances[k] = Some(Instance {
+            server,
+            id,
+            _dir: dir,
+        });
+    }
+
+    /// How many instances the cluster was started with (dead ones included).
+    pub fn len(&self) -> usize {
+        self.instances.len()
+    }
+
+    /// Instance `k`; panics when it was killed.
+    pub fn instance(&self, k: usize) -> &Instance {
+        self.instances[k]
+            .as_ref()
+            .unwrap_or_else(|| panic!("instance {k} is not running"))
+    }
+
+    /// The instances still running.
+    pub fn alive(&self) -> Vec<usize> {
+        (0..self.len())
+            .filter(|k| self.instances[*k].is_some())
+            .collect()
+    }
+
+    pub fn ws(&self, k: usize, doc: &str) -> String {
+        self.instance(k).server.ws(doc)
+    }
+
+    pub fn http(&self, k: usize, path: &str) -> String {
+        self.instance(k).server.http(path)
+    }
+
+    pub fn api(&self, k: usize) -> Api {
+        Api::at(self.http(k, ""))
+    }
+
+    /// `kill -9` of instance `k`: no shutdown, no goodbye on the bus; waits until the
+    /// process is gone.
+    pub fn kill(&mut self, k: usize) {
+        let mut inst = self.instances[k]
+            .take()
+            .unwrap_or_else(|| panic!("instance {k} is not running"));
+        inst.server.child.kill().expect("SIGKILL");
+        inst.server.child.wait().unwrap();
+    }
+
+    /// The last lines each instance logged, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for k in self.alive() {
+            let lines = self.instance(k).server.stderr();
+            let tail = &lines[lines.len().saturating_sub(30)..];
+            out.push_str(&format!("--- instance {k} ---\n{}\n", tail.join("\n")));
+        }
+        out
+    }
+
+    /// The whole `/metrics` text of instance `k`.
+    pub async fn metrics(&self, k: usize) -> String {
+        let res = reqwest::get(self.http(k, "/metrics"))
+            .await
+            .unwrap_or_else(|e| panic!("metrics of instance {k}: {e}"));
+        res.text().await.unwrap()
+    }
+
+    /// One series of instance `k`. Unlike `metric_in`, a series that is not reported at
+    /// all fails the test: every cluster metric is registered at zero, and a test that
+    /// asserts "still 0" must not pass because the metric does not exist.
+    pub async fn metric(&self, k: usize, series: &str) -> f64 {
+        let text = self.metrics(k).await;
+        let present = text
+            .lines()
+            .any(|l| l.strip_prefix(series).is_some_and(|r| r.starts_with(' ')));
+        assert!(present, "instance {k} does not report {series}");
+        metric_in(&text, series)
+    }
+
+    /// The sum of one series over the running instances.
+    pub async fn metric_sum(&self, series: &str) -> f64 {
+        let mut sum = 0.0;
+        for k in self.alive() {
+            sum += self.metric(k, series).await;
+        }
+        sum
+    }
+
+    /// Waits until `series` on instance `k` satisfies `pred`; returns its value.
+    pub async fn wait_metric(&self, k: usize, series: &str, pred: impl Fn(f64) -> bool) -> f64 {
+        wait_for_within(
+            &format!("metric {series} on instance {k}"),
+            CLUSTER_WAIT,
+            || async {
+                let v = self.metric(k, series).await;
+                pred(v).then_some(v)
+            },
+        )
+        .await
+    }
+
+    /// `GET /api/documents/{doc}/text` on instance `k`: the text that instance holds.
+    pub async fn text(&self, k: usize, doc: &str) -> String {
+        let res = self.api(k).text(doc).await;
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        assert_eq!(status, 200, "text of {doc} on instance {k}: {body}");
+        body
+    }
+
+    /// `GET /readyz` of instance `k`, as JSON.
+    pub async fn readyz(&self, k: usize) -> serde_json::Value {
+        let res = self.api(k).readyz().await;
+        res.json().await.expect("readyz answers JSON")
+    }
+
+    /// A fresh load of `doc` from PostgreSQL, replayed as the server would (`None` when
+    /// the document is not stored). Replay errors fail the test.
+    pub async fn stored_text(&self, doc: &str) -> Option<String> {
+        let store = tandem_persistence::open(&self.db.url)
+            .await
+            .expect("open the cluster's database");
+        let stored = store.load(doc).await.expect("load from PostgreSQL")?;
+        let replica = new_doc();
+        let errors = tandem::text::replay(&replica, &stored);
+        assert!(
+            errors.is_empty(),
+            "stored {doc} does not replay: {errors:?}"
+        );
+        Some(tandem::text::render_doc(&replica))
+    }
+}
