@@ -1,11 +1,16 @@
 // Static checks of the self-hosting files. Nothing here needs Docker: the compose file is
 // parsed and checked for what a working deployment depends on; when `docker-compose` (or the
-// `docker compose` plugin) and `nginx` are installed, their own validators run as well.
+// `docker compose` plugin) and `nginx` are installed, their own validators run as well, and
+// nginx runs deploy/nginx.conf in front of two stand-in instances to show where it sends
+// each kind of request.
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync, readdirSync, existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import http from 'node:http'
+import https from 'node:https'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -18,6 +23,7 @@ const read = (rel) => readFileSync(path.join(root, rel), 'utf8')
 // docker-compose.yml
 
 const composeText = read('docker-compose.yml')
+const nginxConf = read('deploy/nginx.conf')
 const composeDoc = YAML.parseDocument(composeText, { uniqueKeys: true })
 const compose = composeDoc.toJS()
 const services = compose?.services ?? {}
@@ -36,7 +42,8 @@ function envOf (service) {
 function volumeMounts (service) {
   return (service?.volumes ?? []).map((v) => {
     if (typeof v === 'string') {
-      const [source, target] = v.split(':')
+      // split on the colons outside ${...} (a source may be `${DIR:-./default}`)
+      const [source, target] = v.match(/(?:\$\{[^}]*\}|[^:])+/g)
       return { source, target }
     }
     return { source: v.source, target: v.target }
@@ -108,6 +115,80 @@ test('tandem: container port 8080 is published', () => {
   })
   assert.ok(published, `expected a port mapping to container port 8080, got ${JSON.stringify(ports)}`)
   assert.equal(envOf(services.tandem).TANDEM_LISTEN, '0.0.0.0:8080')
+})
+
+// ---------------------------------------------------------------------------------------
+// docker-compose.yml, profile `cluster`: a second instance, NATS and nginx
+
+const CLUSTER = ['nats', 'tandem-2', 'nginx']
+
+test('compose: the cluster profile is optional; the default services have no profile', () => {
+  for (const name of ['postgres', 'tandem']) {
+    assert.equal(services[name].profiles, undefined, `${name} must start without a profile`)
+  }
+  for (const name of CLUSTER) {
+    assert.ok(services[name], `service "${name}" is missing`)
+    assert.deepEqual(services[name].profiles, ['cluster'], `${name} belongs to the cluster profile only`)
+  }
+})
+
+test('cluster: NATS with a health check, reachable by the instances only', () => {
+  const nats = services.nats
+  assert.match(String(nats.image), /^nats:/)
+  assert.ok(healthcheckCommand(nats), 'nats needs a healthcheck')
+  assert.equal(nats.ports, undefined, 'NATS must not be published')
+})
+
+test('cluster: the second instance runs like the first, under its own name', () => {
+  const [one, two] = [services.tandem, services['tandem-2']]
+  assert.equal(two.image, one.image, 'both instances run the same image')
+  const envFiles = [two.env_file ?? []].flat().map((e) => (typeof e === 'string' ? e : e.path))
+  assert.ok(envFiles.includes('.env'), 'tandem-2 reads the settings in .env')
+  const [e1, e2] = [envOf(one), envOf(two)]
+  assert.equal(e2.DATABASE_URL, e1.DATABASE_URL, 'both instances use one database')
+  for (const k of ['TANDEM_LISTEN', 'TANDEM_DATA_DIR', 'TANDEM_WEB_DIR']) assert.equal(e2[k], e1[k], k)
+  assert.ok(e1.TANDEM_INSTANCE_ID && e2.TANDEM_INSTANCE_ID, 'each instance is named')
+  assert.notEqual(e1.TANDEM_INSTANCE_ID, e2.TANDEM_INSTANCE_ID, 'instance ids must differ')
+  assert.equal(two.depends_on?.postgres?.condition, 'service_healthy')
+  assert.equal(two.depends_on?.nats?.condition, 'service_healthy')
+  assert.match(healthcheckCommand(two), /\btandem\b.*\bhealthcheck\b/)
+  assert.equal(two.restart, 'unless-stopped')
+  assert.equal(two.ports, undefined, 'the second instance is reached through nginx')
+})
+
+test('cluster: both instances take TANDEM_NATS_URL from .env, and the second refuses to run without it', () => {
+  // Two instances on one database without NATS between them lose edits. Neither may set the
+  // URL on its own: one value in .env reaches both, or the second instance does not start.
+  for (const name of ['tandem', 'tandem-2']) {
+    assert.equal(envOf(services[name]).TANDEM_NATS_URL, undefined, `${name} must not set TANDEM_NATS_URL itself`)
+  }
+  const entry = [services['tandem-2'].entrypoint ?? []].flat().join(' ')
+  // `$$`: the container's shell reads the variable; a single `$` compose would fill in itself
+  assert.match(entry, /-z\s+"\$\$\{TANDEM_NATS_URL(:-)?\}"[^]*exit 1[^]*exec tandem serve/,
+    `tandem-2 must refuse to start without TANDEM_NATS_URL, got: ${entry}`)
+  const suggested = envExample.match(/^\s*#?\s*TANDEM_NATS_URL=(\S+)/m)?.[1]
+  assert.ok(suggested, '.env.example must show TANDEM_NATS_URL')
+  assert.match(suggested, /^nats:\/\/nats:4222$/, '.env.example must suggest the nats service')
+})
+
+test('cluster: nginx runs deploy/nginx.conf in front of both instances', () => {
+  const nginx = services.nginx
+  assert.match(String(nginx.image), /^nginx:/)
+  const mounts = volumeMounts(nginx)
+  const conf = mounts.find((m) => /^\/etc\/nginx\/conf\.d\/[^/]+\.conf$/.test(m.target))
+  assert.ok(conf, 'nginx must mount a site config into /etc/nginx/conf.d/')
+  assert.equal(path.resolve(root, conf.source), path.join(root, 'deploy', 'nginx.conf'))
+  // the certificate directory is where deploy/nginx.conf looks for it
+  const certDir = path.dirname(nginxConf.match(/ssl_certificate\s+(\S+);/)[1])
+  assert.ok(mounts.some((m) => m.target === certDir), `nginx must mount the certificates at ${certDir}`)
+  for (const name of ['tandem', 'tandem-2']) {
+    assert.equal(nginx.depends_on?.[name]?.condition, 'service_healthy', `nginx waits for ${name}`)
+  }
+  // the upstreams of deploy/nginx.conf are exactly the instances, on their container port
+  const instances = ['tandem', 'tandem-2'].map((n) => `${n}:${envOf(services[n]).TANDEM_LISTEN.split(':').pop()}`)
+  for (const name of ['tandem', 'tandem_sticky']) {
+    assert.deepEqual(upstreamServers(name).sort(), instances.sort(), `upstream ${name}`)
+  }
 })
 
 // ---------------------------------------------------------------------------------------
@@ -284,7 +365,17 @@ test('docker-compose config accepts the file', {
 // ---------------------------------------------------------------------------------------
 // deploy/nginx.conf
 
-const nginxConf = read('deploy/nginx.conf')
+/** The body of `upstream NAME { ... }`. */
+function upstreamBlock (name) {
+  return nginxConf.match(new RegExp(`upstream\\s+${name}\\s*\\{([^}]*)\\}`))?.[1] ?? null
+}
+
+/** The `server` addresses of an upstream. */
+function upstreamServers (name) {
+  const block = upstreamBlock(name)
+  assert.ok(block, `no upstream ${name} in deploy/nginx.conf`)
+  return [...block.matchAll(/^\s*server\s+([^\s;]+)/gm)].map((m) => m[1])
+}
 
 /** The body of `location PATH { ... }` (no nested blocks in ours). */
 function locationBlock (p) {
@@ -297,6 +388,30 @@ function seconds (block, directive) {
   if (!m) return 60 // nginx's default
   return Number(m[1]) * (m[2] === 'm' ? 60 : 1)
 }
+
+test('nginx example: round robin for WebSocket and the API, sticky by document for SSE and polling', () => {
+  const rr = upstreamBlock('tandem')
+  assert.ok(rr, 'no upstream tandem')
+  assert.doesNotMatch(rr, /\b(hash|ip_hash|least_conn|random)\b/, 'upstream tandem must be round robin')
+  const sticky = upstreamBlock('tandem_sticky')
+  assert.ok(sticky, 'no upstream tandem_sticky')
+  const hashed = sticky.match(/\bhash\s+\$(\w+)\s+consistent\s*;/)
+  assert.ok(hashed, 'upstream tandem_sticky must hash (consistently) on a variable')
+  assert.ok(upstreamServers('tandem').length >= 2, 'the example lists several instances')
+  assert.deepEqual(upstreamServers('tandem_sticky'), upstreamServers('tandem'), 'both upstreams list the same instances')
+  // the hashed variable is the document: the first path segment after /sse/ or /poll/
+  const map = nginxConf.match(new RegExp(`map\\s+\\$uri\\s+\\$${hashed[1]}\\s*\\{([^}]*)\\}`))
+  assert.ok(map, `no map from $uri to $${hashed[1]}`)
+  assert.match(map[1], /\(\?:sse\|poll\)\/\(\?<(\w+)>\[\^\/\]\+\)/)
+  const pass = (loc) => locationBlock(loc)?.match(/proxy_pass\s+http:\/\/(\w+)/)?.[1]
+  assert.equal(pass('/ws/'), 'tandem')
+  assert.equal(pass('= /hocuspocus'), 'tandem')
+  assert.equal(pass('/'), 'tandem')
+  assert.equal(pass('/sse/'), 'tandem_sticky')
+  assert.equal(pass('/poll/'), 'tandem_sticky')
+  const hp = locationBlock('= /hocuspocus')
+  assert.match(hp, /proxy_set_header\s+Upgrade\s+\$http_upgrade/)
+})
 
 test('nginx example: WebSocket upgrade on /ws/, no buffering and long timeouts for /sse/ and /poll/', () => {
   const ws = locationBlock('/ws/')
@@ -319,28 +434,147 @@ test('nginx example: WebSocket upgrade on /ws/, no buffering and long timeouts f
 
 const haveNginx = have('nginx', ['-v'])
 const haveOpenssl = have('openssl', ['version'])
-test('nginx -t accepts the example config', {
-  skip: haveNginx && haveOpenssl ? false : 'nginx or openssl is not installed'
-}, () => {
+const nginxSkip = haveNginx && haveOpenssl ? false : 'nginx or openssl is not installed'
+
+/**
+ * deploy/nginx.conf made runnable in `dir`: a throwaway certificate for the Let's Encrypt
+ * paths, the instances of the upstreams replaced by `instances` (host:port, in order of first
+ * appearance), and, when `listen` is given, its two servers on those loopback ports. Returns
+ * the path of a main config that includes it.
+ */
+function nginxSite (dir, { instances, listen }) {
+  const cert = path.join(dir, 'cert.pem')
+  const key = path.join(dir, 'key.pem')
+  const gen = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+    '-subj', '/CN=tandem.test', '-keyout', key, '-out', cert], { encoding: 'utf8', timeout: 30000 })
+  assert.equal(gen.status, 0, gen.stderr)
+  const named = [...new Set(upstreamServers('tandem'))]
+  assert.ok(named.length <= instances.length, `needs ${named.length} stand-in instances`)
+  let site = nginxConf
+    .replace(/ssl_certificate\s+\S+;/, `ssl_certificate ${cert};`)
+    .replace(/ssl_certificate_key\s+\S+;/, `ssl_certificate_key ${key};`)
+    .replace(/^(\s*server\s+)([^\s;]+)/gm, (all, lead, addr) =>
+      named.includes(addr) ? lead + instances[named.indexOf(addr)] : all)
+  if (listen) {
+    site = site
+      .replace(/^\s*listen\s+\[::\].*$/gm, '')
+      .replace(/^(\s*)listen\s+443\b[^;]*;/m, `$1listen 127.0.0.1:${listen.tls} ssl;`)
+      .replace(/^(\s*)listen\s+80\b[^;]*;/m, `$1listen 127.0.0.1:${listen.plain};`)
+  }
+  writeFileSync(path.join(dir, 'tandem.conf'), site)
+  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+    .map((t) => `  ${t}_temp_path ${dir}/${t};`).join('\n')
+  const main = path.join(dir, 'nginx.conf')
+  writeFileSync(main, `pid ${dir}/nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n  access_log off;\n${temp}\n  include ${dir}/tandem.conf;\n}\n`)
+  return main
+}
+
+test('nginx -t accepts the example config', { skip: nginxSkip }, () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'tandem-nginx-'))
   try {
-    // A throwaway certificate stands in for the Let's Encrypt paths.
-    const cert = path.join(dir, 'cert.pem')
-    const key = path.join(dir, 'key.pem')
-    const gen = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
-      '-subj', '/CN=tandem.test', '-keyout', key, '-out', cert], { encoding: 'utf8', timeout: 30000 })
-    assert.equal(gen.status, 0, gen.stderr)
-    const site = nginxConf
-      .replace(/ssl_certificate\s+\S+;/, `ssl_certificate ${cert};`)
-      .replace(/ssl_certificate_key\s+\S+;/, `ssl_certificate_key ${key};`)
-    writeFileSync(path.join(dir, 'tandem.conf'), site)
-    writeFileSync(path.join(dir, 'nginx.conf'),
-      `pid ${dir}/nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n  include ${dir}/tandem.conf;\n}\n`)
-    const r = spawnSync('nginx', ['-t', '-e', 'stderr', '-p', dir, '-c', path.join(dir, 'nginx.conf')], {
+    const main = nginxSite(dir, { instances: ['127.0.0.1:8080', '127.0.0.1:8081'] })
+    const r = spawnSync('nginx', ['-t', '-e', 'stderr', '-p', dir, '-c', main], {
       encoding: 'utf8', timeout: 30000
     })
     assert.equal(r.status, 0, `nginx -t failed:\n${r.stdout}\n${r.stderr}`)
   } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+/** A free loopback port (the OS picks it; nginx binds it right after). */
+function freePort () {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address()
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+/** A stand-in Tandem instance that answers every request with its own name. */
+function standIn (name) {
+  return new Promise((resolve) => {
+    const srv = http.createServer((req, res) => {
+      req.resume()
+      req.on('end', () => res.end(name))
+    })
+    srv.listen(0, '127.0.0.1', () => resolve({ name, srv, addr: `127.0.0.1:${srv.address().port}` }))
+  })
+}
+
+test('nginx runs the example: WebSocket and the API round robin, SSE and polling sticky by document', {
+  skip: nginxSkip, timeout: 60000
+}, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tandem-nginx-run-'))
+  const instances = await Promise.all(['one', 'two'].map(standIn))
+  let proc = null
+  try {
+    const listen = { tls: await freePort(), plain: await freePort() }
+    const main = nginxSite(dir, { instances: instances.map((i) => i.addr), listen })
+    proc = spawn('nginx', ['-e', 'stderr', '-p', dir, '-c', main, '-g', 'daemon off;'], {
+      stdio: ['ignore', 'ignore', 'pipe']
+    })
+    let log = ''
+    proc.stderr.on('data', (d) => { log += d })
+    const exited = new Promise((resolve) => proc.once('exit', resolve))
+
+    /** Which instance nginx sent the request to. */
+    const via = (method, p) => new Promise((resolve, reject) => {
+      const req = https.request({
+        host: '127.0.0.1', port: listen.tls, path: p, method, rejectUnauthorized: false,
+        headers: { host: 'tandem.example.com' }, timeout: 10000
+      }, (res) => {
+        let body = ''
+        res.on('data', (d) => { body += d })
+        res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${method} ${p}: ${res.statusCode} ${body}`))))
+      })
+      req.on('error', reject)
+      req.on('timeout', () => req.destroy(new Error(`${method} ${p} timed out`)))
+      req.end(method === 'POST' ? 'x' : undefined)
+    })
+
+    // nginx is up once it answers (bounded: it may also fail to start)
+    const deadline = Date.now() + 20000
+    for (;;) {
+      try { await via('GET', '/healthz'); break } catch (err) {
+        const code = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve(undefined), 50))])
+        if (code !== undefined) assert.fail(`nginx exited (${code}):\n${log}`)
+        if (Date.now() > deadline) assert.fail(`nginx did not answer: ${err.message}\n${log}`)
+      }
+    }
+
+    for (const p of ['/ws/notes', '/hocuspocus', '/api/documents/notes/text']) {
+      const seen = []
+      for (let i = 0; i < 6; i++) seen.push(await via('GET', p))
+      assert.deepEqual([...new Set(seen)].sort(), ['one', 'two'], `${p} should alternate, went to ${seen}`)
+    }
+
+    // Every request of an SSE or polling session, and of one document, reaches one instance.
+    const home = new Map()
+    for (let d = 0; d < 12; d++) {
+      const doc = `doc-${d}`
+      const seen = new Set()
+      for (let round = 0; round < 2; round++) {
+        for (const [method, p] of [['GET', `/sse/${doc}`], ['POST', `/sse/${doc}/s${round}`],
+          ['DELETE', `/sse/${doc}/s${round}`], ['POST', `/poll/${doc}`], ['GET', `/poll/${doc}/s${round}?cursor=3`],
+          ['POST', `/poll/${doc}/s${round}`]]) {
+          seen.add(await via(method, p))
+        }
+      }
+      assert.equal(seen.size, 1, `${doc} was spread over ${[...seen]}`)
+      home.set(doc, [...seen][0])
+    }
+    assert.equal(new Set(home.values()).size, 2, `the documents should spread over both instances: ${[...home]}`)
+  } finally {
+    if (proc && proc.exitCode === null) {
+      const gone = new Promise((resolve) => proc.once('exit', resolve))
+      proc.kill('SIGTERM')
+      await gone
+    }
+    for (const i of instances) i.srv.close()
     rmSync(dir, { recursive: true, force: true })
   }
 })
