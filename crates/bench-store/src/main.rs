@@ -367,6 +367,7 @@ async fn write_trace(
             .iter()
             .map(|(i, _)| AppendItem {
                 doc: DOC.to_string(),
+                doc_id: None,
                 data: updates[*i].clone(),
             })
             .collect();

@@ -17,3 +17,16 @@ pub enum StoreError {
     #[error("document {0:?} not found")]
     NotFound(String),
 }
+
+impl StoreError {
+    /// The database broke a deadlock by failing this transaction (PostgreSQL `40P01`).
+    /// Appends lock documents in one order so it should never happen; it is counted.
+    pub fn is_deadlock(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                db.code().as_deref() == Some("40P01")
+            }
+            _ => false,
+        }
+    }
+}

@@ -5,6 +5,9 @@ use serde::Serialize;
 /// every update in `updates`. Yjs updates commute, so their order only matters for speed.
 #[derive(Debug, Default, Clone)]
 pub struct StoredDoc {
+    /// The document's row id. An append that names it never creates the document again
+    /// (see [`AppendItem::doc_id`]).
+    pub id: i64,
     pub snapshot: Option<Vec<u8>>,
     pub updates: Vec<Vec<u8>>,
     /// Highest sequence number covered by the snapshot and the updates (0 when empty).
@@ -15,14 +18,28 @@ pub struct StoredDoc {
 #[derive(Debug, Clone)]
 pub struct AppendItem {
     pub doc: String,
+    /// The document's id when the writer knows it (it loaded or created the document).
+    /// Then the append never creates it: if the row is gone, someone deleted the document
+    /// (on another instance, say) and the append reports it as [`Appended::gone`] instead
+    /// of writing it back. `None` creates the document if it does not exist.
+    pub doc_id: Option<i64>,
     pub data: Vec<u8>,
 }
 
-/// Highest sequence number written for one document in an append batch.
+/// What an append did to one document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {
     pub doc: String,
+    /// The document's id (0 when `gone`).
+    pub id: i64,
+    /// The document's `last_seq` before this append. Appends to one document commit in
+    /// sequence order, so a writer that had applied everything up to `prev_seq` has now
+    /// applied everything up to `last_seq`; otherwise someone else appended in between.
+    pub prev_seq: i64,
+    /// Highest sequence number written for the document.
     pub last_seq: i64,
+    /// The document named by [`AppendItem::doc_id`] no longer exists; nothing was written.
+    pub gone: bool,
 }
 
 /// A compacted state that replaces every logged update with `seq <= upto_seq`.
@@ -110,4 +127,7 @@ pub struct DocumentInfo {
 pub struct CompactStats {
     pub updates_removed: u64,
     pub bytes_removed: i64,
+    /// Nothing was done: another writer was compacting the document (PostgreSQL), or the
+    /// document no longer exists.
+    pub skipped: bool,
 }

@@ -20,6 +20,7 @@ async fn the_wal_is_checkpointed_in_the_background() {
         let items: Vec<AppendItem> = (0..256)
             .map(|i| AppendItem {
                 doc: format!("doc-{batch}"),
+                doc_id: None,
                 data: vec![(i % 251) as u8; 1024],
             })
             .collect();

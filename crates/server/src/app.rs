@@ -18,11 +18,12 @@ use tower_http::trace::TraceLayer;
 use crate::{
     api,
     auth::Auth,
+    cluster::{Cluster, ClusterSettings, Members},
     config::ServeConfig,
     error, ops,
     peer::CloseReason,
     registry::Registry,
-    room::{RoomContext, RoomSettings},
+    room::{Control, RoomContext, RoomSettings},
     session::{SessionLimits, Sessions},
     state::{AppState, SharedState},
     transport,
@@ -86,13 +87,33 @@ pub async fn start_with_store(
         durability = %store.durability(),
         "database open"
     );
+    let cluster = match ClusterSettings::from_args(&config.cluster) {
+        Some(_) if store.backend() != "postgres" => anyhow::bail!(
+            "cluster mode needs PostgreSQL: --nats-url / TANDEM_NATS_URL is set but the \
+             database is {} (set DATABASE_URL to a postgres:// URL, or run one instance)",
+            store.backend()
+        ),
+        Some(settings) => {
+            tracing::info!(instance = %settings.instance_id, nats = %settings.nats_url, "cluster mode");
+            Some(Cluster::connect(settings).await?)
+        }
+        None => None,
+    };
     let writer = Writer::spawn(store.clone(), Duration::from_millis(config.group_commit_ms));
     let ctx = Arc::new(RoomContext::new(
         store.clone(),
         writer,
         RoomSettings::from_config(&config),
+        cluster.clone(),
     ));
     let rooms = Registry::new(ctx);
+    if let Some(cluster) = &cluster {
+        let registry = rooms.clone();
+        Members::spawn(cluster.clone(), move |instance| {
+            registry.notify_all(|| Control::InstanceGone(instance.clone()))
+        });
+        tokio::spawn(check_heads(cluster.clone(), rooms.clone()));
+    }
     let sessions = Sessions::new(
         rooms.clone(),
         Duration::from_secs(config.session_idle_secs),
@@ -111,6 +132,7 @@ pub async fn start_with_store(
         sessions,
         shutting_down: AtomicBool::new(false),
         prometheus: ops::prometheus(),
+        cluster,
     });
     let app = router(state.clone());
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -160,6 +182,19 @@ pub(crate) fn router(state: SharedState) -> Router {
         .with_state(state);
     let web = crate::web::routes(web_dir);
     api.merge(web).layer(TraceLayer::new_for_http())
+}
+
+/// Compares every loaded document with the database now and then, and at once after the
+/// bus reconnects (messages published meanwhile may be lost).
+async fn check_heads(cluster: Arc<Cluster>, rooms: Arc<Registry>) {
+    let every = cluster.settings().resync_every;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = cluster.reconnected() => {}
+        }
+        rooms.check_heads().await;
+    }
 }
 
 /// Hides a password in a database URL before it reaches a log line.

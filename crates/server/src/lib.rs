@@ -9,6 +9,7 @@
 mod api;
 mod app;
 pub mod auth;
+mod cluster;
 pub mod config;
 mod edge;
 mod error;

@@ -32,6 +32,18 @@ pub(crate) const BURSTS_MERGED: &str = "tandem_update_bursts_merged_total";
 pub(crate) const UPDATES_HELD: &str = "tandem_updates_held_total";
 /// Bytes of such updates waiting, across documents.
 pub(crate) const HELD_BYTES: &str = "tandem_held_update_bytes";
+/// Transactions the database failed to break a deadlock (should stay 0: rows lock in order).
+pub(crate) const DB_DEADLOCKS: &str = "tandem_db_deadlocks_total";
+// Cluster mode (see `cluster`).
+pub(crate) const BUS_PUBLISHED: &str = "tandem_bus_published_total";
+pub(crate) const BUS_RECEIVED: &str = "tandem_bus_received_total";
+pub(crate) const BUS_DUPLICATES: &str = "tandem_bus_duplicates_total";
+pub(crate) const BUS_DROPPED: &str = "tandem_bus_dropped_total";
+pub(crate) const BUS_GAPS: &str = "tandem_bus_gaps_total";
+pub(crate) const CATCH_UPS: &str = "tandem_catchups_total";
+pub(crate) const BUS_RECONNECTS: &str = "tandem_bus_reconnects_total";
+pub(crate) const BUS_CONNECTED: &str = "tandem_bus_connected";
+pub(crate) const BUS_LAG_SECONDS: &str = "tandem_bus_lag_seconds";
 
 pub(crate) fn describe() {
     describe_gauge!(CONNECTIONS, "Open client connections, by transport");
@@ -106,6 +118,35 @@ pub(crate) fn describe() {
         Unit::Bytes,
         "Bytes of updates waiting for the changes they build on"
     );
+    describe_counter!(
+        DB_DEADLOCKS,
+        "Appends the database aborted to break a deadlock"
+    );
+    describe_counter!(
+        BUS_PUBLISHED,
+        "Cluster bus messages published, or dropped unsent, by outcome"
+    );
+    describe_counter!(BUS_RECEIVED, "Cluster bus messages received");
+    describe_counter!(
+        BUS_DUPLICATES,
+        "Bus commits already applied (from the database or a repeat)"
+    );
+    describe_counter!(
+        BUS_DROPPED,
+        "Bus messages dropped on purpose (--test-bus-drop-percent) or unreadable"
+    );
+    describe_counter!(
+        BUS_GAPS,
+        "Bus commits that did not follow what the room had applied"
+    );
+    describe_counter!(CATCH_UPS, "Reads of missed commits from the database");
+    describe_counter!(BUS_RECONNECTS, "Reconnections to the cluster bus");
+    describe_gauge!(BUS_CONNECTED, "1 while connected to the cluster bus");
+    describe_histogram!(
+        BUS_LAG_SECONDS,
+        Unit::Seconds,
+        "Time from publishing a bus message to receiving it"
+    );
 }
 
 /// Label values each labelled family can take; registered at start so that every series a
@@ -134,6 +175,10 @@ pub(crate) fn register_zeroes() {
     gauge!(DOCUMENTS_LOADED).increment(0.0);
     gauge!(UNWRITTEN_BYTES).increment(0.0);
     gauge!(HELD_BYTES).increment(0.0);
+    gauge!(BUS_CONNECTED).increment(0.0);
+    for outcome in ["sent", "dropped"] {
+        counter!(BUS_PUBLISHED, "outcome" => outcome).increment(0);
+    }
     for name in [
         UPDATES_RECEIVED,
         UPDATES_RELAYED,
@@ -150,6 +195,13 @@ pub(crate) fn register_zeroes() {
         LIMIT_REFUSALS,
         REFUSALS,
         UPDATES_HELD,
+        DB_DEADLOCKS,
+        BUS_RECEIVED,
+        BUS_DUPLICATES,
+        BUS_DROPPED,
+        BUS_GAPS,
+        CATCH_UPS,
+        BUS_RECONNECTS,
     ] {
         counter!(name).increment(0);
     }
@@ -165,6 +217,7 @@ pub(crate) fn register_zeroes() {
     // Registering the histogram makes it render with empty buckets.
     let _ = histogram!(PERSIST_SECONDS);
     let _ = histogram!(WRITE_QUEUE_SECONDS);
+    let _ = histogram!(BUS_LAG_SECONDS);
 }
 
 #[cfg(test)]

@@ -40,7 +40,12 @@ async fn readyz(State(state): State<SharedState>) -> (StatusCode, String) {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
     }
     match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready".into()),
+        // A cluster instance without its bus still serves correctly (it converges through
+        // the database, only slower), so it stays ready and says so.
+        Ok(Ok(())) => match &state.cluster {
+            Some(cluster) => (StatusCode::OK, format!("ready; bus {}", cluster.state())),
+            None => (StatusCode::OK, "ready".into()),
+        },
         Ok(Err(err)) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("database unreachable: {err}"),

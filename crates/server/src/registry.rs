@@ -118,6 +118,48 @@ impl Registry {
             .collect()
     }
 
+    /// Sends a message (made per room) to every loaded room.
+    pub(crate) fn notify_all(&self, make: impl Fn() -> Control) {
+        let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        for entry in rooms.values() {
+            let _ = entry.ctrl.send(make());
+        }
+    }
+
+    /// Tells every loaded room the database's latest sequence number for its document, so
+    /// a room behind (a lost bus message, a bus outage) catches up, and one whose document
+    /// is gone (deleted through another instance) closes. Nothing is said if the database
+    /// cannot answer: silence must not read as "deleted".
+    pub(crate) async fn check_heads(&self) {
+        // Each answer goes to the room that was asked about: a room loaded after the
+        // query could have a document the query did not see yet.
+        let asked: Vec<(String, u64)> = self
+            .rooms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(name, entry)| (name.clone(), entry.generation))
+            .collect();
+        if asked.is_empty() {
+            return;
+        }
+        let names: Vec<String> = asked.iter().map(|(n, _)| n.clone()).collect();
+        let Ok(heads) = self.ctx.store.last_seqs(&names).await else {
+            return;
+        };
+        let heads: HashMap<String, i64> = heads.into_iter().collect();
+        let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, generation) in asked {
+            if let Some(entry) = rooms.get(&name).filter(|e| e.generation == generation) {
+                let seq = heads.get(&name).copied();
+                let _ = entry.ctrl.send(Control::Head {
+                    seq,
+                    for_join: false,
+                });
+            }
+        }
+    }
+
     /// Writes out and closes a document's room, if loaded, and waits until it is gone.
     pub(crate) async fn close(&self, doc: &str, reason: CloseReason) {
         let entry = self

@@ -9,7 +9,9 @@ use std::sync::{
 use metrics_exporter_prometheus::PrometheusHandle;
 use tandem_persistence::Store;
 
-use crate::{auth::Auth, config::ServeConfig, registry::Registry, session::Sessions};
+use crate::{
+    auth::Auth, cluster::Cluster, config::ServeConfig, registry::Registry, session::Sessions,
+};
 
 pub(crate) struct AppState {
     pub config: ServeConfig,
@@ -19,6 +21,8 @@ pub(crate) struct AppState {
     pub sessions: Arc<Sessions>,
     pub shutting_down: AtomicBool,
     pub prometheus: PrometheusHandle,
+    /// The bus to the other instances, in cluster mode.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 pub(crate) type SharedState = Arc<AppState>;

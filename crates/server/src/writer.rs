@@ -15,16 +15,20 @@ use std::{
 };
 
 use bytes::Bytes;
-use tandem_persistence::{AppendItem, Store, StoreError};
+use tandem_persistence::{AppendItem, Appended, Store, StoreError};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::metric_names as m;
 
+/// What the writer answers: where the document's log stood before and after the commit.
+pub(crate) type WriteResult = Result<Appended, Arc<StoreError>>;
+
 pub(crate) struct WriteRequest {
     pub doc: String,
+    /// The document's id once known: the write then never recreates a deleted document.
+    pub doc_id: Option<i64>,
     pub updates: Vec<Bytes>,
-    /// Highest sequence number written for `doc`, or the error.
-    pub done: oneshot::Sender<Result<i64, Arc<StoreError>>>,
+    pub done: oneshot::Sender<WriteResult>,
     queued: Instant,
 }
 
@@ -47,8 +51,9 @@ impl Writer {
     pub(crate) async fn write(
         &self,
         doc: String,
+        doc_id: Option<i64>,
         updates: Vec<Bytes>,
-    ) -> oneshot::Receiver<Result<i64, Arc<StoreError>>> {
+    ) -> oneshot::Receiver<WriteResult> {
         let (done, rx) = oneshot::channel();
         // The writer only stops when the process does; a failed send drops `done`, which
         // the room sees as a failed write and retries.
@@ -56,6 +61,7 @@ impl Writer {
             .tx
             .send(WriteRequest {
                 doc,
+                doc_id,
                 updates,
                 done,
                 queued: Instant::now(),
@@ -105,6 +111,7 @@ async fn commit(store: &dyn Store, batch: Vec<WriteRequest>) {
         .flat_map(|req| {
             req.updates.iter().map(|u| AppendItem {
                 doc: req.doc.clone(),
+                doc_id: req.doc_id,
                 data: u.to_vec(),
             })
         })
@@ -120,16 +127,19 @@ async fn commit(store: &dyn Store, batch: Vec<WriteRequest>) {
         Ok(appended) => {
             metrics::counter!(m::UPDATES_PERSISTED).increment(items.len() as u64);
             for req in batch {
-                let seq = appended
+                let result = appended
                     .iter()
                     .find(|a| a.doc == req.doc)
-                    .map(|a| a.last_seq)
-                    .unwrap_or(0);
-                let _ = req.done.send(Ok(seq));
+                    .cloned()
+                    .ok_or_else(|| Arc::new(StoreError::Unavailable("no answer".into())));
+                let _ = req.done.send(result);
             }
         }
         Err(err) => {
             metrics::counter!(m::DB_ERRORS).increment(1);
+            if err.is_deadlock() {
+                metrics::counter!(m::DB_DEADLOCKS).increment(1);
+            }
             tracing::warn!(error = %err, updates = items.len(), "writing updates failed");
             let err = Arc::new(err);
             for req in batch {

@@ -39,7 +39,18 @@ pub trait Store: Send + Sync + 'static {
     /// creating documents that don't exist yet. Returns the last sequence number per document.
     async fn append(&self, items: &[AppendItem]) -> Result<Vec<Appended>>;
 
-    /// Replaces the current snapshot and deletes the updates it covers, atomically.
+    /// What [`Store::load`] returns, less what a reader that has applied every update up to
+    /// `after_seq` already has: only later updates, plus the snapshot if compaction has
+    /// folded some of them into it. `last_seq` is the document's latest sequence number.
+    async fn load_since(&self, doc: &str, after_seq: i64) -> Result<Option<StoredDoc>>;
+
+    /// The latest sequence number of each of `docs` that exists (one query), so several
+    /// instances holding the same documents can tell whether they are behind.
+    async fn last_seqs(&self, docs: &[String]) -> Result<Vec<(String, i64)>>;
+
+    /// Replaces the current snapshot and deletes the updates it covers, atomically. Does
+    /// nothing (`skipped`) if the document no longer exists or another writer is compacting
+    /// it; never moves the snapshot back to an older `upto_seq`.
     async fn compact(&self, doc: &str, snapshot: &Snapshot) -> Result<CompactStats>;
 
     /// Creates an empty document; `AlreadyExists` if the name is taken.
@@ -64,6 +75,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a new version numbered one past the latest, creating the document if needed.
     async fn create_version(&self, doc: &str, version: &NewVersion) -> Result<VersionInfo>;
+
+    /// Stores an automatic version, unless the document no longer exists, another writer is
+    /// storing one for it right now, or `unchanged(state_vector, text)` says the latest
+    /// version holds this state (several instances holding a document would otherwise each
+    /// store the same one). `None` when skipped.
+    async fn create_auto_version(
+        &self,
+        doc: &str,
+        version: &NewVersion,
+        unchanged: &(dyn for<'s> Fn(&'s [u8], &'s str) -> bool + Send + Sync),
+    ) -> Result<Option<VersionInfo>>;
 
     /// Versions of a document, newest first.
     async fn list_versions(&self, doc: &str) -> Result<Vec<VersionInfo>>;
@@ -106,14 +128,38 @@ pub(crate) fn authors_json(authors: &[String]) -> String {
     serde_json::to_string(authors).unwrap_or_else(|_| "[]".into())
 }
 
+/// One document's share of an append batch.
+pub(crate) struct Group<'a> {
+    pub doc: &'a str,
+    pub doc_id: Option<i64>,
+    pub bytes: i64,
+}
+
 /// Distinct documents of a batch, in first-seen order, with their byte totals.
-pub(crate) fn group_by_doc(items: &[crate::AppendItem]) -> Vec<(&str, i64)> {
-    let mut groups: Vec<(&str, i64)> = Vec::new();
+pub(crate) fn group_by_doc(items: &[crate::AppendItem]) -> Vec<Group<'_>> {
+    let mut groups: Vec<Group<'_>> = Vec::new();
     for item in items {
-        match groups.iter_mut().find(|(d, _)| *d == item.doc) {
-            Some((_, bytes)) => *bytes += item.data.len() as i64,
-            None => groups.push((&item.doc, item.data.len() as i64)),
+        let bytes = item.data.len() as i64;
+        match groups.iter_mut().find(|g| g.doc == item.doc) {
+            Some(g) => {
+                g.bytes += bytes;
+                g.doc_id = g.doc_id.or(item.doc_id);
+            }
+            None => groups.push(Group {
+                doc: &item.doc,
+                doc_id: item.doc_id,
+                bytes,
+            }),
         }
     }
     groups
+}
+
+/// Background work on one document that only one writer should do at a time (several
+/// Tandem instances may hold the same document). On PostgreSQL each is a transaction-level
+/// advisory lock, released at commit or when the holder's connection dies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LockKind {
+    Compaction = 1,
+    Versions = 2,
 }

@@ -12,8 +12,8 @@ use sqlx::{
     PgConnection, PgPool, Row,
 };
 
-use super::sql::impl_store;
-use crate::{AppendItem, Durability, Result};
+use super::{sql::impl_store, LockKind};
+use crate::{Durability, Result};
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -71,23 +71,59 @@ impl PostgresStore {
     async fn insert_updates(
         tx: &mut PgConnection,
         doc_ids: &[i64],
-        items: &[AppendItem],
+        data: &[&[u8]],
         now: DateTime<Utc>,
     ) -> Result<Vec<(i64, i64)>> {
-        let data: Vec<&[u8]> = items.iter().map(|item| item.data.as_slice()).collect();
         let rows = sqlx::query(
             "INSERT INTO updates (document_id, data, created_at)
              SELECT d, u, $3 FROM UNNEST($1::bigint[], $2::bytea[]) AS t(d, u)
              RETURNING document_id, seq",
         )
         .bind(doc_ids)
-        .bind(&data)
+        .bind(data)
         .bind(now)
         .fetch_all(&mut *tx)
         .await?;
         rows.iter()
             .map(|row| Ok((row.try_get("document_id")?, row.try_get("seq")?)))
             .collect()
+    }
+}
+
+impl PostgresStore {
+    async fn set_last_seqs(tx: &mut PgConnection, moved: &[(i64, i64)]) -> Result<()> {
+        let (ids, seqs): (Vec<i64>, Vec<i64>) = moved.iter().copied().unzip();
+        sqlx::query(
+            "UPDATE documents d SET last_seq = t.s
+             FROM UNNEST($1::bigint[], $2::bigint[]) AS t(i, s) WHERE d.id = t.i",
+        )
+        .bind(&ids)
+        .bind(&seqs)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn read_last_seqs(pool: &PgPool, docs: &[String]) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query("SELECT name, last_seq FROM documents WHERE name = ANY($1)")
+            .bind(docs)
+            .fetch_all(pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("name")?, row.try_get("last_seq")?)))
+            .collect()
+    }
+
+    /// `false` if another transaction holds the lock: the caller skips the work.
+    async fn try_lock(tx: &mut PgConnection, kind: LockKind, doc_id: i64) -> Result<bool> {
+        // The two-key form keeps these apart from any other advisory lock user; a document
+        // id past 2^31 shares a key with another document, which only skips work sometimes.
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, $2)")
+            .bind(kind as i32)
+            .bind(doc_id as i32)
+            .fetch_one(&mut *tx)
+            .await?;
+        Ok(locked)
     }
 }
 

@@ -14,18 +14,31 @@
 /// Id of a document, created if missing. Only appends move `updated_at` (the document
 /// list's "last edited"); compaction and versions still need the row (and, on PostgreSQL,
 /// its lock, which serialises version numbering), so they update it to itself.
+#[allow(dead_code)]
 pub(super) const DOCUMENT_ID: &str =
     "INSERT INTO documents (name, created_at, updated_at) VALUES ($1, $2, $2)
      ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id";
 
-/// An append touches its document and adds its bytes.
+/// An append touches its document and adds its bytes; the row lock it takes is held to
+/// the commit, so appends to one document commit in `seq` order. Returns the document's
+/// `last_seq` before the append.
 pub(super) const TOUCH_DOCUMENT: &str =
     "INSERT INTO documents (name, created_at, updated_at, size_bytes) VALUES ($1, $2, $2, $3)
      ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at,
          size_bytes = documents.size_bytes + excluded.size_bytes
-     RETURNING id";
+     RETURNING id, last_seq";
 
-pub(super) const FIND_DOCUMENT: &str = "SELECT id FROM documents WHERE name = $1";
+/// [`TOUCH_DOCUMENT`] for a document the writer knows by id: never creates it.
+pub(super) const TOUCH_KNOWN: &str =
+    "UPDATE documents SET updated_at = $2, size_bytes = size_bytes + $3 WHERE id = $1
+     RETURNING id, last_seq";
+
+/// Locks an existing document's row (compaction and versions must not create one that
+/// was deleted meanwhile).
+pub(super) const LOCK_DOCUMENT: &str =
+    "UPDATE documents SET size_bytes = size_bytes WHERE name = $1 RETURNING id";
+
+pub(super) const FIND_DOCUMENT: &str = "SELECT id, last_seq FROM documents WHERE name = $1";
 
 pub(super) const LOAD_SNAPSHOT: &str =
     "SELECT state, upto_seq FROM snapshots WHERE document_id = $1";
@@ -78,6 +91,12 @@ pub(super) const CREATE_VERSION: &str =
      RETURNING version, created_at, kind, label, authors, size_bytes,
                CAST(length(text) AS BIGINT) AS text_length";
 
+/// The state vector of a document's latest version, to skip an automatic version that
+/// would repeat it.
+pub(super) const LATEST_VERSION_SV: &str =
+    "SELECT state_vector, text FROM versions WHERE document_id = $1
+     ORDER BY version DESC LIMIT 1";
+
 pub(super) const LIST_VERSIONS: &str =
     "SELECT v.version, v.created_at, v.kind, v.label, v.authors, v.size_bytes,
             CAST(length(v.text) AS BIGINT) AS text_length
@@ -114,51 +133,27 @@ macro_rules! impl_store {
             }
 
             async fn load(&self, doc: &str) -> $crate::Result<Option<$crate::StoredDoc>> {
-                use sqlx::Row;
-                use $crate::store::sql;
-                let mut tx = self.pool.begin().await?;
-                Self::begin_load(&mut tx).await?;
-                let Some(id) = sqlx::query_scalar::<_, i64>(sql::FIND_DOCUMENT)
-                    .bind(doc)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                else {
-                    return Ok(None);
-                };
-                let snapshot = sqlx::query(sql::LOAD_SNAPSHOT)
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let (snapshot, upto) = match snapshot {
-                    Some(row) => (
-                        Some(row.try_get::<Vec<u8>, _>("state")?),
-                        row.try_get("upto_seq")?,
-                    ),
-                    None => (None, 0i64),
-                };
-                let rows = sqlx::query(sql::LOAD_UPDATES)
-                    .bind(id)
-                    .bind(upto)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                let mut last_seq = upto;
-                let mut updates = Vec::with_capacity(rows.len());
-                for row in rows {
-                    last_seq = last_seq.max(row.try_get("seq")?);
-                    updates.push(row.try_get("data")?);
-                }
-                Ok(Some($crate::StoredDoc {
-                    snapshot,
-                    updates,
-                    last_seq,
-                }))
+                self.read_doc(doc, 0).await
+            }
+
+            async fn load_since(
+                &self,
+                doc: &str,
+                after_seq: i64,
+            ) -> $crate::Result<Option<$crate::StoredDoc>> {
+                self.read_doc(doc, after_seq).await
+            }
+
+            async fn last_seqs(&self, docs: &[String]) -> $crate::Result<Vec<(String, i64)>> {
+                Self::read_last_seqs(&self.pool, docs).await
             }
 
             async fn append(
                 &self,
                 items: &[$crate::AppendItem],
             ) -> $crate::Result<Vec<$crate::Appended>> {
+                use sqlx::Row;
+                use $crate::store::sql;
                 if items.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -166,37 +161,70 @@ macro_rules! impl_store {
                 let groups = $crate::store::group_by_doc(items);
                 let mut tx = self.writes.begin().await?;
                 self.begin_append(&mut tx).await?;
-                let mut doc_ids = Vec::with_capacity(groups.len());
-                for (doc, bytes) in &groups {
-                    let id: i64 = sqlx::query_scalar($crate::store::sql::TOUCH_DOCUMENT)
-                        .bind(doc)
-                        .bind(now)
-                        .bind(bytes)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    doc_ids.push(id);
+                // Rows are locked in name order: two writers' batches over the same
+                // documents then queue instead of deadlocking.
+                let mut order: Vec<usize> = (0..groups.len()).collect();
+                order.sort_by(|a, b| groups[*a].doc.cmp(groups[*b].doc));
+                // (id, last_seq before) per group; `None`: deleted meanwhile.
+                let mut heads: Vec<Option<(i64, i64)>> = vec![None; groups.len()];
+                for i in order {
+                    let g = &groups[i];
+                    let row = match g.doc_id {
+                        Some(id) => {
+                            sqlx::query(sql::TOUCH_KNOWN)
+                                .bind(id)
+                                .bind(now)
+                                .bind(g.bytes)
+                                .fetch_optional(&mut *tx)
+                                .await?
+                        }
+                        None => Some(
+                            sqlx::query(sql::TOUCH_DOCUMENT)
+                                .bind(g.doc)
+                                .bind(now)
+                                .bind(g.bytes)
+                                .fetch_one(&mut *tx)
+                                .await?,
+                        ),
+                    };
+                    heads[i] = match row {
+                        Some(row) => Some((row.try_get("id")?, row.try_get("last_seq")?)),
+                        None => None,
+                    };
                 }
-                let ids: Vec<i64> = items
-                    .iter()
-                    .map(|item| {
-                        let i = groups.iter().position(|(d, _)| *d == item.doc).unwrap_or(0);
-                        doc_ids[i]
-                    })
-                    .collect();
-                let rows = Self::insert_updates(&mut tx, &ids, items, now).await?;
-                tx.commit().await?;
-                let mut last = vec![0i64; groups.len()];
+                let mut ids = Vec::with_capacity(items.len());
+                let mut data = Vec::with_capacity(items.len());
+                for item in items {
+                    let g = groups.iter().position(|g| g.doc == item.doc).unwrap_or(0);
+                    if let Some((id, _)) = heads[g] {
+                        ids.push(id);
+                        data.push(item.data.as_slice());
+                    }
+                }
+                let rows = Self::insert_updates(&mut tx, &ids, &data, now).await?;
+                let mut last: Vec<i64> = heads.iter().map(|h| h.map_or(0, |h| h.1)).collect();
                 for (id, seq) in rows {
-                    if let Some(i) = doc_ids.iter().position(|d| *d == id) {
+                    if let Some(i) = heads.iter().position(|h| h.is_some_and(|h| h.0 == id)) {
                         last[i] = last[i].max(seq);
                     }
                 }
+                let moved: Vec<(i64, i64)> = heads
+                    .iter()
+                    .zip(&last)
+                    .filter_map(|(h, last)| h.map(|(id, _)| (id, *last)))
+                    .collect();
+                Self::set_last_seqs(&mut tx, &moved).await?;
+                tx.commit().await?;
                 Ok(groups
                     .into_iter()
+                    .zip(heads)
                     .zip(last)
-                    .map(|((doc, _), last_seq)| $crate::Appended {
-                        doc: doc.to_string(),
+                    .map(|((g, head), last_seq)| $crate::Appended {
+                        doc: g.doc.to_string(),
+                        id: head.map_or(0, |h| h.0),
+                        prev_seq: head.map_or(0, |h| h.1),
                         last_seq,
+                        gone: head.is_none(),
                     })
                     .collect())
             }
@@ -209,18 +237,25 @@ macro_rules! impl_store {
                 use sqlx::Row;
                 use $crate::store::sql;
                 let now = chrono::Utc::now();
+                let mut stats = $crate::CompactStats::default();
                 let mut tx = self.writes.begin().await?;
-                let id: i64 = sqlx::query_scalar(sql::DOCUMENT_ID)
+                let Some(id) = sqlx::query_scalar::<_, i64>(sql::LOCK_DOCUMENT)
                     .bind(doc)
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                    .fetch_optional(&mut *tx)
+                    .await?
+                else {
+                    stats.skipped = true;
+                    return Ok(stats);
+                };
+                if !Self::try_lock(&mut tx, $crate::store::LockKind::Compaction, id).await? {
+                    stats.skipped = true;
+                    return Ok(stats);
+                }
                 let removed = sqlx::query(sql::DELETE_COVERED)
                     .bind(id)
                     .bind(snapshot.upto_seq)
                     .fetch_all(&mut *tx)
                     .await?;
-                let mut stats = $crate::CompactStats::default();
                 for row in &removed {
                     stats.updates_removed += 1;
                     stats.bytes_removed += row.try_get::<i64, _>("bytes")?;
@@ -325,6 +360,54 @@ macro_rules! impl_store {
                 Ok(info)
             }
 
+            async fn create_auto_version(
+                &self,
+                doc: &str,
+                version: &$crate::NewVersion,
+                unchanged: &(dyn for<'s> Fn(&'s [u8], &'s str) -> bool + Send + Sync),
+            ) -> $crate::Result<Option<$crate::VersionInfo>> {
+                use $crate::store::sql;
+                let now = chrono::Utc::now();
+                let mut tx = self.writes.begin().await?;
+                let Some(id) = sqlx::query_scalar::<_, i64>(sql::LOCK_DOCUMENT)
+                    .bind(doc)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                if !Self::try_lock(&mut tx, $crate::store::LockKind::Versions, id).await? {
+                    return Ok(None);
+                }
+                let latest = sqlx::query(sql::LATEST_VERSION_SV)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some(row) = latest {
+                    use sqlx::Row;
+                    let sv: Vec<u8> = row.try_get("state_vector")?;
+                    let text: String = row.try_get("text")?;
+                    if unchanged(&sv, &text) {
+                        return Ok(None);
+                    }
+                }
+                let row = sqlx::query(sql::CREATE_VERSION)
+                    .bind(id)
+                    .bind(version.kind.as_str())
+                    .bind(&version.label)
+                    .bind(&version.state)
+                    .bind(&version.state_vector)
+                    .bind(&version.text)
+                    .bind(version.state.len() as i64)
+                    .bind(now)
+                    .bind($crate::store::authors_json(&version.authors))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let info = version_info(&row)?;
+                tx.commit().await?;
+                Ok(Some(info))
+            }
+
             async fn list_versions(&self, doc: &str) -> $crate::Result<Vec<$crate::VersionInfo>> {
                 let rows = sqlx::query($crate::store::sql::LIST_VERSIONS)
                     .bind(doc)
@@ -357,6 +440,65 @@ macro_rules! impl_store {
             async fn ping(&self) -> $crate::Result<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
+            }
+        }
+
+        impl $store {
+            /// Snapshot plus log after `after_seq`, read at one instant. The snapshot is
+            /// left out when it covers nothing past `after_seq` (a reader that has applied
+            /// up to there needs only the newer rows); when compaction has already deleted
+            /// rows the reader lacks, the snapshot comes with the rows after it.
+            async fn read_doc(
+                &self,
+                doc: &str,
+                after_seq: i64,
+            ) -> $crate::Result<Option<$crate::StoredDoc>> {
+                use sqlx::Row;
+                use $crate::store::sql;
+                let mut tx = self.pool.begin().await?;
+                Self::begin_load(&mut tx).await?;
+                let Some(found) = sqlx::query(sql::FIND_DOCUMENT)
+                    .bind(doc)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let id: i64 = found.try_get("id")?;
+                let head: i64 = found.try_get("last_seq")?;
+                let snapshot = sqlx::query(sql::LOAD_SNAPSHOT)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let (snapshot, upto) = match snapshot {
+                    Some(row) => {
+                        let upto: i64 = row.try_get("upto_seq")?;
+                        if upto > after_seq {
+                            (Some(row.try_get::<Vec<u8>, _>("state")?), upto)
+                        } else {
+                            (None, after_seq)
+                        }
+                    }
+                    None => (None, after_seq),
+                };
+                let rows = sqlx::query(sql::LOAD_UPDATES)
+                    .bind(id)
+                    .bind(upto)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                let mut last_seq = upto.max(head);
+                let mut updates = Vec::with_capacity(rows.len());
+                for row in rows {
+                    last_seq = last_seq.max(row.try_get("seq")?);
+                    updates.push(row.try_get("data")?);
+                }
+                Ok(Some($crate::StoredDoc {
+                    id,
+                    snapshot,
+                    updates,
+                    last_seq,
+                }))
             }
         }
 

@@ -25,8 +25,8 @@ use sqlx::{
     Connection, Row, Sqlite, SqliteConnection, SqlitePool,
 };
 
-use super::sql::impl_store;
-use crate::{AppendItem, Durability, Result};
+use super::{sql::impl_store, LockKind};
+use crate::{Durability, Result};
 
 pub struct SqliteStore {
     /// Reads (loads, listings): WAL readers never wait for the writer.
@@ -100,17 +100,17 @@ impl SqliteStore {
     async fn insert_updates(
         tx: &mut SqliteConnection,
         doc_ids: &[i64],
-        items: &[AppendItem],
+        data: &[&[u8]],
         now: DateTime<Utc>,
     ) -> Result<Vec<(i64, i64)>> {
-        let mut out = Vec::with_capacity(items.len());
+        let mut out = Vec::with_capacity(data.len());
         // 3 parameters a row stays far below SQLite's variable limit.
-        for (chunk, ids) in items.chunks(500).zip(doc_ids.chunks(500)) {
+        for (chunk, ids) in data.chunks(500).zip(doc_ids.chunks(500)) {
             let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
                 "INSERT INTO updates (document_id, data, created_at) ",
             );
-            insert.push_values(chunk.iter().zip(ids), |mut row, (item, id)| {
-                row.push_bind(*id).push_bind(&item.data).push_bind(now);
+            insert.push_values(chunk.iter().zip(ids), |mut row, (data, id)| {
+                row.push_bind(*id).push_bind(*data).push_bind(now);
             });
             insert.push(" RETURNING document_id, seq");
             for row in insert.build().fetch_all(&mut *tx).await? {
@@ -118,6 +118,39 @@ impl SqliteStore {
             }
         }
         Ok(out)
+    }
+}
+
+impl SqliteStore {
+    async fn set_last_seqs(tx: &mut SqliteConnection, moved: &[(i64, i64)]) -> Result<()> {
+        for (id, seq) in moved {
+            sqlx::query("UPDATE documents SET last_seq = $2 WHERE id = $1")
+                .bind(id)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn read_last_seqs(pool: &SqlitePool, docs: &[String]) -> Result<Vec<(String, i64)>> {
+        let mut out = Vec::with_capacity(docs.len());
+        for doc in docs {
+            let seq: Option<i64> =
+                sqlx::query_scalar("SELECT last_seq FROM documents WHERE name = $1")
+                    .bind(doc)
+                    .fetch_optional(pool)
+                    .await?;
+            if let Some(seq) = seq {
+                out.push((doc.clone(), seq));
+            }
+        }
+        Ok(out)
+    }
+
+    /// SQLite has one writer: nobody else can be doing the same work.
+    async fn try_lock(_tx: &mut SqliteConnection, _kind: LockKind, _doc_id: i64) -> Result<bool> {
+        Ok(true)
     }
 }
 

@@ -35,7 +35,10 @@ impl Room {
             };
             match msg {
                 Control::WriteDone(done) => self.commit.settle(done.id),
-                Control::RetryWrite => {}
+                Control::RetryWrite
+                | Control::Head { .. }
+                | Control::CaughtUp(_)
+                | Control::InstanceGone(_) => {}
                 Control::Join(peer) => {
                     let _ = peer.kick.send(reason.clone());
                 }

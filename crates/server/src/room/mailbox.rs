@@ -1,9 +1,7 @@
 //! What reaches a room: control messages, peer events and API requests, and their answers.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
-use tandem_persistence::{StoreError, VersionInfo, VersionKind};
+use tandem_persistence::{StoreError, StoredDoc, VersionInfo, VersionKind};
 use tokio::sync::oneshot;
 
 use crate::peer::{Access, CloseReason, PeerHandle, PeerId};
@@ -17,12 +15,30 @@ pub(crate) enum Control {
     Shutdown(Box<ShutdownRequest>),
     WriteDone(Box<WriteDone>),
     RetryWrite,
+    /// The database's latest sequence number for the document (`None`: not stored), from
+    /// the cluster's periodic check or the check a join started (`for_join`).
+    Head {
+        seq: Option<i64>,
+        for_join: bool,
+    },
+    /// What a catch-up read from the database (cluster mode).
+    CaughtUp(Box<CaughtUp>),
+    /// An instance of the cluster stopped sending heartbeats.
+    InstanceGone(String),
 }
 
 /// The writer's answer for write number `id` (see `Room::write_id`).
 pub(crate) struct WriteDone {
     pub id: u64,
-    pub result: Result<i64, Arc<StoreError>>,
+    pub result: crate::writer::WriteResult,
+}
+
+/// The answer to a catch-up read.
+pub(crate) struct CaughtUp {
+    /// Whether the room knew the document as stored when it asked: only then does "not
+    /// found" mean someone deleted it.
+    pub knew_stored: bool,
+    pub result: Result<Option<StoredDoc>, StoreError>,
 }
 
 /// Close every peer with `reason` and write everything out; or, with `delete`, delete the

@@ -10,14 +10,16 @@ use tandem_persistence::{
     NewVersion, Snapshot, Store, StoreError, StoredDoc, VersionInfo, VersionKind,
 };
 use tokio::{sync::oneshot, task::JoinSet, time::Instant};
-use yrs::{updates::encoder::Encode, ReadTxn, StateVector, Transact};
+use yrs::{
+    updates::{decoder::Decode, encoder::Encode},
+    ReadTxn, StateVector, Transact,
+};
 
 use super::{commit::Committed, mailbox::RoomError, settings::RoomSettings, Room};
 use crate::{metric_names as m, text};
 
 /// What the room tracks to decide when to compact and when to take a version.
 pub(super) struct Upkeep {
-    last_seq: i64,
     updates_since_snapshot: u64,
     bytes_since_snapshot: u64,
     dirty_since_version: bool,
@@ -39,7 +41,6 @@ pub(super) struct Upkeep {
 impl Upkeep {
     pub(super) fn new(now: Instant) -> Upkeep {
         Upkeep {
-            last_seq: 0,
             updates_since_snapshot: 0,
             bytes_since_snapshot: 0,
             dirty_since_version: false,
@@ -55,7 +56,6 @@ impl Upkeep {
     pub(super) fn loaded(&mut self, stored: &StoredDoc) {
         self.doc_bytes = stored.snapshot.as_ref().map_or(0, Vec::len)
             + stored.updates.iter().map(Vec::len).sum::<usize>();
-        self.last_seq = stored.last_seq;
         self.updates_since_snapshot = stored.updates.len() as u64;
         self.bytes_since_snapshot = stored.updates.iter().map(|u| u.len() as u64).sum();
     }
@@ -65,6 +65,11 @@ impl Upkeep {
         self.doc_bytes += bytes;
         self.dirty_since_version = true;
         self.last_edit = Instant::now();
+    }
+
+    /// The document grew by a change made elsewhere (another instance's commit).
+    pub(super) fn grew(&mut self, bytes: usize) {
+        self.doc_bytes += bytes;
     }
 
     /// Someone (by the name they show in presence) edited since the previous version.
@@ -100,7 +105,6 @@ impl Room {
     /// Accounts for a commit and compacts in the background once the log grew enough.
     pub(super) fn on_committed(&mut self, committed: Committed) {
         let u = &mut self.upkeep;
-        u.last_seq = u.last_seq.max(committed.last_seq);
         u.updates_since_snapshot += committed.updates;
         u.bytes_since_snapshot += committed.bytes;
         if u.updates_since_snapshot >= self.ctx.settings.compact_updates
@@ -133,8 +137,16 @@ impl Room {
         let store = self.ctx.store.clone();
         let name = self.name.clone();
         self.upkeep.spawn(async move {
-            let result = store_version(&store, &name, &material).await;
-            let _ = done.send(result.map_err(|e| RoomError::Storage(e.to_string())));
+            match store_version(&store, &name, &material).await {
+                Ok(Some(info)) => {
+                    let _ = done.send(Ok(info));
+                }
+                // An automatic version nobody waits for was not needed.
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = done.send(Err(RoomError::Storage(e.to_string())));
+                }
+            }
         });
     }
 
@@ -151,15 +163,26 @@ impl Room {
             // A write may already be in flight; its answer arrives on the control queue,
             // which we are not reading now, so write the whole queue again: appends of the
             // same update twice are harmless (Yjs updates are idempotent).
-            let done = self.ctx.writer.write(self.name.clone(), updates).await;
+            let done = self
+                .ctx
+                .writer
+                .write(self.name.clone(), self.replica.doc_id, updates)
+                .await;
             match tokio::time::timeout_at(deadline, done).await {
-                Ok(Ok(Ok(seq))) => {
-                    let actions = self.commit.written_out(count, seq);
+                Ok(Ok(Ok(appended))) if appended.gone => {
+                    // Deleted meanwhile (another instance): nothing left to write.
+                    self.commit.drop_pending();
+                    return true;
+                }
+                Ok(Ok(Ok(appended))) => {
+                    let actions = self.commit.written_out(count, appended.last_seq);
+                    let _ = self.on_appended(&appended, &actions.relay);
                     self.perform(actions);
                 }
                 _ => return false,
             }
         }
+        self.catch_up_now().await;
         if self.upkeep.updates_since_snapshot > 0 {
             let snapshot = self.snapshot();
             if compact(&self.ctx.store, &self.name, &snapshot).await {
@@ -184,7 +207,9 @@ impl Room {
         Snapshot {
             state: txn.encode_state_as_update_v1(&StateVector::default()),
             state_vector: txn.state_vector().encode_v1(),
-            upto_seq: self.upkeep.last_seq,
+            // Only what this copy has applied: rows past it may hold others' updates that
+            // are not in this state, and compaction deletes every row the snapshot covers.
+            upto_seq: self.replica.applied,
         }
     }
 
@@ -219,13 +244,27 @@ async fn compact(store: &Arc<dyn Store>, name: &str, snapshot: &Snapshot) -> boo
     }
 }
 
+/// Stores a version. An automatic one is skipped (`None`) when the latest version already
+/// holds this state: with several instances holding the document, each one's timer fires.
 async fn store_version(
     store: &Arc<dyn Store>,
     name: &str,
     material: &NewVersion,
-) -> Result<VersionInfo, StoreError> {
-    let result = store.create_version(name, material).await;
-    if result.is_ok() {
+) -> Result<Option<VersionInfo>, StoreError> {
+    let result = match material.kind {
+        VersionKind::Auto => {
+            // The state vector alone misses deletions, which add no clock; with the text
+            // they tell the states apart (a state vector's bytes depend on hash order).
+            let ours = StateVector::decode_v1(&material.state_vector).ok();
+            let text = material.text.clone();
+            let unchanged = move |sv: &[u8], latest_text: &str| {
+                ours.is_some() && StateVector::decode_v1(sv).ok() == ours && latest_text == text
+            };
+            store.create_auto_version(name, material, &unchanged).await
+        }
+        _ => store.create_version(name, material).await.map(Some),
+    };
+    if let Ok(Some(_)) = result {
         metrics::counter!(m::VERSIONS, "kind" => material.kind.as_str()).increment(1);
     }
     result

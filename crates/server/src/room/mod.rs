@@ -24,6 +24,7 @@ mod maintenance;
 mod peers;
 mod presence;
 mod rate;
+mod replica;
 mod requests;
 mod settings;
 mod sync;
@@ -79,6 +80,7 @@ pub(crate) struct Room {
     peers: HashMap<crate::peer::PeerId, Peer>,
     presence: presence::Ownership,
     held: held::Held,
+    replica: replica::Replica,
     commit: Commit<Waiter>,
     upkeep: Upkeep,
     empty_since: Option<Instant>,
@@ -87,6 +89,9 @@ pub(crate) struct Room {
 enum Flow {
     Continue,
     Exit,
+    /// The document was deleted elsewhere (another instance): close everyone with 4404
+    /// and leave without writing anything.
+    Vanish,
     Shutdown(Box<ShutdownRequest>),
 }
 
@@ -102,6 +107,7 @@ impl Room {
         Room {
             presence: presence::Ownership::new(ctx.settings.max_awareness_clients),
             held: held::Held::new(ctx.settings.max_pending_bytes),
+            replica: replica::Replica::default(),
             name,
             commit: Commit::new(ctx.budget.clone(), ctx.settings.outbound_queue),
             ctx,
@@ -122,6 +128,19 @@ impl Room {
         mut data: mpsc::Receiver<Box<PeerEvent>>,
     ) {
         metrics::gauge!(m::DOCUMENTS_LOADED).increment(1.0);
+        // Subscribed before loading: a commit announced meanwhile is then either in the
+        // load or in the queue (where, already applied, it counts as a duplicate).
+        let mut bus = match &self.ctx.cluster {
+            Some(cluster) => match cluster.subscribe(&self.name).await {
+                Ok(rx) => Some(rx),
+                Err(err) => {
+                    // The periodic check against the database keeps this copy current.
+                    tracing::warn!(doc = %self.name, error = %err, "subscribing to the cluster bus failed");
+                    None
+                }
+            },
+            None => None,
+        };
         if let Err(err) = self.load().await {
             tracing::error!(doc = %self.name, error = %err, "loading document failed");
             // Never serve a document we could not read: compaction would later drop the
@@ -134,6 +153,7 @@ impl Room {
             metrics::gauge!(m::DOCUMENTS_LOADED).decrement(1.0);
             return;
         }
+        self.query_remote_awareness();
         loop {
             let wake = self.next_wakeup();
             let step = async {
@@ -141,6 +161,7 @@ impl Room {
                     biased;
                     Some(msg) = ctrl.recv() => self.on_control(msg),
                     Some(ev) = data.recv() => { self.on_peer_event(*ev); Flow::Continue }
+                    Some(msg) = next_bus(&mut bus) => self.on_bus(msg),
                     _ = tokio::time::sleep_until(wake) => self.on_timer(&ctrl, &mut data).await,
                 }
             };
@@ -154,6 +175,10 @@ impl Room {
             match flow {
                 Flow::Continue => {}
                 Flow::Exit => break,
+                Flow::Vanish => {
+                    self.vanish(&mut ctrl);
+                    break;
+                }
                 Flow::Shutdown(req) => {
                     self.shut_down(*req, &mut ctrl, &mut data).await;
                     break;
@@ -185,7 +210,31 @@ impl Room {
                 Control::Shutdown(req) => {
                     let _ = req.done.send(Ok(false));
                 }
-                Control::WriteDone(..) | Control::RetryWrite => {}
+                _ => {}
+            }
+        }
+    }
+
+    /// The document was deleted through another instance (or its rows are gone): its
+    /// peers hear 4404 as they would from a local delete, and nothing queued is written,
+    /// which would bring the document back.
+    fn vanish(&mut self, ctrl: &mut mpsc::UnboundedReceiver<Control>) {
+        tracing::info!(doc = %self.name, "document deleted elsewhere; closing its connections");
+        self.directory.remove(&self.name, self.generation);
+        let reason = CloseReason::deleted();
+        self.kick_all(&reason);
+        self.commit.drop_pending();
+        ctrl.close();
+        while let Ok(msg) = ctrl.try_recv() {
+            match msg {
+                Control::Join(peer) => {
+                    let _ = peer.kick.send(reason.clone());
+                }
+                Control::Request(req) => reply_closed(*req),
+                Control::Shutdown(req) => {
+                    let _ = req.done.send(Ok(false));
+                }
+                _ => {}
             }
         }
     }
@@ -205,6 +254,9 @@ impl Room {
             // Peers stay attached (unread) until the outcome is known: a delete the
             // database refused must not tell them the document is gone.
             let result = self.delete(ctrl, &reason).await;
+            if result.is_ok() {
+                self.publish_deleted();
+            }
             let reason = match &result {
                 Ok(_) => reason,
                 Err(_) => CloseReason::storage_unavailable(),
@@ -229,7 +281,7 @@ impl Room {
                     let _ = peer.kick.send(reason.clone());
                 }
                 Control::Request(req) => reply_closed(*req),
-                Control::Shutdown(_) | Control::WriteDone(..) | Control::RetryWrite => {}
+                _ => {}
             }
         }
         let _ = done.send(result);
@@ -244,6 +296,7 @@ impl Room {
             tracing::error!(doc = %self.name, error = %err, "stored update skipped");
         }
         self.upkeep.loaded(&stored);
+        self.replica.loaded(&stored);
         // A log written before updates were checked for gaps may leave `yrs` holding
         // structs whose dependencies are missing; its code that retries them is unsafe (see
         // `held`), so they are dropped. Nobody could see them.
@@ -276,7 +329,10 @@ impl Room {
         match msg {
             Control::Join(peer) => self.join(*peer),
             Control::Request(req) => self.on_request(*req),
-            Control::WriteDone(done) => self.on_write_done(*done),
+            Control::WriteDone(done) => return self.on_write_done(*done),
+            Control::Head { seq, for_join } => return self.on_head(seq, for_join),
+            Control::CaughtUp(answer) => return self.on_caught_up(*answer),
+            Control::InstanceGone(instance) => self.drop_instance(&instance),
             Control::RetryWrite => {
                 let actions = self.commit.retry();
                 self.perform(actions);
@@ -340,6 +396,16 @@ fn refuse_while_unavailable(msg: Control) {
                 "document could not be loaded".into(),
             )));
         }
-        Control::WriteDone(..) | Control::RetryWrite => {}
+        _ => {}
+    }
+}
+
+/// The next message from the cluster bus; never, outside cluster mode.
+async fn next_bus(
+    bus: &mut Option<mpsc::UnboundedReceiver<crate::cluster::BusMessage>>,
+) -> Option<crate::cluster::BusMessage> {
+    match bus {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }

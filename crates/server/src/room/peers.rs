@@ -42,6 +42,7 @@ impl Room {
             },
         );
         self.empty_since = None;
+        self.check_head_for_join();
         // The server's step 1 makes the client send back edits it made offline.
         self.send_to(id, step1);
         if let Some(frame) = awareness {
@@ -117,7 +118,9 @@ impl Room {
         metrics::gauge!(m::CONNECTIONS, "transport" => p.handle.transport.as_str()).decrement(1.0);
         self.commit.forget_peer(peer);
         let owned = self.presence.release(peer);
-        self.remove_awareness(owned);
+        if let Some(frame) = self.remove_awareness(owned) {
+            self.publish_awareness(&frame);
+        }
         if self.peers.is_empty() {
             self.empty_since = Some(Instant::now());
         }

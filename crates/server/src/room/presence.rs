@@ -22,6 +22,8 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
+
 use yrs::{
     block::ClientID,
     sync::{awareness::AwarenessUpdateEntry, AwarenessUpdate},
@@ -163,6 +165,11 @@ impl Ownership {
         self.owners.values().filter(|b| b.peer == peer).count()
     }
 
+    /// Whether one of this instance's peers owns `client`.
+    pub(super) fn is_owned(&self, client: ClientID) -> bool {
+        self.owners.contains_key(&client)
+    }
+
     /// Whether `client` is one of `peer`'s client ids.
     pub(super) fn owns(&self, peer: PeerId, client: ClientID) -> bool {
         self.owners.get(&client).is_some_and(|b| b.peer == peer)
@@ -232,6 +239,7 @@ impl Room {
             .map_err(CloseReason::invalid)?;
         // Echoed to the sender too: the JS client's 30 s liveness check relies on it.
         self.broadcast(&frame);
+        self.publish_awareness(&frame);
         Ok(())
     }
 
@@ -269,8 +277,9 @@ impl Room {
         users
     }
 
-    /// Removes the live states among `clients` and tells everyone.
-    pub(super) fn remove_awareness(&mut self, clients: Vec<ClientID>) {
+    /// Removes the live states among `clients` and tells everyone here; returns the frame
+    /// that told them.
+    pub(super) fn remove_awareness(&mut self, clients: Vec<ClientID>) -> Option<Bytes> {
         let live: Vec<ClientID> = self
             .awareness
             .iter()
@@ -278,14 +287,15 @@ impl Room {
             .map(|(c, _)| c)
             .collect();
         if live.is_empty() {
-            return;
+            return None;
         }
         for c in &live {
             self.awareness.remove_state(*c);
         }
-        if let Ok(update) = self.awareness.update_with_clients(live) {
-            self.broadcast(&protocol::awareness(update));
-        }
+        let update = self.awareness.update_with_clients(live).ok()?;
+        let frame = protocol::awareness(update);
+        self.broadcast(&frame);
+        Some(frame)
     }
 
     pub(super) fn expire_awareness(&mut self) {
@@ -301,7 +311,7 @@ impl Room {
             .map(|(id, _)| id)
             .collect();
         // The owners keep their client ids: a renewal brings the state back.
-        self.remove_awareness(stale);
+        let _ = self.remove_awareness(stale);
     }
 }
 

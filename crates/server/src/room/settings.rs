@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use tandem_persistence::Store;
 
 use super::commit::Budget;
-use crate::{config::ServeConfig, writer::Writer};
+use crate::{cluster::Cluster, config::ServeConfig, writer::Writer};
 
 /// Timing and size policy for rooms, from the server configuration.
 #[derive(Debug, Clone)]
@@ -62,6 +62,8 @@ pub(crate) struct RoomContext {
     pub store: Arc<dyn Store>,
     pub writer: Writer,
     pub settings: RoomSettings,
+    /// The bus to the other instances, in cluster mode.
+    pub cluster: Option<Arc<Cluster>>,
     /// Bytes accepted from clients but not yet committed, across all rooms.
     pub(crate) budget: Budget,
 }
@@ -71,12 +73,14 @@ impl RoomContext {
         store: Arc<dyn Store>,
         writer: Writer,
         settings: RoomSettings,
+        cluster: Option<Arc<Cluster>>,
     ) -> RoomContext {
         RoomContext {
             budget: Budget::new(settings.max_unwritten_bytes),
             store,
             writer,
             settings,
+            cluster,
         }
     }
 }

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use yrs::{
     sync::{Message, SyncMessage},
     updates::decoder::Decode,
-    ReadTxn, Transact, Update,
+    ReadTxn, StateVector, Transact, Update,
 };
 
 use super::{
@@ -62,11 +62,10 @@ impl Room {
     ) -> Result<(), CloseReason> {
         match msg {
             Message::Sync(SyncMessage::SyncStep1(sv)) => {
-                let update = self.awareness.doc().transact().encode_diff_v1(&sv);
-                // The diff may hold updates not yet committed: it waits until they are.
-                let frame = protocol::sync_step2(update);
-                if let Some(frame) = self.commit.hold_until_relayed(peer, frame) {
-                    self.send_to(peer, frame);
+                if self.replica.gated() {
+                    self.replica.defer(peer, sv);
+                } else {
+                    self.answer_step1(peer, &sv);
                 }
             }
             Message::Sync(SyncMessage::SyncStep2(update))
@@ -130,6 +129,21 @@ impl Room {
             }
         }
         Ok(())
+    }
+
+    /// Sends `peer` what it lacks. The diff may hold updates not yet committed: it waits
+    /// until they are.
+    pub(super) fn answer_step1(&mut self, peer: PeerId, sv: &StateVector) {
+        let update = self.awareness.doc().transact().encode_diff_v1(sv);
+        let frame = protocol::sync_step2(update);
+        if let Some(frame) = self.commit.hold_until_relayed(peer, frame) {
+            self.send_to(peer, frame);
+        }
+    }
+
+    /// Changes from elsewhere may complete updates held for what they build on.
+    pub(super) fn after_remote_change(&mut self) {
+        self.release_held();
     }
 
     fn is_hocuspocus(&self, peer: PeerId) -> bool {

@@ -9,7 +9,7 @@ use tandem_persistence::StoreError;
 use super::{
     commit::{Actions, Batch},
     mailbox::{Control, RoomError, WriteDone},
-    Room, Waiter,
+    Flow, Room, Waiter,
 };
 use crate::{hocuspocus, metric_names as m, peer::PeerId};
 
@@ -31,9 +31,15 @@ impl Room {
         ))
     }
 
-    pub(super) fn on_write_done(&mut self, done: WriteDone) {
+    pub(super) fn on_write_done(&mut self, done: WriteDone) -> Flow {
         let actions = match done.result {
-            Ok(seq) => self.commit.written(done.id, seq),
+            Ok(appended) => {
+                let actions = self.commit.written(done.id, appended.last_seq);
+                if let Flow::Vanish = self.on_appended(&appended, &actions.relay) {
+                    return Flow::Vanish;
+                }
+                actions
+            }
             Err(err) => {
                 let actions = self.commit.failed(done.id);
                 if actions.degraded == Some(true) {
@@ -43,6 +49,7 @@ impl Room {
             }
         };
         self.perform(actions);
+        Flow::Continue
     }
 
     pub(super) fn perform(&mut self, actions: Actions<Waiter>) {
@@ -91,9 +98,10 @@ impl Room {
         let Batch { id, updates } = batch;
         let writer = self.ctx.writer.clone();
         let name = self.name.clone();
+        let doc_id = self.replica.doc_id;
         let ctrl = self.ctrl_tx.clone();
         tokio::spawn(async move {
-            let done = writer.write(name, updates).await;
+            let done = writer.write(name, doc_id, updates).await;
             let result = done.await.unwrap_or_else(|_| {
                 Err(Arc::new(StoreError::Unavailable("writer stopped".into())))
             });

@@ -38,6 +38,26 @@ impl Store for HeldStore {
     async fn load(&self, doc: &str) -> tandem_persistence::Result<Option<StoredDoc>> {
         self.inner.load(doc).await
     }
+    async fn load_since(
+        &self,
+        doc: &str,
+        after: i64,
+    ) -> tandem_persistence::Result<Option<StoredDoc>> {
+        self.inner.load_since(doc, after).await
+    }
+    async fn last_seqs(&self, docs: &[String]) -> tandem_persistence::Result<Vec<(String, i64)>> {
+        self.inner.last_seqs(docs).await
+    }
+    async fn create_auto_version(
+        &self,
+        doc: &str,
+        version: &tandem_persistence::NewVersion,
+        unchanged: &(dyn for<'s> Fn(&'s [u8], &'s str) -> bool + Send + Sync),
+    ) -> tandem_persistence::Result<Option<tandem_persistence::VersionInfo>> {
+        self.inner
+            .create_auto_version(doc, version, unchanged)
+            .await
+    }
     async fn append(&self, items: &[AppendItem]) -> tandem_persistence::Result<Vec<Appended>> {
         if self.armed.load(Ordering::SeqCst) && items.iter().any(|i| i.doc == self.held_doc) {
             self.entered.notify_one();

@@ -1,0 +1,259 @@
+//! Cluster mode: several instances on one PostgreSQL database, with NATS between them.
+//!
+//! PostgreSQL stays the only durable log and the only truth; every instance commits before
+//! it relays, as a single instance does. NATS carries hints: each commit (so other
+//! instances can relay it at once), awareness, "deleted", and heartbeats. A room tracks the
+//! log sequence it has applied (`room/replica.rs`); a commit that does not follow it, a
+//! lost message or a reconnect makes the room read what it missed from the database, and a
+//! periodic check against the database catches whatever no message announced. So a lost,
+//! repeated or reordered message costs latency, never data, and with NATS down instances
+//! keep working and converge through the database.
+//!
+//! This module is the bus only: connecting, subjects, publishing, receiving, and the
+//! heartbeats that tell which instances are alive. What a room does with a message is the
+//! room's business; `app.rs` wires the periodic check and instance deaths to the rooms.
+
+mod members;
+mod message;
+
+use std::{
+    fmt::Write as _,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use anyhow::Context;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::{mpsc, Notify};
+
+pub(crate) use members::Members;
+pub(crate) use message::{Body, BusMessage, MAX_INLINE_BYTES};
+
+use crate::metric_names as m;
+
+/// Cluster settings, from `--nats-url` and friends.
+#[derive(Debug, Clone)]
+pub(crate) struct ClusterSettings {
+    pub nats_url: String,
+    pub instance_id: String,
+    pub subject_prefix: String,
+    pub resync_every: Duration,
+    pub heartbeat_every: Duration,
+    /// Tests only: the share of received messages to drop, in percent.
+    pub drop_percent: u8,
+}
+
+impl ClusterSettings {
+    /// Cluster settings from the command line; `None` outside cluster mode.
+    pub(crate) fn from_args(args: &crate::config::ClusterArgs) -> Option<ClusterSettings> {
+        let nats_url = args.nats_url.clone()?;
+        let instance_id = args.instance_id.clone().unwrap_or_else(default_instance_id);
+        Some(ClusterSettings {
+            nats_url,
+            instance_id,
+            subject_prefix: args.nats_subject_prefix.clone(),
+            resync_every: Duration::from_millis(args.cluster_resync_ms.max(50)),
+            heartbeat_every: Duration::from_millis(args.cluster_heartbeat_ms.max(50)),
+            drop_percent: args.test_bus_drop_percent,
+        })
+    }
+}
+
+/// Host name, process id and a random suffix: unique even for two processes in one
+/// container, and new on every start (a restarted instance is a new member).
+fn default_instance_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "tandem".into());
+    let suffix: u32 = rand::random();
+    format!("{host}-{}-{suffix:08x}", std::process::id())
+}
+
+/// Messages waiting to be handed to the NATS client. Past this they are dropped (and
+/// counted): the database repairs what a dropped hint would have said.
+const OUTBOX: usize = 8192;
+
+pub(crate) struct Cluster {
+    settings: ClusterSettings,
+    client: async_nats::Client,
+    outbox: mpsc::Sender<(String, Bytes)>,
+    connected: Arc<AtomicBool>,
+    /// Woken on every reconnect: what was published meanwhile may be lost, so rooms check
+    /// the database at once instead of at the next periodic check.
+    reconnected: Arc<Notify>,
+    /// Counts received messages, to drop every n-th one under `drop_percent`.
+    received: AtomicU64,
+}
+
+impl Cluster {
+    /// Connects in the background: an instance starts (and serves, converging through the
+    /// database) while NATS is unreachable.
+    pub(crate) async fn connect(settings: ClusterSettings) -> anyhow::Result<Arc<Cluster>> {
+        let connected = Arc::new(AtomicBool::new(false));
+        let reconnected = Arc::new(Notify::new());
+        let (flag, wake) = (connected.clone(), reconnected.clone());
+        let ever = Arc::new(AtomicBool::new(false));
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("tandem {}", settings.instance_id))
+            .no_echo()
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .event_callback(move |event| {
+                let (flag, wake, ever) = (flag.clone(), wake.clone(), ever.clone());
+                async move {
+                    match event {
+                        async_nats::Event::Connected => {
+                            flag.store(true, Ordering::SeqCst);
+                            metrics::gauge!(m::BUS_CONNECTED).set(1.0);
+                            if ever.swap(true, Ordering::SeqCst) {
+                                metrics::counter!(m::BUS_RECONNECTS).increment(1);
+                                tracing::info!("cluster bus reconnected");
+                            } else {
+                                tracing::info!("cluster bus connected");
+                            }
+                            wake.notify_waiters();
+                        }
+                        async_nats::Event::Disconnected => {
+                            flag.store(false, Ordering::SeqCst);
+                            metrics::gauge!(m::BUS_CONNECTED).set(0.0);
+                            tracing::warn!("cluster bus disconnected; converging through the database until it is back");
+                        }
+                        other => tracing::debug!(event = %other, "cluster bus event"),
+                    }
+                }
+            })
+            .connect(settings.nats_url.as_str())
+            .await
+            .with_context(|| format!("connecting to NATS at {}", settings.nats_url))?;
+        let (outbox, rx) = mpsc::channel(OUTBOX);
+        tokio::spawn(send_loop(client.clone(), rx));
+        Ok(Arc::new(Cluster {
+            settings,
+            client,
+            outbox,
+            connected,
+            reconnected,
+            received: AtomicU64::new(0),
+        }))
+    }
+
+    pub(crate) fn instance(&self) -> &str {
+        &self.settings.instance_id
+    }
+
+    pub(crate) fn settings(&self) -> &ClusterSettings {
+        &self.settings
+    }
+
+    /// `connected` or `disconnected`, for `/readyz`.
+    pub(crate) fn state(&self) -> &'static str {
+        if self.connected.load(Ordering::SeqCst) {
+            "connected"
+        } else {
+            "disconnected"
+        }
+    }
+
+    /// Resolves at the next reconnect to NATS.
+    pub(crate) async fn reconnected(&self) {
+        self.reconnected.notified().await
+    }
+
+    /// The subject of one document: its name hex-encoded, so any name (dots, spaces,
+    /// wildcards, non-ASCII) makes one valid token.
+    fn doc_subject(&self, doc: &str) -> String {
+        let mut subject = format!("{}.doc.", self.settings.subject_prefix);
+        for b in doc.as_bytes() {
+            let _ = write!(subject, "{b:02x}");
+        }
+        subject
+    }
+
+    fn heartbeat_subject(&self) -> String {
+        format!("{}.heartbeat", self.settings.subject_prefix)
+    }
+
+    /// Tells the other instances holding `doc`. Never waits: when the outbox is full the
+    /// message is dropped, which costs the others a catch-up read, not data.
+    pub(crate) fn publish(&self, doc: &str, body: Body) {
+        self.send(self.doc_subject(doc), body);
+    }
+
+    fn send(&self, subject: String, body: Body) {
+        let payload = BusMessage::new(&self.settings.instance_id, body).encode();
+        let outcome = match self.outbox.try_send((subject, payload)) {
+            Ok(()) => "sent",
+            Err(_) => "dropped",
+        };
+        metrics::counter!(m::BUS_PUBLISHED, "outcome" => outcome).increment(1);
+    }
+
+    /// Messages about `doc` from other instances, until the returned receiver is dropped.
+    pub(crate) async fn subscribe(
+        self: &Arc<Self>,
+        doc: &str,
+    ) -> anyhow::Result<mpsc::UnboundedReceiver<BusMessage>> {
+        let mut sub = self.client.subscribe(self.doc_subject(doc)).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tx.closed() => break,
+                    msg = sub.next() => {
+                        let Some(msg) = msg else { break };
+                        if let Some(msg) = this.receive(&msg.payload) {
+                            if tx.send(msg).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            let _ = sub.unsubscribe().await;
+        });
+        Ok(rx)
+    }
+
+    /// Decodes a received message; `None` for one to ignore (unreadable, our own, or
+    /// dropped on purpose by `--test-bus-drop-percent`).
+    fn receive(&self, payload: &Bytes) -> Option<BusMessage> {
+        metrics::counter!(m::BUS_RECEIVED).increment(1);
+        let msg = match BusMessage::decode(payload) {
+            Ok(msg) => msg,
+            Err(err) => {
+                metrics::counter!(m::BUS_DROPPED).increment(1);
+                tracing::warn!(error = %err, "unreadable cluster bus message dropped");
+                return None;
+            }
+        };
+        if msg.origin == self.settings.instance_id {
+            return None;
+        }
+        let n = self.received.fetch_add(1, Ordering::Relaxed);
+        let pct = u64::from(self.settings.drop_percent.min(100));
+        // Deterministic and evenly spread: `pct` of every 100 messages are dropped.
+        if (n + 1) * pct / 100 > n * pct / 100 {
+            metrics::counter!(m::BUS_DROPPED).increment(1);
+            return None;
+        }
+        metrics::histogram!(m::BUS_LAG_SECONDS).record(msg.age_secs());
+        Some(msg)
+    }
+}
+
+/// Hands messages to the NATS client in order. The client buffers while disconnected and
+/// flushes on reconnect; what it cannot take is lost, as a hint may be.
+async fn send_loop(client: async_nats::Client, mut rx: mpsc::Receiver<(String, Bytes)>) {
+    while let Some((subject, payload)) = rx.recv().await {
+        if let Err(err) = client.publish(subject, payload).await {
+            tracing::debug!(error = %err, "cluster bus publish failed");
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! The room as one of several copies of a document (cluster mode), and the log position
+//! every room tracks.
+//!
+//! `applied` is the highest log sequence number such that every row up to it is in the
+//! room's document. Appends to one document commit in sequence order (the store locks the
+//! document row), so a room can take the next commit straight from the bus when the
+//! commit's `prev` equals `applied`, and otherwise reads `seq > applied` from the database:
+//! nothing in between can be missed. Compaction folds the log only up to `applied`.
+//!
+//! A single instance is the degenerate case: its own commits always follow `applied`.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use tandem_persistence::{Appended, StoredDoc};
+use yrs::{
+    sync::{awareness::AwarenessUpdate, Message, SyncMessage},
+    updates::decoder::Decode,
+    ClientID, ReadTxn, StateVector, Transact, Update,
+};
+
+use super::{
+    mailbox::{CaughtUp, Control},
+    Flow, Room,
+};
+use crate::{
+    cluster::{Body, BusMessage, MAX_INLINE_BYTES},
+    metric_names as m,
+    peer::PeerId,
+    protocol, text,
+};
+
+#[derive(Default)]
+pub(super) struct Replica {
+    pub(super) applied: i64,
+    /// The highest sequence number this room has heard of (its own commits, the bus):
+    /// past `applied` means rows are missing here.
+    seen: i64,
+    /// The document's row id once it is stored: writes then never recreate it.
+    pub(super) doc_id: Option<i64>,
+    catching_up: bool,
+    /// Another gap was seen while a catch-up ran: run one more after it.
+    again: bool,
+    /// Checks against the database's head started by joins, not yet answered.
+    checks: u32,
+    /// Sync step 1s of peers that joined while this copy may be behind the database:
+    /// answered once it has caught up, so a late joiner never gets an old document.
+    deferred: Vec<(PeerId, StateVector)>,
+    /// Awareness client ids announced through another instance, and which one.
+    remote: HashMap<ClientID, String>,
+}
+
+impl Replica {
+    /// Whether a sync reply now could miss commits other instances made.
+    pub(super) fn gated(&self) -> bool {
+        self.catching_up || self.checks > 0
+    }
+
+    pub(super) fn defer(&mut self, peer: PeerId, sv: StateVector) {
+        self.deferred.push((peer, sv));
+    }
+
+    pub(super) fn loaded(&mut self, stored: &StoredDoc) {
+        self.applied = stored.last_seq;
+        self.doc_id = Some(stored.id);
+    }
+}
+
+impl Room {
+    /// Takes in the writer's answer for this room. Returns `Flow::Vanish` if the document
+    /// was deleted meanwhile (by another instance): nothing was written.
+    pub(super) fn on_appended(&mut self, appended: &Appended, frames: &[Bytes]) -> Flow {
+        if appended.gone {
+            return Flow::Vanish;
+        }
+        self.replica.doc_id = Some(appended.id);
+        let r = &mut self.replica;
+        r.seen = r.seen.max(appended.last_seq);
+        if appended.prev_seq <= r.applied {
+            // Rows up to `prev` are here, and the rest of this commit is ours.
+            r.applied = r.applied.max(appended.last_seq);
+        } else {
+            metrics::counter!(m::BUS_GAPS).increment(1);
+            self.catch_up();
+        }
+        if let Some(cluster) = &self.ctx.cluster {
+            let bytes: usize = frames.iter().map(Bytes::len).sum();
+            let (prev, last) = (appended.prev_seq, appended.last_seq);
+            let body = if frames.is_empty() || bytes > MAX_INLINE_BYTES {
+                Body::UpdateRef { prev, last }
+            } else {
+                Body::Update {
+                    prev,
+                    last,
+                    frames: frames.to_vec(),
+                }
+            };
+            cluster.publish(&self.name, body);
+        }
+        Flow::Continue
+    }
+
+    /// A message from another instance about this document.
+    pub(super) fn on_bus(&mut self, msg: BusMessage) -> Flow {
+        match msg.body {
+            Body::Update { prev, last, frames } => {
+                self.replica.seen = self.replica.seen.max(last);
+                if last <= self.replica.applied {
+                    metrics::counter!(m::BUS_DUPLICATES).increment(1);
+                } else if prev == self.replica.applied && !self.replica.catching_up {
+                    self.apply_remote(&frames);
+                    self.replica.applied = last;
+                } else {
+                    metrics::counter!(m::BUS_GAPS).increment(1);
+                    self.catch_up();
+                }
+            }
+            Body::UpdateRef { last, .. } => {
+                self.replica.seen = self.replica.seen.max(last);
+                if last > self.replica.applied {
+                    self.catch_up();
+                } else {
+                    metrics::counter!(m::BUS_DUPLICATES).increment(1);
+                }
+            }
+            Body::Awareness(frame) => self.on_remote_awareness(msg.origin, &frame),
+            Body::AwarenessQuery => self.answer_awareness_query(),
+            Body::Deleted => return Flow::Vanish,
+            Body::Heartbeat => {}
+        }
+        Flow::Continue
+    }
+
+    /// Applies committed updates another instance relayed, and relays them here.
+    fn apply_remote(&mut self, frames: &[Bytes]) {
+        for frame in frames {
+            let Ok(msgs) = protocol::decode_frame(frame) else {
+                continue;
+            };
+            for msg in msgs {
+                if let Message::Sync(SyncMessage::Update(u) | SyncMessage::SyncStep2(u)) = msg {
+                    self.apply_committed(&u);
+                }
+            }
+            self.broadcast(frame);
+        }
+        self.after_remote_change();
+    }
+
+    /// Applies an update already in the database (it passed every check where it came in).
+    fn apply_committed(&mut self, update: &[u8]) {
+        let Ok(decoded) = Update::decode_v1(update) else {
+            return;
+        };
+        let doc = self.awareness.doc().clone();
+        let mut txn = doc.transact_mut();
+        if let Err(err) = txn.apply_update(decoded) {
+            tracing::error!(doc = %self.name, error = %err, "committed update did not apply");
+        }
+        drop(txn);
+        // Counted against the size limit; versions and compaction are the business of
+        // the instance whose clients wrote it.
+        self.upkeep.grew(update.len());
+    }
+
+    /// Reads what this copy misses from the database in place (writing out before an
+    /// unload: compaction must cover everything this room wrote).
+    pub(super) async fn catch_up_now(&mut self) {
+        if self.replica.seen <= self.replica.applied {
+            return;
+        }
+        match self
+            .ctx
+            .store
+            .load_since(&self.name, self.replica.applied)
+            .await
+        {
+            Ok(Some(stored)) => self.apply_stored(&stored),
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(doc = %self.name, error = %err, "catching up from the database failed")
+            }
+        }
+    }
+
+    /// Reads what this copy misses from the database, off the room's task.
+    pub(super) fn catch_up(&mut self) {
+        if self.replica.catching_up {
+            self.replica.again = true;
+            return;
+        }
+        self.replica.catching_up = true;
+        metrics::counter!(m::CATCH_UPS).increment(1);
+        let store = self.ctx.store.clone();
+        let (name, after, ctrl) = (
+            self.name.clone(),
+            self.replica.applied,
+            self.ctrl_tx.clone(),
+        );
+        let knew_stored = self.replica.doc_id.is_some();
+        tokio::spawn(async move {
+            let result = store.load_since(&name, after).await;
+            let answer = CaughtUp {
+                knew_stored,
+                result,
+            };
+            let _ = ctrl.send(Control::CaughtUp(Box::new(answer)));
+        });
+    }
+
+    pub(super) fn on_caught_up(&mut self, answer: CaughtUp) -> Flow {
+        self.replica.catching_up = false;
+        match answer.result {
+            Ok(Some(stored)) => self.apply_stored(&stored),
+            Ok(None) if answer.knew_stored => return Flow::Vanish,
+            Ok(None) => {}
+            Err(err) => {
+                // The next bus message or periodic check tries again.
+                tracing::warn!(doc = %self.name, error = %err, "catching up from the database failed");
+            }
+        }
+        if std::mem::take(&mut self.replica.again) {
+            self.catch_up();
+        }
+        self.release_deferred();
+        Flow::Continue
+    }
+
+    /// Applies rows read from the database and relays to this instance's peers what they
+    /// did not have: the difference, in one update.
+    pub(super) fn apply_stored(&mut self, stored: &StoredDoc) {
+        let doc = self.awareness.doc().clone();
+        let before = doc.transact().state_vector();
+        for err in text::replay(&doc, stored) {
+            tracing::error!(doc = %self.name, error = %err, "stored update skipped");
+        }
+        self.replica.applied = self.replica.applied.max(stored.last_seq);
+        self.replica.doc_id = Some(stored.id);
+        let diff = doc.transact().encode_diff_v1(&before);
+        // An empty update is two zero bytes.
+        if diff.len() > 2 {
+            self.upkeep.grew(diff.len());
+            self.broadcast(&protocol::sync_update(diff));
+            self.after_remote_change();
+        }
+    }
+
+    /// The database's latest sequence number for this document (`None`: not stored), from
+    /// the periodic check or a join's check.
+    pub(super) fn on_head(&mut self, head: Option<i64>, for_join: bool) -> Flow {
+        if for_join {
+            self.replica.checks = self.replica.checks.saturating_sub(1);
+        }
+        match head {
+            // The check may predate this room's first write: a read made now confirms.
+            None if self.replica.doc_id.is_some() => self.catch_up(),
+            None => {}
+            Some(head) if head > self.replica.applied => {
+                self.replica.seen = self.replica.seen.max(head);
+                self.catch_up();
+            }
+            Some(_) => {}
+        }
+        self.release_deferred();
+        Flow::Continue
+    }
+
+    /// A peer joined: until the database confirms this copy is current, its sync step 1
+    /// waits (only in cluster mode: alone, the room is always current).
+    pub(super) fn check_head_for_join(&mut self) {
+        if self.ctx.cluster.is_none() {
+            return;
+        }
+        self.replica.checks += 1;
+        let store = self.ctx.store.clone();
+        let (name, ctrl) = (self.name.clone(), self.ctrl_tx.clone());
+        tokio::spawn(async move {
+            let head = match store.last_seqs(std::slice::from_ref(&name)).await {
+                Ok(seqs) => seqs.into_iter().next().map(|(_, seq)| seq),
+                // Unknown: answer from what the room has rather than never.
+                Err(_) => Some(0),
+            };
+            let _ = ctrl.send(Control::Head {
+                seq: head,
+                for_join: true,
+            });
+        });
+    }
+
+    fn release_deferred(&mut self) {
+        if self.replica.gated() {
+            return;
+        }
+        for (peer, sv) in std::mem::take(&mut self.replica.deferred) {
+            self.answer_step1(peer, &sv);
+        }
+    }
+
+    /// Tells the other instances that this document is gone.
+    pub(super) fn publish_deleted(&self) {
+        if let Some(cluster) = &self.ctx.cluster {
+            cluster.publish(&self.name, Body::Deleted);
+        }
+    }
+
+    /// Awareness this room relayed for its own peers goes to the other instances too.
+    pub(super) fn publish_awareness(&self, frame: &Bytes) {
+        if let Some(cluster) = &self.ctx.cluster {
+            cluster.publish(&self.name, Body::Awareness(frame.clone()));
+        }
+    }
+
+    /// Asks the other instances for their clients' awareness (a room that just loaded).
+    pub(super) fn query_remote_awareness(&self) {
+        if let Some(cluster) = &self.ctx.cluster {
+            cluster.publish(&self.name, Body::AwarenessQuery);
+        }
+    }
+
+    fn answer_awareness_query(&self) {
+        let local: Vec<ClientID> = self
+            .awareness
+            .iter()
+            .filter(|(c, s)| s.data.is_some() && !self.replica.remote.contains_key(c))
+            .map(|(c, _)| c)
+            .collect();
+        if local.is_empty() {
+            return;
+        }
+        if let Ok(update) = self.awareness.update_with_clients(local) {
+            self.publish_awareness(&protocol::awareness(update));
+        }
+    }
+
+    /// Awareness of another instance's clients. Its clocks count on that instance, so each
+    /// entry is renumbered past what this room knows; a client id one of this instance's
+    /// own peers owns is left alone.
+    fn on_remote_awareness(&mut self, origin: String, frame: &[u8]) {
+        let Ok(msgs) = protocol::decode_frame(frame) else {
+            return;
+        };
+        for msg in msgs {
+            let Message::Awareness(update) = msg else {
+                continue;
+            };
+            let mut out = AwarenessUpdate {
+                clients: HashMap::new(),
+            };
+            for (client, mut entry) in update.clients {
+                if self.presence.is_owned(client) {
+                    continue;
+                }
+                if let Some((clock, _)) = self.awareness.meta(client) {
+                    entry.clock = clock.saturating_add(1);
+                }
+                if entry.json.as_ref() == "null" {
+                    self.replica.remote.remove(&client);
+                } else {
+                    self.replica.remote.insert(client, origin.clone());
+                }
+                out.clients.insert(client, entry);
+            }
+            if out.clients.is_empty() {
+                continue;
+            }
+            let relay = protocol::awareness(out.clone());
+            if self.awareness.apply_update(out).is_ok() {
+                self.broadcast(&relay);
+            }
+        }
+    }
+
+    /// An instance stopped sending heartbeats: its clients' presence goes.
+    pub(super) fn drop_instance(&mut self, instance: &str) {
+        let gone: Vec<ClientID> = self
+            .replica
+            .remote
+            .iter()
+            .filter(|(_, i)| i.as_str() == instance)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in &gone {
+            self.replica.remote.remove(c);
+        }
+        let _ = self.remove_awareness(gone);
+    }
+}
