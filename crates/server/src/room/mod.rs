@@ -196,23 +196,7 @@ impl Room {
     fn crashed(&mut self, ctrl: &mut mpsc::UnboundedReceiver<Control>) {
         metrics::counter!(m::ROOM_PANICS).increment(1);
         tracing::error!(doc = %self.name, "document room panicked; its clients reconnect to a fresh copy");
-        self.directory.remove(&self.name, self.generation);
-        let reason = CloseReason::internal_error();
-        self.kick_all(&reason);
-        self.commit.drop_pending();
-        ctrl.close();
-        while let Ok(msg) = ctrl.try_recv() {
-            match msg {
-                Control::Join(peer) => {
-                    let _ = peer.kick.send(reason.clone());
-                }
-                Control::Request(req) => reply_closed(*req),
-                Control::Shutdown(req) => {
-                    let _ = req.done.send(Ok(false));
-                }
-                _ => {}
-            }
-        }
+        self.abandon(ctrl, CloseReason::internal_error());
     }
 
     /// The document was deleted through another instance (or its rows are gone): its
@@ -220,8 +204,13 @@ impl Room {
     /// which would bring the document back.
     fn vanish(&mut self, ctrl: &mut mpsc::UnboundedReceiver<Control>) {
         tracing::info!(doc = %self.name, "document deleted elsewhere; closing its connections");
+        self.abandon(ctrl, CloseReason::deleted());
+    }
+
+    /// Leaves without writing anything: out of the registry first, then every peer and
+    /// everyone queued is turned away with `reason`.
+    fn abandon(&mut self, ctrl: &mut mpsc::UnboundedReceiver<Control>, reason: CloseReason) {
         self.directory.remove(&self.name, self.generation);
-        let reason = CloseReason::deleted();
         self.kick_all(&reason);
         self.commit.drop_pending();
         ctrl.close();
