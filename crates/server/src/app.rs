@@ -20,7 +20,7 @@ use crate::{
     auth::Auth,
     cluster::{Cluster, ClusterSettings, Members},
     config::ServeConfig,
-    error, ops,
+    error, listener, ops,
     peer::CloseReason,
     registry::Registry,
     room::{Control, RoomContext, RoomSettings},
@@ -137,14 +137,7 @@ pub async fn start_with_store(
     let app = router(state.clone());
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let shutdown_state = state.clone();
-    let serve = axum::serve(
-        axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            // Keystrokes are tiny frames: don't let Nagle hold them back.
-            let _ = tcp.set_nodelay(true);
-        }),
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let shutdown = async move {
         let _ = stop_rx.await;
         shutdown_state.shutting_down.store(true, Ordering::Relaxed);
         tracing::info!("shutting down: writing out documents");
@@ -154,12 +147,9 @@ pub async fn start_with_store(
             .close_all(CloseReason::going_away())
             .await;
         tracing::info!("all documents written");
-    });
-    let task = tokio::spawn(async move {
-        if let Err(err) = serve.await {
-            tracing::error!(error = %err, "server stopped");
-        }
-    });
+    };
+    let settings = listener::Settings::from_config(&state.config.edge);
+    let task = tokio::spawn(listener::serve(listener, app, settings, shutdown));
     Ok(Server {
         addr,
         state,

@@ -216,6 +216,9 @@ pub struct ServeConfig {
     /// is ended as too slow (one message of any size is always kept).
     #[arg(long, env = "TANDEM_SESSION_BUFFER_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub session_buffer_bytes: usize,
+    /// Connections, timeouts, origins and documents per client (SECURITY.md).
+    #[command(flatten)]
+    pub edge: EdgeLimits,
     /// Secret for signing access tokens. Without it the server is open: anyone may edit.
     #[arg(long, env = "TANDEM_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
@@ -260,4 +263,22 @@ impl ServeConfig {
     pub fn transport_enabled(&self, t: Transport) -> bool {
         !self.disable_transports.contains(&t)
     }
+}
+
+/// What one client may hold: connections (`listener/`) and the time it has to send a
+/// request. A client's address is the one the server sees: behind a reverse proxy every
+/// client shares the proxy's.
+#[derive(Debug, Clone, Args)]
+pub struct EdgeLimits {
+    /// Open connections (TCP, WebSocket included) on the server; past it new ones get
+    /// 503. Keep it under the open-file limit.
+    #[arg(long, env = "TANDEM_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Open connections from one client address; past it new ones get 429.
+    #[arg(long, env = "TANDEM_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+    /// Seconds a connection has to send a request's headers, from when it opens or its
+    /// previous response ends; past it the connection is closed. 0: no limit.
+    #[arg(long, env = "TANDEM_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
 }

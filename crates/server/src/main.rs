@@ -73,13 +73,27 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
+/// File descriptors kept for what is not a client connection: the database, the editor's
+/// files, the runtime.
+const OPEN_FILES_RESERVE: u64 = 128;
+
 async fn serve(config: tandem::ServeConfig) -> anyhow::Result<()> {
     init_tracing(config.log_format);
     match tandem::raise_open_file_limit() {
-        Ok((before, after)) if after > before => {
-            tracing::info!(before, after, "raised the open-file limit")
+        Ok((before, after)) => {
+            if after > before {
+                tracing::info!(before, after, "raised the open-file limit");
+            }
+            // Past the limit accept fails (the server backs off) instead of answering 503.
+            let max_connections = config.edge.max_connections as u64;
+            if after != 0 && after < max_connections.saturating_add(OPEN_FILES_RESERVE) {
+                tracing::warn!(
+                    open_files = after,
+                    max_connections,
+                    "the open-file limit is below TANDEM_MAX_CONNECTIONS plus {OPEN_FILES_RESERVE} for the database and files: raise it (ulimit -n) or lower TANDEM_MAX_CONNECTIONS"
+                );
+            }
         }
-        Ok(_) => {}
         Err(err) => tracing::warn!(error = %err, "could not raise the open-file limit"),
     }
     let server = tandem::start(config).await?;

@@ -44,6 +44,10 @@ pub(crate) const CATCH_UPS: &str = "tandem_catchups_total";
 pub(crate) const BUS_RECONNECTS: &str = "tandem_bus_reconnects_total";
 pub(crate) const BUS_CONNECTED: &str = "tandem_bus_connected";
 pub(crate) const BUS_LAG_SECONDS: &str = "tandem_bus_lag_seconds";
+/// Open TCP connections, upgraded WebSockets and sockets closing included.
+pub(crate) const TCP_CONNECTIONS: &str = "tandem_tcp_connections";
+/// Failed accepts (out of file descriptors, say), after each of which the loop backs off.
+pub(crate) const ACCEPT_ERRORS: &str = "tandem_accept_errors_total";
 
 pub(crate) fn describe() {
     describe_gauge!(CONNECTIONS, "Open client connections, by transport");
@@ -114,6 +118,14 @@ pub(crate) fn describe() {
         "Updates held back until the changes they build on arrive"
     );
     describe_gauge!(
+        TCP_CONNECTIONS,
+        "Open TCP connections (WebSockets and closing sockets included)"
+    );
+    describe_counter!(
+        ACCEPT_ERRORS,
+        "Failed accepts, such as running out of file descriptors; each backs the loop off"
+    );
+    describe_gauge!(
         HELD_BYTES,
         Unit::Bytes,
         "Bytes of updates waiting for the changes they build on"
@@ -179,6 +191,7 @@ pub(crate) fn register_zeroes() {
     for outcome in ["sent", "dropped"] {
         counter!(BUS_PUBLISHED, "outcome" => outcome).increment(0);
     }
+    gauge!(TCP_CONNECTIONS).increment(0.0);
     for name in [
         UPDATES_RECEIVED,
         UPDATES_RELAYED,
@@ -202,6 +215,7 @@ pub(crate) fn register_zeroes() {
         BUS_GAPS,
         CATCH_UPS,
         BUS_RECONNECTS,
+        ACCEPT_ERRORS,
     ] {
         counter!(name).increment(0);
     }

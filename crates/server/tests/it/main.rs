@@ -5,6 +5,7 @@ mod kit;
 
 mod access;
 mod cli;
+mod connections;
 mod crash;
 mod edge;
 mod held;

@@ -21,8 +21,35 @@ impl BinServer {
     }
 
     pub fn spawn_on(listen: &str, args: &[&str]) -> BinServer {
+        BinServer::spawn_command(listen, args, None)
+    }
+
+    /// As [`BinServer::spawn`], with the process's open-file limit (soft and hard, so the
+    /// server cannot raise it) set to `open_files`.
+    pub fn spawn_with_open_files(open_files: u64, args: &[&str]) -> BinServer {
+        BinServer::spawn_command("127.0.0.1:0", args, Some(open_files))
+    }
+
+    fn spawn_command(listen: &str, args: &[&str], open_files: Option<u64>) -> BinServer {
         use std::io::{BufRead, BufReader};
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"));
+        if let Some(limit) = open_files {
+            use std::os::unix::process::CommandExt;
+            let lim = libc::rlimit {
+                rlim_cur: limit as libc::rlim_t,
+                rlim_max: limit as libc::rlim_t,
+            };
+            // SAFETY: between fork and exec only setrlimit runs, which is async-signal-safe.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command
             .args(["serve", "--listen", listen, "--web-dir", "/nonexistent"])
             .args(args)
             .env_remove("DATABASE_URL")

@@ -1,0 +1,126 @@
+//! How many connections are open, in total and per client address, and the permit each
+//! admitted connection holds until its socket is closed (WebSocket included: the permit
+//! travels with the socket through the upgrade).
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Arc, Mutex},
+};
+
+use crate::metric_names as m;
+
+/// Why a connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    Total(usize),
+    PerIp(usize),
+}
+
+impl Refusal {
+    /// The label of `tandem_limit_refusals_total`.
+    pub(crate) fn limit(self) -> &'static str {
+        match self {
+            Refusal::Total(_) => "connections_total",
+            Refusal::PerIp(_) => "connections_per_ip",
+        }
+    }
+
+    pub(crate) fn message(self) -> String {
+        match self {
+            Refusal::Total(n) => format!("too many connections on this server (limit {n})"),
+            Refusal::PerIp(n) => format!("too many connections from this address (limit {n})"),
+        }
+    }
+}
+
+pub(crate) struct Caps {
+    max_total: usize,
+    max_per_ip: usize,
+    open: Mutex<Open>,
+}
+
+#[derive(Default)]
+struct Open {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+impl Caps {
+    pub(crate) fn new(max_total: usize, max_per_ip: usize) -> Arc<Caps> {
+        Arc::new(Caps {
+            max_total,
+            max_per_ip,
+            open: Mutex::new(Open::default()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Open> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a new connection from `ip`, or says which limit it would pass.
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Permit, Refusal> {
+        let ip = ip.to_canonical();
+        let mut open = self.lock();
+        if open.total >= self.max_total {
+            return Err(Refusal::Total(self.max_total));
+        }
+        let from_ip = open.per_ip.entry(ip).or_default();
+        if *from_ip >= self.max_per_ip {
+            if *from_ip == 0 {
+                open.per_ip.remove(&ip);
+            }
+            return Err(Refusal::PerIp(self.max_per_ip));
+        }
+        *from_ip += 1;
+        open.total += 1;
+        metrics::gauge!(m::TCP_CONNECTIONS).set(open.total as f64);
+        Ok(Permit {
+            caps: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One admitted connection; dropping it (with the socket) frees its place.
+pub(crate) struct Permit {
+    caps: Arc<Caps>,
+    ip: IpAddr,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut open = self.caps.lock();
+        open.total -= 1;
+        if let Some(n) = open.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.per_ip.remove(&self.ip);
+            }
+        }
+        metrics::gauge!(m::TCP_CONNECTIONS).set(open.total as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_counted_per_address_and_in_total() {
+        let caps = Caps::new(3, 2);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let a1 = caps.admit(a).unwrap();
+        let _a2 = caps.admit(a).unwrap();
+        assert_eq!(caps.admit(a).err(), Some(Refusal::PerIp(2)));
+        let _b1 = caps.admit(b).unwrap();
+        assert_eq!(caps.admit(b).err(), Some(Refusal::Total(3)));
+        drop(a1);
+        // The same address as an IPv4-mapped IPv6 address counts as one.
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        let _a3 = caps.admit(mapped).unwrap();
+        assert_eq!(caps.admit(a).err(), Some(Refusal::Total(3)));
+    }
+}
