@@ -389,33 +389,3 @@ async fn websockets_end_when_their_token_expires() {
     let (code, reason) = ws.closed_with(WAIT).await;
     assert_eq!((code, reason.as_str()), (4401, "access token expired"));
 }
-
-#[tokio::test]
-async fn a_client_close_is_echoed() {
-    use futures::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::{
-        protocol::{frame::coding::CloseCode, CloseFrame},
-        Message as WsMessage,
-    };
-    let server = start(&[]).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(server.ws("echo"))
-        .await
-        .unwrap();
-    ws.send(WsMessage::Close(Some(CloseFrame {
-        code: CloseCode::Away,
-        reason: "bye".into(),
-    })))
-    .await
-    .unwrap();
-    let echoed = loop {
-        match tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("no answer to the close")
-        {
-            Some(Ok(WsMessage::Close(frame))) => break frame,
-            Some(Ok(_)) => continue, // sync messages sent before the close
-            other => panic!("close not echoed: {other:?}"),
-        }
-    };
-    assert_eq!(echoed.map(|f| f.code), Some(CloseCode::Away));
-}

@@ -5,6 +5,7 @@ mod kit;
 
 mod access;
 mod cli;
+mod close_frames;
 mod connections;
 mod crash;
 mod edge;

@@ -108,23 +108,17 @@ async fn serve(mut socket: WebSocket, state: SharedState, fallback: Fallback) {
         }
     };
     conn.leave_all().await;
-    if close.code != 1006 && close.reason != "client closed" {
+    if close.reason == "client closed" {
+        // Send the echo of the client's close frame the library queued.
+        let _ = futures::SinkExt::flush(&mut socket).await;
+    } else if close.code != 1006 {
         let frame = CloseFrame {
             code: close.code,
             reason: crate::transport::ws::close_reason_text(&close.reason).into(),
         };
-        if socket.send(Message::Close(Some(frame))).await.is_ok() {
-            // Read on until the client's close: dropping a socket with unread input resets
-            // the TCP connection, and the client would see 1006 instead of our reason.
-            let drain = async {
-                while let Some(Ok(msg)) = socket.recv().await {
-                    if matches!(msg, Message::Close(_)) {
-                        break;
-                    }
-                }
-            };
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drain).await;
-        }
+        // The socket then lingers until the client has read this (`listener/socket.rs`):
+        // reading on here would buffer the rest of an oversized frame.
+        let _ = socket.send(Message::Close(Some(frame))).await;
     }
     tracing::info!(transport = LABEL, code = close.code, reason = %close.reason, "connection closed");
 }
