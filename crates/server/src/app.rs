@@ -20,7 +20,7 @@ use crate::{
     auth::Auth,
     cluster::{Cluster, ClusterSettings, Members},
     config::ServeConfig,
-    error, listener, ops,
+    error, listener, ops, origin,
     peer::CloseReason,
     registry::Registry,
     room::{Control, RoomContext, RoomSettings},
@@ -167,6 +167,11 @@ pub(crate) fn router(state: SharedState) -> Router {
         .merge(transport::routes())
         // Probes keep their plain-text answers; clients of the API get JSON errors.
         .layer(axum::middleware::from_fn(error::json_errors))
+        // Outside the JSON-error layer: its refusal is JSON already.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            origin::check,
+        ))
         .merge(ops::routes())
         .layer(body_limit)
         .with_state(state);

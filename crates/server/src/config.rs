@@ -265,9 +265,9 @@ impl ServeConfig {
     }
 }
 
-/// What one client may hold: connections (`listener/`) and the time it has to send a
-/// request. A client's address is the one the server sees: behind a reverse proxy every
-/// client shares the proxy's.
+/// What one client may hold and from where: connections (`listener/`), the time it has to
+/// send a request, and the web pages that may write (`origin.rs`). A client's address is
+/// the one the server sees: behind a reverse proxy every client shares the proxy's.
 #[derive(Debug, Clone, Args)]
 pub struct EdgeLimits {
     /// Open connections (TCP, WebSocket included) on the server; past it new ones get
@@ -281,4 +281,73 @@ pub struct EdgeLimits {
     /// previous response ends; past it the connection is closed. 0: no limit.
     #[arg(long, env = "TANDEM_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
     pub header_read_timeout_secs: u64,
+    /// Web origins (`https://app.example.com`, comma separated) whose pages may open
+    /// WebSockets and send POST/PUT/PATCH/DELETE requests; others get 403. Requests without
+    /// an `Origin` header and pages served from the server's own host always pass.
+    /// Default: every origin.
+    #[arg(
+        long,
+        env = "TANDEM_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_parser = parse_origin
+    )]
+    pub allowed_origins: Vec<String>,
+}
+
+/// An origin as browsers send it: `scheme://host[:port]` in lower case, without the
+/// scheme's default port, or `null`. Used for the setting and for the `Origin` header, so
+/// both compare as strings.
+pub fn parse_origin(raw: &str) -> Result<String, String> {
+    let origin = raw.trim().trim_end_matches('/').to_ascii_lowercase();
+    if origin == "null" {
+        return Ok(origin);
+    }
+    let bad = || format!("{raw:?} is not an origin like https://example.com[:port]");
+    let (scheme, authority) = origin.split_once("://").ok_or_else(bad)?;
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    let authority_ok = !authority.is_empty()
+        && !authority.contains(|c: char| "/?#@ ".contains(c) || c.is_ascii_control());
+    if !scheme_ok || !authority_ok {
+        return Err(bad());
+    }
+    let default_port = match scheme {
+        "http" | "ws" => Some(":80"),
+        "https" | "wss" => Some(":443"),
+        _ => None,
+    };
+    let authority = match default_port {
+        Some(port) => authority.strip_suffix(port).unwrap_or(authority),
+        None => authority,
+    };
+    Ok(format!("{scheme}://{authority}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_origin;
+
+    #[test]
+    fn origins_compare_as_browsers_send_them() {
+        assert_eq!(
+            parse_origin(" HTTPS://Example.com:443/ ").unwrap(),
+            "https://example.com"
+        );
+        assert_eq!(
+            parse_origin("http://127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(parse_origin("null").unwrap(), "null");
+        for bad in [
+            "example.com",
+            "https://",
+            "https://a.com/path",
+            "https://u@a.com",
+            "*",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -20,6 +20,7 @@ mod metric_names;
 mod names;
 mod open_files;
 mod ops;
+mod origin;
 pub mod peer;
 mod protocol;
 mod registry;
