@@ -20,7 +20,9 @@ use crate::{
     auth::Auth,
     cluster::{Cluster, ClusterSettings, Members},
     config::ServeConfig,
-    error, listener, ops, origin,
+    error,
+    holds::Holds,
+    listener, ops, origin,
     peer::CloseReason,
     registry::Registry,
     room::{Control, RoomContext, RoomSettings},
@@ -124,8 +126,13 @@ pub async fn start_with_store(
             buffer_bytes: config.session_buffer_bytes,
         },
     );
+    let holds = Holds::new(
+        config.edge.max_documents_per_ip,
+        config.edge.max_documents_per_token,
+    );
     let state = Arc::new(AppState {
         auth: Auth::new(config.secret.as_deref(), config.admin_key.as_deref()),
+        holds,
         config,
         rooms,
         store,

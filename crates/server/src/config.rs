@@ -266,8 +266,9 @@ impl ServeConfig {
 }
 
 /// What one client may hold and from where: connections (`listener/`), the time it has to
-/// send a request, and the web pages that may write (`origin.rs`). A client's address is
-/// the one the server sees: behind a reverse proxy every client shares the proxy's.
+/// send a request, the web pages that may write (`origin.rs`) and the documents it may have
+/// open (`holds.rs`). A client's address is the one the server sees: behind a reverse
+/// proxy every client shares the proxy's.
 #[derive(Debug, Clone, Args)]
 pub struct EdgeLimits {
     /// Open connections (TCP, WebSocket included) on the server; past it new ones get
@@ -292,6 +293,14 @@ pub struct EdgeLimits {
         value_parser = parse_origin
     )]
     pub allowed_origins: Vec<String>,
+    /// Distinct documents one client address may have open at once, over all its
+    /// connections and sessions; past it opening another gets 429.
+    #[arg(long, env = "TANDEM_MAX_DOCUMENTS_PER_IP", default_value_t = 256)]
+    pub max_documents_per_ip: usize,
+    /// Distinct documents one access token may have open at once (the admin key is not
+    /// counted); past it opening another gets 429.
+    #[arg(long, env = "TANDEM_MAX_DOCUMENTS_PER_TOKEN", default_value_t = 64)]
+    pub max_documents_per_token: usize,
 }
 
 /// An origin as browsers send it: `scheme://host[:port]` in lower case, without the

@@ -9,7 +9,9 @@ use axum::{
     Json,
 };
 
-use crate::{auth::AuthError, names::NameError, room::RoomError, session::SessionError};
+use crate::{
+    auth::AuthError, holds::HoldError, names::NameError, room::RoomError, session::SessionError,
+};
 
 #[derive(Debug)]
 pub(crate) struct ApiError {
@@ -66,6 +68,12 @@ impl From<SessionError> for ApiError {
             SessionError::NotYours => StatusCode::FORBIDDEN,
         };
         ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<HoldError> for ApiError {
+    fn from(e: HoldError) -> Self {
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
     }
 }
 

@@ -15,6 +15,7 @@ mod edge;
 mod error;
 mod extract;
 mod hocuspocus;
+mod holds;
 mod listener;
 mod metric_names;
 mod names;

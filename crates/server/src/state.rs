@@ -10,7 +10,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tandem_persistence::Store;
 
 use crate::{
-    auth::Auth, cluster::Cluster, config::ServeConfig, registry::Registry, session::Sessions,
+    auth::Auth, cluster::Cluster, config::ServeConfig, holds::Holds, registry::Registry,
+    session::Sessions,
 };
 
 pub(crate) struct AppState {
@@ -19,6 +20,8 @@ pub(crate) struct AppState {
     pub store: Arc<dyn Store>,
     pub auth: Auth,
     pub sessions: Arc<Sessions>,
+    /// The documents each client address and token has open.
+    pub holds: Arc<Holds>,
     pub shutting_down: AtomicBool,
     pub prometheus: PrometheusHandle,
     /// The bus to the other instances, in cluster mode.

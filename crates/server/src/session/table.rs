@@ -11,6 +11,7 @@ use std::{
 use tokio::time::Instant;
 
 use super::*;
+use crate::holds::Hold;
 
 /// Most sessions the server keeps at once; beyond it new sessions get 503.
 const MAX_SESSIONS: usize = 20_000;
@@ -29,10 +30,13 @@ struct Table {
     sessions: HashMap<String, Arc<Session>>,
     per_ip: HashMap<IpAddr, usize>,
     per_credential: HashMap<[u8; 32], usize>,
+    /// Each session's hold on its document, released when it leaves the table.
+    holds: HashMap<String, Hold>,
 }
 
 impl Table {
-    fn insert(&mut self, session: Arc<Session>) {
+    fn insert(&mut self, session: Arc<Session>, hold: Hold) {
+        self.holds.insert(session.id.clone(), hold);
         *self.per_ip.entry(session.owner.ip).or_default() += 1;
         if let Some(c) = session.owner.credential {
             *self.per_credential.entry(c).or_default() += 1;
@@ -42,6 +46,7 @@ impl Table {
 
     fn remove(&mut self, id: &str) -> Option<Arc<Session>> {
         let session = self.sessions.remove(id)?;
+        self.holds.remove(id);
         fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: K) {
             if let Some(n) = map.get_mut(&key) {
                 *n -= 1;
@@ -98,6 +103,7 @@ impl Sessions {
         access: Access,
         name: Option<String>,
         owner: Owner,
+        hold: Hold,
     ) -> Result<Arc<Session>, SessionError> {
         {
             let table = self.lock();
@@ -151,7 +157,7 @@ impl Sessions {
             }),
             notify: Notify::new(),
         });
-        self.lock().insert(session.clone());
+        self.lock().insert(session.clone(), hold);
         metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => transport.as_str()).increment(1);
         tracing::info!(%doc, peer, transport = transport.as_str(), session = %log_id(&id), "connection opened");
         let pump = session.clone();

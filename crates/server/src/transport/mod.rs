@@ -7,7 +7,13 @@ pub(crate) mod poll;
 pub(crate) mod sse;
 pub(crate) mod ws;
 
-use crate::{auth::Grant, edge::Credentials, session::Owner, state::SharedState};
+use crate::{
+    auth::Grant,
+    edge::Credentials,
+    holds::{Hold, HoldError},
+    session::Owner,
+    state::SharedState,
+};
 use axum::{
     routing::{get, post},
     Router,
@@ -45,4 +51,17 @@ pub(crate) fn owner(addr: std::net::SocketAddr, c: &Credentials, grant: &Grant) 
         credential: credential(c),
         expires: grant.exp,
     }
+}
+
+/// Counts `doc` as open for this client, by its address and its token (the admin key is
+/// counted by address only), until the returned hold is dropped.
+pub(crate) fn hold(
+    state: &SharedState,
+    addr: std::net::SocketAddr,
+    c: &Credentials,
+    grant: &Grant,
+    doc: &str,
+) -> Result<Hold, HoldError> {
+    let token = if grant.admin { None } else { credential(c) };
+    state.holds.hold(addr.ip(), token, doc)
 }

@@ -43,6 +43,7 @@ pub(crate) async fn open(
         grant.access,
         grant.name.clone(),
         super::owner(addr, &creds, &grant),
+        super::hold(&state, addr, &creds, &grant, &doc)?,
     )?;
     Ok((
         StatusCode::CREATED,

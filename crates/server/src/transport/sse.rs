@@ -54,13 +54,17 @@ pub(crate) async fn open(
     let (session, cursor, fresh) = match resume {
         Some((s, seq)) => (s, seq, false),
         None => {
-            let s = state.sessions.open(
-                &doc,
-                Transport::Sse,
-                grant.access,
-                grant.name.clone(),
-                super::owner(addr, &creds, &grant),
-            )?;
+            let s = {
+                let hold = super::hold(&state, addr, &creds, &grant, &doc)?;
+                state.sessions.open(
+                    &doc,
+                    Transport::Sse,
+                    grant.access,
+                    grant.name.clone(),
+                    super::owner(addr, &creds, &grant),
+                    hold,
+                )?
+            };
             (s, 0, true)
         }
     };

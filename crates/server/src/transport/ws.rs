@@ -3,18 +3,19 @@
 use axum::{
     extract::{
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
-        State,
+        ConnectInfo, State,
     },
     response::Response,
 };
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc};
 
 use tokio::sync::mpsc;
 
 use crate::{
     auth::Grant,
-    edge::{self, Authorized, Enabled},
+    edge::{self, Authorized, Credentials, Enabled},
     error::ApiError,
+    holds::Hold,
     metric_names as m,
     names::DocName,
     peer::{new_peer, CloseReason, Frame, Transport},
@@ -28,8 +29,11 @@ pub(crate) async fn upgrade(
     State(state): State<SharedState>,
     _: Enabled<edge::WebSocket>,
     Authorized { doc, grant, .. }: Authorized,
+    creds: Credentials,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    let hold = super::hold(&state, addr, &creds, &grant, &doc)?;
     let max = state.config.max_message_size;
     // The library's defaults reserve (and zero) 128 KiB per connection for reading. y-protocol
     // frames are mostly tiny, and once a frame's header is read the buffer grows to hold the
@@ -39,7 +43,7 @@ pub(crate) async fn upgrade(
         .write_buffer_size(16 * 1024)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| serve(socket, state, doc, grant)))
+        .on_upgrade(move |socket| serve(socket, state, doc, grant, hold)))
 }
 
 /// Not an `async fn`: the arguments of one are kept in the task next to the local copies
@@ -51,8 +55,11 @@ fn serve(
     state: SharedState,
     doc: DocName,
     grant: Grant,
+    hold: Hold,
 ) -> impl std::future::Future<Output = ()> + Send {
     async move {
+        // The document counts as open for this client until the connection ends.
+        let _hold = hold;
         let access = grant.access;
         let (handle, mut end) = new_peer(
             Transport::WebSocket,

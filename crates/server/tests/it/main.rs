@@ -13,6 +13,7 @@ mod held;
 mod history;
 mod http_transports;
 mod limits;
+mod open_documents;
 mod origins;
 mod outage;
 mod panics;

@@ -2,7 +2,7 @@
 //! its room), the frames held before a token, and routing frames between the socket and
 //! the rooms.
 
-use std::{collections::HashMap, pin::Pin};
+use std::{collections::HashMap, net::IpAddr, pin::Pin};
 
 use axum::extract::ws::{Message, WebSocket};
 use bytes::Bytes;
@@ -13,6 +13,7 @@ use tokio_stream::{wrappers::ReceiverStream, StreamMap};
 use super::{send, Fallback, LABEL, MAX_DOCUMENTS, MAX_HELD_BYTES, MAX_HELD_MESSAGES, MAX_KEY_LEN};
 use crate::{
     hocuspocus::{self as hp, DocMessage, Incoming},
+    holds::Hold,
     metric_names as m, names,
     peer::{new_peer, Access, CloseReason, Frame, PeerId, Transport},
     room::PeerEvent,
@@ -30,6 +31,8 @@ enum Doc {
         peer: PeerId,
         access: Access,
         room: mpsc::Sender<Box<PeerEvent>>,
+        /// The document counts as open for this client while it is joined.
+        _hold: Hold,
     },
 }
 
@@ -45,6 +48,8 @@ type DocStream = Pin<Box<dyn Stream<Item = DocEvent> + Send>>;
 pub(super) struct Conn {
     pub(super) state: SharedState,
     fallback: Fallback,
+    /// The client's address, which its open documents are counted against.
+    ip: IpAddr,
     docs: HashMap<String, Doc>,
     /// Stream id -> routing key, for the frames coming back from rooms.
     keys: HashMap<u64, String>,
@@ -55,10 +60,11 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub(super) fn new(state: SharedState, fallback: Fallback) -> Conn {
+    pub(super) fn new(state: SharedState, fallback: Fallback, ip: IpAddr) -> Conn {
         Conn {
             state,
             fallback,
+            ip,
             docs: HashMap::new(),
             keys: HashMap::new(),
             streams: StreamMap::new(),
@@ -258,13 +264,21 @@ impl Conn {
         let token = (!token.is_empty())
             .then_some(token)
             .or_else(|| self.fallback.token.clone());
+        let bearer = self.fallback.bearer.as_deref();
         let grant = self
             .state
             .auth
-            .document(&doc, token.as_deref(), self.fallback.bearer.as_deref())
-            .map_err(|e| e.to_string());
-        let (access, name) = match grant {
-            Ok(grant) => (grant.access, grant.name),
+            .document(&doc, token.as_deref(), bearer)
+            .map_err(|e| e.to_string())
+            .and_then(|grant| {
+                let credential = (!grant.admin)
+                    .then(|| crate::auth::credential(token.as_deref(), bearer))
+                    .flatten();
+                let hold = self.state.holds.hold(self.ip, credential, &doc);
+                Ok((grant, hold.map_err(|e| e.to_string())?))
+            });
+        let (access, name, hold) = match grant {
+            Ok((grant, hold)) => (grant.access, grant.name, hold),
             Err(reason) => {
                 tracing::info!(%doc, transport = LABEL, %reason, "document refused");
                 self.docs.insert(key.clone(), Doc::Refused);
@@ -304,6 +318,7 @@ impl Conn {
                 peer,
                 access,
                 room,
+                _hold: hold,
             },
         );
         Ok(())

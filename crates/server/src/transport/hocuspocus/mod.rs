@@ -17,11 +17,12 @@ mod documents;
 use axum::{
     extract::{
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
-        State,
+        ConnectInfo, State,
     },
     response::Response,
 };
 use futures::StreamExt;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::{
     edge::{self, Credentials, Enabled},
@@ -59,6 +60,7 @@ pub(crate) async fn upgrade(
     State(state): State<SharedState>,
     _: Enabled<edge::WebSocket>,
     Credentials { token, bearer }: Credentials,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let fallback = Fallback { token, bearer };
@@ -68,12 +70,12 @@ pub(crate) async fn upgrade(
         .write_buffer_size(16 * 1024)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| serve(socket, state, fallback)))
+        .on_upgrade(move |socket| serve(socket, state, fallback, addr.ip())))
 }
 
-async fn serve(mut socket: WebSocket, state: SharedState, fallback: Fallback) {
+async fn serve(mut socket: WebSocket, state: SharedState, fallback: Fallback, ip: IpAddr) {
     metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => LABEL).increment(1);
-    let mut conn = Conn::new(state, fallback);
+    let mut conn = Conn::new(state, fallback, ip);
     tracing::info!(transport = LABEL, "connection opened");
     let close = loop {
         tokio::select! {
