@@ -28,9 +28,11 @@ function paletteIndex (s) {
   return (h >>> 0) % PALETTE_SIZE
 }
 
-test('people present get different colours even when their names map to the same one', { timeout: 60000 }, async () => {
+test('people present get different colours even when their names map to the same one, in the editor and the list', { timeout: 60000 }, async () => {
   const names = ['Ann']
   for (let i = 0; names.length < 3; i++) if (paletteIndex(`User ${i}`) === paletteIndex('Ann')) names.push(`User ${i}`)
+  const created = await fetch(`${server.url}/api/documents`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'colours' }) })
+  assert.equal(created.status, 201)
   const url = `${server.url}/d/colours`
   const people = []
   for (const n of names) people.push(await openAs(browser, n, url))
@@ -46,6 +48,26 @@ test('people present get different colours even when their names map to the same
     lis.map((li) => [li.querySelector('.pname').textContent.replace(' (you)', ''), li.dataset.color]).sort())))
   assert.deepEqual(seen[1], seen[0])
   assert.deepEqual(seen[2], seen[0])
+
+  // The document list paints each person's chip in the colour of their cursor in the editor.
+  for (const { page } of people) await page.click('.cm-content')
+  const list = await browser.newContext()
+  const lp = await list.newPage()
+  await lp.goto(`${server.url}/`)
+  await lp.waitForFunction(() => document.querySelectorAll('tr[data-doc="colours"] .chip').length === 3)
+  const chips = Object.fromEntries(await lp.$$eval('tr[data-doc="colours"] .chip', (cs) =>
+    cs.map((c) => [c.textContent, c.style.getPropertyValue('--c')])))
+  assert.deepEqual(Object.keys(chips).sort(), [...names].sort())
+  assert.deepEqual(Object.fromEntries(seen[0]), chips)
+  const rgb = (hex) => `rgb(${[1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(', ')})`
+  for (const { page } of people) {
+    // Remote carets carry their owner's name; each is drawn in that person's chip colour.
+    await page.waitForFunction(() => document.querySelectorAll('.cm-ySelectionCaret').length === 2)
+    const carets = await page.$$eval('.cm-ySelectionCaret', (cs) =>
+      cs.map((c) => [c.querySelector('.cm-ySelectionInfo').textContent, getComputedStyle(c).backgroundColor]))
+    for (const [name, color] of carets) assert.equal(color, rgb(chips[name]), `${name}'s cursor`)
+  }
+  await list.close()
   for (const p of people) await p.context.close()
 })
 

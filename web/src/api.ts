@@ -34,22 +34,46 @@ export interface ShareResult {
 export interface ServerConfig {
   transports: string[]
   auth: 'open' | 'token' | string
-  /** "open": admin actions (list, delete) need nothing; "key": they need the admin key. */
-  admin?: 'open' | 'key' | string
+  /**
+   * "open": admin actions (list, delete) need nothing; "key": they need the admin key;
+   * "none": the server has no admin key, so nobody may list or delete.
+   */
+  admin?: 'open' | 'key' | 'none' | string
   version: string
 }
 
 let authToken: string | null = null
 export function setApiToken (token: string | null): void { authToken = token }
 
+/**
+ * The admin key, entered once on the list page and kept in this browser until "Sign out"
+ * (SECURITY.md says what that means). Sent as the bearer of admin calls (list, delete), and of
+ * the others when the address has no `?token=` (the server takes the key wherever a document
+ * token goes).
+ */
+const ADMIN_KEY = 'tandem:admin-key'
+let memoryAdminKey: string | null = null
+export function adminKey (): string | null {
+  try { return localStorage.getItem(ADMIN_KEY) ?? memoryAdminKey } catch { return memoryAdminKey }
+}
+export function setAdminKey (key: string | null): void {
+  try {
+    if (key) localStorage.setItem(ADMIN_KEY, key)
+    else localStorage.removeItem(ADMIN_KEY)
+  } catch { /* storage blocked: the key lasts as long as the page */ }
+  memoryAdminKey = key
+}
+
 export function docPath (doc: string): string {
   return `/api/documents/${encodeURIComponent(doc)}`
 }
 
 /** All server calls go through here so every error becomes one readable message. */
-export async function api<T> (path: string, init: RequestInit & { json?: unknown, timeoutMs?: number } = {}): Promise<T> {
+export async function api<T> (path: string, init: RequestInit & { json?: unknown, timeoutMs?: number, admin?: boolean } = {}): Promise<T> {
   const headers = new Headers(init.headers)
-  if (authToken) headers.set('Authorization', `Bearer ${authToken}`)
+  const key = adminKey()
+  const bearer = init.admin ? key ?? authToken : authToken ?? key
+  if (bearer) headers.set('Authorization', `Bearer ${bearer}`)
   let body = init.body
   if (init.json !== undefined) {
     headers.set('Content-Type', 'application/json')
@@ -80,12 +104,15 @@ export async function api<T> (path: string, init: RequestInit & { json?: unknown
 }
 
 export const getConfig = () => api<ServerConfig>('/api/config', { timeoutMs: 4000 })
-export const listDocuments = () => api<{ documents: DocumentInfo[] }>('/api/documents')
+export const listDocuments = () => api<{ documents: DocumentInfo[] }>('/api/documents', { admin: true })
 export const createDocument = (title: string) => api<DocumentInfo>('/api/documents', { method: 'POST', json: { title } })
 export const getDocument = (doc: string) => api<DocumentInfo>(docPath(doc))
 export const renameDocument = (doc: string, title: string) =>
   api<DocumentInfo>(docPath(doc), { method: 'PATCH', json: { title } })
-export const deleteDocument = (doc: string) => api<void>(docPath(doc), { method: 'DELETE' })
+export const deleteDocument = (doc: string) => api<void>(docPath(doc), { method: 'DELETE', admin: true })
+/** A token for one document, minted with the admin key (so the admin can open any document). */
+export const mintToken = (doc: string, expiresIn: number) =>
+  api<{ token: string }>('/api/tokens', { method: 'POST', admin: true, json: { doc, access: 'write', expires_in: expiresIn } })
 export const shareDocument = (doc: string, access: 'read' | 'write', expiresIn: number) =>
   api<ShareResult>(`${docPath(doc)}/share`, { method: 'POST', json: { access, expires_in: expiresIn } })
 

@@ -22,19 +22,44 @@ export function colorForName(name: string): string {
 }
 
 /**
- * The colour this client should use so that everyone present has a different one. Each client
- * starts from its name's colour and steps past colours held by clients with a lower id; the
- * lowest id never moves, so the choice settles after each client saw the others once.
+ * The colour of everyone present, worked out from the set of names alone. The editor paints a
+ * person's cursor and presence chip with it and the document list paints their chip with it:
+ * both call this one function with the names they see, so a person has the same colour in
+ * both without any server-side state.
+ *
+ * Each name starts from its own colour (`colorForName`); names are taken in code-unit order
+ * (not the locale's, which differs between browsers) and each steps past colours already
+ * taken, so people present never share one while the palette lasts. One person in two tabs
+ * has one name, so one colour.
  */
-export function distinctColor(name: string, clientId: number, others: Iterable<[number, string | undefined]>): string {
+export function presenceColors(names: Iterable<string>): Map<string, string> {
+  const sorted = Array.from(new Set(names)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
   const taken = new Set<string>()
-  for (const [id, color] of others) if (id < clientId && color) taken.add(color)
-  const start = hashString(name) % PALETTE.length
-  for (let k = 0; k < PALETTE.length; k++) {
-    const c = PALETTE[(start + k) % PALETTE.length]
-    if (!taken.has(c)) return c
+  const out = new Map<string, string>()
+  for (const name of sorted) {
+    const start = hashString(name) % PALETTE.length
+    let color = PALETTE[start]
+    for (let k = 0; k < PALETTE.length; k++) {
+      const c = PALETTE[(start + k) % PALETTE.length]
+      if (!taken.has(c)) { color = c; break }
+    }
+    taken.add(color)
+    out.set(name, color)
   }
-  return PALETTE[start]
+  return out
+}
+
+/**
+ * This editor's own colour among the awareness `states` it sees (its own state is `self`):
+ * `presenceColors` over the names present, the same call the document list makes.
+ */
+export function ownColor(me: string, self: number, states: Map<number, unknown>): string {
+  const names = [me]
+  for (const [id, st] of states) {
+    const name = (st as { user?: { name?: unknown } } | null)?.user?.name
+    if (id !== self && typeof name === 'string') names.push(name)
+  }
+  return presenceColors(names).get(me)!
 }
 
 /** y-codemirror.next paints selections with colorLight; a translucent variant keeps text readable. */

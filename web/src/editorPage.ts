@@ -9,8 +9,8 @@ import {
 } from '@codemirror/view'
 import { defaultKeymap, indentWithTab } from '@codemirror/commands'
 import { Connection, createProvider, transportOrder, type TransportName } from './connection'
-import { ApiError, displayTitle, getConfig, getDocument, renameDocument, type ServerConfig } from './api'
-import { distinctColor, userInfo } from './colors'
+import { ApiError, adminKey, displayTitle, getConfig, getDocument, mintToken, renameDocument, type ServerConfig } from './api'
+import { ownColor, userInfo } from './colors'
 import { validateDocName } from './names'
 import { h } from './format'
 import { appUrl, type Session } from './session'
@@ -30,6 +30,8 @@ export interface EditorPageOptions {
 
 const TRANSPORT_TEXT: Record<TransportName, string> = { websocket: 'WebSocket', sse: 'SSE', poll: 'Long polling' }
 export const OFFLINE_TEXT = 'Offline: your changes are kept in this browser'
+/** Lifetime of the token an admin's editor mints for itself (a reload mints a new one). */
+const ADMIN_TOKEN_SECS = 12 * 3600
 
 function readOnlyExtensions (ro: boolean) {
   return [EditorState.readOnly.of(ro), EditorView.editable.of(!ro),
@@ -212,10 +214,8 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
   history.onClose(() => setHistoryOpen(false))
 
   // ---- presence ----
-  const pickColor = () => distinctColor(opts.userName(), ydoc.clientID,
-    Array.from(awareness.getStates().entries())
-      .filter(([id]) => id !== ydoc.clientID)
-      .map(([id, s]) => [id, (s as { user?: { color?: string } }).user?.color] as [number, string | undefined]))
+  // The document list colours its chips with the same function, over the same names.
+  const pickColor = () => ownColor(opts.userName(), ydoc.clientID, awareness.getStates())
   const renderPresence = () => {
     const wanted = pickColor()
     if (wanted !== myColor) { myColor = wanted; setUser(); return }
@@ -283,10 +283,21 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     } else if (forced && enabled && !enabled.includes(forced)) {
       say(`The server does not offer the “${forced}” transport requested in the address.`, 'warn')
     }
+    // An admin signed in on the list page opens any document: the sync URLs take a token
+    // (browsers cannot set headers there), so one is minted for this document.
+    let token = opts.session.token
+    if (!token && config?.auth === 'token' && adminKey()) {
+      try {
+        token = (await mintToken(doc, ADMIN_TOKEN_SECS)).token
+      } catch (err) {
+        say(`Could not open the document as admin: ${err instanceof ApiError ? err.message : String(err)}`, 'error')
+      }
+      if (destroyed) return
+    }
     const order = transportOrder(enabled, forced)
     const c = new Connection(order, (name) => {
       const p = createProvider(name, {
-        origin: location.origin, doc, ydoc, awareness, token: opts.session.token, onServerSync,
+        origin: location.origin, doc, ydoc, awareness, token, onServerSync,
       }, (reason) => setReadOnly(`The server denied write access: ${reason}`))
       providers.add(p)
       return p

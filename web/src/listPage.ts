@@ -1,9 +1,10 @@
 import {
-  ApiError, createDocument, deleteDocument, displayTitle, getConfig, listDocuments, type DocumentInfo,
+  ApiError, adminKey, createDocument, deleteDocument, displayTitle, getConfig, listDocuments, setAdminKey,
+  type DocumentInfo, type ServerConfig,
 } from './api'
 import { absoluteTime, formatBytes, h, relativeTime } from './format'
 import { appUrl } from './session'
-import { distinctColor } from './colors'
+import { presenceColors } from './colors'
 
 export type SortKey = 'edited' | 'title'
 
@@ -21,14 +22,10 @@ export function filterAndSort (docs: DocumentInfo[], query: string, sort: SortKe
   return out
 }
 
-/** Chips of one row get different colours, the way the editor gives people present. */
-function chipColors (users: string[]): Array<[string, string]> {
-  const out: Array<[number, string]> = []
-  return users.map((u, i) => {
-    const c = distinctColor(u, i, out)
-    out.push([i, c])
-    return [u, c]
-  })
+/** A row's chips: each person in the colour the editor gives their cursor (`presenceColors`). */
+export function chipColors (users: string[]): Array<[string, string]> {
+  const colors = presenceColors(users)
+  return users.map((u) => [u, colors.get(u)!])
 }
 
 export function renderList (root: HTMLElement, opts: { navigate: (url: string) => void }): () => void {
@@ -77,6 +74,57 @@ export function renderList (root: HTMLElement, opts: { navigate: (url: string) =
 
   let canDelete = false
   let docs: DocumentInfo[] = []
+  /** Bumped on sign-out, so a list fetched before it is not shown after it. */
+  let generation = 0
+
+  const tools = h('div', { class: 'list-tools' }, search, h('label', { class: 'sort' }, h('span', {}, 'Sort by'), sortSel))
+
+  // ---- admin sign-in (servers where the list and delete take the admin key) ----
+  const keyInput = h('input', {
+    id: 'admin-key', type: 'password', autocomplete: 'current-password', 'aria-describedby': 'admin-error',
+  })
+  const signInError = h('p', { id: 'admin-error', class: 'message error', role: 'alert', hidden: true })
+  const signInText = h('p', { class: 'muted' })
+  const signIn = h('form', { class: 'create-form admin-signin', id: 'admin-signin', hidden: true, novalidate: true },
+    h('label', { for: 'admin-key' }, 'Admin key'),
+    signInText,
+    h('div', { class: 'row' }, keyInput, h('button', { type: 'submit', class: 'primary' }, 'Sign in')),
+    signInError)
+  const signOutBtn = h('button', { type: 'button', id: 'admin-signout', class: 'small-btn' }, 'Sign out')
+  const signedIn = h('p', { class: 'muted small admin-status', id: 'admin-status', hidden: true },
+    'Signed in as admin in this browser. ', signOutBtn)
+  const noAdmin = h('p', { class: 'message warn', id: 'no-admin', hidden: true },
+    'Only the server\'s admin sees the list of documents, and this server has no admin key. Open a document with the link you were given.')
+
+  /** Signed out: the list is the admin's, so ask for the key instead (with why, if refused). */
+  const showSignIn = (refusal: string | null) => {
+    generation++
+    tbody.replaceChildren()
+    signIn.hidden = false
+    signedIn.hidden = true
+    tools.hidden = true
+    canDelete = false
+    docs = []
+    table.hidden = true
+    empty.hidden = true
+    listError.hidden = true
+    signInText.textContent = 'Only the server\'s admin sees the list of documents. Open a document with the link you were given, or sign in with the admin key (kept in this browser until you sign out).'
+    signInError.hidden = refusal === null
+    signInError.textContent = refusal ?? ''
+  }
+  signIn.addEventListener('submit', (e) => {
+    e.preventDefault()
+    const key = keyInput.value.trim()
+    if (!key) { signInError.hidden = false; signInError.textContent = 'Enter the admin key.'; keyInput.focus(); return }
+    setAdminKey(key)
+    keyInput.value = ''
+    void refresh()
+  })
+  signOutBtn.addEventListener('click', () => {
+    setAdminKey(null)
+    if (timer) clearTimeout(timer)
+    showSignIn(null)
+  })
 
   const remove = async (d: DocumentInfo) => {
     const t = displayTitle(d)
@@ -125,15 +173,32 @@ export function renderList (root: HTMLElement, opts: { navigate: (url: string) =
 
   let stopped = false
   let timer: ReturnType<typeof setTimeout> | null = null
+  let config: ServerConfig | null = null
   const refresh = async () => {
+    if (timer) clearTimeout(timer)
+    timer = null
+    if (config?.admin === 'none') { noAdmin.hidden = false; tools.hidden = true; return }
+    const needsKey = config?.admin === 'key'
+    const key = adminKey()
+    if (needsKey && !key) { showSignIn(null); return }
+    const gen = generation
     try {
       const { documents } = await listDocuments()
-      if (stopped) return
+      if (stopped || gen !== generation) return
       listError.hidden = true
+      signIn.hidden = true
+      tools.hidden = false
+      signedIn.hidden = !needsKey
+      canDelete = config?.admin === 'open' || needsKey
       docs = documents
       render()
     } catch (err) {
-      if (stopped) return
+      if (stopped || gen !== generation) return
+      if (needsKey && err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+        setAdminKey(null)
+        showSignIn(`That admin key was not accepted: ${err.message}`)
+        return
+      }
       listError.hidden = false
       listError.textContent = err instanceof ApiError ? err.message : String(err)
     }
@@ -145,11 +210,12 @@ export function renderList (root: HTMLElement, opts: { navigate: (url: string) =
     h('h1', {}, 'Documents'),
     h('p', { class: 'lead' }, 'Write together in real time. Share a document by sharing its address.'),
     form,
-    h('div', { class: 'list-tools' }, search, h('label', { class: 'sort' }, h('span', {}, 'Sort by'), sortSel)),
+    signIn, noAdmin, signedIn,
+    tools,
     listError, listMessage, table, empty, noMatch))
   table.hidden = true
-  getConfig().then((c) => { canDelete = c.admin === 'open'; if (!stopped) render() }).catch(() => {})
-  void refresh()
+  // The server's settings say whether the list takes the admin key; without them, just try.
+  getConfig().then((c) => { config = c }).catch(() => {}).finally(() => { if (!stopped) void refresh() })
   input.focus()
   return () => { stopped = true; if (timer) clearTimeout(timer) }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { validateDocName } from './names'
-import { PALETTE, colorForName, distinctColor, userInfo } from './colors'
+import { PALETTE, colorForName, ownColor, presenceColors, userInfo } from './colors'
+import { chipColors } from './listPage'
 import { isReadOnlyToken, parseTokenClaims } from './token'
 import { diffLines, diffStats } from './diff'
 import { transportOrder } from './connection'
@@ -23,19 +24,37 @@ describe('validateDocName', () => {
   })
 })
 
-describe('distinct colours', () => {
-  it('steps past colours of lower client ids and settles to all-different', () => {
-    // Names that hash to the same colour.
-    const names = ['alice']
-    for (let i = 0; names.length < 3; i++) if (colorForName(`u${i}`) === colorForName('alice')) names.push(`u${i}`)
-    const ids = [5, 9, 2]
-    let colors = new Map<number, string>(ids.map((id, i) => [id, colorForName(names[i])]))
-    for (let round = 0; round < 3; round++) {
-      colors = new Map(ids.map((id, i) => [id, distinctColor(names[i], id, colors.entries())]))
+describe('presence colours', () => {
+  // Names that hash to the same colour.
+  const clash = ['alice']
+  for (let i = 0; clash.length < 4; i++) if (colorForName(`u${i}`) === colorForName('alice')) clash.push(`u${i}`)
+
+  it('gives the people present different colours, whatever order they are seen in', () => {
+    const colors = presenceColors(clash)
+    expect(new Set(colors.values()).size).toBe(clash.length)
+    expect(presenceColors([...clash].reverse())).toEqual(colors)
+    // The first name in code-unit order keeps its own colour.
+    expect(colors.get('alice')).toBe(colorForName('alice'))
+  })
+
+  it('the list paints each person as the editors paint their cursor', () => {
+    // Every editor picks its own colour from the awareness states it sees (random client ids,
+    // any order); the list gets the same names from the server, sorted and once each.
+    for (let round = 0; round < 50; round++) {
+      const names = [...clash, 'Bob', 'Zoë', 'Émile', 'bob'].filter(() => Math.random() < 0.7)
+      if (names.length === 0) continue
+      const ids = names.map(() => Math.floor(Math.random() * 2 ** 32))
+      const states = new Map<number, unknown>(ids.map((id, i) => [id, { user: { name: names[i] } }]))
+      const editors = new Map(names.map((n, i) => [n, ownColor(n, ids[i], states)]))
+      const list = new Map(chipColors([...new Set(names)].sort()))
+      expect(list).toEqual(editors)
     }
-    expect(new Set(colors.values()).size).toBe(3)
-    // The lowest id keeps its own colour.
-    expect(colors.get(2)).toBe(colorForName(names[2]))
+  })
+
+  it('one person in two tabs has one colour', () => {
+    const states = new Map<number, unknown>([[1, { user: { name: 'alice' } }], [2, { user: { name: 'alice' } }], [3, { user: { name: clash[1] } }]])
+    expect(ownColor('alice', 1, states)).toBe(ownColor('alice', 2, states))
+    expect(ownColor(clash[1], 3, states)).not.toBe(ownColor('alice', 1, states))
   })
 })
 

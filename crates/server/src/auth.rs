@@ -53,8 +53,16 @@ pub enum AuthError {
     WrongDocument,
     #[error("access token is read-only")]
     ReadOnly,
-    #[error("this endpoint needs the admin key (Authorization: Bearer <admin key>)")]
+    #[error(
+        "only the server's admin may do this: send the admin key as `Authorization: Bearer \
+         <admin key>` (a document token, even with write access, is not enough)"
+    )]
     AdminRequired,
+    #[error(
+        "only the server's admin may do this, and this server has no admin key \
+         (start it with --admin-key or TANDEM_ADMIN_KEY)"
+    )]
+    NoAdminKey,
 }
 
 impl AuthError {
@@ -63,9 +71,10 @@ impl AuthError {
             AuthError::Missing | AuthError::Invalid | AuthError::Expired => {
                 StatusCode::UNAUTHORIZED
             }
-            AuthError::WrongDocument | AuthError::ReadOnly | AuthError::AdminRequired => {
-                StatusCode::FORBIDDEN
-            }
+            AuthError::WrongDocument
+            | AuthError::ReadOnly
+            | AuthError::AdminRequired
+            | AuthError::NoAdminKey => StatusCode::FORBIDDEN,
         }
     }
 
@@ -76,7 +85,7 @@ impl AuthError {
             AuthError::Expired => "expired",
             AuthError::WrongDocument => "wrong_document",
             AuthError::ReadOnly => "read_only",
-            AuthError::AdminRequired => "admin_required",
+            AuthError::AdminRequired | AuthError::NoAdminKey => "admin_required",
         }
     }
 }
@@ -142,6 +151,11 @@ impl Auth {
     /// Admin actions need nothing: no secret and no admin key.
     pub fn admin_open(&self) -> bool {
         self.admin_key.is_none() && self.keys.is_none()
+    }
+
+    /// Whether admin actions are possible at all: open, or an admin key is set.
+    pub fn has_admin(&self) -> bool {
+        self.admin_open() || self.admin_key.is_some()
     }
 
     pub fn token_mode(&self) -> bool {
@@ -231,11 +245,15 @@ impl Auth {
             return Ok(());
         }
         if self.is_admin(bearer) {
-            Ok(())
-        } else {
-            metrics::counter!(m::AUTH_REFUSED, "reason" => "admin_required").increment(1);
-            Err(AuthError::AdminRequired)
+            return Ok(());
         }
+        let err = if self.admin_key.is_some() {
+            AuthError::AdminRequired
+        } else {
+            AuthError::NoAdminKey
+        };
+        metrics::counter!(m::AUTH_REFUSED, "reason" => err.label()).increment(1);
+        Err(err)
     }
 }
 
@@ -335,6 +353,20 @@ mod tests {
         for near in ["ad", "admm", "Adm", ""] {
             assert!(auth.admin(Some(near)).is_err(), "{near:?} accepted");
         }
+    }
+
+    #[test]
+    fn without_an_admin_key_nobody_is_admin_and_the_refusal_says_why() {
+        let auth = Auth::new(Some("s3cret"), None);
+        assert!(!auth.has_admin());
+        let token = auth
+            .mint(&claims("*", Access::Write, now_secs() + 600))
+            .unwrap();
+        for bearer in [None, Some(""), Some(token.as_str())] {
+            assert_eq!(auth.admin(bearer).unwrap_err(), AuthError::NoAdminKey);
+        }
+        assert!(Auth::new(Some("s3cret"), Some("adm")).has_admin());
+        assert!(Auth::new(None, None).has_admin());
     }
 
     #[test]

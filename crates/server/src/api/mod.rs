@@ -71,9 +71,15 @@ async fn config(State(state): State<SharedState>) -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "transports": transports,
         "auth": if state.auth.token_mode() { "token" } else { "open" },
-        // Whether listing and deleting documents need the admin key (the editor hides what
-        // the visitor cannot do).
-        "admin": if state.auth.admin_open() { "open" } else { "key" },
+        // Whether listing and deleting documents need the admin key, or are impossible for
+        // want of one (the editor asks for the key, or hides what nobody can do).
+        "admin": if state.auth.admin_open() {
+            "open"
+        } else if state.auth.has_admin() {
+            "key"
+        } else {
+            "none"
+        },
         "version": env!("CARGO_PKG_VERSION"),
     }))
 }

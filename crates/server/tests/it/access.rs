@@ -360,7 +360,11 @@ async fn admin_api_needs_the_admin_key() {
     // No key, a wrong key, and a document token (even a write one) are all refused.
     for who in [api.clone(), api.bearer("wrong-key"), api.bearer(&write)] {
         expect_error(who.list().await, 403).await;
-        expect_error(who.delete("x").await, 403).await;
+        let why = expect_error(who.delete("x").await, 403).await;
+        assert!(
+            why.contains("only the server's admin") && why.contains("document token"),
+            "{why}"
+        );
         expect_error(who.restore("hist", n).await, 403).await;
         let mint = who.mint_token(serde_json::json!({"doc": "minted"})).await;
         expect_error(mint, 403).await;
@@ -437,8 +441,28 @@ async fn admin_api_needs_the_admin_key() {
     })
     .await;
     refused_everywhere(&server, "minted", v["token"].as_str(), 401).await;
-    // The API reports token mode.
-    assert_eq!(api.config().await["auth"], "token");
+    // The API reports token mode, and that admin actions take the key.
+    let config = api.config().await;
+    assert_eq!(
+        (&config["auth"], &config["admin"]),
+        (&"token".into(), &"key".into())
+    );
+}
+
+#[tokio::test]
+async fn without_an_admin_key_admin_actions_are_refused_and_say_why() {
+    let server = start(&["--secret", SECRET]).await;
+    let api = Api::new(&server);
+    let write = token("*", AccessLevel::Write);
+    let admin = api.bearer(&write);
+    assert_eq!(admin.create("kept").await.status(), 201);
+    for who in [api.clone(), admin] {
+        let why = expect_error(who.delete("kept").await, 403).await;
+        assert!(why.contains("no admin key"), "{why}");
+        expect_error(who.list().await, 403).await;
+    }
+    assert_eq!(api.bearer(&write).document("kept").await.status(), 200);
+    assert_eq!(api.config().await["admin"], "none");
 }
 
 #[tokio::test]
