@@ -55,9 +55,11 @@ export async function startServer (extraArgs = [], opts = {}) {
   return {
     url,
     dataDir,
+    pid: child.pid,
     log: () => log,
     async stop () {
       if (child.exitCode === null) {
+        child.kill('SIGCONT') // in case a test paused it
         child.kill('SIGTERM')
         await Promise.race([new Promise((r) => child.once('exit', r)), new Promise((r) => setTimeout(r, 5000))])
         if (child.exitCode === null) child.kill('SIGKILL')

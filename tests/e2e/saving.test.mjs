@@ -59,6 +59,20 @@ test('offline edits survive a closed tab and reach the server when it is back', 
   assert.equal(await serverText(url, doc), 'Before. ')
   assert.equal(await page.textContent('#save-status'), 'Saved')
 
+  // A paused server keeps the connection open but echoes nothing: the edit is "Saving…" until
+  // the server, running again, commits and echoes it.
+  process.kill(server.pid, 'SIGSTOP')
+  try {
+    await page.keyboard.type('Paused. ')
+    await waitSave(page, 'saving')
+    assert.equal(await page.textContent('#save-status'), 'Saving…')
+    assert.equal(await page.$eval('#conn-status', (e) => e.dataset.status), 'connected')
+  } finally {
+    process.kill(server.pid, 'SIGCONT')
+  }
+  await waitSave(page, 'saved')
+  assert.equal(await serverText(url, doc), 'Before. Paused. ')
+
   await server.stop()
   await waitSave(page, 'offline')
   assert.equal(await page.textContent('#save-status'), 'Offline: your changes are kept in this browser')
@@ -82,13 +96,13 @@ test('offline edits survive a closed tab and reach the server when it is back', 
   await page.close()
 
   server = await startServer([], { dataDir, listen })
-  assert.equal(await serverText(server.url, doc), 'Before. ', 'the server never saw the offline edits')
+  assert.equal(await serverText(server.url, doc), 'Before. Paused. ', 'the server never saw the offline edits')
   const reopened = await context.newPage()
   await reopened.goto(`${server.url}/d/${doc}`)
   await reopened.waitForSelector('.cm-content')
   await waitForStatus(reopened, 'connected')
   await waitSave(reopened, 'saved')
-  assert.equal(await editorText(reopened), `Before. ${offline}`)
-  assert.equal(await serverText(server.url, doc), `Before. ${offline}`)
+  assert.equal(await editorText(reopened), `Before. Paused. ${offline}`)
+  assert.equal(await serverText(server.url, doc), `Before. Paused. ${offline}`)
   await context.close()
 })

@@ -32,7 +32,7 @@ after(async () => {
   await server?.stop()
 })
 
-test('the share dialog hands out a view-only link', { timeout: 60000 }, async () => {
+test('the share dialog hands out a view-only link and an edit link', { timeout: 60000 }, async () => {
   const doc = 'shared-plan'
   const owner = mint(['--doc', doc, '--access', 'write', '--name', 'Owner', '--share'])
   const o = await openAs(browser, 'ignored', `${server.url}/d/${doc}?token=${owner}`)
@@ -57,8 +57,23 @@ test('the share dialog hands out a view-only link', { timeout: 60000 }, async ()
   assert.equal(await editorText(v.page), 'Plan for everyone to read.')
   const text = await (await fetch(`${server.url}/api/documents/${doc}/text?token=${owner}`)).text()
   assert.equal(text, 'Plan for everyone to read.')
+
+  // The edit link: its visitor edits, under the name they pick.
+  await o.page.click('#share-edit-copy')
+  await o.page.waitForFunction(() => document.getElementById('share-edit-url').value.includes('token='))
+  const editLink = await o.page.inputValue('#share-edit-url')
+  assert.notEqual(editLink, link)
+  const e = await openAs(browser, 'Editor', editLink)
+  await waitForStatus(e.page, 'connected')
+  assert.equal(await e.page.isVisible('#readonly-badge'), false)
+  assert.equal(await e.page.inputValue('#user-name'), 'Editor')
+  await e.page.click('.cm-content')
+  await e.page.keyboard.press('Control+End')
+  await e.page.keyboard.type(' Edited.')
+  await waitConverged([o.page, v.page, e.page], (t) => t === 'Plan for everyone to read. Edited.')
   await o.context.close()
   await v.context.close()
+  await e.context.close()
 })
 
 test('shared tokens: same document, equal or lower access, bounded life', async () => {
