@@ -1,5 +1,6 @@
 // Refreshes the screenshots in docs/screenshots (shown in the README): the list and the editor
-// with two people and the history open, on a desktop and a phone, in light and dark mode.
+// with two people and the history open, on a desktop and a phone, in light and dark mode; and
+// the admin sign-in of a server with tokens.
 // Run with `npm run screenshots --prefix tests/e2e` after `npm run build --prefix web`.
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
@@ -50,6 +51,22 @@ try {
       await page.screenshot({ path: path.join(outDir, `editor-${device}-${scheme}.png`) })
       await context.close()
     }
+  }
+  // The admin sign-in that a server with tokens shows on its list page.
+  const tokenServer = await startServer(['--secret', 'screenshots-secret-0123456789abcdef', '--admin-key', 'screenshots-admin'])
+  try {
+    for (const [scheme, device, viewport] of [['light', 'desktop', { width: 1280, height: 800 }], ['dark', 'phone', { width: 390, height: 844 }]]) {
+      const context = await browser.newContext({ viewport, colorScheme: scheme, deviceScaleFactor: device === 'phone' ? 2 : 1 })
+      await context.addInitScript(() => localStorage.setItem('tandem:name', 'Cleo'))
+      const page = await context.newPage()
+      await page.goto(`${tokenServer.url}/`)
+      await page.waitForSelector('#admin-signin:not([hidden])')
+      await page.click('#admin-key')
+      await page.screenshot({ path: path.join(outDir, `signin-${device}-${scheme}.png`) })
+      await context.close()
+    }
+  } finally {
+    await tokenServer.stop()
   }
   console.log(`screenshots written to ${outDir}`)
 } finally {

@@ -86,8 +86,9 @@ export function renderList (root: HTMLElement, opts: { navigate: (url: string) =
   const signInError = h('p', { id: 'admin-error', class: 'message error', role: 'alert', hidden: true })
   const signInText = h('p', { class: 'muted' })
   const signIn = h('form', { class: 'create-form admin-signin', id: 'admin-signin', hidden: true, novalidate: true },
-    h('label', { for: 'admin-key' }, 'Admin key'),
+    h('h2', { class: 'signin-title' }, 'Sign in as admin'),
     signInText,
+    h('label', { for: 'admin-key' }, 'Admin key'),
     h('div', { class: 'row' }, keyInput, h('button', { type: 'submit', class: 'primary' }, 'Sign in')),
     signInError)
   const signOutBtn = h('button', { type: 'button', id: 'admin-signout', class: 'small-btn' }, 'Sign out')
