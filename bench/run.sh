@@ -36,6 +36,11 @@ log() { echo "[bench] $*" >&2; }
 # The servers inherit this: 10,000 sockets need more than the usual 1,024 descriptors.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 log "open-file limit: $(ulimit -n)"
+# Every load client runs on this host, from one or a few loopback addresses: lift the
+# limits per client address and on open connections (SECURITY.md), which would otherwise
+# refuse the benchmark's own clients.
+export TANDEM_MAX_CONNECTIONS=50000 TANDEM_MAX_CONNECTIONS_PER_IP=1000000 \
+  TANDEM_MAX_DOCUMENTS_PER_IP=1000000 TANDEM_MAX_SESSIONS_PER_IP=1000000
 
 # The load generator on core 0, the server under test on the others, so the generator's
 # decoding does not inflate the server's tails (PostgreSQL itself is not pinned).

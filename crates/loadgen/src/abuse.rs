@@ -4,7 +4,9 @@
 //! memory comes from `/proc` (`--server-pid`).
 //!
 //! The patterns are the classes of SECURITY.md's threat list; every pattern sends only
-//! to the target server on 127.0.0.1 and stops after `--duration`.
+//! to the target server on 127.0.0.1 and stops after `--duration`. The attacker's sockets
+//! come from [`ATTACKER`], another loopback address than the probe's, so that the server's
+//! limits per client address apply to the attacker and not to the legitimate user.
 
 use std::{
     sync::{
@@ -18,7 +20,10 @@ use anyhow::Result;
 use clap::ValueEnum;
 use futures::{SinkExt, StreamExt};
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use tokio::{io::AsyncWriteExt, net::TcpStream};
+use tokio::{
+    io::AsyncWriteExt,
+    net::{TcpSocket, TcpStream},
+};
 use tokio_tungstenite::tungstenite::Message as Ws;
 use yrs::{Doc, Map, ReadTxn, StateVector, Transact};
 
@@ -52,6 +57,20 @@ pub enum Pattern {
     Documents,
     /// Named versions requested in a loop.
     Versions,
+}
+
+/// The address every attacking socket is bound to (the probe uses 127.0.0.1).
+const ATTACKER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 2);
+
+/// A TCP connection to `hostport` from [`ATTACKER`].
+async fn attacker_connect(hostport: &str) -> std::io::Result<TcpStream> {
+    let addr = tokio::net::lookup_host(hostport)
+        .await?
+        .find(|a| a.is_ipv4())
+        .ok_or_else(|| std::io::Error::other("no IPv4 address for the target"))?;
+    let socket = TcpSocket::new_v4()?;
+    socket.bind((ATTACKER, 0).into())?;
+    socket.connect(addr).await
 }
 
 #[derive(Default)]
@@ -211,6 +230,7 @@ impl Attack {
         let mut rng = StdRng::seed_from_u64(self.seed);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
+            .local_address(std::net::IpAddr::V4(ATTACKER))
             .build()
             .expect("HTTP client");
         let mut round = 0u64;
@@ -257,7 +277,10 @@ impl Attack {
     /// Opens a socket to `doc`, sends `frames` as fast as it takes them, then reads until
     /// the server closes or a short quiet spell.
     async fn ws_frames(&self, doc: &str, frames: Vec<Vec<u8>>) -> Result<()> {
-        let (mut ws, _) = tokio_tungstenite::connect_async(self.ws_url(doc)).await?;
+        let url = self.ws_url(doc);
+        let hostport = self.base.trim_start_matches("http://");
+        let stream = attacker_connect(hostport).await?;
+        let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await?;
         for f in frames {
             if ws.send(Ws::Binary(f.into())).await.is_err() {
                 break;
@@ -385,7 +408,7 @@ impl Attack {
             if Instant::now() >= self.deadline {
                 break;
             }
-            match TcpStream::connect(&hostport).await {
+            match attacker_connect(&hostport).await {
                 Ok(mut s) => {
                     let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await;
                     self.counters.sent.fetch_add(1, Relaxed);
