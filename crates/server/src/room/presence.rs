@@ -218,6 +218,11 @@ impl Room {
             return Ok(());
         };
         let name = p.handle.name.clone();
+        // y-websocket clients send back every state they hear of: another instance's
+        // clients' states coming back this way are no claim on them (they would stop that
+        // instance's later changes from crossing here).
+        let mut update = update;
+        update.clients.retain(|c, _| !self.replica.is_remote(*c));
         let awareness = &self.awareness;
         let (update, refused) = self.presence.admit(peer, name.as_deref(), update, |id| {
             let (clock, _) = awareness.meta(id)?;

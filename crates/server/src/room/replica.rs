@@ -60,6 +60,11 @@ impl Replica {
         self.deferred.push((peer, sv));
     }
 
+    /// Whether another instance announced `client` (its peers own it there).
+    pub(super) fn is_remote(&self, client: ClientID) -> bool {
+        self.remote.contains_key(&client)
+    }
+
     pub(super) fn loaded(&mut self, stored: &StoredDoc) {
         self.applied = stored.last_seq;
         self.doc_id = Some(stored.id);
