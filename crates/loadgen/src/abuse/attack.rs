@@ -1,23 +1,11 @@
-//! `abuse`: one hostile client runs an attack pattern at full speed while a probe measures
-//! what a legitimate user on *another* document sees: the time for a fresh WebSocket client
-//! to finish its sync handshake, and the time `/healthz` takes to answer. The server's peak
-//! memory comes from `/proc` (`--server-pid`).
-//!
-//! The patterns are the classes of SECURITY.md's threat list; every pattern sends only
-//! to the target server on 127.0.0.1 and stops after `--duration`. The attacker's sockets
-//! come from [`ATTACKER`], another loopback address than the probe's, so that the server's
-//! limits per client address apply to the attacker and not to the legitimate user.
+//! The hostile client of `abuse`: each pattern's attack, from its own loopback address.
 
 use std::{
-    sync::{
-        atomic::{AtomicU64, Ordering::Relaxed},
-        Arc,
-    },
+    sync::{atomic::Ordering::Relaxed, Arc},
     time::{Duration, Instant},
 };
 
 use anyhow::Result;
-use clap::ValueEnum;
 use futures::{SinkExt, StreamExt};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use tokio::{
@@ -27,37 +15,8 @@ use tokio::{
 use tokio_tungstenite::tungstenite::Message as Ws;
 use yrs::{Doc, Map, ReadTxn, StateVector, Transact};
 
-use crate::{
-    http::origin,
-    procstat,
-    proto::write_var,
-    report::{percentile, progress, Report},
-    AbuseArgs, Common,
-};
-
-/// What the hostile client does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Pattern {
-    /// Frames of a few bytes whose headers claim millions of clients, entries or values
-    /// (WebSocket, SSE/poll upstream and the update API).
-    Amplify,
-    /// Random bytes as protocol messages.
-    Malformed,
-    /// Tiny valid updates on one document, as fast as the socket takes them.
-    Flood,
-    /// Awareness for other people's client ids, with clocks near the maximum.
-    Presence,
-    /// SSE/poll sessions opened in a loop and never read.
-    Sessions,
-    /// TCP connections that send half a request header and then nothing.
-    Slowloris,
-    /// Valid but dense updates (many map keys per byte) to fresh documents.
-    Dense,
-    /// A new document per connection, as fast as possible.
-    Documents,
-    /// Named versions requested in a loop.
-    Versions,
-}
+use super::{Counters, Pattern};
+use crate::proto::write_var;
 
 /// The address every attacking socket is bound to (the probe uses 127.0.0.1).
 const ATTACKER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 2);
@@ -71,124 +30,6 @@ async fn attacker_connect(hostport: &str) -> std::io::Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
     socket.bind((ATTACKER, 0).into())?;
     socket.connect(addr).await
-}
-
-#[derive(Default)]
-struct Counters {
-    sent: AtomicU64,
-    refused: AtomicU64,
-    closed: AtomicU64,
-}
-
-pub async fn run(common: &Common, a: &AbuseArgs) -> Result<Report> {
-    let base = origin(&common.url)?;
-    let prefix = common.prefix();
-    let deadline = Instant::now() + Duration::from_secs_f64(a.duration);
-    let counters = Arc::new(Counters::default());
-    let peak = Arc::new(AtomicU64::new(0));
-
-    progress(format!(
-        "abuse {:?} x{} for {:.0} s against {base}",
-        a.pattern, a.attackers, a.duration
-    ));
-    let mut attackers = Vec::new();
-    for i in 0..a.attackers {
-        let ctx = Attack {
-            pattern: a.pattern,
-            url: common.url.clone(),
-            base: base.clone(),
-            doc: format!("{prefix}-target"),
-            seed: 0x5eed + i as u64,
-            deadline,
-            counters: counters.clone(),
-            token: a.attack_token.clone(),
-        };
-        attackers.push(tokio::spawn(async move { ctx.run().await }));
-    }
-    if let Some(pid) = common.server_pid {
-        let peak = peak.clone();
-        tokio::spawn(async move {
-            while Instant::now() < deadline {
-                if let Some(kib) = procstat::rss_kib(pid) {
-                    peak.fetch_max(kib, Relaxed);
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
-    }
-
-    // The probe: a legitimate user on its own document, and a health check.
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(0)
-        .build()?;
-    let mut sync_us = Vec::new();
-    let mut health_us = Vec::new();
-    let mut sync_failures = 0u64;
-    let mut health_failures = 0u64;
-    let mut n = 0usize;
-    while Instant::now() < deadline {
-        n += 1;
-        let started = Instant::now();
-        match client.get(format!("{base}/healthz")).send().await {
-            Ok(r) if r.status().is_success() => {
-                health_us.push(started.elapsed().as_micros() as u64)
-            }
-            _ => health_failures += 1,
-        }
-        let doc = Doc::new();
-        let started = Instant::now();
-        let probe_doc = format!("{prefix}-probe-{}", n % 16);
-        match common.target().connect(&probe_doc, n, &doc).await {
-            Ok(mut conn) => {
-                sync_us.push(started.elapsed().as_micros() as u64);
-                let _ = conn.ws.close(None).await;
-            }
-            Err(e) => {
-                sync_failures += 1;
-                if sync_failures <= 3 {
-                    progress(format!("probe sync failed: {e:#}"));
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(a.probe_interval_ms)).await;
-    }
-    for t in attackers {
-        t.abort();
-    }
-    sync_us.sort_unstable();
-    health_us.sort_unstable();
-    let ms = |v: Option<u64>| v.map(|us| us as f64 / 1000.0);
-
-    let mut r = Report::new("abuse");
-    r.add("pattern", format!("{:?}", a.pattern).to_lowercase(), "");
-    r.add("attackers", a.attackers as u64, "");
-    r.add("attack_messages", counters.sent.load(Relaxed), "");
-    r.add("attack_refusals", counters.refused.load(Relaxed), "");
-    r.add("attack_closes", counters.closed.load(Relaxed), "");
-    r.add("probe_syncs", sync_us.len() as u64, "");
-    r.add("probe_sync_failures", sync_failures, "");
-    r.num("probe_sync_p50_ms", ms(percentile(&sync_us, 50.0)), "ms");
-    r.num("probe_sync_p99_ms", ms(percentile(&sync_us, 99.0)), "ms");
-    r.num("probe_sync_max_ms", ms(sync_us.last().copied()), "ms");
-    r.add("healthz_failures", health_failures, "");
-    r.num("healthz_p50_ms", ms(percentile(&health_us, 50.0)), "ms");
-    r.num("healthz_p99_ms", ms(percentile(&health_us, 99.0)), "ms");
-    r.num("healthz_max_ms", ms(health_us.last().copied()), "ms");
-    let peak = peak.load(Relaxed);
-    r.num(
-        "server_peak_rss_mib",
-        (peak > 0).then_some(peak as f64 / 1024.0),
-        "MiB",
-    );
-    if let Some(pid) = common.server_pid {
-        r.num(
-            "server_rss_after_mib",
-            procstat::rss_kib(pid).map(|k| k as f64 / 1024.0),
-            "MiB",
-        );
-    }
-    Ok(r)
 }
 
 /// About 1.5 MiB of short map keys: many structs per byte of wire. Built once: making it
@@ -214,19 +55,19 @@ fn dense_frame() -> &'static [u8] {
     })
 }
 
-struct Attack {
-    pattern: Pattern,
-    url: String,
-    base: String,
-    doc: String,
-    seed: u64,
-    deadline: Instant,
-    counters: Arc<Counters>,
-    token: Option<String>,
+pub(super) struct Attack {
+    pub(super) pattern: Pattern,
+    pub(super) url: String,
+    pub(super) base: String,
+    pub(super) doc: String,
+    pub(super) seed: u64,
+    pub(super) deadline: Instant,
+    pub(super) counters: Arc<Counters>,
+    pub(super) token: Option<String>,
 }
 
 impl Attack {
-    async fn run(self) {
+    pub(super) async fn run(self) {
         let mut rng = StdRng::seed_from_u64(self.seed);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
