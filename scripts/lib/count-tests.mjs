@@ -7,14 +7,14 @@
 // reporter), junit (cargo-nextest), cargo-test-log (the output of plain `cargo test`).
 //
 // With CI=true, a test skipped because something the machine could install is missing
-// (PostgreSQL, psql, nginx, openssl, docker-compose, Chromium) counts as failed: on CI the test
+// (PostgreSQL, psql, nginx, openssl, docker-compose, nats-server, Chromium) counts as failed: on CI the test
 // command installs those, so such a skip means a test silently did not run.
 
 import { readFileSync, existsSync } from 'node:fs'
 import path from 'node:path'
 
 const [format, file] = process.argv.slice(2)
-const INSTALLABLE = /\b(psql|postgres(ql)?|TANDEM_TEST_PG_URL|nginx|openssl|docker[- ]compose|chromium)\b/i
+const INSTALLABLE = /\b(psql|postgres(ql)?|TANDEM_TEST_PG_URL|nginx|openssl|docker[- ]compose|chromium|nats-server)\b/i
 const strict = ['true', '1'].includes(process.env.CI ?? '')
 const cwd = process.cwd()
 

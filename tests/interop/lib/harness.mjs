@@ -3,7 +3,7 @@
 //
 // Everything here is bounded in time so a broken server makes a test fail, never hang.
 
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -229,6 +229,85 @@ export async function httpGetBytes (url, timeoutMs = 10000) {
 /** The URL path segment for a document name (names are URL-safe, but be explicit). */
 export function docPath (name) {
   return encodeURIComponent(name)
+}
+
+/**
+ * A throwaway PostgreSQL database, dropped by `drop()`: `{ url, drop }`; `{ skip }` when there
+ * is no server to use (the reason names what is missing, so the test command counts it, and
+ * fails it on CI); `{ error }` when the server that was given does not work (a failure, not a
+ * skip).
+ */
+export function postgresDatabase (label) {
+  const admin = process.env.TANDEM_TEST_PG_URL
+  if (!admin) return { skip: 'needs PostgreSQL: TANDEM_TEST_PG_URL is not set (scripts/test.sh provides one)' }
+  const psql = (sql) => spawnSync('psql', [admin, '-v', 'ON_ERROR_STOP=1', '-qAtc', sql], {
+    encoding: 'utf8', timeout: 30000, stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const probe = psql('select 1')
+  if (probe.error?.code === 'ENOENT') return { skip: 'needs psql (Debian: postgresql-client) to make the test database' }
+  if (probe.error || probe.status !== 0) {
+    return { error: `TANDEM_TEST_PG_URL=${admin} does not work with psql: ${probe.error?.message || probe.stderr}` }
+  }
+  const name = `tandem_${label}_${process.pid}_${Date.now().toString(36)}`
+  const created = psql(`create database ${name}`)
+  if (created.status !== 0) return { error: `create database ${name} failed: ${created.error?.message || created.stderr}` }
+  const url = new URL(admin)
+  url.pathname = '/' + name
+  return { url: url.toString(), drop: () => psql(`drop database if exists ${name} with (force)`) }
+}
+
+/** The `nats-server` binary: TANDEM_TEST_NATS_SERVER, PATH, or Debian's /usr/sbin; null if none. */
+export function natsServerBin () {
+  if (process.env.TANDEM_TEST_NATS_SERVER) return process.env.TANDEM_TEST_NATS_SERVER
+  for (const dir of (process.env.PATH || '').split(path.delimiter).concat('/usr/sbin')) {
+    if (dir && existsSync(path.join(dir, 'nats-server'))) return path.join(dir, 'nats-server')
+  }
+  return null
+}
+
+/**
+ * A private `nats-server` on a port it picks itself on 127.0.0.1 (never the machine's own
+ * service): `{ url, port, kill() }`, resolved once it is ready.
+ */
+export async function startNats ({ timeoutMs = 20000 } = {}) {
+  const bin = natsServerBin()
+  if (!bin) throw new Error('nats-server not found (Debian: apt-get install nats-server; or set TANDEM_TEST_NATS_SERVER)')
+  const child = spawn(bin, ['-a', '127.0.0.1', '-p', '-1'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let log = ''
+  let exited = null
+  const exitPromise = new Promise((resolve) => child.on('exit', (code, signal) => {
+    exited = { code, signal }
+    resolve(exited)
+  }))
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`nats-server did not become ready within ${timeoutMs} ms\n${log}`))
+    }, timeoutMs)
+    let listening = null
+    child.stderr.on('data', (chunk) => {
+      log += chunk.toString('utf8')
+      listening ??= log.match(/Listening for client connections on [\d.]+:(\d+)/)?.[1]
+      if (listening && /Server is ready/.test(log)) {
+        clearTimeout(timer)
+        resolve(Number(listening))
+      }
+    })
+    exitPromise.then(({ code, signal }) => {
+      clearTimeout(timer)
+      reject(new Error(`nats-server exited during startup (code ${code}, signal ${signal})\n${log}`))
+    })
+  })
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    logs: () => log,
+    async kill () {
+      if (exited) return exited
+      child.kill('SIGKILL')
+      return exitPromise
+    }
+  }
 }
 
 export { Y, sleep }

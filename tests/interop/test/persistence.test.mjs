@@ -5,10 +5,10 @@
 
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
 
 import {
-  startServer, freshDataDir, connectClient, waitSynced, waitFor, uniqueDocName, httpGet, docPath
+  startServer, freshDataDir, connectClient, waitSynced, waitFor, uniqueDocName, httpGet, docPath,
+  postgresDatabase as createPostgresDatabase
 } from '../lib/harness.mjs'
 
 const cleanups = []
@@ -21,29 +21,11 @@ after(async () => {
   for (const fn of cleanups.reverse()) fn()
 })
 
-/**
- * A throwaway PostgreSQL database for this file; `skip` when there is no server to use (the
- * reason names what is missing, so the test command counts it, and fails it on CI), `error`
- * when the server that was given does not work (a failure, not a skip).
- */
+/** A throwaway PostgreSQL database for this file, dropped at the end. */
 function postgresDatabase () {
-  const admin = process.env.TANDEM_TEST_PG_URL
-  if (!admin) return { skip: 'needs PostgreSQL: TANDEM_TEST_PG_URL is not set (scripts/test.sh provides one)' }
-  const psql = (sql) => spawnSync('psql', [admin, '-v', 'ON_ERROR_STOP=1', '-qAtc', sql], {
-    encoding: 'utf8', timeout: 30000, stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const probe = psql('select 1')
-  if (probe.error?.code === 'ENOENT') return { skip: 'needs psql (Debian: postgresql-client) to make the test database' }
-  if (probe.error || probe.status !== 0) {
-    return { error: `TANDEM_TEST_PG_URL=${admin} does not work with psql: ${probe.error?.message || probe.stderr}` }
-  }
-  const name = `tandem_interop_${process.pid}_${Date.now().toString(36)}`
-  const created = psql(`create database ${name}`)
-  if (created.status !== 0) return { error: `create database ${name} failed: ${created.error?.message || created.stderr}` }
-  cleanups.push(() => psql(`drop database if exists ${name} with (force)`))
-  const url = new URL(admin)
-  url.pathname = '/' + name
-  return { url: url.toString() }
+  const db = createPostgresDatabase('interop')
+  if (db.drop) cleanups.push(db.drop)
+  return db
 }
 
 const data = freshDataDir('persist')

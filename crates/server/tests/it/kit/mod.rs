@@ -17,6 +17,7 @@ pub mod poll;
 pub mod process;
 pub mod server;
 pub mod sse;
+pub mod typing;
 pub mod ws;
 
 use std::time::Duration;

@@ -231,11 +231,11 @@ pub async fn converge_complete(clients: &mut [Client], limit: Duration) -> Strin
                 .iter()
                 .enumerate()
                 .map(|(i, c)| {
+                    let text: String = c.text().chars().take(120).collect();
                     format!(
-                        "client {i}: complete={} closed={:?} text={:?}",
+                        "client {i}: complete={} closed={:?} text={text:?}...",
                         has_all(c),
                         c.closed,
-                        c.text()
                     )
                 })
                 .collect();
