@@ -6,6 +6,7 @@ mod kit;
 mod access;
 mod cli;
 mod close_frames;
+mod cluster;
 mod connections;
 mod crash;
 mod edge;
