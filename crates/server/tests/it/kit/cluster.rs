@@ -193,10 +193,11 @@ impl Cluster {
         body
     }
 
-    /// `GET /readyz` of instance `k`, as JSON.
-    pub async fn readyz(&self, k: usize) -> serde_json::Value {
+    /// `GET /readyz` of instance `k`: status and text (`ready; bus connected`).
+    pub async fn readyz(&self, k: usize) -> (u16, String) {
         let res = self.api(k).readyz().await;
-        res.json().await.expect("readyz answers JSON")
+        let status = res.status().as_u16();
+        (status, res.text().await.unwrap())
     }
 
     /// A fresh load of `doc` from PostgreSQL, replayed as the server would (`None` when
