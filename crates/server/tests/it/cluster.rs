@@ -369,13 +369,21 @@ async fn awareness_crosses_instances_and_leaves_with_a_killed_instance() {
     bob.pump_until(both, CLUSTER_WAIT).await;
     ann.pump_until(both, CLUSTER_WAIT).await;
     cid.pump_until(both, CLUSTER_WAIT).await;
+    // Bob sends Ann's state back, as y-websocket clients do with every change they see.
+    // That claims nothing: Ann's next state still reaches him.
+    let echo = bob.echo_awareness_message(ann_id);
+    bob.send_raw(echo).await;
+    ann.set_awareness(r#"{"user":{"name":"ann2"}}"#).await;
+    let renamed = |c: &Client| name_of(c, ann_id).as_deref() == Some("ann2");
+    bob.pump_until(renamed, CLUSTER_WAIT).await;
+    cid.pump_until(renamed, CLUSTER_WAIT).await;
 
     cluster.kill(2);
     let cid_gone = |c: &Client| c.peers.get(&cid_id) == Some(&None);
     ann.pump_until(cid_gone, CLUSTER_WAIT).await;
     bob.pump_until(cid_gone, CLUSTER_WAIT).await;
     // Only the dead instance's users left.
-    assert_eq!(name_of(&bob, ann_id).as_deref(), Some("ann"));
+    assert_eq!(name_of(&bob, ann_id).as_deref(), Some("ann2"));
 }
 
 /// Cluster mode needs PostgreSQL: with SQLite the server refuses to start, whether the

@@ -19,6 +19,8 @@ pub struct YPeer {
     pub doc: Doc,
     pub awareness: Awareness,
     pub peers: std::collections::HashMap<u64, Option<String>>,
+    /// The awareness clock last received for each client id.
+    pub clocks: std::collections::HashMap<u64, u32>,
     pub synced: bool,
     pub denied: Option<String>,
     /// Permission-denied (auth) messages received.
@@ -42,6 +44,7 @@ impl YPeer {
             awareness: Awareness::new(doc.clone()),
             doc,
             peers: Default::default(),
+            clocks: Default::default(),
             synced: false,
             denied: None,
             denied_count: 0,
@@ -94,6 +97,7 @@ impl YPeer {
                     for (id, entry) in update.clients {
                         let state = (entry.json.as_ref() != "null").then(|| entry.json.to_string());
                         self.peers.insert(id.get(), state);
+                        self.clocks.insert(id.get(), entry.clock);
                     }
                 }
                 Message::Auth(reason) => {
@@ -152,6 +156,20 @@ impl YPeer {
             text.len(&txn)
         };
         self.insert_message(len, chunk)
+    }
+
+    /// Another client's awareness entry as this peer last received it, sent back: what
+    /// the y-websocket client does with every change it sees (its awareness handler
+    /// broadcasts all changed entries, not only its own).
+    pub fn echo_awareness_message(&self, client: u64) -> Vec<u8> {
+        use yrs::sync::{awareness::AwarenessUpdateEntry, AwarenessUpdate};
+        let json = self.peers[&client].clone().unwrap_or_else(|| "null".into());
+        let entry = AwarenessUpdateEntry {
+            clock: self.clocks[&client],
+            json: json.into(),
+        };
+        let clients = [(yrs::block::ClientID::new(client), entry)].into();
+        Message::Awareness(AwarenessUpdate { clients }).encode_v1()
     }
 
     pub fn awareness_message(&mut self, json: &str) -> Vec<u8> {
