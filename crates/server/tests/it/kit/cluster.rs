@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use super::{
-    api::Api, metric_in, nats::NatsServer, new_doc, pg::TestDatabase, wait_for_within, BinServer,
-};
+use super::{api::Api, metric_in, nats::NatsServer, new_doc, pg::TestDatabase, BinServer};
 
 /// How long a cluster-wide wait may take: three server processes, PostgreSQL and NATS
 /// share a small, busy machine, and repairs run on the resync period.
@@ -171,17 +169,25 @@ impl Cluster {
         sum
     }
 
-    /// Waits until `series` on instance `k` satisfies `pred`; returns its value.
+    /// Waits until `series` on instance `k` satisfies `pred`; returns its value. On
+    /// timeout the failure shows the value, `/readyz` and the instances' logs.
     pub async fn wait_metric(&self, k: usize, series: &str, pred: impl Fn(f64) -> bool) -> f64 {
-        wait_for_within(
-            &format!("metric {series} on instance {k}"),
-            CLUSTER_WAIT,
-            || async {
-                let v = self.metric(k, series).await;
-                pred(v).then_some(v)
-            },
-        )
-        .await
+        let deadline = tokio::time::Instant::now() + CLUSTER_WAIT;
+        loop {
+            let v = self.metric(k, series).await;
+            if pred(v) {
+                return v;
+            }
+            if tokio::time::Instant::now() > deadline {
+                let (status, ready) = self.readyz(k).await;
+                panic!(
+                    "timed out after {CLUSTER_WAIT:?} waiting for {series} on instance {k} \
+                     (now {v}; readyz {status} {ready:?})\n{}",
+                    self.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// `GET /api/documents/{doc}/text` on instance `k`: the text that instance holds.
@@ -198,6 +204,27 @@ impl Cluster {
         let res = self.api(k).readyz().await;
         let status = res.status().as_u16();
         (status, res.text().await.unwrap())
+    }
+
+    /// Waits until instance `k`'s `/readyz` reports the bus `state` (`connected`,
+    /// `disconnected`), staying ready (200) meanwhile.
+    pub async fn wait_bus(&self, k: usize, state: &str) {
+        let want = format!("bus {state}");
+        let deadline = tokio::time::Instant::now() + CLUSTER_WAIT;
+        loop {
+            let (status, body) = self.readyz(k).await;
+            assert_eq!(status, 200, "instance {k} not ready: {body}");
+            if body.contains(&want) {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "instance {k}: readyz says {body:?} after {CLUSTER_WAIT:?}, not {want:?}\n{}",
+                    self.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// A fresh load of `doc` from PostgreSQL, replayed as the server would (`None` when
