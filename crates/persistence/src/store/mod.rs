@@ -1,5 +1,7 @@
 //! The storage interface and the choice of backend.
 
+mod impl_store;
+mod log_sql;
 pub mod postgres;
 mod sql;
 pub mod sqlite;

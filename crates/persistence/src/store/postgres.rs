@@ -12,7 +12,7 @@ use sqlx::{
     PgConnection, PgPool, Row,
 };
 
-use super::{sql::impl_store, LockKind};
+use super::{impl_store::impl_store, LockKind};
 use crate::{Durability, Result};
 
 pub struct PostgresStore {

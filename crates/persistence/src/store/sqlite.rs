@@ -25,7 +25,7 @@ use sqlx::{
     Connection, Row, Sqlite, SqliteConnection, SqlitePool,
 };
 
-use super::{sql::impl_store, LockKind};
+use super::{impl_store::impl_store, LockKind};
 use crate::{Durability, Result};
 
 pub struct SqliteStore {
