@@ -44,7 +44,7 @@ pub async fn run(common: &Common, a: &IdleArgs, nofile: u64) -> Result<Report> {
     }
     let target = common.target();
     let prefix = common.prefix();
-    let pid = common.server_pid;
+    let pid = common.server_pid();
     let shared = Arc::new(Shared {
         failed: AtomicU64::new(0),
         closes: AtomicU64::new(0),

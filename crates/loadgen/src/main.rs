@@ -35,17 +35,25 @@ struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct Common {
     /// WebSocket URL; `{doc}` is replaced by the document name. Hocuspocus: any path.
-    #[arg(long, global = true, default_value = "ws://127.0.0.1:8080/ws/{doc}")]
-    url: String,
+    /// `fanout` takes several (`--url A --url B`, instances of one cluster) and spreads
+    /// each document's clients over them in turn; the other modes take one.
+    #[arg(
+        long = "url",
+        value_name = "URL",
+        global = true,
+        default_value = "ws://127.0.0.1:8080/ws/{doc}"
+    )]
+    urls: Vec<String>,
     /// Speak the Hocuspocus provider's framing (doc-name prefix, auth first).
     #[arg(long, global = true)]
     hocuspocus: bool,
     /// Token sent in the Hocuspocus auth message.
     #[arg(long, global = true, default_value = "loadgen")]
     token: String,
-    /// Server process id, for CPU time and memory figures from /proc.
-    #[arg(long, global = true)]
-    server_pid: Option<u32>,
+    /// Server process id, for CPU time and memory figures from /proc; repeated for
+    /// several servers (`fanout`), whose figures are then summed.
+    #[arg(long = "server-pid", value_name = "PID", global = true)]
+    server_pids: Vec<u32>,
     /// Print one JSON object instead of the table.
     #[arg(long, global = true)]
     json: bool,
@@ -67,9 +75,39 @@ pub struct Common {
 }
 
 impl Common {
+    /// The server (the first, for modes that use one).
     pub fn target(&self) -> conn::Target {
+        self.target_at(0)
+    }
+
+    /// Every server given, in order.
+    pub fn targets(&self) -> Vec<conn::Target> {
+        (0..self.urls.len()).map(|i| self.target_at(i)).collect()
+    }
+
+    /// The first URL.
+    pub fn url(&self) -> &str {
+        &self.urls[0]
+    }
+
+    /// The first server process id.
+    pub fn server_pid(&self) -> Option<u32> {
+        self.server_pids.first().copied()
+    }
+
+    /// Modes other than `fanout` measure one server.
+    fn check_single(&self, mode: &str) -> Result<()> {
+        if self.urls.len() > 1 || self.server_pids.len() > 1 {
+            anyhow::bail!(
+                "{mode} takes one --url and one --server-pid (only fanout spreads over several)"
+            );
+        }
+        Ok(())
+    }
+
+    fn target_at(&self, i: usize) -> conn::Target {
         conn::Target {
-            url: self.url.clone(),
+            url: self.urls[i].clone(),
             hocuspocus: self.hocuspocus,
             token: self.token.clone(),
             source_addrs: self.source_addrs.max(1),
@@ -217,9 +255,18 @@ fn main() -> Result<()> {
     let report = rt.block_on(async {
         match &cli.mode {
             Mode::Fanout(a) => fanout::run(&cli.common, a).await,
-            Mode::Trace(a) => trace::run(&cli.common, a).await,
-            Mode::Idle(a) => idle::run(&cli.common, a, nofile).await,
-            Mode::Abuse(a) => abuse::run(&cli.common, a).await,
+            Mode::Trace(a) => {
+                cli.common.check_single("trace")?;
+                trace::run(&cli.common, a).await
+            }
+            Mode::Idle(a) => {
+                cli.common.check_single("idle")?;
+                idle::run(&cli.common, a, nofile).await
+            }
+            Mode::Abuse(a) => {
+                cli.common.check_single("abuse")?;
+                abuse::run(&cli.common, a).await
+            }
         }
     })?;
     report.print(&cli.common.label, cli.common.json);

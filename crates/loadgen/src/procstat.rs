@@ -24,6 +24,29 @@ impl CpuSample {
     }
 }
 
+/// CPU of several processes (the instances of one cluster), summed; `None` when there are
+/// none or one is gone.
+pub fn cpu_sum(pids: &[u32]) -> Option<CpuSample> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().try_fold(CpuSample::default(), |sum, pid| {
+        let one = cpu(*pid)?;
+        Some(CpuSample {
+            stat_ns: sum.stat_ns + one.stat_ns,
+            sched_ns: sum.sched_ns + one.sched_ns,
+        })
+    })
+}
+
+/// A `/proc/<pid>/status` figure summed over several processes; `None` as for `cpu_sum`.
+pub fn kib_sum(pids: &[u32], one: fn(u32) -> Option<u64>) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|p| one(*p)).sum()
+}
+
 pub fn cpu(pid: u32) -> Option<CpuSample> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the ")" of the command name: state is field 3; utime 14, stime 15.

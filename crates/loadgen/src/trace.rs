@@ -116,8 +116,8 @@ pub async fn run(common: &Common, a: &TraceArgs) -> Result<Report> {
     let mut writer = target.connect(&name, 0, &wdoc).await?;
     progress(format!("{} readers and the writer connected", a.readers));
 
-    let pid = common.server_pid;
-    let cpu0 = pid.and_then(procstat::cpu);
+    let pids: Vec<u32> = common.server_pid().into_iter().collect();
+    let cpu0 = procstat::cpu_sum(&pids);
     let start = Instant::now();
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(a.timeout);
     let total = updates.len();
@@ -169,7 +169,7 @@ pub async fn run(common: &Common, a: &TraceArgs) -> Result<Report> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let cpu1 = pid.and_then(procstat::cpu);
+    let cpu1 = procstat::cpu_sum(&pids);
     let last = Duration::from_nanos(last_rx.load(Relaxed));
     let relay_secs = last
         .saturating_sub(start.duration_since(epoch))
@@ -222,7 +222,7 @@ pub async fn run(common: &Common, a: &TraceArgs) -> Result<Report> {
     );
     server_figures(
         &mut r,
-        pid,
+        &pids,
         cpu0,
         cpu1,
         acked as u64 * a.readers as u64,

@@ -62,7 +62,7 @@ mod attack;
 use attack::Attack;
 
 pub async fn run(common: &Common, a: &AbuseArgs) -> Result<Report> {
-    let base = origin(&common.url)?;
+    let base = origin(common.url())?;
     let prefix = common.prefix();
     let deadline = Instant::now() + Duration::from_secs_f64(a.duration);
     let counters = Arc::new(Counters::default());
@@ -76,7 +76,7 @@ pub async fn run(common: &Common, a: &AbuseArgs) -> Result<Report> {
     for i in 0..a.attackers {
         let ctx = Attack {
             pattern: a.pattern,
-            url: common.url.clone(),
+            url: common.url().to_string(),
             base: base.clone(),
             doc: format!("{prefix}-target"),
             seed: 0x5eed + i as u64,
@@ -86,7 +86,7 @@ pub async fn run(common: &Common, a: &AbuseArgs) -> Result<Report> {
         };
         attackers.push(tokio::spawn(async move { ctx.run().await }));
     }
-    if let Some(pid) = common.server_pid {
+    if let Some(pid) = common.server_pid() {
         let peak = peak.clone();
         tokio::spawn(async move {
             while Instant::now() < deadline {
@@ -162,7 +162,7 @@ pub async fn run(common: &Common, a: &AbuseArgs) -> Result<Report> {
         (peak > 0).then_some(peak as f64 / 1024.0),
         "MiB",
     );
-    if let Some(pid) = common.server_pid {
+    if let Some(pid) = common.server_pid() {
         r.num(
             "server_rss_after_mib",
             procstat::rss_kib(pid).map(|k| k as f64 / 1024.0),
