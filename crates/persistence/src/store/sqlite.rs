@@ -122,13 +122,20 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
+    /// One statement for the whole batch: every statement is a hop to sqlx's SQLite thread.
+    /// The writer is alone, so the highest row of each document is its `last_seq`.
     async fn set_last_seqs(tx: &mut SqliteConnection, moved: &[(i64, i64)]) -> Result<()> {
-        for (id, seq) in moved {
-            sqlx::query("UPDATE documents SET last_seq = $2 WHERE id = $1")
-                .bind(id)
-                .bind(seq)
-                .execute(&mut *tx)
-                .await?;
+        for chunk in moved.chunks(500) {
+            let mut update = sqlx::QueryBuilder::<Sqlite>::new(
+                "UPDATE documents SET last_seq = (SELECT MAX(seq) FROM updates
+                 WHERE document_id = documents.id) WHERE id IN (",
+            );
+            let mut ids = update.separated(", ");
+            for (id, _) in chunk {
+                ids.push_bind(*id);
+            }
+            update.push(")");
+            update.build().execute(&mut *tx).await?;
         }
         Ok(())
     }
