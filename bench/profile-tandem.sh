@@ -3,6 +3,7 @@
 #   ./bench/profile-tandem.sh edits    # 2 clients x 100 edits/s: per-update persistence cost
 #   ./bench/profile-tandem.sh trace    # pipelined trace replay (50,000 keystrokes)
 #   ./bench/profile-tandem.sh fanout   # 1 doc x 200 clients: relay cost
+#   ./bench/profile-tandem.sh docs     # 100 docs x 5 clients x 2/s: CPU per delivered update
 # Writes target/bench/perf-<scenario>.txt (perf report, callers folded).
 set -euo pipefail
 # Every load client runs on this host, from one or a few loopback addresses: lift the
@@ -27,6 +28,7 @@ case "$SC" in
   edits)  ARGS="fanout --docs 1 --clients 2 --rate 100 --duration 8" ;;
   trace)  ARGS="trace --readers 2 --limit 50000" ;;
   fanout) ARGS="fanout --docs 1 --clients 200 --rate 2 --duration 8" ;;
+  docs)   ARGS="fanout --docs 100 --clients 5 --rate 2 --duration 10" ;;
   *) echo "unknown scenario $SC" >&2; exit 2 ;;
 esac
 perf record -F 999 -g -o "$OUT/perf-$SC.data" -p "$PID" >/dev/null 2>&1 &
