@@ -89,6 +89,9 @@ pub async fn start_with_store(
         durability = %store.durability(),
         "database open"
     );
+    // The recorder first: what starts below (the bus connecting, say) records metrics at
+    // once, and a value recorded before the recorder exists is lost.
+    let prometheus = ops::prometheus();
     let cluster = match ClusterSettings::from_args(&config.cluster) {
         Some(_) if store.backend() != "postgres" => anyhow::bail!(
             "cluster mode needs PostgreSQL: --nats-url / TANDEM_NATS_URL is set but the \
@@ -138,7 +141,7 @@ pub async fn start_with_store(
         store,
         sessions,
         shutting_down: AtomicBool::new(false),
-        prometheus: ops::prometheus(),
+        prometheus,
         cluster,
     });
     let app = router(state.clone());
