@@ -192,6 +192,39 @@ test('cluster: nginx runs deploy/nginx.conf in front of both instances', () => {
   }
 })
 
+/** An IPv4 address as a number; a CIDR as [first, last]. */
+const ipv4 = (a) => a.split('.').reduce((n, o) => n * 256 + Number(o), 0)
+function cidr (c) {
+  const [a, bits] = c.split('/')
+  const size = 2 ** (32 - Number(bits))
+  const first = Math.floor(ipv4(a) / size) * size
+  return [first, first + size - 1]
+}
+const within = (ip, c) => { const [lo, hi] = cidr(c); return ipv4(ip) >= lo && ipv4(ip) <= hi }
+
+test('cluster: the instances trust nginx, and only nginx, to name the client', () => {
+  // nginx sits on the network `proxy` at a fixed address that no other container can get
+  // (the others draw from ip_range), and both instances trust exactly that address.
+  const nets = services.nginx.networks
+  const fixed = nets?.proxy?.ipv4_address
+  assert.ok(fixed, 'nginx needs a fixed ipv4_address on the network proxy')
+  assert.deepEqual(Object.keys(nets), ['proxy'], 'nginx reaches the instances over proxy only')
+  const [ipam] = compose.networks?.proxy?.ipam?.config ?? []
+  assert.ok(ipam?.subnet && ipam?.ip_range, 'the network proxy needs a subnet and an ip_range')
+  assert.ok(within(fixed, ipam.subnet), `${fixed} must lie in ${ipam.subnet}`)
+  assert.ok(!within(fixed, ipam.ip_range), `${fixed} must lie outside ip_range ${ipam.ip_range}`)
+  assert.notEqual(ipv4(fixed), cidr(ipam.subnet)[0] + 1, 'not the gateway')
+  for (const name of ['tandem', 'tandem-2']) {
+    const trusted = envOf(services[name]).TANDEM_TRUSTED_PROXIES
+    assert.equal(trusted, `\${TANDEM_TRUSTED_PROXIES:-${fixed}}`, `${name} trusts nginx (overridable in .env)`)
+    assert.ok(services[name].networks?.includes('proxy'), `${name} is on the network proxy`)
+    assert.ok(services[name].networks?.includes('default'), `${name} still reaches postgres`)
+  }
+  // nginx names the client: Tandem reads these headers from it
+  assert.match(nginxConf, /proxy_set_header\s+X-Real-IP\s+\$remote_addr\s*;/)
+  assert.match(nginxConf, /proxy_set_header\s+X-Forwarded-For\s+\$(proxy_add_x_forwarded_for|remote_addr)\s*;/)
+})
+
 // ---------------------------------------------------------------------------------------
 // .env.example lists every setting
 
@@ -495,14 +528,19 @@ function freePort () {
   })
 }
 
-/** A stand-in Tandem instance that answers every request with its own name. */
+/**
+ * A stand-in Tandem instance that answers every request with its own name, and keeps the
+ * client-address headers each request came with (`seen`).
+ */
 function standIn (name) {
   return new Promise((resolve) => {
+    const seen = []
     const srv = http.createServer((req, res) => {
+      seen.push({ path: req.url, realIp: req.headers['x-real-ip'], forwarded: req.headers['x-forwarded-for'] })
       req.resume()
       req.on('end', () => res.end(name))
     })
-    srv.listen(0, '127.0.0.1', () => resolve({ name, srv, addr: `127.0.0.1:${srv.address().port}` }))
+    srv.listen(0, '127.0.0.1', () => resolve({ name, srv, seen, addr: `127.0.0.1:${srv.address().port}` }))
   })
 }
 
@@ -526,7 +564,9 @@ test('nginx runs the example: WebSocket and the API round robin, SSE and polling
     const via = (method, p) => new Promise((resolve, reject) => {
       const req = https.request({
         host: '127.0.0.1', port: listen.tls, path: p, method, rejectUnauthorized: false,
-        headers: { host: 'tandem.example.com' }, timeout: 10000
+        // a client that claims an address of its own
+        headers: { host: 'tandem.example.com', 'x-forwarded-for': '203.0.113.66' },
+        timeout: 10000
       }, (res) => {
         let body = ''
         res.on('data', (d) => { body += d })
@@ -569,6 +609,18 @@ test('nginx runs the example: WebSocket and the API round robin, SSE and polling
       home.set(doc, [...seen][0])
     }
     assert.equal(new Set(home.values()).size, 2, `the documents should spread over both instances: ${[...home]}`)
+
+    // Every location names the client as nginx saw it, right of anything the client claimed
+    // (Tandem takes the right-most address that is not a trusted proxy).
+    const requests = instances.flatMap((i) => i.seen)
+    for (const p of ['/ws/', '/hocuspocus', '/api/', '/sse/', '/poll/']) {
+      assert.ok(requests.some((r) => r.path.startsWith(p)), `no request to ${p} seen`)
+    }
+    for (const r of requests) {
+      assert.equal(r.realIp, '127.0.0.1', `X-Real-IP of ${r.path}`)
+      const list = (r.forwarded ?? '').split(',').map((a) => a.trim())
+      assert.equal(list.at(-1), '127.0.0.1', `X-Forwarded-For of ${r.path}: ${r.forwarded}`)
+    }
   } finally {
     if (proc && proc.exitCode === null) {
       const gone = new Promise((resolve) => proc.once('exit', resolve))

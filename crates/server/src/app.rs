@@ -10,7 +10,10 @@ use std::{
 };
 
 use anyhow::Context;
-use axum::{extract::DefaultBodyLimit, Router};
+use axum::{
+    extract::{ConnectInfo, DefaultBodyLimit},
+    Router,
+};
 use tandem_persistence::Store;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tower_http::trace::TraceLayer;
@@ -18,6 +21,7 @@ use tower_http::trace::TraceLayer;
 use crate::{
     api,
     auth::Auth,
+    client_addr::TrustedProxies,
     cluster::{Cluster, ClusterSettings, Members},
     config::ServeConfig,
     error,
@@ -133,9 +137,19 @@ pub async fn start_with_store(
         config.edge.max_documents_per_ip,
         config.edge.max_documents_per_token,
     );
+    if !config.edge.trusted_proxies.is_empty() {
+        let proxies: Vec<String> = config
+            .edge
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        tracing::info!(proxies = %proxies.join(","), "client addresses from X-Forwarded-For / X-Real-IP of trusted proxies");
+    }
     let state = Arc::new(AppState {
         auth: Auth::new(config.secret.as_deref(), config.admin_key.as_deref()),
         holds,
+        trusted_proxies: TrustedProxies::new(config.edge.trusted_proxies.clone()),
         config,
         rooms,
         store,
@@ -170,6 +184,7 @@ pub async fn start_with_store(
 
 pub(crate) fn router(state: SharedState) -> Router {
     let web_dir = state.config.web_dir.clone();
+    let trusted = state.trusted_proxies.clone();
     let body_limit = DefaultBodyLimit::max(state.config.max_message_size);
     let api = Router::new()
         .merge(api::routes())
@@ -186,7 +201,24 @@ pub(crate) fn router(state: SharedState) -> Router {
         .layer(body_limit)
         .with_state(state);
     let web = crate::web::routes(web_dir);
-    api.merge(web).layer(TraceLayer::new_for_http())
+    api.merge(web)
+        .layer(TraceLayer::new_for_http().make_span_with(
+            move |req: &axum::http::Request<axum::body::Body>| {
+                // tower-http's default span, plus the client (behind a trusted proxy, the
+                // address it forwarded).
+                let client = req
+                    .extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|ConnectInfo(peer)| trusted.client_ip(peer.ip(), req.headers()));
+                tracing::debug_span!(
+                    "request",
+                    method = %req.method(),
+                    uri = %req.uri(),
+                    version = ?req.version(),
+                    client = ?client,
+                )
+            },
+        ))
 }
 
 /// Compares every loaded document with the database now and then, and at once after the

@@ -267,17 +267,28 @@ impl ServeConfig {
 
 /// What one client may hold and from where: connections (`listener/`), the time it has to
 /// send a request, the web pages that may write (`origin.rs`) and the documents it may have
-/// open (`holds.rs`). A client's address is the one the server sees: behind a reverse
-/// proxy every client shares the proxy's.
+/// open (`holds.rs`). A client's address is the one the server sees, or the one a trusted
+/// reverse proxy forwarded (`client_addr.rs`).
 #[derive(Debug, Clone, Args)]
 pub struct EdgeLimits {
     /// Open connections (TCP, WebSocket included) on the server; past it new ones get
     /// 503. Keep it under the open-file limit.
     #[arg(long, env = "TANDEM_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
-    /// Open connections from one client address; past it new ones get 429.
+    /// Open connections from one client address; past it new ones get 429. Connections
+    /// from a trusted proxy are not counted per address (the proxy limits its clients).
     #[arg(long, env = "TANDEM_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
     pub max_connections_per_ip: usize,
+    /// Reverse proxies (addresses or networks, comma separated: `10.0.0.5,172.16.0.0/12`)
+    /// whose `X-Forwarded-For` / `X-Real-IP` name the client for the limits per address and
+    /// the logs. Default none: those headers are ignored.
+    #[arg(
+        long,
+        env = "TANDEM_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = crate::client_addr::parse_trusted_proxy
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Seconds a connection has to send a request's headers, from when it opens or its
     /// previous response ends; past it the connection is closed. 0: no limit.
     #[arg(long, env = "TANDEM_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]

@@ -5,14 +5,18 @@
 //! - [`Authorized`]: the `{doc}` path segment is a valid [`DocName`] and the caller may
 //!   read it (or, as `Authorized<Write>`, edit it), by `?token=` or a bearer credential.
 //! - [`Admin`]: the caller holds the admin key (or the server is a private, open one).
+//! - [`ClientIp`]: the client's address, forwarded by a trusted proxy or the TCP peer's.
 //!
 //! Axum runs extractors in argument order, so a handler lists them in the order the checks
 //! must happen: a disabled transport is refused before a bad name, a bad name before auth.
 
-use std::marker::PhantomData;
+use std::{
+    marker::PhantomData,
+    net::{IpAddr, SocketAddr},
+};
 
 use axum::{
-    extract::{FromRequestParts, Query, RawPathParams},
+    extract::{ConnectInfo, FromRequestParts, Query, RawPathParams},
     http::{request::Parts, StatusCode},
 };
 use axum_extra::{
@@ -197,5 +201,23 @@ impl<T: Transport> FromRequestParts<SharedState> for Enabled<T> {
             ));
         }
         Ok(Enabled(PhantomData))
+    }
+}
+
+/// The client's address, what limits per address count against (`client_addr.rs`).
+pub(crate) struct ClientIp(pub(crate) IpAddr);
+
+impl FromRequestParts<SharedState> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
+        let ConnectInfo(peer) = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .copied()
+            .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no client address"))?;
+        Ok(ClientIp(
+            state.trusted_proxies.client_ip(peer.ip(), &parts.headers),
+        ))
     }
 }

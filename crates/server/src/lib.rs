@@ -9,6 +9,7 @@
 mod api;
 mod app;
 pub mod auth;
+mod client_addr;
 mod cluster;
 pub mod config;
 mod edge;

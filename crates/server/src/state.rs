@@ -10,8 +10,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tandem_persistence::Store;
 
 use crate::{
-    auth::Auth, cluster::Cluster, config::ServeConfig, holds::Holds, registry::Registry,
-    session::Sessions,
+    auth::Auth, client_addr::TrustedProxies, cluster::Cluster, config::ServeConfig, holds::Holds,
+    registry::Registry, session::Sessions,
 };
 
 pub(crate) struct AppState {
@@ -22,6 +22,8 @@ pub(crate) struct AppState {
     pub sessions: Arc<Sessions>,
     /// The documents each client address and token has open.
     pub holds: Arc<Holds>,
+    /// Whose forwarding headers name the client (`--trusted-proxies`).
+    pub trusted_proxies: TrustedProxies,
     pub shutting_down: AtomicBool,
     pub prometheus: PrometheusHandle,
     /// The bus to the other instances, in cluster mode.

@@ -1,6 +1,11 @@
 //! How many connections are open, in total and per client address, and the permit each
 //! admitted connection holds until its socket is closed (WebSocket included: the permit
 //! travels with the socket through the upgrade).
+//!
+//! A trusted proxy's connections count in the total only: at accept time nothing says
+//! which clients they carry (the forwarding headers come later, and a proxy reuses one
+//! connection for several clients), and capping the proxy per address would cap all its
+//! clients together. The proxy limits connections per client itself.
 
 use std::{
     collections::HashMap,
@@ -8,7 +13,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use crate::metric_names as m;
+use crate::{client_addr::TrustedProxies, metric_names as m};
 
 /// Why a connection was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +42,7 @@ impl Refusal {
 pub(crate) struct Caps {
     max_total: usize,
     max_per_ip: usize,
+    trusted: TrustedProxies,
     open: Mutex<Open>,
 }
 
@@ -47,10 +53,11 @@ struct Open {
 }
 
 impl Caps {
-    pub(crate) fn new(max_total: usize, max_per_ip: usize) -> Arc<Caps> {
+    pub(crate) fn new(max_total: usize, max_per_ip: usize, trusted: TrustedProxies) -> Arc<Caps> {
         Arc::new(Caps {
             max_total,
             max_per_ip,
+            trusted,
             open: Mutex::new(Open::default()),
         })
     }
@@ -62,23 +69,26 @@ impl Caps {
     /// Counts a new connection from `ip`, or says which limit it would pass.
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Permit, Refusal> {
         let ip = ip.to_canonical();
+        let counted = (!self.trusted.contains(ip)).then_some(ip);
         let mut open = self.lock();
         if open.total >= self.max_total {
             return Err(Refusal::Total(self.max_total));
         }
-        let from_ip = open.per_ip.entry(ip).or_default();
-        if *from_ip >= self.max_per_ip {
-            if *from_ip == 0 {
-                open.per_ip.remove(&ip);
+        if let Some(ip) = counted {
+            let from_ip = open.per_ip.entry(ip).or_default();
+            if *from_ip >= self.max_per_ip {
+                if *from_ip == 0 {
+                    open.per_ip.remove(&ip);
+                }
+                return Err(Refusal::PerIp(self.max_per_ip));
             }
-            return Err(Refusal::PerIp(self.max_per_ip));
+            *from_ip += 1;
         }
-        *from_ip += 1;
         open.total += 1;
         metrics::gauge!(m::TCP_CONNECTIONS).set(open.total as f64);
         Ok(Permit {
             caps: self.clone(),
-            ip,
+            ip: counted,
         })
     }
 }
@@ -86,17 +96,20 @@ impl Caps {
 /// One admitted connection; dropping it (with the socket) frees its place.
 pub(crate) struct Permit {
     caps: Arc<Caps>,
-    ip: IpAddr,
+    /// The address it counts against; `None` for a trusted proxy's connection.
+    ip: Option<IpAddr>,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
         let mut open = self.caps.lock();
         open.total -= 1;
-        if let Some(n) = open.per_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                open.per_ip.remove(&self.ip);
+        if let Some(ip) = self.ip {
+            if let Some(n) = open.per_ip.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    open.per_ip.remove(&ip);
+                }
             }
         }
         metrics::gauge!(m::TCP_CONNECTIONS).set(open.total as f64);
@@ -109,7 +122,7 @@ mod tests {
 
     #[test]
     fn connections_are_counted_per_address_and_in_total() {
-        let caps = Caps::new(3, 2);
+        let caps = Caps::new(3, 2, TrustedProxies::default());
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         let a1 = caps.admit(a).unwrap();
@@ -122,5 +135,21 @@ mod tests {
         let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
         let _a3 = caps.admit(mapped).unwrap();
         assert_eq!(caps.admit(a).err(), Some(Refusal::Total(3)));
+    }
+
+    #[test]
+    fn a_trusted_proxy_counts_in_the_total_only() {
+        let proxy: IpAddr = "10.0.0.9".parse().unwrap();
+        let trusted =
+            TrustedProxies::new(vec![
+                crate::client_addr::parse_trusted_proxy("10.0.0.9").unwrap()
+            ]);
+        let caps = Caps::new(3, 1, trusted);
+        let _p1 = caps.admit(proxy).unwrap();
+        let p2 = caps.admit(proxy).unwrap();
+        let _a = caps.admit("10.0.0.1".parse().unwrap()).unwrap();
+        assert_eq!(caps.admit(proxy).err(), Some(Refusal::Total(3)));
+        drop(p2);
+        let _p3 = caps.admit(proxy).unwrap();
     }
 }

@@ -1,6 +1,7 @@
 //! The accept loop: our own instead of `axum::serve`, for what that one cannot do.
 //!
-//! - **Connection caps**, in total and per client address ([`caps`]). A connection over a
+//! - **Connection caps**, in total and per client address ([`caps`]; a trusted proxy's
+//!   connections count in the total only, see `client_addr`). A connection over a
 //!   cap is still answered, with a JSON 503 or 429 and `Connection: close`, from a small
 //!   pool; when that pool is busy too, the socket is closed at once. Both are counted.
 //! - **A header-read timeout**: a connection that has not sent a request's headers within
@@ -43,7 +44,7 @@ use tokio::{
 };
 use tower::ServiceExt;
 
-use crate::{config::EdgeLimits, error::ApiError, metric_names as m};
+use crate::{client_addr::TrustedProxies, config::EdgeLimits, error::ApiError, metric_names as m};
 use caps::{Caps, Refusal};
 use socket::{Slot, Socket};
 
@@ -63,7 +64,11 @@ pub(crate) struct Settings {
 impl Settings {
     pub(crate) fn from_config(edge: &EdgeLimits) -> Settings {
         Settings {
-            caps: Caps::new(edge.max_connections, edge.max_connections_per_ip),
+            caps: Caps::new(
+                edge.max_connections,
+                edge.max_connections_per_ip,
+                TrustedProxies::new(edge.trusted_proxies.clone()),
+            ),
             header_read_timeout: (edge.header_read_timeout_secs > 0)
                 .then(|| Duration::from_secs(edge.header_read_timeout_secs)),
         }

@@ -159,7 +159,7 @@ impl Sessions {
         });
         self.lock().insert(session.clone(), hold);
         metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => transport.as_str()).increment(1);
-        tracing::info!(%doc, peer, transport = transport.as_str(), session = %log_id(&id), "connection opened");
+        tracing::info!(%doc, peer, transport = transport.as_str(), session = %log_id(&id), client = %session.owner.ip, "connection opened");
         let pump = session.clone();
         tokio::spawn(async move {
             let reason = loop {

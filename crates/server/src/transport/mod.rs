@@ -7,6 +7,8 @@ pub(crate) mod poll;
 pub(crate) mod sse;
 pub(crate) mod ws;
 
+use std::net::IpAddr;
+
 use crate::{
     auth::Grant,
     edge::Credentials,
@@ -44,10 +46,10 @@ pub(crate) fn credential(c: &Credentials) -> Option<[u8; 32]> {
     crate::auth::credential(c.token.as_deref(), c.bearer.as_deref())
 }
 
-/// Who opens a session: the client's address and credential, and when its token expires.
-pub(crate) fn owner(addr: std::net::SocketAddr, c: &Credentials, grant: &Grant) -> Owner {
+/// Who opens a session: the client's address (`edge::ClientIp`) and credential, and when its token expires.
+pub(crate) fn owner(ip: IpAddr, c: &Credentials, grant: &Grant) -> Owner {
     Owner {
-        ip: addr.ip(),
+        ip,
         credential: credential(c),
         expires: grant.exp,
     }
@@ -57,11 +59,11 @@ pub(crate) fn owner(addr: std::net::SocketAddr, c: &Credentials, grant: &Grant) 
 /// counted by address only), until the returned hold is dropped.
 pub(crate) fn hold(
     state: &SharedState,
-    addr: std::net::SocketAddr,
+    ip: IpAddr,
     c: &Credentials,
     grant: &Grant,
     doc: &str,
 ) -> Result<Hold, HoldError> {
     let token = if grant.admin { None } else { credential(c) };
-    state.holds.hold(addr.ip(), token, doc)
+    state.holds.hold(ip, token, doc)
 }

@@ -4,11 +4,11 @@
 //! everything up to N and returns what came after, so a retried GET (say, after a
 //! network error) gets the same messages again rather than losing them.
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use axum::{
     body::Bytes,
-    extract::{rejection::QueryRejection, ConnectInfo, Path, Query, State},
+    extract::{rejection::QueryRejection, Path, Query, State},
     http::StatusCode,
     Json,
 };
@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::extract::BinaryBody;
 use crate::{
-    edge::{self, Authorized, Credentials, Enabled},
+    edge::{self, Authorized, ClientIp, Credentials, Enabled},
     error::ApiError,
     peer::{CloseReason, Transport},
     session::Batch,
@@ -35,15 +35,15 @@ pub(crate) async fn open(
     _: Enabled<edge::Poll>,
     Authorized { doc, grant, .. }: Authorized,
     creds: Credentials,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let session = state.sessions.open(
         &doc,
         Transport::Poll,
         grant.access,
         grant.name.clone(),
-        super::owner(addr, &creds, &grant),
-        super::hold(&state, addr, &creds, &grant, &doc)?,
+        super::owner(ip, &creds, &grant),
+        super::hold(&state, ip, &creds, &grant, &doc)?,
     )?;
     Ok((
         StatusCode::CREATED,

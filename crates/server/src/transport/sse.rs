@@ -4,10 +4,10 @@
 //! the same URL with `Last-Event-ID`) finds its session and resumes after the last event
 //! it saw; if that is no longer buffered, it gets a new session and syncs afresh.
 
-use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
+use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
-    extract::{ConnectInfo, Path, State},
+    extract::{Path, State},
     http::{HeaderMap, StatusCode},
     response::{
         sse::{Event, KeepAlive, Sse},
@@ -19,7 +19,7 @@ use futures::Stream;
 
 use crate::extract::BinaryBody;
 use crate::{
-    edge::{self, Authorized, Credentials, Enabled},
+    edge::{self, Authorized, ClientIp, Credentials, Enabled},
     error::ApiError,
     peer::Transport,
     session::{Batch, Session},
@@ -31,7 +31,7 @@ pub(crate) async fn open(
     _: Enabled<edge::Sse>,
     Authorized { doc, grant, .. }: Authorized,
     creds: Credentials,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let credential = super::credential(&creds);
@@ -55,13 +55,13 @@ pub(crate) async fn open(
         Some((s, seq)) => (s, seq, false),
         None => {
             let s = {
-                let hold = super::hold(&state, addr, &creds, &grant, &doc)?;
+                let hold = super::hold(&state, ip, &creds, &grant, &doc)?;
                 state.sessions.open(
                     &doc,
                     Transport::Sse,
                     grant.access,
                     grant.name.clone(),
-                    super::owner(addr, &creds, &grant),
+                    super::owner(ip, &creds, &grant),
                     hold,
                 )?
             };

@@ -3,17 +3,17 @@
 use axum::{
     extract::{
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
-        ConnectInfo, State,
+        State,
     },
     response::Response,
 };
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
 use crate::{
     auth::Grant,
-    edge::{self, Authorized, Credentials, Enabled},
+    edge::{self, Authorized, ClientIp, Credentials, Enabled},
     error::ApiError,
     holds::Hold,
     metric_names as m,
@@ -30,10 +30,10 @@ pub(crate) async fn upgrade(
     _: Enabled<edge::WebSocket>,
     Authorized { doc, grant, .. }: Authorized,
     creds: Credentials,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let hold = super::hold(&state, addr, &creds, &grant, &doc)?;
+    let hold = super::hold(&state, ip, &creds, &grant, &doc)?;
     let max = state.config.max_message_size;
     // The library's defaults reserve (and zero) 128 KiB per connection for reading. y-protocol
     // frames are mostly tiny, and once a frame's header is read the buffer grows to hold the
@@ -43,7 +43,7 @@ pub(crate) async fn upgrade(
         .write_buffer_size(16 * 1024)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| serve(socket, state, doc, grant, hold)))
+        .on_upgrade(move |socket| serve(socket, state, doc, grant, hold, ip)))
 }
 
 /// Not an `async fn`: the arguments of one are kept in the task next to the local copies
@@ -56,6 +56,7 @@ fn serve(
     doc: DocName,
     grant: Grant,
     hold: Hold,
+    client: std::net::IpAddr,
 ) -> impl std::future::Future<Output = ()> + Send {
     async move {
         // The document counts as open for this client until the connection ends.
@@ -69,7 +70,7 @@ fn serve(
         );
         let peer = handle.id;
         metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => "websocket").increment(1);
-        tracing::info!(%doc, peer, transport = "websocket", ?access, "connection opened");
+        tracing::info!(%doc, peer, transport = "websocket", ?access, %client, "connection opened");
         let room = state.rooms.join(&doc, handle);
         // A token's expiry ends the connection it opened, not only later upgrades.
         let expiry = async move {

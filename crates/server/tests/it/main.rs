@@ -19,5 +19,6 @@ mod origins;
 mod outage;
 mod panics;
 mod presence;
+mod proxies;
 mod slow_commit;
 mod sync;

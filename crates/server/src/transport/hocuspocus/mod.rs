@@ -17,15 +17,15 @@ mod documents;
 use axum::{
     extract::{
         ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
-        ConnectInfo, State,
+        State,
     },
     response::Response,
 };
 use futures::StreamExt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use crate::{
-    edge::{self, Credentials, Enabled},
+    edge::{self, ClientIp, Credentials, Enabled},
     error::ApiError,
     hocuspocus as hp, metric_names as m,
     peer::CloseReason,
@@ -60,7 +60,7 @@ pub(crate) async fn upgrade(
     State(state): State<SharedState>,
     _: Enabled<edge::WebSocket>,
     Credentials { token, bearer }: Credentials,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let fallback = Fallback { token, bearer };
@@ -70,13 +70,13 @@ pub(crate) async fn upgrade(
         .write_buffer_size(16 * 1024)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| serve(socket, state, fallback, addr.ip())))
+        .on_upgrade(move |socket| serve(socket, state, fallback, ip)))
 }
 
 async fn serve(mut socket: WebSocket, state: SharedState, fallback: Fallback, ip: IpAddr) {
     metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => LABEL).increment(1);
     let mut conn = Conn::new(state, fallback, ip);
-    tracing::info!(transport = LABEL, "connection opened");
+    tracing::info!(transport = LABEL, client = %ip, "connection opened");
     let close = loop {
         tokio::select! {
             Some(first) = conn.streams.next(), if !conn.streams.is_empty() => {
