@@ -41,6 +41,10 @@ log "open-file limit: $(ulimit -n)"
 # refuse the benchmark's own clients.
 export TANDEM_MAX_CONNECTIONS=50000 TANDEM_MAX_CONNECTIONS_PER_IP=1000000 \
   TANDEM_MAX_DOCUMENTS_PER_IP=1000000 TANDEM_MAX_SESSIONS_PER_IP=1000000
+# The trace scenario replays a whole editing session from one writer as fast as the server
+# acknowledges it: far past the per-connection message rate a person can type (which would
+# close the writer with 1008 after its 10-second burst allowance).
+export TANDEM_MAX_UPDATES_PER_SEC=1000000
 
 # The load generator on core 0, the server under test on the others, so the generator's
 # decoding does not inflate the server's tails (PostgreSQL itself is not pinned).
