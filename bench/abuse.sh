@@ -1,25 +1,32 @@
 #!/usr/bin/env bash
-# Abuse benchmark: for each attack pattern, a fresh release `tandem serve` (SQLite), one
-# hostile client (`tandem-loadgen abuse`) at full speed, and a probe measuring what a
-# legitimate user on another document sees (fresh sync time, /healthz time) plus the
-# server's peak RSS. Prints a Markdown table (for BENCHMARKS.md) and keeps the JSON in
-# target/bench/abuse/. Everything stays on 127.0.0.1; ~20 s per pattern.
+# Abuse benchmark: for each attack pattern, a fresh release `tandem serve` (SQLite, default
+# limits), one hostile client (`tandem-loadgen abuse`, 4 tasks from 127.0.0.2) at full
+# speed, and a probe from 127.0.0.1 measuring what a legitimate user on another document
+# sees (a fresh WebSocket sync every 50 ms, /healthz) plus the server's peak RSS. Every
+# pattern runs ABUSE_RUNS times (default 3), interleaved (all patterns, then again), and
+# the 1-minute load average is read after each run (the machine may be shared). Prints the
+# Markdown table for BENCHMARKS.md (bench/abuse_report.py: medians and ranges over the
+# runs) and keeps the JSON in target/bench/abuse/. Everything stays on 127.0.0.1; about
+# 20 s per pattern and run.
 #
-#   ./bench/abuse.sh                       # every pattern
-#   ABUSE_PATTERNS="amplify flood" ABUSE_SECONDS=10 ./bench/abuse.sh
+#   ./bench/abuse.sh                       # every pattern, 3 runs
+#   ABUSE_PATTERNS="amplify flood" ABUSE_SECONDS=10 ABUSE_RUNS=1 ./bench/abuse.sh
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 PATTERNS=${ABUSE_PATTERNS:-"amplify malformed flood presence sessions slowloris dense documents versions"}
 SECONDS_EACH=${ABUSE_SECONDS:-15}
+RUNS=${ABUSE_RUNS:-3}
 PORT=${ABUSE_PORT:-18480}
-OUT=$ROOT/target/bench/abuse
-mkdir -p "$OUT"
+OUT=${ABUSE_OUT:-$ROOT/target/bench/abuse}
+rm -rf "$OUT" && mkdir -p "$OUT"
 
 log() { echo "[abuse] $*" >&2; }
 
-cargo build --release -p tandem -p tandem-loadgen >&2
+if [ "${ABUSE_BUILD:-1}" = 1 ]; then
+  cargo build --release -p tandem -p tandem-loadgen >&2
+fi
 TANDEM=$ROOT/target/release/tandem
 LG=$ROOT/target/release/tandem-loadgen
 WORK=$(mktemp -d)
@@ -46,23 +53,20 @@ start_server() {
   log "server did not start"; cat "$WORK/server.log" >&2; return 1
 }
 
-echo "| pattern | attack msgs | refused | closed | probe syncs (failed) | sync p50 / p99 / max ms | /healthz p50 / p99 / max ms | peak RSS MiB | RSS after MiB |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-for p in $PATTERNS; do
-  start_server
-  log "$p"
-  "$LG" --url "ws://127.0.0.1:$PORT/ws/{doc}" --server-pid "$SERVER_PID" --json \
-    abuse --pattern "$p" --duration "$SECONDS_EACH" >"$OUT/$p.json" 2>"$OUT/$p.log" || {
-    log "$p: loadgen failed"; tail -5 "$OUT/$p.log" >&2; }
-  # the server must still be up and healthy after the attack
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then log "$p: SERVER DIED"; fi
-  python3 - "$OUT/$p.json" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-f = lambda k: "-" if r.get(k) is None else f"{r[k]:g}"
-print(f"| {r['pattern']} | {r['attack_messages']:,} | {r['attack_refusals']:,} | {r['attack_closes']:,} | "
-      f"{r['probe_syncs']} ({r['probe_sync_failures']}) | {f('probe_sync_p50_ms')} / {f('probe_sync_p99_ms')} / {f('probe_sync_max_ms')} | "
-      f"{f('healthz_p50_ms')} / {f('healthz_p99_ms')} / {f('healthz_max_ms')} | {f('server_peak_rss_mib')} | {f('server_rss_after_mib')} |")
-PY
-  stop_server
+for run in $(seq 1 "$RUNS"); do
+  for p in $PATTERNS; do
+    start_server
+    log "run $run: $p"
+    "$LG" --url "ws://127.0.0.1:$PORT/ws/{doc}" --server-pid "$SERVER_PID" --json \
+      abuse --pattern "$p" --duration "$SECONDS_EACH" >"$OUT/$p-$run.json" 2>"$OUT/$p-$run.log" || {
+      log "$p: loadgen failed"; tail -5 "$OUT/$p-$run.log" >&2; }
+    cut -d' ' -f1 /proc/loadavg >"$OUT/$p-$run.load"
+    # the server must still be up after the attack
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      log "$p: SERVER DIED"; echo "$p run $run" >>"$OUT/died.txt"
+    fi
+    stop_server
+  done
 done
+nproc >"$OUT/nproc"
+python3 bench/abuse_report.py "$OUT" "$RUNS" $PATTERNS

@@ -95,7 +95,12 @@ impl Attack {
                 Pattern::Dense => self.dense(round).await,
                 Pattern::Documents => {
                     let doc = format!("{}-{round}", self.doc);
-                    self.ws_frames(&doc, Vec::new()).await
+                    // the attack is the connection (a document opened): count it
+                    let opened = self.ws_frames(&doc, Vec::new()).await;
+                    if opened.is_ok() {
+                        self.counters.sent.fetch_add(1, Relaxed);
+                    }
+                    opened
                 }
                 Pattern::Versions => self.versions(&http, round).await,
             };
