@@ -61,7 +61,11 @@ export async function startServer (extraArgs = [], opts = {}) {
       if (child.exitCode === null) {
         child.kill('SIGCONT') // in case a test paused it
         child.kill('SIGTERM')
-        await Promise.race([new Promise((r) => child.once('exit', r)), new Promise((r) => setTimeout(r, 5000))])
+        // The timer is cleared once the server exits: a pending one would keep this test
+        // file's process alive for the rest of the 5 s after its last test.
+        let timer
+        await Promise.race([new Promise((r) => child.once('exit', r)), new Promise((r) => { timer = setTimeout(r, 5000) })])
+        clearTimeout(timer)
         if (child.exitCode === null) child.kill('SIGKILL')
       }
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true })

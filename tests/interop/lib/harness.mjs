@@ -151,7 +151,15 @@ export async function startServer ({ dataDir, args = [], env = {}, startTimeoutM
 
   async function waitExit (ms) {
     if (exited) return exited
-    return Promise.race([exitPromise, sleep(ms).then(() => null)])
+    // The timer is cancelled once the server exits: a pending one would keep this test file's
+    // process alive for the rest of `ms` after its last test.
+    const giveUp = new AbortController()
+    const timeout = sleep(ms, null, { signal: giveUp.signal }).catch(() => null)
+    try {
+      return await Promise.race([exitPromise, timeout])
+    } finally {
+      giveUp.abort()
+    }
   }
 
   return {
