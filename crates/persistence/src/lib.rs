@@ -11,6 +11,7 @@
 
 mod durability;
 mod error;
+mod migrations;
 mod store;
 mod types;
 

@@ -13,7 +13,7 @@ use sqlx::{
 };
 
 use super::{impl_store::impl_store, LockKind};
-use crate::{Durability, Result};
+use crate::{migrations, Durability, Result};
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -37,9 +37,7 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;
-        sqlx::migrate!("../../migrations/postgres")
-            .run(&pool)
-            .await?;
+        migrations::POSTGRES.migrator().await?.run(&pool).await?;
         Ok(PostgresStore {
             writes: pool.clone(),
             pool,

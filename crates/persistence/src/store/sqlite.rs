@@ -26,7 +26,7 @@ use sqlx::{
 };
 
 use super::{impl_store::impl_store, LockKind};
-use crate::{Durability, Result};
+use crate::{migrations, Durability, Result};
 
 pub struct SqliteStore {
     /// Reads (loads, listings): WAL readers never wait for the writer.
@@ -67,9 +67,7 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("../../migrations/sqlite")
-            .run(&writes)
-            .await?;
+        migrations::SQLITE.migrator().await?.run(&writes).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.clone())
