@@ -39,8 +39,11 @@ source "$ROOT/scripts/lib/steps.sh"
 source "$ROOT/scripts/lib/system.sh"
 # shellcheck source=lib/postgres.sh
 source "$ROOT/scripts/lib/postgres.sh"
+# shellcheck source=lib/clippy.sh
+source "$ROOT/scripts/lib/clippy.sh"
 
 cleanup() { # silent, so the summary's last line stays the last line printed
+  stop_background >/dev/null 2>&1 || true
   stop_postgres
   rm -rf "$TMP_ROOT" >/dev/null 2>&1 || true
 }
@@ -72,15 +75,27 @@ done
 # --- builds and static checks (the server serves web/dist, so the web app is built first) --
 check "web build" "$LIMIT_SUITE" "npm ci web" -- "$ROOT/scripts/build.sh" web
 check "cargo fmt" "$LIMIT_SUITE" rust -- cargo fmt --all -- --check
-check "cargo clippy" "$LIMIT_RUST_BUILD" rust -- cargo clippy --workspace --all-targets -- -D warnings
-check "cargo build" "$LIMIT_RUST_BUILD" rust -- cargo build --workspace --all-targets
+# Clippy lints the workspace while cargo builds it (scripts/lib/clippy.sh), which compiles
+# everything once; where that cannot be shown to deny Clippy's warnings, two steps as before.
+if [[ "$(result_of rust)" == PASS ]] && clippy_in_build; then
+  BUILD=clippy+build
+  note "Clippy runs inside cargo build (RUSTC_WORKSPACE_WRAPPER=$RUSTC_WORKSPACE_WRAPPER)"
+  check "$BUILD" "$LIMIT_RUST_BUILD" rust -- cargo build --workspace --all-targets
+else
+  BUILD="cargo build"
+  check "cargo clippy" "$LIMIT_RUST_BUILD" rust -- cargo clippy --workspace --all-targets -- -D warnings
+  check "$BUILD" "$LIMIT_RUST_BUILD" rust -- cargo build --workspace --all-targets
+fi
 
 # --- test suites (the interop and browser tests start the debug server binary built above) --
 export TANDEM_BIN="${TANDEM_BIN:-$ROOT/target/debug/tandem}"
-suite "rust tests" "${RUST_TESTS[0]}" "$LIMIT_SUITE" "postgres,cargo build" -- "${RUST_TESTS[@]:1}"
+suite "rust tests" "${RUST_TESTS[0]}" "$LIMIT_SUITE" "postgres,$BUILD" -- "${RUST_TESTS[@]:1}"
+# The browser tests mostly wait (on Chromium, servers, timers), so the small node suites run
+# next to them rather than after; each suite's output is printed whole when it ends.
+suite_start "browser e2e tests" node-jsonl "$LIMIT_SUITE" "npm ci tests/e2e,chromium,web build,$BUILD" -- npm test --prefix "$ROOT/tests/e2e"
 suite "web unit tests" vitest-json "$LIMIT_SUITE" "npm ci web" -- npm test --prefix "$ROOT/web" --
-suite "interop tests" node-jsonl "$LIMIT_SUITE" "npm ci tests/interop,postgres,cargo build" -- npm test --prefix "$ROOT/tests/interop"
+suite "interop tests" node-jsonl "$LIMIT_SUITE" "npm ci tests/interop,postgres,$BUILD" -- npm test --prefix "$ROOT/tests/interop"
 suite "compose checks" node-jsonl "$LIMIT_SUITE" "npm ci tests/compose" -- npm test --prefix "$ROOT/tests/compose"
-suite "browser e2e tests" node-jsonl "$LIMIT_SUITE" "npm ci tests/e2e,chromium,web build,cargo build" -- npm test --prefix "$ROOT/tests/e2e"
+suite_finish "browser e2e tests"
 
 summary

@@ -132,30 +132,45 @@ suite() {
   local name="$1" format="$2" limit="$3" deps="$4"
   shift 4
   [[ "$1" == "--" ]] && shift
+  suite_command "$name" "$format" "$@"
+  run "$name" "$limit" "$deps" -- "${SUITE_CMD[@]}"
+  if [[ $RUN_RC -eq -1 ]]; then not_run "$name"; return 0; fi
+  suite_count "$name" "$format" "$SUITE_REPORT"
+}
+
+# suite_command NAME FORMAT COMMAND...: sets SUITE_CMD (COMMAND with its reporter) and
+# SUITE_REPORT (where the report will be), and removes any old report.
+suite_command() {
+  local name="$1" format="$2"
+  shift 2
   local report="$REPORTS/${name// /-}"
-  local cmd=("$@")
+  SUITE_CMD=("$@")
   case "$format" in
     node-jsonl)
       report+=.jsonl
       local reporter="$ROOT/scripts/lib/node-test-reporter.mjs"
-      cmd=(env "NODE_OPTIONS=${NODE_OPTIONS:-} --test-reporter=spec --test-reporter-destination=stdout --test-reporter=$reporter --test-reporter-destination=$report" "$@")
+      SUITE_CMD=(env "NODE_OPTIONS=${NODE_OPTIONS:-} --test-reporter=spec --test-reporter-destination=stdout --test-reporter=$reporter --test-reporter-destination=$report" "$@")
       ;;
     vitest-json)
       report+=.json
-      cmd+=(--reporter=default --reporter=json "--outputFile.json=$report")
+      SUITE_CMD+=(--reporter=default --reporter=json "--outputFile.json=$report")
       ;;
     junit)
       report="$ROOT/target/nextest/test-sh/junit.xml"
       ;;
     cargo-test-log)
       report+=.log
-      cmd=(bash -c '"$@" 2>&1 | tee "$0"; exit "${PIPESTATUS[0]}"' "$report" "$@")
+      SUITE_CMD=(bash -c '"$@" 2>&1 | tee "$0"; exit "${PIPESTATUS[0]}"' "$report" "$@")
       ;;
   esac
   rm -f "$report"
-  run "$name" "$limit" "$deps" -- "${cmd[@]}"
-  if [[ $RUN_RC -eq -1 ]]; then not_run "$name"; return 0; fi
+  SUITE_REPORT="$report"
+}
 
+# suite_count NAME FORMAT REPORT: counts the tests of a suite that ran (RUN_RC, RUN_NOTE and
+# RUN_TOOK describe the run) and records the suite's result.
+suite_count() {
+  local name="$1" format="$2" report="$3"
   local out counts p f s line
   out="$(cd "$ROOT" && node "$ROOT/scripts/lib/count-tests.mjs" "$format" "$report")" || out="COUNTS 0 1 0"
   counts="$(tail -n 1 <<<"$out")"
@@ -177,6 +192,68 @@ suite() {
   else
     record "$name" FAIL "$RUN_TOOK" "$summary"
   fi
+}
+
+# suite_start NAME FORMAT LIMIT DEPS -- COMMAND...: a suite that runs in the background while
+# the next steps run in the foreground. Its output goes to a log, printed whole by
+# suite_finish NAME (which also counts its tests), so logs of parallel suites never interleave.
+# For suites that mostly wait (browsers, servers, timers) rather than compute.
+declare -A BG_PID=() BG_FORMAT=() BG_REPORT=() BG_DIR=() BG_NOTE=() BG_MISSING=() BG_LIMIT=()
+suite_start() {
+  local name="$1" format="$2" limit="$3" deps="$4"
+  shift 4
+  [[ "$1" == "--" ]] && shift
+  BG_NOTE[$name]=""
+  if [[ -n "$deps" ]] && ! needs "$deps"; then
+    BG_NOTE[$name]="not run: needs $MISSING_DEP" BG_MISSING[$name]="$MISSING_DEP"
+    return 0
+  fi
+  suite_command "$name" "$format" "$@"
+  local dir="$TMP_ROOT/bg-${name// /-}"
+  mkdir -p "$dir"
+  BG_FORMAT[$name]="$format" BG_REPORT[$name]="$SUITE_REPORT" BG_DIR[$name]="$dir" BG_LIMIT[$name]="$limit"
+  note "$name: started in the background (its output follows when it ends)"
+  (
+    start=$SECONDS rc=0
+    timeout --kill-after=15 "$limit" "${SUITE_CMD[@]}" >"$dir/log" 2>&1 </dev/null &
+    echo $! >"$dir/pid" # timeout's: it passes a TERM on to the suite
+    wait $! || rc=$?
+    echo "$rc $((SECONDS - start))" >"$dir/result"
+  ) &
+  BG_PID[$name]=$!
+}
+
+suite_finish() {
+  local name="$1"
+  banner "$name"
+  if [[ -n "${BG_NOTE[$name]}" ]]; then
+    warn "$name not run: ${BG_NOTE[$name]#not run: }"
+    RUN_NOTE="${BG_NOTE[$name]}" MISSING_DEP="${BG_MISSING[$name]}"
+    not_run "$name"
+    return 0
+  fi
+  local dir="${BG_DIR[$name]}" rc took
+  wait "${BG_PID[$name]}" || true
+  unset "BG_PID[$name]"
+  cat "$dir/log"
+  read -r rc took <"$dir/result" || { rc=1 took=0; }
+  RUN_RC=$rc RUN_TOOK=$took RUN_NOTE=""
+  if [[ $rc -eq 124 || $rc -eq 137 ]]; then
+    RUN_NOTE="timed out after ${BG_LIMIT[$name]}s"
+  elif [[ $rc -ne 0 ]]; then
+    RUN_NOTE="exit status $rc"
+  fi
+  [[ $rc -eq 0 ]] || err "$name: $RUN_NOTE"
+  suite_count "$name" "${BG_FORMAT[$name]}" "${BG_REPORT[$name]}"
+}
+
+# stop_background: ends the suites still running (on an interrupted run).
+stop_background() {
+  local name
+  for name in "${!BG_PID[@]}"; do
+    [[ -f "${BG_DIR[$name]}/pid" ]] && { kill -TERM "$(cat "${BG_DIR[$name]}/pid")" 2>/dev/null || true; }
+    wait "${BG_PID[$name]}" 2>/dev/null || true
+  done
 }
 
 # summary: the table of steps, every skipped and failed test with its reason, and last the line

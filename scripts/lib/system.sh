@@ -100,5 +100,7 @@ setup_chromium() {
 # npm_ci DIR: exactly what the lock file says.
 npm_ci() {
   [[ -f "$ROOT/$1/package-lock.json" ]] || { err "$1/package-lock.json is missing: run 'npm install' in $1 and commit the lock file" && return 1; }
-  timeout --kill-after=15 "$LIMIT_SUITE" npm ci --prefix "$ROOT/$1" --no-audit --no-fund
+  # --prefer-offline: packages already in npm's cache are taken from it without asking the
+  # registry again (the lock file pins each one by version and integrity hash).
+  timeout --kill-after=15 "$LIMIT_SUITE" npm ci --prefix "$ROOT/$1" --no-audit --no-fund --prefer-offline
 }
