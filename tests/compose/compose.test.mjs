@@ -100,6 +100,13 @@ test('tandem: settings come from .env', () => {
   assert.ok(envFiles.includes('.env'), 'tandem should read the settings in .env (env_file: .env)')
 })
 
+test('.env (the database password and the secret) is ignored by git', () => {
+  // git check-ignore exits 0 when the path is ignored, 1 when it is not.
+  const r = spawnSync('git', ['check-ignore', '--no-index', '-q', '.env'], { cwd: root })
+  assert.equal(r.error, undefined, `git: ${r.error?.message}`)
+  assert.equal(r.status, 0, '.env must be listed in .gitignore')
+})
+
 test('tandem: DATABASE_URL points at the postgres service', () => {
   const url = envOf(services.tandem).DATABASE_URL
   assert.ok(url, 'tandem needs DATABASE_URL')
