@@ -10,6 +10,7 @@ use tandem_persistence::{AppendItem, VersionKind};
 
 for_both_backends!(
     appends_say_where_the_log_stood,
+    one_batch_moves_each_known_document_apart,
     load_since_returns_only_what_the_reader_lacks,
     a_deleted_document_is_not_written_back,
     last_seqs_name_only_stored_documents,
@@ -43,6 +44,42 @@ async fn appends_say_where_the_log_stood(h: &Harness) -> Result<()> {
     let stored = load(h, "doc").await?;
     ensure!(stored.id == first[0].id);
     ensure!(stored.last_seq == second[0].last_seq);
+    Ok(())
+}
+
+/// SQLite touches every known document of a batch in one statement: each must still get
+/// its own `prev_seq`, `last_seq` and byte count.
+async fn one_batch_moves_each_known_document_apart(h: &Harness) -> Result<()> {
+    let s = &h.store;
+    let (a, b) = (Editor::new(), Editor::new());
+    let first_a = s.append(&items("a", &a.type_at_end("1"))).await?[0].clone();
+    let first_b = s.append(&items("b", &b.type_at_end("22"))).await?[0].clone();
+    let size_a = s.document("a").await?.context("a")?.size_bytes;
+    let size_b = s.document("b").await?.context("b")?.size_bytes;
+    let (more_a, more_b) = (a.type_at_end("333"), b.type_at_end("4444"));
+    let mut batch = known("b", first_b.id, &more_b);
+    batch.extend(known("a", first_a.id, &more_a));
+    let done = s.append(&batch).await?;
+    let get = |doc: &str| {
+        done.iter()
+            .find(|d| d.doc == doc)
+            .context("answer")
+            .cloned()
+    };
+    let (done_a, done_b) = (get("a")?, get("b")?);
+    ensure!(done_a.prev_seq == first_a.last_seq, "{done_a:?}");
+    ensure!(done_b.prev_seq == first_b.last_seq, "{done_b:?}");
+    ensure!(done_a.id == first_a.id && done_b.id == first_b.id);
+    ensure!(!done_a.gone && !done_b.gone);
+    let bytes = |u: &[Vec<u8>]| u.iter().map(|u| u.len() as i64).sum::<i64>();
+    let now_a = s.document("a").await?.context("a")?.size_bytes;
+    let now_b = s.document("b").await?.context("b")?.size_bytes;
+    ensure!(now_a == size_a + bytes(&more_a), "{now_a} vs {size_a}");
+    ensure!(now_b == size_b + bytes(&more_b), "{now_b} vs {size_b}");
+    ensure!(load(h, "a").await?.last_seq == done_a.last_seq);
+    ensure!(load(h, "b").await?.last_seq == done_b.last_seq);
+    ensure!(replay(&load(h, "a").await?)? == "1333");
+    ensure!(replay(&load(h, "b").await?)? == "224444");
     Ok(())
 }
 

@@ -83,7 +83,24 @@ macro_rules! impl_log {
                 order.sort_by(|a, b| groups[*a].doc.cmp(groups[*b].doc));
                 // (id, last_seq before) per group; `None`: deleted meanwhile.
                 let mut heads: Vec<Option<(i64, i64)>> = vec![None; groups.len()];
+                let mut touched = vec![false; groups.len()];
+                if Self::TOUCH_KNOWN_IN_ONE {
+                    let known: Vec<(i64, i64)> = groups
+                        .iter()
+                        .filter_map(|g| g.doc_id.map(|id| (id, g.bytes)))
+                        .collect();
+                    let found = Self::touch_known(&mut tx, &known, now).await?;
+                    for (i, g) in groups.iter().enumerate() {
+                        if let Some(id) = g.doc_id {
+                            touched[i] = true;
+                            heads[i] = found.iter().find(|f| f.0 == id).copied();
+                        }
+                    }
+                }
                 for i in order {
+                    if touched[i] {
+                        continue;
+                    }
                     let g = &groups[i];
                     let row = match g.doc_id {
                         Some(id) => {

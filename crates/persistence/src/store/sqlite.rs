@@ -120,6 +120,43 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
+    /// The writer is alone, so the order rows are touched in cannot deadlock anyone: every
+    /// known document of a batch is touched by one statement (a thread hop each saved).
+    const TOUCH_KNOWN_IN_ONE: bool = true;
+
+    /// [`super::sql::TOUCH_KNOWN`] for many documents at once: `(id, bytes added)` in,
+    /// `(id, last_seq before)` out for those that still exist.
+    async fn touch_known(
+        tx: &mut SqliteConnection,
+        known: &[(i64, i64)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(i64, i64)>> {
+        let mut out = Vec::with_capacity(known.len());
+        for chunk in known.chunks(500) {
+            let mut update =
+                sqlx::QueryBuilder::<Sqlite>::new("UPDATE documents SET updated_at = ");
+            update.push_bind(now);
+            update.push(", size_bytes = size_bytes + CASE id");
+            for (id, bytes) in chunk {
+                update
+                    .push(" WHEN ")
+                    .push_bind(*id)
+                    .push(" THEN ")
+                    .push_bind(*bytes);
+            }
+            update.push(" ELSE 0 END WHERE id IN (");
+            let mut ids = update.separated(", ");
+            for (id, _) in chunk {
+                ids.push_bind(*id);
+            }
+            update.push(") RETURNING id, last_seq");
+            for row in update.build().fetch_all(&mut *tx).await? {
+                out.push((row.try_get("id")?, row.try_get("last_seq")?));
+            }
+        }
+        Ok(out)
+    }
+
     /// One statement for the whole batch: every statement is a hop to sqlx's SQLite thread.
     /// The writer is alone, so the highest row of each document is its `last_seq`.
     async fn set_last_seqs(tx: &mut SqliteConnection, moved: &[(i64, i64)]) -> Result<()> {
