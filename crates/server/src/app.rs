@@ -25,7 +25,7 @@ use crate::{
     cluster::{Cluster, ClusterSettings, Members},
     config::ServeConfig,
     error,
-    holds::Holds,
+    holds::{HoldLimits, Holds},
     listener, ops, origin,
     peer::CloseReason,
     registry::Registry,
@@ -109,11 +109,18 @@ pub async fn start_with_store(
         None => None,
     };
     let writer = Writer::spawn(store.clone(), Duration::from_millis(config.group_commit_ms));
+    let holds = Holds::new(HoldLimits {
+        per_ip: config.edge.max_documents_per_ip,
+        per_token: config.edge.max_documents_per_token,
+        memory_per_client: config.edge.max_memory_per_client,
+        linger: Duration::from_secs(config.unload_grace_secs),
+    });
     let ctx = Arc::new(RoomContext::new(
         store.clone(),
         writer,
         RoomSettings::from_config(&config),
         cluster.clone(),
+        holds.clone(),
     ));
     let rooms = Registry::new(ctx);
     if let Some(cluster) = &cluster {
@@ -132,10 +139,6 @@ pub async fn start_with_store(
             per_token: config.max_sessions_per_token,
             buffer_bytes: config.session_buffer_bytes,
         },
-    );
-    let holds = Holds::new(
-        config.edge.max_documents_per_ip,
-        config.edge.max_documents_per_token,
     );
     if !config.edge.trusted_proxies.is_empty() {
         let proxies: Vec<String> = config

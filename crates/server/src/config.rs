@@ -312,6 +312,13 @@ pub struct EdgeLimits {
     /// counted); past it opening another gets 429.
     #[arg(long, env = "TANDEM_MAX_DOCUMENTS_PER_TOKEN", default_value_t = 64)]
     pub max_documents_per_token: usize,
+    /// Estimated memory, in bytes, of the documents one client address (and one access
+    /// token) may have loaded: those it has open and those it left less than the unload
+    /// grace ago. Past it, opening another document gets 429 and an update that would
+    /// add to them is refused (close 4413, HTTP 429). The estimate counts encoded bytes
+    /// plus 384 bytes per Yjs struct. 0: no limit.
+    #[arg(long, env = "TANDEM_MAX_MEMORY_PER_CLIENT", default_value_t = 256 * 1024 * 1024)]
+    pub max_memory_per_client: u64,
 }
 
 /// An origin as browsers send it: `scheme://host[:port]` in lower case, without the

@@ -92,7 +92,7 @@ impl From<RoomError> for ApiError {
             RoomError::MissingDependencies(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
             }
-            RoomError::RateLimited(_) => {
+            RoomError::RateLimited(_) | RoomError::ClientMemory(_) => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
             }
         }

@@ -1,16 +1,24 @@
 //! Which documents each client has open, counted per client address and per access token
-//! over all its connections and sessions, so that one client cannot load the whole
-//! database into memory by opening document after document.
+//! over all its connections and sessions, and what they weigh in memory, so that one client
+//! cannot load the whole database, or build huge documents, and take the server's memory.
 //!
 //! What counts is distinct documents: ten tabs of one document hold one. A WebSocket holds
 //! its document while it is open, an SSE or polling session while it exists, and a
-//! Hocuspocus socket each document joined on it. The admin key is not a token here (it
-//! is counted by address only).
+//! Hocuspocus socket each document joined on it. A document stays loaded for the unload
+//! grace after its last client leaves, so a hold lingers that long after it is dropped
+//! (while the document is still loaded): a client that opens document after document is
+//! held back by what the server really keeps, not by what it has open at the moment. The
+//! admin key is not a token here (it is counted by address only).
+//!
+//! Each loaded document's room reports its weight (an estimate of its memory, see
+//! `room::weight`); a client's weight is the sum over the documents it holds. Past
+//! `--max-memory-per-client`, it may not open another document nor make one grow.
 
 use std::{
     collections::HashMap,
     net::IpAddr,
     sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
 use crate::metric_names as m;
@@ -21,43 +29,117 @@ pub(crate) enum HoldError {
     PerIp(usize),
     #[error("too many documents open with this access token (limit {0}); close some first")]
     PerToken(usize),
+    #[error(
+        "the documents this client has open take too much memory (limit {} MiB); close some first",
+        .0 / (1024 * 1024)
+    )]
+    Memory(u64),
+}
+
+/// The limits, from the server's settings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HoldLimits {
+    pub per_ip: usize,
+    pub per_token: usize,
+    /// Estimated bytes of the documents one client holds; 0: no limit.
+    pub memory_per_client: u64,
+    /// How long a dropped hold still counts while its document stays loaded.
+    pub linger: Duration,
 }
 
 pub(crate) struct Holds {
-    max_per_ip: usize,
-    max_per_token: usize,
+    limits: HoldLimits,
     open: Mutex<Open>,
 }
 
-/// Per client, how many holds each of its documents has.
+/// A client, as the limits see it: its address and the digest of its access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClientKey {
+    ip: IpAddr,
+    token: Option<[u8; 32]>,
+}
+
+impl ClientKey {
+    /// For requests that hold no document (the HTTP update API).
+    pub(crate) fn new(ip: IpAddr, token: Option<[u8; 32]>) -> ClientKey {
+        ClientKey {
+            ip: ip.to_canonical(),
+            token,
+        }
+    }
+}
+
+/// Per client, its documents; and each loaded document's weight.
 #[derive(Default)]
 struct Open {
-    by_ip: HashMap<IpAddr, HashMap<String, usize>>,
-    by_token: HashMap<[u8; 32], HashMap<String, usize>>,
+    by_ip: HashMap<IpAddr, Docs>,
+    by_token: HashMap<[u8; 32], Docs>,
+    weights: HashMap<String, u64>,
+}
+
+type Docs = HashMap<String, Entry>;
+
+/// One client's place in one document: live holds, or none and lingering until `until`.
+#[derive(Default)]
+struct Entry {
+    holds: usize,
+    until: Option<Instant>,
+}
+
+/// Forgets lingering entries past their time or whose document has unloaded.
+fn purge(docs: &mut Docs, weights: &HashMap<String, u64>, now: Instant) {
+    docs.retain(|doc, e| {
+        e.holds > 0 || (e.until.is_some_and(|u| u > now) && weights.contains_key(doc))
+    });
 }
 
 /// Whether one more hold on `doc` fits: a document the client holds already always does.
-fn fits(docs: Option<&HashMap<String, usize>>, doc: &str, max: usize) -> bool {
+fn fits(docs: Option<&Docs>, doc: &str, max: usize) -> bool {
     docs.is_none_or(|d| d.contains_key(doc) || d.len() < max)
 }
 
-fn add<K: std::hash::Hash + Eq>(map: &mut HashMap<K, HashMap<String, usize>>, key: K, doc: &str) {
-    *map.entry(key)
+/// The client's weight with `doc` counted among its documents.
+fn weight(docs: Option<&Docs>, weights: &HashMap<String, u64>, doc: &str) -> u64 {
+    let of = |d: &str| weights.get(d).copied().unwrap_or(0);
+    match docs {
+        Some(docs) => {
+            let held: u64 = docs.keys().map(|d| of(d)).sum();
+            if docs.contains_key(doc) {
+                held
+            } else {
+                held + of(doc)
+            }
+        }
+        None => of(doc),
+    }
+}
+
+fn add<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Docs>, key: K, doc: &str) {
+    let e = map
+        .entry(key)
         .or_default()
         .entry(doc.to_string())
-        .or_default() += 1;
+        .or_default();
+    e.holds += 1;
+    e.until = None;
 }
 
 fn release<K: std::hash::Hash + Eq>(
-    map: &mut HashMap<K, HashMap<String, usize>>,
+    map: &mut HashMap<K, Docs>,
     key: &K,
     doc: &str,
+    linger_until: Option<Instant>,
 ) {
     let Some(docs) = map.get_mut(key) else { return };
-    if let Some(n) = docs.get_mut(doc) {
-        *n -= 1;
-        if *n == 0 {
-            docs.remove(doc);
+    if let Some(e) = docs.get_mut(doc) {
+        e.holds = e.holds.saturating_sub(1);
+        if e.holds == 0 {
+            match linger_until {
+                Some(until) => e.until = Some(until),
+                None => {
+                    docs.remove(doc);
+                }
+            }
         }
     }
     if docs.is_empty() {
@@ -65,11 +147,20 @@ fn release<K: std::hash::Hash + Eq>(
     }
 }
 
+fn refused(err: HoldError) -> HoldError {
+    let limit = match err {
+        HoldError::PerIp(_) => "documents_per_ip",
+        HoldError::PerToken(_) => "documents_per_token",
+        HoldError::Memory(_) => "memory_per_client",
+    };
+    metrics::counter!(m::LIMIT_REFUSALS, "limit" => limit).increment(1);
+    err
+}
+
 impl Holds {
-    pub(crate) fn new(max_per_ip: usize, max_per_token: usize) -> Arc<Holds> {
+    pub(crate) fn new(limits: HoldLimits) -> Arc<Holds> {
         Arc::new(Holds {
-            max_per_ip,
-            max_per_token,
+            limits,
             open: Mutex::new(Open::default()),
         })
     }
@@ -86,22 +177,42 @@ impl Holds {
         token: Option<[u8; 32]>,
         doc: &str,
     ) -> Result<Hold, HoldError> {
+        self.hold_at(ip, token, doc, Instant::now())
+    }
+
+    fn hold_at(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        token: Option<[u8; 32]>,
+        doc: &str,
+        now: Instant,
+    ) -> Result<Hold, HoldError> {
         let ip = ip.to_canonical();
-        let mut open = self.lock();
-        let refused = if !fits(open.by_ip.get(&ip), doc, self.max_per_ip) {
-            Some(HoldError::PerIp(self.max_per_ip))
-        } else if token.is_some_and(|t| !fits(open.by_token.get(&t), doc, self.max_per_token)) {
-            Some(HoldError::PerToken(self.max_per_token))
-        } else {
-            None
+        let l = self.limits;
+        let mut guard = self.lock();
+        let open = &mut *guard;
+        if let Some(d) = open.by_ip.get_mut(&ip) {
+            purge(d, &open.weights, now);
+        }
+        if let Some(d) = token.and_then(|t| open.by_token.get_mut(&t)) {
+            purge(d, &open.weights, now);
+        }
+        let by_ip = open.by_ip.get(&ip);
+        let by_token = token.and_then(|t| open.by_token.get(&t));
+        // A client at its memory limit may still open what it already has open.
+        let over = |docs: Option<&Docs>| {
+            l.memory_per_client > 0
+                && !docs.is_some_and(|d| d.contains_key(doc))
+                && weight(docs, &open.weights, doc) >= l.memory_per_client
         };
-        if let Some(err) = refused {
-            let limit = match err {
-                HoldError::PerIp(_) => "documents_per_ip",
-                HoldError::PerToken(_) => "documents_per_token",
-            };
-            metrics::counter!(m::LIMIT_REFUSALS, "limit" => limit).increment(1);
-            return Err(err);
+        if !fits(by_ip, doc, l.per_ip) {
+            return Err(refused(HoldError::PerIp(l.per_ip)));
+        }
+        if token.is_some() && !fits(by_token, doc, l.per_token) {
+            return Err(refused(HoldError::PerToken(l.per_token)));
+        }
+        if over(by_ip) || (token.is_some() && over(by_token)) {
+            return Err(refused(HoldError::Memory(l.memory_per_client)));
         }
         add(&mut open.by_ip, ip, doc);
         if let Some(t) = token {
@@ -109,28 +220,93 @@ impl Holds {
         }
         Ok(Hold {
             holds: self.clone(),
-            ip,
-            token,
+            client: ClientKey { ip, token },
             doc: doc.into(),
         })
     }
+
+    /// Whether `client` may make `doc` heavier by `extra` bytes: its documents (with `doc`
+    /// among them) must stay within `--max-memory-per-client`, by address and by token.
+    pub(crate) fn admits(
+        &self,
+        client: &ClientKey,
+        doc: &str,
+        extra: u64,
+    ) -> Result<(), HoldError> {
+        let max = self.limits.memory_per_client;
+        if max == 0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut guard = self.lock();
+        let open = &mut *guard;
+        if let Some(d) = open.by_ip.get_mut(&client.ip) {
+            purge(d, &open.weights, now);
+        }
+        if let Some(d) = client.token.and_then(|t| open.by_token.get_mut(&t)) {
+            purge(d, &open.weights, now);
+        }
+        let by_ip = weight(open.by_ip.get(&client.ip), &open.weights, doc);
+        let by_token = client
+            .token
+            .map_or(0, |t| weight(open.by_token.get(&t), &open.weights, doc));
+        if by_ip.max(by_token).saturating_add(extra) > max {
+            return Err(refused(HoldError::Memory(max)));
+        }
+        Ok(())
+    }
+
+    /// The room of `doc` says what the document weighs now.
+    pub(crate) fn set_weight(&self, doc: &str, bytes: u64) {
+        let mut open = self.lock();
+        let before = match open.weights.get_mut(doc) {
+            Some(w) => std::mem::replace(w, bytes),
+            None => {
+                open.weights.insert(doc.to_string(), bytes);
+                0
+            }
+        };
+        metrics::gauge!(m::DOCUMENT_MEMORY).increment(bytes as f64 - before as f64);
+    }
+
+    /// The room of `doc` has unloaded: it weighs nothing, and holds lingering on it end.
+    pub(crate) fn unloaded(&self, doc: &str) {
+        if let Some(w) = self.lock().weights.remove(doc) {
+            metrics::gauge!(m::DOCUMENT_MEMORY).decrement(w as f64);
+        }
+    }
+
+    fn drop_hold(&self, hold: &Hold, now: Instant) {
+        let mut open = self.lock();
+        // Only a loaded document is kept in memory after its clients leave.
+        let until = (!self.limits.linger.is_zero() && open.weights.contains_key(&*hold.doc))
+            .then(|| now + self.limits.linger);
+        release(&mut open.by_ip, &hold.client.ip, &hold.doc, until);
+        if let Some(t) = &hold.client.token {
+            release(&mut open.by_token, t, &hold.doc, until);
+        }
+    }
 }
 
-/// One connection's or session's hold on a document; dropping it releases it.
+/// One connection's or session's hold on a document; dropping it releases it (after the
+/// linger, if the document stays loaded).
 pub(crate) struct Hold {
     holds: Arc<Holds>,
-    ip: IpAddr,
-    token: Option<[u8; 32]>,
+    client: ClientKey,
     doc: Box<str>,
+}
+
+impl Hold {
+    /// Who holds it: the room charges what this client's updates add to it.
+    pub(crate) fn client(&self) -> ClientKey {
+        self.client.clone()
+    }
 }
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        let mut open = self.holds.lock();
-        release(&mut open.by_ip, &self.ip, &self.doc);
-        if let Some(t) = &self.token {
-            release(&mut open.by_token, t, &self.doc);
-        }
+        let holds = self.holds.clone();
+        holds.drop_hold(self, Instant::now());
     }
 }
 
@@ -138,9 +314,18 @@ impl Drop for Hold {
 mod tests {
     use super::*;
 
+    fn limits(per_ip: usize, per_token: usize) -> HoldLimits {
+        HoldLimits {
+            per_ip,
+            per_token,
+            memory_per_client: 0,
+            linger: Duration::ZERO,
+        }
+    }
+
     #[test]
     fn distinct_documents_are_counted_per_address_and_per_token() {
-        let holds = Holds::new(2, 1);
+        let holds = Holds::new(limits(2, 1));
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         let other: IpAddr = "10.0.0.2".parse().unwrap();
         let a1 = holds.hold(ip, None, "a").unwrap();
@@ -158,5 +343,82 @@ mod tests {
         drop(_a2);
         let _c = holds.hold(ip, None, "c").unwrap();
         assert!(holds.lock().by_ip[&ip].len() == 2);
+    }
+
+    #[test]
+    fn a_dropped_hold_lingers_while_its_document_stays_loaded() {
+        let holds = Holds::new(HoldLimits {
+            linger: Duration::from_secs(10),
+            ..limits(1, 1)
+        });
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let t0 = Instant::now();
+        holds.set_weight("a", 1);
+        drop(holds.hold_at(ip, None, "a", t0).unwrap());
+        // "a" is still in memory: it still counts for its client...
+        let later = t0 + Duration::from_secs(5);
+        assert_eq!(
+            holds.hold_at(ip, None, "b", later).err(),
+            Some(HoldError::PerIp(1))
+        );
+        // ...and may be opened again, which makes it a live hold once more.
+        let again = holds.hold_at(ip, None, "a", later).unwrap();
+        drop(again);
+        // Past the linger the place is free.
+        let past = Instant::now() + Duration::from_secs(11);
+        assert!(holds.hold_at(ip, None, "b", past).is_ok());
+        // A document that is not loaded (or has unloaded) does not linger at all.
+        let holds = Holds::new(HoldLimits {
+            linger: Duration::from_secs(10),
+            ..limits(1, 1)
+        });
+        holds.set_weight("a", 1);
+        drop(holds.hold(ip, None, "a").unwrap());
+        holds.unloaded("a");
+        assert!(holds.hold(ip, None, "b").is_ok());
+    }
+
+    #[test]
+    fn memory_is_counted_over_a_clients_documents() {
+        let holds = Holds::new(HoldLimits {
+            memory_per_client: 100,
+            ..limits(10, 10)
+        });
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let token = Some([3; 32]);
+        let client = ClientKey { ip, token };
+        holds.set_weight("a", 60);
+        let _a = holds.hold(ip, token, "a").unwrap();
+        assert_eq!(holds.admits(&client, "a", 40), Ok(()));
+        assert_eq!(holds.admits(&client, "a", 41), Err(HoldError::Memory(100)));
+        // A document the client does not hold counts too when it would grow it.
+        holds.set_weight("x", 30);
+        assert_eq!(holds.admits(&client, "x", 11), Err(HoldError::Memory(100)));
+        let _b = holds.hold(ip, token, "b").unwrap();
+        holds.set_weight("b", 50);
+        // 110 of 100: nothing new, but what it holds it may open again.
+        assert_eq!(
+            holds.hold(ip, token, "c").err(),
+            Some(HoldError::Memory(100))
+        );
+        assert!(holds.hold(ip, token, "a").is_ok());
+        // The same client by token from another address is still over; another client is not.
+        let other: IpAddr = "10.0.0.2".parse().unwrap();
+        assert_eq!(
+            holds.hold(other, token, "c").err(),
+            Some(HoldError::Memory(100))
+        );
+        assert!(holds.hold(other, None, "c").is_ok());
+        assert_eq!(
+            holds.admits(
+                &ClientKey {
+                    ip: other,
+                    token: None
+                },
+                "c",
+                100
+            ),
+            Ok(())
+        );
     }
 }

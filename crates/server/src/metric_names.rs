@@ -27,6 +27,10 @@ pub(crate) const LIMIT_REFUSALS: &str = "tandem_limit_refusals_total";
 /// Requests refused by a check on the request itself (type, body, path, origin), by reason.
 pub(crate) const REFUSALS: &str = "tandem_request_refusals_total";
 pub(crate) const ROOM_PANICS: &str = "tandem_room_panics_total";
+/// Large updates and loads run off the runtime's workers (`room::heavy`).
+pub(crate) const HEAVY_WORK: &str = "tandem_heavy_work_total";
+/// Estimated memory of the loaded documents (`room::weight`).
+pub(crate) const DOCUMENT_MEMORY: &str = "tandem_document_memory_bytes";
 pub(crate) const BURSTS_MERGED: &str = "tandem_update_bursts_merged_total";
 /// Updates held back because they build on changes the room does not have yet.
 pub(crate) const UPDATES_HELD: &str = "tandem_updates_held_total";
@@ -104,6 +108,15 @@ pub(crate) fn describe() {
     describe_counter!(
         REFUSALS,
         "Requests refused by a check on the request itself (type, body, path, origin), by reason"
+    );
+    describe_counter!(
+        HEAVY_WORK,
+        "Large updates and loads run off the runtime's worker threads, one at a time"
+    );
+    describe_gauge!(
+        DOCUMENT_MEMORY,
+        Unit::Bytes,
+        "Estimated memory of the loaded documents (encoded bytes plus a cost per Yjs struct)"
     );
     describe_counter!(
         ROOM_PANICS,
@@ -186,6 +199,7 @@ pub(crate) fn register_zeroes() {
     }
     gauge!(DOCUMENTS_LOADED).increment(0.0);
     gauge!(UNWRITTEN_BYTES).increment(0.0);
+    gauge!(DOCUMENT_MEMORY).increment(0.0);
     gauge!(HELD_BYTES).increment(0.0);
     gauge!(BUS_CONNECTED).increment(0.0);
     for outcome in ["sent", "dropped"] {
@@ -203,6 +217,7 @@ pub(crate) fn register_zeroes() {
         COMPACTIONS,
         BURSTS_MERGED,
         ROOM_PANICS,
+        HEAVY_WORK,
         // Labelled by reasons that grow with the code: the family shows, unlabelled, at zero.
         AWARENESS_REFUSED,
         LIMIT_REFUSALS,

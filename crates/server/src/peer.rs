@@ -104,6 +104,17 @@ impl CloseReason {
             format!("document size limit reached ({max} bytes): edit not accepted"),
         )
     }
+    /// The per-client memory limit (`--max-memory-per-client`): the same code as the
+    /// document size limit, since the edit is refused for the same kind of reason.
+    pub fn client_memory(max: u64) -> Self {
+        Self::new(
+            4413,
+            format!(
+                "memory limit of this client reached ({} MiB of open documents): edit not accepted; close documents first",
+                max / (1024 * 1024)
+            ),
+        )
+    }
     pub fn missing_dependencies(max: usize) -> Self {
         Self::new(
             1008,
@@ -132,6 +143,9 @@ pub struct PeerHandle {
     pub name: Option<String>,
     pub outbound: mpsc::Sender<Frame>,
     pub kick: oneshot::Sender<CloseReason>,
+    /// Who the client is for the per-client limits (the transport's hold on the
+    /// document); `None` for peers that no client owns.
+    pub(crate) client: Option<crate::holds::ClientKey>,
 }
 
 /// The transport's end of a peer.
@@ -162,6 +176,7 @@ pub fn new_peer(
             name,
             outbound: tx,
             kick: kick_tx,
+            client: None,
         },
         PeerEnd {
             id,

@@ -12,9 +12,10 @@ use tandem_persistence::DocumentInfo;
 use super::must_exist;
 use crate::{
     auth,
-    edge::{Admin, Authorized, BearerCredential, Doc, Write},
+    edge::{Admin, Authorized, BearerCredential, ClientIp, Credentials, Doc, Write},
     error::ApiError,
     extract::{BinaryBody, JsonBody},
+    holds::ClientKey,
     names,
     peer::Access,
     room::{Request, RoomInfo},
@@ -227,7 +228,9 @@ async fn read_live<T>(
 
 pub(super) async fn apply_update(
     State(state): State<SharedState>,
-    Authorized { doc, .. }: Authorized<Write>,
+    Authorized { doc, grant, .. }: Authorized<Write>,
+    ClientIp(ip): ClientIp,
+    creds: Credentials,
     BinaryBody(body): BinaryBody,
 ) -> Result<StatusCode, ApiError> {
     if body.is_empty() {
@@ -237,9 +240,19 @@ pub(super) async fn apply_update(
     crate::yjs_bounds::check_update(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid Yjs update: {e}")))?;
     let update = body.to_vec();
+    let token = if grant.admin {
+        None
+    } else {
+        crate::transport::credential(&creds)
+    };
+    let client = ClientKey::new(ip, token);
     state
         .rooms
-        .request(&doc, |done| Request::Apply { update, done })
+        .request(&doc, |done| Request::Apply {
+            update,
+            client,
+            done,
+        })
         .await
         .ok_or_else(|| ApiError::unavailable("document is closing; retry"))??;
     Ok(StatusCode::NO_CONTENT)

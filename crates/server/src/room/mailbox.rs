@@ -4,7 +4,10 @@ use bytes::Bytes;
 use tandem_persistence::{StoreError, StoredDoc, VersionInfo, VersionKind};
 use tokio::sync::oneshot;
 
-use crate::peer::{Access, CloseReason, PeerHandle, PeerId};
+use crate::{
+    holds::ClientKey,
+    peer::{Access, CloseReason, PeerHandle, PeerId},
+};
 
 /// Events for a room that don't come from a peer's byte stream. Every payload is boxed:
 /// a tokio queue allocates its first block of 32 slots up front, every loaded document
@@ -78,6 +81,8 @@ pub(crate) enum Request {
     /// Applies a Yjs update as if a client had sent it; answers once it is committed.
     Apply {
         update: Vec<u8>,
+        /// Who sent it, for the per-client memory limit.
+        client: ClientKey,
         done: oneshot::Sender<Result<(), RoomError>>,
     },
     /// Stores the current state as a version.
@@ -114,6 +119,11 @@ pub(crate) enum RoomError {
     MissingDependencies(usize),
     #[error("{0}")]
     RateLimited(String),
+    #[error(
+        "the documents this client has open take too much memory (limit {} MiB)",
+        .0 / (1024 * 1024)
+    )]
+    ClientMemory(u64),
 }
 
 /// Answers a request the room can no longer serve.

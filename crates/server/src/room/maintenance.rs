@@ -15,7 +15,7 @@ use yrs::{
     ReadTxn, StateVector, Transact,
 };
 
-use super::{commit::Committed, mailbox::RoomError, settings::RoomSettings, Room};
+use super::{commit::Committed, mailbox::RoomError, settings::RoomSettings, weight, Room};
 use crate::{metric_names as m, text};
 
 /// What the room tracks to decide when to compact and when to take a version.
@@ -28,6 +28,8 @@ pub(super) struct Upkeep {
     /// The document's encoded size, exact after loading and compacting, plus every update
     /// since: an upper bound that is cheap to keep (see `--max-document-bytes`).
     pub(super) doc_bytes: usize,
+    /// Yjs structs in those bytes, counted the same way (see `weight`).
+    pub(super) structs: u64,
     /// When the last named version was asked for (they are rate-limited).
     pub(super) last_named: Option<Instant>,
     last_edit: Instant,
@@ -46,6 +48,7 @@ impl Upkeep {
             dirty_since_version: false,
             authors: BTreeSet::new(),
             doc_bytes: 0,
+            structs: 0,
             last_named: None,
             last_edit: now,
             last_version: now,
@@ -56,20 +59,33 @@ impl Upkeep {
     pub(super) fn loaded(&mut self, stored: &StoredDoc) {
         self.doc_bytes = stored.snapshot.as_ref().map_or(0, Vec::len)
             + stored.updates.iter().map(Vec::len).sum::<usize>();
+        self.structs = stored
+            .snapshot
+            .iter()
+            .chain(&stored.updates)
+            .map(|u| weight::structs(u))
+            .sum();
         self.updates_since_snapshot = stored.updates.len() as u64;
         self.bytes_since_snapshot = stored.updates.iter().map(|u| u.len() as u64).sum();
     }
 
-    /// An update of `bytes` that changed the document was accepted.
-    pub(super) fn edited(&mut self, bytes: usize) {
+    /// An update of `bytes` (`structs` structs) that changed the document was accepted.
+    pub(super) fn edited(&mut self, bytes: usize, structs: u64) {
         self.doc_bytes += bytes;
+        self.structs += structs;
         self.dirty_since_version = true;
         self.last_edit = Instant::now();
     }
 
     /// The document grew by a change made elsewhere (another instance's commit).
-    pub(super) fn grew(&mut self, bytes: usize) {
-        self.doc_bytes += bytes;
+    pub(super) fn grew(&mut self, update: &[u8]) {
+        self.doc_bytes += update.len();
+        self.structs += weight::structs(update);
+    }
+
+    /// The estimated memory of the document (see `weight`).
+    pub(super) fn weight(&self) -> u64 {
+        weight::estimate(self.doc_bytes, self.structs)
     }
 
     /// Someone (by the name they show in presence) edited since the previous version.
@@ -112,6 +128,8 @@ impl Room {
         {
             let snapshot = self.snapshot();
             self.upkeep.doc_bytes = snapshot.state.len();
+            self.upkeep.structs = weight::structs(&snapshot.state);
+            self.report_weight();
             self.upkeep.updates_since_snapshot = 0;
             self.upkeep.bytes_since_snapshot = 0;
             let store = self.ctx.store.clone();

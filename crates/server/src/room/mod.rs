@@ -18,6 +18,7 @@
 mod budget;
 mod commit;
 mod delete;
+mod heavy;
 mod held;
 mod mailbox;
 mod maintenance;
@@ -28,6 +29,7 @@ mod replica;
 mod requests;
 mod settings;
 mod sync;
+mod weight;
 mod writes;
 
 use std::{collections::HashMap, panic::AssertUnwindSafe, sync::Arc, time::Duration};
@@ -150,9 +152,11 @@ impl Room {
             while let Some(msg) = ctrl.recv().await {
                 refuse_while_unavailable(msg);
             }
+            self.ctx.holds.unloaded(&self.name);
             metrics::gauge!(m::DOCUMENTS_LOADED).decrement(1.0);
             return;
         }
+        self.report_weight();
         self.query_remote_awareness();
         loop {
             let wake = self.next_wakeup();
@@ -185,6 +189,8 @@ impl Room {
                 }
             }
         }
+        self.ctx.holds.unloaded(&self.name);
+        weight::unloaded(self.upkeep.weight());
         metrics::gauge!(m::DOCUMENTS_LOADED).decrement(1.0);
     }
 
@@ -281,7 +287,10 @@ impl Room {
             return Ok(());
         };
         // A bad row is logged and skipped: refusing the document would lose the rest.
-        for err in text::replay(self.awareness.doc(), &stored) {
+        let bytes = stored.snapshot.as_ref().map_or(0, Vec::len)
+            + stored.updates.iter().map(Vec::len).sum::<usize>();
+        let doc = self.awareness.doc();
+        for err in heavy::run(bytes, || text::replay(doc, &stored)) {
             tracing::error!(doc = %self.name, error = %err, "stored update skipped");
         }
         self.upkeep.loaded(&stored);

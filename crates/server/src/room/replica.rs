@@ -20,6 +20,7 @@ use yrs::{
 };
 
 use super::{
+    heavy,
     mailbox::{CaughtUp, Control},
     Flow, Room,
 };
@@ -154,18 +155,20 @@ impl Room {
 
     /// Applies an update already in the database (it passed every check where it came in).
     fn apply_committed(&mut self, update: &[u8]) {
-        let Ok(decoded) = Update::decode_v1(update) else {
-            return;
-        };
         let doc = self.awareness.doc().clone();
-        let mut txn = doc.transact_mut();
-        if let Err(err) = txn.apply_update(decoded) {
+        let applied = heavy::run(update.len(), || {
+            let decoded = Update::decode_v1(update).map_err(|e| e.to_string())?;
+            doc.transact_mut()
+                .apply_update(decoded)
+                .map_err(|e| e.to_string())
+        });
+        if let Err(err) = applied {
             tracing::error!(doc = %self.name, error = %err, "committed update did not apply");
         }
-        drop(txn);
         // Counted against the size limit; versions and compaction are the business of
         // the instance whose clients wrote it.
-        self.upkeep.grew(update.len());
+        self.upkeep.grew(update);
+        self.report_weight();
     }
 
     /// Reads what this copy misses from the database in place (writing out before an
@@ -244,7 +247,8 @@ impl Room {
         let diff = doc.transact().encode_diff_v1(&before);
         // An empty update is two zero bytes.
         if diff.len() > 2 {
-            self.upkeep.grew(diff.len());
+            self.upkeep.grew(&diff);
+            self.report_weight();
             self.broadcast(&protocol::sync_update(diff));
             self.after_remote_change();
         }

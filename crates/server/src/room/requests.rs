@@ -6,7 +6,7 @@ use yrs::{ReadTxn, StateVector, Transact};
 
 use super::{
     mailbox::{Request, RoomError, RoomInfo},
-    Room, Waiter,
+    weight, Room, Waiter,
 };
 use crate::text;
 
@@ -30,7 +30,11 @@ impl Room {
                     .encode_state_as_update_v1(&StateVector::default());
                 let _ = reply.send(state);
             }
-            Request::Apply { update, done } => match self.accept_update(Bytes::from(update)) {
+            Request::Apply {
+                update,
+                client,
+                done,
+            } => match self.accept_update(Bytes::from(update), Some(&client)) {
                 Ok(()) => {
                     if let Some(Waiter::Api(done)) = self.commit.when_committed(Waiter::Api(done)) {
                         let _ = done.send(Ok(()));
@@ -70,7 +74,8 @@ impl Room {
                     txn.encode_update_v1()
                 };
                 // Already applied above; this only queues it for the log and the peers.
-                self.upkeep.edited(update.len());
+                self.upkeep.edited(update.len(), weight::structs(&update));
+                self.report_weight();
                 self.enqueue(Bytes::from(update));
                 self.spawn_version(VersionKind::Restore, label, done);
             }

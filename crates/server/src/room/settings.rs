@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use tandem_persistence::Store;
 
 use super::commit::Budget;
-use crate::{cluster::Cluster, config::ServeConfig, writer::Writer};
+use crate::{cluster::Cluster, config::ServeConfig, holds::Holds, writer::Writer};
 
 /// Timing and size policy for rooms, from the server configuration.
 #[derive(Debug, Clone)]
@@ -66,6 +66,9 @@ pub(crate) struct RoomContext {
     pub cluster: Option<Arc<Cluster>>,
     /// Bytes accepted from clients but not yet committed, across all rooms.
     pub(crate) budget: Budget,
+    /// Who has which document open; rooms report their weight here and ask it whether a
+    /// client's update fits its memory limit.
+    pub(crate) holds: Arc<Holds>,
 }
 
 impl RoomContext {
@@ -74,8 +77,10 @@ impl RoomContext {
         writer: Writer,
         settings: RoomSettings,
         cluster: Option<Arc<Cluster>>,
+        holds: Arc<Holds>,
     ) -> RoomContext {
         RoomContext {
+            holds,
             budget: Budget::new(settings.max_unwritten_bytes),
             store,
             writer,

@@ -8,11 +8,14 @@ use yrs::{
 };
 
 use super::{
+    heavy,
     mailbox::{PeerEvent, RoomError},
-    Room, Waiter,
+    weight, Room, Waiter,
 };
 use crate::{
-    hocuspocus, metric_names as m,
+    hocuspocus,
+    holds::{ClientKey, HoldError},
+    metric_names as m,
     peer::{Access, CloseReason, PeerId, Transport},
     protocol, yjs_bounds,
 };
@@ -86,7 +89,8 @@ impl Room {
                 if edit {
                     metrics::counter!(m::UPDATES_RECEIVED).increment(1);
                 }
-                match self.accept_update(Bytes::from(update)) {
+                let client = self.peers.get(&peer).and_then(|p| p.handle.client.clone());
+                match self.accept_update(Bytes::from(update), client.as_ref()) {
                     Ok(()) if edit => self.note_author(peer),
                     Ok(()) => {}
                     Err(RoomError::InvalidUpdate(e)) => {
@@ -95,6 +99,9 @@ impl Room {
                     }
                     Err(RoomError::TooLarge(max)) => {
                         return Err(CloseReason::document_too_large(max))
+                    }
+                    Err(RoomError::ClientMemory(max)) => {
+                        return Err(CloseReason::client_memory(max))
                     }
                     Err(RoomError::MissingDependencies(max)) => {
                         return Err(CloseReason::missing_dependencies(max))
@@ -214,9 +221,14 @@ impl Room {
         }
     }
 
-    /// Checks, applies and queues one update from a client or the API. An update that
-    /// builds on changes the room does not have is held until they arrive (see `held`).
-    pub(super) fn accept_update(&mut self, update: Bytes) -> Result<(), RoomError> {
+    /// Checks, applies and queues one update from a client or the API (`from`: who sent
+    /// it, for the per-client memory limit). An update that builds on changes the room
+    /// does not have is held until they arrive (see `held`).
+    pub(super) fn accept_update(
+        &mut self,
+        update: Bytes,
+        from: Option<&ClientKey>,
+    ) -> Result<(), RoomError> {
         // A sync step 2 from a client with nothing new is an empty update: nothing to
         // store or relay.
         if update.as_ref() == [0, 0] {
@@ -232,7 +244,7 @@ impl Room {
             })?;
             return Ok(());
         }
-        self.apply_and_enqueue(update)?;
+        self.apply_and_enqueue(update, from)?;
         self.release_held();
         Ok(())
     }
@@ -243,9 +255,12 @@ impl Room {
             .map_err(|e| RoomError::InvalidUpdate(e.to_string()))
     }
 
-    fn apply_and_enqueue(&mut self, update: Bytes) -> Result<(), RoomError> {
-        let decoded =
-            Update::decode_v1(&update).map_err(|e| RoomError::InvalidUpdate(e.to_string()))?;
+    /// Every limit is checked before `yrs` decodes anything: decoding is most of the work.
+    fn apply_and_enqueue(
+        &mut self,
+        update: Bytes,
+        from: Option<&ClientKey>,
+    ) -> Result<(), RoomError> {
         self.admits(update.len())?;
         let max = self.ctx.settings.max_document_bytes;
         if max > 0 && self.upkeep.doc_bytes + update.len() > max {
@@ -253,20 +268,35 @@ impl Room {
             tracing::info!(doc = %self.name, size = self.upkeep.doc_bytes, "refusing update: document size limit");
             return Err(RoomError::TooLarge(max));
         }
-        let changed = {
-            let doc = self.awareness.doc().clone();
+        let structs = weight::structs(&update);
+        if let Some(client) = from {
+            let extra = weight::estimate(update.len(), structs);
+            if let Err(HoldError::Memory(max)) = self.ctx.holds.admits(client, &self.name, extra) {
+                tracing::info!(doc = %self.name, "refusing update: memory limit of its client");
+                return Err(RoomError::ClientMemory(max));
+            }
+        }
+        let doc = self.awareness.doc().clone();
+        let changed = heavy::run(update.len(), || {
+            let decoded = Update::decode_v1(&update).map_err(|e| e.to_string())?;
             let mut txn = doc.transact_mut();
-            txn.apply_update(decoded)
-                .map_err(|e| RoomError::InvalidUpdate(e.to_string()))?;
+            txn.apply_update(decoded).map_err(|e| e.to_string())?;
             // A duplicate (a client resending what the room has) changes nothing: it is
             // logged and relayed as usual, but is no reason for a new version.
-            txn.before_state() != txn.after_state() || !txn.delete_set().is_empty()
-        };
+            Ok::<_, String>(txn.before_state() != txn.after_state() || !txn.delete_set().is_empty())
+        })
+        .map_err(RoomError::InvalidUpdate)?;
         if changed {
-            self.upkeep.edited(update.len());
+            self.upkeep.edited(update.len(), structs);
+            self.report_weight();
         }
         self.enqueue(update);
         Ok(())
+    }
+
+    /// Tells `holds` what the document weighs now (see `weight`).
+    pub(super) fn report_weight(&self) {
+        self.ctx.holds.set_weight(&self.name, self.upkeep.weight());
     }
 
     /// Applies every held update that has become complete, oldest first.
@@ -280,7 +310,8 @@ impl Room {
                 .held
                 .take_ready(|u| matches!(yjs_bounds::missing_dependency(u, &have), Ok(None)));
             let Some(update) = ready else { break };
-            if let Err(err) = self.apply_and_enqueue(update) {
+            // Its sender is not known any more; it was within its limits when it came.
+            if let Err(err) = self.apply_and_enqueue(update, None) {
                 // Its sender still has it and sends it again when it resyncs.
                 tracing::info!(doc = %self.name, error = %err, "dropping a held update");
             }

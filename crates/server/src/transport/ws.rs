@@ -62,12 +62,13 @@ fn serve(
         // The document counts as open for this client until the connection ends.
         let _hold = hold;
         let access = grant.access;
-        let (handle, mut end) = new_peer(
+        let (mut handle, mut end) = new_peer(
             Transport::WebSocket,
             access,
             grant.name,
             state.config.outbound_queue,
         );
+        handle.client = Some(_hold.client());
         let peer = handle.id;
         metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => "websocket").increment(1);
         tracing::info!(%doc, peer, transport = "websocket", ?access, %client, "connection opened");

@@ -14,6 +14,7 @@ mod held;
 mod history;
 mod http_transports;
 mod limits;
+mod memory;
 mod open_documents;
 mod origins;
 mod outage;

@@ -75,7 +75,7 @@ async fn hocuspocus_open(server: &TestServer, doc: &str) -> Result<(), String> {
 
 #[tokio::test]
 async fn documents_per_address_are_capped() {
-    let server = start(&["--max-documents-per-ip", "2"]).await;
+    let server = start(&["--max-documents-per-ip", "2", "--unload-grace-secs", "5"]).await;
     let _a = Client::connect(&server.ws("a")).await;
     // The same document again holds no new place.
     let _a_again = Client::connect(&server.ws("a")).await;
@@ -108,8 +108,12 @@ async fn documents_per_address_are_capped() {
             .await,
         4.0
     );
-    // Ending the session frees its document's place.
+    // Ending the session frees its document's place once the document has left memory:
+    // until it unloads (the grace, 5 s here), it still counts for the client.
     assert_eq!(b.leave().await, 204);
+    let (status, e) = ws_refusal(&server.ws("c")).await.expect("still refused");
+    assert_eq!(status, 429, "{e}");
+    server.wait_unloaded("b").await;
     assert_eq!(ws_refusal(&server.ws("c")).await, None);
 }
 

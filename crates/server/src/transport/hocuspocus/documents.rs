@@ -287,12 +287,13 @@ impl Conn {
         };
         send(socket, &key, &hp::authenticated(access)).await?;
 
-        let (handle, end) = new_peer(
+        let (mut handle, end) = new_peer(
             Transport::Hocuspocus,
             access,
             name,
             self.state.config.outbound_queue,
         );
+        handle.client = Some(hold.client());
         let peer = handle.id;
         tracing::info!(%doc, peer, transport = LABEL, ?access, "document opened");
         let room = self.state.rooms.join(&doc, handle);
