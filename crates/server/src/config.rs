@@ -126,6 +126,12 @@ pub struct ServeConfig {
     pub web_dir: PathBuf,
     #[arg(long, env = "TANDEM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// INFO lines one place in the code may write per second, in bursts of ten seconds'
+    /// worth (connections opening and closing, peers closed for bad input); the rest are
+    /// dropped and counted, with a warning every 10 s. Warnings and errors always pass.
+    /// 0: no limit.
+    #[arg(long, env = "TANDEM_LOG_LINES_PER_SEC", default_value_t = 20)]
+    pub log_lines_per_sec: u32,
     /// Largest accepted message (WebSocket frame or HTTP body), in bytes. Bigger WebSocket
     /// frames are closed with 1009, bigger HTTP bodies refused with 413.
     #[arg(long, env = "TANDEM_MAX_MESSAGE_SIZE", default_value_t = 16 * 1024 * 1024)]

@@ -18,6 +18,7 @@ mod extract;
 mod hocuspocus;
 mod holds;
 mod listener;
+mod log_limit;
 mod metric_names;
 mod names;
 mod open_files;
@@ -41,6 +42,7 @@ mod import_rule;
 
 pub use app::{start, start_with_store, Server};
 pub use config::ServeConfig;
+pub use log_limit::LogLimit;
 pub use open_files::raise_open_file_limit;
 
 /// The functions that read untrusted bytes, for the fuzz targets in `fuzz/`.

@@ -7,7 +7,7 @@ use clap::Parser;
 use tandem::{
     auth::{Auth, Claims},
     config::{Cli, Command, DbArgs, ExportFormat, LogFormat},
-    text,
+    text, LogLimit,
 };
 use yrs::{updates::decoder::Decode, ReadTxn, StateVector, Transact, Update};
 
@@ -57,20 +57,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn init_tracing(format: LogFormat) {
+/// `limit`: the per-call-site rate limit on INFO lines (see `tandem::LogLimit`).
+fn init_tracing(format: LogFormat, limit: LogLimit) {
+    use tracing_subscriber::{layer::SubscriberExt, util::SubscriberInitExt, Layer};
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,tower_http=warn,sqlx=warn".into());
     // Colour codes only help a person at a terminal; in a file or a pipe they are noise.
     // NO_COLOR (https://no-color.org) turns them off at a terminal too.
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    let fmt = match format {
+        LogFormat::Text => fmt.with_filter(limit).boxed(),
+        LogFormat::Json => fmt.json().with_filter(limit).boxed(),
+    };
+    tracing_subscriber::registry().with(filter).with(fmt).init();
 }
 
 /// File descriptors kept for what is not a client connection: the database, the editor's
@@ -78,7 +80,8 @@ fn init_tracing(format: LogFormat) {
 const OPEN_FILES_RESERVE: u64 = 128;
 
 async fn serve(config: tandem::ServeConfig) -> anyhow::Result<()> {
-    init_tracing(config.log_format);
+    let log_limit = LogLimit::new(config.log_lines_per_sec);
+    init_tracing(config.log_format, log_limit.clone());
     match tandem::raise_open_file_limit() {
         Ok((before, after)) => {
             if after > before {
@@ -97,6 +100,7 @@ async fn serve(config: tandem::ServeConfig) -> anyhow::Result<()> {
         Err(err) => tracing::warn!(error = %err, "could not raise the open-file limit"),
     }
     let server = tandem::start(config).await?;
+    tokio::spawn(log_limit.report(std::time::Duration::from_secs(10)));
     // Tests and scripts read this line to learn the port when listening on :0.
     println!("listening on http://{}", server.addr);
     std::io::stdout().flush()?;

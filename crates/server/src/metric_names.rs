@@ -29,6 +29,8 @@ pub(crate) const REFUSALS: &str = "tandem_request_refusals_total";
 pub(crate) const ROOM_PANICS: &str = "tandem_room_panics_total";
 /// Large updates and loads run off the runtime's workers (`room::heavy`).
 pub(crate) const HEAVY_WORK: &str = "tandem_heavy_work_total";
+/// Log lines dropped by the per-call-site rate limit (`log_limit`).
+pub(crate) const LOG_SUPPRESSED: &str = "tandem_log_lines_suppressed_total";
 /// Estimated memory of the loaded documents (`room::weight`).
 pub(crate) const DOCUMENT_MEMORY: &str = "tandem_document_memory_bytes";
 pub(crate) const BURSTS_MERGED: &str = "tandem_update_bursts_merged_total";
@@ -112,6 +114,10 @@ pub(crate) fn describe() {
     describe_counter!(
         HEAVY_WORK,
         "Large updates and loads run off the runtime's worker threads, one at a time"
+    );
+    describe_counter!(
+        LOG_SUPPRESSED,
+        "Log lines dropped by the per-call-site rate limit (TANDEM_LOG_LINES_PER_SEC)"
     );
     describe_gauge!(
         DOCUMENT_MEMORY,
@@ -218,6 +224,7 @@ pub(crate) fn register_zeroes() {
         BURSTS_MERGED,
         ROOM_PANICS,
         HEAVY_WORK,
+        LOG_SUPPRESSED,
         // Labelled by reasons that grow with the code: the family shows, unlabelled, at zero.
         AWARENESS_REFUSED,
         LIMIT_REFUSALS,

@@ -281,3 +281,35 @@ async fn empty_settings_mean_unset() {
         "{err}"
     );
 }
+
+/// A client that opens connection after connection cannot flood the log: each place in
+/// the code writes its burst (ten seconds' worth of `--log-lines-per-sec`), the rest is
+/// dropped and counted on `/metrics`.
+#[tokio::test]
+async fn log_lines_past_the_rate_are_dropped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let server = BinServer::spawn(&["--data-dir", &data, "--log-lines-per-sec", "1"]);
+    let started = std::time::Instant::now();
+    for _ in 0..40 {
+        Client::connect(&server.ws("chatty")).await.close().await;
+    }
+    let suppressed = "tandem_log_lines_suppressed_total";
+    wait_for("lines to be dropped", || async {
+        let text = reqwest::get(server.http("/metrics"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (metric_in(&text, suppressed) >= 40.0).then_some(())
+    })
+    .await;
+    let opened = server
+        .stderr()
+        .iter()
+        .filter(|l| l.contains("connection opened"))
+        .count();
+    let most = 10 + started.elapsed().as_secs() as usize + 1;
+    assert!((10..=most).contains(&opened), "{opened} lines");
+}
