@@ -11,8 +11,9 @@ Prints the section; with BENCHMARKS.md, also replaces the text between
 import json
 import os
 import re
-import statistics
 import sys
+
+from report import cell, fmt, versions
 
 BEGIN, END = "<!-- cluster:begin -->", "<!-- cluster:end -->"
 
@@ -29,39 +30,6 @@ def runs(out, n):
         except (OSError, ValueError) as e:
             found.append({"error": str(e)})
     return found
-
-
-def fmt(v):
-    if v is None:
-        return "–"
-    if abs(v) >= 100:
-        return f"{v:,.0f}"
-    if abs(v) >= 10:
-        return f"{v:.1f}"
-    return f"{v:.2f}"
-
-
-def cell(values):
-    """Median, and the range when there are several runs."""
-    values = [v for v in values if v is not None]
-    if not values:
-        return "–"
-    med = fmt(statistics.median(values))
-    if len(values) == 1:
-        return med
-    return f"{med} ({fmt(min(values))}–{fmt(max(values))})"
-
-
-def versions(out):
-    v = {}
-    try:
-        with open(os.path.join(out, "versions.txt")) as fh:
-            for line in fh:
-                k, _, val = line.strip().partition("=")
-                v[k] = val
-    except OSError:
-        pass
-    return v
 
 
 def section(out, counts):

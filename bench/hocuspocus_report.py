@@ -9,10 +9,9 @@ at the end when they are missing).
 """
 import json
 import os
-import statistics
 import sys
 
-from report import NAMES, fmt, versions
+from report import NAMES, cell, fmt, versions
 
 SYSTEMS = ["tandem-sqlite", "tandem-hocuspocus", "hocuspocus"]
 TITLES = {"f2": "1 document × 2 clients", "f50": "1 document × 50 clients",
@@ -33,14 +32,6 @@ def result(out, rnd, system, sc):
         return None if "error" in r else r
     except (OSError, ValueError, IndexError):
         return None
-
-
-def cell(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return "–"
-    med = statistics.median(values)
-    return f"{fmt(med)} ({fmt(min(values))}–{fmt(max(values))})"
 
 
 def main(out, bench_md):

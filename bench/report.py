@@ -8,6 +8,7 @@ replaced (appended at the end when the markers are missing); other sections stay
 """
 import json
 import os
+import statistics
 import sys
 
 SYSTEMS = ["tandem-sqlite", "tandem-hocuspocus", "tandem-postgres", "y-websocket-server", "hocuspocus"]
@@ -83,6 +84,17 @@ def fmt(v, digits=2):
     if abs(v) >= 10:
         return f"{v:.1f}"
     return f"{v:.{digits}f}"
+
+
+def cell(values):
+    """Median, and the range when there are several runs."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    med = fmt(statistics.median(values))
+    if len(values) == 1:
+        return med
+    return f"{med} ({fmt(min(values))}–{fmt(max(values))})"
 
 
 def ratio(v, ref):

@@ -15,6 +15,8 @@ import shutil
 import statistics
 import sys
 
+from report import fmt, versions
+
 SYSTEMS = [
     ("tandem-sqlite", "Tandem (SQLite)", "process"),
     ("tandem-sqlite-disk", "Tandem (SQLite)", "disk"),
@@ -53,18 +55,6 @@ def runs(out, system, sc):
     return found
 
 
-def fmt(v):
-    if v is None:
-        return "–"
-    if abs(v) >= 1000:
-        return f"{v:,.0f}"
-    if abs(v) >= 100:
-        return f"{v:.0f}"
-    if abs(v) >= 10:
-        return f"{v:.1f}"
-    return f"{v:.2f}"
-
-
 def summarise(out, system, sc):
     rs = runs(out, system, sc)
     ok = [(p, r) for p, r in rs if "error" not in r and r.get("latency_p99_ms") is not None]
@@ -92,18 +82,6 @@ def summarise(out, system, sc):
 
 def failed_note(s):
     return "" if s["failed"] == 0 else f" ({s['failed']} runs failed)"
-
-
-def versions(out):
-    v = {}
-    try:
-        with open(os.path.join(out, "versions.txt")) as fh:
-            for line in fh:
-                k, _, val = line.strip().partition("=")
-                v[k] = val
-    except OSError:
-        pass
-    return v
 
 
 def section(out, scenarios):

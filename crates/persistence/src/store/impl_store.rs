@@ -5,12 +5,39 @@
 /// `pool` field (reads), a `writes` field (write transactions), a `durability` field,
 /// a `CONCURRENT_APPENDS` constant and these associated functions, the parts that differ:
 /// - `begin_load(&mut tx)`: makes the load's reads see one instant;
-/// - `begin_append(&self, &mut tx)`: sets up an append transaction (its durability);
-/// - `insert_updates(&mut tx, &doc_ids, items, now)`: inserts the batch and returns each
-///   row's `(document_id, seq)`.
+/// - `begin_append(&self)`: begins an append's transaction (at its durability);
+/// - `insert_updates(&mut tx, &doc_ids, items, now)`: inserts the batch, moves each
+///   document's `last_seq` to its highest new row, and returns each row's
+///   `(document_id, seq)`.
+///
+/// `$conn` is the driver's connection type (what a transaction dereferences to).
 macro_rules! impl_store {
-    ($store:ty, $row:ty, $backend:literal) => {
+    ($store:ty, $row:ty, $conn:ty, $backend:literal) => {
         super::log_sql::impl_log!($store);
+
+        impl $store {
+            /// Adds a version of the document with id `id`, numbered after its latest.
+            async fn insert_version(
+                conn: &mut $conn,
+                id: i64,
+                version: &$crate::NewVersion,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<$crate::VersionInfo> {
+                let row = sqlx::query($crate::store::sql::CREATE_VERSION)
+                    .bind(id)
+                    .bind(version.kind.as_str())
+                    .bind(&version.label)
+                    .bind(&version.state)
+                    .bind(&version.state_vector)
+                    .bind(&version.text)
+                    .bind(version.state.len() as i64)
+                    .bind(now)
+                    .bind($crate::store::authors_json(&version.authors))
+                    .fetch_one(&mut *conn)
+                    .await?;
+                version_info(&row)
+            }
+        }
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
@@ -124,19 +151,7 @@ macro_rules! impl_store {
                     .bind(now)
                     .fetch_one(&mut *tx)
                     .await?;
-                let row = sqlx::query(sql::CREATE_VERSION)
-                    .bind(id)
-                    .bind(version.kind.as_str())
-                    .bind(&version.label)
-                    .bind(&version.state)
-                    .bind(&version.state_vector)
-                    .bind(&version.text)
-                    .bind(version.state.len() as i64)
-                    .bind(now)
-                    .bind($crate::store::authors_json(&version.authors))
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let info = version_info(&row)?;
+                let info = Self::insert_version(&mut tx, id, version, now).await?;
                 tx.commit().await?;
                 Ok(info)
             }
@@ -172,19 +187,7 @@ macro_rules! impl_store {
                         return Ok(None);
                     }
                 }
-                let row = sqlx::query(sql::CREATE_VERSION)
-                    .bind(id)
-                    .bind(version.kind.as_str())
-                    .bind(&version.label)
-                    .bind(&version.state)
-                    .bind(&version.state_vector)
-                    .bind(&version.text)
-                    .bind(version.state.len() as i64)
-                    .bind(now)
-                    .bind($crate::store::authors_json(&version.authors))
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let info = version_info(&row)?;
+                let info = Self::insert_version(&mut tx, id, version, now).await?;
                 tx.commit().await?;
                 Ok(Some(info))
             }

@@ -75,8 +75,7 @@ macro_rules! impl_log {
                 }
                 let now = chrono::Utc::now();
                 let groups = $crate::store::group_by_doc(items);
-                let mut tx = self.writes.begin().await?;
-                self.begin_append(&mut tx).await?;
+                let mut tx = self.begin_append().await?;
                 // Rows are locked in name order: two writers' batches over the same
                 // documents then queue instead of deadlocking.
                 let mut order: Vec<usize> = (0..groups.len()).collect();
@@ -141,12 +140,6 @@ macro_rules! impl_log {
                         last[i] = last[i].max(seq);
                     }
                 }
-                let moved: Vec<(i64, i64)> = heads
-                    .iter()
-                    .zip(&last)
-                    .filter_map(|(h, last)| h.map(|(id, _)| (id, *last)))
-                    .collect();
-                Self::set_last_seqs(&mut tx, &moved).await?;
                 tx.commit().await?;
                 Ok(groups
                     .into_iter()

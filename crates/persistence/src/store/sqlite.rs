@@ -83,9 +83,9 @@ impl SqliteStore {
         })
     }
 
-    /// Nothing to set: `synchronous` is a connection option.
-    async fn begin_append(&self, _tx: &mut SqliteConnection) -> Result<()> {
-        Ok(())
+    /// A plain transaction: `synchronous` is a connection option.
+    async fn begin_append(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
+        Ok(self.writes.begin().await?)
     }
 
     /// A SQLite transaction already reads one instant (one writer, WAL snapshots).
@@ -93,8 +93,9 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// One multi-row insert per chunk: with sqlx's SQLite worker every statement is a
-    /// thread hop, so a commit costs the same few hops however many keystrokes it carries.
+    /// One multi-row insert per chunk, then one statement that moves every document's
+    /// `last_seq`: with sqlx's SQLite worker every statement is a thread hop, so a commit
+    /// costs the same few hops however many keystrokes it carries.
     async fn insert_updates(
         tx: &mut SqliteConnection,
         doc_ids: &[i64],
@@ -115,6 +116,10 @@ impl SqliteStore {
                 out.push((row.try_get("document_id")?, row.try_get("seq")?));
             }
         }
+        let mut moved: Vec<i64> = doc_ids.to_vec();
+        moved.sort_unstable();
+        moved.dedup();
+        Self::set_last_seqs(tx, &moved).await?;
         Ok(out)
     }
 }
@@ -159,14 +164,14 @@ impl SqliteStore {
 
     /// One statement for the whole batch: every statement is a hop to sqlx's SQLite thread.
     /// The writer is alone, so the highest row of each document is its `last_seq`.
-    async fn set_last_seqs(tx: &mut SqliteConnection, moved: &[(i64, i64)]) -> Result<()> {
+    async fn set_last_seqs(tx: &mut SqliteConnection, moved: &[i64]) -> Result<()> {
         for chunk in moved.chunks(500) {
             let mut update = sqlx::QueryBuilder::<Sqlite>::new(
                 "UPDATE documents SET last_seq = (SELECT MAX(seq) FROM updates
                  WHERE document_id = documents.id) WHERE id IN (",
             );
             let mut ids = update.separated(", ");
-            for (id, _) in chunk {
+            for id in chunk {
                 ids.push_bind(*id);
             }
             update.push(")");
@@ -217,4 +222,4 @@ async fn checkpoint(mut conn: SqliteConnection, alive: Weak<()>) {
     let _ = conn.close().await;
 }
 
-impl_store!(SqliteStore, SqliteRow, "sqlite");
+impl_store!(SqliteStore, SqliteRow, SqliteConnection, "sqlite");

@@ -114,8 +114,13 @@ impl Room {
                 if last <= self.replica.applied {
                     metrics::counter!(m::BUS_DUPLICATES).increment(1);
                 } else if prev == self.replica.applied && !self.replica.catching_up {
-                    self.apply_remote(&frames);
-                    self.replica.applied = last;
+                    if self.apply_remote(&frames) {
+                        self.replica.applied = last;
+                    } else {
+                        // Its rows are in the database: read them from there instead.
+                        metrics::counter!(m::BUS_DROPPED).increment(1);
+                        self.catch_up();
+                    }
                 } else {
                     metrics::counter!(m::BUS_GAPS).increment(1);
                     self.catch_up();
@@ -137,24 +142,31 @@ impl Room {
         Flow::Continue
     }
 
-    /// Applies committed updates another instance relayed, and relays them here.
-    fn apply_remote(&mut self, frames: &[Bytes]) {
+    /// Applies committed updates another instance relayed, and relays them here. False
+    /// if a frame did not decode or apply: the room must not count those rows as applied.
+    fn apply_remote(&mut self, frames: &[Bytes]) -> bool {
+        let mut whole = true;
         for frame in frames {
             let Ok(msgs) = protocol::decode_frame(frame) else {
-                continue;
+                whole = false;
+                break;
             };
             for msg in msgs {
                 if let Message::Sync(SyncMessage::Update(u) | SyncMessage::SyncStep2(u)) = msg {
-                    self.apply_committed(&u);
+                    whole &= self.apply_committed(&u);
                 }
+            }
+            if !whole {
+                break;
             }
             self.broadcast(frame);
         }
         self.after_remote_change();
+        whole
     }
 
     /// Applies an update already in the database (it passed every check where it came in).
-    fn apply_committed(&mut self, update: &[u8]) {
+    fn apply_committed(&mut self, update: &[u8]) -> bool {
         let doc = self.awareness.doc().clone();
         let applied = heavy::run(update.len(), || {
             let decoded = Update::decode_v1(update).map_err(|e| e.to_string())?;
@@ -163,12 +175,14 @@ impl Room {
                 .map_err(|e| e.to_string())
         });
         if let Err(err) = applied {
-            tracing::error!(doc = %self.name, error = %err, "committed update did not apply");
+            tracing::error!(doc = %self.name, error = %err, "committed update from the bus did not apply");
+            return false;
         }
         // Counted against the size limit; versions and compaction are the business of
         // the instance whose clients wrote it.
         self.upkeep.grew(update);
         self.report_weight();
+        true
     }
 
     /// Reads what this copy misses from the database in place (writing out before an
