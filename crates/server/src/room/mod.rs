@@ -189,8 +189,12 @@ impl Room {
                 }
             }
         }
-        self.ctx.holds.unloaded(&self.name);
-        weight::unloaded(self.upkeep.weight());
+        // The document's memory is freed with the room: only then may its clients use
+        // the room's weight again, and only then is there memory to hand back.
+        let (ctx, name, weight) = (self.ctx.clone(), self.name.clone(), self.upkeep.weight());
+        drop(self);
+        ctx.holds.unloaded(&name);
+        weight::unloaded(weight);
         metrics::gauge!(m::DOCUMENTS_LOADED).decrement(1.0);
     }
 

@@ -269,26 +269,35 @@ impl Room {
             return Err(RoomError::TooLarge(max));
         }
         let structs = weight::structs(&update);
-        if let Some(client) = from {
-            let extra = weight::estimate(update.len(), structs);
-            if let Err(HoldError::Memory(max)) = self.ctx.holds.admits(client, &self.name, extra) {
-                tracing::info!(doc = %self.name, "refusing update: memory limit of its client");
-                return Err(RoomError::ClientMemory(max));
-            }
-        }
+        let extra = weight::estimate(update.len(), structs);
+        let grown = self.upkeep.weight().saturating_add(extra);
+        let (holds, name) = (&self.ctx.holds, self.name.as_str());
         let doc = self.awareness.doc().clone();
+        // The memory check and the new weight happen inside `heavy::run`: large updates
+        // are applied one at a time, so several of one client's cannot all pass the check
+        // before any of them is counted.
         let changed = heavy::run(update.len(), || {
-            let decoded = Update::decode_v1(&update).map_err(|e| e.to_string())?;
+            if let Some(client) = from {
+                if let Err(HoldError::Memory(max)) = holds.admits(client, name, extra) {
+                    tracing::info!(doc = %name, "refusing update: memory limit of its client");
+                    return Err(RoomError::ClientMemory(max));
+                }
+            }
+            let decoded =
+                Update::decode_v1(&update).map_err(|e| RoomError::InvalidUpdate(e.to_string()))?;
             let mut txn = doc.transact_mut();
-            txn.apply_update(decoded).map_err(|e| e.to_string())?;
+            txn.apply_update(decoded)
+                .map_err(|e| RoomError::InvalidUpdate(e.to_string()))?;
             // A duplicate (a client resending what the room has) changes nothing: it is
             // logged and relayed as usual, but is no reason for a new version.
-            Ok::<_, String>(txn.before_state() != txn.after_state() || !txn.delete_set().is_empty())
-        })
-        .map_err(RoomError::InvalidUpdate)?;
+            let changed = txn.before_state() != txn.after_state() || !txn.delete_set().is_empty();
+            if changed {
+                holds.set_weight(name, grown);
+            }
+            Ok(changed)
+        })?;
         if changed {
             self.upkeep.edited(update.len(), structs);
-            self.report_weight();
         }
         self.enqueue(update);
         Ok(())

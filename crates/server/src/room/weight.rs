@@ -38,22 +38,35 @@ pub(super) fn estimate(bytes: usize, structs: u64) -> u64 {
         .saturating_add(ROOM_BYTES)
 }
 
-/// A document of `weight` has unloaded. glibc's allocator keeps freed memory for later
-/// use, so after a large document (or many dense ones) the process would stay at its
-/// highest size for good; past [`TRIM_FROM`] it is asked to hand free pages back
-/// (`malloc_trim`, on a blocking thread, one trim at a time).
+/// A document of `weight` has unloaded (and its memory is freed). glibc's allocator keeps
+/// freed memory for later use, so after a large document (or many dense ones) the process
+/// would stay at its highest size for good; past [`TRIM_FROM`] it is asked to hand free
+/// pages back (`malloc_trim`), on a blocking thread. One trim runs at a time; unloads
+/// meanwhile make it run once more when it ends.
 pub(super) fn unloaded(weight: u64) {
-    static TRIMMING: AtomicBool = AtomicBool::new(false);
-    if weight < TRIM_FROM || TRIMMING.swap(true, Ordering::AcqRel) {
+    static PENDING: AtomicBool = AtomicBool::new(false);
+    static RUNNING: AtomicBool = AtomicBool::new(false);
+    if weight < TRIM_FROM {
+        return;
+    }
+    PENDING.store(true, Ordering::Release);
+    if RUNNING.swap(true, Ordering::AcqRel) {
         return;
     }
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        TRIMMING.store(false, Ordering::Release);
+        RUNNING.store(false, Ordering::Release);
         return;
     };
-    runtime.spawn_blocking(|| {
-        trim();
-        TRIMMING.store(false, Ordering::Release);
+    runtime.spawn_blocking(|| loop {
+        while PENDING.swap(false, Ordering::AcqRel) {
+            trim();
+        }
+        RUNNING.store(false, Ordering::Release);
+        // An unload between the last swap and the store above found RUNNING set and left
+        // its trim to us.
+        if !PENDING.load(Ordering::Acquire) || RUNNING.swap(true, Ordering::AcqRel) {
+            break;
+        }
     });
 }
 
