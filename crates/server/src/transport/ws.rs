@@ -107,7 +107,9 @@ fn serve(
                         metrics::counter!(m::BYTES_IN, "transport" => "websocket").increment(data.len() as u64);
                         let event = Box::new(PeerEvent::Message { peer, access, data });
                         if send_to_room(&room, event).await.is_err() {
-                            break CloseReason::going_away();
+                            // The room has ended. If it said why (a delete: 4404), its
+                            // reason is already waiting: it kicks before it lets go.
+                            break end.kicked.try_recv().unwrap_or_else(|_| CloseReason::going_away());
                         }
                     }
                     Some(Ok(Message::Text(_))) => {
