@@ -6,6 +6,8 @@
 /// a `CONCURRENT_APPENDS` constant and these associated functions, the parts that differ:
 /// - `begin_load(&mut tx)`: makes the load's reads see one instant;
 /// - `begin_append(&self)`: begins an append's transaction (at its durability);
+/// - `touch_known(&mut tx, &[(id, bytes)], now)`: touches every document the writer knows
+///   by id in one statement, or `None` where that could deadlock (one by one, then);
 /// - `insert_updates(&mut tx, &doc_ids, items, now)`: inserts the batch, moves each
 ///   document's `last_seq` to its highest new row, and returns each row's
 ///   `(document_id, seq)`.

@@ -83,12 +83,11 @@ macro_rules! impl_log {
                 // (id, last_seq before) per group; `None`: deleted meanwhile.
                 let mut heads: Vec<Option<(i64, i64)>> = vec![None; groups.len()];
                 let mut touched = vec![false; groups.len()];
-                if Self::TOUCH_KNOWN_IN_ONE {
-                    let known: Vec<(i64, i64)> = groups
-                        .iter()
-                        .filter_map(|g| g.doc_id.map(|id| (id, g.bytes)))
-                        .collect();
-                    let found = Self::touch_known(&mut tx, &known, now).await?;
+                let known: Vec<(i64, i64)> = groups
+                    .iter()
+                    .filter_map(|g| g.doc_id.map(|id| (id, g.bytes)))
+                    .collect();
+                if let Some(found) = Self::touch_known(&mut tx, &known, now).await? {
                     for (i, g) in groups.iter().enumerate() {
                         if let Some(id) = g.doc_id {
                             touched[i] = true;

@@ -100,16 +100,15 @@ impl PostgresStore {
 }
 
 impl PostgresStore {
-    /// Rows must be locked in name order (two instances' batches would deadlock
-    /// otherwise), which one `UPDATE` does not promise: documents are touched one by one.
-    const TOUCH_KNOWN_IN_ONE: bool = false;
-
+    /// `None`: rows must be locked in name order (two instances' batches would deadlock
+    /// otherwise), which one `UPDATE` does not promise, so the append touches its
+    /// documents one by one.
     async fn touch_known(
         _tx: &mut PgConnection,
         _known: &[(i64, i64)],
         _now: DateTime<Utc>,
-    ) -> Result<Vec<(i64, i64)>> {
-        Ok(Vec::new())
+    ) -> Result<Option<Vec<(i64, i64)>>> {
+        Ok(None)
     }
 
     async fn read_last_seqs(pool: &PgPool, docs: &[String]) -> Result<Vec<(String, i64)>> {

@@ -125,17 +125,15 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// The writer is alone, so the order rows are touched in cannot deadlock anyone: every
-    /// known document of a batch is touched by one statement (a thread hop each saved).
-    const TOUCH_KNOWN_IN_ONE: bool = true;
-
     /// [`super::sql::TOUCH_KNOWN`] for many documents at once: `(id, bytes added)` in,
-    /// `(id, last_seq before)` out for those that still exist.
+    /// `(id, last_seq before)` out for those that still exist. The writer is alone, so the
+    /// order rows are touched in cannot deadlock anyone: one statement for the batch (a
+    /// thread hop saved per document).
     async fn touch_known(
         tx: &mut SqliteConnection,
         known: &[(i64, i64)],
         now: DateTime<Utc>,
-    ) -> Result<Vec<(i64, i64)>> {
+    ) -> Result<Option<Vec<(i64, i64)>>> {
         let mut out = Vec::with_capacity(known.len());
         for chunk in known.chunks(500) {
             let mut update =
@@ -159,7 +157,7 @@ impl SqliteStore {
                 out.push((row.try_get("id")?, row.try_get("last_seq")?));
             }
         }
-        Ok(out)
+        Ok(Some(out))
     }
 
     /// One statement for the whole batch: every statement is a hop to sqlx's SQLite thread.
