@@ -291,13 +291,11 @@ impl Room {
             return Ok(());
         };
         // A bad row is logged and skipped: refusing the document would lose the rest.
-        let bytes = stored.snapshot.as_ref().map_or(0, Vec::len)
-            + stored.updates.iter().map(Vec::len).sum::<usize>();
+        self.upkeep.loaded(&stored);
         let doc = self.awareness.doc();
-        for err in heavy::run(bytes, || text::replay(doc, &stored)) {
+        for err in heavy::run(self.upkeep.doc_bytes, || text::replay(doc, &stored)) {
             tracing::error!(doc = %self.name, error = %err, "stored update skipped");
         }
-        self.upkeep.loaded(&stored);
         self.replica.loaded(&stored);
         // A log written before updates were checked for gaps may leave `yrs` holding
         // structs whose dependencies are missing; its code that retries them is unsafe (see

@@ -121,10 +121,12 @@ impl Session {
             access: self.access,
             data,
         });
+        // A room that has ended kicked the session first: its reason, when the pump
+        // has recorded it, is the one to give.
         self.room
             .send(event)
             .await
-            .map_err(|_| CloseReason::going_away())
+            .map_err(|_| self.closed().unwrap_or_else(CloseReason::going_away))
     }
 
     pub(crate) fn closed(&self) -> Option<CloseReason> {

@@ -177,9 +177,10 @@ impl Conn {
                         data: body,
                     });
                     // Awaiting a full room queue stops reading this socket: back-pressure.
-                    room.send(event)
-                        .await
-                        .map_err(|_| CloseReason::going_away())
+                    // A room that has ended drops the frame; why it ended (a delete
+                    // closes only this document) comes through the document's stream.
+                    let _ = room.send(event).await;
+                    Ok(())
                 }
                 Some(Doc::Refused) => Ok(()),
                 Some(Doc::Waiting { held }) => {
@@ -308,9 +309,8 @@ impl Conn {
         self.keys.insert(stream, key.clone());
         for data in held {
             let event = Box::new(PeerEvent::Message { peer, access, data });
-            room.send(event)
-                .await
-                .map_err(|_| CloseReason::going_away())?;
+            // As for later frames: a room that has ended reports why through the stream.
+            let _ = room.send(event).await;
         }
         self.docs.insert(
             key,
