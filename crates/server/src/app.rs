@@ -152,6 +152,9 @@ pub async fn start_with_store(
     let state = Arc::new(AppState {
         auth: Auth::new(config.secret.as_deref(), config.admin_key.as_deref()),
         holds,
+        unauthenticated: crate::unauthenticated::Unauthenticated::new(
+            config.pre_auth.max_unauthenticated_per_ip,
+        ),
         trusted_proxies: TrustedProxies::new(config.edge.trusted_proxies.clone()),
         config,
         rooms,

@@ -225,6 +225,9 @@ pub struct ServeConfig {
     /// Connections, timeouts, origins and documents per client (SECURITY.md).
     #[command(flatten)]
     pub edge: EdgeLimits,
+    /// Hocuspocus sockets before their first accepted token (`unauthenticated.rs`).
+    #[command(flatten)]
+    pub pre_auth: crate::unauthenticated::PreAuthArgs,
     /// Secret for signing access tokens. Without it the server is open: anyone may edit.
     #[arg(long, env = "TANDEM_SECRET", hide_env_values = true)]
     pub secret: Option<String>,

@@ -33,6 +33,7 @@ mod share;
 mod state;
 pub mod text;
 mod transport;
+mod unauthenticated;
 mod web;
 mod writer;
 mod yjs_bounds;

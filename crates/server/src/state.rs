@@ -11,7 +11,7 @@ use tandem_persistence::Store;
 
 use crate::{
     auth::Auth, client_addr::TrustedProxies, cluster::Cluster, config::ServeConfig, holds::Holds,
-    registry::Registry, session::Sessions,
+    registry::Registry, session::Sessions, unauthenticated::Unauthenticated,
 };
 
 pub(crate) struct AppState {
@@ -22,6 +22,8 @@ pub(crate) struct AppState {
     pub sessions: Arc<Sessions>,
     /// The documents each client address and token has open.
     pub holds: Arc<Holds>,
+    /// Hocuspocus sockets waiting for their first accepted token, per address.
+    pub unauthenticated: Arc<Unauthenticated>,
     /// Whose forwarding headers name the client (`--trusted-proxies`).
     pub trusted_proxies: TrustedProxies,
     pub shutting_down: AtomicBool,

@@ -19,6 +19,7 @@ mod open_documents;
 mod origins;
 mod outage;
 mod panics;
+mod pre_auth;
 mod presence;
 mod proxies;
 mod slow_commit;

@@ -4,13 +4,16 @@
 
 use std::{collections::HashMap, net::IpAddr, pin::Pin};
 
-use axum::extract::ws::{Message, WebSocket};
 use bytes::Bytes;
 use futures::{FutureExt, SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::{wrappers::ReceiverStream, StreamMap};
+use tokio_tungstenite::tungstenite::Message;
 
-use super::{send, Fallback, LABEL, MAX_DOCUMENTS, MAX_HELD_BYTES, MAX_HELD_MESSAGES, MAX_KEY_LEN};
+use super::{
+    handshake::Socket, send, Fallback, PreAuth, LABEL, MAX_DOCUMENTS, MAX_HELD_BYTES,
+    MAX_HELD_MESSAGES, MAX_KEY_LEN,
+};
 use crate::{
     hocuspocus::{self as hp, DocMessage, Incoming},
     holds::Hold,
@@ -21,7 +24,7 @@ use crate::{
 };
 
 /// Where one document of the socket stands.
-enum Doc {
+pub(super) enum Doc {
     /// Frames that arrived before the token, in order.
     Waiting { held: Vec<Bytes> },
     /// The token was refused; frames are dropped until another token comes.
@@ -31,6 +34,8 @@ enum Doc {
         peer: PeerId,
         access: Access,
         room: mpsc::Sender<Box<PeerEvent>>,
+        /// When its token expires (seconds since the epoch): the document closes then.
+        exp: Option<u64>,
         /// The document counts as open for this client while it is joined.
         _hold: Hold,
     },
@@ -50,17 +55,23 @@ pub(super) struct Conn {
     fallback: Fallback,
     /// The client's address, which its open documents are counted against.
     ip: IpAddr,
-    docs: HashMap<String, Doc>,
+    pub(super) docs: HashMap<String, Doc>,
     /// Stream id -> routing key, for the frames coming back from rooms.
-    keys: HashMap<u64, String>,
+    pub(super) keys: HashMap<u64, String>,
     pub(super) streams: StreamMap<u64, DocStream>,
     next_stream: u64,
     held_messages: usize,
     held_bytes: usize,
+    pub(super) pre_auth: PreAuth,
 }
 
 impl Conn {
-    pub(super) fn new(state: SharedState, fallback: Fallback, ip: IpAddr) -> Conn {
+    pub(super) fn new(
+        state: SharedState,
+        fallback: Fallback,
+        ip: IpAddr,
+        pre_auth: PreAuth,
+    ) -> Conn {
         Conn {
             state,
             fallback,
@@ -71,6 +82,7 @@ impl Conn {
             next_stream: 0,
             held_messages: 0,
             held_bytes: 0,
+            pre_auth,
         }
     }
 
@@ -78,7 +90,7 @@ impl Conn {
     /// flushes once.
     pub(super) async fn write_ready(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut Socket,
         first: (u64, DocEvent),
     ) -> Result<(), CloseReason> {
         let mut next = Some(first);
@@ -117,7 +129,7 @@ impl Conn {
     /// invalid message, storage, shutdown) ends the socket, as it would a y-websocket one.
     async fn on_kicked(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut Socket,
         stream: u64,
         reason: Option<CloseReason>,
     ) -> Result<(), CloseReason> {
@@ -137,7 +149,7 @@ impl Conn {
 
     pub(super) async fn on_frame(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut Socket,
         data: Bytes,
     ) -> Result<(), CloseReason> {
         let (key, message) = match hp::decode(data) {
@@ -243,7 +255,7 @@ impl Conn {
     /// with the scope and a join, or `permission denied` with the reason.
     async fn authenticate(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut Socket,
         key: String,
         token: String,
     ) -> Result<(), CloseReason> {
@@ -278,14 +290,15 @@ impl Conn {
                 let hold = self.state.holds.hold(self.ip, credential, &doc);
                 Ok((grant, hold.map_err(|e| e.to_string())?))
             });
-        let (access, name, hold) = match grant {
-            Ok((grant, hold)) => (grant.access, grant.name, hold),
+        let (access, name, exp, hold) = match grant {
+            Ok((grant, hold)) => (grant.access, grant.name, grant.exp, hold),
             Err(reason) => {
                 tracing::info!(%doc, transport = LABEL, %reason, "document refused");
                 self.docs.insert(key.clone(), Doc::Refused);
                 return send(socket, &key, &hp::permission_denied(&reason)).await;
             }
         };
+        self.pre_auth.open();
         send(socket, &key, &hp::authenticated(access)).await?;
 
         let (mut handle, end) = new_peer(
@@ -319,6 +332,7 @@ impl Conn {
                 peer,
                 access,
                 room,
+                exp,
                 _hold: hold,
             },
         );

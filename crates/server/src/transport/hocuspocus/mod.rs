@@ -9,20 +9,27 @@
 //! Rules per socket, not per document: a malformed frame closes the socket with 1007 (the
 //! frame cannot be attributed safely), and a document whose outbound queue fills closes
 //! the socket with 1013 like any slow client, because the documents share one TCP stream.
-//! A refused token, a deleted document or the client's own close message end one document
-//! only.
+//! A refused token, a deleted document, an expired token (`expiry.rs`) or the client's own
+//! close message end one document only.
+//!
+//! The socket opens before any credential, so until its first token is accepted it is
+//! held short: frames past a small budget wait unread (`gate.rs`), the socket must
+//! authenticate within `--auth-timeout-secs` (else 4408), and each address may hold only
+//! `--max-unauthenticated-per-ip` such sockets (else 429, `crate::unauthenticated`).
 
 mod documents;
+mod expiry;
+mod gate;
+mod handshake;
 
 use axum::{
-    extract::{
-        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
-        State,
-    },
+    extract::{Request, State},
+    http::StatusCode,
     response::Response,
 };
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use std::net::IpAddr;
+use tokio_tungstenite::tungstenite::{protocol::CloseFrame, Message};
 
 use crate::{
     edge::{self, ClientIp, Credentials, Enabled},
@@ -30,8 +37,11 @@ use crate::{
     hocuspocus as hp, metric_names as m,
     peer::CloseReason,
     state::SharedState,
+    unauthenticated::Slot,
 };
 use documents::Conn;
+use gate::Opener;
+use handshake::{Handshake, Socket};
 
 /// Documents one socket may have open or waiting for their token. Hocuspocus caps
 /// pending documents at 100 after a memory-exhaustion advisory; here the cap covers open
@@ -56,36 +66,80 @@ struct Fallback {
     bearer: Option<String>,
 }
 
+/// Until the socket's first token is accepted: its place in the per-address count of
+/// such sockets, and the gate that keeps its frames small (`gate.rs`).
+pub(super) struct PreAuth {
+    slot: Option<Slot>,
+    opener: Opener,
+}
+
+impl PreAuth {
+    fn is_open(&self) -> bool {
+        self.opener.is_open()
+    }
+
+    /// A token was accepted: frames of any size may come, and the socket no longer
+    /// counts as waiting.
+    fn open(&mut self) {
+        self.opener.open();
+        self.slot = None;
+    }
+}
+
 pub(crate) async fn upgrade(
     State(state): State<SharedState>,
     _: Enabled<edge::WebSocket>,
     Credentials { token, bearer }: Credentials,
     ClientIp(ip): ClientIp,
-    ws: WebSocketUpgrade,
+    mut req: Request,
 ) -> Result<Response, ApiError> {
+    let handshake = Handshake::of(&mut req)?;
+    let slot = state
+        .unauthenticated
+        .admit(ip)
+        .map_err(|e| ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()))?;
     let fallback = Fallback { token, bearer };
     let max = state.config.max_message_size;
-    Ok(ws
-        .read_buffer_size(256)
-        .write_buffer_size(16 * 1024)
-        .max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |socket| serve(socket, state, fallback, ip)))
+    Ok(handshake.accept(max, move |socket, opener| {
+        let pre_auth = PreAuth {
+            slot: Some(slot),
+            opener,
+        };
+        serve(socket, state, fallback, ip, pre_auth)
+    }))
 }
 
-async fn serve(mut socket: WebSocket, state: SharedState, fallback: Fallback, ip: IpAddr) {
+async fn serve(
+    mut socket: Socket,
+    state: SharedState,
+    fallback: Fallback,
+    ip: IpAddr,
+    pre_auth: PreAuth,
+) {
     metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => LABEL).increment(1);
-    let mut conn = Conn::new(state, fallback, ip);
+    let timeout = state.config.pre_auth.auth_timeout();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut conn = Conn::new(state, fallback, ip, pre_auth);
     tracing::info!(transport = LABEL, client = %ip, "connection opened");
     let close = loop {
+        let expiry = expiry::sleep(conn.next_expiry());
         tokio::select! {
+            _ = tokio::time::sleep_until(deadline), if !conn.pre_auth.is_open() => {
+                metrics::counter!(m::LIMIT_REFUSALS, "limit" => "auth_timeout").increment(1);
+                break CloseReason::new(4408, format!("no token accepted within {} s", timeout.as_secs()));
+            }
+            _ = expiry => {
+                if let Err(reason) = conn.expire(&mut socket).await {
+                    break reason;
+                }
+            }
             Some(first) = conn.streams.next(), if !conn.streams.is_empty() => {
                 match conn.write_ready(&mut socket, first).await {
                     Ok(()) => {}
                     Err(reason) => break reason,
                 }
             }
-            incoming = socket.recv() => match incoming {
+            incoming = socket.next() => match incoming {
                 Some(Ok(Message::Binary(data))) => {
                     metrics::counter!(m::BYTES_IN, "transport" => LABEL).increment(data.len() as u64);
                     if let Err(reason) = conn.on_frame(&mut socket, data).await {
@@ -112,10 +166,10 @@ async fn serve(mut socket: WebSocket, state: SharedState, fallback: Fallback, ip
     conn.leave_all().await;
     if close.reason == "client closed" {
         // Send the echo of the client's close frame the library queued.
-        let _ = futures::SinkExt::flush(&mut socket).await;
+        let _ = socket.flush().await;
     } else if close.code != 1006 {
         let frame = CloseFrame {
-            code: close.code,
+            code: close.code.into(),
             reason: crate::transport::ws::close_reason_text(&close.reason).into(),
         };
         // The socket then lingers until the client has read this (`listener/socket.rs`):
@@ -125,7 +179,7 @@ async fn serve(mut socket: WebSocket, state: SharedState, fallback: Fallback, ip
     tracing::info!(transport = LABEL, code = close.code, reason = %close.reason, "connection closed");
 }
 
-async fn send(socket: &mut WebSocket, key: &str, body: &[u8]) -> Result<(), CloseReason> {
+async fn send(socket: &mut Socket, key: &str, body: &[u8]) -> Result<(), CloseReason> {
     socket
         .send(Message::Binary(hp::encode(key, body)))
         .await
