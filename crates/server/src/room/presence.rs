@@ -15,6 +15,10 @@
 //!   clocks (a change must carry a higher clock than the peer's previous one).
 //! - **Names.** A peer whose token carries a user name is shown under that name:
 //!   `user.name` in every state it announces is set to it.
+//! - **Colours.** Editors put `user.color` (and `user.colorLight`) into the style of the
+//!   remote caret, so a value that is not a colour (`red;position:fixed;inset:0`) would be
+//!   CSS injected into everyone else's page. Only `#rgb` and `#rrggbb` pass (and, for the
+//!   translucent `colorLight`, `#rrggbbaa`); any other value is removed from the state.
 //! - **Caps.** A peer owns at most `max_clients_per_peer` client ids.
 //!
 //! Read-only peers follow the same rules: they may show their own presence (a viewer's
@@ -130,15 +134,13 @@ impl Ownership {
             let json = if removal {
                 entry.json
             } else {
-                match name {
-                    Some(name) => match with_name(&entry.json, name) {
-                        Some(json) => json.into(),
-                        None => {
-                            refused.push(Refusal::NotAnObject);
-                            continue;
-                        }
-                    },
-                    None => entry.json,
+                match shown(&entry.json, name) {
+                    Ok(Some(json)) => json.into(),
+                    Ok(None) => entry.json,
+                    Err(refusal) => {
+                        refused.push(refusal);
+                        continue;
+                    }
                 }
             };
             // A client id first seen in this room keeps its clock: browsers that saw it in
@@ -191,19 +193,54 @@ impl Ownership {
     }
 }
 
-/// `json` (a state) with `user.name` set to `name`; `None` if it is not a JSON object.
-fn with_name(json: &str, name: &str) -> Option<String> {
-    let mut value: serde_json::Value = serde_json::from_str(json).ok()?;
-    let state = value.as_object_mut()?;
-    let user = state
-        .entry("user")
-        .or_insert_with(|| serde_json::Value::Object(Default::default()));
-    if !user.is_object() {
-        *user = serde_json::Value::Object(Default::default());
+/// A state as it is relayed: with `user.name` set to `name` (when the token names the
+/// peer) and without colours that are not colours. `None`: relay it unchanged.
+fn shown(json: &str, name: Option<&str>) -> Result<Option<String>, Refusal> {
+    // Most states carry no colour field: they need no parsing when no name is set either.
+    if name.is_none() && !json.contains("olor") {
+        return Ok(None);
     }
-    user.as_object_mut()?
-        .insert("name".into(), serde_json::Value::String(name.into()));
-    Some(value.to_string())
+    let refuse = || match name {
+        Some(_) => Err(Refusal::NotAnObject),
+        None => Ok(None), // not a JSON object: no editor reads a colour from it
+    };
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(json) else {
+        return refuse();
+    };
+    let Some(state) = value.as_object_mut() else {
+        return refuse();
+    };
+    let mut changed = false;
+    if let Some(user) = state.get_mut("user").and_then(|u| u.as_object_mut()) {
+        for (field, alpha) in [("color", false), ("colorLight", true)] {
+            if user.get(field).is_some_and(|c| !is_colour(c, alpha)) {
+                user.remove(field);
+                changed = true;
+            }
+        }
+    }
+    if let Some(name) = name {
+        let user = state
+            .entry("user")
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        if !user.is_object() {
+            *user = serde_json::Value::Object(Default::default());
+        }
+        if let Some(user) = user.as_object_mut() {
+            user.insert("name".into(), serde_json::Value::String(name.into()));
+        }
+        changed = true;
+    }
+    Ok(changed.then(|| value.to_string()))
+}
+
+/// `#rgb` or `#rrggbb`, and with `alpha` also `#rrggbbaa`.
+fn is_colour(value: &serde_json::Value, alpha: bool) -> bool {
+    let Some(hex) = value.as_str().and_then(|s| s.strip_prefix('#')) else {
+        return false;
+    };
+    let len_ok = matches!(hex.len(), 3 | 6) || (alpha && hex.len() == 8);
+    len_ok && hex.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 impl Room {

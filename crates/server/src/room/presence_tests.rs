@@ -160,3 +160,40 @@ fn removing_an_unowned_id_does_nothing_and_leaving_frees_ids() {
     let (out, _) = view.admit(&mut own, B, None, &[(1, 3, "{}")]);
     assert_eq!(out, vec![(1, 3, "{}".to_string())]);
 }
+
+#[test]
+fn only_colours_pass_as_colours() {
+    let mut own = Ownership::new(8);
+    let mut view = View::default();
+    let hostile = r##"{"user":{"name":"M","color":"red;position:fixed;inset:0","colorLight":"url(https://evil.example/x)"},"cursor":1}"##;
+    for name in [None, Some("Mallory")] {
+        let id = if name.is_some() { 2 } else { 1 };
+        let (out, refused) = view.admit(&mut own, A, name, &[(id, 1, hostile)]);
+        assert!(refused.is_empty());
+        let state: serde_json::Value = serde_json::from_str(&out[0].2).unwrap();
+        assert!(state["user"].get("color").is_none(), "{state}");
+        assert!(state["user"].get("colorLight").is_none(), "{state}");
+        assert_eq!(state["cursor"], 1);
+    }
+    for (color, light, kept) in [
+        ("#abc", "#aabbcc33", true),
+        ("#A0b1C2", "#a0b1c2", true),
+        ("#abcd", "#abc", false),
+        ("#ggg", "#aabbcc", false),
+        ("blue", "#aabbcc", false),
+    ] {
+        let json = format!(r#"{{"user":{{"color":"{color}","colorLight":"{light}"}}}}"#);
+        let (out, _) = view.admit(&mut own, B, None, &[(3, view_clock(&view, 3), &json)]);
+        let state: serde_json::Value = serde_json::from_str(&out[0].2).unwrap();
+        assert_eq!(state["user"].get("color").is_some(), kept, "{color}");
+        assert_eq!(state["user"]["colorLight"], light, "{light}");
+    }
+    // A colour that is not a string is no colour either.
+    let (out, _) = view.admit(&mut own, B, None, &[(4, 1, r#"{"user":{"color":7}}"#)]);
+    assert_eq!(out[0].2, r#"{"user":{}}"#);
+}
+
+/// The next clock for `id` a peer would send.
+fn view_clock(view: &View, id: u64) -> u32 {
+    view.0.get(&id).map_or(1, |(c, _)| c + 1)
+}

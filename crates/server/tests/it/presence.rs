@@ -147,3 +147,30 @@ async fn one_connection_owns_a_bounded_number_of_client_ids() {
         [1, 2].into()
     );
 }
+
+/// A viewer's `user.color` goes into every editor's caret style: anything but a colour is
+/// removed before the others see the state, whatever the transport (here WebSocket and
+/// long polling, without a secret).
+#[tokio::test]
+async fn a_colour_that_is_not_a_colour_is_removed() {
+    let server = start(&[]).await;
+    let doc = "colours";
+    let mut obs = Client::connect(&server.ws(doc)).await;
+    let mut ws = Client::connect(&server.ws(doc)).await;
+    let mut poll = PollClient::connect(&server, doc).await;
+    ws.set_awareness(r#"{"user":{"name":"w","color":"red;position:fixed;inset:0"}}"#)
+        .await;
+    let hostile = poll
+        .y
+        .awareness_message(r##"{"user":{"name":"p","color":"#0f0","colorLight":"#0f0;background:url(https://evil.example/x)"}}"##);
+    poll.send(hostile).await;
+    let (w, p) = (ws.client_id(), poll.y.client_id());
+    obs.pump_until(|c| name_of(c, w).is_some() && name_of(c, p).is_some(), WAIT)
+        .await;
+    let user = |id: u64| -> serde_json::Value {
+        let json = obs.peers[&id].as_ref().unwrap();
+        serde_json::from_str::<serde_json::Value>(json).unwrap()["user"].clone()
+    };
+    assert_eq!(user(w), serde_json::json!({"name": "w"}));
+    assert_eq!(user(p), serde_json::json!({"name": "p", "color": "#0f0"}));
+}
