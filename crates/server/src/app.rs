@@ -192,6 +192,11 @@ pub(crate) fn router(state: SharedState) -> Router {
     let web_dir = state.config.web_dir.clone();
     let trusted = state.trusted_proxies.clone();
     let body_limit = DefaultBodyLimit::max(state.config.max_message_size);
+    let hosts = crate::allowed_hosts::AllowedHosts::new(
+        &state.config.hosts,
+        state.config.listen.ip(),
+        state.config.secret.is_some(),
+    );
     let api = Router::new()
         .merge(api::routes())
         .merge(crate::share::routes())
@@ -202,6 +207,11 @@ pub(crate) fn router(state: SharedState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             origin::check,
+        ))
+        // Outermost: a request for a name the server does not answer to gets no further.
+        .layer(axum::middleware::from_fn_with_state(
+            hosts,
+            crate::host_check::check,
         ))
         .merge(ops::routes())
         .layer(body_limit)

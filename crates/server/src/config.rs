@@ -228,6 +228,9 @@ pub struct ServeConfig {
     /// Hocuspocus sockets before their first accepted token (`unauthenticated.rs`).
     #[command(flatten)]
     pub pre_auth: crate::unauthenticated::PreAuthArgs,
+    /// Host names answered, against DNS rebinding (`allowed_hosts.rs`).
+    #[command(flatten)]
+    pub hosts: crate::allowed_hosts::HostArgs,
     /// Secret for signing access tokens. Without it the server is open: anyone may edit.
     #[arg(long, env = "TANDEM_SECRET", hide_env_values = true)]
     pub secret: Option<String>,

@@ -6,6 +6,7 @@
 
 #![warn(unreachable_pub)]
 
+mod allowed_hosts;
 mod api;
 mod app;
 pub mod auth;
@@ -17,6 +18,7 @@ mod error;
 mod extract;
 mod hocuspocus;
 mod holds;
+mod host_check;
 mod listener;
 mod log_limit;
 mod metric_names;

@@ -12,6 +12,7 @@ mod crash;
 mod edge;
 mod held;
 mod history;
+mod hosts;
 mod http_transports;
 mod limits;
 mod memory;
