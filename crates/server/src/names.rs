@@ -47,6 +47,30 @@ pub(crate) enum TitleError {
     TooLong,
     #[error("a title may not contain control characters such as line breaks")]
     ControlChar,
+    #[error("a title {0}")]
+    Invisible(InvisibleChar),
+}
+
+/// An invisible formatting character in a title or a user-visible name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("may not contain invisible formatting characters such as right-to-left overrides (found U+{0:04X})")]
+pub(crate) struct InvisibleChar(pub(crate) u32);
+
+/// Refuses characters that change how the text around them is shown while being invisible
+/// themselves: bidirectional embeddings, overrides and isolates (U+202A-202E,
+/// U+2066-2069), direction marks, zero-width spaces and joiners of words, soft hyphens and
+/// byte-order marks. With them a title or name can show as something else (`exe.txt`
+/// shown for `txt.exe`), or two that look the same can differ. The zero-width
+/// (non-)joiners U+200C/U+200D stay: scripts and emoji sequences need them.
+pub(crate) fn check_visible(text: &str) -> Result<(), InvisibleChar> {
+    match text.chars().find(|c| {
+        matches!(*c as u32,
+            0x00AD | 0x061C | 0x180E | 0x200B | 0x200E | 0x200F | 0x202A..=0x202E
+            | 0x2060..=0x2069 | 0xFEFF | 0xFFF9..=0xFFFB)
+    }) {
+        Some(c) => Err(InvisibleChar(c as u32)),
+        None => Ok(()),
+    }
 }
 
 /// Titles are free text (any script, spaces, emoji): only length and control characters are
@@ -59,6 +83,7 @@ pub(crate) fn validate_title(title: &str) -> Result<&str, TitleError> {
     if title.chars().any(char::is_control) {
         return Err(TitleError::ControlChar);
     }
+    check_visible(title).map_err(TitleError::Invisible)?;
     Ok(title)
 }
 
@@ -143,6 +168,15 @@ mod tests {
         assert_eq!(validate_title(&"é".repeat(200)).map(str::len), Ok(400));
         assert_eq!(validate_title(&"é".repeat(201)), Err(TitleError::TooLong));
         assert_eq!(validate_title("a\nb"), Err(TitleError::ControlChar));
+        for c in ['\u{202E}', '\u{2066}', '\u{2069}', '\u{200F}', '\u{FEFF}'] {
+            let title = format!("report{c}fdp.exe");
+            assert_eq!(
+                validate_title(&title),
+                Err(TitleError::Invisible(InvisibleChar(c as u32)))
+            );
+        }
+        // Joiners stay: emoji sequences and some scripts need them.
+        assert!(validate_title("👩\u{200D}💻 می\u{200C}خواهم").is_ok());
     }
 
     #[test]

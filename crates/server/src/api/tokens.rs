@@ -48,6 +48,14 @@ pub(super) async fn mint_token(
             auth::MAX_LIFETIME_SECS
         ))
     })?;
+    if let Some(name) = &req.name {
+        names::check_visible(name).map_err(|e| ApiError::bad_request(format!("the name {e}")))?;
+        if name.chars().any(char::is_control) {
+            return Err(ApiError::bad_request(
+                "the name may not contain control characters such as line breaks",
+            ));
+        }
+    }
     let claims = Claims {
         doc: req.doc,
         access: req.access,

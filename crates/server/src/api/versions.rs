@@ -82,6 +82,10 @@ pub(super) async fn create_version(
     if label.as_ref().is_some_and(|l| l.chars().count() > 200) {
         return Err(ApiError::bad_request("label is longer than 200 characters"));
     }
+    if let Some(l) = &label {
+        crate::names::check_visible(l)
+            .map_err(|e| ApiError::bad_request(format!("a label {e}")))?;
+    }
     let label = label.filter(|l| !l.is_empty());
     let max = state.config.max_named_versions;
     if max > 0 {

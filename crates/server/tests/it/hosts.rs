@@ -94,8 +94,12 @@ async fn a_rebound_name_is_refused_on_every_route() {
         .unwrap();
     assert_eq!(res.status(), 200);
     // The server's own names still write.
-    let (status, body) =
-        post_status(&server, "/api/documents/d/updates", &format!("localhost:{port}")).await;
+    let (status, body) = post_status(
+        &server,
+        "/api/documents/d/updates",
+        &format!("localhost:{port}"),
+    )
+    .await;
     assert_ne!(status, 421, "{body}");
     assert!(
         server

@@ -14,6 +14,7 @@ mod held;
 mod history;
 mod hosts;
 mod http_transports;
+mod invisible_text;
 mod limits;
 mod memory;
 mod open_documents;
