@@ -72,3 +72,40 @@ export interface UserInfo { name: string, color: string, colorLight: string }
 export function userInfo(name: string, color: string = colorForName(name)): UserInfo {
   return { name, color, colorLight: lightColor(color) }
 }
+
+const COLOUR = /^#(?:[0-9a-f]{3}|[0-9a-f]{6})$/i
+/** `colorLight` is a translucent variant: `#rrggbbaa` too. */
+const LIGHT_COLOUR = /^#(?:[0-9a-f]{3}|[0-9a-f]{6}|[0-9a-f]{8})$/i
+
+/** `value` if it is a colour (`#rgb`, `#rrggbb`; with `alpha` also `#rrggbbaa`), else undefined. */
+export function safeColor(value: unknown, alpha = false): string | undefined {
+  return typeof value === 'string' && (alpha ? LIGHT_COLOUR : COLOUR).test(value) ? value : undefined
+}
+
+/** What `guardColors` needs of an Awareness (y-protocols). */
+interface AwarenessLike {
+  getStates(): Map<number, Record<string, unknown>>
+  on(event: 'change' | 'update', fn: (changes: { added: number[], updated: number[] }) => void): void
+}
+
+/**
+ * Another client's `user.color` goes into the style attribute of its caret (y-codemirror.next
+ * builds `background-color: ${color}`), so a value like `red;position:fixed;inset:0` would be
+ * CSS from someone else in this page. The server already removes such values; this removes
+ * them again, in place, as states arrive. Call it before the editor's plugins listen to the
+ * awareness: listeners run in the order they were added, so the plugins only ever see clean
+ * states.
+ */
+export function guardColors(awareness: AwarenessLike): void {
+  const clean = ({ added, updated }: { added: number[], updated: number[] }): void => {
+    for (const id of [...added, ...updated]) {
+      const user = awareness.getStates().get(id)?.user
+      if (user === null || typeof user !== 'object') continue
+      const u = user as Record<string, unknown>
+      if ('color' in u && safeColor(u.color) === undefined) delete u.color
+      if ('colorLight' in u && safeColor(u.colorLight, true) === undefined) delete u.colorLight
+    }
+  }
+  awareness.on('change', clean)
+  awareness.on('update', clean)
+}

@@ -10,7 +10,7 @@ import {
 import { defaultKeymap, indentWithTab } from '@codemirror/commands'
 import { Connection, createProvider, transportOrder, type TransportName } from './connection'
 import { ApiError, adminKey, displayTitle, getConfig, getDocument, mintToken, renameDocument, type ServerConfig } from './api'
-import { ownColor, userInfo } from './colors'
+import { guardColors, ownColor, userInfo } from './colors'
 import { validateDocName } from './names'
 import { h } from './format'
 import { appUrl, type Session } from './session'
@@ -72,6 +72,8 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
   const ydoc = new Y.Doc()
   const ytext = ydoc.getText('content')
   const awareness = new Awareness(ydoc)
+  // First of the awareness listeners: remote colours are cleaned before anything reads them.
+  guardColors(awareness)
   // Starts from the name's colour; adjusted below so people present never share one.
   let myColor = userInfo(opts.userName()).color
   const setUser = () => awareness.setLocalStateField('user', userInfo(opts.userName(), myColor))

@@ -16,7 +16,18 @@ use axum::{
     Router,
 };
 use tower::ServiceExt;
-use tower_http::{compression::CompressionLayer, services::ServeDir};
+use tower_http::{
+    compression::CompressionLayer, services::ServeDir, set_header::SetResponseHeaderLayer,
+};
+
+/// What the editor's pages may load and do. Scripts and connections only from this server
+/// (`'self'` covers its `ws:`/`wss:` too); inline styles are allowed because CodeMirror
+/// writes its styles into `<style>` elements and remote carets get their colour in a
+/// `style` attribute (which is why presence colours are checked, in the server and in the
+/// editor). No framing by other sites, no plugins, no `<base>` tricks.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; object-src 'none'; \
+    base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
 #[derive(Clone)]
 struct WebDir {
@@ -30,6 +41,23 @@ pub(crate) fn routes(web_dir: PathBuf) -> Router {
             dir: Arc::new(web_dir),
         })
         .layer(axum::middleware::from_fn(cache_headers))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        // Editor addresses may carry a token (`?token=`): it must not leave in a Referer.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(CompressionLayer::new())
 }
 
