@@ -32,6 +32,10 @@ const editor = new Editor({
     // Yjs keeps its own undo history; Tiptap's would undo other people's edits.
     StarterKit.configure({ undoRedo: false }),
     Collaboration.configure({ document: provider.document }),
+    // Other people's `user.color` ends up in a style attribute of their caret. Tandem removes
+    // values that are not `#rgb`/`#rrggbb` colours from presence, and this version of
+    // CollaborationCaret draws only `#rrggbb` ones; a custom `render` or `selectionRender`
+    // must check the colour the same way before putting it into a style.
     CollaborationCaret.configure({
       provider,
       user: { name, color: colors[name.length % colors.length] }

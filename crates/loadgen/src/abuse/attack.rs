@@ -22,7 +22,7 @@ use crate::proto::write_var;
 const ATTACKER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 2);
 
 /// A TCP connection to `hostport` from [`ATTACKER`].
-async fn attacker_connect(hostport: &str) -> std::io::Result<TcpStream> {
+pub(super) async fn attacker_connect(hostport: &str) -> std::io::Result<TcpStream> {
     let addr = tokio::net::lookup_host(hostport)
         .await?
         .find(|a| a.is_ipv4())
@@ -103,6 +103,7 @@ impl Attack {
                     opened
                 }
                 Pattern::Versions => self.versions(&http, round).await,
+                Pattern::HocuspocusPreauth => self.hocuspocus_preauth().await,
             };
             if outcome.is_err() {
                 self.counters.refused.fetch_add(1, Relaxed);

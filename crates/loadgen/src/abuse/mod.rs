@@ -49,6 +49,9 @@ pub enum Pattern {
     Documents,
     /// Named versions requested in a loop.
     Versions,
+    /// Hocuspocus sockets that never authenticate, stalled inside a frame announcing
+    /// 16 MiB (`preauth.rs`).
+    HocuspocusPreauth,
 }
 
 #[derive(Default)]
@@ -59,6 +62,7 @@ struct Counters {
 }
 
 mod attack;
+mod preauth;
 use attack::Attack;
 
 pub async fn run(common: &Common, a: &AbuseArgs) -> Result<Report> {
