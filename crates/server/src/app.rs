@@ -155,6 +155,7 @@ pub async fn start_with_store(
         unauthenticated: crate::unauthenticated::Unauthenticated::new(
             config.pre_auth.max_unauthenticated_per_ip,
         ),
+        share_quota: Default::default(),
         trusted_proxies: TrustedProxies::new(config.edge.trusted_proxies.clone()),
         config,
         rooms,

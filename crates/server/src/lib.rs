@@ -32,6 +32,7 @@ mod registry;
 mod room;
 mod session;
 mod share;
+mod share_quota;
 mod state;
 pub mod text;
 mod transport;

@@ -4,13 +4,17 @@
 //! document, with equal or lower access, that expire within [`MAX_SHARE_SECS`] and never after
 //! the sharer's own token. Minted tokens cannot share further, so a link passed on cannot
 //! widen what its holder was given.
+//!
+//! A link carries a name for presence: its own `label` (say "Review team") and the
+//! sharer's name, as "Review team (from Ann)"; without a label, "guest of Ann". A token
+//! mints at most [`crate::share_quota::LINKS_PER_WINDOW`] links an hour (429 past it).
 
 use axum::{extract::State, http::StatusCode, routing::post, Json, Router};
 use serde::Deserialize;
 
 use crate::{
     auth::{self, Claims},
-    edge::Authorized,
+    edge::{Authorized, Credentials},
     error::ApiError,
     metric_names as m,
     peer::Access,
@@ -31,6 +35,43 @@ struct ShareRequest {
     access: Access,
     #[serde(default = "default_expiry")]
     expires_in: u64,
+    /// What the link is for, shown in presence with the sharer's name.
+    label: Option<String>,
+}
+
+/// Longest label of a link, in characters.
+const MAX_LABEL_CHARS: usize = 60;
+
+/// The name a link's holder is shown under.
+fn link_name(label: Option<&str>, sharer: Option<&str>) -> Option<String> {
+    match (label, sharer) {
+        (Some(label), Some(sharer)) => Some(format!("{label} (from {sharer})")),
+        (Some(label), None) => Some(label.to_string()),
+        (None, Some(sharer)) => Some(format!("guest of {sharer}")),
+        (None, None) => None,
+    }
+}
+
+fn check_label(label: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(label) = label
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+    else {
+        return Ok(None);
+    };
+    if label.chars().count() > MAX_LABEL_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "label is longer than {MAX_LABEL_CHARS} characters"
+        )));
+    }
+    if label.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "a label may not contain control characters such as line breaks",
+        ));
+    }
+    crate::names::check_visible(&label)
+        .map_err(|e| ApiError::bad_request(format!("a label {e}")))?;
+    Ok(Some(label))
 }
 
 fn default_access() -> Access {
@@ -49,6 +90,7 @@ fn refuse(message: &str) -> ApiError {
 async fn share(
     State(state): State<SharedState>,
     Authorized { doc, grant, .. }: Authorized,
+    creds: Credentials,
     Json(req): Json<ShareRequest>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     if !state.auth.token_mode() {
@@ -69,6 +111,23 @@ async fn share(
             "expires_in must be between 1 and {MAX_SHARE_SECS} seconds"
         )));
     }
+    let label = check_label(req.label)?;
+    if !grant.admin {
+        if let Some(token) = auth::credential(creds.token.as_deref(), creds.bearer.as_deref()) {
+            state.share_quota.take(token).map_err(|wait| {
+                metrics::counter!(m::LIMIT_REFUSALS, "limit" => "share_links").increment(1);
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "this token has minted {} links within the hour, the most allowed; \
+                         try again in {wait} s",
+                        crate::share_quota::LINKS_PER_WINDOW
+                    ),
+                )
+            })?;
+        }
+    }
+    let name = link_name(label.as_deref(), grant.name.as_deref());
     let mut exp = auth::now_secs() + req.expires_in;
     if let Some(own) = grant.exp {
         exp = exp.min(own);
@@ -77,7 +136,7 @@ async fn share(
         doc: doc.to_string(),
         access: req.access,
         exp,
-        name: None,
+        name: name.clone(),
         share: false,
     };
     let token = state
@@ -87,6 +146,8 @@ async fn share(
     tracing::info!(doc = %doc, access = ?req.access, exp, admin = grant.admin, "shared a link");
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({ "token": token, "access": req.access, "expires_at": exp })),
+        Json(serde_json::json!({
+            "token": token, "access": req.access, "expires_at": exp, "name": name,
+        })),
     ))
 }

@@ -11,7 +11,8 @@ use tandem_persistence::Store;
 
 use crate::{
     auth::Auth, client_addr::TrustedProxies, cluster::Cluster, config::ServeConfig, holds::Holds,
-    registry::Registry, session::Sessions, unauthenticated::Unauthenticated,
+    registry::Registry, session::Sessions, share_quota::ShareQuota,
+    unauthenticated::Unauthenticated,
 };
 
 pub(crate) struct AppState {
@@ -24,6 +25,8 @@ pub(crate) struct AppState {
     pub holds: Arc<Holds>,
     /// Hocuspocus sockets waiting for their first accepted token, per address.
     pub unauthenticated: Arc<Unauthenticated>,
+    /// Share links minted per token (`share.rs`).
+    pub share_quota: ShareQuota,
     /// Whose forwarding headers name the client (`--trusted-proxies`).
     pub trusted_proxies: TrustedProxies,
     pub shutting_down: AtomicBool,

@@ -24,5 +24,6 @@ mod panics;
 mod pre_auth;
 mod presence;
 mod proxies;
+mod share_links;
 mod slow_commit;
 mod sync;
