@@ -58,7 +58,8 @@ test('the share dialog hands out a view-only link and an edit link', { timeout: 
   const text = await (await fetch(`${server.url}/api/documents/${doc}/text?token=${owner}`)).text()
   assert.equal(text, 'Plan for everyone to read.')
 
-  // The edit link: its visitor edits, under the name they pick.
+  // The edit link: its visitor edits, under the link's name, which says who shared it
+  // (a link with a label would show that too: "Review team (from Owner)").
   await o.page.click('#share-edit-copy')
   await o.page.waitForFunction(() => document.getElementById('share-edit-url').value.includes('token='))
   const editLink = await o.page.inputValue('#share-edit-url')
@@ -66,7 +67,7 @@ test('the share dialog hands out a view-only link and an edit link', { timeout: 
   const e = await openAs(browser, 'Editor', editLink)
   await waitForStatus(e.page, 'connected')
   assert.equal(await e.page.isVisible('#readonly-badge'), false)
-  assert.equal(await e.page.inputValue('#user-name'), 'Editor')
+  assert.equal(await e.page.inputValue('#user-name'), 'guest of Owner')
   await e.page.click('.cm-content')
   await e.page.keyboard.press('Control+End')
   await e.page.keyboard.type(' Edited.')
