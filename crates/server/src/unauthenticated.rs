@@ -3,8 +3,8 @@
 //! Every other way in checks its credential before the server holds anything for the
 //! client, but a Hocuspocus socket opens first and authenticates afterwards, document by
 //! document. Until its first token is accepted a socket costs memory its client has not
-//! earned, so each address may hold only a few such sockets, and each has a deadline
-//! (`transport/hocuspocus`).
+//! earned, so each address may hold only a few such sockets, the server at most
+//! [`MAX_TOTAL`] of them, and each has a deadline (`transport/hocuspocus`).
 
 use std::{
     collections::HashMap,
@@ -35,15 +35,23 @@ impl PreAuthArgs {
     }
 }
 
+/// Such sockets on the whole server, whatever their addresses: with at most 64 KiB read
+/// from each before authentication (`gate.rs`), about 64 MiB.
+pub(crate) const MAX_TOTAL: usize = 1024;
+
 pub(crate) struct Unauthenticated {
     per_ip: usize,
     open: Mutex<HashMap<IpAddr, usize>>,
 }
 
-/// Past the cap for this address.
+/// Past a cap.
 #[derive(Debug, thiserror::Error)]
-#[error("too many connections waiting for authentication from this address (limit {0})")]
-pub(crate) struct TooMany(usize);
+pub(crate) enum TooMany {
+    #[error("too many connections waiting for authentication from this address (limit {0})")]
+    PerIp(usize),
+    #[error("too many connections waiting for authentication on this server (limit {MAX_TOTAL})")]
+    Total,
+}
 
 impl Unauthenticated {
     pub(crate) fn new(per_ip: usize) -> Arc<Unauthenticated> {
@@ -62,13 +70,17 @@ impl Unauthenticated {
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, TooMany> {
         let ip = ip.to_canonical();
         let mut open = self.lock();
+        if open.values().sum::<usize>() >= MAX_TOTAL {
+            metrics::counter!(m::LIMIT_REFUSALS, "limit" => "unauthenticated_total").increment(1);
+            return Err(TooMany::Total);
+        }
         let n = open.entry(ip).or_default();
         if *n >= self.per_ip {
             if *n == 0 {
                 open.remove(&ip);
             }
             metrics::counter!(m::LIMIT_REFUSALS, "limit" => "unauthenticated_per_ip").increment(1);
-            return Err(TooMany(self.per_ip));
+            return Err(TooMany::PerIp(self.per_ip));
         }
         *n += 1;
         Ok(Slot {
@@ -110,5 +122,22 @@ mod tests {
         let _other = caps.admit("10.0.0.2".parse().unwrap()).unwrap();
         drop(first);
         let _third = caps.admit(a).unwrap();
+    }
+
+    #[test]
+    fn the_server_holds_a_bounded_number_in_all() {
+        let caps = Unauthenticated::new(1);
+        let held: Vec<Slot> = (0..MAX_TOTAL)
+            .map(|i| {
+                caps.admit(IpAddr::from([10, 1, (i >> 8) as u8, i as u8]))
+                    .unwrap()
+            })
+            .collect();
+        assert!(matches!(
+            caps.admit("10.9.9.9".parse().unwrap()),
+            Err(TooMany::Total)
+        ));
+        drop(held);
+        caps.admit("10.9.9.9".parse().unwrap()).unwrap();
     }
 }
