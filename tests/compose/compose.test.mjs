@@ -688,3 +688,15 @@ esac
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+// Behind the nginx of profile `cluster`, browsers reach the instances by nginx's server_name,
+// which nginx passes on in Host: an open server (no TANDEM_SECRET) answers only names it is
+// told (TANDEM_ALLOWED_HOSTS, against DNS rebinding), so .env.example must suggest that name.
+test('.env.example suggests the nginx server_name for TANDEM_ALLOWED_HOSTS', () => {
+  const name = /server_name\s+([^\s;]+)/.exec(nginxConf)?.[1]
+  assert.ok(name, 'no server_name in deploy/nginx.conf')
+  assert.match(nginxConf, /proxy_set_header\s+Host\s+\$host\s*;/)
+  const line = /^#?\s*TANDEM_ALLOWED_HOSTS=(.*)$/m.exec(envExample)
+  assert.ok(line, '.env.example must show TANDEM_ALLOWED_HOSTS')
+  assert.ok(line[1].split(',').includes(name), `TANDEM_ALLOWED_HOSTS should suggest ${name}`)
+})
