@@ -213,6 +213,35 @@ test('tokens per document: read-write, read-only and refusal on one socket', { t
   assert.equal(await serverText(server, other, admin), null)
 })
 
+test('a document whose token expires is closed: the provider is told, and nothing more is written or received', { timeout: 30000 }, async () => {
+  const admin = 'hp-admin-key'
+  const { server } = await boot('hp-expiry', { env: { TANDEM_SECRET: 'hp-secret', TANDEM_ADMIN_KEY: admin } })
+  const mint = async (doc, expiresIn) => {
+    const res = await fetch(`${server.url}/api/tokens`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ doc, access: 'write', expires_in: expiresIn })
+    })
+    assert.equal(res.status, 201)
+    return (await res.json()).token
+  }
+  const doc = uniqueDocName('hp-exp')
+  const short = openProvider(V4, server, doc, { token: await mint(doc, 2) })
+  const other = openProvider(V4, server, doc, { token: await mint(doc, 600) })
+  await waitFor('both authenticated', () => short.seen.scopes.length === 1 && other.seen.scopes.length === 1)
+  short.text.insert(0, 'before ')
+  await waitFor('the write before expiry', async () => (await serverText(server, doc, admin)) === 'before ')
+  await waitFor('expiry told to the provider', () => short.seen.denied.length === 1, { timeoutMs: 8000 })
+  assert.equal(short.seen.denied[0], 'access token expired')
+  // Neither way any more: its edit stays local, the other's does not reach it.
+  short.text.insert(short.text.length, 'after')
+  other.text.insert(other.text.length, 'other')
+  await waitFor('the other write', async () => (await serverText(server, doc, admin)) === 'before other')
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  assert.equal(await serverText(server, doc, admin), 'before other')
+  assert.equal(short.toString(), 'before after')
+})
+
 test('stateless messages reach the document\'s other Hocuspocus clients', { timeout: 30000 }, async () => {
   const { server } = await boot('hp-stateless')
   const doc = uniqueDocName('hp-stateless')
@@ -348,7 +377,7 @@ test('unknown message types are skipped and counted', { timeout: 20000 }, async 
 })
 
 test('frames are held until the token, within a cap', { timeout: 20000 }, async () => {
-  const { server } = await boot('hp-held', { env: { TANDEM_SECRET: 'hp-secret' } })
+  const { server } = await boot('hp-held', { env: { TANDEM_SECRET: 'hp-secret', TANDEM_AUTH_TIMEOUT_SECS: '2' } })
   const s = rawSocket(server)
   await s.opened
   const doc = uniqueDocName('hp-held')
@@ -362,7 +391,22 @@ test('frames are held until the token, within a cap', { timeout: 20000 }, async 
   assert.equal(decoding.readVarUint(p.d), 1)
   assert.match(decoding.readVarString(p.d), /token/)
 
-  // Frames for a document with no token yet fill the per-socket cap and close the socket.
+  // A socket none of whose tokens was accepted may send only a little: frames past 64 KiB
+  // wait unread, and the socket is closed when its time to authenticate is up.
+  const big = new Uint8Array(64 * 1024)
+  for (let i = 0; i < 80; i++) s.ws.send(frame(`${doc}-wait`, 5, (e) => encoding.writeVarUint8Array(e, big)))
+  const { code, reason } = await s.closed
+  assert.equal(code, 4408)
+  assert.match(reason, /no token accepted within 2 s/)
+})
+
+test('once a token is accepted, frames for documents without one fill a per-socket cap', { timeout: 20000 }, async () => {
+  const { server } = await boot('hp-held-cap')
+  const s = rawSocket(server)
+  await s.opened
+  const doc = uniqueDocName('hp-held-cap')
+  s.ws.send(authFrame(doc, ''))
+  await waitFor('authenticated', () => s.frames.map(parse).find((p) => p.name === doc && p.type === 2))
   const big = new Uint8Array(64 * 1024)
   for (let i = 0; i < 80; i++) s.ws.send(frame(`${doc}-wait`, 5, (e) => encoding.writeVarUint8Array(e, big)))
   const { code, reason } = await s.closed
