@@ -274,6 +274,35 @@ mod tests {
         assert!(waited.is_err(), "read past the pre-authentication budget");
     }
 
+    #[tokio::test]
+    async fn headers_split_across_reads_pass_intact_and_opening_mid_header_is_safe() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let (mut gate, opener) = Gate::new(server);
+        let mut frames = Vec::new();
+        for len in [3u64, 300, 70_000] {
+            frames.extend(header(len));
+            frames.extend((0..len).map(|i| i as u8));
+        }
+        let sent = frames.clone();
+        let writer = tokio::spawn(async move {
+            // A byte at a time: every header arrives in pieces.
+            for b in sent {
+                client.write_all(&[b]).await.unwrap();
+            }
+        });
+        // The first two fit the budget; the 70,000-byte one waits until the gate opens,
+        // possibly while its header is still arriving.
+        let first = header(3).len() + 3 + header(300).len() + 300;
+        let mut got = vec![0u8; first];
+        gate.read_exact(&mut got).await.unwrap();
+        opener.open();
+        let mut rest = vec![0u8; frames.len() - first];
+        gate.read_exact(&mut rest).await.unwrap();
+        got.extend(rest);
+        assert_eq!(got, frames);
+        writer.await.unwrap();
+    }
+
     #[test]
     fn header_sizes() {
         assert_eq!(header_size(&[0x82]), (2, None));
