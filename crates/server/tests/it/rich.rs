@@ -14,7 +14,7 @@ use crate::kit::*;
 
 /// Writes what Tiptap writes for `# Title` and `Hello **world** [site](https://e.x)` into
 /// the fragment `default` of `doc`; returns the update.
-fn tiptap_content(doc: &yrs::Doc) -> Vec<u8> {
+pub(crate) fn tiptap_content(doc: &yrs::Doc) -> Vec<u8> {
     let fragment = doc.get_or_insert_xml_fragment("default");
     let mut txn = doc.transact_mut();
     let heading = fragment.insert(&mut txn, 0, XmlElementPrelim::empty("heading"));
@@ -38,7 +38,7 @@ fn tiptap_content(doc: &yrs::Doc) -> Vec<u8> {
     txn.encode_update_v1()
 }
 
-fn expected_json() -> Value {
+pub(crate) fn expected_json() -> Value {
     json!({"type": "doc", "content": [
         {"type": "heading", "attrs": {"level": 1}, "content": [{"type": "text", "text": "Title"}]},
         {"type": "paragraph", "content": [
@@ -50,8 +50,8 @@ fn expected_json() -> Value {
     ]})
 }
 
-const TEXT: &str = "Title\n\nHello world site";
-const MARKDOWN: &str = "# Title\n\nHello **world** [site](<https://e.x>)\n";
+pub(crate) const TEXT: &str = "Title\n\nHello world site";
+pub(crate) const MARKDOWN: &str = "# Title\n\nHello **world** [site](<https://e.x>)\n";
 
 async fn export(api_base: &str, doc: &str, query: &str) -> reqwest::Response {
     reqwest::get(format!("{api_base}/api/documents/{doc}/export?{query}"))
