@@ -86,12 +86,32 @@ fn marks(attrs: Option<&Attrs>) -> Vec<Mark> {
         .into_iter()
         .flatten()
         .map(|(key, value)| Mark {
-            kind: key.to_string(),
+            kind: mark_name(key).to_string(),
             attrs: Some(any_to_json(value)),
         })
         .collect();
     marks.sort_by(|a, b| a.kind.cmp(&b.kind));
     marks
+}
+
+/// The mark a formatting attribute stands for. y-prosemirror names a mark that may overlap
+/// itself (two comments on one word) `name--` plus an 8-character hash.
+fn mark_name(key: &str) -> &str {
+    match key
+        .len()
+        .checked_sub(10)
+        .and_then(|at| key.get(at..).map(|tail| (at, tail)))
+    {
+        Some((at, tail))
+            if tail.starts_with("--")
+                && tail[2..]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')) =>
+        {
+            &key[..at]
+        }
+        _ => key,
+    }
 }
 
 /// A Yjs value as JSON. Whole numbers print without a fraction (`1`, not `1.0`), as in
@@ -142,6 +162,13 @@ mod tests {
     use yrs::{Transact, WriteTxn, XmlElementPrelim};
 
     use super::*;
+
+    #[test]
+    fn hashed_mark_names_name_their_mark() {
+        assert_eq!(mark_name("comment--a1B2+/=9"), "comment");
+        assert_eq!(mark_name("bold"), "bold");
+        assert_eq!(mark_name("x--short"), "x--short");
+    }
 
     #[test]
     fn nesting_past_the_limit_is_left_out() {

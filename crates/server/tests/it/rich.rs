@@ -248,7 +248,7 @@ async fn rich_documents(server: TestServer, db: Db) {
             .text()
             .await
             .unwrap(),
-        "## Plan\n\n- [x] *done*\n- [ ] next\n"
+        "## Plan\n\n- [x] _done_\n- [ ] next\n"
     );
     // ProseMirror JSON in: what the export gives back.
     let put = api
