@@ -324,3 +324,65 @@ async fn rich_documents_on_postgres() {
     .await;
     rich_documents(server, Db::Postgres(pg.url.clone())).await;
 }
+
+/// `PUT /content` obeys what an update obeys: a read token may not write, a body over the
+/// message size is refused, and a write token (of that document only) may.
+#[tokio::test]
+async fn content_import_has_the_access_and_limits_of_an_update() {
+    use tandem::auth::{now_secs, AccessLevel, Auth, Claims};
+    const SECRET: &str = "rich-secret-0123456789";
+    let server = start(&["--secret", SECRET, "--max-message-size", "2048"]).await;
+    let mint = |doc: &str, access| {
+        Auth::new(Some(SECRET), None)
+            .mint(&Claims {
+                doc: doc.into(),
+                access,
+                exp: now_secs() + 600,
+                name: None,
+                share: false,
+            })
+            .unwrap()
+    };
+    let api = Api::new(&server);
+    let reader = api.bearer(&mint("guarded", AccessLevel::Read));
+    let other = api.bearer(&mint("elsewhere", AccessLevel::Write));
+    let writer = api.bearer(&mint("guarded", AccessLevel::Write));
+
+    assert_eq!(
+        api.put_content("guarded", "text/markdown", "# x")
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        reader
+            .put_content("guarded", "text/markdown", "# x")
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(
+        other
+            .put_content("guarded", "text/markdown", "# x")
+            .await
+            .status(),
+        403
+    );
+    let big = "word ".repeat(1000);
+    assert_eq!(
+        writer
+            .put_content("guarded", "text/markdown", &big)
+            .await
+            .status(),
+        413
+    );
+    assert_eq!(
+        writer
+            .put_content("guarded", "text/markdown", "# x")
+            .await
+            .status(),
+        204
+    );
+    let text = writer.text("guarded").await.text().await.unwrap();
+    assert_eq!(text, "x");
+}
