@@ -62,12 +62,7 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ExportFormat::Text)]
         format: ExportFormat,
         /// Where rich text is (see `serve --rich-text-fields`).
-        #[arg(
-            long,
-            env = "TANDEM_RICH_TEXT_FIELDS",
-            value_delimiter = ',',
-            default_value = "default"
-        )]
+        #[arg(long, env = "TANDEM_RICH_TEXT_FIELDS", value_delimiter = ',')]
         rich_text_fields: Vec<String>,
         #[command(flatten)]
         db: DbArgs,
@@ -211,15 +206,10 @@ pub struct ServeConfig {
     /// Seconds between two named versions of one document; sooner ones get 429.
     #[arg(long, env = "TANDEM_NAMED_VERSION_INTERVAL_SECS", default_value_t = 5)]
     pub named_version_interval_secs: u64,
-    /// Root names of the `Y.XmlFragment`s that hold rich text (ProseMirror, Tiptap), in
-    /// order of preference, comma-separated: the first that holds content is rendered
-    /// (text, exports, versions) and is where restores and imports write.
-    #[arg(
-        long,
-        env = "TANDEM_RICH_TEXT_FIELDS",
-        value_delimiter = ',',
-        default_value = "default"
-    )]
+    /// Root names of the `Y.XmlFragment`s holding rich text (ProseMirror, Tiptap), comma-
+    /// separated: the first with content is rendered, restored and imported into. None
+    /// given: `default` (Tiptap's).
+    #[arg(long, env = "TANDEM_RICH_TEXT_FIELDS", value_delimiter = ',')]
     pub rich_text_fields: Vec<String>,
     /// For tests of panic isolation only: the room of this document panics when a client
     /// sends it a message of type 0x7f.

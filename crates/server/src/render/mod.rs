@@ -29,8 +29,14 @@ pub(crate) const TEXT_FIELD: &str = "content";
 pub struct Fields(Vec<String>);
 
 impl Fields {
+    /// The named fields; none named means the default, Tiptap's `default`.
     pub fn new(names: Vec<String>) -> Fields {
-        Fields(names.into_iter().filter(|n| !n.is_empty()).collect())
+        let names: Vec<String> = names.into_iter().filter(|n| !n.is_empty()).collect();
+        if names.is_empty() {
+            Fields::default()
+        } else {
+            Fields(names)
+        }
     }
 
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
