@@ -41,6 +41,7 @@ apt_install() {
 SYSTEM_TOOLS=(
   "chromium|chromium|the browser tests (tests/e2e) drive Debian's Chromium"
   "psql|postgresql-client|the interop tests make their PostgreSQL database with psql"
+  "sqlite3|sqlite3|the rich-text browser test (tests/e2e/richtext.test.mjs) reads document_history with sqlite3"
   "nginx|nginx|tests/compose checks deploy/nginx.conf with nginx -t"
   "openssl|openssl|tests/compose makes a throwaway certificate for nginx -t"
   "docker-compose|docker-compose|tests/compose validates docker-compose.yml with docker-compose config"

@@ -57,9 +57,13 @@ pub enum Command {
         /// A version number from `tandem history`.
         #[arg(long)]
         version: Option<i64>,
-        /// `text` prints the plain text; `yjs` writes the binary Yjs update to stdout.
+        /// `text` (or `txt`) prints the plain text, `md` Markdown, `html` escaped HTML,
+        /// `json` ProseMirror JSON; `yjs` writes the binary Yjs update to stdout.
         #[arg(long, value_enum, default_value_t = ExportFormat::Text)]
         format: ExportFormat,
+        /// Where rich text is (see `serve --rich-text-fields`).
+        #[arg(long, env = "TANDEM_RICH_TEXT_FIELDS", value_delimiter = ',')]
+        rich_text_fields: Vec<String>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -74,7 +78,12 @@ pub enum Command {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ExportFormat {
+    #[value(alias = "txt")]
     Text,
+    #[value(name = "md", alias = "markdown")]
+    Markdown,
+    Html,
+    Json,
     Yjs,
 }
 
@@ -197,6 +206,11 @@ pub struct ServeConfig {
     /// Seconds between two named versions of one document; sooner ones get 429.
     #[arg(long, env = "TANDEM_NAMED_VERSION_INTERVAL_SECS", default_value_t = 5)]
     pub named_version_interval_secs: u64,
+    /// Root names of the `Y.XmlFragment`s holding rich text (ProseMirror, Tiptap), comma-
+    /// separated: the first with content is rendered, restored and imported into. None
+    /// given: `default` (Tiptap's).
+    #[arg(long, env = "TANDEM_RICH_TEXT_FIELDS", value_delimiter = ',')]
+    pub rich_text_fields: Vec<String>,
     /// For tests of panic isolation only: the room of this document panics when a client
     /// sends it a message of type 0x7f.
     #[arg(long, env = "TANDEM_TEST_PANIC_DOC", hide = true)]

@@ -25,5 +25,6 @@ mod pre_auth;
 mod presence;
 mod proxies;
 mod share_links;
+mod rich;
 mod slow_commit;
 mod sync;

@@ -61,6 +61,11 @@ impl Api {
         Self::send(self.req(Method::POST, "/api/documents").json(&body)).await
     }
 
+    /// `POST /api/documents` with any body (name, title, kind).
+    pub async fn create_json(&self, body: Value) -> Response {
+        Self::send(self.req(Method::POST, "/api/documents").json(&body)).await
+    }
+
     pub async fn document(&self, doc: &str) -> Response {
         Self::send(self.req(Method::GET, &format!("/api/documents/{doc}"))).await
     }
@@ -85,6 +90,13 @@ impl Api {
                 .body(update),
         )
         .await
+    }
+
+    /// `PUT /api/documents/{doc}/content` with a body of the given media type.
+    pub async fn put_content(&self, doc: &str, media: &str, body: &str) -> Response {
+        let path = format!("/api/documents/{doc}/content");
+        let req = self.req(Method::PUT, &path).header("content-type", media);
+        Self::send(req.body(body.to_string())).await
     }
 
     pub async fn versions(&self, doc: &str) -> Response {
