@@ -1,0 +1,154 @@
+// The built-in editor on a rich document: "New document" as rich text opens Tiptap; two
+// people (one over WebSocket, one over SSE) type with formatting and each sees the other's
+// text, marks, caret and presence; the save badge reaches "Saved"; a reload brings the text
+// back; the history previews a rich version; Markdown and HTML downloads come from the
+// server's renderers; the list says which kind each document is.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { startServer, launchBrowser, waitForStatus } from './harness.mjs'
+
+let server
+let browser
+
+before(async () => {
+  server = await startServer(['--version-idle-secs', '1'])
+  browser = await launchBrowser()
+})
+
+after(async () => {
+  await browser?.close()
+  await server?.stop()
+})
+
+async function open (name, url) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 750 }, acceptDownloads: true })
+  await context.addInitScript((n) => { try { localStorage.setItem('tandem:name', n) } catch {} }, name)
+  const page = await context.newPage()
+  page.on('pageerror', (err) => console.error(`[${name}] page error:`, err.message))
+  page.on('dialog', (d) => d.accept())
+  await page.goto(url)
+  return { context, page }
+}
+
+/** The rich editor's document as HTML, without other people's carets (decorations). */
+const richHtml = (page) => page.evaluate(() => {
+  const el = document.querySelector('.ProseMirror')?.cloneNode(true)
+  if (!el) return null
+  for (const c of el.querySelectorAll('.collaboration-carets__caret, .ProseMirror-separator, .ProseMirror-trailingBreak')) c.remove()
+  return el.innerHTML
+})
+
+async function waitFor (what, f, timeout = 20000) {
+  const deadline = Date.now() + timeout
+  let last
+  while (Date.now() < deadline) {
+    last = await f()
+    if (last) return last
+    await new Promise((r) => setTimeout(r, 150))
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`)
+}
+
+test('a rich document: create, type with two people, reload, history, downloads, list kind', { timeout: 90000 }, async () => {
+  // A plain document next to it, for the list's badges.
+  await fetch(`${server.url}/api/documents`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ title: 'Plain notes' }) })
+
+  const ann = await open('Ann', `${server.url}/`)
+  await ann.page.fill('#new-doc-title', 'Rich notes')
+  await ann.page.check('#new-doc-rich')
+  await ann.page.click('.create-form button[type=submit]')
+  await ann.page.waitForURL(/\/d\/rich-notes$/)
+  await ann.page.waitForSelector('.ProseMirror')
+  assert.equal(await ann.page.$('.cm-content'), null, 'a rich document must not open in CodeMirror')
+  const meta = await (await fetch(`${server.url}/api/documents/rich-notes`)).json()
+  assert.equal(meta.kind, 'rich')
+
+  // Bob over SSE: the rich editor rides on whichever transport the page picked.
+  const bob = await open('Bob', `${server.url}/d/rich-notes?transport=sse`)
+  await bob.page.waitForSelector('.ProseMirror')
+  await waitForStatus(ann.page, 'connected', 'websocket')
+  await waitForStatus(bob.page, 'connected', 'sse')
+
+  // Ann: a heading (Markdown shortcut) and bold text through the toolbar.
+  await ann.page.click('.ProseMirror')
+  await ann.page.keyboard.type('# Plan for Monday')
+  await ann.page.keyboard.press('Enter')
+  await ann.page.click('#rich-toolbar [data-tool=bold]')
+  assert.equal(await ann.page.getAttribute('#rich-toolbar [data-tool=bold]', 'aria-pressed'), 'true')
+  await ann.page.keyboard.type('Ship it')
+  await ann.page.click('#rich-toolbar [data-tool=bold]')
+  await ann.page.keyboard.type(' today.')
+  const annDone = (html) => html?.includes('<h1>Plan for Monday</h1>') && html.includes('<strong>Ship it</strong> today.')
+  await waitFor('Ann\'s text in Bob\'s editor', async () => annDone(await richHtml(bob.page)))
+
+  // Bob: an italic list item at the end, with the keyboard shortcut.
+  await bob.page.click('.ProseMirror p')
+  await bob.page.keyboard.press('End')
+  await bob.page.keyboard.press('Enter')
+  await bob.page.keyboard.type('- ')
+  await bob.page.keyboard.press('Control+i')
+  await bob.page.keyboard.type('Bob checks')
+  const both = (html) => annDone(html) && /<ul><li><p><em>Bob checks<\/em><\/p><\/li><\/ul>/.test(html)
+  const html = await waitFor('both texts in both editors', async () => {
+    const [a, b] = await Promise.all([richHtml(ann.page), richHtml(bob.page)])
+    return a === b && both(a) ? a : null
+  })
+
+  // Each sees the other present, and the other's named caret.
+  for (const [page, other] of [[ann.page, 'Bob'], [bob.page, 'Ann']]) {
+    await waitFor(`${other} in the presence list`, () => page.evaluate((n) =>
+      Array.from(document.querySelectorAll('#presence .pname')).some((e) => e.textContent === n), other))
+  }
+  await ann.page.click('.ProseMirror h1')
+  await waitFor('Ann\'s caret label in Bob\'s editor', () => bob.page.evaluate(() =>
+    Array.from(document.querySelectorAll('.collaboration-carets__label')).some((e) => e.textContent === 'Ann')))
+
+  // Saved on the server: the badge says so, and the server's Markdown has both.
+  for (const page of [ann.page, bob.page]) {
+    await page.waitForFunction(() => document.getElementById('conn-status').dataset.save === 'saved', null, { timeout: 20000 })
+  }
+
+  // A reload opens the rich editor again with the same content.
+  await bob.page.reload()
+  await bob.page.waitForSelector('.ProseMirror h1')
+  await waitFor('the content after a reload', async () => (await richHtml(bob.page)) === html)
+
+  // History: the automatic version, previewed with its structure.
+  await ann.page.click('#toggle-history')
+  const item = await waitFor('a version in the history', async () => {
+    await ann.page.click('.history-head button.link')
+    return ann.page.$('#version-list li[data-version="1"] button')
+  }, 30000)
+  await item.click()
+  await ann.page.waitForSelector('#version-preview .rich-preview h1')
+  const preview = await ann.page.$eval('#version-preview .rich-preview', (e) => e.innerHTML)
+  assert.match(preview, /<h1>Plan for Monday<\/h1>/)
+  assert.match(preview, /<strong>Ship it<\/strong>/)
+
+  // Downloads: the rich formats, rendered by the server.
+  const options = await ann.page.$$eval('#export option', (os) => os.map((o) => o.value).filter(Boolean))
+  assert.deepEqual(options, ['md', 'html', 'json', 'txt', 'yjs'])
+  const fetchDownload = async (format) => {
+    const [d] = await Promise.all([ann.page.waitForEvent('download'), ann.page.selectOption('#export', format)])
+    assert.equal(d.suggestedFilename(), `Rich notes.${format}`)
+    return readFileSync(await d.path(), 'utf8')
+  }
+  const md = await fetchDownload('md')
+  assert.match(md, /^# Plan for Monday$/m)
+  assert.match(md, /\*\*Ship it\*\* today\./)
+  assert.match(md, /^[-*] _Bob checks_$|^[-*] \*Bob checks\*$/m)
+  const htmlFile = await fetchDownload('html')
+  assert.match(htmlFile, /<h1>Plan for Monday<\/h1>/)
+  assert.match(htmlFile, /<strong>Ship it<\/strong>/)
+  assert.match(htmlFile, /<em>Bob checks<\/em>/)
+
+  // The list: each document's kind, in words.
+  await ann.page.goto(`${server.url}/`)
+  await ann.page.waitForSelector('tr[data-doc="rich-notes"]')
+  const badge = (doc) => ann.page.$eval(`tr[data-doc="${doc}"] .kind-badge`, (e) => e.textContent.trim())
+  assert.match(await badge('rich-notes'), /Rich text$/)
+  assert.match(await badge('plain-notes'), /Plain text$/)
+
+  await Promise.all([ann.context.close(), bob.context.close()])
+})
