@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
+import * as Y from 'yjs'
 import { startServer, launchBrowser, waitForStatus } from './harness.mjs'
 
 let server
@@ -151,4 +152,22 @@ test('a rich document: create, type with two people, reload, history, downloads,
   assert.match(await badge('plain-notes'), /Plain text$/)
 
   await Promise.all([ann.context.close(), bob.context.close()])
+})
+
+test('an empty plain editor turns rich when rich content arrives (a Tiptap app wrote first)', { timeout: 60000 }, async () => {
+  const { page, context } = await open('Cleo', `${server.url}/d/tiptap-first`)
+  await page.waitForSelector('.cm-content')
+  await waitForStatus(page, 'connected')
+  // What a Tiptap app writes: a paragraph in the Y.XmlFragment named "default".
+  const src = new Y.Doc()
+  const p = new Y.XmlElement('paragraph')
+  p.insert(0, [new Y.XmlText('Written by another Tiptap app')])
+  src.getXmlFragment('default').insert(0, [p])
+  const res = await fetch(`${server.url}/api/documents/tiptap-first/updates`, {
+    method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: Y.encodeStateAsUpdate(src),
+  })
+  assert.ok(res.ok, `update refused: ${res.status}`)
+  await waitFor('the rich editor with the content', async () => (await richHtml(page)) === '<p>Written by another Tiptap app</p>')
+  assert.equal(await page.$('.cm-content'), null)
+  await context.close()
 })
