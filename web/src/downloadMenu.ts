@@ -9,7 +9,7 @@ const LABELS: Record<ExportFormat, string> = {
   txt: 'Plain text (.txt)',
   md: 'Markdown (.md)',
   html: 'HTML (.html)',
-  json: 'ProseMirror JSON (.json)',
+  json: 'JSON (.json)',
   yjs: 'Yjs state (.yjs)',
 }
 
