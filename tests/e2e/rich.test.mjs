@@ -2,7 +2,7 @@
 // people (one over WebSocket, one over SSE) type with formatting and each sees the other's
 // text, marks, caret and presence; the save badge reaches "Saved"; a reload brings the text
 // back; the history previews a rich version; Markdown and HTML downloads come from the
-// server's renderers; the list says which kind each document is.
+// server's renderers; a restore reaches both editors; the list says which kind each document is.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
@@ -115,17 +115,37 @@ test('a rich document: create, type with two people, reload, history, downloads,
   await bob.page.waitForSelector('.ProseMirror h1')
   await waitFor('the content after a reload', async () => (await richHtml(bob.page)) === html)
 
-  // History: the automatic version, previewed with its structure.
-  await ann.page.click('#toggle-history')
-  const item = await waitFor('a version in the history', async () => {
-    await ann.page.click('.history-head button.link')
-    return ann.page.$('#version-list li[data-version="1"] button')
+  // History: the automatic version holding both texts (the server renders its text),
+  // previewed with its structure.
+  const version = await waitFor('a version with both texts', async () => {
+    const { versions } = await (await fetch(`${server.url}/api/documents/rich-notes/versions`)).json()
+    if (versions.length === 0) return null
+    const v = await (await fetch(`${server.url}/api/documents/rich-notes/versions/${versions[0].version}`)).json()
+    return v.text?.includes('Bob checks') && v.text.includes('Ship it') ? v : null
   }, 30000)
+  assert.equal(version.format, 'rich')
+  await ann.page.click('#toggle-history')
+  const item = await waitFor('the version in the panel', async () => {
+    await ann.page.click('.history-head button.link')
+    return ann.page.$(`#version-list li[data-version="${version.version}"] button`)
+  })
   await item.click()
   await ann.page.waitForSelector('#version-preview .rich-preview h1')
   const preview = await ann.page.$eval('#version-preview .rich-preview', (e) => e.innerHTML)
   assert.match(preview, /<h1>Plan for Monday<\/h1>/)
   assert.match(preview, /<strong>Ship it<\/strong>/)
+  assert.match(preview, /<em>Bob checks<\/em>/)
+
+  // Restore it after Bob adds a line: both editors drop the line.
+  await bob.page.click('.ProseMirror em')
+  await bob.page.keyboard.press('End')
+  await bob.page.keyboard.press('Enter')
+  await bob.page.keyboard.type('Later edit')
+  await waitFor('Bob\'s later edit in Ann\'s editor', async () => (await richHtml(ann.page))?.includes('Later edit'))
+  await ann.page.click('#version-preview button.restore')
+  for (const page of [ann.page, bob.page]) {
+    await waitFor('the restored content', async () => (await richHtml(page)) === html)
+  }
 
   // Downloads: the rich formats, rendered by the server.
   const options = await ann.page.$$eval('#export option', (os) => os.map((o) => o.value).filter(Boolean))
