@@ -177,7 +177,10 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     editor.focus()
   }
   let mounting = Promise.resolve()
-  const mount = (kind: DocKind) => (mounting = mounting.then(() => doMount(kind)))
+  const mount = (kind: DocKind) => (mounting = mounting.then(() => doMount(kind)).catch((err) => {
+    // The rich editor is a separate file: a tab offline since before an upgrade may miss it.
+    say(`Could not open the editor: ${err instanceof Error ? err.message : String(err)}. Reload the page to try again.`, 'error')
+  }))
   // A plain editor opened on nothing (no local copy, server unreachable) becomes the rich one
   // if rich content arrives, rather than hide it and start a second, plain text beside it.
   const onContent = () => {
