@@ -80,6 +80,35 @@ impl VersionKind {
     }
 }
 
+/// What a document holds: plain text (a `Y.Text`, what the built-in editor edits) or rich
+/// text (a `Y.XmlFragment`, what ProseMirror and Tiptap edit). Stored with the document so
+/// an empty rich document is known as one, and with each version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContentKind {
+    #[default]
+    Text,
+    Rich,
+}
+
+impl ContentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContentKind::Text => "text",
+            ContentKind::Rich => "rich",
+        }
+    }
+
+    /// The stored value; the CHECK constraint admits only the two known ones.
+    pub fn parse(s: &str) -> Self {
+        if s == "rich" {
+            ContentKind::Rich
+        } else {
+            ContentKind::Text
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewVersion {
     pub kind: VersionKind,
@@ -88,6 +117,9 @@ pub struct NewVersion {
     pub state_vector: Vec<u8>,
     /// Plain-text rendering, kept so history is readable with SQL alone.
     pub text: String,
+    /// The model `text` was rendered from; `None` for an empty document (the version then
+    /// takes the document's kind, and the document's kind stays as it is).
+    pub format: Option<ContentKind>,
     /// Who edited since the previous version, sorted and without duplicates.
     pub authors: Vec<String>,
 }
@@ -101,6 +133,8 @@ pub struct VersionInfo {
     pub size_bytes: i64,
     pub text_length: i64,
     pub authors: Vec<String>,
+    /// The model the version's text was rendered from.
+    pub format: ContentKind,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -120,6 +154,8 @@ pub struct DocumentInfo {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub size_bytes: i64,
+    /// What the document holds, as stored (see [`ContentKind`]).
+    pub kind: ContentKind,
 }
 
 /// What a compaction did, for logs and metrics.

@@ -16,6 +16,7 @@ fn version(authors: &[&str]) -> NewVersion {
         state_vector: vec![0],
         text: String::new(),
         authors: authors.iter().map(|s| s.to_string()).collect(),
+        format: None,
     }
 }
 

@@ -197,6 +197,16 @@ pub struct ServeConfig {
     /// Seconds between two named versions of one document; sooner ones get 429.
     #[arg(long, env = "TANDEM_NAMED_VERSION_INTERVAL_SECS", default_value_t = 5)]
     pub named_version_interval_secs: u64,
+    /// Root names of the `Y.XmlFragment`s that hold rich text (ProseMirror, Tiptap), in
+    /// order of preference, comma-separated: the first that holds content is rendered
+    /// (text, exports, versions) and is where restores and imports write.
+    #[arg(
+        long,
+        env = "TANDEM_RICH_TEXT_FIELDS",
+        value_delimiter = ',',
+        default_value = "default"
+    )]
+    pub rich_text_fields: Vec<String>,
     /// For tests of panic isolation only: the room of this document panics when a client
     /// sends it a message of type 0x7f.
     #[arg(long, env = "TANDEM_TEST_PANIC_DOC", hide = true)]

@@ -95,6 +95,7 @@ impl From<RoomError> for ApiError {
             RoomError::RateLimited(_) | RoomError::ClientMemory(_) => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
             }
+            RoomError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
         }
     }
 }

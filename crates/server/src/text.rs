@@ -19,6 +19,7 @@ pub fn new_doc() -> Doc {
     })
 }
 
+#[cfg(test)]
 pub(crate) fn text_ref(doc: &Doc) -> TextRef {
     doc.get_or_insert_text(TEXT_FIELD)
 }
@@ -67,6 +68,14 @@ pub fn replay(doc: &Doc, stored: &StoredDoc) -> Vec<ReplayError> {
         }
     }
     errors
+}
+
+/// Applies one stored state (a version's) to `doc`; false if it does not decode or apply.
+pub fn replay_bytes(doc: &Doc, state: &[u8]) -> bool {
+    match Update::decode_v1(state) {
+        Ok(update) => doc.transact_mut().apply_update(update).is_ok(),
+        Err(_) => false,
+    }
 }
 
 /// Turns `current` into `target` with one delete and one insert around the common prefix

@@ -35,8 +35,16 @@ macro_rules! impl_store {
                     .bind(version.state.len() as i64)
                     .bind(now)
                     .bind($crate::store::authors_json(&version.authors))
+                    .bind(version.format.map($crate::ContentKind::as_str))
                     .fetch_one(&mut *conn)
                     .await?;
+                if let Some(format) = version.format {
+                    sqlx::query($crate::store::sql::SET_KIND)
+                        .bind(id)
+                        .bind(format.as_str())
+                        .execute(&mut *conn)
+                        .await?;
+                }
                 version_info(&row)
             }
         }
@@ -86,15 +94,17 @@ macro_rules! impl_store {
                 self.compact_doc(doc, snapshot).await
             }
 
-            async fn create_titled(
+            async fn create_of_kind(
                 &self,
                 doc: &str,
                 title: &str,
+                kind: $crate::ContentKind,
             ) -> $crate::Result<$crate::DocumentInfo> {
                 let row = sqlx::query($crate::store::sql::CREATE_DOCUMENT)
                     .bind(doc)
                     .bind(title)
                     .bind(chrono::Utc::now())
+                    .bind(kind.as_str())
                     .fetch_optional(&self.writes)
                     .await?;
                 match row {
@@ -237,6 +247,7 @@ macro_rules! impl_store {
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
                 size_bytes: row.try_get("size_bytes")?,
+                kind: $crate::ContentKind::parse(&row.try_get::<String, _>("kind")?),
             })
         }
 
@@ -252,6 +263,7 @@ macro_rules! impl_store {
                 size_bytes: row.try_get("size_bytes")?,
                 text_length: row.try_get("text_length")?,
                 authors: $crate::store::parse_authors(&row.try_get::<String, _>("authors")?),
+                format: $crate::ContentKind::parse(&row.try_get::<String, _>("format")?),
             })
         }
     };

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    AppendItem, Appended, CompactStats, DocumentInfo, Durability, NewVersion, Result, Snapshot,
-    StoreError, StoredDoc, Version, VersionInfo,
+    AppendItem, Appended, CompactStats, ContentKind, DocumentInfo, Durability, NewVersion, Result,
+    Snapshot, StoreError, StoredDoc, Version, VersionInfo,
 };
 
 /// Durable home of documents. Every method is one transaction: a crash between two calls
@@ -60,8 +60,20 @@ pub trait Store: Send + Sync + 'static {
         self.create_titled(doc, "").await
     }
 
-    /// Creates an empty document with a title; `AlreadyExists` if the name is taken.
-    async fn create_titled(&self, doc: &str, title: &str) -> Result<DocumentInfo>;
+    /// Creates an empty plain-text document with a title; `AlreadyExists` if the name is
+    /// taken.
+    async fn create_titled(&self, doc: &str, title: &str) -> Result<DocumentInfo> {
+        self.create_of_kind(doc, title, ContentKind::Text).await
+    }
+
+    /// Creates an empty document of a kind, with a title; `AlreadyExists` if the name is
+    /// taken.
+    async fn create_of_kind(
+        &self,
+        doc: &str,
+        title: &str,
+        kind: ContentKind,
+    ) -> Result<DocumentInfo>;
 
     /// Sets a document's title, creating the document if it is not stored yet (a document
     /// exists as soon as someone opens it, before its first write).

@@ -63,33 +63,38 @@ pub(super) const RECOUNT_SIZE: &str = "UPDATE documents SET size_bytes =
      WHERE id = $1";
 
 pub(super) const CREATE_DOCUMENT: &str =
-    "INSERT INTO documents (name, title, created_at, updated_at) VALUES ($1, $2, $3, $3)
+    "INSERT INTO documents (name, title, created_at, updated_at, kind) VALUES ($1, $2, $3, $3, $4)
      ON CONFLICT (name) DO NOTHING
-     RETURNING name, title, created_at, updated_at, size_bytes";
+     RETURNING name, title, created_at, updated_at, size_bytes, kind";
 
 /// Creates the document when it is not stored yet (it exists as soon as someone opens it).
 pub(super) const SET_TITLE: &str =
     "INSERT INTO documents (name, title, created_at, updated_at) VALUES ($1, $2, $3, $3)
      ON CONFLICT (name) DO UPDATE SET title = excluded.title
-     RETURNING name, title, created_at, updated_at, size_bytes";
+     RETURNING name, title, created_at, updated_at, size_bytes, kind";
 
 pub(super) const DOCUMENT: &str =
-    "SELECT name, title, created_at, updated_at, size_bytes FROM documents WHERE name = $1";
+    "SELECT name, title, created_at, updated_at, size_bytes, kind FROM documents WHERE name = $1";
 
 pub(super) const LIST_DOCUMENTS: &str =
-    "SELECT name, title, created_at, updated_at, size_bytes FROM documents
+    "SELECT name, title, created_at, updated_at, size_bytes, kind FROM documents
      ORDER BY updated_at DESC, name";
 
 pub(super) const DELETE_DOCUMENT: &str = "DELETE FROM documents WHERE name = $1";
 
 /// One statement picks the number and inserts, so two writers can't pick the same one.
+/// A version of an empty document (`$10` null) takes the document's kind.
 pub(super) const CREATE_VERSION: &str =
     "INSERT INTO versions (document_id, version, kind, label, state, state_vector, text,
-                           size_bytes, created_at, authors)
-     SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9
+                           size_bytes, created_at, authors, format)
+     SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9,
+            COALESCE(CAST($10 AS TEXT), (SELECT kind FROM documents WHERE id = $1))
      FROM versions WHERE document_id = $1
      RETURNING version, created_at, kind, label, authors, size_bytes,
-               CAST(length(text) AS BIGINT) AS text_length";
+               CAST(length(text) AS BIGINT) AS text_length, format";
+
+/// What a document with content holds decides its kind; each version records it.
+pub(super) const SET_KIND: &str = "UPDATE documents SET kind = $2 WHERE id = $1 AND kind <> $2";
 
 /// The state vector of a document's latest version, to skip an automatic version that
 /// would repeat it.
@@ -99,12 +104,12 @@ pub(super) const LATEST_VERSION_SV: &str =
 
 pub(super) const LIST_VERSIONS: &str =
     "SELECT v.version, v.created_at, v.kind, v.label, v.authors, v.size_bytes,
-            CAST(length(v.text) AS BIGINT) AS text_length
+            CAST(length(v.text) AS BIGINT) AS text_length, v.format
      FROM versions v JOIN documents d ON d.id = v.document_id
      WHERE d.name = $1 ORDER BY v.version DESC";
 
 pub(super) const VERSION: &str =
     "SELECT v.version, v.created_at, v.kind, v.label, v.authors, v.size_bytes,
-            CAST(length(v.text) AS BIGINT) AS text_length, v.text, v.state
+            CAST(length(v.text) AS BIGINT) AS text_length, v.format, v.text, v.state
      FROM versions v JOIN documents d ON d.id = v.document_id
      WHERE d.name = $1 AND v.version = $2";

@@ -281,6 +281,7 @@ pub fn new_version(kind: VersionKind, label: Option<&str>, editor: &Editor) -> N
         state_vector: editor.state_vector(),
         text: editor.string(),
         authors: Vec::new(),
+        format: Some(tandem_persistence::ContentKind::Text),
     }
 }
 

@@ -7,7 +7,7 @@ use axum::{
     Json,
 };
 use serde::{Deserialize, Serialize};
-use tandem_persistence::DocumentInfo;
+use tandem_persistence::{ContentKind, DocumentInfo};
 
 use super::must_exist;
 use crate::{
@@ -40,6 +40,22 @@ async fn presence(state: &SharedState, doc: &str) -> RoomInfo {
     RoomInfo {
         connections: 0,
         users: Vec::new(),
+        kind: None,
+    }
+}
+
+impl DocumentView {
+    /// A loaded document's content says what kind it is; an empty or unloaded one goes by
+    /// what is stored.
+    fn new(mut info: DocumentInfo, live: RoomInfo) -> DocumentView {
+        if let Some(kind) = live.kind {
+            info.kind = kind;
+        }
+        DocumentView {
+            info,
+            connections: live.connections,
+            users: live.users,
+        }
     }
 }
 
@@ -51,20 +67,28 @@ pub(super) async fn list(
     let mut out = Vec::with_capacity(docs.len());
     for info in docs {
         let live = presence(&state, &info.name).await;
-        out.push(DocumentView {
-            info,
-            connections: live.connections,
-            users: live.users,
-        });
+        out.push(DocumentView::new(info, live));
     }
     Ok(Json(serde_json::json!({ "documents": out })))
 }
 
 /// `name` picks the URL-safe name; without it one is derived from `title` and made unique.
+/// `kind` ("text", the default, or "rich") says what an empty document is meant to hold.
 #[derive(Deserialize)]
 pub(super) struct CreateBody {
     name: Option<String>,
     title: Option<String>,
+    kind: Option<String>,
+}
+
+fn parse_kind(kind: Option<&str>) -> Result<ContentKind, ApiError> {
+    match kind {
+        None | Some("text") => Ok(ContentKind::Text),
+        Some("rich") => Ok(ContentKind::Rich),
+        Some(_) => Err(ApiError::bad_request(
+            "kind must be \"text\" (plain text) or \"rich\" (rich text)",
+        )),
+    }
 }
 
 /// How many `-2`, `-3`, ... suffixes to try before a random one.
@@ -76,18 +100,19 @@ pub(super) async fn create(
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<(StatusCode, Json<DocumentView>), ApiError> {
     let title = names::validate_title(body.title.as_deref().unwrap_or(""))?;
+    let kind = parse_kind(body.kind.as_deref())?;
     let info = match body.name.as_deref() {
         Some(name) => {
             names::validate(name)?;
             may_create(&state, name, bearer.as_deref())?;
-            state.store.create_titled(name, title).await?
+            state.store.create_of_kind(name, title, kind).await?
         }
         None if title.is_empty() => {
             return Err(ApiError::bad_request(
                 "give the document a title (or a name)",
             ))
         }
-        None => create_unique(&state, bearer.as_deref(), title).await?,
+        None => create_unique(&state, bearer.as_deref(), title, kind).await?,
     };
     Ok((
         StatusCode::CREATED,
@@ -104,6 +129,7 @@ async fn create_unique(
     state: &SharedState,
     bearer: Option<&str>,
     title: &str,
+    kind: ContentKind,
 ) -> Result<DocumentInfo, ApiError> {
     let base = names::derive_name(title);
     let mut candidates: Vec<String> = (1..=NAME_ATTEMPTS)
@@ -119,7 +145,7 @@ async fn create_unique(
         if state.rooms.is_loaded(&name) {
             continue;
         }
-        match state.store.create_titled(&name, title).await {
+        match state.store.create_of_kind(&name, title, kind).await {
             Ok(info) => return Ok(info),
             Err(tandem_persistence::StoreError::AlreadyExists(_)) => continue,
             Err(e) => return Err(e.into()),
@@ -145,11 +171,7 @@ pub(super) async fn rename(
     let title = names::validate_title(&body.title)?;
     let info = state.store.set_title(&doc, title).await?;
     let live = presence(&state, &doc).await;
-    Ok(Json(DocumentView {
-        info,
-        connections: live.connections,
-        users: live.users,
-    }))
+    Ok(Json(DocumentView::new(info, live)))
 }
 
 /// A new document's name is in the body, not the path: the same check as
@@ -174,14 +196,11 @@ pub(super) async fn show(
             created_at: now,
             updated_at: now,
             size_bytes: 0,
+            kind: Default::default(),
         }
     });
     let live = presence(&state, &doc).await;
-    Ok(Json(DocumentView {
-        info,
-        connections: live.connections,
-        users: live.users,
-    }))
+    Ok(Json(DocumentView::new(info, live)))
 }
 
 pub(super) async fn delete(
@@ -213,7 +232,7 @@ pub(super) async fn state_bytes(
 }
 
 /// Reads something from an existing document's room (loading it if needed).
-async fn read_live<T>(
+pub(super) async fn read_live<T>(
     state: &SharedState,
     doc: &str,
     make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Request,

@@ -4,6 +4,7 @@
 //! editors see, and an edit made here reaches them live.
 
 mod documents;
+mod export;
 mod tokens;
 mod versions;
 
@@ -33,6 +34,7 @@ pub(crate) fn routes() -> Router<SharedState> {
                 .delete(documents::delete),
         )
         .route("/api/documents/{doc}/text", get(documents::text))
+        .route("/api/documents/{doc}/export", get(export::export))
         .route("/api/documents/{doc}/state", get(documents::state_bytes))
         .route(
             "/api/documents/{doc}/updates",

@@ -33,7 +33,7 @@ fn parse_version(n: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::bad_request("version must be a positive integer"))
 }
 
-async fn load_version(
+pub(super) async fn load_version(
     state: &SharedState,
     doc: &str,
     n: &str,
@@ -124,7 +124,7 @@ pub(super) async fn restore(
     let info = state
         .rooms
         .request(&doc, |done| Request::Restore {
-            text: old.text,
+            state: old.state,
             label,
             done,
         })

@@ -77,6 +77,8 @@ pub(crate) enum PeerEvent {
 pub(crate) enum Request {
     Info(oneshot::Sender<RoomInfo>),
     Text(oneshot::Sender<String>),
+    /// What the document holds, read for rendering (exports).
+    Content(oneshot::Sender<crate::render::Content>),
     State(oneshot::Sender<Vec<u8>>),
     /// Applies a Yjs update as if a client had sent it; answers once it is committed.
     Apply {
@@ -91,9 +93,10 @@ pub(crate) enum Request {
         label: Option<String>,
         done: oneshot::Sender<Result<VersionInfo, RoomError>>,
     },
-    /// Replaces the text with `text` as a new edit, then stores a `restore` version.
+    /// Brings back what a version's `state` held (its plain text and rich text) as one new
+    /// edit, then stores a `restore` version.
     Restore {
-        text: String,
+        state: Vec<u8>,
         label: Option<String>,
         done: oneshot::Sender<Result<VersionInfo, RoomError>>,
     },
@@ -103,6 +106,9 @@ pub(crate) enum Request {
 pub(crate) struct RoomInfo {
     pub connections: usize,
     pub users: Vec<String>,
+    /// What the document holds now (`None`: nothing yet).
+    #[serde(skip)]
+    pub kind: Option<tandem_persistence::ContentKind>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -119,6 +125,9 @@ pub(crate) enum RoomError {
     MissingDependencies(usize),
     #[error("{0}")]
     RateLimited(String),
+    /// The content cannot be written as asked (a field of the wrong type).
+    #[error("{0}")]
+    Conflict(String),
     #[error(
         "the documents this client has open take too much memory (limit {} MiB)",
         .0 / (1024 * 1024)
@@ -136,6 +145,6 @@ pub(crate) fn reply_closed(req: Request) {
             let _ = done.send(Err(RoomError::Closed));
         }
         // Dropping the reply sender tells the caller the room is gone.
-        Request::Info(_) | Request::Text(_) | Request::State(_) => {}
+        Request::Info(_) | Request::Text(_) | Request::Content(_) | Request::State(_) => {}
     }
 }

@@ -16,7 +16,7 @@ use yrs::{
 };
 
 use super::{commit::Committed, mailbox::RoomError, settings::RoomSettings, weight, Room};
-use crate::{metric_names as m, text};
+use crate::{metric_names as m, render::Content};
 
 /// What the room tracks to decide when to compact and when to take a version.
 pub(super) struct Upkeep {
@@ -236,12 +236,14 @@ impl Room {
             .into_iter()
             .collect();
         let txn = self.awareness.doc().transact();
+        let content = Content::from_txn(&txn, &self.ctx.settings.rich_fields);
         NewVersion {
             kind,
             label,
             state: txn.encode_state_as_update_v1(&StateVector::default()),
             state_vector: txn.state_vector().encode_v1(),
-            text: text::render(&txn),
+            text: content.plain_text(),
+            format: content.kind(),
             authors,
         }
     }

@@ -8,19 +8,32 @@ use super::{
     mailbox::{Request, RoomError, RoomInfo},
     weight, Room, Waiter,
 };
-use crate::text;
+use crate::{
+    import,
+    render::{self, Content},
+    text,
+};
 
 impl Room {
+    fn content(&self) -> Content {
+        Content::from_doc(self.awareness.doc(), &self.ctx.settings.rich_fields)
+    }
+
     pub(super) fn on_request(&mut self, req: Request) {
         match req {
             Request::Info(reply) => {
+                let fields = &self.ctx.settings.rich_fields;
                 let _ = reply.send(RoomInfo {
                     connections: self.peers.len(),
                     users: self.users(),
+                    kind: render::kind_of(&self.awareness.doc().transact(), fields),
                 });
             }
             Request::Text(reply) => {
-                let _ = reply.send(text::render_doc(self.awareness.doc()));
+                let _ = reply.send(self.content().plain_text());
+            }
+            Request::Content(reply) => {
+                let _ = reply.send(self.content());
             }
             Request::State(reply) => {
                 let state = self
@@ -65,12 +78,23 @@ impl Room {
                 }
                 self.spawn_version(kind, label, done)
             }
-            Request::Restore { text, label, done } => {
+            Request::Restore { state, label, done } => {
                 let doc = self.awareness.doc().clone();
-                let text_ref = text::text_ref(&doc);
+                let old = text::new_doc();
+                if !text::replay_bytes(&old, &state) {
+                    let _ = done.send(Err(RoomError::InvalidUpdate(
+                        "the stored version does not decode".into(),
+                    )));
+                    return;
+                }
                 let update = {
                     let mut txn = doc.transact_mut();
-                    text::replace_text(&mut txn, &text_ref, &text);
+                    if let Err(e) = import::restore(&mut txn, &old, &self.ctx.settings.rich_fields)
+                    {
+                        // Nothing was written before the check failed.
+                        let _ = done.send(Err(RoomError::Conflict(e.to_string())));
+                        return;
+                    }
                     txn.encode_update_v1()
                 };
                 // Already applied above; this only queues it for the log and the peers.

@@ -33,6 +33,8 @@ pub(crate) struct RoomSettings {
     pub named_version_interval: Duration,
     /// Tests only: the document whose room panics on a message of type 0x7f.
     pub test_panic_doc: Option<String>,
+    /// Where rich text is (see `render::Fields`).
+    pub rich_fields: crate::render::Fields,
 }
 
 impl RoomSettings {
@@ -53,6 +55,7 @@ impl RoomSettings {
             max_pending_bytes: config.max_pending_bytes,
             named_version_interval: Duration::from_secs(config.named_version_interval_secs),
             test_panic_doc: config.test_panic_doc.clone(),
+            rich_fields: crate::render::Fields::new(config.rich_text_fields.clone()),
         }
     }
 }

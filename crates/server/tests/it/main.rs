@@ -21,5 +21,6 @@ mod outage;
 mod panics;
 mod presence;
 mod proxies;
+mod rich;
 mod slow_commit;
 mod sync;

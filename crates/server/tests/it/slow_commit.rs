@@ -72,12 +72,13 @@ impl Store for HeldStore {
     ) -> tandem_persistence::Result<CompactStats> {
         self.inner.compact(doc, snapshot).await
     }
-    async fn create_titled(
+    async fn create_of_kind(
         &self,
         doc: &str,
         title: &str,
+        kind: tandem_persistence::ContentKind,
     ) -> tandem_persistence::Result<DocumentInfo> {
-        self.inner.create_titled(doc, title).await
+        self.inner.create_of_kind(doc, title, kind).await
     }
     async fn set_title(&self, doc: &str, title: &str) -> tandem_persistence::Result<DocumentInfo> {
         self.inner.set_title(doc, title).await

@@ -61,6 +61,11 @@ impl Api {
         Self::send(self.req(Method::POST, "/api/documents").json(&body)).await
     }
 
+    /// `POST /api/documents` with any body (name, title, kind).
+    pub async fn create_json(&self, body: Value) -> Response {
+        Self::send(self.req(Method::POST, "/api/documents").json(&body)).await
+    }
+
     pub async fn document(&self, doc: &str) -> Response {
         Self::send(self.req(Method::GET, &format!("/api/documents/{doc}"))).await
     }
