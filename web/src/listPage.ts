@@ -60,14 +60,14 @@ export function renderList (root: HTMLElement, opts: { navigate: (url: string) =
     input.setAttribute('aria-invalid', msg === null ? 'false' : 'true')
   }
 
-  const kindRadio = (kind: DocKind, text: string, checked: boolean) =>
-    h('label', {}, h('input', { type: 'radio', name: 'new-doc-kind', value: kind, id: `new-doc-${kind}`, checked }), text)
+  const kindRadio = (kind: DocKind, text: string, checked: boolean, hint: string) =>
+    h('label', { title: hint }, h('input', { type: 'radio', name: 'new-doc-kind', value: kind, id: `new-doc-${kind}`, checked }), text)
   const form = h('form', { class: 'create-form', novalidate: true },
     h('label', { for: 'new-doc-title' }, 'New document'),
     h('div', { class: 'row' }, input, h('button', { type: 'submit', class: 'primary' }, 'Create')),
     h('fieldset', { class: 'kind-choice' }, h('legend', {}, 'Kind of document'),
-      kindRadio('text', 'Plain text', true),
-      kindRadio('rich', 'Rich text (headings, lists, bold…)', false)),
+      kindRadio('text', 'Plain text', true, 'One text, edited as written (CodeMirror)'),
+      kindRadio('rich', 'Rich text', false, 'Headings, bold, italic, lists, task lists, quotes, code and links (Tiptap)')),
     createError)
 
   form.addEventListener('submit', async (e) => {
