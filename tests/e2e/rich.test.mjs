@@ -7,7 +7,8 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import * as Y from 'yjs'
-import { startServer, launchBrowser, waitForStatus } from './harness.mjs'
+import { execFileSync } from 'node:child_process'
+import { startServer, launchBrowser, waitForStatus, serverBin, serverEnv } from './harness.mjs'
 
 let server
 let browser
@@ -191,4 +192,41 @@ test('an empty plain editor turns rich when rich content arrives (a Tiptap app w
   await waitFor('the rich editor with the content', async () => (await richHtml(page)) === '<p>Written by another Tiptap app</p>')
   assert.equal(await page.$('.cm-content'), null)
   await context.close()
+})
+
+test('a view-only link opens a rich document read-only: no typing, toolbar disabled', { timeout: 60000 }, async () => {
+  const secret = 'e2e-rich-secret-0123456789abcdef0123'
+  const mint = (args) => execFileSync(serverBin(), ['token', '--secret', secret, ...args], { encoding: 'utf8', env: serverEnv() }).trim().split(/\s+/).pop()
+  const guarded = await startServer(['--secret', secret])
+  try {
+    const doc = 'rich-view-only'
+    const writeToken = mint(['--doc', doc, '--access', 'write', '--name', 'Writer'])
+    const readToken = mint(['--doc', doc, '--access', 'read', '--name', 'Reader'])
+    const created = await fetch(`${guarded.url}/api/documents`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${writeToken}` },
+      body: JSON.stringify({ name: doc, kind: 'rich' }),
+    })
+    assert.equal(created.status, 201)
+    const writer = await open('ignored', `${guarded.url}/d/${doc}?token=${writeToken}`)
+    await writer.page.waitForSelector('.ProseMirror[contenteditable=true]')
+    await writer.page.click('.ProseMirror')
+    await writer.page.keyboard.type('## Only the writer writes')
+    const reader = await open('ignored', `${guarded.url}/d/${doc}?token=${readToken}`)
+    await reader.page.waitForSelector('.ProseMirror h2')
+    // (Tiptap keeps an empty paragraph after a heading, to type into.)
+    const written = '<h2>Only the writer writes</h2><p></p>'
+    await waitFor('the writer\'s heading for the reader', async () => (await richHtml(reader.page)) === written)
+    assert.equal(await reader.page.$eval('#readonly-badge', (e) => e.hidden), false)
+    assert.equal(await reader.page.getAttribute('.ProseMirror', 'contenteditable'), 'false')
+    assert.ok(await reader.page.$$eval('#rich-toolbar button', (bs) => bs.length > 0 && bs.every((b) => b.disabled)))
+    await reader.page.click('.ProseMirror h2')
+    await reader.page.keyboard.type('READER TRIED')
+    assert.equal(await richHtml(reader.page), written)
+    // The reader's editor wrote nothing of its own: nothing waits to be saved.
+    await reader.page.waitForFunction(() => document.getElementById('conn-status').dataset.save === 'saved', null, { timeout: 10000 })
+    await Promise.all([writer.context.close(), reader.context.close()])
+  } finally {
+    await guarded.stop()
+  }
 })
