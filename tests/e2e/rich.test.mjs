@@ -144,6 +144,13 @@ test('a rich document: create, type with two people, reload, history, downloads,
   await bob.page.keyboard.press('Enter')
   await bob.page.keyboard.type('Later edit')
   await waitFor('Bob\'s later edit in Ann\'s editor', async () => (await richHtml(ann.page))?.includes('Later edit'))
+  await bob.page.waitForFunction(() => document.getElementById('conn-status').dataset.save === 'saved', null, { timeout: 20000 })
+  // Compared with now (the server's text of both), the version lacks Bob's line.
+  await ann.page.click('#version-preview button.compare')
+  await ann.page.waitForSelector('#version-preview .diff')
+  const added = await ann.page.$$eval('#version-preview .diff .d-add', (es) => es.map((e) => e.textContent.slice(2)))
+  assert.deepEqual(added.filter((l) => l.trim() !== ''), ['Later edit'])
+  assert.deepEqual(await ann.page.$$eval('#version-preview .diff .d-del', (es) => es.length), 0)
   await ann.page.click('#version-preview button.restore')
   for (const page of [ann.page, bob.page]) {
     await waitFor('the restored content', async () => (await richHtml(page)) === html)
