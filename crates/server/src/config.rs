@@ -57,9 +57,18 @@ pub enum Command {
         /// A version number from `tandem history`.
         #[arg(long)]
         version: Option<i64>,
-        /// `text` prints the plain text; `yjs` writes the binary Yjs update to stdout.
+        /// `text` (or `txt`) prints the plain text, `md` Markdown, `html` escaped HTML,
+        /// `json` ProseMirror JSON; `yjs` writes the binary Yjs update to stdout.
         #[arg(long, value_enum, default_value_t = ExportFormat::Text)]
         format: ExportFormat,
+        /// Where rich text is (see `serve --rich-text-fields`).
+        #[arg(
+            long,
+            env = "TANDEM_RICH_TEXT_FIELDS",
+            value_delimiter = ',',
+            default_value = "default"
+        )]
+        rich_text_fields: Vec<String>,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -74,7 +83,12 @@ pub enum Command {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ExportFormat {
+    #[value(alias = "txt")]
     Text,
+    #[value(name = "md", alias = "markdown")]
+    Markdown,
+    Html,
+    Json,
     Yjs,
 }
 

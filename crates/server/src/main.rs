@@ -7,6 +7,7 @@ use clap::Parser;
 use tandem::{
     auth::{Auth, Claims},
     config::{Cli, Command, DbArgs, ExportFormat, LogFormat},
+    render::{Content, Fields},
     text, LogLimit,
 };
 use yrs::{updates::decoder::Decode, ReadTxn, StateVector, Transact, Update};
@@ -34,8 +35,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             doc,
             version,
             format,
+            rich_text_fields,
             db,
-        }) => export(&doc, version, format, &db).await,
+        }) => export(&doc, version, format, Fields::new(rich_text_fields), &db).await,
         Some(Command::Token(args)) => {
             let auth = Auth::new(Some(&args.secret), None);
             let claims = Claims {
@@ -153,6 +155,7 @@ async fn export(
     doc: &str,
     version: Option<i64>,
     format: ExportFormat,
+    fields: Fields,
     db: &DbArgs,
 ) -> anyhow::Result<()> {
     let store = tandem_persistence::open(&db.url()?).await?;
@@ -182,11 +185,17 @@ async fn export(
     let mut out = std::io::stdout().lock();
     match format {
         ExportFormat::Yjs => out.write_all(&state)?,
-        ExportFormat::Text => {
+        format => {
             let ydoc = text::new_doc();
             ydoc.transact_mut()
                 .apply_update(Update::decode_v1(&state)?)?;
-            writeln!(out, "{}", text::render_doc(&ydoc))?;
+            let content = Content::from_doc(&ydoc, &fields);
+            match format {
+                ExportFormat::Markdown => write!(out, "{}", content.markdown())?,
+                ExportFormat::Html => write!(out, "{}", content.html())?,
+                ExportFormat::Json => writeln!(out, "{}", content.prosemirror_json())?,
+                _ => writeln!(out, "{}", content.plain_text())?,
+            }
         }
     }
     Ok(())

@@ -3,6 +3,7 @@
 //! Reads and edits go through the document's room, so they see exactly what connected
 //! editors see, and an edit made here reaches them live.
 
+mod content;
 mod documents;
 mod export;
 mod tokens;
@@ -10,7 +11,7 @@ mod versions;
 
 use axum::{
     extract::State,
-    routing::{any, get, post},
+    routing::{any, get, post, put},
     Json, Router,
 };
 use tandem_persistence::DocumentInfo;
@@ -35,6 +36,7 @@ pub(crate) fn routes() -> Router<SharedState> {
         )
         .route("/api/documents/{doc}/text", get(documents::text))
         .route("/api/documents/{doc}/export", get(export::export))
+        .route("/api/documents/{doc}/content", put(content::replace))
         .route("/api/documents/{doc}/state", get(documents::state_bytes))
         .route(
             "/api/documents/{doc}/updates",

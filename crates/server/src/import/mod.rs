@@ -1,9 +1,13 @@
 //! Writing content into a document: rich text (ProseMirror nodes) into a `Y.XmlFragment`
 //! as y-prosemirror lays it out, and a version's content back over the current one
-//! (restore).
+//! (restore). The inputs are read by `markdown` (CommonMark to Tiptap StarterKit nodes) and
+//! `json` (ProseMirror JSON, checked).
 //!
 //! Every write is one transaction, so connected clients get it as one edit. A root is only
 //! written as the type it already is (or, if empty, as the type being written).
+
+pub(crate) mod json;
+pub(crate) mod markdown;
 
 use std::{collections::HashMap, sync::Arc};
 

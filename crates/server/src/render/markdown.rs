@@ -90,6 +90,9 @@ fn block(node: &Node, out: &mut Vec<String>) {
 fn list(node: &Node, marker: impl Fn(usize) -> String, out: &mut Vec<String>) {
     for (i, item) in node.children().iter().enumerate() {
         let mut marker = marker(i);
+        // Continuation lines align with the list marker's content; a task's `[ ] ` is part
+        // of that content for CommonMark, so it does not count.
+        let indent = " ".repeat(marker.len());
         if item.kind == "taskItem" {
             let checked = item.attr("checked").and_then(|v| v.as_bool()) == Some(true);
             marker.push_str(if checked { "[x] " } else { "[ ] " });
@@ -100,13 +103,26 @@ fn list(node: &Node, marker: impl Fn(usize) -> String, out: &mut Vec<String>) {
         } else {
             blocks(item.children(), &mut inner);
         }
-        let indent = " ".repeat(marker.len());
         if inner.is_empty() {
             out.push(marker.trim_end().to_string());
             continue;
         }
+        // A task's `[ ]` must begin a paragraph: with none to begin, it stands alone.
+        let starts_with_text = item.children().first().is_some_and(|first| {
+            let mut lines = Vec::new();
+            if first.kind == "paragraph" {
+                block(first, &mut lines);
+            }
+            !lines.is_empty()
+        });
+        let alone = item.kind == "taskItem" && !starts_with_text;
+        if alone {
+            // The blank line keeps what follows from continuing the `[ ]` paragraph.
+            out.push(marker.trim_end().to_string());
+            out.push(String::new());
+        }
         for (n, line) in inner.into_iter().enumerate() {
-            if n == 0 {
+            if n == 0 && !alone {
                 out.push(format!("{marker}{line}").trim_end().to_string());
             } else {
                 out.push(prefixed(&indent, &line));

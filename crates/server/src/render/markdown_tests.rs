@@ -60,7 +60,7 @@ fn marks_and_links() {
     ]))]}));
     assert_eq!(
         out,
-        "**bold** *it* ~~gone~~ ``a`b`` [site](<https://e.x/a b>) bad under\n"
+        "**bold** _it_ ~~gone~~ ``a`b`` [site](<https://e.x/a b>) bad under\n"
     );
 }
 
@@ -69,7 +69,7 @@ fn whitespace_moves_out_of_marks_and_flanking_is_kept() {
     let out = md(json!({"type": "doc", "content": [p(json!([
         t("a"), marked(" b ", &["bold"]), t("c"), marked("\"q\"", &["italic"]), t("d")
     ]))]}));
-    assert_eq!(out, "a **b** &#99;*\"q\"*&#100;\n");
+    assert_eq!(out, "a **b** &#99;_\"q\"_&#100;\n");
 }
 
 #[test]

@@ -94,6 +94,14 @@ impl Content {
         Content { text, rich }
     }
 
+    #[cfg(test)]
+    pub(crate) fn from_node(doc: Node) -> Content {
+        Content {
+            text: None,
+            rich: Some(doc),
+        }
+    }
+
     /// Rich if any rich text is there, plain if only text; `None` for an empty document.
     pub fn kind(&self) -> Option<ContentKind> {
         match (&self.rich, &self.text) {

@@ -54,7 +54,6 @@ impl Node {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn with_attr(mut self, key: &str, value: Value) -> Node {
         self.attrs
             .get_or_insert_with(Map::new)

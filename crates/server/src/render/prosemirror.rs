@@ -14,11 +14,16 @@ use yrs::{
 
 use super::node::{Mark, Node};
 
+/// Deepest element nesting read. Every renderer recurses over the tree, and a client can
+/// write elements nested a million deep; what lies deeper is left out. Real documents
+/// nest a few levels (a list in a list in a quote).
+pub(crate) const MAX_DEPTH: usize = 100;
+
 /// The whole fragment as a `doc` node.
 pub(crate) fn fragment_to_node<T: ReadTxn, F: XmlFragment>(txn: &T, fragment: &F) -> Node {
     let mut content = Vec::new();
     for child in fragment.children(txn) {
-        push_node(txn, child, &mut content);
+        push_node(txn, child, 1, &mut content);
     }
     Node {
         kind: "doc".to_string(),
@@ -29,7 +34,10 @@ pub(crate) fn fragment_to_node<T: ReadTxn, F: XmlFragment>(txn: &T, fragment: &F
     }
 }
 
-fn push_node<T: ReadTxn>(txn: &T, node: XmlOut, out: &mut Vec<Node>) {
+fn push_node<T: ReadTxn>(txn: &T, node: XmlOut, depth: usize, out: &mut Vec<Node>) {
+    if depth > MAX_DEPTH {
+        return;
+    }
     match node {
         XmlOut::Text(text) => push_text(txn, &text, out),
         XmlOut::Element(element) => {
@@ -41,7 +49,7 @@ fn push_node<T: ReadTxn>(txn: &T, node: XmlOut, out: &mut Vec<Node>) {
             }
             let mut content = Vec::new();
             for child in element.children(txn) {
-                push_node(txn, child, &mut content);
+                push_node(txn, child, depth + 1, &mut content);
             }
             out.push(Node {
                 kind: element.tag().to_string(),
@@ -54,7 +62,7 @@ fn push_node<T: ReadTxn>(txn: &T, node: XmlOut, out: &mut Vec<Node>) {
         // A fragment nested in a fragment is not something y-prosemirror writes.
         XmlOut::Fragment(fragment) => {
             for child in fragment.children(txn) {
-                push_node(txn, child, out);
+                push_node(txn, child, depth + 1, out);
             }
         }
     }
@@ -78,12 +86,32 @@ fn marks(attrs: Option<&Attrs>) -> Vec<Mark> {
         .into_iter()
         .flatten()
         .map(|(key, value)| Mark {
-            kind: key.to_string(),
+            kind: mark_name(key).to_string(),
             attrs: Some(any_to_json(value)),
         })
         .collect();
     marks.sort_by(|a, b| a.kind.cmp(&b.kind));
     marks
+}
+
+/// The mark a formatting attribute stands for. y-prosemirror names a mark that may overlap
+/// itself (two comments on one word) `name--` plus an 8-character hash.
+fn mark_name(key: &str) -> &str {
+    match key
+        .len()
+        .checked_sub(10)
+        .and_then(|at| key.get(at..).map(|tail| (at, tail)))
+    {
+        Some((at, tail))
+            if tail.starts_with("--")
+                && tail[2..]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')) =>
+        {
+            &key[..at]
+        }
+        _ => key,
+    }
 }
 
 /// A Yjs value as JSON. Whole numbers print without a fraction (`1`, not `1.0`), as in
@@ -126,5 +154,38 @@ pub(crate) fn json_to_any(value: &Value) -> Any {
                 .map(|(k, v)| (k.clone(), json_to_any(v)))
                 .collect(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use yrs::{Transact, WriteTxn, XmlElementPrelim};
+
+    use super::*;
+
+    #[test]
+    fn hashed_mark_names_name_their_mark() {
+        assert_eq!(mark_name("comment--a1B2+/=9"), "comment");
+        assert_eq!(mark_name("bold"), "bold");
+        assert_eq!(mark_name("x--short"), "x--short");
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_left_out() {
+        let doc = yrs::Doc::new();
+        let mut txn = doc.transact_mut();
+        let fragment = txn.get_or_insert_xml_fragment("default");
+        let mut parent = fragment.insert(&mut txn, 0, XmlElementPrelim::empty("blockquote"));
+        for _ in 0..10_000 {
+            parent = parent.insert(&mut txn, 0, XmlElementPrelim::empty("blockquote"));
+        }
+        let node = fragment_to_node(&txn, &fragment);
+        let mut depth = 0;
+        let mut at = &node;
+        while let Some(child) = at.children().first() {
+            depth += 1;
+            at = child;
+        }
+        assert_eq!(depth, MAX_DEPTH);
     }
 }

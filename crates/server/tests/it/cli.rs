@@ -83,6 +83,30 @@ async fn history_and_export_read_the_database() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
 }
 
+#[tokio::test]
+async fn export_renders_rich_text_in_every_format() {
+    let mut server = start(&[]).await;
+    let api = Api::new(&server);
+    let update = crate::rich::tiptap_content(&new_doc());
+    assert_eq!(api.apply_update("rich-cli", update).await.status(), 204);
+    server.stop().await;
+    let dir = server.dir.path().display().to_string();
+    let export = |format: &str| {
+        let out = tandem(&["export", "rich-cli", "--format", format, "--data-dir", &dir]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(export("md"), crate::rich::MARKDOWN);
+    assert_eq!(export("txt").trim_end(), crate::rich::TEXT);
+    assert!(export("html").starts_with("<h1>Title</h1>"));
+    let json: serde_json::Value = serde_json::from_str(&export("json")).unwrap();
+    assert_eq!(json, crate::rich::expected_json());
+}
+
 #[test]
 fn token_command_mints_a_verifiable_token() {
     let t0 = tandem::auth::now_secs();

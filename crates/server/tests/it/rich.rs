@@ -14,7 +14,7 @@ use crate::kit::*;
 
 /// Writes what Tiptap writes for `# Title` and `Hello **world** [site](https://e.x)` into
 /// the fragment `default` of `doc`; returns the update.
-fn tiptap_content(doc: &yrs::Doc) -> Vec<u8> {
+pub(crate) fn tiptap_content(doc: &yrs::Doc) -> Vec<u8> {
     let fragment = doc.get_or_insert_xml_fragment("default");
     let mut txn = doc.transact_mut();
     let heading = fragment.insert(&mut txn, 0, XmlElementPrelim::empty("heading"));
@@ -38,7 +38,7 @@ fn tiptap_content(doc: &yrs::Doc) -> Vec<u8> {
     txn.encode_update_v1()
 }
 
-fn expected_json() -> Value {
+pub(crate) fn expected_json() -> Value {
     json!({"type": "doc", "content": [
         {"type": "heading", "attrs": {"level": 1}, "content": [{"type": "text", "text": "Title"}]},
         {"type": "paragraph", "content": [
@@ -50,8 +50,8 @@ fn expected_json() -> Value {
     ]})
 }
 
-const TEXT: &str = "Title\n\nHello world site";
-const MARKDOWN: &str = "# Title\n\nHello **world** [site](<https://e.x>)\n";
+pub(crate) const TEXT: &str = "Title\n\nHello world site";
+pub(crate) const MARKDOWN: &str = "# Title\n\nHello **world** [site](<https://e.x>)\n";
 
 async fn export(api_base: &str, doc: &str, query: &str) -> reqwest::Response {
     reqwest::get(format!("{api_base}/api/documents/{doc}/export?{query}"))
@@ -228,11 +228,84 @@ async fn rich_documents(server: TestServer, db: Db) {
     watcher.pump_until(want, WAIT).await;
     // The text root was never created as a side effect.
     assert!(watcher.doc.transact().get_text("content").is_none());
+
+    // Markdown in: one edit, seen live, rendered back the same.
+    let put = api
+        .put_content(
+            "notes",
+            "text/markdown",
+            "## Plan\n\n- [x] *done*\n- [ ] next\n",
+        )
+        .await;
+    assert_eq!(put.status(), 204);
+    watcher
+        .pump_until(|c| fragment_xml(&c.doc).contains("taskList"), WAIT)
+        .await;
+    assert_eq!(get_text(&server, "notes").await, "Plan\n\ndone\n\nnext");
+    assert_eq!(
+        export(&base, "notes", "format=md")
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "## Plan\n\n- [x] _done_\n- [ ] next\n"
+    );
+    // ProseMirror JSON in: what the export gives back.
+    let put = api
+        .put_content("notes", "application/json", &expected_json().to_string())
+        .await;
+    assert_eq!(put.status(), 204);
+    assert_eq!(
+        export(&base, "notes", "format=json")
+            .await
+            .json::<Value>()
+            .await
+            .unwrap(),
+        expected_json()
+    );
+    let v = ok_json(api.create_version("notes", "imported").await, 201).await;
+    assert_eq!(
+        history_row(&db, "notes", v["version"].as_i64().unwrap()).await,
+        (TEXT.to_string(), "rich".to_string())
+    );
+    // Refusals say why.
+    for (media, body, status, says) in [
+        (
+            "application/json",
+            "{\"type\":\"doc\",\"content\":[{\"type\":\"text\"}]}",
+            400,
+            "doc.content[0]",
+        ),
+        ("application/json", "[1,", 400, "not valid JSON"),
+        ("text/plain", "hello", 415, "text/markdown"),
+    ] {
+        let res = api.put_content("notes", media, body).await;
+        assert_eq!(res.status(), status, "{media} {body}");
+        assert!(res.text().await.unwrap().contains(says), "{says}");
+    }
+    // A field that holds plain text is not written as rich text.
+    let plain_writer = new_doc();
+    let update = {
+        let text = plain_writer.get_or_insert_text("default");
+        let mut txn = plain_writer.transact_mut();
+        text.insert(&mut txn, 0, "plain");
+        txn.encode_update_v1()
+    };
+    assert_eq!(api.apply_update("plain", update).await.status(), 204);
+    let res = api.put_content("plain", "text/markdown", "# x").await;
+    assert_eq!(res.status(), 409);
+    assert!(res.text().await.unwrap().contains("holds plain text"));
 }
 
 #[tokio::test]
 async fn rich_documents_on_sqlite() {
-    let server = start(&["--version-idle-secs", "3600"]).await;
+    let server = start(&[
+        "--version-idle-secs",
+        "3600",
+        "--named-version-interval-secs",
+        "0",
+    ])
+    .await;
     let db = Db::Sqlite(server.sqlite_path());
     rich_documents(server, db).await;
 }
@@ -240,6 +313,14 @@ async fn rich_documents_on_sqlite() {
 #[tokio::test]
 async fn rich_documents_on_postgres() {
     let pg = pg::TestDatabase::create("rich").await;
-    let server = start(&["--version-idle-secs", "3600", "--database-url", &pg.url]).await;
+    let server = start(&[
+        "--version-idle-secs",
+        "3600",
+        "--named-version-interval-secs",
+        "0",
+        "--database-url",
+        &pg.url,
+    ])
+    .await;
     rich_documents(server, Db::Postgres(pg.url.clone())).await;
 }

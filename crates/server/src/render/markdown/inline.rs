@@ -1,9 +1,9 @@
 //! The inline part of Markdown: text with marks, code spans, links and hard breaks.
 //!
-//! CommonMark reads `*` as emphasis only when it "flanks" the text it wraps, so marks are
-//! written with care: whitespace at a mark's edge moves outside it, and where punctuation
-//! inside meets a letter outside, that letter is written as a character reference (which
-//! reads back as the same letter).
+//! CommonMark reads `*` and `_` as emphasis only when they "flank" the text they wrap, so
+//! marks are written with care: whitespace at a mark's edge moves outside it, and where a
+//! delimiter would not count (punctuation inside meeting a letter outside; `_` inside a
+//! word), that letter is written as a character reference (which reads back as itself).
 
 use super::super::{html::safe_href, node::Node};
 
@@ -100,8 +100,19 @@ fn close_to(stack: &mut Vec<Mark>, keep: usize, pieces: &mut Vec<Piece>) {
     }
 }
 
-/// Moves whitespace out of marks, then drops marks left around nothing.
+/// Moves whitespace out of marks and drops marks left around nothing, until neither
+/// changes anything (dropping an empty mark can bring whitespace next to another).
 fn tidy(mut pieces: Vec<Piece>) -> Vec<Piece> {
+    loop {
+        let next = tidy_once(pieces.clone());
+        if next == pieces {
+            return next;
+        }
+        pieces = next;
+    }
+}
+
+fn tidy_once(mut pieces: Vec<Piece>) -> Vec<Piece> {
     let mut i = 0;
     while i < pieces.len() {
         if let Piece::Text(text) = &pieces[i] {
@@ -137,6 +148,13 @@ fn tidy(mut pieces: Vec<Piece>) -> Vec<Piece> {
         i += 1;
     }
     pieces.retain(|p| !matches!(p, Piece::Text(t) if t.is_empty()));
+    // A hard break at either end of a block is no break in Markdown, only a backslash.
+    while matches!(pieces.last(), Some(Piece::Break)) {
+        pieces.pop();
+    }
+    while matches!(pieces.first(), Some(Piece::Break)) {
+        pieces.remove(0);
+    }
     // An opening mark directly followed by its closing one wraps nothing.
     let mut out: Vec<Piece> = Vec::with_capacity(pieces.len());
     for piece in pieces {
@@ -163,7 +181,9 @@ fn rendered(piece: &Piece) -> String {
         Piece::Open(Mark::Link(_)) => "[".into(),
         Piece::Close(Mark::Link(href)) => format!("](<{}>)", escape_href(href)),
         Piece::Open(Mark::Bold) | Piece::Close(Mark::Bold) => "**".into(),
-        Piece::Open(Mark::Italic) | Piece::Close(Mark::Italic) => "*".into(),
+        // `_`, not `*`: next to `**` a `*` would merge into one run (`***`), which
+        // CommonMark may pair differently.
+        Piece::Open(Mark::Italic) | Piece::Close(Mark::Italic) => "_".into(),
         Piece::Open(Mark::Strike) | Piece::Close(Mark::Strike) => "~~".into(),
         Piece::Text(text) => escape_text(text),
         Piece::Code(code) => code_span(code),
@@ -171,11 +191,14 @@ fn rendered(piece: &Piece) -> String {
     }
 }
 
-/// Joins the pieces, making every run of emphasis delimiters flank what it wraps.
+/// Joins the pieces, making every run of emphasis delimiters flank what it wraps. A run
+/// next to another run sees that run's character (punctuation) on that side.
 fn join(pieces: &[Piece]) -> String {
     let parts: Vec<String> = pieces.iter().map(rendered).collect();
     let mut out = String::new();
     let mut encode_next = false;
+    // Where each opening run was written, as byte ranges of `out`.
+    let mut opener_runs: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
     while i < pieces.len() {
         if !is_delim(&pieces[i]) {
@@ -193,8 +216,10 @@ fn join(pieces: &[Piece]) -> String {
             i += 1;
             continue;
         }
+        // CommonMark reads `**~~` as two runs, one per character.
+        let c = parts[i].chars().next();
         let run_end = (i..pieces.len())
-            .find(|&j| !is_delim(&pieces[j]))
+            .find(|&j| !is_delim(&pieces[j]) || parts[j].chars().next() != c)
             .unwrap_or(pieces.len());
         let opens = pieces[i..run_end]
             .iter()
@@ -204,19 +229,45 @@ fn join(pieces: &[Piece]) -> String {
             .any(|p| matches!(p, Piece::Close(_)));
         let before = out.chars().last();
         let after = parts.get(run_end).and_then(|p| p.chars().next());
-        if opens && is_punct(after) && is_word(before) {
-            let c = out.pop().expect("a word character");
-            out.push_str(&format!("&#{};", c as u32));
+        // `_` never opens or closes inside a word; `*` and `~` only not next to punctuation.
+        let underscore = c == Some('_');
+        if opens && is_word(before) && (underscore || is_punct(after)) {
+            reference_before(&mut out, &mut opener_runs);
         }
-        if closes && is_punct(before) && is_word(after) {
+        if closes && is_word(after) && (underscore || is_punct(before)) {
             encode_next = true;
         }
+        let start = out.len();
         for part in &parts[i..run_end] {
             out.push_str(part);
+        }
+        if opens {
+            opener_runs.push((start, out.len()));
         }
         i = run_end;
     }
     out
+}
+
+/// Writes the letter at the end of `out` as a character reference. If an opening run ends
+/// right before it, that run now meets punctuation (`&`) and may need the same for the
+/// letter before it, and so on back.
+fn reference_before(out: &mut String, opener_runs: &mut [(usize, usize)]) {
+    let mut at = out.len();
+    while let Some(c) = out[..at].chars().last().filter(|c| c.is_alphanumeric()) {
+        let start = at - c.len_utf8();
+        let reference = format!("&#{};", c as u32);
+        let grown = reference.len() - c.len_utf8();
+        out.replace_range(start..at, &reference);
+        for run in opener_runs.iter_mut().filter(|r| r.0 >= at) {
+            run.0 += grown;
+            run.1 += grown;
+        }
+        match opener_runs.iter().find(|r| r.1 == start) {
+            Some(run) => at = run.0,
+            None => break,
+        }
+    }
 }
 
 fn is_punct(c: Option<char>) -> bool {

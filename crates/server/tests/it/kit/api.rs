@@ -92,6 +92,13 @@ impl Api {
         .await
     }
 
+    /// `PUT /api/documents/{doc}/content` with a body of the given media type.
+    pub async fn put_content(&self, doc: &str, media: &str, body: &str) -> Response {
+        let path = format!("/api/documents/{doc}/content");
+        let req = self.req(Method::PUT, &path).header("content-type", media);
+        Self::send(req.body(body.to_string())).await
+    }
+
     pub async fn versions(&self, doc: &str) -> Response {
         Self::send(self.req(Method::GET, &format!("/api/documents/{doc}/versions"))).await
     }

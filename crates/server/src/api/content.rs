@@ -1,0 +1,114 @@
+//! `PUT /api/documents/{doc}/content`: replaces a document's rich text with Markdown
+//! (`Content-Type: text/markdown`) or ProseMirror JSON (`application/json`), as one edit
+//! that connected editors see live. Same access and limits as `POST .../updates`: the edit
+//! is computed against the current state and then applied exactly as a client's update.
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, Request as HttpRequest, State},
+    http::{header, StatusCode},
+};
+use yrs::{updates::decoder::Decode, Transact, Update};
+
+use crate::{
+    edge::{Authorized, ClientIp, Credentials, Write},
+    error::ApiError,
+    extract::body_error,
+    holds::ClientKey,
+    import,
+    render::{node::Node, Fields},
+    room::Request,
+    state::SharedState,
+    text,
+};
+
+/// The body, read as the content it says it is.
+pub(super) struct ContentBody(Node);
+
+impl<S: Send + Sync> FromRequest<S> for ContentBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: HttpRequest, state: &S) -> Result<Self, ApiError> {
+        let media = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        if media != "text/markdown" && media != "application/json" {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send Markdown as Content-Type: text/markdown or ProseMirror JSON as \
+                 Content-Type: application/json",
+            ));
+        }
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| body_error(e.status()))?;
+        let node = if media == "text/markdown" {
+            let source = std::str::from_utf8(&body)
+                .map_err(|_| ApiError::bad_request("the Markdown is not valid UTF-8"))?;
+            import::markdown::parse(source).map_err(|e| ApiError::bad_request(e.to_string()))?
+        } else {
+            import::json::parse(&body).map_err(|e| ApiError::bad_request(e.to_string()))?
+        };
+        Ok(ContentBody(node))
+    }
+}
+
+pub(super) async fn replace(
+    State(state): State<SharedState>,
+    Authorized { doc, grant, .. }: Authorized<Write>,
+    ClientIp(ip): ClientIp,
+    creds: Credentials,
+    ContentBody(node): ContentBody,
+) -> Result<StatusCode, ApiError> {
+    let current = state
+        .rooms
+        .request(&doc, Request::State)
+        .await
+        .ok_or_else(|| ApiError::unavailable("document is closing; retry"))?;
+    let fields = Fields::new(state.config.rich_text_fields.clone());
+    // Decoding and re-encoding a large document is work for a blocking thread.
+    let update = tokio::task::spawn_blocking(move || edit(&current, &fields, &node))
+        .await
+        .map_err(|_| ApiError::unavailable("the edit could not be computed"))??;
+    let Some(update) = update else {
+        return Ok(StatusCode::NO_CONTENT);
+    };
+    let token = if grant.admin {
+        None
+    } else {
+        crate::transport::credential(&creds)
+    };
+    let client = ClientKey::new(ip, token);
+    state
+        .rooms
+        .request(&doc, |done| Request::Apply {
+            update,
+            client,
+            done,
+        })
+        .await
+        .ok_or_else(|| ApiError::unavailable("document is closing; retry"))??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The update that turns the document whose state is `current` into one holding `node`;
+/// `None` if it already does.
+fn edit(current: &[u8], fields: &Fields, node: &Node) -> Result<Option<Vec<u8>>, ApiError> {
+    let scratch = text::new_doc();
+    let state = Update::decode_v1(current)
+        .map_err(|_| ApiError::unavailable("the document's state does not decode"))?;
+    scratch
+        .transact_mut()
+        .apply_update(state)
+        .map_err(|_| ApiError::unavailable("the document's state does not apply"))?;
+    let mut txn = scratch.transact_mut();
+    import::replace_rich(&mut txn, fields, node)
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, e.to_string()))?;
+    let update = txn.encode_update_v1();
+    // An empty update is two zero counts (no structs, no deletions).
+    Ok((update.len() > 2).then_some(update))
+}
