@@ -237,3 +237,42 @@ test('a view-only link opens a rich document read-only: no typing, toolbar disab
     await guarded.stop()
   }
 })
+
+test('the history preview of a hostile rich version shows its text, and no markup or script link', { timeout: 60000 }, async () => {
+  const doc = 'rich-hostile'
+  // What any writer could send: markup as text, a script link, a heading level that is markup.
+  const src = new Y.Doc()
+  const heading = new Y.XmlElement('heading')
+  heading.setAttribute('level', '1><img src=x onerror="window.__pwned=1">')
+  heading.insert(0, [new Y.XmlText('<img src=x onerror="window.__pwned=1">')])
+  const para = new Y.XmlElement('paragraph')
+  const text = new Y.XmlText()
+  text.insert(0, 'click me', { link: { href: 'javascript:window.__pwned=1' } })
+  para.insert(0, [text])
+  src.getXmlFragment('default').insert(0, [heading, para])
+  const res = await fetch(`${server.url}/api/documents/${doc}/updates`, {
+    method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: Y.encodeStateAsUpdate(src),
+  })
+  assert.ok(res.ok, `update refused: ${res.status}`)
+  await waitFor('a version', async () => (await (await fetch(`${server.url}/api/documents/${doc}/versions`)).json()).versions.length > 0)
+
+  const { page, context } = await open('Cleo', `${server.url}/d/${doc}`)
+  await page.waitForSelector('.ProseMirror')
+  await page.click('#toggle-history')
+  await page.click('#version-list li[data-version="1"] button')
+  await page.waitForSelector('#version-preview .rich-preview')
+  const seen = await page.$eval('#version-preview .rich-preview', (box) => ({
+    imgs: box.querySelectorAll('img').length,
+    text: box.textContent,
+    hrefs: Array.from(box.querySelectorAll('a')).map((a) => a.getAttribute('href')),
+    handlers: Array.from(box.querySelectorAll('*')).flatMap((e) => e.getAttributeNames().filter((n) => n.startsWith('on'))),
+  }))
+  assert.equal(seen.imgs, 0)
+  assert.match(seen.text, /<img src=x onerror="window.__pwned=1">/)
+  assert.match(seen.text, /click me/)
+  assert.ok(seen.hrefs.every((h) => !/script/i.test(h ?? '')), `hrefs: ${JSON.stringify(seen.hrefs)}`)
+  assert.deepEqual(seen.handlers, [])
+  await page.click('#version-preview a').catch(() => {})
+  assert.equal(await page.evaluate(() => window.__pwned), undefined)
+  await context.close()
+})

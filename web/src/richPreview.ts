@@ -5,9 +5,9 @@ import { richSchema } from './richSchema'
 /**
  * A rich version for the history panel, built as DOM nodes from its ProseMirror JSON (the
  * export route's `json` format) through the editor's own schema: text stays text, attributes
- * go through the schema's renderers (links only http, https or mailto), and nothing is parsed
- * as HTML. JSON the schema does not know (a node another app invented) falls back to the
- * version's plain text.
+ * go through the schema's renderers (a `javascript:` or `data:` link loses its address), and
+ * nothing is parsed as HTML. JSON the schema does not know (a node another app invented)
+ * falls back to the version's plain text.
  */
 export function richPreview (json: unknown, fallbackText: string): HTMLElement {
   const box = h('div', { class: 'rich-preview version-rich' })
