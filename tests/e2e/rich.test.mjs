@@ -5,7 +5,9 @@
 // server's renderers; a restore reaches both editors; the list says which kind each document is.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import * as Y from 'yjs'
 import { execFileSync } from 'node:child_process'
 import { startServer, launchBrowser, waitForStatus, serverBin, serverEnv } from './harness.mjs'
@@ -275,4 +277,53 @@ test('the history preview of a hostile rich version shows its text, and no marku
   await page.click('#version-preview a').catch(() => {})
   assert.equal(await page.evaluate(() => window.__pwned), undefined)
   await context.close()
+})
+
+test('rich text typed offline survives a closed tab and reaches the server when it is back', { timeout: 90000 }, async () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'tandem-e2e-rich-offline-'))
+  let srv = await startServer([], { dataDir })
+  const listen = srv.url.replace(/^http:\/\//, '')
+  const doc = 'rich-offline'
+  const serverText = async () => (await (await fetch(`${srv.url}/api/documents/${doc}/export?format=txt`)).text()).trim()
+  const saveState = (page) => page.$eval('#conn-status', (e) => e.dataset.save)
+  const waitSave = (page, state) => page.waitForFunction((s) => document.getElementById('conn-status').dataset.save === s, state, { timeout: 20000 })
+  try {
+    await fetch(`${srv.url}/api/documents`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: doc, kind: 'rich' }) })
+    const { context, page } = await open('Ann', `${srv.url}/d/${doc}`)
+    await page.waitForSelector('.ProseMirror')
+    await waitSave(page, 'saved')
+    await page.click('.ProseMirror')
+    await page.keyboard.type('Online. ')
+    await waitSave(page, 'saved')
+    assert.equal(await serverText(), 'Online.')
+
+    await srv.stop()
+    await waitSave(page, 'offline')
+    const stored = () => page.evaluate((name) => new Promise((resolve) => {
+      const req = indexedDB.open(name)
+      req.onsuccess = () => {
+        const c = req.result.transaction('updates').objectStore('updates').count()
+        c.onsuccess = () => { req.result.close(); resolve(c.result) }
+      }
+    }), `tandem:${doc}`)
+    const before = await stored()
+    const offline = 'Typed offline.'
+    await page.keyboard.type(offline)
+    assert.equal(await saveState(page), 'offline')
+    // One update per keystroke: close the tab once the browser has stored them all.
+    await waitFor('the offline edits in IndexedDB', async () => (await stored()) >= before + offline.length)
+    await page.close()
+
+    srv = await startServer([], { dataDir, listen })
+    assert.equal(await serverText(), 'Online.', 'the server never saw the offline edits')
+    const reopened = await context.newPage()
+    await reopened.goto(`${srv.url}/d/${doc}`)
+    await reopened.waitForSelector('.ProseMirror')
+    await waitSave(reopened, 'saved')
+    assert.equal(await serverText(), 'Online. Typed offline.')
+    await context.close()
+  } finally {
+    await srv.stop()
+    rmSync(dataDir, { recursive: true, force: true })
+  }
 })
