@@ -1,10 +1,14 @@
 // Refreshes the screenshots in docs/screenshots (shown in the README): the list and the editor
 // with two people and the history open, on a desktop and a phone, in light and dark mode; and
-// the admin sign-in of a server with tokens.
+// the admin sign-in of a server with tokens; and the rich editor (screenshots-rich.mjs).
 // Run with `npm run screenshots --prefix tests/e2e` after `npm run build --prefix web`.
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { startServer, launchBrowser, openAs, repoRoot, waitForStatus, waitConverged } from './harness.mjs'
+import { richScreenshots } from './screenshots-rich.mjs'
+
+// `node screenshots.mjs rich` refreshes only the rich editor's.
+const onlyRich = process.argv[2] === 'rich'
 
 const outDir = path.join(repoRoot, 'docs', 'screenshots')
 mkdirSync(outDir, { recursive: true })
@@ -13,6 +17,15 @@ const server = await startServer(['--version-idle-secs', '1'])
 const browser = await launchBrowser()
 const post = (p, body) => fetch(`${server.url}${p}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
 try {
+  await richScreenshots(server, browser, outDir)
+  if (!onlyRich) await plainScreenshots()
+  console.log(`screenshots written to ${outDir}`)
+} finally {
+  await browser.close()
+  await server.stop()
+}
+
+async function plainScreenshots () {
   for (const title of ['Meeting notes', 'Roadmap 2027', 'Café menu ☕', 'Équipe: été 2027 ☀']) await post('/api/documents', { title })
 
   const url = `${server.url}/d/meeting-notes`
@@ -68,8 +81,4 @@ try {
   } finally {
     await tokenServer.stop()
   }
-  console.log(`screenshots written to ${outDir}`)
-} finally {
-  await browser.close()
-  await server.stop()
 }

@@ -1,3 +1,5 @@
+import type { DocKind } from './docKind'
+
 export class ApiError extends Error {
   constructor (readonly status: number, message: string) { super(message) }
 }
@@ -11,6 +13,8 @@ export interface DocumentInfo {
   size_bytes: number
   connections: number
   users: string[]
+  /** "rich" for a Tiptap/ProseMirror document (a Y.XmlFragment), "text" for a plain one. */
+  kind?: DocKind | string
 }
 
 export interface VersionInfo {
@@ -23,6 +27,8 @@ export interface VersionInfo {
   /** Who edited since the previous version (token names or the names editors chose). */
   authors?: string[]
   text?: string
+  /** The model the version's text was rendered from ("rich": a Tiptap/ProseMirror document). */
+  format?: DocKind | string
 }
 
 export interface ShareResult {
@@ -68,8 +74,11 @@ export function docPath (doc: string): string {
   return `/api/documents/${encodeURIComponent(doc)}`
 }
 
+/** The export route's formats (docs/rich-text.md); txt and md also suit plain documents. */
+export type ExportFormat = 'txt' | 'md' | 'html' | 'json' | 'yjs'
+
 /** All server calls go through here so every error becomes one readable message. */
-export async function api<T> (path: string, init: RequestInit & { json?: unknown, timeoutMs?: number, admin?: boolean } = {}): Promise<T> {
+export async function api<T> (path: string, init: RequestInit & { json?: unknown, timeoutMs?: number, admin?: boolean, blob?: boolean } = {}): Promise<T> {
   const headers = new Headers(init.headers)
   const key = adminKey()
   const bearer = init.admin ? key ?? authToken : authToken ?? key
@@ -98,6 +107,7 @@ export async function api<T> (path: string, init: RequestInit & { json?: unknown
     throw new ApiError(res.status, message)
   }
   if (res.status === 204) return undefined as T
+  if (init.blob) return await res.blob() as unknown as T
   const type = res.headers.get('Content-Type') ?? ''
   if (type.includes('application/json')) return await res.json() as T
   return await res.text() as unknown as T
@@ -105,7 +115,8 @@ export async function api<T> (path: string, init: RequestInit & { json?: unknown
 
 export const getConfig = () => api<ServerConfig>('/api/config', { timeoutMs: 4000 })
 export const listDocuments = () => api<{ documents: DocumentInfo[] }>('/api/documents', { admin: true })
-export const createDocument = (title: string) => api<DocumentInfo>('/api/documents', { method: 'POST', json: { title } })
+export const createDocument = (title: string, kind: DocKind = 'text') =>
+  api<DocumentInfo>('/api/documents', { method: 'POST', json: { title, kind } })
 export const getDocument = (doc: string) => api<DocumentInfo>(docPath(doc))
 export const renameDocument = (doc: string, title: string) =>
   api<DocumentInfo>(docPath(doc), { method: 'PATCH', json: { title } })
@@ -122,5 +133,8 @@ export const listVersions = (doc: string) => api<{ versions: VersionInfo[] }>(`$
 export const getVersion = (doc: string, n: number) => api<VersionInfo>(`${docPath(doc)}/versions/${n}`)
 export const nameVersion = (doc: string, label: string) =>
   api<VersionInfo>(`${docPath(doc)}/versions`, { method: 'POST', json: { label } })
+/** The document (or one version) rendered by the server, as the file a download saves. */
+export const exportDocument = (doc: string, format: ExportFormat, version?: number) =>
+  api<Blob>(`${docPath(doc)}/export?format=${format}${version === undefined ? '' : `&version=${version}`}`, { blob: true })
 export const restoreVersion = (doc: string, n: number) =>
   api<VersionInfo>(`${docPath(doc)}/versions/${n}/restore`, { method: 'POST' })

@@ -1,25 +1,24 @@
 import * as Y from 'yjs'
 import { Awareness } from 'y-protocols/awareness'
 import { IndexeddbPersistence } from 'y-indexeddb'
-import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
-import { Compartment, EditorState } from '@codemirror/state'
-import {
-  EditorView, drawSelection, dropCursor, highlightActiveLine, highlightActiveLineGutter,
-  highlightSpecialChars, keymap, lineNumbers, placeholder,
-} from '@codemirror/view'
-import { defaultKeymap, indentWithTab } from '@codemirror/commands'
 import { Connection, createProvider, transportOrder, type TransportName } from './connection'
-import { ApiError, adminKey, displayTitle, getConfig, getDocument, mintToken, renameDocument, type ServerConfig } from './api'
-import { guardColors, ownColor, userInfo } from './colors'
+import {
+  ApiError, adminKey, displayTitle, getConfig, getDocument, mintToken, renameDocument, type DocumentInfo, type ServerConfig,
+} from './api'
+import { ownColor, userInfo } from './colors'
 import { validateDocName } from './names'
 import { h } from './format'
 import { appUrl, type Session } from './session'
 import { isReadOnlyToken } from './token'
 import { createHistoryPanel } from './historyPanel'
 import { createShareDialog } from './shareDialog'
-import { download, fileNameFor } from './download'
+import { createDownloadMenu } from './downloadMenu'
 import { SaveTracker, type PendingEdit } from './saveState'
 import type { ServerSync } from './protocol'
+import { chooseKind, kindOfContent, type DocKind } from './docKind'
+import type { EditorHandle } from './editorHandle'
+import { mountTextEditor } from './textEditor'
+import { guardAwarenessColors, safeColor } from './safeColor'
 
 export interface EditorPageOptions {
   session: Session
@@ -32,11 +31,6 @@ const TRANSPORT_TEXT: Record<TransportName, string> = { websocket: 'WebSocket', 
 export const OFFLINE_TEXT = 'Offline: your changes are kept in this browser'
 /** Lifetime of the token an admin's editor mints for itself (a reload mints a new one). */
 const ADMIN_TOKEN_SECS = 12 * 3600
-
-function readOnlyExtensions (ro: boolean) {
-  return [EditorState.readOnly.of(ro), EditorView.editable.of(!ro),
-    placeholder(ro ? 'This document is empty.' : 'Start typing…')]
-}
 
 /** Unsaved edits of a document, kept next to the IndexedDB copy so a reopened tab knows. */
 const pendingKey = (doc: string) => `tandem:pending:${doc}`
@@ -70,16 +64,14 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
   document.title = `${title} · Tandem`
 
   const ydoc = new Y.Doc()
-  const ytext = ydoc.getText('content')
   const awareness = new Awareness(ydoc)
-  // First of the awareness listeners: remote colours are cleaned before anything reads them.
-  guardColors(awareness)
+  // Before any editor's cursor plugin listens, so none of them sees a crafted colour.
+  const stopGuard = guardAwarenessColors(awareness)
   // Starts from the name's colour; adjusted below so people present never share one.
   let myColor = userInfo(opts.userName()).color
   const setUser = () => awareness.setLocalStateField('user', userInfo(opts.userName(), myColor))
   setUser()
   opts.onNameChange(() => { myColor = pickColor(); setUser() })
-  const undoManager = new Y.UndoManager(ytext)
 
   // ---- saving: local copy + acknowledgements ----
   const tracker = new SaveTracker(loadPending(doc))
@@ -105,11 +97,6 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
   const roBadge = h('span', { class: 'badge readonly', id: 'readonly-badge', hidden: true, title: 'You can read but not edit this document' }, 'View only')
   const shareBtn = h('button', { type: 'button', id: 'share' }, 'Share')
   const historyBtn = h('button', { type: 'button', id: 'toggle-history', 'aria-expanded': 'false', 'aria-controls': 'history-panel' }, 'History')
-  const exportSel = h('select', { id: 'export', 'aria-label': 'Download' },
-    h('option', { value: '' }, 'Download…'),
-    h('option', { value: 'txt' }, 'Plain text (.txt)'),
-    h('option', { value: 'md' }, 'Markdown (.md)'),
-    h('option', { value: 'yjs' }, 'Yjs state (.yjs)'))
   const presenceEl = h('ul', { class: 'presence', id: 'presence', 'aria-label': 'Who is here' })
   const notice = h('p', { class: 'message', id: 'editor-message', role: 'status', hidden: true })
 
@@ -119,13 +106,7 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     notice.className = `message ${kind}`
   }
 
-  exportSel.addEventListener('change', () => {
-    const kind = exportSel.value
-    exportSel.value = ''
-    if (kind === 'txt') download(fileNameFor(title, 'txt'), ytext.toString(), 'text/plain;charset=utf-8')
-    else if (kind === 'md') download(fileNameFor(title, 'md'), ytext.toString(), 'text/markdown;charset=utf-8')
-    else if (kind === 'yjs') download(fileNameFor(title, 'yjs'), Y.encodeStateAsUpdate(ydoc), 'application/octet-stream')
-  })
+  const downloads = createDownloadMenu(doc, ydoc, () => title, () => editor, (text) => say(text, 'error'))
 
   // ---- title: shown, renamed in place ----
   const titleEl = h('h1', { id: 'doc-title', title: 'Rename' }, title)
@@ -168,36 +149,55 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     if (e.key === 'Escape') { e.preventDefault(); void finishRename(false) }
   })
   titleInput.addEventListener('blur', () => void finishRename(true))
-  getDocument(doc).then((d) => { if (titleInput.hidden) showTitle(displayTitle(d)) }).catch(() => { /* offline: keep the name */ })
+  const serverDoc: Promise<DocumentInfo | null> = getDocument(doc).catch(() => null)
+  void serverDoc.then((d) => { if (d && titleInput.hidden) showTitle(displayTitle(d)) })
 
-  // ---- editor ----
-  const readOnlyComp = new Compartment()
-  const editorHost = h('div', { class: 'editor', id: 'editor' })
-  const view = new EditorView({
-    parent: editorHost,
-    state: EditorState.create({
-      doc: ytext.toString(),
-      extensions: [
-        lineNumbers(), highlightActiveLineGutter(), highlightSpecialChars(), drawSelection(), dropCursor(),
-        highlightActiveLine(), EditorView.lineWrapping,
-        keymap.of([...yUndoManagerKeymap, ...defaultKeymap, indentWithTab]),
-        yCollab(ytext, awareness, { undoManager }),
-        readOnlyComp.of(readOnlyExtensions(false)),
-        EditorView.contentAttributes.of({ 'aria-label': `Text of ${doc}` }),
-      ],
-    }),
-  })
-
+  // ---- editor: CodeMirror for a plain document, Tiptap for a rich one ----
+  const editorHost = h('div', { class: 'editor', id: 'editor', 'aria-busy': 'true' })
+  let editor: EditorHandle | null = null
   let readOnly = false
   let config: ServerConfig | null = null
-  const history = createHistoryPanel(doc, ytext)
+  const doMount = async (kind: DocKind) => {
+    if (destroyed || editor?.kind === kind) return
+    editor?.destroy()
+    editorHost.replaceChildren()
+    editorHost.classList.remove('rich')
+    if (kind === 'rich') {
+      // Loaded on demand: plain documents never download Tiptap.
+      const { mountRichEditor } = await import('./richEditor')
+      if (destroyed) return
+      editor = mountRichEditor(editorHost, ydoc, awareness, userInfo(opts.userName(), myColor), doc, (t) => say(t, 'error'))
+    } else {
+      editor = mountTextEditor(editorHost, ydoc, awareness, doc)
+    }
+    editorHost.dataset.kind = kind
+    editorHost.removeAttribute('aria-busy')
+    editor.setReadOnly(readOnly)
+    downloads.setKind(kind)
+    editor.focus()
+  }
+  let mounting = Promise.resolve()
+  const mount = (kind: DocKind) => (mounting = mounting.then(() => doMount(kind)).catch((err) => {
+    // The rich editor is a separate file: a tab offline since before an upgrade may miss it.
+    say(`Could not open the editor: ${err instanceof Error ? err.message : String(err)}. Reload the page to try again.`, 'error')
+  }))
+  // A plain editor opened on nothing (no local copy, server unreachable) becomes the rich one
+  // if rich content arrives, rather than hide it and start a second, plain text beside it.
+  const onContent = () => {
+    if (editor?.kind === 'text' && editor.text() === '' && kindOfContent(ydoc) === 'rich') void mount('rich')
+  }
+  ydoc.on('update', onContent)
+
+  const history = createHistoryPanel(doc, {
+    get kind () { return editor?.kind ?? 'text' },
+    text: () => editor?.text() ?? '',
+    json: () => editor?.json?.(),
+  })
   const share = createShareDialog(doc, () => config, () => readOnly)
   shareBtn.addEventListener('click', () => share.open())
   const setReadOnly = (reason: string) => {
-    if (!readOnly) {
-      readOnly = true
-      view.dispatch({ effects: readOnlyComp.reconfigure(readOnlyExtensions(true)) })
-    }
+    readOnly = true
+    editor?.setReadOnly(true)
     roBadge.hidden = false
     roBadge.title = reason
     titleEl.title = ''
@@ -228,10 +228,11 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
       const user = (state as { user?: { name?: string, color?: string } }).user
       if (!user?.name) continue
       const me = client === ydoc.clientID
-      const li = h('li', { class: me ? 'me' : undefined, title: me ? 'You' : user.name, 'data-color': user.color ?? '' },
+      const color = safeColor(user.color)
+      const li = h('li', { class: me ? 'me' : undefined, title: me ? 'You' : user.name, 'data-color': color },
         h('span', { class: 'avatar', 'aria-hidden': 'true' }, user.name.slice(0, 1).toUpperCase()),
         h('span', { class: 'pname' }, me ? `${user.name} (you)` : user.name))
-      li.style.setProperty('--c', user.color ?? '#888')
+      li.style.setProperty('--c', color)
       items.push(li)
     }
     presenceEl.replaceChildren(...items)
@@ -311,8 +312,15 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     await c.start()
   }
   setStatus('connecting', transportOrder(null, opts.session.forcedTransport)[0])
-  // Connect once the local copy is loaded, so the first sync already carries offline edits.
-  void local.whenSynced.then(() => { if (!destroyed) void start() })
+  // Connect once the local copy is loaded, so the first sync already carries offline edits;
+  // the editor opens once the kind is known: the content's (local copy or first sync), else
+  // the server's word for a document that is still empty.
+  void local.whenSynced.then(async () => {
+    if (destroyed) return
+    void start()
+    const server = kindOfContent(ydoc) === null ? (await serverDoc)?.kind : undefined
+    if (!destroyed) await mount(chooseKind(kindOfContent(ydoc), server))
+  })
 
   // Ending the session as the tab goes lets others see at once that this person left.
   const onUnload = () => connection?.destroy()
@@ -324,12 +332,11 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
         h('a', { href: appUrl('/'), 'data-link': true, class: 'back', title: 'All documents' }, '←'),
         titleEl, titleInput, roBadge),
       h('div', { class: 'doc-actions' }, statusEl,
-        h('div', { class: 'buttons' }, shareBtn, exportSel, historyBtn))),
+        h('div', { class: 'buttons' }, shareBtn, downloads.element, historyBtn))),
     presenceEl,
     notice,
     h('div', { class: 'workspace' }, editorHost, history.element),
     share.element))
-  view.focus()
 
   return () => {
     destroyed = true
@@ -339,10 +346,11 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     connection?.destroy()
     ydoc.off('update', onLocalUpdate)
     void local.destroy()
+    ydoc.off('update', onContent)
     awareness.off('change', renderPresence)
+    stopGuard()
+    editor?.destroy()
     awareness.destroy()
-    view.destroy()
-    undoManager.destroy()
     ydoc.destroy()
     document.title = 'Tandem'
   }

@@ -1,7 +1,27 @@
-import * as Y from 'yjs'
-import { ApiError, getVersion, listVersions, nameVersion, restoreVersion, type VersionInfo } from './api'
+import { ApiError, exportDocument, getVersion, listVersions, nameVersion, restoreVersion, type VersionInfo } from './api'
 import { absoluteTime, formatBytes, h, relativeTime } from './format'
 import { diffLines, diffStats } from './diff'
+import type { DocKind } from './docKind'
+
+/** The rich preview brings the editor's schema (Tiptap): loaded only when a rich version is shown. */
+const richPreview = async (json: unknown, text: string) => (await import('./richPreview')).richPreview(json, text)
+
+/** The open document as the panel needs it (its editor knows it). */
+export interface HistorySource {
+  kind: DocKind
+  /** The plain text this tab has now. */
+  text (): string
+  /** A rich document's ProseMirror JSON now. */
+  json? (): unknown
+}
+
+/**
+ * A rich version's text for a comparison: the server's rendering (the export route), so it
+ * lines up with the versions' texts, which the server renders the same way.
+ */
+async function serverText (doc: string, version?: number): Promise<string> {
+  return await (await exportDocument(doc, 'txt', version)).text()
+}
 
 export interface HistoryPanel {
   element: HTMLElement
@@ -11,7 +31,7 @@ export interface HistoryPanel {
   onClose (f: () => void): void
 }
 
-export function createHistoryPanel (doc: string, ytext: Y.Text): HistoryPanel {
+export function createHistoryPanel (doc: string, source: HistorySource): HistoryPanel {
   const list = h('ol', { class: 'versions', id: 'version-list' })
   const message = h('p', { class: 'message', role: 'status', hidden: true })
   const preview = h('div', { class: 'preview', id: 'version-preview', hidden: true })
@@ -56,26 +76,37 @@ export function createHistoryPanel (doc: string, ytext: Y.Text): HistoryPanel {
     preview.hidden = false
     preview.replaceChildren(h('p', { class: 'muted' }, 'Loading…'))
     let v: VersionInfo
+    let body: HTMLElement
     try {
       v = await getVersion(doc, n)
+      const text = v.text ?? ''
+      // The version's own model decides (a document may have changed kind since).
+      const rich = (v.format ?? source.kind) === 'rich'
+      body = rich
+        ? await richPreview(JSON.parse(await (await exportDocument(doc, 'json', n)).text()), text)
+        : h('pre', { class: 'version-text' }, text || '(empty)')
     } catch (err) {
-      preview.replaceChildren(h('p', { class: 'message error' }, errText(err)))
+      if (selected === n) preview.replaceChildren(h('p', { class: 'message error' }, errText(err)))
       return
     }
     if (selected !== n) return
     const text = v.text ?? ''
-    const body = h('pre', { class: 'version-text' }, text || '(empty)')
     const compare = h('button', { type: 'button', class: 'compare' }, 'Compare with now')
     const restore = h('button', { type: 'button', class: 'danger restore', disabled: readOnly }, 'Restore')
-    compare.addEventListener('click', () => {
-      const ops = diffLines(text, ytext.toString())
+    compare.addEventListener('click', async () => {
+      compare.disabled = true
+      let now = source.text()
+      if (source.kind === 'rich') {
+        try { now = await serverText(doc) } catch { /* offline: this tab's text is the best there is */ }
+      }
+      if (selected !== n) return
+      const ops = diffLines(text, now)
       const stats = diffStats(ops)
       const out = h('div', { class: 'diff' },
         h('p', { class: 'muted small' }, `Version #${n} → now: +${stats.added} / −${stats.removed} lines`),
         h('pre', {}, ...ops.map((o) => h('div', { class: `d-${o.kind}` },
           (o.kind === 'add' ? '+ ' : o.kind === 'del' ? '− ' : '  ') + o.text))))
       body.replaceWith(out)
-      compare.disabled = true
     })
     restore.addEventListener('click', async () => {
       if (!confirm(`Restore version #${n}? The current text is replaced; the history keeps everything.`)) return
@@ -98,15 +129,19 @@ export function createHistoryPanel (doc: string, ytext: Y.Text): HistoryPanel {
       body)
   }
 
-  const showCurrent = () => {
+  const showCurrent = async () => {
     selected = 0
     for (const li of list.querySelectorAll('li')) li.classList.toggle('selected', li.dataset.version === 'current')
     preview.hidden = false
-    const text = ytext.toString()
+    const text = source.text()
+    const body = source.kind === 'rich' && source.json
+      ? await richPreview(source.json(), text)
+      : h('pre', { class: 'version-text' }, text || '(empty)')
+    if (selected !== 0) return
     preview.replaceChildren(
       h('div', { class: 'preview-head' }, h('span', { class: 'v-desc' }, h('span', { class: 'v-kind v-current' }, 'Now'),
         h('span', { class: 'v-meta' }, `${text.length} chars · saved as a version after 30 s without edits`))),
-      h('pre', { class: 'version-text' }, text || '(empty)'))
+      body)
   }
 
   const refresh = async () => {
@@ -118,7 +153,7 @@ export function createHistoryPanel (doc: string, ytext: Y.Text): HistoryPanel {
           h('span', { class: 'v-desc' }, h('span', { class: 'v-kind v-current' }, 'Now'),
             h('span', { class: 'v-label' }, 'Current text'),
             h('span', { class: 'v-meta' }, versions.length === 0 ? 'No saved versions yet' : 'Live, as everyone sees it'))))
-      current.querySelector('button')!.addEventListener('click', showCurrent)
+      current.querySelector('button')!.addEventListener('click', () => void showCurrent())
       list.replaceChildren(current, ...versions.map((v) => {
         const li = h('li', { 'data-version': String(v.version), class: selected === v.version ? 'selected' : undefined },
           h('button', { type: 'button', class: 'version-item' }, describe(v)))

@@ -5,6 +5,7 @@ import {
 import { absoluteTime, formatBytes, h, relativeTime } from './format'
 import { appUrl } from './session'
 import { presenceColors } from './colors'
+import { isDocKind, type DocKind } from './docKind'
 
 export type SortKey = 'edited' | 'title'
 
@@ -26,6 +27,11 @@ export function filterAndSort (docs: DocumentInfo[], query: string, sort: SortKe
 export function chipColors (users: string[]): Array<[string, string]> {
   const colors = presenceColors(users)
   return users.map((u) => [u, colors.get(u)!])
+}
+
+/** The list's word for a document's kind; an older server that says nothing means plain text. */
+export function kindLabel (kind: unknown): { kind: DocKind, label: string, icon: string } {
+  return kind === 'rich' ? { kind: 'rich', label: 'Rich text', icon: '¶' } : { kind: 'text', label: 'Plain text', icon: 'T' }
 }
 
 export function renderList (root: HTMLElement, opts: { navigate: (url: string) => void }): () => void {
@@ -54,9 +60,14 @@ export function renderList (root: HTMLElement, opts: { navigate: (url: string) =
     input.setAttribute('aria-invalid', msg === null ? 'false' : 'true')
   }
 
+  const kindRadio = (kind: DocKind, text: string, checked: boolean, hint: string) =>
+    h('label', { title: hint }, h('input', { type: 'radio', name: 'new-doc-kind', value: kind, id: `new-doc-${kind}`, checked }), text)
   const form = h('form', { class: 'create-form', novalidate: true },
     h('label', { for: 'new-doc-title' }, 'New document'),
     h('div', { class: 'row' }, input, h('button', { type: 'submit', class: 'primary' }, 'Create')),
+    h('fieldset', { class: 'kind-choice' }, h('legend', {}, 'Kind of document'),
+      kindRadio('text', 'Plain text', true, 'One text, edited as written (CodeMirror)'),
+      kindRadio('rich', 'Rich text', false, 'Headings, bold, italic, lists, task lists, quotes, code and links (Tiptap)')),
     createError)
 
   form.addEventListener('submit', async (e) => {
@@ -65,7 +76,8 @@ export function renderList (root: HTMLElement, opts: { navigate: (url: string) =
     if (!title) { showCreateError('Give the document a title.'); input.focus(); return }
     showCreateError(null)
     try {
-      const d = await createDocument(title)
+      const chosen = form.querySelector<HTMLInputElement>('input[name=new-doc-kind]:checked')?.value
+      const d = await createDocument(title, isDocKind(chosen) ? chosen : 'text')
       opts.navigate(appUrl(`/d/${encodeURIComponent(d.name)}`))
     } catch (err) {
       showCreateError(err instanceof ApiError ? `Could not create: ${err.message}` : String(err))
@@ -149,6 +161,7 @@ export function renderList (root: HTMLElement, opts: { navigate: (url: string) =
     del.addEventListener('click', () => void remove(d))
     return h('tr', { 'data-doc': d.name },
       h('td', { 'data-label': 'Document' }, h('a', { href, 'data-link': true, class: 'doc-link' }, displayTitle(d)),
+        kindBadge(d.kind),
         h('span', { class: 'muted small' }, ` · ${formatBytes(d.size_bytes)}`)),
       h('td', { 'data-label': 'Last edited', title: absoluteTime(d.updated_at) }, relativeTime(d.updated_at)),
       h('td', { 'data-label': 'Who is here', class: 'who' }, users.length === 0
@@ -160,6 +173,12 @@ export function renderList (root: HTMLElement, opts: { navigate: (url: string) =
         }))),
       h('td', { 'data-label': 'Connections', class: 'num' }, String(d.connections ?? 0)),
       h('td', { class: 'actions' }, canDelete ? del : null))
+  }
+
+  const kindBadge = (kind: unknown) => {
+    const k = kindLabel(kind)
+    return h('span', { class: `kind-badge kind-${k.kind}`, 'data-kind': k.kind, title: k.label },
+      h('span', { 'aria-hidden': 'true' }, k.icon), k.label)
   }
 
   const render = () => {

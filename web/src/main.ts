@@ -1,4 +1,5 @@
 import './style.css'
+import './rich.css'
 import { setApiToken } from './api'
 import { currentUserName, readSession, storeUserName } from './session'
 import { renderList } from './listPage'

@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { validateDocName } from './names'
-import { PALETTE, colorForName, guardColors, ownColor, presenceColors, safeColor, userInfo } from './colors'
-import * as Y from 'yjs'
-import { Awareness, applyAwarenessUpdate, encodeAwarenessUpdate } from 'y-protocols/awareness'
+import { PALETTE, colorForName, ownColor, presenceColors, userInfo } from './colors'
 import { chipColors } from './listPage'
 import { isReadOnlyToken, parseTokenClaims } from './token'
 import { diffLines, diffStats } from './diff'
@@ -145,28 +143,5 @@ describe('transportOrder', () => {
     expect(transportOrder(['websocket', 'sse', 'poll'], 'poll')).toEqual(['poll'])
     expect(transportOrder(['sse'], 'websocket')).toEqual(['websocket'])
     expect(transportOrder(['sse', 'poll'], 'carrier-pigeon')).toEqual(['sse', 'poll'])
-  })
-})
-
-describe('remote colours', () => {
-  it('accepts only #rgb and #rrggbb (and #rrggbbaa for the light variant)', () => {
-    expect(safeColor('#abc')).toBe('#abc')
-    expect(safeColor('#A0b1C2')).toBe('#A0b1C2')
-    expect(safeColor('#a0b1c233')).toBeUndefined()
-    expect(safeColor('#a0b1c233', true)).toBe('#a0b1c233')
-    for (const bad of ['red', 'red;position:fixed;inset:0', '#abcd', '#ggg', 7, null]) {
-      expect(safeColor(bad, true)).toBeUndefined()
-    }
-  })
-
-  it('cleans a hostile state before later listeners see it', () => {
-    const theirs = new Awareness(new Y.Doc())
-    theirs.setLocalState({ user: { name: 'eve', color: 'red;position:fixed;inset:0', colorLight: 'url(x)' } })
-    const ours = new Awareness(new Y.Doc())
-    guardColors(ours)
-    const seen: unknown[] = []
-    ours.on('change', () => { seen.push(JSON.parse(JSON.stringify(ours.getStates().get(theirs.clientID)))) })
-    applyAwarenessUpdate(ours, encodeAwarenessUpdate(theirs, [theirs.clientID]), 'remote')
-    expect(seen).toEqual([{ user: { name: 'eve' } }])
   })
 })
