@@ -17,6 +17,7 @@
 
 mod budget;
 mod commit;
+mod db_state;
 mod delete;
 mod heavy;
 mod held;
@@ -25,6 +26,7 @@ mod maintenance;
 mod peers;
 mod presence;
 mod rate;
+mod remote_presence;
 mod replica;
 mod requests;
 mod settings;

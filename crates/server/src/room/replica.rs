@@ -2,19 +2,33 @@
 //! every room tracks.
 //!
 //! `applied` is the highest log sequence number such that every row up to it is in the
-//! room's document. Appends to one document commit in sequence order (the store locks the
-//! document row), so a room can take the next commit straight from the bus when the
-//! commit's `prev` equals `applied`, and otherwise reads `seq > applied` from the database:
-//! nothing in between can be missed. Compaction folds the log only up to `applied`.
+//! room's document, as far as the room knows. Appends to one document commit in sequence
+//! order (the store locks the document row), so a room can take the next commit straight
+//! from the bus when the commit's `prev` equals `applied`, and otherwise reads what it
+//! misses from the database: nothing in between can be missed.
 //!
-//! A single instance is the degenerate case: its own commits always follow `applied`.
+//! PostgreSQL is the only truth, and the bus only a hint, even a signed one (SECURITY.md
+//! "The cluster bus"). So `confirmed` counts only what the database or this room's own
+//! writer vouched for: the bus moves `applied`, never `confirmed`. A bus commit for a
+//! position past `confirmed` but not past `applied` (a second claim on a position), and a
+//! commit of this room's own writer at a position the bus had claimed, are conflicts: the
+//! room reads everything past `confirmed` from the database instead of trusting the bus,
+//! so a commit the bus made look like a duplicate is applied all the same. Catch-ups read
+//! from `confirmed`, compaction folds the log only up to `confirmed`, and in cluster mode
+//! compaction and versions take their state from the database, not from the room's
+//! memory (`db_state.rs`): what the bus brought into memory is never written back.
+//! A bus commit that builds on changes the room does not have is not handed to `yrs`
+//! (see `held.rs`): the room reads it from the database instead.
+//!
+//! A single instance is the degenerate case: its own commits always follow `applied`,
+//! and `confirmed` equals `applied`.
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
 use tandem_persistence::{Appended, StoredDoc};
 use yrs::{
-    sync::{awareness::AwarenessUpdate, Message, SyncMessage},
+    sync::{Message, SyncMessage},
     updates::decoder::Decode,
     ClientID, ReadTxn, StateVector, Transact, Update,
 };
@@ -28,12 +42,15 @@ use crate::{
     cluster::{Body, BusMessage, MAX_INLINE_BYTES},
     metric_names as m,
     peer::PeerId,
-    protocol, text,
+    protocol, text, yjs_bounds,
 };
 
 #[derive(Default)]
 pub(super) struct Replica {
     pub(super) applied: i64,
+    /// The highest sequence number such that every row up to it is in the room by the
+    /// word of the database or of this room's own writer; never moved by the bus.
+    pub(super) confirmed: i64,
     /// The highest sequence number this room has heard of (its own commits, the bus):
     /// past `applied` means rows are missing here.
     seen: i64,
@@ -48,7 +65,7 @@ pub(super) struct Replica {
     /// answered once it has caught up, so a late joiner never gets an old document.
     deferred: Vec<(PeerId, StateVector)>,
     /// Awareness client ids announced through another instance, and which one.
-    remote: HashMap<ClientID, String>,
+    pub(super) remote: HashMap<ClientID, String>,
 }
 
 impl Replica {
@@ -68,6 +85,7 @@ impl Replica {
 
     pub(super) fn loaded(&mut self, stored: &StoredDoc) {
         self.applied = stored.last_seq;
+        self.confirmed = stored.last_seq;
         self.doc_id = Some(stored.id);
     }
 }
@@ -82,8 +100,19 @@ impl Room {
         self.replica.doc_id = Some(appended.id);
         let r = &mut self.replica;
         r.seen = r.seen.max(appended.last_seq);
-        if appended.prev_seq <= r.applied {
+        if appended.prev_seq < r.applied && appended.last_seq > r.confirmed {
+            // The database gave this commit positions the bus had claimed for another
+            // instance's commit: the bus was wrong. Read what is really there.
+            r.applied = r.applied.max(appended.last_seq);
+            metrics::counter!(m::BUS_CONFLICTS).increment(1);
+            tracing::warn!(doc = %self.name, prev = appended.prev_seq, last = appended.last_seq,
+                "a bus commit claimed the position of this instance's own commit; re-reading from the database");
+            self.catch_up();
+        } else if appended.prev_seq <= r.applied {
             // Rows up to `prev` are here, and the rest of this commit is ours.
+            if appended.prev_seq <= r.confirmed {
+                r.confirmed = r.confirmed.max(appended.last_seq);
+            }
             r.applied = r.applied.max(appended.last_seq);
         } else {
             metrics::counter!(m::BUS_GAPS).increment(1);
@@ -111,8 +140,13 @@ impl Room {
         match msg.body {
             Body::Update { prev, last, frames } => {
                 self.replica.seen = self.replica.seen.max(last);
-                if last <= self.replica.applied {
+                if last <= self.replica.confirmed {
                     metrics::counter!(m::BUS_DUPLICATES).increment(1);
+                } else if last <= self.replica.applied {
+                    // A second claim on a position only the bus vouched for: one of the
+                    // two is wrong, and only the database can tell which.
+                    metrics::counter!(m::BUS_DUPLICATES).increment(1);
+                    self.catch_up();
                 } else if prev == self.replica.applied && !self.replica.catching_up {
                     if self.apply_remote(&frames) {
                         self.replica.applied = last;
@@ -128,7 +162,7 @@ impl Room {
             }
             Body::UpdateRef { last, .. } => {
                 self.replica.seen = self.replica.seen.max(last);
-                if last > self.replica.applied {
+                if last > self.replica.confirmed {
                     self.catch_up();
                 } else {
                     metrics::counter!(m::BUS_DUPLICATES).increment(1);
@@ -165,9 +199,23 @@ impl Room {
         whole
     }
 
-    /// Applies an update already in the database (it passed every check where it came in).
+    /// Applies an update another instance says it committed. One that builds on changes
+    /// this room does not have is refused (false) rather than left to `yrs` as pending:
+    /// the caller reads the commit from the database instead.
     fn apply_committed(&mut self, update: &[u8]) -> bool {
         let doc = self.awareness.doc().clone();
+        let have = doc.transact().state_vector();
+        match yjs_bounds::missing_dependency(update, &have) {
+            Ok(None) => {}
+            Ok(Some((client, clock))) => {
+                tracing::debug!(doc = %self.name, client, clock, "bus commit builds on changes this room lacks; reading it from the database");
+                return false;
+            }
+            Err(err) => {
+                tracing::warn!(doc = %self.name, error = %err, "bus commit is not a valid update");
+                return false;
+            }
+        }
         let applied = heavy::run(update.len(), || {
             let decoded = Update::decode_v1(update).map_err(|e| e.to_string())?;
             doc.transact_mut()
@@ -188,13 +236,13 @@ impl Room {
     /// Reads what this copy misses from the database in place (writing out before an
     /// unload: compaction must cover everything this room wrote).
     pub(super) async fn catch_up_now(&mut self) {
-        if self.replica.seen <= self.replica.applied {
+        if self.replica.seen <= self.replica.confirmed {
             return;
         }
         match self
             .ctx
             .store
-            .load_since(&self.name, self.replica.applied)
+            .load_since(&self.name, self.replica.confirmed)
             .await
         {
             Ok(Some(stored)) => self.apply_stored(&stored),
@@ -216,7 +264,7 @@ impl Room {
         let store = self.ctx.store.clone();
         let (name, after, ctrl) = (
             self.name.clone(),
-            self.replica.applied,
+            self.replica.confirmed,
             self.ctrl_tx.clone(),
         );
         let knew_stored = self.replica.doc_id.is_some();
@@ -256,7 +304,9 @@ impl Room {
         for err in text::replay(&doc, stored) {
             tracing::error!(doc = %self.name, error = %err, "stored update skipped");
         }
+        // Everything past what the read started from is in `stored`.
         self.replica.applied = self.replica.applied.max(stored.last_seq);
+        self.replica.confirmed = self.replica.confirmed.max(stored.last_seq);
         self.replica.doc_id = Some(stored.id);
         let diff = doc.transact().encode_diff_v1(&before);
         // An empty update is two zero bytes.
@@ -281,6 +331,12 @@ impl Room {
             Some(head) if head > self.replica.applied => {
                 self.replica.seen = self.replica.seen.max(head);
                 self.catch_up();
+            }
+            // Positions past the database's head that only the bus vouched for: forget
+            // them, so the next real commit is read rather than taken for one of them.
+            // (Lowering `applied` costs at most a read; it never skips a row.)
+            Some(head) if head < self.replica.applied && self.replica.confirmed <= head => {
+                self.replica.applied = head;
             }
             Some(_) => {}
         }
@@ -317,94 +373,5 @@ impl Room {
         for (peer, sv) in std::mem::take(&mut self.replica.deferred) {
             self.answer_step1(peer, &sv);
         }
-    }
-
-    /// Tells the other instances that this document is gone.
-    pub(super) fn publish_deleted(&self) {
-        if let Some(cluster) = &self.ctx.cluster {
-            cluster.publish(&self.name, Body::Deleted);
-        }
-    }
-
-    /// Awareness this room relayed for its own peers goes to the other instances too.
-    pub(super) fn publish_awareness(&self, frame: &Bytes) {
-        if let Some(cluster) = &self.ctx.cluster {
-            cluster.publish(&self.name, Body::Awareness(frame.clone()));
-        }
-    }
-
-    /// Asks the other instances for their clients' awareness (a room that just loaded).
-    pub(super) fn query_remote_awareness(&self) {
-        if let Some(cluster) = &self.ctx.cluster {
-            cluster.publish(&self.name, Body::AwarenessQuery);
-        }
-    }
-
-    fn answer_awareness_query(&self) {
-        let local: Vec<ClientID> = self
-            .awareness
-            .iter()
-            .filter(|(c, s)| s.data.is_some() && !self.replica.remote.contains_key(c))
-            .map(|(c, _)| c)
-            .collect();
-        if local.is_empty() {
-            return;
-        }
-        if let Ok(update) = self.awareness.update_with_clients(local) {
-            self.publish_awareness(&protocol::awareness(update));
-        }
-    }
-
-    /// Awareness of another instance's clients. Its clocks count on that instance, so each
-    /// entry is renumbered past what this room knows; a client id one of this instance's
-    /// own peers owns is left alone.
-    fn on_remote_awareness(&mut self, origin: String, frame: &[u8]) {
-        let Ok(msgs) = protocol::decode_frame(frame) else {
-            return;
-        };
-        for msg in msgs {
-            let Message::Awareness(update) = msg else {
-                continue;
-            };
-            let mut out = AwarenessUpdate {
-                clients: HashMap::new(),
-            };
-            for (client, mut entry) in update.clients {
-                if self.presence.is_owned(client) {
-                    continue;
-                }
-                if let Some((clock, _)) = self.awareness.meta(client) {
-                    entry.clock = clock.saturating_add(1);
-                }
-                if entry.json.as_ref() == "null" {
-                    self.replica.remote.remove(&client);
-                } else {
-                    self.replica.remote.insert(client, origin.clone());
-                }
-                out.clients.insert(client, entry);
-            }
-            if out.clients.is_empty() {
-                continue;
-            }
-            let relay = protocol::awareness(out.clone());
-            if self.awareness.apply_update(out).is_ok() {
-                self.broadcast(&relay);
-            }
-        }
-    }
-
-    /// An instance stopped sending heartbeats: its clients' presence goes.
-    pub(super) fn drop_instance(&mut self, instance: &str) {
-        let gone: Vec<ClientID> = self
-            .replica
-            .remote
-            .iter()
-            .filter(|(_, i)| i.as_str() == instance)
-            .map(|(c, _)| *c)
-            .collect();
-        for c in &gone {
-            self.replica.remote.remove(c);
-        }
-        let _ = self.remove_awareness(gone);
     }
 }
