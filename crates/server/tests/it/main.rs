@@ -4,6 +4,7 @@
 mod kit;
 
 mod access;
+mod bus_forgery;
 mod cli;
 mod close_frames;
 mod cluster;
