@@ -266,3 +266,63 @@ async fn cluster_mode_without_a_cluster_key_refuses_to_start() {
         assert!(stderr.contains(says), "key {key:?}: {stderr}");
     }
 }
+
+/// A bus commit that builds on changes the room does not have is not handed to `yrs`
+/// (which would keep it pending, and retry it with code fuzzing found unsafe): the room
+/// reads the database instead, and the commit never shows, even once what it built on
+/// arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bus_commit_with_missing_dependencies_is_not_applied() {
+    let cluster = Cluster::start("forgegap", 2, &[]).await;
+    let doc = "gap";
+    let mut a = Client::connect(&cluster.ws(0, doc)).await;
+    let mut b = Client::connect(&cluster.ws(1, doc)).await;
+    a.insert(0, "seed").await;
+    wait_text(&mut b, "seed").await;
+    let nats = attacker(&cluster).await;
+    let subject = doc_subject(&cluster, doc);
+    let head = head(&cluster, doc).await;
+    // Two updates of one client; the second builds on the first.
+    let forger = new_doc();
+    let content = forger.get_or_insert_text("content");
+    let mut parts = Vec::new();
+    for chunk in ["AAAA", "BBBB"] {
+        let mut txn = forger.transact_mut();
+        let len = content.get_string(&txn).len() as u32;
+        content.insert(&mut txn, len, chunk);
+        parts.push(Message::Sync(SyncMessage::Update(txn.encode_update_v1())).encode_v1());
+    }
+    let signed = |frame: &[u8], prev: i64, seq: u64| {
+        let msg = commit("intruder", prev, prev + 1, &[frame.to_vec()]);
+        sign(CLUSTER_KEY.as_bytes(), &subject, &msg, 99, seq)
+    };
+    nats.publish(subject.clone(), signed(&parts[1], head, 1))
+        .await
+        .unwrap();
+    nats.flush().await.unwrap();
+    for k in 0..2 {
+        cluster
+            .wait_metric(k, "tandem_bus_dropped_total", |v| v >= 1.0)
+            .await;
+    }
+    // A real commit each way: once it has crossed, the read from the database the refused
+    // commit started is over on both instances.
+    b.insert(0, "x ").await;
+    wait_text(&mut a, "x ").await;
+    a.insert(0, "y ").await;
+    wait_text(&mut b, "y x").await;
+    let head = self::head(&cluster, doc).await;
+    nats.publish(subject.clone(), signed(&parts[0], head, 2))
+        .await
+        .unwrap();
+    nats.flush().await.unwrap();
+    wait_text(&mut a, "AAAA").await;
+    wait_text(&mut b, "AAAA").await;
+    for k in 0..2 {
+        let text = cluster.text(k, doc).await;
+        assert!(
+            text.contains("AAAA") && !text.contains("BBBB"),
+            "instance {k}: {text}"
+        );
+    }
+}
