@@ -13,7 +13,7 @@ use sha2::Sha256;
 use yrs::{
     sync::{Message, SyncMessage},
     updates::encoder::Encode,
-    GetString, ReadTxn, Text, Transact,
+    GetString, Text, Transact,
 };
 
 use crate::kit::{
