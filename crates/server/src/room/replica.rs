@@ -170,7 +170,9 @@ impl Room {
             }
             Body::Awareness(frame) => self.on_remote_awareness(msg.origin, &frame),
             Body::AwarenessQuery => self.answer_awareness_query(),
-            Body::Deleted => return Flow::Vanish,
+            // Only the database says a document is gone: a room whose row is gone ends
+            // when the read finds nothing (`on_caught_up`).
+            Body::Deleted => self.catch_up(),
             Body::Heartbeat => {}
         }
         Flow::Continue
@@ -267,7 +269,8 @@ impl Room {
             self.replica.confirmed,
             self.ctrl_tx.clone(),
         );
-        let knew_stored = self.replica.doc_id.is_some();
+        // A sequence number means a commit, so a stored document.
+        let knew_stored = self.replica.doc_id.is_some() || self.replica.seen > 0;
         tokio::spawn(async move {
             let result = store.load_since(&name, after).await;
             let answer = CaughtUp {

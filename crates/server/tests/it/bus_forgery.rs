@@ -326,3 +326,39 @@ async fn a_bus_commit_with_missing_dependencies_is_not_applied() {
         );
     }
 }
+
+/// "Deleted" over the bus, even signed with the key, ends a room only once the database
+/// confirms the document is gone: a forged one kicks nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_delete_kicks_nobody() {
+    let cluster = Cluster::start("forgedel", 2, &[]).await;
+    let doc = "stays";
+    let mut a = Client::connect(&cluster.ws(0, doc)).await;
+    let mut b = Client::connect(&cluster.ws(1, doc)).await;
+    a.insert(0, "kept").await;
+    wait_text(&mut b, "kept").await;
+    let nats = attacker(&cluster).await;
+    let subject = doc_subject(&cluster, doc);
+    let mut before = Vec::new();
+    for k in 0..2 {
+        before.push(cluster.metric(k, "tandem_catchups_total").await);
+    }
+    let msg = message("intruder", 5, &[]);
+    let frame = sign(CLUSTER_KEY.as_bytes(), &subject, &msg, rand::random(), 0);
+    nats.publish(subject.clone(), frame).await.unwrap();
+    nats.flush().await.unwrap();
+    // Each instance asks the database, which still has the document.
+    for (k, at_start) in before.into_iter().enumerate() {
+        cluster
+            .wait_metric(k, "tandem_catchups_total", |v| v > at_start)
+            .await;
+    }
+    b.insert(0, "still ").await;
+    wait_text(&mut a, "still kept").await;
+    a.insert(0, "and ").await;
+    wait_text(&mut b, "and still kept").await;
+    assert_eq!(
+        cluster.stored_text(doc).await.as_deref(),
+        Some("and still kept")
+    );
+}
