@@ -254,6 +254,17 @@ impl Room {
         let authors = std::mem::take(&mut self.upkeep.authors)
             .into_iter()
             .collect();
+        if self.ctx.cluster.is_some() {
+            // Made from what the database holds instead (`stored_material`).
+            return NewVersion {
+                kind,
+                label,
+                state: Vec::new(),
+                state_vector: Vec::new(),
+                text: String::new(),
+                authors,
+            };
+        }
         let txn = self.awareness.doc().transact();
         NewVersion {
             kind,

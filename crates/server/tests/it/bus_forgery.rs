@@ -19,7 +19,7 @@ use yrs::{
 use crate::kit::{
     cluster::{Cluster, CLUSTER_KEY, CLUSTER_WAIT},
     nats::{NATS_PASSWORD, NATS_USER},
-    new_doc, Client, Peer, WAIT,
+    new_doc, ok_json, Client, Peer, WAIT,
 };
 
 /// A bus message as the server encodes it: version 1, kind, origin, clock, body.
@@ -208,6 +208,16 @@ async fn a_forged_commit_even_with_the_key_loses_no_committed_edit() {
     wait_text(&mut a, "one").await;
     a.insert(0, "two ").await;
     wait_text(&mut b, "two").await;
+    // A named version, on the instance whose memory holds the forged text, is what the
+    // database holds.
+    let v = ok_json(cluster.api(0).create_version(doc, "check").await, 201).await;
+    let n = v["version"].as_i64().unwrap();
+    let v = ok_json(cluster.api(0).version(doc, n).await, 200).await;
+    let text = v["text"].as_str().unwrap();
+    assert!(
+        text.contains("one") && text.contains("two") && !text.contains(FORGED),
+        "version {n}: {text:?}"
+    );
     a.close().await;
     b.close().await;
     for k in 0..2 {
