@@ -246,7 +246,7 @@ impl Room {
             // Only what this copy is sure to have: rows past it may hold others' updates
             // that are not in this state, and compaction deletes every row the snapshot
             // covers (`replica.rs`: the bus never moves `confirmed`).
-            upto_seq: self.replica.confirmed,
+            upto_seq: self.replica.confirmed(),
         }
     }
 

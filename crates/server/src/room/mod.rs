@@ -16,6 +16,7 @@
 //!    compacts, takes a version if needed, and removes itself from the registry.
 
 mod budget;
+mod claims;
 mod commit;
 mod db_state;
 mod delete;

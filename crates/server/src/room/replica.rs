@@ -7,21 +7,15 @@
 //! from the bus when the commit's `prev` equals `applied`, and otherwise reads what it
 //! misses from the database: nothing in between can be missed.
 //!
-//! PostgreSQL is the only truth, and the bus only a hint, even a signed one (SECURITY.md
-//! "The cluster bus"). So `confirmed` counts only what the database or this room's own
-//! writer vouched for: the bus moves `applied`, never `confirmed`. A bus commit for a
-//! position past `confirmed` but not past `applied` (a second claim on a position), and a
-//! commit of this room's own writer at a position the bus had claimed, are conflicts: the
-//! room reads everything past `confirmed` from the database instead of trusting the bus,
-//! so a commit the bus made look like a duplicate is applied all the same. Catch-ups read
-//! from `confirmed`, compaction folds the log only up to `confirmed`, and in cluster mode
-//! compaction and versions take their state from the database, not from the room's
-//! memory (`db_state.rs`): what the bus brought into memory is never written back.
-//! A bus commit that builds on changes the room does not have is not handed to `yrs`
-//! (see `held.rs`): the room reads it from the database instead.
+//! PostgreSQL is the only truth and the bus a hint, even signed (docs/cluster-bus.md).
+//! Positions only the bus vouched for are `claims` (`claims.rs`); a second claim on one,
+//! or this room's own commit landing on one, makes the room read from the oldest claim on,
+//! so a false claim cannot hide a real commit. Compaction folds only up to `confirmed()`,
+//! and in cluster mode it and versions use the database's state (`db_state.rs`). A bus
+//! commit with missing dependencies is read from the database instead (see `held.rs`).
 //!
 //! A single instance is the degenerate case: its own commits always follow `applied`,
-//! and `confirmed` equals `applied`.
+//! and `confirmed()` equals `applied`.
 
 use std::collections::HashMap;
 
@@ -34,6 +28,7 @@ use yrs::{
 };
 
 use super::{
+    claims::Claims,
     heavy,
     mailbox::{CaughtUp, Control},
     Flow, Room,
@@ -48,9 +43,13 @@ use crate::{
 #[derive(Default)]
 pub(super) struct Replica {
     pub(super) applied: i64,
-    /// The highest sequence number such that every row up to it is in the room by the
-    /// word of the database or of this room's own writer; never moved by the bus.
-    pub(super) confirmed: i64,
+    /// Log positions this room took from the bus and no read from the database has
+    /// covered since.
+    claims: Claims,
+    /// The bus contradicted itself or the database: the next read starts at the oldest
+    /// claim rather than `applied`, so it brings what a false claim hid. (Otherwise reads
+    /// start at `applied`: re-reading what the bus brought would cost every catch-up.)
+    distrust: bool,
     /// The highest sequence number this room has heard of (its own commits, the bus):
     /// past `applied` means rows are missing here.
     seen: i64,
@@ -69,6 +68,12 @@ pub(super) struct Replica {
 }
 
 impl Replica {
+    /// The highest sequence number such that every row up to it is in the room by the
+    /// word of the database or of this room's own writer: the bus never moves it.
+    pub(super) fn confirmed(&self) -> i64 {
+        self.claims.confirmed(self.applied)
+    }
+
     /// Whether a sync reply now could miss commits other instances made.
     pub(super) fn gated(&self) -> bool {
         self.catching_up || self.checks > 0
@@ -85,7 +90,7 @@ impl Replica {
 
     pub(super) fn loaded(&mut self, stored: &StoredDoc) {
         self.applied = stored.last_seq;
-        self.confirmed = stored.last_seq;
+        self.claims.clear();
         self.doc_id = Some(stored.id);
     }
 }
@@ -100,19 +105,17 @@ impl Room {
         self.replica.doc_id = Some(appended.id);
         let r = &mut self.replica;
         r.seen = r.seen.max(appended.last_seq);
-        if appended.prev_seq < r.applied && appended.last_seq > r.confirmed {
+        if r.claims.overlap(appended.prev_seq, appended.last_seq) {
             // The database gave this commit positions the bus had claimed for another
             // instance's commit: the bus was wrong. Read what is really there.
             r.applied = r.applied.max(appended.last_seq);
+            r.distrust = true;
             metrics::counter!(m::BUS_CONFLICTS).increment(1);
             tracing::warn!(doc = %self.name, prev = appended.prev_seq, last = appended.last_seq,
                 "a bus commit claimed the position of this instance's own commit; re-reading from the database");
             self.catch_up();
         } else if appended.prev_seq <= r.applied {
             // Rows up to `prev` are here, and the rest of this commit is ours.
-            if appended.prev_seq <= r.confirmed {
-                r.confirmed = r.confirmed.max(appended.last_seq);
-            }
             r.applied = r.applied.max(appended.last_seq);
         } else {
             metrics::counter!(m::BUS_GAPS).increment(1);
@@ -140,16 +143,13 @@ impl Room {
         match msg.body {
             Body::Update { prev, last, frames } => {
                 self.replica.seen = self.replica.seen.max(last);
-                if last <= self.replica.confirmed {
+                if last <= self.replica.applied {
                     metrics::counter!(m::BUS_DUPLICATES).increment(1);
-                } else if last <= self.replica.applied {
-                    // A second claim on a position only the bus vouched for: one of the
-                    // two is wrong, and only the database can tell which.
-                    metrics::counter!(m::BUS_DUPLICATES).increment(1);
-                    self.catch_up();
+                    self.second_claim(prev, last);
                 } else if prev == self.replica.applied && !self.replica.catching_up {
                     if self.apply_remote(&frames) {
                         self.replica.applied = last;
+                        self.replica.claims.add(prev, last);
                     } else {
                         // Its rows are in the database: read them from there instead.
                         metrics::counter!(m::BUS_DROPPED).increment(1);
@@ -160,12 +160,13 @@ impl Room {
                     self.catch_up();
                 }
             }
-            Body::UpdateRef { last, .. } => {
+            Body::UpdateRef { prev, last } => {
                 self.replica.seen = self.replica.seen.max(last);
-                if last > self.replica.confirmed {
+                if last > self.replica.applied {
                     self.catch_up();
                 } else {
                     metrics::counter!(m::BUS_DUPLICATES).increment(1);
+                    self.second_claim(prev, last);
                 }
             }
             Body::Awareness(frame) => self.on_remote_awareness(msg.origin, &frame),
@@ -176,6 +177,16 @@ impl Room {
             Body::Heartbeat => {}
         }
         Flow::Continue
+    }
+
+    /// A bus commit for positions this room has. If only the bus vouched for them, two
+    /// claims disagree (a repeat cannot pass the replay check): one of them is false, and
+    /// only the database can tell which, so the room reads from the oldest claim on.
+    fn second_claim(&mut self, prev: i64, last: i64) {
+        if self.replica.claims.overlap(prev, last) {
+            self.replica.distrust = true;
+            self.catch_up();
+        }
     }
 
     /// Applies committed updates another instance relayed, and relays them here. False
@@ -238,20 +249,25 @@ impl Room {
     /// Reads what this copy misses from the database in place (writing out before an
     /// unload: compaction must cover everything this room wrote).
     pub(super) async fn catch_up_now(&mut self) {
-        if self.replica.seen <= self.replica.confirmed {
+        if self.replica.seen <= self.replica.applied && !self.replica.distrust {
             return;
         }
-        match self
-            .ctx
-            .store
-            .load_since(&self.name, self.replica.confirmed)
-            .await
-        {
-            Ok(Some(stored)) => self.apply_stored(&stored),
+        let after = self.read_from();
+        match self.ctx.store.load_since(&self.name, after).await {
+            Ok(Some(stored)) => self.apply_stored(&stored, after),
             Ok(None) => {}
             Err(err) => {
                 tracing::warn!(doc = %self.name, error = %err, "catching up from the database failed")
             }
+        }
+    }
+
+    /// Where the next read from the database starts (see `Replica::distrust`).
+    fn read_from(&mut self) -> i64 {
+        if std::mem::take(&mut self.replica.distrust) {
+            self.replica.confirmed()
+        } else {
+            self.replica.applied
         }
     }
 
@@ -264,17 +280,15 @@ impl Room {
         self.replica.catching_up = true;
         metrics::counter!(m::CATCH_UPS).increment(1);
         let store = self.ctx.store.clone();
-        let (name, after, ctrl) = (
-            self.name.clone(),
-            self.replica.confirmed,
-            self.ctrl_tx.clone(),
-        );
+        let after = self.read_from();
+        let (name, ctrl) = (self.name.clone(), self.ctrl_tx.clone());
         // A sequence number means a commit, so a stored document.
         let knew_stored = self.replica.doc_id.is_some() || self.replica.seen > 0;
         tokio::spawn(async move {
             let result = store.load_since(&name, after).await;
             let answer = CaughtUp {
                 knew_stored,
+                after,
                 result,
             };
             let _ = ctrl.send(Control::CaughtUp(Box::new(answer)));
@@ -284,7 +298,7 @@ impl Room {
     pub(super) fn on_caught_up(&mut self, answer: CaughtUp) -> Flow {
         self.replica.catching_up = false;
         match answer.result {
-            Ok(Some(stored)) => self.apply_stored(&stored),
+            Ok(Some(stored)) => self.apply_stored(&stored, answer.after),
             Ok(None) if answer.knew_stored => return Flow::Vanish,
             Ok(None) => {}
             Err(err) => {
@@ -301,7 +315,8 @@ impl Room {
 
     /// Applies rows read from the database and relays to this instance's peers what they
     /// did not have: the difference, in one update.
-    pub(super) fn apply_stored(&mut self, stored: &StoredDoc) {
+    /// `after`: where the read started; the bus claims the read covered are settled.
+    pub(super) fn apply_stored(&mut self, stored: &StoredDoc, after: i64) {
         let doc = self.awareness.doc().clone();
         let before = doc.transact().state_vector();
         for err in text::replay(&doc, stored) {
@@ -309,7 +324,7 @@ impl Room {
         }
         // Everything past what the read started from is in `stored`.
         self.replica.applied = self.replica.applied.max(stored.last_seq);
-        self.replica.confirmed = self.replica.confirmed.max(stored.last_seq);
+        self.replica.claims.settle(after, stored.last_seq);
         self.replica.doc_id = Some(stored.id);
         let diff = doc.transact().encode_diff_v1(&before);
         // An empty update is two zero bytes.
@@ -338,8 +353,11 @@ impl Room {
             // Positions past the database's head that only the bus vouched for: forget
             // them, so the next real commit is read rather than taken for one of them.
             // (Lowering `applied` costs at most a read; it never skips a row.)
-            Some(head) if head < self.replica.applied && self.replica.confirmed <= head => {
+            Some(head)
+                if head < self.replica.applied && self.replica.claims.overlap(head, i64::MAX) =>
+            {
                 self.replica.applied = head;
+                self.replica.claims.drop_past(head);
             }
             Some(_) => {}
         }
