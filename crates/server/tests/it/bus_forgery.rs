@@ -241,12 +241,24 @@ async fn a_forged_commit_even_with_the_key_loses_no_committed_edit() {
     assert!(cluster.metric_sum("tandem_bus_conflicts_total").await >= 1.0);
 }
 
-/// Cluster mode with no cluster key (or one too short) refuses to start, saying so.
+/// Cluster mode with no cluster key (or one too short, or TLS files that are not there)
+/// refuses to start, saying so.
 #[tokio::test]
 async fn cluster_mode_without_a_cluster_key_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().display().to_string();
-    for (key, says) in [(None, "TANDEM_CLUSTER_KEY"), (Some("short"), "at least 32")] {
+    let key_ok = [
+        "--cluster-key",
+        CLUSTER_KEY,
+        "--nats-tls-ca",
+        "/nonexistent/ca.pem",
+    ];
+    let cases: [(&[&str], &str); 3] = [
+        (&[], "TANDEM_CLUSTER_KEY"),
+        (&["--cluster-key", "short"], "at least 32"),
+        (&key_ok, "NATS TLS files not found: /nonexistent/ca.pem"),
+    ];
+    for (key, says) in cases {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"));
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir", &data])
             .args(["--nats-url", "nats://127.0.0.1:4222"])
@@ -254,9 +266,7 @@ async fn cluster_mode_without_a_cluster_key_refuses_to_start() {
             .env_remove("DATABASE_URL")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
-        if let Some(key) = key {
-            cmd.args(["--cluster-key", key]);
-        }
+        cmd.args(key);
         let mut child = cmd.spawn().expect("run tandem");
         let deadline = tokio::time::Instant::now() + WAIT;
         let status = loop {
