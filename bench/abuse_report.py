@@ -66,3 +66,24 @@ nproc = open(os.path.join(out, "nproc")).read().strip() if os.path.exists(os.pat
 print(f"\nHighest peak RSS of any run: {max(peaks):.0f} MiB. 1-minute load average after the runs "
       f"({nproc} cores): median {st.median(loads):.1f}, {min(loads):.1f}-{max(loads):.1f}. "
       f"Every pattern within both bounds in every run: {'yes' if all_ok else 'no'}.")
+
+
+def bus_counts(run):
+    """Frames the server rejected in one `bus` run, and the warning lines it wrote for them."""
+    try:
+        with open(os.path.join(out, f"bus-{run}.rejected")) as f:
+            rejected = sum(float(line.split()[-1]) for line in f if line.strip())
+        with open(os.path.join(out, f"bus-{run}.loglines")) as f:
+            lines = int(f.read().strip() or 0)
+        return rejected, lines
+    except (OSError, ValueError):
+        return None
+
+
+if "bus" in patterns:
+    counts = [c for c in (bus_counts(i) for i in range(1, runs + 1)) if c]
+    if counts:
+        print(f"\nPattern bus: forged frames the server dropped "
+              f"(tandem_bus_frames_rejected_total) {spread([c[0] for c in counts], 0)}, "
+              f"warning lines it wrote about them {spread([c[1] for c in counts], 0)}.")
+

@@ -121,7 +121,7 @@ start_instances() {
     local cluster_args=()
     if [ "$n" -gt 1 ]; then
       cluster_args=(--nats-url "nats://127.0.0.1:$NATS_PORT" --instance-id "bench-$i"
-        --nats-subject-prefix "bench$$x$n$run")
+        --nats-subject-prefix "bench$$x$n$run" --cluster-key "bench-cluster-key-0123456789abcdef0123")
     fi
     "${SERVER_PIN[@]}" "$TANDEM" serve --listen "127.0.0.1:$port" --data-dir "$WORK/data$i" \
       --database-url "$PG_URL_BASE/$PG_DB" "${cluster_args[@]}" >"$log_file" 2>&1 &

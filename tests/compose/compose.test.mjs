@@ -179,6 +179,38 @@ test('cluster: both instances take TANDEM_NATS_URL from .env, and the second ref
   assert.match(suggested, /^nats:\/\/nats:4222$/, '.env.example must suggest the nats service')
 })
 
+test('cluster: NATS demands a user and password, the instances present them and sign with a cluster key', () => {
+  // Anyone who can publish on the bus could inject edits and presence (SECURITY.md, "The
+  // cluster bus"): NATS runs deploy/nats.conf, whose authorization block takes the user and
+  // password from the environment compose fills from .env, and refuses to start without one.
+  const nats = services.nats
+  const mounts = volumeMounts(nats)
+  assert.ok(mounts.some((m) => m.source === './deploy/nats.conf' && m.target === '/etc/nats/nats.conf'),
+    'nats must run deploy/nats.conf')
+  const natsConf = read('deploy/nats.conf')
+  assert.match(natsConf, /authorization\s*\{[^}]*user:\s*\$NATS_USER[^}]*password:\s*\$NATS_PASSWORD[^}]*\}/,
+    'deploy/nats.conf must demand the user and password from the environment')
+  assert.match(natsConf, /^\s*http_port:\s*8222\b/m, 'the health check reads /healthz on 8222')
+  const env = envOf(nats)
+  assert.match(String(env.NATS_USER), /^\$\{TANDEM_NATS_USER(:-[^}]*)?\}$/)
+  assert.match(String(env.NATS_PASSWORD), /^\$\{TANDEM_NATS_PASSWORD(:-)?\}$/)
+  const natsEntry = [nats.entrypoint ?? []].flat().join(' ')
+  assert.match(natsEntry, /-z\s+"\$\$\{NATS_PASSWORD(:-)?\}"[^]*exit 1[^]*exec nats-server -c \/etc\/nats\/nats.conf/,
+    `nats must refuse to start without a password, got: ${natsEntry}`)
+  // The instances read credentials and key from .env, never set them on their own.
+  for (const name of ['tandem', 'tandem-2']) {
+    for (const k of ['TANDEM_CLUSTER_KEY', 'TANDEM_NATS_USER', 'TANDEM_NATS_PASSWORD']) {
+      assert.equal(envOf(services[name])[k], undefined, `${name} must not set ${k} itself`)
+    }
+  }
+  const entry = [services['tandem-2'].entrypoint ?? []].flat().join(' ')
+  assert.match(entry, /-z\s+"\$\$\{TANDEM_NATS_PASSWORD(:-)?\}"[^]*exit 1[^]*exec tandem serve/,
+    `tandem-2 must refuse to start without TANDEM_NATS_PASSWORD, got: ${entry}`)
+  for (const k of ['TANDEM_CLUSTER_KEY', 'TANDEM_NATS_USER', 'TANDEM_NATS_PASSWORD', 'TANDEM_NATS_TLS_CA']) {
+    assert.match(envExample, new RegExp(`^\\s*#?\\s*${k}=`, 'm'), `.env.example must show ${k}`)
+  }
+})
+
 test('cluster: nginx runs deploy/nginx.conf in front of both instances', () => {
   const nginx = services.nginx
   assert.match(String(nginx.image), /^nginx:/)

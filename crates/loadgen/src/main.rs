@@ -244,6 +244,18 @@ pub struct AbuseArgs {
     /// Token the hostile client presents (e.g. a read-only one); none by default.
     #[arg(long)]
     attack_token: Option<String>,
+    /// Pattern `bus`: the cluster's NATS server (`nats://127.0.0.1:4222`).
+    #[arg(long)]
+    bus_url: Option<String>,
+    /// Pattern `bus`: NATS user (the attacker has the bus's NATS credentials).
+    #[arg(long)]
+    bus_user: Option<String>,
+    /// Pattern `bus`: NATS password.
+    #[arg(long)]
+    bus_password: Option<String>,
+    /// Pattern `bus`: the cluster's `--nats-subject-prefix`.
+    #[arg(long, default_value = "tandem")]
+    bus_prefix: String,
 }
 
 fn main() -> Result<()> {

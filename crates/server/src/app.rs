@@ -96,14 +96,19 @@ pub async fn start_with_store(
     // The recorder first: what starts below (the bus connecting, say) records metrics at
     // once, and a value recorded before the recorder exists is lost.
     let prometheus = ops::prometheus();
-    let cluster = match ClusterSettings::from_args(&config.cluster) {
+    let cluster = match ClusterSettings::from_args(&config.cluster)? {
         Some(_) if store.backend() != "postgres" => anyhow::bail!(
             "cluster mode needs PostgreSQL: --nats-url / TANDEM_NATS_URL is set but the \
              database is {} (set DATABASE_URL to a postgres:// URL, or run one instance)",
             store.backend()
         ),
         Some(settings) => {
-            tracing::info!(instance = %settings.instance_id, nats = %settings.nats_url, "cluster mode");
+            tracing::info!(
+                instance = %settings.instance_id,
+                nats = %redact(&settings.nats_url),
+                auth = %settings.auth.describe(),
+                "cluster mode; bus frames signed with the cluster key"
+            );
             Some(Cluster::connect(settings).await?)
         }
         None => None,

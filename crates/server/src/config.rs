@@ -8,6 +8,9 @@ use tandem_persistence::Durability;
 
 use crate::peer::Transport;
 
+mod cluster_args;
+pub use cluster_args::ClusterArgs;
+
 /// Removes settings given with an empty value (`TANDEM_SECRET=`), so they mean "not set".
 ///
 /// clap takes an empty environment variable as a value, which then fails to parse (or, for
@@ -254,35 +257,6 @@ pub struct ServeConfig {
     pub admin_key: Option<String>,
     #[command(flatten)]
     pub cluster: ClusterArgs,
-}
-
-/// Cluster mode: several instances on one PostgreSQL database, NATS between them (README
-/// "Running several instances").
-#[derive(Debug, Clone, clap::Args)]
-pub struct ClusterArgs {
-    /// NATS server to share commits, presence and heartbeats with the other instances
-    /// (e.g. `nats://127.0.0.1:4222`). Turns cluster mode on; needs PostgreSQL.
-    #[arg(long, env = "TANDEM_NATS_URL")]
-    pub nats_url: Option<String>,
-    /// This instance's name in the cluster (default: host name, process id and a random
-    /// suffix, so a restarted instance is a new member).
-    #[arg(long, env = "TANDEM_INSTANCE_ID")]
-    pub instance_id: Option<String>,
-    /// First part of every NATS subject, so several clusters can share one NATS server.
-    #[arg(long, env = "TANDEM_NATS_SUBJECT_PREFIX", default_value = "tandem")]
-    pub nats_subject_prefix: String,
-    /// How often each loaded document is compared with the database, to catch up on
-    /// commits no bus message announced (milliseconds).
-    #[arg(long, env = "TANDEM_CLUSTER_RESYNC_MS", default_value_t = 2000)]
-    pub cluster_resync_ms: u64,
-    /// How often an instance says it is alive; three missed and the others drop its
-    /// clients' presence (milliseconds).
-    #[arg(long, env = "TANDEM_CLUSTER_HEARTBEAT_MS", default_value_t = 1000)]
-    pub cluster_heartbeat_ms: u64,
-    /// Tests only: drop this percentage of received bus messages.
-    #[arg(long, env = "TANDEM_TEST_BUS_DROP_PERCENT", hide = true, default_value_t = 0,
-          value_parser = clap::value_parser!(u8).range(0..=100))]
-    pub test_bus_drop_percent: u8,
 }
 
 impl ServeConfig {

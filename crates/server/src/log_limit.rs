@@ -4,11 +4,13 @@
 //! closed for bad input writes why. That is what an operator wants to read, until one
 //! hostile client opens and breaks connections as fast as it can: the server then wrote
 //! about 0.5 MB of logs a second, a load of its own on the disk and on whatever collects
-//! the logs. So each call site may write `per_sec` INFO (and more verbose) lines a second,
-//! in bursts of ten seconds' worth; what is over is dropped and counted
+//! the logs. So each call site may write `per_sec` WARN, INFO (and more verbose) lines a
+//! second, in bursts of ten seconds' worth; what is over is dropped and counted
 //! (`tandem_log_lines_suppressed_total`), and a warning every ten seconds says how many.
-//! Warnings and errors are never dropped: they are rare by design, and the ones that
-//! matter.
+//! Warnings are limited too: anyone who can make the server warn (forged cluster bus
+//! frames, fake heartbeats) could otherwise write as fast as they can send, and 50,000
+//! fake heartbeats once wrote 16.4 MB. Errors are never dropped: they are rare by design,
+//! and the ones that matter.
 
 use std::{
     collections::HashMap,
@@ -63,8 +65,7 @@ impl LogLimit {
 
     fn admit(&self, meta: &Metadata<'_>) -> bool {
         let inner = &self.inner;
-        // Levels compare by verbosity: WARN and ERROR are below INFO.
-        if inner.per_sec == 0.0 || *meta.level() < Level::INFO {
+        if inner.per_sec == 0.0 || *meta.level() == Level::ERROR {
             return true;
         }
         let now = Instant::now();
@@ -148,7 +149,7 @@ mod tests {
     }
 
     #[test]
-    fn each_call_site_gets_its_burst_and_warnings_always_pass() {
+    fn each_call_site_gets_its_burst_and_errors_always_pass() {
         let lines = Lines::default();
         let writer = lines.clone();
         let limit = LogLimit::new(5);
@@ -161,19 +162,37 @@ mod tests {
             for _ in 0..1000 {
                 tracing::info!("opened");
                 tracing::info!("closed");
-                tracing::warn!("trouble");
+                tracing::warn!("forged frame");
+                tracing::error!("trouble");
             }
         });
         let elapsed = started.elapsed().as_secs_f64();
         // A burst of 10 s x 5 lines per call site, plus what refilled while the loop ran.
         let most = 50 + (elapsed * 5.0).ceil() as usize;
-        for site in ["opened", "closed"] {
+        for site in ["opened", "closed", "forged frame"] {
             let shown = lines.count(site);
             assert!((50..=most).contains(&shown), "{site}: {shown} lines");
         }
         assert_eq!(lines.count("trouble"), 1000);
-        let shown = lines.count("opened") + lines.count("closed");
-        assert_eq!(limit.suppressed() as usize, 2000 - shown);
+        let shown = lines.count("opened") + lines.count("closed") + lines.count("forged frame");
+        assert_eq!(limit.suppressed() as usize, 3000 - shown);
+    }
+
+    #[test]
+    fn two_warning_call_sites_have_separate_budgets() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let fmt = tracing_subscriber::fmt::layer()
+            .with_writer(move || writer.clone())
+            .with_filter(LogLimit::new(1));
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(fmt), || {
+            for _ in 0..100 {
+                tracing::warn!("heartbeat rejected");
+            }
+            tracing::warn!("another warning");
+        });
+        assert!((10..=11).contains(&lines.count("heartbeat rejected")));
+        assert_eq!(lines.count("another warning"), 1);
     }
 
     #[test]

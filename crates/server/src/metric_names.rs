@@ -46,6 +46,8 @@ pub(crate) const BUS_RECEIVED: &str = "tandem_bus_received_total";
 pub(crate) const BUS_DUPLICATES: &str = "tandem_bus_duplicates_total";
 pub(crate) const BUS_DROPPED: &str = "tandem_bus_dropped_total";
 pub(crate) const BUS_GAPS: &str = "tandem_bus_gaps_total";
+pub(crate) const BUS_REJECTED: &str = "tandem_bus_frames_rejected_total";
+pub(crate) const BUS_CONFLICTS: &str = "tandem_bus_conflicts_total";
 pub(crate) const CATCH_UPS: &str = "tandem_catchups_total";
 pub(crate) const BUS_RECONNECTS: &str = "tandem_bus_reconnects_total";
 pub(crate) const BUS_CONNECTED: &str = "tandem_bus_connected";
@@ -170,6 +172,14 @@ pub(crate) fn describe() {
         BUS_GAPS,
         "Bus commits that did not follow what the room had applied"
     );
+    describe_counter!(
+        BUS_REJECTED,
+        "Cluster bus frames dropped before use, by reason: malformed, signature, stale, replay"
+    );
+    describe_counter!(
+        BUS_CONFLICTS,
+        "Rooms ended because what they applied from the bus disagreed with the database"
+    );
     describe_counter!(CATCH_UPS, "Reads of missed commits from the database");
     describe_counter!(BUS_RECONNECTS, "Reconnections to the cluster bus");
     describe_gauge!(BUS_CONNECTED, "1 while connected to the cluster bus");
@@ -211,6 +221,9 @@ pub(crate) fn register_zeroes() {
     for outcome in ["sent", "dropped"] {
         counter!(BUS_PUBLISHED, "outcome" => outcome).increment(0);
     }
+    for reason in ["malformed", "signature", "stale", "replay"] {
+        counter!(BUS_REJECTED, "reason" => reason).increment(0);
+    }
     gauge!(TCP_CONNECTIONS).increment(0.0);
     for name in [
         UPDATES_RECEIVED,
@@ -235,6 +248,7 @@ pub(crate) fn register_zeroes() {
         BUS_DUPLICATES,
         BUS_DROPPED,
         BUS_GAPS,
+        BUS_CONFLICTS,
         CATCH_UPS,
         BUS_RECONNECTS,
         ACCEPT_ERRORS,

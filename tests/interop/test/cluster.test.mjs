@@ -34,6 +34,7 @@ before(async () => {
       env: {
         DATABASE_URL: pg.url,
         TANDEM_NATS_URL: nats.url,
+        TANDEM_CLUSTER_KEY: 'interop-cluster-key-0123456789abcdef0123',
         TANDEM_INSTANCE_ID: id,
         TANDEM_NATS_SUBJECT_PREFIX: prefix,
         TANDEM_CLUSTER_RESYNC_MS: '500'

@@ -64,6 +64,7 @@ pub(super) struct Attack {
     pub(super) deadline: Instant,
     pub(super) counters: Arc<Counters>,
     pub(super) token: Option<String>,
+    pub(super) bus: Option<super::bus::BusTarget>,
 }
 
 impl Attack {
@@ -104,6 +105,7 @@ impl Attack {
                 }
                 Pattern::Versions => self.versions(&http, round).await,
                 Pattern::HocuspocusPreauth => self.hocuspocus_preauth().await,
+                Pattern::Bus => self.bus(&mut rng).await,
             };
             if outcome.is_err() {
                 self.counters.refused.fetch_add(1, Relaxed);

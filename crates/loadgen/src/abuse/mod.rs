@@ -52,6 +52,9 @@ pub enum Pattern {
     /// Hocuspocus sockets that never authenticate, stalled inside a frame announcing
     /// 16 MiB (`preauth.rs`).
     HocuspocusPreauth,
+    /// Forged frames on a cluster's NATS (unsigned, wrongly signed, fake heartbeats); needs
+    /// `--bus-url`.
+    Bus,
 }
 
 #[derive(Default)]
@@ -62,8 +65,10 @@ struct Counters {
 }
 
 mod attack;
+mod bus;
 mod preauth;
 use attack::Attack;
+pub(crate) use bus::BusTarget;
 
 pub async fn run(common: &Common, a: &AbuseArgs) -> Result<Report> {
     let base = origin(common.url())?;
@@ -76,6 +81,16 @@ pub async fn run(common: &Common, a: &AbuseArgs) -> Result<Report> {
         "abuse {:?} x{} for {:.0} s against {base}",
         a.pattern, a.attackers, a.duration
     ));
+    let bus = a.bus_url.as_ref().map(|url| BusTarget {
+        url: url.clone(),
+        user: a.bus_user.clone(),
+        password: a.bus_password.clone(),
+        prefix: a.bus_prefix.clone(),
+        docs: (0..16)
+            .map(|n| format!("{prefix}-probe-{n}"))
+            .chain([format!("{prefix}-target")])
+            .collect(),
+    });
     let mut attackers = Vec::new();
     for i in 0..a.attackers {
         let ctx = Attack {
@@ -87,6 +102,7 @@ pub async fn run(common: &Common, a: &AbuseArgs) -> Result<Report> {
             deadline,
             counters: counters.clone(),
             token: a.attack_token.clone(),
+            bus: bus.clone(),
         };
         attackers.push(tokio::spawn(async move { ctx.run().await }));
     }

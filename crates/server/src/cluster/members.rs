@@ -37,7 +37,8 @@ async fn watch(cluster: Arc<Cluster>, every: Duration, on_gone: impl Fn(String))
     loop {
         // (Re)subscribe; the client resubscribes by itself across reconnects, so this
         // only loops if the subscription itself ends.
-        let mut sub = match cluster.client.subscribe(cluster.heartbeat_subject()).await {
+        let subject = cluster.heartbeat_subject();
+        let mut sub = match cluster.client.subscribe(subject.clone()).await {
             Ok(sub) => sub,
             Err(err) => {
                 tracing::warn!(error = %err, "subscribing to cluster heartbeats failed");
@@ -49,10 +50,12 @@ async fn watch(cluster: Arc<Cluster>, every: Duration, on_gone: impl Fn(String))
             tokio::select! {
                 msg = sub.next() => {
                     let Some(msg) = msg else { break };
-                    if let Ok(BusMessage { origin, body: Body::Heartbeat, .. }) =
-                        BusMessage::decode(&msg.payload)
+                    // Only signed heartbeats of this cluster count: a forged one would keep
+                    // a dead instance's presence alive, or announce instances that are not.
+                    if let Some(BusMessage { origin, body: Body::Heartbeat, .. }) =
+                        cluster.verify(&subject, &msg.payload)
                     {
-                        if origin != cluster.instance() && seen.insert(origin.clone(), Instant::now()).is_none() {
+                        if seen.insert(origin.clone(), Instant::now()).is_none() {
                             tracing::info!(instance = %origin, "cluster instance joined");
                         }
                     }

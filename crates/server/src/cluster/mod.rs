@@ -15,6 +15,8 @@
 
 mod members;
 mod message;
+mod seal;
+mod settings;
 
 use std::{
     fmt::Write as _,
@@ -22,7 +24,6 @@ use std::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
     },
-    time::Duration,
 };
 
 use anyhow::Context;
@@ -32,48 +33,11 @@ use tokio::sync::{mpsc, Notify};
 
 pub(crate) use members::Members;
 pub(crate) use message::{Body, BusMessage, MAX_INLINE_BYTES};
+pub(crate) use settings::ClusterSettings;
+
+use seal::{Rejected, Seal};
 
 use crate::metric_names as m;
-
-/// Cluster settings, from `--nats-url` and friends.
-#[derive(Debug, Clone)]
-pub(crate) struct ClusterSettings {
-    pub nats_url: String,
-    pub instance_id: String,
-    pub subject_prefix: String,
-    pub resync_every: Duration,
-    pub heartbeat_every: Duration,
-    /// Tests only: the share of received messages to drop, in percent.
-    pub drop_percent: u8,
-}
-
-impl ClusterSettings {
-    /// Cluster settings from the command line; `None` outside cluster mode.
-    pub(crate) fn from_args(args: &crate::config::ClusterArgs) -> Option<ClusterSettings> {
-        let nats_url = args.nats_url.clone()?;
-        let instance_id = args.instance_id.clone().unwrap_or_else(default_instance_id);
-        Some(ClusterSettings {
-            nats_url,
-            instance_id,
-            subject_prefix: args.nats_subject_prefix.clone(),
-            resync_every: Duration::from_millis(args.cluster_resync_ms.max(50)),
-            heartbeat_every: Duration::from_millis(args.cluster_heartbeat_ms.max(50)),
-            drop_percent: args.test_bus_drop_percent,
-        })
-    }
-}
-
-/// Host name, process id and a random suffix: unique even for two processes in one
-/// container, and new on every start (a restarted instance is a new member).
-fn default_instance_id() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "tandem".into());
-    let suffix: u32 = rand::random();
-    format!("{host}-{}-{suffix:08x}", std::process::id())
-}
 
 /// Messages waiting to be handed to the NATS client. Past this they are dropped (and
 /// counted): the database repairs what a dropped hint would have said.
@@ -89,6 +53,8 @@ pub(crate) struct Cluster {
     reconnected: Arc<Notify>,
     /// Counts received messages, to drop every n-th one under `drop_percent`.
     received: AtomicU64,
+    /// Signs what this instance sends and checks what it receives.
+    seal: Seal,
 }
 
 impl Cluster {
@@ -99,7 +65,9 @@ impl Cluster {
         let reconnected = Arc::new(Notify::new());
         let (flag, wake) = (connected.clone(), reconnected.clone());
         let ever = Arc::new(AtomicBool::new(false));
-        let client = async_nats::ConnectOptions::new()
+        let client = settings
+            .auth
+            .apply(async_nats::ConnectOptions::new())
             .name(format!("tandem {}", settings.instance_id))
             .no_echo()
             .retry_on_initial_connect()
@@ -130,21 +98,24 @@ impl Cluster {
             })
             .connect(settings.nats_url.as_str())
             .await
-            .with_context(|| format!("connecting to NATS at {}", settings.nats_url))?;
+            .with_context(|| {
+                format!(
+                    "connecting to NATS at {}",
+                    without_credentials(&settings.nats_url)
+                )
+            })?;
         let (outbox, rx) = mpsc::channel(OUTBOX);
         tokio::spawn(send_loop(client.clone(), rx));
+        let seal = Seal::new(&settings.key.0);
         Ok(Arc::new(Cluster {
             settings,
+            seal,
             client,
             outbox,
             connected,
             reconnected,
             received: AtomicU64::new(0),
         }))
-    }
-
-    pub(crate) fn instance(&self) -> &str {
-        &self.settings.instance_id
     }
 
     pub(crate) fn settings(&self) -> &ClusterSettings {
@@ -186,7 +157,8 @@ impl Cluster {
     }
 
     fn send(&self, subject: String, body: Body) {
-        let payload = BusMessage::new(&self.settings.instance_id, body).encode();
+        let message = BusMessage::new(&self.settings.instance_id, body).encode();
+        let payload = self.seal.seal(&subject, &message);
         let outcome = match self.outbox.try_send((subject, payload)) {
             Ok(()) => "sent",
             Err(_) => "dropped",
@@ -199,7 +171,8 @@ impl Cluster {
         self: &Arc<Self>,
         doc: &str,
     ) -> anyhow::Result<mpsc::UnboundedReceiver<BusMessage>> {
-        let mut sub = self.client.subscribe(self.doc_subject(doc)).await?;
+        let subject = self.doc_subject(doc);
+        let mut sub = self.client.subscribe(subject.clone()).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let this = self.clone();
         tokio::spawn(async move {
@@ -208,7 +181,7 @@ impl Cluster {
                     _ = tx.closed() => break,
                     msg = sub.next() => {
                         let Some(msg) = msg else { break };
-                        if let Some(msg) = this.receive(&msg.payload) {
+                        if let Some(msg) = this.receive(&subject, &msg.payload) {
                             if tx.send(msg).is_err() {
                                 break;
                             }
@@ -221,21 +194,11 @@ impl Cluster {
         Ok(rx)
     }
 
-    /// Decodes a received message; `None` for one to ignore (unreadable, our own, or
-    /// dropped on purpose by `--test-bus-drop-percent`).
-    fn receive(&self, payload: &Bytes) -> Option<BusMessage> {
+    /// Checks and decodes a frame received on `subject`; `None` for one to ignore: one
+    /// `verify` refuses, or one dropped on purpose by `--test-bus-drop-percent`.
+    fn receive(&self, subject: &str, payload: &Bytes) -> Option<BusMessage> {
         metrics::counter!(m::BUS_RECEIVED).increment(1);
-        let msg = match BusMessage::decode(payload) {
-            Ok(msg) => msg,
-            Err(err) => {
-                metrics::counter!(m::BUS_DROPPED).increment(1);
-                tracing::warn!(error = %err, "unreadable cluster bus message dropped");
-                return None;
-            }
-        };
-        if msg.origin == self.settings.instance_id {
-            return None;
-        }
+        let msg = self.verify(subject, payload)?;
         let n = self.received.fetch_add(1, Ordering::Relaxed);
         let pct = u64::from(self.settings.drop_percent.min(100));
         // Deterministic and evenly spread: `pct` of every 100 messages are dropped.
@@ -245,6 +208,42 @@ impl Cluster {
         }
         metrics::histogram!(m::BUS_LAG_SECONDS).record(msg.age_secs());
         Some(msg)
+    }
+
+    /// A frame that passed every check and is not our own, decoded. One that fails the
+    /// signature, is stale or replayed, or does not parse is counted in
+    /// `tandem_bus_frames_rejected_total` by reason.
+    fn verify(&self, subject: &str, payload: &Bytes) -> Option<BusMessage> {
+        let msg = self
+            .seal
+            .open(subject, payload)
+            .and_then(|inner| BusMessage::decode(&inner).map_err(|_| Rejected::Malformed));
+        let msg = match msg {
+            Ok(msg) => msg,
+            Err(reason) => {
+                metrics::counter!(m::BUS_REJECTED, "reason" => reason.as_str()).increment(1);
+                // One line per call site and second at most (log_limit.rs): a flood of
+                // forged frames must not become a flood of log lines.
+                tracing::warn!(
+                    subject,
+                    reason = reason.as_str(),
+                    bytes = payload.len(),
+                    "cluster bus frame rejected (tandem_bus_frames_rejected_total)"
+                );
+                return None;
+            }
+        };
+        (msg.origin != self.settings.instance_id).then_some(msg)
+    }
+}
+
+/// A NATS URL without the `user:password@` it may carry, for error messages.
+fn without_credentials(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_string(),
     }
 }
 

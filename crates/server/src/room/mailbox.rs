@@ -41,6 +41,8 @@ pub(crate) struct CaughtUp {
     /// Whether the room knew the document as stored when it asked: only then does "not
     /// found" mean someone deleted it.
     pub knew_stored: bool,
+    /// The sequence number the read started after.
+    pub after: i64,
     pub result: Result<Option<StoredDoc>, StoreError>,
 }
 

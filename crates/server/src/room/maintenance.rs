@@ -15,8 +15,13 @@ use yrs::{
     ReadTxn, StateVector, Transact,
 };
 
-use super::{commit::Committed, mailbox::RoomError, settings::RoomSettings, weight, Room};
-use crate::{metric_names as m, render::Content};
+use super::{
+    commit::Committed, db_state, mailbox::RoomError, settings::RoomSettings, weight, Room,
+};
+use crate::{
+    metric_names as m,
+    render::{Content, Fields},
+};
 
 /// What the room tracks to decide when to compact and when to take a version.
 pub(super) struct Upkeep {
@@ -134,9 +139,10 @@ impl Room {
             self.upkeep.bytes_since_snapshot = 0;
             let store = self.ctx.store.clone();
             let name = self.name.clone();
+            let clustered = self.ctx.cluster.is_some();
             // If it fails, the log still holds everything; the next compaction folds it.
             self.upkeep.spawn(async move {
-                compact(&store, &name, &snapshot).await;
+                compact_what_is_stored(&store, &name, clustered, snapshot).await;
             });
         }
     }
@@ -154,7 +160,17 @@ impl Room {
         self.upkeep.last_version = Instant::now();
         let store = self.ctx.store.clone();
         let name = self.name.clone();
+        let clustered = self.ctx.cluster.is_some();
+        let fields = self.ctx.settings.rich_fields.clone();
         self.upkeep.spawn(async move {
+            let material = match stored_material(&store, &name, clustered, &fields, material).await
+            {
+                Ok(material) => material,
+                Err(e) => {
+                    let _ = done.send(Err(RoomError::Storage(e.to_string())));
+                    return;
+                }
+            };
             match store_version(&store, &name, &material).await {
                 Ok(Some(info)) => {
                     let _ = done.send(Ok(info));
@@ -203,14 +219,23 @@ impl Room {
         self.catch_up_now().await;
         if self.upkeep.updates_since_snapshot > 0 {
             let snapshot = self.snapshot();
-            if compact(&self.ctx.store, &self.name, &snapshot).await {
+            let clustered = self.ctx.cluster.is_some();
+            if compact_what_is_stored(&self.ctx.store, &self.name, clustered, snapshot).await {
                 self.upkeep.updates_since_snapshot = 0;
                 self.upkeep.bytes_since_snapshot = 0;
             }
         }
         if self.upkeep.dirty_since_version {
             let material = self.version_material(VersionKind::Auto, None);
-            match store_version(&self.ctx.store, &self.name, &material).await {
+            let clustered = self.ctx.cluster.is_some();
+            let fields = &self.ctx.settings.rich_fields;
+            let material =
+                stored_material(&self.ctx.store, &self.name, clustered, fields, material);
+            let stored = match material.await {
+                Ok(material) => store_version(&self.ctx.store, &self.name, &material).await,
+                Err(err) => Err(err),
+            };
+            match stored {
                 Ok(_) => self.upkeep.dirty_since_version = false,
                 Err(err) => {
                     tracing::warn!(doc = %self.name, error = %err, "version on unload failed")
@@ -225,9 +250,10 @@ impl Room {
         Snapshot {
             state: txn.encode_state_as_update_v1(&StateVector::default()),
             state_vector: txn.state_vector().encode_v1(),
-            // Only what this copy has applied: rows past it may hold others' updates that
-            // are not in this state, and compaction deletes every row the snapshot covers.
-            upto_seq: self.replica.applied,
+            // Only what this copy is sure to have: rows past it may hold others' updates
+            // that are not in this state, and compaction deletes every row the snapshot
+            // covers (`replica.rs`: the bus never moves `confirmed`).
+            upto_seq: self.replica.confirmed(),
         }
     }
 
@@ -235,6 +261,18 @@ impl Room {
         let authors = std::mem::take(&mut self.upkeep.authors)
             .into_iter()
             .collect();
+        if self.ctx.cluster.is_some() {
+            // Made from what the database holds instead (`stored_material`).
+            return NewVersion {
+                kind,
+                label,
+                state: Vec::new(),
+                state_vector: Vec::new(),
+                text: String::new(),
+                format: None,
+                authors,
+            };
+        }
         let txn = self.awareness.doc().transact();
         let content = Content::from_txn(&txn, &self.ctx.settings.rich_fields);
         NewVersion {
@@ -247,6 +285,50 @@ impl Room {
             authors,
         }
     }
+}
+
+/// Compacts with `memory` (a single instance), or, in cluster mode, with a snapshot of
+/// what the database holds (see `db_state`); returns whether it worked.
+async fn compact_what_is_stored(
+    store: &Arc<dyn Store>,
+    name: &str,
+    clustered: bool,
+    memory: Snapshot,
+) -> bool {
+    if !clustered {
+        return compact(store, name, &memory).await;
+    }
+    match db_state::snapshot(store, name).await {
+        Ok(Some(snapshot)) => compact(store, name, &snapshot).await,
+        Ok(None) => false,
+        Err(err) => {
+            tracing::warn!(doc = %name, error = %err, "reading the document to compact it failed");
+            false
+        }
+    }
+}
+
+/// `memory` (a single instance), or, in cluster mode, the same version made from what the
+/// database holds (see `db_state`).
+async fn stored_material(
+    store: &Arc<dyn Store>,
+    name: &str,
+    clustered: bool,
+    fields: &Fields,
+    memory: NewVersion,
+) -> Result<NewVersion, StoreError> {
+    if !clustered {
+        return Ok(memory);
+    }
+    let NewVersion {
+        kind,
+        label,
+        authors,
+        ..
+    } = memory;
+    db_state::version(store, name, fields, kind, label, authors)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(name.to_string()))
 }
 
 /// Replaces the log up to the snapshot; returns whether it worked.

@@ -16,7 +16,9 @@
 //!    compacts, takes a version if needed, and removes itself from the registry.
 
 mod budget;
+mod claims;
 mod commit;
+mod db_state;
 mod delete;
 mod heavy;
 mod held;
@@ -25,6 +27,7 @@ mod maintenance;
 mod peers;
 mod presence;
 mod rate;
+mod remote_presence;
 mod replica;
 mod requests;
 mod settings;

@@ -2,24 +2,33 @@
 //! every room tracks.
 //!
 //! `applied` is the highest log sequence number such that every row up to it is in the
-//! room's document. Appends to one document commit in sequence order (the store locks the
-//! document row), so a room can take the next commit straight from the bus when the
-//! commit's `prev` equals `applied`, and otherwise reads `seq > applied` from the database:
-//! nothing in between can be missed. Compaction folds the log only up to `applied`.
+//! room's document, as far as the room knows. Appends to one document commit in sequence
+//! order (the store locks the document row), so a room can take the next commit straight
+//! from the bus when the commit's `prev` equals `applied`, and otherwise reads what it
+//! misses from the database: nothing in between can be missed.
 //!
-//! A single instance is the degenerate case: its own commits always follow `applied`.
+//! PostgreSQL is the only truth and the bus a hint, even signed (docs/cluster-bus.md).
+//! Positions only the bus vouched for are `claims` (`claims.rs`); a second claim on one,
+//! or this room's own commit landing on one, makes the room read from the oldest claim on,
+//! so a false claim cannot hide a real commit. Compaction folds only up to `confirmed()`,
+//! and in cluster mode it and versions use the database's state (`db_state.rs`). A bus
+//! commit with missing dependencies is read from the database instead (see `held.rs`).
+//!
+//! A single instance is the degenerate case: its own commits always follow `applied`,
+//! and `confirmed()` equals `applied`.
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
 use tandem_persistence::{Appended, StoredDoc};
 use yrs::{
-    sync::{awareness::AwarenessUpdate, Message, SyncMessage},
+    sync::{Message, SyncMessage},
     updates::decoder::Decode,
     ClientID, ReadTxn, StateVector, Transact, Update,
 };
 
 use super::{
+    claims::Claims,
     heavy,
     mailbox::{CaughtUp, Control},
     Flow, Room,
@@ -28,12 +37,19 @@ use crate::{
     cluster::{Body, BusMessage, MAX_INLINE_BYTES},
     metric_names as m,
     peer::PeerId,
-    protocol, text,
+    protocol, text, yjs_bounds,
 };
 
 #[derive(Default)]
 pub(super) struct Replica {
     pub(super) applied: i64,
+    /// Log positions this room took from the bus and no read from the database has
+    /// covered since.
+    claims: Claims,
+    /// The bus contradicted itself or the database: the next read starts at the oldest
+    /// claim rather than `applied`, so it brings what a false claim hid. (Otherwise reads
+    /// start at `applied`: re-reading what the bus brought would cost every catch-up.)
+    distrust: bool,
     /// The highest sequence number this room has heard of (its own commits, the bus):
     /// past `applied` means rows are missing here.
     seen: i64,
@@ -48,10 +64,16 @@ pub(super) struct Replica {
     /// answered once it has caught up, so a late joiner never gets an old document.
     deferred: Vec<(PeerId, StateVector)>,
     /// Awareness client ids announced through another instance, and which one.
-    remote: HashMap<ClientID, String>,
+    pub(super) remote: HashMap<ClientID, String>,
 }
 
 impl Replica {
+    /// The highest sequence number such that every row up to it is in the room by the
+    /// word of the database or of this room's own writer: the bus never moves it.
+    pub(super) fn confirmed(&self) -> i64 {
+        self.claims.confirmed(self.applied)
+    }
+
     /// Whether a sync reply now could miss commits other instances made.
     pub(super) fn gated(&self) -> bool {
         self.catching_up || self.checks > 0
@@ -68,6 +90,7 @@ impl Replica {
 
     pub(super) fn loaded(&mut self, stored: &StoredDoc) {
         self.applied = stored.last_seq;
+        self.claims.clear();
         self.doc_id = Some(stored.id);
     }
 }
@@ -82,7 +105,16 @@ impl Room {
         self.replica.doc_id = Some(appended.id);
         let r = &mut self.replica;
         r.seen = r.seen.max(appended.last_seq);
-        if appended.prev_seq <= r.applied {
+        if r.claims.overlap(appended.prev_seq, appended.last_seq) {
+            // The database gave this commit positions the bus had claimed for another
+            // instance's commit: the bus was wrong. Read what is really there.
+            r.applied = r.applied.max(appended.last_seq);
+            r.distrust = true;
+            metrics::counter!(m::BUS_CONFLICTS).increment(1);
+            tracing::warn!(doc = %self.name, prev = appended.prev_seq, last = appended.last_seq,
+                "a bus commit claimed the position of this instance's own commit; re-reading from the database");
+            self.catch_up();
+        } else if appended.prev_seq <= r.applied {
             // Rows up to `prev` are here, and the rest of this commit is ours.
             r.applied = r.applied.max(appended.last_seq);
         } else {
@@ -113,9 +145,11 @@ impl Room {
                 self.replica.seen = self.replica.seen.max(last);
                 if last <= self.replica.applied {
                     metrics::counter!(m::BUS_DUPLICATES).increment(1);
+                    self.second_claim(prev, last);
                 } else if prev == self.replica.applied && !self.replica.catching_up {
                     if self.apply_remote(&frames) {
                         self.replica.applied = last;
+                        self.replica.claims.add(prev, last);
                     } else {
                         // Its rows are in the database: read them from there instead.
                         metrics::counter!(m::BUS_DROPPED).increment(1);
@@ -126,20 +160,33 @@ impl Room {
                     self.catch_up();
                 }
             }
-            Body::UpdateRef { last, .. } => {
+            Body::UpdateRef { prev, last } => {
                 self.replica.seen = self.replica.seen.max(last);
                 if last > self.replica.applied {
                     self.catch_up();
                 } else {
                     metrics::counter!(m::BUS_DUPLICATES).increment(1);
+                    self.second_claim(prev, last);
                 }
             }
             Body::Awareness(frame) => self.on_remote_awareness(msg.origin, &frame),
             Body::AwarenessQuery => self.answer_awareness_query(),
-            Body::Deleted => return Flow::Vanish,
+            // Only the database says a document is gone: a room whose row is gone ends
+            // when the read finds nothing (`on_caught_up`).
+            Body::Deleted => self.catch_up(),
             Body::Heartbeat => {}
         }
         Flow::Continue
+    }
+
+    /// A bus commit for positions this room has. If only the bus vouched for them, two
+    /// claims disagree (a repeat cannot pass the replay check): one of them is false, and
+    /// only the database can tell which, so the room reads from the oldest claim on.
+    fn second_claim(&mut self, prev: i64, last: i64) {
+        if self.replica.claims.overlap(prev, last) {
+            self.replica.distrust = true;
+            self.catch_up();
+        }
     }
 
     /// Applies committed updates another instance relayed, and relays them here. False
@@ -165,9 +212,23 @@ impl Room {
         whole
     }
 
-    /// Applies an update already in the database (it passed every check where it came in).
+    /// Applies an update another instance says it committed. One that builds on changes
+    /// this room does not have is refused (false) rather than left to `yrs` as pending:
+    /// the caller reads the commit from the database instead.
     fn apply_committed(&mut self, update: &[u8]) -> bool {
         let doc = self.awareness.doc().clone();
+        let have = doc.transact().state_vector();
+        match yjs_bounds::missing_dependency(update, &have) {
+            Ok(None) => {}
+            Ok(Some((client, clock))) => {
+                tracing::debug!(doc = %self.name, client, clock, "bus commit builds on changes this room lacks; reading it from the database");
+                return false;
+            }
+            Err(err) => {
+                tracing::warn!(doc = %self.name, error = %err, "bus commit is not a valid update");
+                return false;
+            }
+        }
         let applied = heavy::run(update.len(), || {
             let decoded = Update::decode_v1(update).map_err(|e| e.to_string())?;
             doc.transact_mut()
@@ -188,20 +249,25 @@ impl Room {
     /// Reads what this copy misses from the database in place (writing out before an
     /// unload: compaction must cover everything this room wrote).
     pub(super) async fn catch_up_now(&mut self) {
-        if self.replica.seen <= self.replica.applied {
+        if self.replica.seen <= self.replica.applied && !self.replica.distrust {
             return;
         }
-        match self
-            .ctx
-            .store
-            .load_since(&self.name, self.replica.applied)
-            .await
-        {
-            Ok(Some(stored)) => self.apply_stored(&stored),
+        let after = self.read_from();
+        match self.ctx.store.load_since(&self.name, after).await {
+            Ok(Some(stored)) => self.apply_stored(&stored, after),
             Ok(None) => {}
             Err(err) => {
                 tracing::warn!(doc = %self.name, error = %err, "catching up from the database failed")
             }
+        }
+    }
+
+    /// Where the next read from the database starts (see `Replica::distrust`).
+    fn read_from(&mut self) -> i64 {
+        if std::mem::take(&mut self.replica.distrust) {
+            self.replica.confirmed()
+        } else {
+            self.replica.applied
         }
     }
 
@@ -214,16 +280,15 @@ impl Room {
         self.replica.catching_up = true;
         metrics::counter!(m::CATCH_UPS).increment(1);
         let store = self.ctx.store.clone();
-        let (name, after, ctrl) = (
-            self.name.clone(),
-            self.replica.applied,
-            self.ctrl_tx.clone(),
-        );
-        let knew_stored = self.replica.doc_id.is_some();
+        let after = self.read_from();
+        let (name, ctrl) = (self.name.clone(), self.ctrl_tx.clone());
+        // A sequence number means a commit, so a stored document.
+        let knew_stored = self.replica.doc_id.is_some() || self.replica.seen > 0;
         tokio::spawn(async move {
             let result = store.load_since(&name, after).await;
             let answer = CaughtUp {
                 knew_stored,
+                after,
                 result,
             };
             let _ = ctrl.send(Control::CaughtUp(Box::new(answer)));
@@ -233,7 +298,7 @@ impl Room {
     pub(super) fn on_caught_up(&mut self, answer: CaughtUp) -> Flow {
         self.replica.catching_up = false;
         match answer.result {
-            Ok(Some(stored)) => self.apply_stored(&stored),
+            Ok(Some(stored)) => self.apply_stored(&stored, answer.after),
             Ok(None) if answer.knew_stored => return Flow::Vanish,
             Ok(None) => {}
             Err(err) => {
@@ -250,13 +315,16 @@ impl Room {
 
     /// Applies rows read from the database and relays to this instance's peers what they
     /// did not have: the difference, in one update.
-    pub(super) fn apply_stored(&mut self, stored: &StoredDoc) {
+    /// `after`: where the read started; the bus claims the read covered are settled.
+    pub(super) fn apply_stored(&mut self, stored: &StoredDoc, after: i64) {
         let doc = self.awareness.doc().clone();
         let before = doc.transact().state_vector();
         for err in text::replay(&doc, stored) {
             tracing::error!(doc = %self.name, error = %err, "stored update skipped");
         }
+        // Everything past what the read started from is in `stored`.
         self.replica.applied = self.replica.applied.max(stored.last_seq);
+        self.replica.claims.settle(after, stored.last_seq);
         self.replica.doc_id = Some(stored.id);
         let diff = doc.transact().encode_diff_v1(&before);
         // An empty update is two zero bytes.
@@ -281,6 +349,15 @@ impl Room {
             Some(head) if head > self.replica.applied => {
                 self.replica.seen = self.replica.seen.max(head);
                 self.catch_up();
+            }
+            // Positions past the database's head that only the bus vouched for: forget
+            // them, so the next real commit is read rather than taken for one of them.
+            // (Lowering `applied` costs at most a read; it never skips a row.)
+            Some(head)
+                if head < self.replica.applied && self.replica.claims.overlap(head, i64::MAX) =>
+            {
+                self.replica.applied = head;
+                self.replica.claims.drop_past(head);
             }
             Some(_) => {}
         }
@@ -317,94 +394,5 @@ impl Room {
         for (peer, sv) in std::mem::take(&mut self.replica.deferred) {
             self.answer_step1(peer, &sv);
         }
-    }
-
-    /// Tells the other instances that this document is gone.
-    pub(super) fn publish_deleted(&self) {
-        if let Some(cluster) = &self.ctx.cluster {
-            cluster.publish(&self.name, Body::Deleted);
-        }
-    }
-
-    /// Awareness this room relayed for its own peers goes to the other instances too.
-    pub(super) fn publish_awareness(&self, frame: &Bytes) {
-        if let Some(cluster) = &self.ctx.cluster {
-            cluster.publish(&self.name, Body::Awareness(frame.clone()));
-        }
-    }
-
-    /// Asks the other instances for their clients' awareness (a room that just loaded).
-    pub(super) fn query_remote_awareness(&self) {
-        if let Some(cluster) = &self.ctx.cluster {
-            cluster.publish(&self.name, Body::AwarenessQuery);
-        }
-    }
-
-    fn answer_awareness_query(&self) {
-        let local: Vec<ClientID> = self
-            .awareness
-            .iter()
-            .filter(|(c, s)| s.data.is_some() && !self.replica.remote.contains_key(c))
-            .map(|(c, _)| c)
-            .collect();
-        if local.is_empty() {
-            return;
-        }
-        if let Ok(update) = self.awareness.update_with_clients(local) {
-            self.publish_awareness(&protocol::awareness(update));
-        }
-    }
-
-    /// Awareness of another instance's clients. Its clocks count on that instance, so each
-    /// entry is renumbered past what this room knows; a client id one of this instance's
-    /// own peers owns is left alone.
-    fn on_remote_awareness(&mut self, origin: String, frame: &[u8]) {
-        let Ok(msgs) = protocol::decode_frame(frame) else {
-            return;
-        };
-        for msg in msgs {
-            let Message::Awareness(update) = msg else {
-                continue;
-            };
-            let mut out = AwarenessUpdate {
-                clients: HashMap::new(),
-            };
-            for (client, mut entry) in update.clients {
-                if self.presence.is_owned(client) {
-                    continue;
-                }
-                if let Some((clock, _)) = self.awareness.meta(client) {
-                    entry.clock = clock.saturating_add(1);
-                }
-                if entry.json.as_ref() == "null" {
-                    self.replica.remote.remove(&client);
-                } else {
-                    self.replica.remote.insert(client, origin.clone());
-                }
-                out.clients.insert(client, entry);
-            }
-            if out.clients.is_empty() {
-                continue;
-            }
-            let relay = protocol::awareness(out.clone());
-            if self.awareness.apply_update(out).is_ok() {
-                self.broadcast(&relay);
-            }
-        }
-    }
-
-    /// An instance stopped sending heartbeats: its clients' presence goes.
-    pub(super) fn drop_instance(&mut self, instance: &str) {
-        let gone: Vec<ClientID> = self
-            .replica
-            .remote
-            .iter()
-            .filter(|(_, i)| i.as_str() == instance)
-            .map(|(c, _)| *c)
-            .collect();
-        for c in &gone {
-            self.replica.remote.remove(c);
-        }
-        let _ = self.remove_awareness(gone);
     }
 }

@@ -402,6 +402,7 @@ async fn cluster_mode_on_sqlite_refuses_to_start() {
         cmd.args(base)
             .env_remove("DATABASE_URL")
             .env_remove("TANDEM_NATS_URL")
+            .env("TANDEM_CLUSTER_KEY", crate::kit::cluster::CLUSTER_KEY)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
         if from_env {

@@ -4,6 +4,7 @@
 mod kit;
 
 mod access;
+mod bus_forgery;
 mod cli;
 mod close_frames;
 mod cluster;
@@ -24,7 +25,7 @@ mod panics;
 mod pre_auth;
 mod presence;
 mod proxies;
-mod share_links;
 mod rich;
+mod share_links;
 mod slow_commit;
 mod sync;

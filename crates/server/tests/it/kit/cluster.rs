@@ -4,7 +4,14 @@
 
 use std::time::Duration;
 
-use super::{api::Api, metric_in, nats::NatsServer, new_doc, pg::TestDatabase, BinServer};
+use super::{
+    api::Api,
+    metric_in,
+    nats::{NatsServer, NATS_PASSWORD, NATS_USER},
+    new_doc,
+    pg::TestDatabase,
+    BinServer,
+};
 
 /// How long a cluster-wide wait may take: three server processes, PostgreSQL and NATS
 /// share a small, busy machine, and repairs run on the resync period.
@@ -13,6 +20,9 @@ pub const CLUSTER_WAIT: Duration = Duration::from_secs(60);
 /// Resync period every test instance runs with (`--cluster-resync-ms`), short so that a
 /// repair from the database costs a test half a second, not the default two.
 pub const RESYNC_MS: &str = "500";
+
+/// `--cluster-key` of every test instance.
+pub const CLUSTER_KEY: &str = "test-cluster-key-0123456789abcdef0123456789";
 
 pub struct Instance {
     pub server: BinServer,
@@ -78,6 +88,12 @@ impl Cluster {
             &self.prefix,
             "--cluster-resync-ms",
             RESYNC_MS,
+            "--cluster-key",
+            CLUSTER_KEY,
+            "--nats-user",
+            NATS_USER,
+            "--nats-password",
+            NATS_PASSWORD,
         ];
         args.extend(self.extra.iter().map(String::as_str));
         let server = BinServer::spawn(&args);

@@ -9,6 +9,11 @@ use std::{
     time::Duration,
 };
 
+/// The credentials every test NATS server demands, and the instances present
+/// (`--nats-user`, `--nats-password`): the bus is never open in a test either.
+pub const NATS_USER: &str = "tandem";
+pub const NATS_PASSWORD: &str = "test-bus-password";
+
 /// How long `nats-server` may take to say it is ready.
 const READY: Duration = Duration::from_secs(20);
 
@@ -99,6 +104,7 @@ fn spawn(port: Option<u16>, log: &Arc<Mutex<Vec<String>>>) -> (Child, u16) {
     let port_arg = port.map_or("-1".to_string(), |p| p.to_string());
     let mut child = Command::new(binary())
         .args(["-a", "127.0.0.1", "-p", &port_arg])
+        .args(["--user", NATS_USER, "--pass", NATS_PASSWORD])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
