@@ -15,6 +15,7 @@ pub mod config;
 mod edge;
 mod error;
 mod extract;
+mod feed;
 mod hocuspocus;
 mod holds;
 mod listener;

@@ -10,6 +10,7 @@ mod cluster;
 mod connections;
 mod crash;
 mod edge;
+mod feed;
 mod held;
 mod history;
 mod http_transports;

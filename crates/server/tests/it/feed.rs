@@ -1,0 +1,346 @@
+//! The change feed over real HTTP (docs/change-feed.md): SSE resume seams, compaction
+//! answered with a snapshot, access, JSON long polling, and the feed of every document.
+//! The event-stream format and Quill deltas are parsed here, independently of the server.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::Value;
+use tandem::auth::{now_secs, AccessLevel, Auth, Claims};
+
+use crate::kit::*;
+
+/// A feed reader's rebuilt text: Quill deltas (UTF-16 counts) applied in order.
+#[derive(Default)]
+struct Rebuilt {
+    text: Vec<u16>,
+    ids: Vec<i64>,
+    snapshots: usize,
+}
+
+impl Rebuilt {
+    fn take(&mut self, kind: &str, id: Option<&str>, data: &Value) {
+        if let Some(id) = id {
+            self.ids.push(id.parse().expect("id is a position"));
+        }
+        if kind == "snapshot" {
+            self.snapshots += 1;
+            self.text = data["text"].as_str().unwrap().encode_utf16().collect();
+            return;
+        }
+        let mut at = 0usize;
+        for op in data["delta"].as_array().expect("delta") {
+            if let Some(n) = op["retain"].as_u64() {
+                at += n as usize;
+            } else if let Some(n) = op["delete"].as_u64() {
+                self.text.drain(at..at + n as usize);
+            } else if let Some(s) = op["insert"].as_str() {
+                let units: Vec<u16> = s.encode_utf16().collect();
+                self.text.splice(at..at, units.iter().copied());
+                at += units.len();
+            }
+        }
+        assert_eq!(
+            data["length"].as_u64().unwrap() as usize,
+            self.text.len(),
+            "{data}"
+        );
+    }
+
+    fn string(&self) -> String {
+        String::from_utf16(&self.text).unwrap()
+    }
+
+    fn assert_once_each(&self) {
+        assert!(
+            self.ids.windows(2).all(|w| w[0] < w[1]),
+            "ids not increasing: {:?}",
+            self.ids
+        );
+    }
+}
+
+type Bytes = std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+
+/// A minimal EventSource: `(event, id, data)` blocks, comments skipped.
+struct Stream {
+    body: Bytes,
+    buf: Vec<u8>,
+}
+
+impl Stream {
+    async fn open(url: &str, last_id: Option<i64>) -> Result<Stream, (u16, String)> {
+        let mut req = reqwest::Client::new()
+            .get(url)
+            .header("Accept", "text/event-stream");
+        if let Some(id) = last_id {
+            req = req.header("Last-Event-ID", id.to_string());
+        }
+        let res = req.send().await.unwrap();
+        if !res.status().is_success() {
+            let status = res.status().as_u16();
+            return Err((status, res.text().await.unwrap()));
+        }
+        Ok(Stream {
+            body: Box::pin(res.bytes_stream()),
+            buf: Vec::new(),
+        })
+    }
+
+    /// The next event; None at the end of the stream or after `limit`.
+    async fn next(&mut self, limit: Duration) -> Option<(String, Option<String>, String)> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            while let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buf.drain(..end + 2).collect();
+                let block = String::from_utf8(block).unwrap();
+                let (mut event, mut id, mut data) = ("message".to_string(), None, Vec::new());
+                for line in block.lines().filter(|l| !l.starts_with(':')) {
+                    let (field, value) = line.split_once(':').unwrap_or((line, ""));
+                    let value = value.strip_prefix(' ').unwrap_or(value).to_string();
+                    match field {
+                        "event" => event = value,
+                        "id" => id = Some(value),
+                        "data" => data.push(value),
+                        _ => {}
+                    }
+                }
+                if !data.is_empty() {
+                    return Some((event, id, data.join("\n")));
+                }
+            }
+            match tokio::time::timeout_at(deadline, self.body.next()).await {
+                Ok(Some(Ok(chunk))) => self.buf.extend_from_slice(&chunk),
+                _ => return None,
+            }
+        }
+    }
+
+    /// Reads events into `into` until `done` holds.
+    async fn follow_until(&mut self, into: &mut Rebuilt, done: impl Fn(&Rebuilt) -> bool) {
+        while !done(into) {
+            let (event, id, data) = self.next(WAIT).await.expect("feed event in time");
+            into.take(&event, id.as_deref(), &serde_json::from_str(&data).unwrap());
+        }
+    }
+}
+
+async fn pg_server(extra: &[&str]) -> (TestServer, pg::TestDatabase) {
+    let db = pg::TestDatabase::create("feed").await;
+    let mut args = vec!["--database-url", db.url.as_str()];
+    args.extend(extra);
+    (start(&args).await, db)
+}
+
+/// Changes committed while a reader reconnects appear exactly once; the text rebuilt from
+/// the deltas equals the document's.
+async fn resume_seam(server: &TestServer) {
+    let url = server.http("/api/documents/seam/changes?after=0");
+    let mut writer = Client::connect(&server.ws("seam")).await;
+    for ch in "hello".chars() {
+        writer.append(&ch.to_string()).await;
+    }
+    let mut seen = Rebuilt::default();
+    let mut feed = Stream::open(&url, None).await.unwrap();
+    feed.follow_until(&mut seen, |r| r.string() == "hello")
+        .await;
+    for round in 0..5 {
+        drop(feed);
+        // Typed while no reader is connected, and while it reconnects.
+        writer.append(&format!(" {round}")).await;
+        let typing = async {
+            for ch in "ab".chars() {
+                writer.append(&ch.to_string()).await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        let last = *seen.ids.last().unwrap();
+        let (opened, ()) = tokio::join!(Stream::open(&url, Some(last)), typing);
+        feed = opened.unwrap();
+        let want = get_text(server, "seam").await;
+        feed.follow_until(&mut seen, |r| r.string().len() >= want.len())
+            .await;
+        assert_eq!(seen.string(), want);
+    }
+    seen.assert_once_each();
+    assert_eq!(seen.snapshots, 0);
+    // Nothing more, nothing twice.
+    assert!(feed.next(Duration::from_millis(300)).await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_resume_seams_are_exact() {
+    resume_seam(&start(&[]).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_resume_seams_are_exact() {
+    let (server, _db) = pg_server(&[]).await;
+    resume_seam(&server).await;
+}
+
+/// `after` older than a compaction: one snapshot, then the rest (SSE and JSON).
+async fn compaction_snapshot(server: &TestServer) {
+    let mut writer = Client::connect(&server.ws("folded")).await;
+    for ch in "compacted away".chars() {
+        writer.append(&ch.to_string()).await;
+    }
+    let text = wait_for("the log to be compacted", || async {
+        let page: Value = reqwest::get(server.http("/api/documents/folded/changes?after=0"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let first = page["changes"][0].clone();
+        (first["type"] == "snapshot").then_some(first)
+    })
+    .await;
+    assert!(
+        text["text"].as_str().unwrap().starts_with("compacted"),
+        "{text}"
+    );
+    for ch in "!!".chars() {
+        writer.append(&ch.to_string()).await;
+    }
+    let want = wait_for("the text", || async {
+        Some(get_text(server, "folded").await).filter(|t| t.ends_with("!!"))
+    })
+    .await;
+    let mut seen = Rebuilt::default();
+    let url = server.http("/api/documents/folded/changes");
+    let mut feed = Stream::open(&url, Some(0)).await.unwrap();
+    feed.follow_until(&mut seen, |r| r.string() == want).await;
+    assert_eq!(seen.snapshots, 1);
+    seen.assert_once_each();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_after_a_compaction_gives_a_snapshot_then_the_rest() {
+    compaction_snapshot(&start(&["--compact-updates", "5"]).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_after_a_compaction_gives_a_snapshot_then_the_rest() {
+    let (server, _db) = pg_server(&["--compact-updates", "5"]).await;
+    compaction_snapshot(&server).await;
+}
+
+const SECRET: &str = "feed-secret-0123456789";
+const ADMIN: &str = "feed-admin-key";
+
+fn token(doc: &str, exp: u64) -> String {
+    Auth::new(Some(SECRET), None)
+        .mint(&Claims {
+            doc: doc.into(),
+            access: AccessLevel::Read,
+            exp,
+            name: None,
+            share: false,
+        })
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_rules_apply_and_expiry_ends_the_stream() {
+    let server = start(&["--secret", SECRET, "--admin-key", ADMIN]).await;
+    let url = |doc: &str, token: Option<&str>| {
+        with_token(server.http(&format!("/api/documents/{doc}/changes")), token)
+    };
+    let (status, _) = Stream::open(&url("a", None), None).await.err().unwrap();
+    assert_eq!(status, 401);
+    let other = token("b", now_secs() + 600);
+    let (status, _) = Stream::open(&url("a", Some(&other)), None)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(status, 403);
+    let (status, _) = Stream::open(&with_token(server.http("/api/changes"), Some(&other)), None)
+        .await
+        .map(|_| (200, String::new()))
+        .unwrap_or_else(|e| e);
+    assert_eq!(
+        status, 200,
+        "a token sees its own documents in the global feed"
+    );
+    let (status, _) = Stream::open(&server.http("/api/changes"), None)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(status, 401);
+    // A read-only token that expires in 2 s: the stream ends then.
+    let short = token("a", now_secs() + 2);
+    let mut feed = Stream::open(&url("a", Some(&short)), None).await.unwrap();
+    let started = std::time::Instant::now();
+    let (event, _, data) = feed.next(WAIT).await.expect("a close event at expiry");
+    assert_eq!(event, "close", "{data}");
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    assert!(
+        feed.next(Duration::from_secs(2)).await.is_none(),
+        "the stream ended"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_long_polling_and_the_feed_of_every_document() {
+    let server = start(&["--secret", SECRET, "--admin-key", ADMIN]).await;
+    let admin = reqwest::Client::new();
+    let head: Value = admin
+        .get(server.http("/api/changes"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let next = head["next"].as_i64().unwrap();
+    let writer_token = Auth::new(Some(SECRET), None)
+        .mint(&Claims {
+            doc: "*".into(),
+            access: AccessLevel::Write,
+            exp: now_secs() + 600,
+            name: None,
+            share: false,
+        })
+        .unwrap();
+    let poll = {
+        let url = format!(
+            "{}?after={next}&wait=20&token={}",
+            server.http("/api/changes"),
+            token("team-*", now_secs() + 600)
+        );
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let page: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+            (page, started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut other =
+        Client::connect(&format!("{}?token={writer_token}", server.ws("private"))).await;
+    other.append("x").await;
+    let mut team = Client::connect(&format!("{}?token={writer_token}", server.ws("team-a"))).await;
+    team.append("y").await;
+    let (page, took) = poll.await.unwrap();
+    assert!(
+        took >= Duration::from_millis(400),
+        "held until a change: {took:?} {page}"
+    );
+    let changes = page["changes"].as_array().unwrap();
+    assert!(!changes.is_empty(), "{page}");
+    assert!(
+        changes.iter().all(|c| c["doc"] == "team-a"),
+        "a prefix token sees only its documents: {page}"
+    );
+    assert_eq!(changes[0]["delta"], serde_json::json!([{ "insert": "y" }]));
+    // Bad input gets a clear error.
+    let res = admin
+        .get(server.http("/api/changes?after=soon"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    let message = expect_error(res, 400).await;
+    assert!(message.contains("after"), "{message}");
+}
