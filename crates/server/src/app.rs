@@ -149,7 +149,8 @@ pub async fn start_with_store(
             .collect();
         tracing::info!(proxies = %proxies.join(","), "client addresses from X-Forwarded-For / X-Real-IP of trusted proxies");
     }
-    let feed = crate::feed::Feed::start(store.clone()).await;
+    let feed =
+        crate::feed::Feed::start(store.clone(), Duration::from_millis(config.feed_poll_ms)).await;
     let state = Arc::new(AppState {
         feed,
         auth: Auth::new(config.secret.as_deref(), config.admin_key.as_deref()),

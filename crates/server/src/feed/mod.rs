@@ -28,8 +28,6 @@ pub(crate) use event::FeedEvent;
 pub(crate) use follow::{Follow, FollowError};
 pub(crate) use reader::Reader;
 
-/// How often the feeder reads the log for new commits.
-const POLL: Duration = Duration::from_millis(25);
 /// Events per read of the log; below a hub's capacity, so one page never overruns it.
 const PAGE: usize = 256;
 /// Events a hub holds for its slowest reader before that reader is closed.
@@ -56,8 +54,8 @@ pub(crate) struct Subscription {
 }
 
 impl Feed {
-    /// Starts following the log from its horizon now.
-    pub(crate) async fn start(store: Arc<dyn Store>) -> Arc<Feed> {
+    /// Starts following the log from its horizon now, reading it every `poll`.
+    pub(crate) async fn start(store: Arc<dyn Store>, poll: Duration) -> Arc<Feed> {
         let mut head = None;
         for _ in 0..5 {
             match store.feed_head().await {
@@ -79,7 +77,7 @@ impl Feed {
             }),
         });
         let reader = Reader::new(store, FeedFilter::All, head);
-        tokio::spawn(feeder(Arc::downgrade(&feed), reader));
+        tokio::spawn(feeder(Arc::downgrade(&feed), reader, poll));
         feed
     }
 
@@ -134,11 +132,11 @@ impl Feed {
     }
 }
 
-async fn feeder(feed: Weak<Feed>, mut reader: Reader) {
+async fn feeder(feed: Weak<Feed>, mut reader: Reader, poll: Duration) {
     let mut full = false;
     loop {
         if !full {
-            tokio::time::sleep(POLL).await;
+            tokio::time::sleep(poll).await;
         }
         let Some(feed) = feed.upgrade() else {
             return;
