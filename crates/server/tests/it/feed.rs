@@ -4,126 +4,10 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use serde_json::Value;
 use tandem::auth::{now_secs, AccessLevel, Auth, Claims};
 
-use crate::kit::*;
-
-/// A feed reader's rebuilt text: Quill deltas (UTF-16 counts) applied in order.
-#[derive(Default)]
-struct Rebuilt {
-    text: Vec<u16>,
-    ids: Vec<i64>,
-    snapshots: usize,
-}
-
-impl Rebuilt {
-    fn take(&mut self, kind: &str, id: Option<&str>, data: &Value) {
-        if let Some(id) = id {
-            self.ids.push(id.parse().expect("id is a position"));
-        }
-        if kind == "snapshot" {
-            self.snapshots += 1;
-            self.text = data["text"].as_str().unwrap().encode_utf16().collect();
-            return;
-        }
-        let mut at = 0usize;
-        for op in data["delta"].as_array().expect("delta") {
-            if let Some(n) = op["retain"].as_u64() {
-                at += n as usize;
-            } else if let Some(n) = op["delete"].as_u64() {
-                self.text.drain(at..at + n as usize);
-            } else if let Some(s) = op["insert"].as_str() {
-                let units: Vec<u16> = s.encode_utf16().collect();
-                self.text.splice(at..at, units.iter().copied());
-                at += units.len();
-            }
-        }
-        assert_eq!(
-            data["length"].as_u64().unwrap() as usize,
-            self.text.len(),
-            "{data}"
-        );
-    }
-
-    fn string(&self) -> String {
-        String::from_utf16(&self.text).unwrap()
-    }
-
-    fn assert_once_each(&self) {
-        assert!(
-            self.ids.windows(2).all(|w| w[0] < w[1]),
-            "ids not increasing: {:?}",
-            self.ids
-        );
-    }
-}
-
-type Bytes = std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
-
-/// A minimal EventSource: `(event, id, data)` blocks, comments skipped.
-struct Stream {
-    body: Bytes,
-    buf: Vec<u8>,
-}
-
-impl Stream {
-    async fn open(url: &str, last_id: Option<i64>) -> Result<Stream, (u16, String)> {
-        let mut req = reqwest::Client::new()
-            .get(url)
-            .header("Accept", "text/event-stream");
-        if let Some(id) = last_id {
-            req = req.header("Last-Event-ID", id.to_string());
-        }
-        let res = req.send().await.unwrap();
-        if !res.status().is_success() {
-            let status = res.status().as_u16();
-            return Err((status, res.text().await.unwrap()));
-        }
-        Ok(Stream {
-            body: Box::pin(res.bytes_stream()),
-            buf: Vec::new(),
-        })
-    }
-
-    /// The next event; None at the end of the stream or after `limit`.
-    async fn next(&mut self, limit: Duration) -> Option<(String, Option<String>, String)> {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            while let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
-                let block: Vec<u8> = self.buf.drain(..end + 2).collect();
-                let block = String::from_utf8(block).unwrap();
-                let (mut event, mut id, mut data) = ("message".to_string(), None, Vec::new());
-                for line in block.lines().filter(|l| !l.starts_with(':')) {
-                    let (field, value) = line.split_once(':').unwrap_or((line, ""));
-                    let value = value.strip_prefix(' ').unwrap_or(value).to_string();
-                    match field {
-                        "event" => event = value,
-                        "id" => id = Some(value),
-                        "data" => data.push(value),
-                        _ => {}
-                    }
-                }
-                if !data.is_empty() {
-                    return Some((event, id, data.join("\n")));
-                }
-            }
-            match tokio::time::timeout_at(deadline, self.body.next()).await {
-                Ok(Some(Ok(chunk))) => self.buf.extend_from_slice(&chunk),
-                _ => return None,
-            }
-        }
-    }
-
-    /// Reads events into `into` until `done` holds.
-    async fn follow_until(&mut self, into: &mut Rebuilt, done: impl Fn(&Rebuilt) -> bool) {
-        while !done(into) {
-            let (event, id, data) = self.next(WAIT).await.expect("feed event in time");
-            into.take(&event, id.as_deref(), &serde_json::from_str(&data).unwrap());
-        }
-    }
-}
+use crate::kit::{feed::*, *};
 
 async fn pg_server(extra: &[&str]) -> (TestServer, pg::TestDatabase) {
     let db = pg::TestDatabase::create("feed").await;
@@ -364,4 +248,70 @@ async fn json_long_polling_and_the_feed_of_every_document() {
         .unwrap();
     let message = expect_error(res, 400).await;
     assert!(message.contains("after"), "{message}");
+}
+
+/// The feed of every document, live, while two commits finish out of position order: a
+/// transaction that took a position stays open while a later one commits. The feed must
+/// hold the later one back until the earlier one commits, and then send both, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_global_feed_skips_nothing_when_commits_finish_out_of_order() {
+    use sqlx::Connection;
+    use yrs::{Text, Transact};
+    let (server, db) = pg_server(&[]).await;
+    let mut slow_writer = Client::connect(&server.ws("slow")).await;
+    slow_writer.append("s").await;
+    let mut fast_writer = Client::connect(&server.ws("fast")).await;
+    let url = server.http("/api/changes");
+    let mut feed = Stream::open(&url, None).await.unwrap();
+    wait_for("the first change to be committed", || async {
+        let page: Value = reqwest::get(server.http("/api/documents/slow/changes?after=0"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (!page["changes"].as_array().unwrap().is_empty()).then_some(())
+    })
+    .await;
+    // The slow writer does what an append does (touch the document, insert) and waits.
+    let update = {
+        let doc = new_doc();
+        let text = doc.get_or_insert_text("content");
+        let mut txn = doc.transact_mut();
+        text.insert(&mut txn, 0, "held ");
+        txn.encode_update_v1()
+    };
+    let mut slow = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut slow).await.unwrap();
+    sqlx::query("UPDATE documents SET updated_at = now() WHERE name = 'slow'")
+        .execute(&mut slow)
+        .await
+        .unwrap();
+    let slow_pos: i64 = sqlx::query_scalar(
+        "INSERT INTO updates (document_id, data, created_at)
+         SELECT id, $1, now() FROM documents WHERE name = 'slow' RETURNING seq",
+    )
+    .bind(update)
+    .fetch_one(&mut slow)
+    .await
+    .unwrap();
+    // A later position commits first.
+    fast_writer.append("f").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    sqlx::query("COMMIT").execute(&mut slow).await.unwrap();
+    let mut got: Vec<(String, i64)> = Vec::new();
+    while !got.iter().any(|(doc, _)| doc == "fast") {
+        let (_, id, data) = feed.next(WAIT).await.expect("the fast change");
+        let data: Value = serde_json::from_str(&data).unwrap();
+        got.push((
+            data["doc"].as_str().unwrap().to_string(),
+            id.unwrap().parse().unwrap(),
+        ));
+    }
+    let n = got.len();
+    assert!(n >= 2, "{got:?}");
+    assert_eq!(got[n - 2], ("slow".to_string(), slow_pos), "{got:?}");
+    assert!(got[n - 1].1 > slow_pos, "{got:?}");
+    // Nothing late.
+    assert!(feed.next(Duration::from_millis(500)).await.is_none());
 }
