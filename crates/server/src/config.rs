@@ -65,6 +65,9 @@ pub enum Command {
     },
     /// Mint an access token (needs the server's secret).
     Token(crate::auth::TokenArgs),
+    /// Follow a running server's change feed and print one line per change: one document,
+    /// or every document the credential may see (docs/change-feed.md).
+    Feed(crate::feed_client::FeedArgs),
     /// Exit 0 if the server on TANDEM_LISTEN answers /healthz (for container health checks).
     Healthcheck {
         #[arg(long, env = "TANDEM_LISTEN", default_value = "127.0.0.1:8080")]

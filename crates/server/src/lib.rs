@@ -16,6 +16,7 @@ mod edge;
 mod error;
 mod extract;
 mod feed;
+pub mod feed_client;
 mod hocuspocus;
 mod holds;
 mod listener;

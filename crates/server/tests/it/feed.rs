@@ -315,3 +315,43 @@ async fn postgres_global_feed_skips_nothing_when_commits_finish_out_of_order() {
     // Nothing late.
     assert!(feed.next(Duration::from_millis(500)).await.is_none());
 }
+
+/// `tandem feed DOC` prints one line per change, and a snapshot line after a compaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_prints_one_line_per_change() {
+    use tokio::io::AsyncBufReadExt;
+    let server = start(&[]).await;
+    let mut writer = Client::connect(&server.ws("cli-feed")).await;
+    writer.append("hi").await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["feed", "cli-feed", "--after", "0", "--url"])
+        .arg(server.http(""))
+        .env_remove("TANDEM_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = next_line(&mut lines).await;
+    assert!(
+        first.contains("cli-feed") && first.contains("+2 -0") && first.contains("length 2"),
+        "{first}"
+    );
+    writer.append("!").await;
+    let second = next_line(&mut lines).await;
+    assert!(
+        second.contains("+1 -0") && second.contains("length 3"),
+        "{second}"
+    );
+    child.kill().await.unwrap();
+}
+
+async fn next_line(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+) -> String {
+    tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .expect("a line in time")
+        .unwrap()
+        .expect("a line")
+}
