@@ -78,3 +78,7 @@ impl Follow {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "follow_tests.rs"]
+mod tests;
