@@ -11,6 +11,7 @@ mod connections;
 mod crash;
 mod edge;
 mod feed;
+mod feed_cluster;
 mod held;
 mod history;
 mod http_transports;

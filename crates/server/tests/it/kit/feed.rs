@@ -117,7 +117,13 @@ impl Stream {
     /// Reads events into `into` until `done` holds.
     pub async fn follow_until(&mut self, into: &mut Rebuilt, done: impl Fn(&Rebuilt) -> bool) {
         while !done(into) {
-            let (event, id, data) = self.next(WAIT).await.expect("feed event in time");
+            let Some((event, id, data)) = self.next(WAIT).await else {
+                panic!(
+                    "no feed event in time; rebuilt so far: {:?} {:?}",
+                    into.string(),
+                    into.ids
+                );
+            };
             into.take(&event, id.as_deref(), &serde_json::from_str(&data).unwrap());
         }
     }
