@@ -19,28 +19,34 @@ pub(crate) enum FollowError {
 }
 
 pub(crate) struct Follow {
+    feed: Arc<Feed>,
     filter: FeedFilter,
     rx: broadcast::Receiver<Arc<FeedEvent>>,
     /// Replaying from the database until it reaches the live head.
     replay: Option<Reader>,
-    head: i64,
+    /// Pages the feeder had begun when this reader subscribed.
+    pages_begun: u64,
     /// The last position handed out.
     last: i64,
     pending: VecDeque<Arc<FeedEvent>>,
 }
 
 impl Follow {
-    /// Follows `filter` from after `after`, or from now when `None`.
-    pub(crate) fn new(feed: &Feed, filter: FeedFilter, after: Option<i64>) -> Follow {
+    /// Follows `filter` from after `after`, or from now when `None`. A given position is
+    /// always replayed from the database first, even at or past the live head: the feeder
+    /// may be in the middle of a page it began before this reader subscribed, passing over
+    /// this reader's document; the replay goes on until that page is published and the
+    /// replay has reached the head it moved to.
+    pub(crate) fn new(feed: &Arc<Feed>, filter: FeedFilter, after: Option<i64>) -> Follow {
         let sub = feed.subscribe(&filter);
-        let after = after.unwrap_or(sub.head);
-        let replay = (after < sub.head).then(|| Reader::new(feed.store(), filter.clone(), after));
+        let replay = after.map(|after| Reader::new(feed.store(), filter.clone(), after));
         Follow {
+            feed: feed.clone(),
             filter,
             rx: sub.rx,
             replay,
-            head: sub.head,
-            last: after,
+            pages_begun: sub.pages_begun,
+            last: after.unwrap_or(sub.head),
             pending: VecDeque::new(),
         }
     }
@@ -55,10 +61,12 @@ impl Follow {
             if let Some(reader) = &mut self.replay {
                 let events = reader.next_page(PAGE, |_| true).await?;
                 if events.is_empty() {
-                    if reader.after >= self.head {
+                    let (head, pages_done) = self.feed.progress();
+                    if pages_done >= self.pages_begun && reader.after >= head {
                         self.replay = None;
                     } else {
-                        // In-flight writers keep the horizon short of the head for now.
+                        // The feeder's page, or in-flight writers holding the horizon
+                        // back: read again shortly.
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 }

@@ -43,6 +43,9 @@ pub(crate) struct Feed {
 struct Shared {
     /// Every change at or below this has been broadcast.
     head: i64,
+    /// Pages of the log the feeder has begun, and published.
+    pages_begun: u64,
+    pages_done: u64,
     hubs: HashMap<String, broadcast::Sender<Arc<FeedEvent>>>,
     all: broadcast::Sender<Arc<FeedEvent>>,
 }
@@ -50,6 +53,8 @@ struct Shared {
 /// A reader's place in the live feed: events broadcast after `head` arrive on `rx`.
 pub(crate) struct Subscription {
     pub head: i64,
+    /// Pages the feeder had begun by then (one may be publishing without this reader).
+    pub pages_begun: u64,
     pub rx: broadcast::Receiver<Arc<FeedEvent>>,
 }
 
@@ -72,6 +77,8 @@ impl Feed {
             store: store.clone(),
             shared: Mutex::new(Shared {
                 head,
+                pages_begun: 0,
+                pages_done: 0,
                 hubs: HashMap::new(),
                 all: broadcast::channel(ALL_CAPACITY).0,
             }),
@@ -102,8 +109,25 @@ impl Feed {
         };
         Subscription {
             head: shared.head,
+            pages_begun: shared.pages_begun,
             rx,
         }
+    }
+
+    /// The live head and how many pages have been published.
+    pub(crate) fn progress(&self) -> (i64, u64) {
+        let shared = self.shared();
+        (shared.head, shared.pages_done)
+    }
+
+    fn begin_page(&self) {
+        self.shared().pages_begun += 1;
+    }
+
+    /// Whether anyone follows anything.
+    fn anyone(&self) -> bool {
+        let shared = self.shared();
+        shared.all.receiver_count() > 0 || shared.hubs.values().any(|h| h.receiver_count() > 0)
     }
 
     /// Whether anyone follows `doc` (the feeder keeps no state for other documents).
@@ -128,6 +152,7 @@ impl Feed {
             let _ = shared.all.send(event);
         }
         shared.head = head;
+        shared.pages_done += 1;
         shared.hubs.retain(|_, hub| hub.receiver_count() > 0);
     }
 }
@@ -141,12 +166,24 @@ async fn feeder(feed: Weak<Feed>, mut reader: Reader, poll: Duration) {
         let Some(feed) = feed.upgrade() else {
             return;
         };
+        feed.begin_page();
+        if !feed.anyone() {
+            // Nobody to send to: move the head without reading the log's rows.
+            full = false;
+            match feed.store.feed_head().await {
+                Ok(head) => reader.skip_to(head),
+                Err(err) => tracing::debug!(error = %err, "change feed: reading the log head"),
+            }
+            feed.publish(Vec::new(), reader.after);
+            continue;
+        }
         match reader.next_page(PAGE, |doc| feed.wanted(doc)).await {
             Ok(events) => {
                 full = events.len() >= PAGE;
                 feed.publish(events, reader.after);
             }
             Err(err) => {
+                feed.publish(Vec::new(), reader.after);
                 full = false;
                 tracing::warn!(error = %err, "change feed: reading the log");
                 drop(feed);

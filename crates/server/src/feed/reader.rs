@@ -81,6 +81,12 @@ impl Reader {
         Ok(events)
     }
 
+    /// Moves past everything up to `position` without reading it (nobody follows).
+    pub(crate) fn skip_to(&mut self, position: i64) {
+        self.states.clear();
+        self.after = self.after.max(position);
+    }
+
     async fn load(&self, doc: &str, upto: i64) -> Result<Option<DocState>, StoreError> {
         let stored = self.store.load_until(doc, upto.max(0)).await?;
         Ok(stored.as_ref().map(DocState::from_stored))
