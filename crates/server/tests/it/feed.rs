@@ -355,3 +355,43 @@ async fn next_line(
         .unwrap()
         .expect("a line")
 }
+
+/// The stream sets EventSource's reconnect delay first and asks proxies not to buffer it;
+/// `?include=text` adds the whole text to each change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_sets_retry_and_include_text_adds_the_text() {
+    use futures::StreamExt;
+    let server = start(&[]).await;
+    let mut writer = Client::connect(&server.ws("whole")).await;
+    writer.append("ab").await;
+    let res = reqwest::Client::new()
+        .get(server.http("/api/documents/whole/changes?after=0&include=text"))
+        .header("Accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-accel-buffering"], "no");
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut body = res.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("event: change") {
+        let chunk = tokio::time::timeout(WAIT, body.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.starts_with("retry: 1000"), "{seen}");
+    let data = seen.lines().find(|l| l.starts_with("data:")).unwrap();
+    let data: Value = serde_json::from_str(&data[5..]).unwrap();
+    assert_eq!(data["text"], "ab");
+    assert_eq!(data["doc"], "whole");
+    let bad = reqwest::get(server.http("/api/documents/whole/changes?include=html"))
+        .await
+        .unwrap();
+    expect_error(bad, 400).await;
+}
