@@ -172,6 +172,7 @@ pub async fn start_with_store(
         shutdown_state.shutting_down.store(true, Ordering::Relaxed);
         tracing::info!("shutting down: writing out documents");
         shutdown_state.sessions.close_all();
+        shutdown_state.feed.close_all();
         shutdown_state
             .rooms
             .close_all(CloseReason::going_away())

@@ -136,7 +136,8 @@ async fn respond(
     }
     if wants_sse(headers) {
         let follow = Follow::new(&state.feed, filter, p.after);
-        return Ok(stream(follow, p.include_text, exp));
+        let closed = state.feed.closed();
+        return Ok(stream(follow, p.include_text, exp, closed));
     }
     json_page(state, filter, p).await
 }
@@ -166,6 +167,7 @@ async fn json_page(
         tokio::select! {
             _ = rx.recv() => {}
             _ = tokio::time::sleep_until(tick.min(deadline)) => {}
+            _ = state.feed.closed() => break events,
         }
     };
     let changes: Vec<String> = events
@@ -195,7 +197,12 @@ async fn json_page(
 /// The SSE stream: `retry:` first, then one event per change (`id:` its position), comment
 /// heartbeats while idle. Ends when the token expires or the reader falls too far behind
 /// (EventSource then reconnects with `Last-Event-ID` and misses nothing).
-fn stream(mut follow: Follow, include_text: bool, exp: Option<u64>) -> Response {
+fn stream(
+    mut follow: Follow,
+    include_text: bool,
+    exp: Option<u64>,
+    closed: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(16);
     tokio::spawn(async move {
         let expiry = async {
@@ -208,6 +215,7 @@ fn stream(mut follow: Follow, include_text: bool, exp: Option<u64>) -> Response 
             }
         };
         tokio::pin!(expiry);
+        tokio::pin!(closed);
         if tx
             .send(Event::default().retry(Duration::from_millis(RETRY_MS)))
             .await
@@ -224,6 +232,11 @@ fn stream(mut follow: Follow, include_text: bool, exp: Option<u64>) -> Response 
                     return;
                 }
                 _ = tx.closed() => return,
+                _ = &mut closed => {
+                    let _ = tx.send(Event::default().event("close").data(
+                        r#"{"reason":"server shutting down"}"#)).await;
+                    return;
+                }
             };
             match event {
                 Ok(e) => {

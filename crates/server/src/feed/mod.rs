@@ -37,6 +37,8 @@ const ALL_CAPACITY: usize = 4096;
 
 pub(crate) struct Feed {
     store: Arc<dyn Store>,
+    /// Set when the server shuts down: every stream and long poll ends.
+    closing: tokio::sync::watch::Sender<bool>,
     shared: Mutex<Shared>,
 }
 
@@ -75,6 +77,7 @@ impl Feed {
         let head = head.unwrap_or(0);
         let feed = Arc::new(Feed {
             store: store.clone(),
+            closing: tokio::sync::watch::channel(false).0,
             shared: Mutex::new(Shared {
                 head,
                 pages_begun: 0,
@@ -86,6 +89,20 @@ impl Feed {
         let reader = Reader::new(store, FeedFilter::All, head);
         tokio::spawn(feeder(Arc::downgrade(&feed), reader, poll));
         feed
+    }
+
+    /// Ends every stream and long poll (the server is shutting down: its graceful shutdown
+    /// waits for requests in flight, and a stream would never end by itself).
+    pub(crate) fn close_all(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Feed::close_all`] was called.
+    pub(crate) fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.closing.subscribe();
+        async move {
+            let _ = rx.wait_for(|closing| *closing).await;
+        }
     }
 
     pub(crate) fn store(&self) -> Arc<dyn Store> {

@@ -12,6 +12,7 @@ mod crash;
 mod edge;
 mod feed;
 mod feed_cluster;
+mod feed_stream;
 mod held;
 mod history;
 mod http_transports;
