@@ -28,6 +28,9 @@ pub(crate) use event::FeedEvent;
 pub(crate) use follow::{Follow, FollowError};
 pub(crate) use reader::Reader;
 
+/// How often the feeder moves its head while nobody follows anything (a new reader wakes
+/// it at once).
+const IDLE_POLL: Duration = Duration::from_secs(1);
 /// Events per read of the log; below a hub's capacity, so one page never overruns it.
 const PAGE: usize = 256;
 /// Events a hub holds for its slowest reader before that reader is closed.
@@ -39,6 +42,8 @@ pub(crate) struct Feed {
     store: Arc<dyn Store>,
     /// Set when the server shuts down: every stream and long poll ends.
     closing: tokio::sync::watch::Sender<bool>,
+    /// Wakes an idle feeder when a reader arrives.
+    wake: tokio::sync::Notify,
     shared: Mutex<Shared>,
 }
 
@@ -78,6 +83,7 @@ impl Feed {
         let feed = Arc::new(Feed {
             store: store.clone(),
             closing: tokio::sync::watch::channel(false).0,
+            wake: tokio::sync::Notify::new(),
             shared: Mutex::new(Shared {
                 head,
                 pages_begun: 0,
@@ -124,6 +130,7 @@ impl Feed {
                 .subscribe(),
             _ => shared.all.subscribe(),
         };
+        self.wake.notify_one();
         Subscription {
             head: shared.head,
             pages_begun: shared.pages_begun,
@@ -192,6 +199,10 @@ async fn feeder(feed: Weak<Feed>, mut reader: Reader, poll: Duration) {
                 Err(err) => tracing::debug!(error = %err, "change feed: reading the log head"),
             }
             feed.publish(Vec::new(), reader.after);
+            tokio::select! {
+                _ = tokio::time::sleep(IDLE_POLL.saturating_sub(poll)) => {}
+                _ = feed.wake.notified() => {}
+            }
             continue;
         }
         match reader.next_page(PAGE, |doc| feed.wanted(doc)).await {
