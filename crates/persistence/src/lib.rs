@@ -11,12 +11,14 @@
 
 mod durability;
 mod error;
+mod feed;
 mod migrations;
 mod store;
 mod types;
 
 pub use durability::{Durability, UnknownDurability};
 pub use error::StoreError;
+pub use feed::{ChangePage, ChangeRow, Compacted, FeedFilter, FeedItem};
 pub use store::{open, open_with, postgres::PostgresStore, sqlite::SqliteStore, Store};
 pub use types::*;
 

@@ -154,7 +154,10 @@ pub async fn start_with_store(
             .collect();
         tracing::info!(proxies = %proxies.join(","), "client addresses from X-Forwarded-For / X-Real-IP of trusted proxies");
     }
+    let feed =
+        crate::feed::Feed::start(store.clone(), Duration::from_millis(config.feed_poll_ms)).await;
     let state = Arc::new(AppState {
+        feed,
         auth: Auth::new(config.secret.as_deref(), config.admin_key.as_deref()),
         holds,
         unauthenticated: crate::unauthenticated::Unauthenticated::new(
@@ -178,6 +181,7 @@ pub async fn start_with_store(
         shutdown_state.shutting_down.store(true, Ordering::Relaxed);
         tracing::info!("shutting down: writing out documents");
         shutdown_state.sessions.close_all();
+        shutdown_state.feed.close_all();
         shutdown_state
             .rooms
             .close_all(CloseReason::going_away())

@@ -10,8 +10,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tandem_persistence::Store;
 
 use crate::{
-    auth::Auth, client_addr::TrustedProxies, cluster::Cluster, config::ServeConfig, holds::Holds,
-    registry::Registry, session::Sessions, share_quota::ShareQuota,
+    auth::Auth, client_addr::TrustedProxies, cluster::Cluster, config::ServeConfig, feed::Feed,
+    holds::Holds, registry::Registry, session::Sessions, share_quota::ShareQuota,
     unauthenticated::Unauthenticated,
 };
 
@@ -33,6 +33,8 @@ pub(crate) struct AppState {
     pub prometheus: PrometheusHandle,
     /// The bus to the other instances, in cluster mode.
     pub cluster: Option<Arc<Cluster>>,
+    /// The change feed (`GET .../changes`).
+    pub feed: Arc<Feed>,
 }
 
 pub(crate) type SharedState = Arc<AppState>;

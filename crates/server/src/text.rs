@@ -19,7 +19,9 @@ pub fn new_doc() -> Doc {
     })
 }
 
-#[cfg(test)]
+/// The `content` root as a `Y.Text`. Only for copies no client is served (tests, the
+/// feed's private replica, `feed/event.rs`): on a served document it would give the root a
+/// type, which breaks clients that use the field as another type (`render::roots`).
 pub(crate) fn text_ref(doc: &Doc) -> TextRef {
     doc.get_or_insert_text(TEXT_FIELD)
 }

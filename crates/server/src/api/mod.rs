@@ -3,6 +3,7 @@
 //! Reads and edits go through the document's room, so they see exactly what connected
 //! editors see, and an edit made here reaches them live.
 
+mod changes;
 mod content;
 mod documents;
 mod export;
@@ -37,6 +38,8 @@ pub(crate) fn routes() -> Router<SharedState> {
         .route("/api/documents/{doc}/text", get(documents::text))
         .route("/api/documents/{doc}/export", get(export::export))
         .route("/api/documents/{doc}/content", put(content::replace))
+        .route("/api/documents/{doc}/changes", get(changes::document))
+        .route("/api/changes", get(changes::all))
         .route("/api/documents/{doc}/state", get(documents::state_bytes))
         .route(
             "/api/documents/{doc}/updates",
