@@ -4,7 +4,9 @@
 mod kit;
 
 mod access;
+mod bodies;
 mod cli;
+mod client_limits;
 mod close_frames;
 mod cluster;
 mod connections;
