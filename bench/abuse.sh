@@ -11,11 +11,12 @@
 #
 #   ./bench/abuse.sh                       # every pattern, 3 runs
 #   ABUSE_PATTERNS="amplify flood" ABUSE_SECONDS=10 ABUSE_RUNS=1 ./bench/abuse.sh
+#   ABUSE_PROFILE=debug ...                # a quick check with the debug build
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-PATTERNS=${ABUSE_PATTERNS:-"amplify malformed flood presence sessions slowloris dense documents versions"}
+PATTERNS=${ABUSE_PATTERNS:-"amplify malformed flood presence sessions slowloris dense documents versions api-memory preauth-bodies spread-flood"}
 SECONDS_EACH=${ABUSE_SECONDS:-15}
 RUNS=${ABUSE_RUNS:-3}
 PORT=${ABUSE_PORT:-18480}
@@ -24,11 +25,13 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 
 log() { echo "[abuse] $*" >&2; }
 
+PROFILE=${ABUSE_PROFILE:-release}
 if [ "${ABUSE_BUILD:-1}" = 1 ]; then
-  cargo build --release -p tandem -p tandem-loadgen >&2
+  if [ "$PROFILE" = release ]; then cargo build --release -p tandem -p tandem-loadgen >&2
+  else cargo build -p tandem -p tandem-loadgen >&2; fi
 fi
-TANDEM=$ROOT/target/release/tandem
-LG=$ROOT/target/release/tandem-loadgen
+TANDEM=$ROOT/target/$PROFILE/tandem
+LG=$ROOT/target/$PROFILE/tandem-loadgen
 WORK=$(mktemp -d)
 SERVER_PID=""
 stop_server() {

@@ -22,7 +22,7 @@ use crate::proto::write_var;
 const ATTACKER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 2);
 
 /// A TCP connection to `hostport` from [`ATTACKER`].
-async fn attacker_connect(hostport: &str) -> std::io::Result<TcpStream> {
+pub(super) async fn attacker_connect(hostport: &str) -> std::io::Result<TcpStream> {
     let addr = tokio::net::lookup_host(hostport)
         .await?
         .find(|a| a.is_ipv4())
@@ -103,6 +103,9 @@ impl Attack {
                     opened
                 }
                 Pattern::Versions => self.versions(&http, round).await,
+                Pattern::ApiMemory => self.api_memory(&http, round).await,
+                Pattern::PreauthBodies => self.preauth_bodies(round).await,
+                Pattern::SpreadFlood => self.spread_flood().await,
             };
             if outcome.is_err() {
                 self.counters.refused.fetch_add(1, Relaxed);
@@ -171,7 +174,12 @@ impl Attack {
         }
     }
 
-    async fn post(&self, http: &reqwest::Client, url: &str, body: Vec<u8>) -> Result<()> {
+    pub(super) async fn post(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        body: Vec<u8>,
+    ) -> Result<()> {
         let mut req = http
             .post(url)
             .header("content-type", "application/octet-stream")
@@ -187,7 +195,7 @@ impl Attack {
         Ok(())
     }
 
-    async fn flood(&self) -> Result<()> {
+    pub(super) async fn flood(&self) -> Result<()> {
         let doc = Doc::with_client_id(rand::random::<u32>() as u64);
         let text = {
             use yrs::Text;

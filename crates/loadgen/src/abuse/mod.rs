@@ -49,6 +49,15 @@ pub enum Pattern {
     Documents,
     /// Named versions requested in a loop.
     Versions,
+    /// HTTP-API memory: 256 KiB updates through `POST /api/documents/{doc}/updates`, each
+    /// to a new document.
+    ApiMemory,
+    /// Pre-auth bodies: 16 MiB announced without a credential (new document, SSE/poll
+    /// upstream), 64 KiB sent, on 16 connections at once.
+    PreauthBodies,
+    /// Multi-connection flood: the flood on 25 connections per task, each reopened at once
+    /// when closed.
+    SpreadFlood,
 }
 
 #[derive(Default)]
@@ -59,6 +68,7 @@ struct Counters {
 }
 
 mod attack;
+mod spread;
 use attack::Attack;
 
 pub async fn run(common: &Common, a: &AbuseArgs) -> Result<Report> {
