@@ -192,3 +192,59 @@ async fn malformed_queries_get_the_projects_own_message() {
         .unwrap();
     expect_error(res, 405).await;
 }
+
+#[tokio::test]
+async fn a_held_poll_ends_when_its_token_expires() {
+    use tandem::auth::{now_secs, AccessLevel, Auth, Claims};
+    let server = start(&["--secret", SECRET, "--admin-key", ADMIN]).await;
+    let exp = now_secs() + 2;
+    let token = Auth::new(Some(SECRET), None)
+        .mint(&Claims {
+            doc: "lapse".into(),
+            access: AccessLevel::Read,
+            exp,
+            name: None,
+            share: false,
+        })
+        .unwrap();
+    let mut poll = PollClient::open(&server, "lapse", Some(&token))
+        .await
+        .expect("poll open");
+    poll.start().await;
+    let cursor = poll.cursor;
+    let held = tokio::spawn(async move { poll.get(cursor, Some(20.0)).await.0 });
+    // An edit written after the token expired is not the reader's to see.
+    wait_for("the token to expire", || async {
+        (now_secs() > exp).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let api = Api::new(&server).bearer(ADMIN);
+    let d = new_doc();
+    let update = {
+        use yrs::{Text, Transact};
+        let t = d.get_or_insert_text("content");
+        let mut txn = d.transact_mut();
+        t.insert(&mut txn, 0, "after expiry");
+        txn.encode_update_v1()
+    };
+    assert_eq!(api.apply_update("lapse", update).await.status(), 204);
+    assert_eq!(held.await.unwrap(), 410);
+}
+
+#[tokio::test]
+async fn refusals_for_want_of_a_credential_are_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let server = BinServer::spawn(&["--data-dir", data, "--secret", SECRET]);
+    let res = reqwest::get(server.http("/api/documents/secret-doc?token=leaked"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let line = server
+        .wait_log("the refusal's log line", |l| l.contains("request refused"))
+        .await;
+    assert!(line.contains("/api/documents/secret-doc"), "{line}");
+    assert!(line.contains("401"), "{line}");
+    assert!(!line.contains("leaked"), "the query is logged: {line}");
+}
