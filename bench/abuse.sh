@@ -17,11 +17,12 @@
 #   ./bench/abuse.sh                       # every pattern, 3 runs
 #   ABUSE_PATTERNS="amplify flood" ABUSE_SECONDS=10 ABUSE_RUNS=1 ./bench/abuse.sh
 #   ABUSE_PATTERNS=bus ABUSE_RUNS=1 ./bench/abuse.sh
+#   ABUSE_PROFILE=debug ...                # a quick check with the debug build
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-PATTERNS=${ABUSE_PATTERNS:-"amplify malformed flood presence sessions slowloris dense documents versions hocuspocus-preauth bus"}
+PATTERNS=${ABUSE_PATTERNS:-"amplify malformed flood presence sessions slowloris dense documents versions hocuspocus-preauth bus api-memory preauth-bodies spread-flood"}
 SECONDS_EACH=${ABUSE_SECONDS:-15}
 RUNS=${ABUSE_RUNS:-3}
 PORT=${ABUSE_PORT:-18480}
@@ -30,11 +31,13 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 
 log() { echo "[abuse] $*" >&2; }
 
+PROFILE=${ABUSE_PROFILE:-release}
 if [ "${ABUSE_BUILD:-1}" = 1 ]; then
-  cargo build --release -p tandem -p tandem-loadgen >&2
+  if [ "$PROFILE" = release ]; then cargo build --release -p tandem -p tandem-loadgen >&2
+  else cargo build -p tandem -p tandem-loadgen >&2; fi
 fi
-TANDEM=${ABUSE_TANDEM:-$ROOT/target/release/tandem}
-LG=${ABUSE_LOADGEN:-$ROOT/target/release/tandem-loadgen}
+TANDEM=${ABUSE_TANDEM:-$ROOT/target/$PROFILE/tandem}
+LG=${ABUSE_LOADGEN:-$ROOT/target/$PROFILE/tandem-loadgen}
 WORK=$(mktemp -d)
 SERVER_PID=""
 NATS_PID=""

@@ -11,6 +11,9 @@ import sys
 
 out, runs, patterns = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 SYNC_P99_MS, HEALTH_P99_MS = 100.0, 50.0
+# The names of patterns whose loadgen name says less.
+NAMES = {"api-memory": "HTTP-API memory (api-memory)", "preauth-bodies": "pre-auth bodies (preauth-bodies)",
+         "spread-flood": "multi-connection flood (spread-flood)"}
 
 
 def result(p, run):
@@ -56,7 +59,7 @@ for p in patterns:
         verdict += ", **server died**"
     peaks += [v for v in col("server_peak_rss_mib") if v is not None]
     loads += col("load1")
-    print(f"| {p} | {len(rs)} | {spread(col('attack_messages'), 0)} | {spread(col('attack_refusals'), 0)} | "
+    print(f"| {NAMES.get(p, p)} | {len(rs)} | {spread(col('attack_messages'), 0)} | {spread(col('attack_refusals'), 0)} | "
           f"{spread(col('attack_closes'), 0)} | "
           f"{spread(col('probe_syncs'), 0)} ({sum(col('probe_sync_failures'))}) | "
           f"{spread(col('probe_sync_p99_ms'))} | {spread(col('healthz_p99_ms'))} | "

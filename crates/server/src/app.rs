@@ -114,12 +114,15 @@ pub async fn start_with_store(
         None => None,
     };
     let writer = Writer::spawn(store.clone(), Duration::from_millis(config.group_commit_ms));
-    let holds = Holds::new(HoldLimits {
-        per_ip: config.edge.max_documents_per_ip,
-        per_token: config.edge.max_documents_per_token,
-        memory_per_client: config.edge.max_memory_per_client,
-        linger: Duration::from_secs(config.unload_grace_secs),
-    });
+    let holds = Holds::new(
+        HoldLimits {
+            per_ip: config.edge.max_documents_per_ip,
+            per_token: config.edge.max_documents_per_token,
+            memory_per_client: config.edge.max_memory_per_client,
+            linger: Duration::from_secs(config.unload_grace_secs),
+        },
+        crate::usage::Usage::new(&config.usage),
+    );
     let ctx = Arc::new(RoomContext::new(
         store.clone(),
         writer,
@@ -212,7 +215,10 @@ pub(crate) fn router(state: SharedState) -> Router {
         .merge(crate::share::routes())
         .merge(transport::routes())
         // Probes keep their plain-text answers; clients of the API get JSON errors.
-        .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error::json_errors,
+        ))
         // Outside the JSON-error layer: its refusal is JSON already.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -185,7 +185,21 @@ impl Auth {
         token: Option<&str>,
         bearer: Option<&str>,
     ) -> Result<Grant, AuthError> {
-        let result = self.check_document(doc, token, bearer);
+        self.counted(self.check_document(Some(doc), token, bearer))
+    }
+
+    /// Checks a credential before the request says which document it is for (a new
+    /// document's name is in the body): it must be the admin key or a valid token, so a
+    /// request without one is refused before its body is read.
+    pub fn any_document(
+        &self,
+        token: Option<&str>,
+        bearer: Option<&str>,
+    ) -> Result<Grant, AuthError> {
+        self.counted(self.check_document(None, token, bearer))
+    }
+
+    fn counted(&self, result: Result<Grant, AuthError>) -> Result<Grant, AuthError> {
         if let Err(err) = &result {
             metrics::counter!(m::AUTH_REFUSED, "reason" => err.label()).increment(1);
         }
@@ -194,7 +208,7 @@ impl Auth {
 
     fn check_document(
         &self,
-        doc: &str,
+        doc: Option<&str>,
         token: Option<&str>,
         bearer: Option<&str>,
     ) -> Result<Grant, AuthError> {
@@ -226,7 +240,7 @@ impl Auth {
                 _ => AuthError::Invalid,
             })?
             .claims;
-        if !claims.covers(doc) {
+        if doc.is_some_and(|doc| !claims.covers(doc)) {
             return Err(AuthError::WrongDocument);
         }
         Ok(Grant {

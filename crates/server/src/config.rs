@@ -255,6 +255,9 @@ pub struct ServeConfig {
     /// Host names answered, against DNS rebinding (`allowed_hosts.rs`).
     #[command(flatten)]
     pub hosts: crate::allowed_hosts::HostArgs,
+    /// Messages and written bytes per client over time (`usage.rs`).
+    #[command(flatten)]
+    pub usage: crate::usage::UsageLimits,
     /// Secret for signing access tokens. Without it the server is open: anyone may edit.
     #[arg(long, env = "TANDEM_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
@@ -300,6 +303,10 @@ pub struct EdgeLimits {
     /// previous response ends; past it the connection is closed. 0: no limit.
     #[arg(long, env = "TANDEM_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
     pub header_read_timeout_secs: u64,
+    /// Seconds a request has to send its body once its handler reads it (after the
+    /// credential is checked); past it 408. 0: no limit.
+    #[arg(long, env = "TANDEM_BODY_READ_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_read_timeout_secs: u64,
     /// Web origins (`https://app.example.com`, comma separated) whose pages may open
     /// WebSockets and send POST/PUT/PATCH/DELETE requests; others get 403. Requests without
     /// an `Origin` header and pages served from the server's own host always pass.

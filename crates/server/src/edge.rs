@@ -52,25 +52,13 @@ impl FromRequestParts<SharedState> for Credentials {
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
         let Query(query) = Query::<TokenQuery>::from_request_parts(parts, state)
             .await
-            .map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+            .map_err(|_| {
+                ApiError::bad_request("malformed query string: ?token= must appear at most once")
+            })?;
         Ok(Credentials {
             token: query.token,
             bearer: bearer(parts, state).await,
         })
-    }
-}
-
-/// Only the bearer credential, for routes that take no `?token=`.
-pub(crate) struct BearerCredential(pub(crate) Option<String>);
-
-impl FromRequestParts<SharedState> for BearerCredential {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &SharedState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(BearerCredential(bearer(parts, state).await))
     }
 }
 
@@ -92,7 +80,7 @@ impl FromRequestParts<SharedState> for Doc {
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
         let params = RawPathParams::from_request_parts(parts, state)
             .await
-            .map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+            .map_err(|_| ApiError::bad_request("the path is not valid percent-encoded UTF-8"))?;
         let raw = params
             .iter()
             .find(|(key, _)| *key == "doc")

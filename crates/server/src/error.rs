@@ -1,8 +1,10 @@
 //! The one error type HTTP handlers return: a status and a message, sent as
 //! `{"error": "..."}` so every client sees why a request failed.
 
+use std::net::SocketAddr;
+
 use axum::{
-    extract::Request,
+    extract::{ConnectInfo, Request, State},
     http::{header, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -11,6 +13,7 @@ use axum::{
 
 use crate::{
     auth::AuthError, holds::HoldError, names::NameError, room::RoomError, session::SessionError,
+    state::SharedState,
 };
 
 #[derive(Debug)]
@@ -77,6 +80,12 @@ impl From<HoldError> for ApiError {
     }
 }
 
+impl From<crate::usage::UsageError> for ApiError {
+    fn from(e: crate::usage::UsageError) -> Self {
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         ApiError::new(e.status(), e.to_string())
@@ -92,7 +101,7 @@ impl From<RoomError> for ApiError {
             RoomError::MissingDependencies(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
             }
-            RoomError::RateLimited(_) | RoomError::ClientMemory(_) => {
+            RoomError::RateLimited(_) | RoomError::ClientMemory(_) | RoomError::WriteQuota(_) => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
             }
             RoomError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
@@ -123,9 +132,25 @@ pub(crate) async fn api_not_found() -> ApiError {
 /// Turns any error response that is not already JSON (axum's own refusals: wrong method,
 /// unreadable path or query, a failed upgrade) into the JSON error every client expects,
 /// with a fixed message: the original text can name internal types and parser positions.
-pub(crate) async fn json_errors(req: Request, next: Next) -> Response {
+///
+/// Refusals for want of a credential (401, 403) are logged too, at INFO, so the log limit
+/// bounds them: a client probing for tokens is visible without flooding the log. The
+/// query is left out of the line (it may carry a token).
+pub(crate) async fn json_errors(
+    State(state): State<SharedState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| state.trusted_proxies.client_ip(peer.ip(), req.headers()));
     let res = next.run(req).await;
     let status = res.status();
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        tracing::info!(%method, %path, status = status.as_u16(), client = ?client, "request refused");
+    }
     let is_json = res
         .headers()
         .get(header::CONTENT_TYPE)

@@ -2,26 +2,82 @@
 //! rather than passed through from axum or serde (those name internal types, buffer states
 //! and parser positions).
 
+use std::time::Duration;
+
 use axum::{
     body::Bytes,
-    extract::{rejection::JsonRejection, FromRequest, Request},
+    extract::{FromRequest, Request},
     http::{header, HeaderMap, StatusCode},
-    Json,
 };
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 
-use crate::{error::ApiError, metric_names as m};
+use crate::{error::ApiError, metric_names as m, state::SharedState};
 
-/// A binary request body (Yjs updates, y-protocol messages). It must be sent as
+/// Largest body of the small JSON routes (create, rename, name a version, mint a token):
+/// their fields are a name, a title or a label of a few hundred bytes at most.
+pub(crate) const SMALL_BODY: usize = 64 * 1024;
+
+/// Reads the body of `req`, at most `max` bytes, within the body deadline. A declared
+/// length over `max` is refused before anything is read.
+pub(crate) async fn read_body(
+    state: &SharedState,
+    req: Request,
+    max: usize,
+) -> Result<Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large(max));
+    }
+    let read = Limited::new(req.into_body(), max).collect();
+    let secs = state.config.edge.body_read_timeout_secs;
+    let collected = if secs == 0 {
+        read.await
+    } else {
+        match tokio::time::timeout(Duration::from_secs(secs), read).await {
+            Ok(done) => done,
+            Err(_) => {
+                return Err(refuse(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    &format!(
+                        "the request body did not arrive within {secs} s \
+                         (setting --body-read-timeout-secs)"
+                    ),
+                ))
+            }
+        }
+    };
+    match collected {
+        Ok(body) => Ok(body.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(too_large(max)),
+        Err(_) => Err(body_error(StatusCode::BAD_REQUEST)),
+    }
+}
+
+fn too_large(max: usize) -> ApiError {
+    refuse(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        &format!("request body is larger than this route accepts ({max} bytes)"),
+    )
+}
+
+/// A binary request body (Yjs updates, y-protocol messages), of at most the message size
+/// limit. It must be sent as
 /// `application/octet-stream`: a cross-site form or `fetch` without a preflight can only
 /// send `text/plain`, `multipart/form-data` or `application/x-www-form-urlencoded`, so
 /// requiring this type keeps other web pages from writing to documents.
 pub(crate) struct BinaryBody(pub Bytes);
 
-impl<S: Send + Sync> FromRequest<S> for BinaryBody {
+impl FromRequest<SharedState> for BinaryBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &SharedState) -> Result<Self, ApiError> {
         if !has_content_type(req.headers(), "application/octet-stream") {
             return Err(refuse(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -29,42 +85,80 @@ impl<S: Send + Sync> FromRequest<S> for BinaryBody {
                 "send the body with Content-Type: application/octet-stream",
             ));
         }
-        Bytes::from_request(req, state)
-            .await
-            .map(BinaryBody)
-            .map_err(|e| body_error(e.status()))
+        let max = state.config.max_message_size;
+        read_body(state, req, max).await.map(BinaryBody)
     }
 }
 
-/// A JSON request body. Malformed JSON and JSON of the wrong shape are told apart, but
-/// serde's own message (types, line and column) is not echoed.
+/// A small JSON request body (at most [`SMALL_BODY`], and never more than the message
+/// size limit). Malformed JSON and JSON of the
+/// wrong shape are told apart, but serde's own message (types, line and column) is not
+/// echoed.
 pub(crate) struct JsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned> FromRequest<SharedState> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(JsonBody(value)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(refuse(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body with Content-Type: application/json",
-            )),
-            Err(JsonRejection::JsonSyntaxError(_)) => Err(refuse(
-                StatusCode::BAD_REQUEST,
-                "bad_json",
-                "the body is not valid JSON",
-            )),
-            Err(JsonRejection::JsonDataError(_)) => Err(refuse(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "bad_json",
-                "the JSON body lacks a required field or has a value of the wrong type or range \
-                 (see docs/PROTOCOL.md)",
-            )),
-            Err(other) => Err(body_error(other.status())),
+    async fn from_request(req: Request, state: &SharedState) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(not_json());
         }
+        JsonBody::read(req, state).await?.ok_or_else(bad_json)
     }
+}
+
+impl<T: DeserializeOwned> JsonBody<T> {
+    /// The body, or `None` when it is empty (for routes where every field is optional).
+    pub(crate) async fn read(req: Request, state: &SharedState) -> Result<Option<Self>, ApiError> {
+        let typed = is_json(req.headers());
+        let max = SMALL_BODY.min(state.config.max_message_size);
+        let bytes = read_body(state, req, max).await?;
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        if !typed {
+            return Err(not_json());
+        }
+        parse(&bytes).map(|v| Some(JsonBody(v)))
+    }
+}
+
+fn not_json() -> ApiError {
+    refuse(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "send the body with Content-Type: application/json",
+    )
+}
+
+fn bad_json() -> ApiError {
+    refuse(
+        StatusCode::BAD_REQUEST,
+        "bad_json",
+        "the body is not valid JSON",
+    )
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_json",
+            "the JSON body lacks a required field or has a value of the wrong type or range \
+             (see docs/PROTOCOL.md)",
+        ),
+        _ => bad_json(),
+    })
+}
+
+/// `application/json`, or a `+json` type, as axum's own JSON extractor takes.
+fn is_json(headers: &HeaderMap) -> bool {
+    has_content_type(headers, "application/json")
+        || headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|t| t.trim().to_ascii_lowercase().ends_with("+json"))
 }
 
 /// The refusal for a body that could not be read: too large, or cut off.

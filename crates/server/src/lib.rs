@@ -41,6 +41,7 @@ mod state;
 pub mod text;
 mod transport;
 mod unauthenticated;
+mod usage;
 mod web;
 mod writer;
 mod yjs_bounds;
@@ -52,6 +53,7 @@ pub use app::{start, start_with_store, Server};
 pub use config::ServeConfig;
 pub use log_limit::LogLimit;
 pub use open_files::raise_open_file_limit;
+pub use usage::UsageLimits;
 
 /// The functions that read untrusted bytes, for the fuzz targets in `fuzz/`.
 #[doc(hidden)]

@@ -115,6 +115,10 @@ impl CloseReason {
             ),
         )
     }
+    /// A limit of the client over time (its write quota): the edit may be sent again later.
+    pub fn client_quota(detail: impl std::fmt::Display) -> Self {
+        Self::new(4429, detail.to_string())
+    }
     pub fn missing_dependencies(max: usize) -> Self {
         Self::new(
             1008,

@@ -106,6 +106,9 @@ impl Attack {
                 Pattern::Versions => self.versions(&http, round).await,
                 Pattern::HocuspocusPreauth => self.hocuspocus_preauth().await,
                 Pattern::Bus => self.bus(&mut rng).await,
+                Pattern::ApiMemory => self.api_memory(&http, round).await,
+                Pattern::PreauthBodies => self.preauth_bodies(round).await,
+                Pattern::SpreadFlood => self.spread_flood().await,
             };
             if outcome.is_err() {
                 self.counters.refused.fetch_add(1, Relaxed);
@@ -174,7 +177,12 @@ impl Attack {
         }
     }
 
-    async fn post(&self, http: &reqwest::Client, url: &str, body: Vec<u8>) -> Result<()> {
+    pub(super) async fn post(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        body: Vec<u8>,
+    ) -> Result<()> {
         let mut req = http
             .post(url)
             .header("content-type", "application/octet-stream")
@@ -190,7 +198,7 @@ impl Attack {
         Ok(())
     }
 
-    async fn flood(&self) -> Result<()> {
+    pub(super) async fn flood(&self) -> Result<()> {
         let doc = Doc::with_client_id(rand::random::<u32>() as u64);
         let text = {
             use yrs::Text;

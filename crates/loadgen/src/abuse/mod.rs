@@ -55,6 +55,15 @@ pub enum Pattern {
     /// Forged frames on a cluster's NATS (unsigned, wrongly signed, fake heartbeats); needs
     /// `--bus-url`.
     Bus,
+    /// HTTP-API memory: 256 KiB updates through `POST /api/documents/{doc}/updates`, each
+    /// to a new document.
+    ApiMemory,
+    /// Pre-auth bodies: 16 MiB announced without a credential (new document, SSE/poll
+    /// upstream), 64 KiB sent, on 16 connections at once.
+    PreauthBodies,
+    /// Multi-connection flood: the flood on 25 connections per task, each reopened at once
+    /// when closed.
+    SpreadFlood,
 }
 
 #[derive(Default)]
@@ -67,6 +76,7 @@ struct Counters {
 mod attack;
 mod bus;
 mod preauth;
+mod spread;
 use attack::Attack;
 pub(crate) use bus::BusTarget;
 

@@ -229,6 +229,49 @@ macro_rules! impl_store {
                 Ok(Some(info))
             }
 
+            async fn create_named_version(
+                &self,
+                doc: &str,
+                version: &$crate::NewVersion,
+                unchanged: &(dyn for<'s> Fn(&'s [u8], &'s str) -> bool + Send + Sync),
+            ) -> $crate::Result<$crate::VersionInfo> {
+                use sqlx::Row;
+                use $crate::store::sql;
+                let now = chrono::Utc::now();
+                let mut tx = self.writes.begin().await?;
+                let id: i64 = sqlx::query_scalar(sql::DOCUMENT_ID)
+                    .bind(doc)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let latest = sqlx::query(sql::LATEST_VERSION)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let same = match &latest {
+                    Some(row) => {
+                        let sv: Vec<u8> = row.try_get("state_vector")?;
+                        let text: String = row.try_get("text")?;
+                        unchanged(&sv, &text).then(|| row.try_get::<i64, _>("version"))
+                    }
+                    None => None,
+                };
+                let info = match same {
+                    Some(n) => {
+                        let row = sqlx::query(sql::NAME_VERSION)
+                            .bind(id)
+                            .bind(n?)
+                            .bind(&version.label)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        version_info(&row)?
+                    }
+                    None => Self::insert_version(&mut tx, id, version, now).await?,
+                };
+                tx.commit().await?;
+                Ok(info)
+            }
+
             async fn list_versions(&self, doc: &str) -> $crate::Result<Vec<$crate::VersionInfo>> {
                 let rows = sqlx::query($crate::store::sql::LIST_VERSIONS)
                     .bind(doc)

@@ -123,6 +123,17 @@ pub trait Store: Send + Sync + 'static {
         unchanged: &(dyn for<'s> Fn(&'s [u8], &'s str) -> bool + Send + Sync),
     ) -> Result<Option<VersionInfo>>;
 
+    /// Stores a named version, creating the document if needed, unless
+    /// `unchanged(state_vector, text)` says the latest version holds this state: that one is
+    /// named instead (an automatic or restore version takes the label; a named one keeps its
+    /// own), so naming a document that has not changed stores no second copy of it.
+    async fn create_named_version(
+        &self,
+        doc: &str,
+        version: &NewVersion,
+        unchanged: &(dyn for<'s> Fn(&'s [u8], &'s str) -> bool + Send + Sync),
+    ) -> Result<VersionInfo>;
+
     /// Versions of a document, newest first.
     async fn list_versions(&self, doc: &str) -> Result<Vec<VersionInfo>>;
 

@@ -102,6 +102,19 @@ pub(super) const LATEST_VERSION_SV: &str =
     "SELECT state_vector, text FROM versions WHERE document_id = $1
      ORDER BY version DESC LIMIT 1";
 
+/// The latest version's number and what tells its state apart, to name it rather than
+/// store the same state again.
+pub(super) const LATEST_VERSION: &str =
+    "SELECT version, state_vector, text FROM versions WHERE document_id = $1
+     ORDER BY version DESC LIMIT 1";
+
+/// Names an existing version: a named one keeps its label (unless it had none).
+pub(super) const NAME_VERSION: &str = "UPDATE versions
+     SET label = CASE WHEN kind = 'named' THEN COALESCE(label, $3) ELSE $3 END, kind = 'named'
+     WHERE document_id = $1 AND version = $2
+     RETURNING version, created_at, kind, label, authors, size_bytes,
+               CAST(length(text) AS BIGINT) AS text_length";
+
 pub(super) const LIST_VERSIONS: &str =
     "SELECT v.version, v.created_at, v.kind, v.label, v.authors, v.size_bytes,
             CAST(length(v.text) AS BIGINT) AS text_length, v.format

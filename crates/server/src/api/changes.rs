@@ -16,7 +16,7 @@ use tandem_persistence::FeedFilter;
 
 use crate::{
     auth::now_secs,
-    edge::{Authorized, BearerCredential},
+    edge::{Authorized, Credentials},
     error::ApiError,
     feed::{Follow, FollowError, Reader},
     state::SharedState,
@@ -103,12 +103,13 @@ pub(crate) async fn document(
 /// documents its name or prefix covers.
 pub(crate) async fn all(
     State(state): State<SharedState>,
-    BearerCredential(bearer): BearerCredential,
+    creds: Credentials,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let token = query.get("token").map(String::as_str);
-    let scope = state.auth.feed_scope(token, bearer.as_deref())?;
+    let scope = state
+        .auth
+        .feed_scope(creds.token.as_deref(), creds.bearer.as_deref())?;
     let (filter, exp) = match scope {
         None => (FeedFilter::All, None),
         Some(claims) => {

@@ -4,7 +4,6 @@
 //! is computed against the current state and then applied exactly as a client's update.
 
 use axum::{
-    body::Bytes,
     extract::{FromRequest, Request as HttpRequest, State},
     http::{header, StatusCode},
 };
@@ -13,8 +12,7 @@ use yrs::{updates::decoder::Decode, Transact, Update};
 use crate::{
     edge::{Authorized, ClientIp, Credentials, Write},
     error::ApiError,
-    extract::body_error,
-    holds::ClientKey,
+    extract::read_body,
     import,
     render::{node::Node, Fields},
     room::Request,
@@ -25,10 +23,10 @@ use crate::{
 /// The body, read as the content it says it is.
 pub(super) struct ContentBody(Node);
 
-impl<S: Send + Sync> FromRequest<S> for ContentBody {
+impl FromRequest<SharedState> for ContentBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: HttpRequest, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: HttpRequest, state: &SharedState) -> Result<Self, ApiError> {
         let media = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -43,9 +41,8 @@ impl<S: Send + Sync> FromRequest<S> for ContentBody {
                  Content-Type: application/json",
             ));
         }
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| body_error(e.status()))?;
+        // The message-size limit and the body deadline, as for `POST .../updates`.
+        let body = read_body(state, req, state.config.max_message_size).await?;
         let node = if media == "text/markdown" {
             let source = std::str::from_utf8(&body)
                 .map_err(|_| ApiError::bad_request("the Markdown is not valid UTF-8"))?;
@@ -62,8 +59,13 @@ pub(super) async fn replace(
     Authorized { doc, grant, .. }: Authorized<Write>,
     ClientIp(ip): ClientIp,
     creds: Credentials,
-    ContentBody(node): ContentBody,
+    req: HttpRequest,
 ) -> Result<StatusCode, ApiError> {
+    // The client's holds and rate before the body is read, as for `POST .../updates`.
+    let hold = crate::transport::hold(&state, ip, &creds, &grant, &doc)?;
+    let client = hold.client();
+    state.holds.usage().message(client.ip(), client.token())?;
+    let ContentBody(node) = ContentBody::from_request(req, &state).await?;
     let current = state
         .rooms
         .request(&doc, Request::State)
@@ -77,12 +79,6 @@ pub(super) async fn replace(
     let Some(update) = update else {
         return Ok(StatusCode::NO_CONTENT);
     };
-    let token = if grant.admin {
-        None
-    } else {
-        crate::transport::credential(&creds)
-    };
-    let client = ClientKey::new(ip, token);
     state
         .rooms
         .request(&doc, |done| Request::Apply {
@@ -92,6 +88,7 @@ pub(super) async fn replace(
         })
         .await
         .ok_or_else(|| ApiError::unavailable("document is closing; retry"))??;
+    drop(hold);
     Ok(StatusCode::NO_CONTENT)
 }
 

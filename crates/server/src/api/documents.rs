@@ -1,7 +1,7 @@
 //! Documents: listing, creating, renaming, reading, editing and deleting them.
 
 use axum::{
-    extract::State,
+    extract::{FromRequest, State},
     http::{header, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -12,10 +12,9 @@ use tandem_persistence::{ContentKind, DocumentInfo};
 use super::must_exist;
 use crate::{
     auth,
-    edge::{Admin, Authorized, BearerCredential, ClientIp, Credentials, Doc, Write},
+    edge::{Admin, Authorized, ClientIp, Credentials, Doc, Write},
     error::ApiError,
     extract::{BinaryBody, JsonBody},
-    holds::ClientKey,
     names,
     peer::Access,
     room::{Request, RoomInfo},
@@ -91,20 +90,38 @@ fn parse_kind(kind: Option<&str>) -> Result<ContentKind, ApiError> {
     }
 }
 
+/// What a new document's row costs on disk besides its name and title, for the write quota.
+const ROW_BYTES: usize = 256;
+
 /// How many `-2`, `-3`, ... suffixes to try before a random one.
 const NAME_ATTEMPTS: usize = 20;
 
 pub(super) async fn create(
     State(state): State<SharedState>,
-    BearerCredential(bearer): BearerCredential,
-    JsonBody(body): JsonBody<CreateBody>,
+    ClientIp(ip): ClientIp,
+    creds: Credentials,
+    req: axum::extract::Request,
 ) -> Result<(StatusCode, Json<DocumentView>), ApiError> {
+    // The credential before the body: a request without one is refused unread.
+    let grant = state
+        .auth
+        .any_document(creds.token.as_deref(), creds.bearer.as_deref())?;
+    if grant.access == Access::Read {
+        return Err(auth::AuthError::ReadOnly.into());
+    }
+    let JsonBody(body) = JsonBody::<CreateBody>::from_request(req, &state).await?;
     let title = names::validate_title(body.title.as_deref().unwrap_or(""))?;
     let kind = parse_kind(body.kind.as_deref())?;
+    // A new document is a row on disk: its name and title count against the write quota.
+    let token = (!grant.admin)
+        .then(|| crate::transport::credential(&creds))
+        .flatten();
+    let written = ROW_BYTES + body.name.as_ref().map_or(0, String::len) + title.len();
+    state.holds.usage().write(ip, token, written)?;
     let info = match body.name.as_deref() {
         Some(name) => {
             names::validate(name)?;
-            may_create(&state, name, bearer.as_deref())?;
+            may_create(&state, name, &creds)?;
             state.store.create_of_kind(name, title, kind).await?
         }
         None if title.is_empty() => {
@@ -112,7 +129,7 @@ pub(super) async fn create(
                 "give the document a title (or a name)",
             ))
         }
-        None => create_unique(&state, bearer.as_deref(), title, kind).await?,
+        None => create_unique(&state, &creds, title, kind).await?,
     };
     Ok((
         StatusCode::CREATED,
@@ -127,7 +144,7 @@ pub(super) async fn create(
 /// Creates a document named after its title: `meeting-notes`, then `meeting-notes-2`, ...
 async fn create_unique(
     state: &SharedState,
-    bearer: Option<&str>,
+    creds: &Credentials,
     title: &str,
     kind: ContentKind,
 ) -> Result<DocumentInfo, ApiError> {
@@ -140,7 +157,7 @@ async fn create_unique(
         .collect();
     candidates.push(format!("{base}-{:08x}", rand::random::<u32>()));
     for name in candidates {
-        may_create(state, &name, bearer)?;
+        may_create(state, &name, creds)?;
         // A name that is loaded but not stored yet is in use too.
         if state.rooms.is_loaded(&name) {
             continue;
@@ -166,7 +183,7 @@ pub(super) struct RenameBody {
 pub(super) async fn rename(
     State(state): State<SharedState>,
     Authorized { doc, .. }: Authorized<Write>,
-    Json(body): Json<RenameBody>,
+    JsonBody(body): JsonBody<RenameBody>,
 ) -> Result<Json<DocumentView>, ApiError> {
     let title = names::validate_title(&body.title)?;
     let info = state.store.set_title(&doc, title).await?;
@@ -175,9 +192,11 @@ pub(super) async fn rename(
 }
 
 /// A new document's name is in the body, not the path: the same check as
-/// `Authorized<Write>`, without a `?token=`.
-fn may_create(state: &SharedState, name: &str, bearer: Option<&str>) -> Result<(), ApiError> {
-    let grant = state.auth.document(name, None, bearer)?;
+/// `Authorized<Write>`, by `?token=` or bearer alike.
+fn may_create(state: &SharedState, name: &str, creds: &Credentials) -> Result<(), ApiError> {
+    let grant = state
+        .auth
+        .document(name, creds.token.as_deref(), creds.bearer.as_deref())?;
     if grant.access == Access::Read {
         return Err(auth::AuthError::ReadOnly.into());
     }
@@ -217,16 +236,22 @@ pub(super) async fn delete(
 
 pub(super) async fn text(
     State(state): State<SharedState>,
-    Authorized { doc, .. }: Authorized,
+    Authorized { doc, grant, .. }: Authorized,
+    ClientIp(ip): ClientIp,
+    creds: Credentials,
 ) -> Result<Response, ApiError> {
+    let _hold = crate::transport::hold(&state, ip, &creds, &grant, &doc)?;
     let text = read_live(&state, &doc, Request::Text).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
 pub(super) async fn state_bytes(
     State(state): State<SharedState>,
-    Authorized { doc, .. }: Authorized,
+    Authorized { doc, grant, .. }: Authorized,
+    ClientIp(ip): ClientIp,
+    creds: Credentials,
 ) -> Result<Response, ApiError> {
+    let _hold = crate::transport::hold(&state, ip, &creds, &grant, &doc)?;
     let bytes = read_live(&state, &doc, Request::State).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
@@ -245,13 +270,21 @@ pub(super) async fn read_live<T>(
         .ok_or_else(|| ApiError::unavailable("document could not be loaded"))
 }
 
+/// An edit loads its document like a connection does: for as long as the request lasts it
+/// is one of the client's open documents (it lingers for the unload grace after), its
+/// update counts against the client's memory, message rate and write quota, and all of
+/// that is checked before the body is read.
 pub(super) async fn apply_update(
     State(state): State<SharedState>,
     Authorized { doc, grant, .. }: Authorized<Write>,
     ClientIp(ip): ClientIp,
     creds: Credentials,
-    BinaryBody(body): BinaryBody,
+    req: axum::extract::Request,
 ) -> Result<StatusCode, ApiError> {
+    let hold = crate::transport::hold(&state, ip, &creds, &grant, &doc)?;
+    let client = hold.client();
+    state.holds.usage().message(client.ip(), client.token())?;
+    let BinaryBody(body) = BinaryBody::from_request(req, &state).await?;
     if body.is_empty() {
         return Err(ApiError::bad_request("empty body: send a Yjs update (v1)"));
     }
@@ -259,12 +292,6 @@ pub(super) async fn apply_update(
     crate::yjs_bounds::check_update(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid Yjs update: {e}")))?;
     let update = body.to_vec();
-    let token = if grant.admin {
-        None
-    } else {
-        crate::transport::credential(&creds)
-    };
-    let client = ClientKey::new(ip, token);
     state
         .rooms
         .request(&doc, |done| Request::Apply {
@@ -274,5 +301,6 @@ pub(super) async fn apply_update(
         })
         .await
         .ok_or_else(|| ApiError::unavailable("document is closing; retry"))??;
+    drop(hold);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{documents::read_live, versions::load_version};
 use crate::{
-    edge::Authorized,
+    edge::{Authorized, ClientIp, Credentials},
     error::ApiError,
     render::{Content, Fields},
     room::Request,
@@ -81,7 +81,9 @@ impl Format {
 
 pub(super) async fn export(
     State(state): State<SharedState>,
-    Authorized { doc, .. }: Authorized,
+    Authorized { doc, grant, .. }: Authorized,
+    ClientIp(ip): ClientIp,
+    creds: Credentials,
     Query(query): Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let format = Format::parse(query.format.as_deref().unwrap_or("txt"))
@@ -104,6 +106,8 @@ pub(super) async fn export(
             (body, format!("-v{}", version.info.version))
         }
         None => {
+            // Loading the live document counts as one of the client's open documents.
+            let _hold = crate::transport::hold(&state, ip, &creds, &grant, &doc)?;
             let body = match format {
                 Format::Yjs => read_live(&state, &doc, Request::State).await?,
                 _ => format.render(&read_live(&state, &doc, Request::Content).await?),

@@ -42,6 +42,11 @@ pub(super) async fn mint_token(
     if !(pattern.is_empty() && req.doc == "*") {
         names::validate(pattern)?;
     }
+    if req.expires_in == 0 {
+        return Err(ApiError::bad_request(
+            "expires_in must be at least 1 second: a token that expires at once is useless",
+        ));
+    }
     let exp = auth::expiry_after(req.expires_in).ok_or_else(|| {
         ApiError::bad_request(format!(
             "expires_in must be at most {} seconds",

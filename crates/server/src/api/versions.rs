@@ -11,8 +11,9 @@ use tandem_persistence::VersionKind;
 
 use super::must_exist;
 use crate::{
-    edge::{Admin, Authorized, Doc, Write},
+    edge::{Admin, Authorized, ClientIp, Credentials, Doc, Write},
     error::ApiError,
+    extract::JsonBody,
     room::Request,
     state::SharedState,
 };
@@ -74,10 +75,15 @@ pub(super) struct VersionBody {
 
 pub(super) async fn create_version(
     State(state): State<SharedState>,
-    Authorized { doc, .. }: Authorized<Write>,
-    body: Option<Json<VersionBody>>,
+    Authorized { doc, grant, .. }: Authorized<Write>,
+    ClientIp(ip): ClientIp,
+    creds: Credentials,
+    req: axum::extract::Request,
 ) -> Result<(StatusCode, Json<tandem_persistence::VersionInfo>), ApiError> {
+    let body = JsonBody::<VersionBody>::read(req, &state).await?;
     must_exist(&state, &doc).await?;
+    // Taking the version loads the document: it counts as one the client has open.
+    let _hold = crate::transport::hold(&state, ip, &creds, &grant, &doc)?;
     let label = body.and_then(|b| b.0.label).map(|l| l.trim().to_string());
     if label.as_ref().is_some_and(|l| l.chars().count() > 200) {
         return Err(ApiError::bad_request("label is longer than 200 characters"));
@@ -121,9 +127,13 @@ pub(super) async fn restore(
     State(state): State<SharedState>,
     Doc(doc): Doc,
     _: Admin,
+    ClientIp(ip): ClientIp,
     Path((_, n)): Path<(String, String)>,
 ) -> Result<Json<tandem_persistence::VersionInfo>, ApiError> {
     let old = load_version(&state, &doc, &n).await?;
+    // The restored text is written again (an update and a version): the admin's address
+    // pays for it in its write quota.
+    state.holds.usage().write(ip, None, old.text.len() * 2)?;
     let label = Some(format!("restored from version {}", old.info.version));
     let info = state
         .rooms

@@ -135,6 +135,9 @@ pub(crate) enum RoomError {
         .0 / (1024 * 1024)
     )]
     ClientMemory(u64),
+    /// The sender's write quota is spent (`usage`).
+    #[error("{0}")]
+    WriteQuota(String),
 }
 
 /// Answers a request the room can no longer serve.

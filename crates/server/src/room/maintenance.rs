@@ -353,17 +353,20 @@ async fn store_version(
     name: &str,
     material: &NewVersion,
 ) -> Result<Option<VersionInfo>, StoreError> {
+    // The state vector alone misses deletions, which add no clock; with the text they tell
+    // the states apart (a state vector's bytes depend on hash order).
+    let ours = StateVector::decode_v1(&material.state_vector).ok();
+    let text = material.text.clone();
+    let unchanged = move |sv: &[u8], latest_text: &str| {
+        ours.is_some() && StateVector::decode_v1(sv).ok() == ours && latest_text == text
+    };
     let result = match material.kind {
-        VersionKind::Auto => {
-            // The state vector alone misses deletions, which add no clock; with the text
-            // they tell the states apart (a state vector's bytes depend on hash order).
-            let ours = StateVector::decode_v1(&material.state_vector).ok();
-            let text = material.text.clone();
-            let unchanged = move |sv: &[u8], latest_text: &str| {
-                ours.is_some() && StateVector::decode_v1(sv).ok() == ours && latest_text == text
-            };
-            store.create_auto_version(name, material, &unchanged).await
-        }
+        VersionKind::Auto => store.create_auto_version(name, material, &unchanged).await,
+        // Naming an unchanged document names its latest version instead of a second copy.
+        VersionKind::Named => store
+            .create_named_version(name, material, &unchanged)
+            .await
+            .map(Some),
         _ => store.create_version(name, material).await.map(Some),
     };
     if let Ok(Some(_)) = result {

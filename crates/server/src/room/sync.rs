@@ -106,6 +106,7 @@ impl Room {
                     Err(RoomError::MissingDependencies(max)) => {
                         return Err(CloseReason::missing_dependencies(max))
                     }
+                    Err(RoomError::WriteQuota(why)) => return Err(CloseReason::client_quota(why)),
                     Err(_) => return Err(CloseReason::storage_unavailable()),
                 }
                 if acks {
@@ -187,15 +188,25 @@ impl Room {
             return Ok(true);
         };
         let now = tokio::time::Instant::now();
+        // Every message also counts for its client over all its connections (`usage`).
+        let client = p.handle.client.as_ref();
+        let usage = self.ctx.holds.usage();
+        let of_client = || client.map_or(Ok(()), |c| usage.message(c.ip(), c.token()));
         if matches!(msg, Message::Awareness(_)) {
-            let ok = p.awareness.take(now);
+            let ok = p.awareness.take(now) && of_client().is_ok();
             if !ok {
                 metrics::counter!(m::LIMIT_REFUSALS, "limit" => "awareness_rate").increment(1);
             }
             return Ok(ok);
         }
         if p.messages.take(now) {
-            return Ok(true);
+            return match of_client() {
+                Ok(()) => Ok(true),
+                Err(err) => {
+                    tracing::info!(doc = %self.name, peer, "closing peer: message rate limit of its client");
+                    Err(CloseReason::new(1008, err.to_string()))
+                }
+            };
         }
         metrics::counter!(m::LIMIT_REFUSALS, "limit" => "update_rate").increment(1);
         tracing::info!(doc = %self.name, peer, "closing peer: message rate limit");
@@ -233,6 +244,13 @@ impl Room {
         // store or relay.
         if update.as_ref() == [0, 0] {
             return Ok(());
+        }
+        // Whatever is accepted is written: it counts against its sender's write quota.
+        if let Some(c) = from {
+            let usage = self.ctx.holds.usage();
+            usage
+                .write(c.ip(), c.token(), update.len())
+                .map_err(|e| RoomError::WriteQuota(e.to_string()))?;
         }
         if let Some((client, clock)) = self.missing_dependency(&update)? {
             tracing::debug!(doc = %self.name, client, clock, "holding an update until what it builds on arrives");

@@ -248,7 +248,7 @@ impl Session {
         fresh
     }
 
-    fn token_expired(&self, now_secs: u64) -> bool {
+    pub(crate) fn token_expired(&self, now_secs: u64) -> bool {
         self.owner.expires.is_some_and(|exp| exp <= now_secs)
     }
 }

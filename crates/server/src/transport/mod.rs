@@ -10,10 +10,7 @@ pub(crate) mod ws;
 use std::net::IpAddr;
 
 use crate::{
-    auth::Grant,
-    edge::Credentials,
-    holds::{Hold, HoldError},
-    session::Owner,
+    auth::Grant, edge::Credentials, error::ApiError, holds::Hold, session::Owner,
     state::SharedState,
 };
 use axum::{
@@ -63,7 +60,22 @@ pub(crate) fn hold(
     c: &Credentials,
     grant: &Grant,
     doc: &str,
-) -> Result<Hold, HoldError> {
+) -> Result<Hold, ApiError> {
     let token = if grant.admin { None } else { credential(c) };
-    state.holds.hold(ip, token, doc)
+    Ok(state.holds.hold(ip, token, doc)?)
+}
+
+/// [`hold`] for a new connection or session. A client that has spent its message
+/// allowance (`usage`) is refused first: reconnecting as fast as the last connection was
+/// closed for flooding gains it nothing, not even a sync.
+pub(crate) fn admit(
+    state: &SharedState,
+    ip: IpAddr,
+    c: &Credentials,
+    grant: &Grant,
+    doc: &str,
+) -> Result<Hold, ApiError> {
+    let token = if grant.admin { None } else { credential(c) };
+    state.holds.usage().out_of_messages(ip, token)?;
+    hold(state, ip, c, grant, doc)
 }

@@ -7,8 +7,7 @@
 use std::time::Duration;
 
 use axum::{
-    body::Bytes,
-    extract::{rejection::QueryRejection, Path, Query, State},
+    extract::{rejection::QueryRejection, FromRequest, Path, Query, Request, State},
     http::StatusCode,
     Json,
 };
@@ -43,7 +42,7 @@ pub(crate) async fn open(
         grant.access,
         grant.name.clone(),
         super::owner(ip, &creds, &grant),
-        super::hold(&state, ip, &creds, &grant, &doc)?,
+        super::admit(&state, ip, &creds, &grant, &doc)?,
     )?;
     Ok((
         StatusCode::CREATED,
@@ -73,12 +72,19 @@ pub(crate) async fn receive(
         .get(&doc, &id, super::credential(&creds))
         .await?;
     let _attached = session.attach();
+    // A held GET ends when the session's token expires: nothing written after that is
+    // for this reader.
+    let left = session
+        .owner
+        .expires
+        .map(|exp| Duration::from_secs(exp.saturating_sub(crate::auth::now_secs())));
     let wait = q
         .timeout
         .filter(|t| t.is_finite() && *t >= 0.0)
         .map(Duration::from_secs_f64)
         .unwrap_or(MAX_WAIT)
-        .min(MAX_WAIT);
+        .min(MAX_WAIT)
+        .min(left.unwrap_or(MAX_WAIT));
     let mut batch = session.take_after(q.cursor, true);
     if matches!(&batch, Batch::Messages(m) if m.is_empty()) {
         session.wait_after(q.cursor, wait).await;
@@ -86,6 +92,18 @@ pub(crate) async fn receive(
         // answer carry the burst instead of one request per message.
         tokio::time::sleep(COALESCE).await;
         batch = session.take_after(q.cursor, true);
+    }
+    // An ended session answers with why it ended, whatever it still buffers: once its
+    // token has expired (or the session was closed) its messages are no longer the
+    // reader's to see, and a reader starting at cursor 0 must not take it for a live one.
+    if session.token_expired(crate::auth::now_secs()) {
+        state
+            .sessions
+            .get(&doc, &id, super::credential(&creds))
+            .await?;
+    }
+    if let Some(reason) = session.closed() {
+        batch = Batch::Closed(reason);
     }
     match batch {
         Batch::Closed(reason) => Err(gone(&format!("session closed: {}", reason.reason))),
@@ -107,9 +125,9 @@ pub(crate) async fn send(
     _: Enabled<edge::Poll>,
     Path((doc, id)): Path<(String, String)>,
     creds: Credentials,
-    BinaryBody(body): BinaryBody,
+    req: Request,
 ) -> Result<StatusCode, ApiError> {
-    deliver(&state, &doc, &id, super::credential(&creds), body).await
+    deliver(&state, &doc, &id, super::credential(&creds), req).await
 }
 
 /// Shared by the SSE and polling upstreams: the body holds one or more y-protocol messages.
@@ -118,16 +136,18 @@ pub(crate) async fn deliver(
     doc: &str,
     id: &str,
     credential: Option<[u8; 32]>,
-    body: Bytes,
+    req: Request,
 ) -> Result<StatusCode, ApiError> {
+    // Look the session up, with the credential it was opened with, before reading the
+    // body, so strangers can neither hold the server's memory with bodies nor make it
+    // decode anything.
+    let session = state.sessions.get(doc, id, credential).await?;
+    let BinaryBody(body) = BinaryBody::from_request(req, state).await?;
     if body.is_empty() {
         return Err(ApiError::bad_request(
             "empty body: send y-protocol messages",
         ));
     }
-    // Look the session up, with the credential it was opened with, before doing any work
-    // on the body, so strangers cannot make the server decode anything.
-    let session = state.sessions.get(doc, id, credential).await?;
     // Refuse malformed input here with a clear 400 instead of killing the session later.
     // `decode_frame` bounds every claimed size before `yrs` allocates for it.
     let messages = crate::protocol::decode_frame(&body)

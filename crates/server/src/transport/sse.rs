@@ -17,7 +17,6 @@ use axum::{
 use base64::Engine;
 use futures::Stream;
 
-use crate::extract::BinaryBody;
 use crate::{
     edge::{self, Authorized, ClientIp, Credentials, Enabled},
     error::ApiError,
@@ -55,7 +54,7 @@ pub(crate) async fn open(
         Some((s, seq)) => (s, seq, false),
         None => {
             let s = {
-                let hold = super::hold(&state, ip, &creds, &grant, &doc)?;
+                let hold = super::admit(&state, ip, &creds, &grant, &doc)?;
                 state.sessions.open(
                     &doc,
                     Transport::Sse,
@@ -148,7 +147,7 @@ pub(crate) async fn send(
     _: Enabled<edge::Sse>,
     Path((doc, id)): Path<(String, String)>,
     creds: Credentials,
-    BinaryBody(body): BinaryBody,
+    req: axum::extract::Request,
 ) -> Result<StatusCode, ApiError> {
-    super::poll::deliver(&state, &doc, &id, super::credential(&creds), body).await
+    super::poll::deliver(&state, &doc, &id, super::credential(&creds), req).await
 }

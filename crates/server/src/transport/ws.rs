@@ -33,7 +33,7 @@ pub(crate) async fn upgrade(
     ClientIp(ip): ClientIp,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let hold = super::hold(&state, ip, &creds, &grant, &doc)?;
+    let hold = super::admit(&state, ip, &creds, &grant, &doc)?;
     let max = state.config.max_message_size;
     // The library's defaults reserve (and zero) 128 KiB per connection for reading. y-protocol
     // frames are mostly tiny, and once a frame's header is read the buffer grows to hold the

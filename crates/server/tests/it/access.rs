@@ -430,9 +430,10 @@ async fn admin_api_needs_the_admin_key() {
     assert_eq!(reader.text(), "made with a minted token");
     reader.send_raw(hand_made_update("no")).await;
     reader.pump_until(|c| c.denied.is_some(), WAIT).await;
-    // Already expired (a lifetime of 0 ends now; tokens carry no leeway): refused.
+    // Expired (a lifetime of 1 s, past; tokens carry no leeway): refused. A lifetime of 0
+    // is refused when minting (tests/it/bodies.rs).
     let res = admin
-        .mint_token(serde_json::json!({"doc": "minted", "expires_in": 0}))
+        .mint_token(serde_json::json!({"doc": "minted", "expires_in": 1}))
         .await;
     let v = ok_json(res, 201).await;
     let exp = v["claims"]["exp"].as_u64().unwrap();

@@ -168,6 +168,9 @@ async fn named_versions_are_capped() {
     a.pump_until(|c| c.received_updates >= 1, WAIT).await;
     for label in ["one", "two"] {
         ok_json(api.create_version("named", label).await, 201).await;
+        // A change between them: naming an unchanged state stores no new version.
+        a.append(label).await;
+        a.pump_until(|c| c.text().ends_with(label), WAIT).await;
     }
     let error = refusal(api.create_version("named", "three").await, 409).await;
     assert!(error.contains("named versions"), "{error}");
@@ -177,6 +180,26 @@ async fn named_versions_are_capped() {
             .await,
         1.0
     );
+}
+
+#[tokio::test]
+async fn naming_an_unchanged_document_stores_no_second_copy() {
+    let server = start(&["--named-version-interval-secs", "0"]).await;
+    let api = Api::new(&server);
+    let mut a = Client::connect(&server.ws("same")).await;
+    a.append("text").await;
+    a.pump_until(|c| c.received_updates >= 1, WAIT).await;
+    let first = ok_json(api.create_version("same", "one").await, 201).await;
+    // Nothing changed: the same version comes back, with its own name.
+    let again = ok_json(api.create_version("same", "two").await, 201).await;
+    assert_eq!(again["version"], first["version"]);
+    assert_eq!(again["label"], "one");
+    a.append(" more").await;
+    a.pump_until(|c| c.text() == "text more", WAIT).await;
+    let next = ok_json(api.create_version("same", "three").await, 201).await;
+    assert_ne!(next["version"], first["version"]);
+    let list = ok_json(api.versions("same").await, 200).await;
+    assert_eq!(list["versions"].as_array().unwrap().len(), 2, "{list}");
 }
 
 #[tokio::test]

@@ -4,8 +4,10 @@
 mod kit;
 
 mod access;
+mod bodies;
 mod bus_forgery;
 mod cli;
+mod client_limits;
 mod close_frames;
 mod cluster;
 mod connections;

@@ -58,6 +58,16 @@ impl Store for HeldStore {
             .create_auto_version(doc, version, unchanged)
             .await
     }
+    async fn create_named_version(
+        &self,
+        doc: &str,
+        version: &tandem_persistence::NewVersion,
+        unchanged: &(dyn for<'s> Fn(&'s [u8], &'s str) -> bool + Send + Sync),
+    ) -> tandem_persistence::Result<tandem_persistence::VersionInfo> {
+        self.inner
+            .create_named_version(doc, version, unchanged)
+            .await
+    }
     async fn append(&self, items: &[AppendItem]) -> tandem_persistence::Result<Vec<Appended>> {
         if self.armed.load(Ordering::SeqCst) && items.iter().any(|i| i.doc == self.held_doc) {
             self.entered.notify_one();

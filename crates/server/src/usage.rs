@@ -1,0 +1,270 @@
+//! What each client spends over time, counted per client address and per access token
+//! over all its connections, sessions and HTTP requests:
+//!
+//! - document messages (updates, sync requests, API edits): a rate, so that a flood spread
+//!   over many connections, or over connections reopened as fast as the last one is closed,
+//!   is held to what one client may send, not to what one connection may;
+//! - bytes written to the database (updates, restores, new documents, named versions): a
+//!   quota per window, so that one client cannot fill the disk within every other limit.
+//!
+//! Both are token buckets: a client may spend a burst (ten seconds' worth of messages, a
+//! whole window's worth of bytes), then what refills. A bucket that has refilled completely
+//! is the same as none, so buckets of quiet clients are forgotten.
+
+use std::{collections::HashMap, hash::Hash, net::IpAddr, sync::Mutex, time::Instant};
+
+use clap::Args;
+
+use crate::metric_names as m;
+
+/// Settings of what a client may spend (SECURITY.md, "Limits per client").
+#[derive(Debug, Clone, Args)]
+pub struct UsageLimits {
+    /// Document messages (updates, sync requests, HTTP edits) per second one client address,
+    /// and one access token, may send over all its connections, in bursts of ten seconds'
+    /// worth. Past it the connection that sends is closed with 1008, new connections and
+    /// HTTP edits get 429 until the allowance refills. 0: no limit.
+    #[arg(
+        long,
+        env = "TANDEM_MAX_UPDATES_PER_CLIENT_PER_SEC",
+        default_value_t = 1000
+    )]
+    pub max_updates_per_client_per_sec: u32,
+    /// Bytes one client address, and one access token, may have written to the database
+    /// (updates, restores, new documents, named versions) per `--write-window-secs`; past
+    /// it edits are refused (close 4429, HTTP 429) until the allowance refills. 0: no limit.
+    #[arg(long, env = "TANDEM_MAX_WRITE_BYTES_PER_CLIENT", default_value_t = 512 * 1024 * 1024)]
+    pub max_write_bytes_per_client: u64,
+    /// The window of `--max-write-bytes-per-client`, in seconds (the allowance refills
+    /// evenly over it).
+    #[arg(long, env = "TANDEM_WRITE_WINDOW_SECS", default_value_t = 3600)]
+    pub write_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum UsageError {
+    /// Short enough for a WebSocket close reason (123 bytes).
+    #[error("rate limit of this client: over {0} messages/s on all its connections (--max-updates-per-client-per-sec)")]
+    Rate(u32),
+    #[error("write quota of this client spent: {0} bytes per {1} s (--max-write-bytes-per-client); retry later")]
+    WriteBytes(u64, u64),
+}
+
+impl UsageError {
+    /// The label of `tandem_limit_refusals_total`.
+    fn limit(self) -> &'static str {
+        match self {
+            UsageError::Rate(_) => "update_rate_per_client",
+            UsageError::WriteBytes(..) => "write_bytes_per_client",
+        }
+    }
+}
+
+/// How many buckets may build up before full ones are swept out.
+const SWEEP_AT: usize = 4096;
+
+/// Seconds' worth of messages a client may send at once.
+const BURST_SECS: f64 = 10.0;
+
+#[derive(Clone, Copy)]
+struct Bucket {
+    level: f64,
+    at: Instant,
+}
+
+/// Buckets per address and per token with one rate and capacity.
+struct Buckets {
+    rate: f64,
+    capacity: f64,
+    by_ip: HashMap<IpAddr, Bucket>,
+    by_token: HashMap<[u8; 32], Bucket>,
+}
+
+fn level<K: Hash + Eq>(map: &HashMap<K, Bucket>, key: &K, b: &Buckets, now: Instant) -> f64 {
+    map.get(key).map_or(b.capacity, |k| {
+        let refill = now.saturating_duration_since(k.at).as_secs_f64() * b.rate;
+        (k.level + refill).min(b.capacity)
+    })
+}
+
+fn sweep<K: Hash + Eq>(map: &mut HashMap<K, Bucket>, rate: f64, capacity: f64, now: Instant) {
+    if map.len() >= SWEEP_AT {
+        map.retain(|_, k| {
+            k.level + now.saturating_duration_since(k.at).as_secs_f64() * rate < capacity
+        });
+    }
+}
+
+impl Buckets {
+    fn new(rate: f64, capacity: f64) -> Buckets {
+        Buckets {
+            rate,
+            capacity,
+            by_ip: HashMap::new(),
+            by_token: HashMap::new(),
+        }
+    }
+
+    /// Takes `amount` from the client's address and token buckets if both hold it.
+    fn take(&mut self, ip: IpAddr, token: Option<[u8; 32]>, amount: f64, now: Instant) -> bool {
+        let by_ip = level(&self.by_ip, &ip, self, now);
+        let by_token = token.map(|t| level(&self.by_token, &t, self, now));
+        if by_ip < amount || by_token.is_some_and(|l| l < amount) {
+            return false;
+        }
+        sweep(&mut self.by_ip, self.rate, self.capacity, now);
+        self.by_ip.insert(
+            ip,
+            Bucket {
+                level: by_ip - amount,
+                at: now,
+            },
+        );
+        if let (Some(t), Some(l)) = (token, by_token) {
+            sweep(&mut self.by_token, self.rate, self.capacity, now);
+            self.by_token.insert(
+                t,
+                Bucket {
+                    level: l - amount,
+                    at: now,
+                },
+            );
+        }
+        true
+    }
+
+    /// Whether the client has less than one unit left.
+    fn spent(&self, ip: IpAddr, token: Option<[u8; 32]>, now: Instant) -> bool {
+        level(&self.by_ip, &ip, self, now) < 1.0
+            || token.is_some_and(|t| level(&self.by_token, &t, self, now) < 1.0)
+    }
+}
+
+/// Both kinds of spending; `None` where the setting is 0.
+pub(crate) struct Usage {
+    rate: u32,
+    write: (u64, u64),
+    messages: Option<Mutex<Buckets>>,
+    writes: Option<Mutex<Buckets>>,
+}
+
+fn lock(m: &Mutex<Buckets>) -> std::sync::MutexGuard<'_, Buckets> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn refused(err: UsageError) -> UsageError {
+    metrics::counter!(m::LIMIT_REFUSALS, "limit" => err.limit()).increment(1);
+    err
+}
+
+impl Usage {
+    pub(crate) fn new(limits: &UsageLimits) -> Usage {
+        let rate = f64::from(limits.max_updates_per_client_per_sec);
+        let window = limits.write_window_secs.max(1);
+        let bytes = limits.max_write_bytes_per_client as f64;
+        Usage {
+            rate: limits.max_updates_per_client_per_sec,
+            write: (limits.max_write_bytes_per_client, window),
+            messages: (rate > 0.0).then(|| Mutex::new(Buckets::new(rate, rate * BURST_SECS))),
+            writes: (bytes > 0.0).then(|| Mutex::new(Buckets::new(bytes / window as f64, bytes))),
+        }
+    }
+
+    /// Counts one document message from the client at `ip` with `token` (the digest of
+    /// its access token; `None` without one, or for the admin key).
+    pub(crate) fn message(&self, ip: IpAddr, token: Option<[u8; 32]>) -> Result<(), UsageError> {
+        let Some(b) = &self.messages else {
+            return Ok(());
+        };
+        if lock(b).take(ip.to_canonical(), token, 1.0, Instant::now()) {
+            Ok(())
+        } else {
+            Err(refused(UsageError::Rate(self.rate)))
+        }
+    }
+
+    /// Whether the client has no message left now: a new connection would only be closed
+    /// at its first message, so it is refused before it costs anything.
+    pub(crate) fn out_of_messages(
+        &self,
+        ip: IpAddr,
+        token: Option<[u8; 32]>,
+    ) -> Result<(), UsageError> {
+        match &self.messages {
+            Some(b) if lock(b).spent(ip.to_canonical(), token, Instant::now()) => {
+                Err(refused(UsageError::Rate(self.rate)))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Charges `bytes` written to the database to the client, or refuses them all.
+    pub(crate) fn write(
+        &self,
+        ip: IpAddr,
+        token: Option<[u8; 32]>,
+        bytes: usize,
+    ) -> Result<(), UsageError> {
+        let Some(b) = &self.writes else {
+            return Ok(());
+        };
+        if lock(b).take(ip.to_canonical(), token, bytes as f64, Instant::now()) {
+            Ok(())
+        } else {
+            tracing::info!(%ip, bytes, "refusing a write: the client's write quota is spent");
+            Err(refused(UsageError::WriteBytes(self.write.0, self.write.1)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn limits(rate: u32, bytes: u64) -> UsageLimits {
+        UsageLimits {
+            max_updates_per_client_per_sec: rate,
+            max_write_bytes_per_client: bytes,
+            write_window_secs: 100,
+        }
+    }
+
+    #[test]
+    fn buckets_are_shared_by_address_and_by_token() {
+        let mut b = Buckets::new(1.0, 10.0);
+        let (ip, other): (IpAddr, IpAddr) =
+            ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let t0 = Instant::now();
+        assert!(b.take(ip, Some([1; 32]), 10.0, t0));
+        // The address is spent, whatever token it uses; the token is spent from anywhere.
+        assert!(!b.take(ip, Some([2; 32]), 1.0, t0));
+        assert!(!b.take(other, Some([1; 32]), 1.0, t0));
+        assert!(b.take(other, Some([2; 32]), 1.0, t0));
+        assert!(b.spent(ip, None, t0));
+        // One second refills one unit.
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(b.take(ip, None, 1.0, t1));
+        assert!(!b.take(ip, None, 1.0, t1));
+    }
+
+    #[test]
+    fn zero_means_no_limit_and_the_refusal_names_the_setting() {
+        let none = Usage::new(&limits(0, 0));
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        for _ in 0..100_000 {
+            none.message(ip, None).unwrap();
+        }
+        none.write(ip, None, usize::MAX).unwrap();
+        let some = Usage::new(&limits(1, 1000));
+        some.write(ip, None, 1000).unwrap();
+        let err = some.write(ip, None, 1).unwrap_err();
+        assert!(err.to_string().contains("--max-write-bytes-per-client"));
+        for _ in 0..10 {
+            some.message(ip, None).unwrap();
+        }
+        assert!(some.out_of_messages(ip, None).is_err());
+        assert_eq!(some.message(ip, None), Err(UsageError::Rate(1)));
+    }
+}
