@@ -15,7 +15,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-PATTERNS=${ABUSE_PATTERNS:-"amplify malformed flood presence sessions slowloris dense documents versions"}
+PATTERNS=${ABUSE_PATTERNS:-"amplify malformed flood presence sessions slowloris dense documents versions cost-heavy"}
 SECONDS_EACH=${ABUSE_SECONDS:-15}
 RUNS=${ABUSE_RUNS:-3}
 PORT=${ABUSE_PORT:-18480}

@@ -67,6 +67,16 @@ impl ClientKey {
             token,
         }
     }
+
+    /// The client's address, for limits kept elsewhere (the apply-time budget).
+    pub(crate) fn ip(&self) -> IpAddr {
+        self.ip
+    }
+
+    /// The digest of its access token, if it has one.
+    pub(crate) fn token(&self) -> Option<[u8; 32]> {
+        self.token
+    }
 }
 
 /// Per client, its documents; and each loaded document's weight.

@@ -22,7 +22,7 @@ use crate::proto::write_var;
 const ATTACKER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 2);
 
 /// A TCP connection to `hostport` from [`ATTACKER`].
-async fn attacker_connect(hostport: &str) -> std::io::Result<TcpStream> {
+pub(super) async fn attacker_connect(hostport: &str) -> std::io::Result<TcpStream> {
     let addr = tokio::net::lookup_host(hostport)
         .await?
         .find(|a| a.is_ipv4())
@@ -64,6 +64,8 @@ pub(super) struct Attack {
     pub(super) deadline: Instant,
     pub(super) counters: Arc<Counters>,
     pub(super) token: Option<String>,
+    /// Hostile tasks in all (some patterns share a rate between them).
+    pub(super) attackers: usize,
 }
 
 impl Attack {
@@ -103,6 +105,7 @@ impl Attack {
                     opened
                 }
                 Pattern::Versions => self.versions(&http, round).await,
+                Pattern::CostHeavy => self.costly(self.attackers).await,
             };
             if outcome.is_err() {
                 self.counters.refused.fetch_add(1, Relaxed);
@@ -112,7 +115,7 @@ impl Attack {
         }
     }
 
-    fn ws_url(&self, doc: &str) -> String {
+    pub(super) fn ws_url(&self, doc: &str) -> String {
         let url = self.url.replace("{doc}", doc);
         match &self.token {
             Some(t) => format!("{url}?token={t}"),
