@@ -9,8 +9,10 @@
 //! over all its connections and documents, and the time of applying updates to the
 //! document too. Each owes what it was charged, paid back at its rate per second; while
 //! one owes more than [`BURST_SECS`] seconds' worth, the room refuses its updates (close
-//! 1013, HTTP 429) instead of doing the work. A burst of ten seconds' worth lets a paste
-//! or a reconnect through; what is bounded is the sustained rate.
+//! 1013, HTTP 429) instead of doing the work, until it owes half that again: a client that
+//! went over waits at least five seconds, however often it reconnects. A burst of ten
+//! seconds' worth lets a paste or a reconnect through; what is bounded is the sustained
+//! rate.
 
 use std::{
     collections::HashMap,
@@ -36,6 +38,8 @@ const PURGE_EVERY: Duration = Duration::from_secs(10);
 pub(super) struct Debt {
     owed: Duration,
     at: Instant,
+    /// Went past a burst and has not yet paid back down to half of one.
+    refused: bool,
 }
 
 impl Debt {
@@ -43,6 +47,7 @@ impl Debt {
         Debt {
             owed: Duration::ZERO,
             at: now,
+            refused: false,
         }
     }
 
@@ -54,13 +59,20 @@ impl Debt {
         self.at = self.at.max(now);
     }
 
-    /// Whether more than a burst is owed at `now`. A zero rate means no limit.
+    /// Whether work is refused at `now`: from when more than a burst is owed until at most
+    /// half of one is. A zero rate means no limit.
     pub(super) fn over(&mut self, now: Instant, rate: Duration) -> bool {
         if rate.is_zero() {
             return false;
         }
         self.settle(now, rate);
-        self.owed > rate * BURST_SECS
+        let burst = rate * BURST_SECS;
+        if self.owed > burst {
+            self.refused = true;
+        } else if self.owed <= burst / 2 {
+            self.refused = false;
+        }
+        self.refused
     }
 
     pub(super) fn charge(&mut self, now: Instant, rate: Duration, cost: Duration) {
@@ -70,7 +82,7 @@ impl Debt {
 
     fn settled(&mut self, now: Instant, rate: Duration) -> bool {
         self.settle(now, rate);
-        self.owed.is_zero()
+        self.owed.is_zero() && !self.refused
     }
 }
 
@@ -253,13 +265,18 @@ mod tests {
         assert!(!d.over(t0, rate), "exactly a burst owed is still allowed");
         d.charge(t0, rate, MS);
         assert!(d.over(t0, rate));
-        // 10 ms are paid back in 0.1 s
-        assert!(!d.over(t0 + 100 * MS, rate));
-        // one expensive piece of work goes through, and then nothing until it is paid
-        d.charge(t0 + 100 * MS, rate, 500 * MS);
-        assert!(d.over(t0 + 100 * MS, rate));
+        // refused until half a burst is owed: 501 ms to pay back at 100 ms/s
+        assert!(d.over(t0 + 100 * MS, rate), "1 ms paid back is not enough");
         assert!(d.over(t0 + 5000 * MS, rate));
-        assert!(!d.over(t0 + 5100 * MS, rate));
+        assert!(!d.over(t0 + 5010 * MS, rate));
+        // below a burst again, work goes on until the next time it is passed
+        d.charge(t0 + 5010 * MS, rate, 500 * MS);
+        assert!(!d.over(t0 + 5010 * MS, rate));
+        // one expensive piece of work goes through, and then nothing until it is paid
+        d.charge(t0 + 5010 * MS, rate, 2000 * MS);
+        assert!(d.over(t0 + 5010 * MS, rate));
+        assert!(d.over(t0 + 30_000 * MS, rate));
+        assert!(!d.over(t0 + 30_020 * MS, rate));
     }
 
     #[test]
@@ -292,9 +309,9 @@ mod tests {
         // anyone else is not affected
         let other = ClientKey::new(ip("10.0.0.3"), Some([3; 32]));
         assert_eq!(costs.admits(&other, t0), Ok(()));
-        // paid back at the rate: 50 ms over the burst take 5 s
-        assert_eq!(costs.admits(&a, t0 + 4900 * MS), Err(Over::Client));
-        assert_eq!(costs.admits(&a, t0 + 5100 * MS), Ok(()));
+        // paid back at the rate down to half a burst: 100 ms take 10 s
+        assert_eq!(costs.admits(&a, t0 + 9900 * MS), Err(Over::Client));
+        assert_eq!(costs.admits(&a, t0 + 10_100 * MS), Ok(()));
     }
 
     #[test]

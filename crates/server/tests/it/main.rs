@@ -4,6 +4,7 @@
 mod kit;
 
 mod access;
+mod apply_time;
 mod cli;
 mod close_frames;
 mod cluster;
