@@ -131,7 +131,11 @@ fn only_the_clients_an_update_names_are_asked_about() {
     .unwrap();
     assert_eq!(missing, None);
     assert_eq!(shape.structs, 1);
-    assert!(asked.borrow().iter().all(|&c| c == 11), "{:?}", asked.borrow());
+    assert!(
+        asked.borrow().iter().all(|&c| c == 11),
+        "{:?}",
+        asked.borrow()
+    );
     // missing, it is held
     let (_, missing) = check_dependencies(&updates[1], |_| 0).unwrap();
     assert_eq!(missing, Some((11, 0)));
