@@ -22,7 +22,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-PATTERNS=${ABUSE_PATTERNS:-"amplify malformed flood presence sessions slowloris dense documents versions hocuspocus-preauth bus api-memory preauth-bodies spread-flood"}
+PATTERNS=${ABUSE_PATTERNS:-"amplify malformed flood presence sessions slowloris dense documents versions cost-heavy hocuspocus-preauth bus api-memory preauth-bodies spread-flood"}
 SECONDS_EACH=${ABUSE_SECONDS:-15}
 RUNS=${ABUSE_RUNS:-3}
 PORT=${ABUSE_PORT:-18480}

@@ -37,13 +37,13 @@ def spread(values, digits=1):
 
 died = open(os.path.join(out, "died.txt")).read().split() if os.path.exists(os.path.join(out, "died.txt")) else []
 print("| pattern | runs | attack msgs | refused | closed | probe syncs (failed) | probe sync p99 ms | "
-      "/healthz p99 ms | /healthz failed | peak RSS MiB | RSS after MiB | load avg | within 100 / 50 ms |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+      "/healthz p99 ms | /healthz failed | /healthz recovery ms | peak RSS MiB | RSS after MiB | load avg | within 100 / 50 ms |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 peaks, loads, all_ok = [], [], True
 for p in patterns:
     rs = [r for r in (result(p, i) for i in range(1, runs + 1)) if r]
     if not rs:
-        print(f"| {p} | 0 | | | | | | | | | | | no result |")
+        print(f"| {p} | 0 | | | | | | | | | | | | no result |")
         all_ok = False
         continue
     col = lambda k: [r.get(k) for r in rs]
@@ -63,7 +63,8 @@ for p in patterns:
           f"{spread(col('attack_closes'), 0)} | "
           f"{spread(col('probe_syncs'), 0)} ({sum(col('probe_sync_failures'))}) | "
           f"{spread(col('probe_sync_p99_ms'))} | {spread(col('healthz_p99_ms'))} | "
-          f"{sum(col('healthz_failures'))} | {spread(col('server_peak_rss_mib'), 0)} | "
+          f"{sum(col('healthz_failures'))} | {spread(col('healthz_recovery_ms'), 0)} | "
+          f"{spread(col('server_peak_rss_mib'), 0)} | "
           f"{spread(col('server_rss_after_mib'), 0)} | {spread(col('load1'))} | {verdict} |")
 nproc = open(os.path.join(out, "nproc")).read().strip() if os.path.exists(os.path.join(out, "nproc")) else "?"
 print(f"\nHighest peak RSS of any run: {max(peaks):.0f} MiB. 1-minute load average after the runs "

@@ -210,6 +210,18 @@ pub struct ServeConfig {
     /// (they are applied once those arrive); past it the sender is closed with 1008.
     #[arg(long, env = "TANDEM_MAX_PENDING_BYTES", default_value_t = 1024 * 1024)]
     pub max_pending_bytes: usize,
+    /// Milliseconds of CPU per second that applying one client's updates (and answering
+    /// its sync requests) may take, per address and per token, in bursts of ten seconds'
+    /// worth; past it its updates are refused (close 1013, HTTP 429). 0: no limit.
+    #[arg(long, env = "TANDEM_MAX_APPLY_MS_PER_SEC", default_value_t = 250)]
+    pub max_apply_ms_per_sec: u32,
+    /// The same for all updates to one document together.
+    #[arg(
+        long,
+        env = "TANDEM_MAX_DOCUMENT_APPLY_MS_PER_SEC",
+        default_value_t = 500
+    )]
+    pub max_document_apply_ms_per_sec: u32,
     /// Named versions one document may have; more are refused with 409. 0: no limit.
     #[arg(long, env = "TANDEM_MAX_NAMED_VERSIONS", default_value_t = 100)]
     pub max_named_versions: usize,

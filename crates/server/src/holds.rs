@@ -62,10 +62,20 @@ pub(crate) struct ClientKey {
 }
 
 impl ClientKey {
+    #[cfg(test)]
+    pub(crate) fn new(ip: IpAddr, token: Option<[u8; 32]>) -> ClientKey {
+        ClientKey {
+            ip: ip.to_canonical(),
+            token,
+        }
+    }
+
+    /// The client's address, for limits kept elsewhere (write quota, apply-time budget).
     pub(crate) fn ip(&self) -> IpAddr {
         self.ip
     }
 
+    /// The digest of its access token, if it has one.
     pub(crate) fn token(&self) -> Option<[u8; 32]> {
         self.token
     }

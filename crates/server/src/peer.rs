@@ -125,6 +125,11 @@ impl CloseReason {
             format!("update depends on changes the server does not have (over {max} bytes)"),
         )
     }
+    /// A client or document over its apply-time budget (`room::apply_budget`): the
+    /// server will do the work again once enough time has passed.
+    pub fn work_limited(detail: impl std::fmt::Display) -> Self {
+        Self::new(1013, format!("{detail}; retry later"))
+    }
     pub fn internal_error() -> Self {
         Self::new(1011, "internal error in this document; reconnect")
     }

@@ -65,6 +65,8 @@ pub(super) struct Attack {
     pub(super) counters: Arc<Counters>,
     pub(super) token: Option<String>,
     pub(super) bus: Option<super::bus::BusTarget>,
+    /// Hostile tasks in all (some patterns share a rate between them).
+    pub(super) attackers: usize,
 }
 
 impl Attack {
@@ -109,6 +111,7 @@ impl Attack {
                 Pattern::ApiMemory => self.api_memory(&http, round).await,
                 Pattern::PreauthBodies => self.preauth_bodies(round).await,
                 Pattern::SpreadFlood => self.spread_flood().await,
+                Pattern::CostHeavy => self.costly(self.attackers).await,
             };
             if outcome.is_err() {
                 self.counters.refused.fetch_add(1, Relaxed);
@@ -118,7 +121,7 @@ impl Attack {
         }
     }
 
-    fn ws_url(&self, doc: &str) -> String {
+    pub(super) fn ws_url(&self, doc: &str) -> String {
         let url = self.url.replace("{doc}", doc);
         match &self.token {
             Some(t) => format!("{url}?token={t}"),

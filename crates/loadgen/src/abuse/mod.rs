@@ -64,6 +64,9 @@ pub enum Pattern {
     /// Multi-connection flood: the flood on 25 connections per task, each reopened at once
     /// when closed.
     SpreadFlood,
+    /// Documents given 100,000 client ids by one update, then tiny concurrent inserts
+    /// into them at 150 messages a second (`costly.rs`).
+    CostHeavy,
 }
 
 #[derive(Default)]
@@ -75,6 +78,7 @@ struct Counters {
 
 mod attack;
 mod bus;
+mod costly;
 mod preauth;
 mod spread;
 use attack::Attack;
@@ -113,6 +117,7 @@ pub async fn run(common: &Common, a: &AbuseArgs) -> Result<Report> {
             counters: counters.clone(),
             token: a.attack_token.clone(),
             bus: bus.clone(),
+            attackers: a.attackers,
         };
         attackers.push(tokio::spawn(async move { ctx.run().await }));
     }
@@ -167,6 +172,7 @@ pub async fn run(common: &Common, a: &AbuseArgs) -> Result<Report> {
     for t in attackers {
         t.abort();
     }
+    let recovery_ms = recovery(&client, &base).await;
     sync_us.sort_unstable();
     health_us.sort_unstable();
     let ms = |v: Option<u64>| v.map(|us| us as f64 / 1000.0);
@@ -186,6 +192,7 @@ pub async fn run(common: &Common, a: &AbuseArgs) -> Result<Report> {
     r.num("healthz_p50_ms", ms(percentile(&health_us, 50.0)), "ms");
     r.num("healthz_p99_ms", ms(percentile(&health_us, 99.0)), "ms");
     r.num("healthz_max_ms", ms(health_us.last().copied()), "ms");
+    r.num("healthz_recovery_ms", recovery_ms, "ms");
     let peak = peak.load(Relaxed);
     r.num(
         "server_peak_rss_mib",
@@ -200,4 +207,20 @@ pub async fn run(common: &Common, a: &AbuseArgs) -> Result<Report> {
         );
     }
     Ok(r)
+}
+
+/// Milliseconds from the end of the attack until `/healthz` answers within 50 ms again
+/// (`None` if it does not within 60 s): work the attack queued may outlast it.
+async fn recovery(client: &reqwest::Client, base: &str) -> Option<f64> {
+    let end = Instant::now();
+    while end.elapsed() < Duration::from_secs(60) {
+        let started = Instant::now();
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
+            if r.status().is_success() && started.elapsed() < Duration::from_millis(50) {
+                return Some(end.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
 }

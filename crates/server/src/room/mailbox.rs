@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use tandem_persistence::{StoreError, StoredDoc, VersionInfo, VersionKind};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     holds::ClientKey,
@@ -151,5 +151,31 @@ pub(crate) fn reply_closed(req: Request) {
         }
         // Dropping the reply sender tells the caller the room is gone.
         Request::Info(_) | Request::Text(_) | Request::Content(_) | Request::State(_) => {}
+    }
+}
+
+/// A room whose document could not be loaded turns everything away.
+pub(super) fn refuse_while_unavailable(msg: Control) {
+    match msg {
+        Control::Join(peer) => {
+            let _ = peer.kick.send(CloseReason::storage_unavailable());
+        }
+        Control::Request(req) => reply_closed(*req),
+        Control::Shutdown(req) => {
+            let _ = req.done.send(Err(StoreError::Unavailable(
+                "document could not be loaded".into(),
+            )));
+        }
+        _ => {}
+    }
+}
+
+/// The next message from the cluster bus; never, outside cluster mode.
+pub(super) async fn next_bus(
+    bus: &mut Option<mpsc::UnboundedReceiver<crate::cluster::BusMessage>>,
+) -> Option<crate::cluster::BusMessage> {
+    match bus {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }

@@ -15,8 +15,11 @@
 //! 3. After the last peer leaves and a grace period passes, it writes what is left,
 //!    compacts, takes a version if needed, and removes itself from the registry.
 
+mod apply_budget;
+mod apply_cost;
 mod budget;
 mod claims;
+mod clocks;
 mod commit;
 mod db_state;
 mod delete;
@@ -85,6 +88,10 @@ pub(crate) struct Room {
     peers: HashMap<crate::peer::PeerId, Peer>,
     presence: presence::Ownership,
     held: held::Held,
+    /// Each client's clock in the document, without building a state vector.
+    clocks: clocks::Clocks,
+    /// The document's apply-time account (see `apply_budget`).
+    cost: apply_budget::DocCost,
     replica: replica::Replica,
     commit: Commit<Waiter>,
     upkeep: Upkeep,
@@ -109,7 +116,10 @@ impl Room {
         ctrl_tx: mpsc::UnboundedSender<Control>,
     ) -> Room {
         let now = Instant::now();
+        let awareness = Awareness::new(text::new_doc());
         Room {
+            clocks: clocks::Clocks::follow(awareness.doc()),
+            cost: apply_budget::DocCost::new(std::time::Instant::now()),
             presence: presence::Ownership::new(ctx.settings.max_awareness_clients),
             held: held::Held::new(ctx.settings.max_pending_bytes),
             replica: replica::Replica::default(),
@@ -119,7 +129,7 @@ impl Room {
             directory,
             generation,
             ctrl_tx,
-            awareness: Awareness::new(text::new_doc()),
+            awareness,
             peers: HashMap::new(),
             upkeep: Upkeep::new(now),
             empty_since: Some(now),
@@ -153,7 +163,7 @@ impl Room {
             self.directory.remove(&self.name, self.generation);
             ctrl.close();
             while let Some(msg) = ctrl.recv().await {
-                refuse_while_unavailable(msg);
+                mailbox::refuse_while_unavailable(msg);
             }
             self.ctx.holds.unloaded(&self.name);
             metrics::gauge!(m::DOCUMENTS_LOADED).decrement(1.0);
@@ -168,7 +178,7 @@ impl Room {
                     biased;
                     Some(msg) = ctrl.recv() => self.on_control(msg),
                     Some(ev) = data.recv() => { self.on_peer_event(*ev); Flow::Continue }
-                    Some(msg) = next_bus(&mut bus) => self.on_bus(msg),
+                    Some(msg) = mailbox::next_bus(&mut bus) => self.on_bus(msg),
                     _ = tokio::time::sleep_until(wake) => self.on_timer(&ctrl, &mut data).await,
                 }
             };
@@ -384,31 +394,5 @@ impl Room {
             return Flow::Exit;
         }
         Flow::Continue
-    }
-}
-
-/// A room whose document could not be loaded turns everything away.
-fn refuse_while_unavailable(msg: Control) {
-    match msg {
-        Control::Join(peer) => {
-            let _ = peer.kick.send(CloseReason::storage_unavailable());
-        }
-        Control::Request(req) => reply_closed(*req),
-        Control::Shutdown(req) => {
-            let _ = req.done.send(Err(StoreError::Unavailable(
-                "document could not be loaded".into(),
-            )));
-        }
-        _ => {}
-    }
-}
-
-/// The next message from the cluster bus; never, outside cluster mode.
-async fn next_bus(
-    bus: &mut Option<mpsc::UnboundedReceiver<crate::cluster::BusMessage>>,
-) -> Option<crate::cluster::BusMessage> {
-    match bus {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
     }
 }

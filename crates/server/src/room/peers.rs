@@ -6,7 +6,7 @@ use bytes::Bytes;
 use tokio::{sync::mpsc, time::Instant};
 use yrs::{ReadTxn, Transact};
 
-use super::{rate::TokenBucket, Room};
+use super::{apply_budget, mailbox::RoomError, rate::TokenBucket, Room};
 use crate::{
     metric_names as m,
     peer::{CloseReason, Frame, PeerHandle, PeerId},
@@ -24,10 +24,20 @@ pub(super) struct Peer {
 
 impl Room {
     pub(super) fn join(&mut self, handle: PeerHandle) {
+        // A client over its apply-time budget is turned away before it costs more: the
+        // server's step 1 holds an entry per client id of the document.
+        if let Err(RoomError::RateLimited(why)) =
+            self.within_apply_budget(handle.client.as_ref(), false)
+        {
+            let _ = handle.kick.send(CloseReason::work_limited(why));
+            return;
+        }
         let id = handle.id;
         metrics::gauge!(m::CONNECTIONS, "transport" => handle.transport.as_str()).increment(1.0);
         let doc = self.awareness.doc().clone();
-        let step1 = protocol::sync_step1(doc.transact().state_vector());
+        let (step1, cost) =
+            apply_budget::measure(|| protocol::sync_step1(doc.transact().state_vector()));
+        self.charge_apply(handle.client.as_ref(), cost, false);
         let awareness = protocol::all_awareness(&self.awareness);
         self.peers.insert(
             id,

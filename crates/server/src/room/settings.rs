@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use tandem_persistence::Store;
 
-use super::commit::Budget;
+use super::{apply_budget::ClientCosts, commit::Budget};
 use crate::{cluster::Cluster, config::ServeConfig, holds::Holds, writer::Writer};
 
 /// Timing and size policy for rooms, from the server configuration.
@@ -29,6 +29,11 @@ pub(crate) struct RoomSettings {
     pub max_document_bytes: usize,
     /// Largest amount of structs held back for missing dependencies, per document.
     pub max_pending_bytes: usize,
+    /// CPU time per second the work of one client may take (by address and by token);
+    /// zero: no limit (see `apply_budget`).
+    pub max_apply_per_client: Duration,
+    /// CPU time per second applying updates to one document may take; zero: no limit.
+    pub max_apply_per_document: Duration,
     /// Shortest time between two named versions of one document.
     pub named_version_interval: Duration,
     /// Tests only: the document whose room panics on a message of type 0x7f.
@@ -53,6 +58,10 @@ impl RoomSettings {
             max_awareness_per_sec: config.max_awareness_per_sec,
             max_document_bytes: config.max_document_bytes,
             max_pending_bytes: config.max_pending_bytes,
+            max_apply_per_client: Duration::from_millis(config.max_apply_ms_per_sec.into()),
+            max_apply_per_document: Duration::from_millis(
+                config.max_document_apply_ms_per_sec.into(),
+            ),
             named_version_interval: Duration::from_secs(config.named_version_interval_secs),
             test_panic_doc: config.test_panic_doc.clone(),
             rich_fields: crate::render::Fields::new(config.rich_text_fields.clone()),
@@ -72,6 +81,8 @@ pub(crate) struct RoomContext {
     /// Who has which document open; rooms report their weight here and ask it whether a
     /// client's update fits its memory limit.
     pub(crate) holds: Arc<Holds>,
+    /// What the work of each client has cost lately, over all rooms.
+    pub(crate) costs: ClientCosts,
 }
 
 impl RoomContext {
@@ -85,6 +96,7 @@ impl RoomContext {
         RoomContext {
             holds,
             budget: Budget::new(settings.max_unwritten_bytes),
+            costs: ClientCosts::new(settings.max_apply_per_client),
             store,
             writer,
             settings,

@@ -8,7 +8,7 @@ use yrs::{
 };
 
 use super::{
-    heavy,
+    apply_budget, heavy,
     mailbox::{PeerEvent, RoomError},
     weight, Room, Waiter,
 };
@@ -65,6 +65,13 @@ impl Room {
     ) -> Result<(), CloseReason> {
         match msg {
             Message::Sync(SyncMessage::SyncStep1(sv)) => {
+                // The answer costs the whole document: it counts against the client.
+                let client = self.client_of(peer);
+                if let Err(RoomError::RateLimited(why)) =
+                    self.within_apply_budget(client.as_ref(), false)
+                {
+                    return Err(CloseReason::work_limited(why));
+                }
                 if self.replica.gated() {
                     self.replica.defer(peer, sv);
                 } else {
@@ -89,7 +96,7 @@ impl Room {
                 if edit {
                     metrics::counter!(m::UPDATES_RECEIVED).increment(1);
                 }
-                let client = self.peers.get(&peer).and_then(|p| p.handle.client.clone());
+                let client = self.client_of(peer);
                 match self.accept_update(Bytes::from(update), client.as_ref()) {
                     Ok(()) if edit => self.note_author(peer),
                     Ok(()) => {}
@@ -107,6 +114,7 @@ impl Room {
                         return Err(CloseReason::missing_dependencies(max))
                     }
                     Err(RoomError::WriteQuota(why)) => return Err(CloseReason::client_quota(why)),
+                    Err(RoomError::RateLimited(why)) => return Err(CloseReason::work_limited(why)),
                     Err(_) => return Err(CloseReason::storage_unavailable()),
                 }
                 if acks {
@@ -140,9 +148,12 @@ impl Room {
     }
 
     /// Sends `peer` what it lacks. The diff may hold updates not yet committed: it waits
-    /// until they are.
+    /// until they are. Its time is charged to the peer's client.
     pub(super) fn answer_step1(&mut self, peer: PeerId, sv: &StateVector) {
-        let update = self.awareness.doc().transact().encode_diff_v1(sv);
+        let doc = self.awareness.doc();
+        let (update, cost) = apply_budget::measure(|| doc.transact().encode_diff_v1(sv));
+        let client = self.client_of(peer);
+        self.charge_apply(client.as_ref(), cost, false);
         let frame = protocol::sync_step2(update);
         if let Some(frame) = self.commit.hold_until_relayed(peer, frame) {
             self.send_to(peer, frame);
@@ -233,8 +244,8 @@ impl Room {
     }
 
     /// Checks, applies and queues one update from a client or the API (`from`: who sent
-    /// it, for the per-client memory limit). An update that builds on changes the room
-    /// does not have is held until they arrive (see `held`).
+    /// it, for the per-client memory limit and apply-time budget). An update that builds
+    /// on changes the room does not have is held until they arrive (see `held`).
     pub(super) fn accept_update(
         &mut self,
         update: Bytes,
@@ -245,6 +256,7 @@ impl Room {
         if update.as_ref() == [0, 0] {
             return Ok(());
         }
+        self.within_apply_budget(from, true)?;
         // Whatever is accepted is written: it counts against its sender's write quota.
         if let Some(c) = from {
             let usage = self.ctx.holds.usage();
@@ -252,7 +264,8 @@ impl Room {
                 .write(c.ip(), c.token(), update.len())
                 .map_err(|e| RoomError::WriteQuota(e.to_string()))?;
         }
-        if let Some((client, clock)) = self.missing_dependency(&update)? {
+        let (structs, missing) = self.check_dependencies(&update)?;
+        if let Some((client, clock)) = missing {
             tracing::debug!(doc = %self.name, client, clock, "holding an update until what it builds on arrives");
             metrics::counter!(m::UPDATES_HELD).increment(1);
             self.held.hold(update).map_err(|_| {
@@ -262,21 +275,27 @@ impl Room {
             })?;
             return Ok(());
         }
-        self.apply_and_enqueue(update, from)?;
+        self.apply_and_enqueue(update, structs, from)?;
         self.release_held();
         Ok(())
     }
 
-    fn missing_dependency(&self, update: &[u8]) -> Result<Option<(u64, u64)>, RoomError> {
-        let have = self.awareness.doc().transact().state_vector();
-        yjs_bounds::missing_dependency(update, &have)
+    /// The update's struct count and the first change it builds on that the document does
+    /// not have, in one walk, asking the document's clocks only about the clients the
+    /// update names (never a full state vector: see `clocks`).
+    fn check_dependencies(&self, update: &[u8]) -> Result<(u64, Option<(u64, u64)>), RoomError> {
+        let clocks = self.clocks.view();
+        yjs_bounds::check_dependencies(update, |c| clocks.clock(c))
+            .map(|(shape, missing)| (shape.structs, missing))
             .map_err(|e| RoomError::InvalidUpdate(e.to_string()))
     }
 
     /// Every limit is checked before `yrs` decodes anything: decoding is most of the work.
+    /// `structs`: how many the update holds (from its walk).
     fn apply_and_enqueue(
         &mut self,
         update: Bytes,
+        structs: u64,
         from: Option<&ClientKey>,
     ) -> Result<(), RoomError> {
         self.admits(update.len())?;
@@ -286,34 +305,40 @@ impl Room {
             tracing::info!(doc = %self.name, size = self.upkeep.doc_bytes, "refusing update: document size limit");
             return Err(RoomError::TooLarge(max));
         }
-        let structs = weight::structs(&update);
         let extra = weight::estimate(update.len(), structs);
         let grown = self.upkeep.weight().saturating_add(extra);
         let (holds, name) = (&self.ctx.holds, self.name.as_str());
         let doc = self.awareness.doc().clone();
-        // The memory check and the new weight happen inside `heavy::run`: large updates
-        // are applied one at a time, so several of one client's cannot all pass the check
-        // before any of them is counted.
-        let changed = heavy::run(update.len(), || {
+        // The memory check and the new weight happen inside `heavy::run_if`: large (or
+        // expensive) updates are applied one at a time, so several of one client's cannot
+        // all pass the check before any of them is counted.
+        let heavy = update.len() >= heavy::LARGE || self.cost.expensive();
+        let (changed, cost) = heavy::run_if(heavy, || {
             if let Some(client) = from {
                 if let Err(HoldError::Memory(max)) = holds.admits(client, name, extra) {
                     tracing::info!(doc = %name, "refusing update: memory limit of its client");
                     return Err(RoomError::ClientMemory(max));
                 }
             }
-            let decoded =
-                Update::decode_v1(&update).map_err(|e| RoomError::InvalidUpdate(e.to_string()))?;
-            let mut txn = doc.transact_mut();
-            txn.apply_update(decoded)
-                .map_err(|e| RoomError::InvalidUpdate(e.to_string()))?;
-            // A duplicate (a client resending what the room has) changes nothing: it is
-            // logged and relayed as usual, but is no reason for a new version.
-            let changed = txn.before_state() != txn.after_state() || !txn.delete_set().is_empty();
+            let (changed, cost) = apply_budget::measure(|| {
+                let decoded = Update::decode_v1(&update)
+                    .map_err(|e| RoomError::InvalidUpdate(e.to_string()))?;
+                let mut txn = doc.transact_mut();
+                txn.apply_update(decoded)
+                    .map_err(|e| RoomError::InvalidUpdate(e.to_string()))?;
+                // A duplicate (a client resending what the room has) changes nothing: it
+                // is logged and relayed as usual, but is no reason for a new version.
+                // (What the transaction inserted or deleted, not its state vectors before
+                // and after, which cost a map entry per client id of the document.)
+                Ok::<_, RoomError>(txn.has_changes())
+            });
+            let changed = changed?;
             if changed {
                 holds.set_weight(name, grown);
             }
-            Ok(changed)
+            Ok((changed, cost))
         })?;
+        self.charge_apply(from, cost, true);
         if changed {
             self.upkeep.edited(update.len(), structs);
         }
@@ -332,13 +357,18 @@ impl Room {
             return;
         }
         loop {
-            let have = self.awareness.doc().transact().state_vector();
-            let ready = self
-                .held
-                .take_ready(|u| matches!(yjs_bounds::missing_dependency(u, &have), Ok(None)));
+            let clocks = self.clocks.view();
+            let ready = self.held.take_ready(|u| {
+                matches!(
+                    yjs_bounds::check_dependencies(u, |c| clocks.clock(c)),
+                    Ok((_, None))
+                )
+            });
+            drop(clocks);
             let Some(update) = ready else { break };
+            let structs = weight::structs(&update);
             // Its sender is not known any more; it was within its limits when it came.
-            if let Err(err) = self.apply_and_enqueue(update, None) {
+            if let Err(err) = self.apply_and_enqueue(update, structs, None) {
                 // Its sender still has it and sends it again when it resyncs.
                 tracing::info!(doc = %self.name, error = %err, "dropping a held update");
             }

@@ -112,3 +112,31 @@ fn the_pair_that_corrupts_yrs_memory_is_held_back() {
     assert_eq!(missing_dependency(&gap, &empty).unwrap(), Some((3, 0)));
     assert_eq!(missing_dependency(&covering, &empty).unwrap(), None);
 }
+
+/// The room checks updates against the clocks of the clients they name, never a full
+/// state vector: only those clients are asked about, whatever the document holds.
+#[test]
+fn only_the_clients_an_update_names_are_asked_about() {
+    let (_, updates) = session_updates(11, 2);
+    let asked = std::cell::RefCell::new(Vec::new());
+    // the second update builds on the first: present, it applies
+    let (shape, missing) = check_dependencies(&updates[1], |c| {
+        asked.borrow_mut().push(c);
+        if c == 11 {
+            2
+        } else {
+            0
+        }
+    })
+    .unwrap();
+    assert_eq!(missing, None);
+    assert_eq!(shape.structs, 1);
+    assert!(
+        asked.borrow().iter().all(|&c| c == 11),
+        "{:?}",
+        asked.borrow()
+    );
+    // missing, it is held
+    let (_, missing) = check_dependencies(&updates[1], |_| 0).unwrap();
+    assert_eq!(missing, Some((11, 0)));
+}

@@ -1,7 +1,5 @@
 //! What an update builds on: the clock ranges it carries and the ids it refers to, checked
-//! against what a document has (see `missing_dependency`).
-
-use yrs::StateVector;
+//! against what a document has (see `check_dependencies`).
 
 /// What a walk reports besides sizes: the ranges each client section covers and every id
 /// the structs refer to.
@@ -40,9 +38,10 @@ impl DepSink for Deps {
 }
 
 impl Deps {
-    pub(super) fn first_missing(&self, have: &StateVector) -> Option<(u64, u64)> {
+    /// The first `(client, clock)` the update needs that neither `known(client)` (how far
+    /// the document has each client's changes) nor the update itself covers.
+    pub(super) fn first_missing(&self, known: impl Fn(u64) -> u64) -> Option<(u64, u64)> {
         use std::collections::HashMap;
-        let known = |c: u64| u64::from(have.get(&yrs::block::ClientID::new(c)));
         // How far each client's clocks are known once the update's contiguous structs are
         // added to what the document has. A struct may start anywhere up to that point
         // (overlap is fine: yrs skips what it has) but not past it.

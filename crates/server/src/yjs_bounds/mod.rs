@@ -107,9 +107,21 @@ pub fn missing_dependency(
     bytes: &[u8],
     have: &StateVector,
 ) -> Result<Option<(u64, u64)>, BoundsError> {
+    let known = |c: u64| u64::from(have.get(&yrs::block::ClientID::new(c)));
+    check_dependencies(bytes, known).map(|(_, missing)| missing)
+}
+
+/// [`check_update`] and [`missing_dependency`] in one walk, against `known(client)`: how
+/// far the document has `client`'s changes (its state-vector entry). Only the clients the
+/// update names are asked about, so the cost is the update's, not the document's: a
+/// document can have 100,000 client ids, and a full state vector has an entry for each.
+pub(crate) fn check_dependencies(
+    bytes: &[u8],
+    known: impl Fn(u64) -> u64,
+) -> Result<(UpdateShape, Option<(u64, u64)>), BoundsError> {
     let mut deps = Deps::default();
-    walk_update(bytes, &mut deps)?;
-    Ok(deps.first_missing(have))
+    let shape = walk_update(bytes, &mut deps)?;
+    Ok((shape, deps.first_missing(known)))
 }
 
 fn walk_update(bytes: &[u8], deps: &mut impl DepSink) -> Result<UpdateShape, BoundsError> {

@@ -4,6 +4,7 @@
 mod kit;
 
 mod access;
+mod apply_time;
 mod bodies;
 mod bus_forgery;
 mod cli;
