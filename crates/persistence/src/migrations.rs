@@ -29,12 +29,14 @@ pub(crate) const SQLITE: Embedded = migrations!("sqlite":
     "0001_initial.sql",
     "0002_titles_and_authors.sql",
     "0003_last_seq.sql",
+    "0006_webhooks.sql",
 );
 
 pub(crate) const POSTGRES: Embedded = migrations!("postgres":
     "0001_initial.sql",
     "0002_titles_and_authors.sql",
     "0003_last_seq.sql",
+    "0006_webhooks.sql",
 );
 
 impl Embedded {

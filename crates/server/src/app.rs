@@ -33,6 +33,7 @@ use crate::{
     session::{SessionLimits, Sessions},
     state::{AppState, SharedState},
     transport,
+    webhooks::Webhooks,
     writer::Writer,
 };
 
@@ -149,6 +150,12 @@ pub async fn start_with_store(
             .collect();
         tracing::info!(proxies = %proxies.join(","), "client addresses from X-Forwarded-For / X-Real-IP of trusted proxies");
     }
+    let owner = match &cluster {
+        Some(c) => c.settings().instance_id.clone(),
+        // One instance on its database: after a restart it takes its leases back at once.
+        None => "single".to_string(),
+    };
+    let webhooks = Webhooks::start(store.clone(), &config.webhooks, owner)?;
     let state = Arc::new(AppState {
         auth: Auth::new(config.secret.as_deref(), config.admin_key.as_deref()),
         holds,
@@ -160,6 +167,7 @@ pub async fn start_with_store(
         shutting_down: AtomicBool::new(false),
         prometheus,
         cluster,
+        webhooks,
     });
     let app = router(state.clone());
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -169,6 +177,9 @@ pub async fn start_with_store(
         shutdown_state.shutting_down.store(true, Ordering::Relaxed);
         tracing::info!("shutting down: writing out documents");
         shutdown_state.sessions.close_all();
+        if let Some(webhooks) = &shutdown_state.webhooks {
+            webhooks.stop().await;
+        }
         shutdown_state
             .rooms
             .close_all(CloseReason::going_away())

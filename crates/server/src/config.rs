@@ -63,6 +63,8 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Add, list, remove or test webhook endpoints on a running server (admin key).
+    Webhooks(crate::webhook_config::WebhooksCommand),
     /// Mint an access token (needs the server's secret).
     Token(crate::auth::TokenArgs),
     /// Exit 0 if the server on TANDEM_LISTEN answers /healthz (for container health checks).
@@ -234,6 +236,8 @@ pub struct ServeConfig {
     pub admin_key: Option<String>,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub webhooks: crate::webhook_config::WebhookArgs,
 }
 
 /// Cluster mode: several instances on one PostgreSQL database, NATS between them (README

@@ -34,6 +34,8 @@ mod state;
 pub mod text;
 mod transport;
 mod web;
+mod webhook_config;
+mod webhooks;
 mod writer;
 mod yjs_bounds;
 
@@ -44,6 +46,8 @@ pub use app::{start, start_with_store, Server};
 pub use config::ServeConfig;
 pub use log_limit::LogLimit;
 pub use open_files::raise_open_file_limit;
+pub use webhook_config::{WebhookArgs, WebhooksAction, WebhooksCommand};
+pub use webhooks::cli::run as webhooks_command;
 
 /// The functions that read untrusted bytes, for the fuzz targets in `fuzz/`.
 #[doc(hidden)]

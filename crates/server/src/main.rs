@@ -54,6 +54,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Healthcheck { listen }) => healthcheck(listen),
+        Some(Command::Webhooks(cmd)) => tandem::webhooks_command(cmd).await,
     }
 }
 

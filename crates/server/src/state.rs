@@ -11,7 +11,7 @@ use tandem_persistence::Store;
 
 use crate::{
     auth::Auth, client_addr::TrustedProxies, cluster::Cluster, config::ServeConfig, holds::Holds,
-    registry::Registry, session::Sessions,
+    registry::Registry, session::Sessions, webhooks::Webhooks,
 };
 
 pub(crate) struct AppState {
@@ -28,6 +28,8 @@ pub(crate) struct AppState {
     pub prometheus: PrometheusHandle,
     /// The bus to the other instances, in cluster mode.
     pub cluster: Option<Arc<Cluster>>,
+    /// Webhook deliveries (`None` when the store keeps no webhooks).
+    pub webhooks: Option<Arc<Webhooks>>,
 }
 
 pub(crate) type SharedState = Arc<AppState>;

@@ -12,7 +12,11 @@ use sqlx::{
     PgConnection, PgPool, Row,
 };
 
-use super::{impl_store::impl_store, LockKind};
+use super::{
+    impl_store::impl_store,
+    webhook_sql::{self, impl_webhooks},
+    LockKind,
+};
 use crate::{migrations, Durability, Result};
 
 pub struct PostgresStore {
@@ -135,3 +139,4 @@ impl PostgresStore {
 }
 
 impl_store!(PostgresStore, PgRow, PgConnection, "postgres");
+impl_webhooks!(PostgresStore, PgRow, PgConnection);

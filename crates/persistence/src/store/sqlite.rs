@@ -25,7 +25,11 @@ use sqlx::{
     Connection, Row, Sqlite, SqliteConnection, SqlitePool,
 };
 
-use super::{impl_store::impl_store, LockKind};
+use super::{
+    impl_store::impl_store,
+    webhook_sql::{self, impl_webhooks},
+    LockKind,
+};
 use crate::{migrations, Durability, Result};
 
 pub struct SqliteStore {
@@ -221,3 +225,4 @@ async fn checkpoint(mut conn: SqliteConnection, alive: Weak<()>) {
 }
 
 impl_store!(SqliteStore, SqliteRow, SqliteConnection, "sqlite");
+impl_webhooks!(SqliteStore, SqliteRow, SqliteConnection);
