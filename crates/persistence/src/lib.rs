@@ -11,6 +11,7 @@
 
 mod durability;
 mod error;
+mod feed;
 mod migrations;
 mod store;
 mod types;
@@ -18,6 +19,7 @@ mod webhooks;
 
 pub use durability::{Durability, UnknownDurability};
 pub use error::StoreError;
+pub use feed::{ChangePage, ChangeRow, Compacted, FeedFilter, FeedItem};
 pub use store::{open, open_with, postgres::PostgresStore, sqlite::SqliteStore, Store};
 pub use types::*;
 pub use webhooks::{Attempt, DocWork, Endpoint, Message, NewEndpoint, WebhookStore};

@@ -8,6 +8,7 @@
 /// - `begin_append(&self)`: begins an append's transaction (at its durability);
 /// - `touch_known(&mut tx, &[(id, bytes)], now)`: touches every document the writer knows
 ///   by id in one statement, or `None` where that could deadlock (one by one, then);
+/// - `feed_horizon(&self)`: the change feed's horizon (`None` while it cannot settle);
 /// - `insert_updates(&mut tx, &doc_ids, items, now)`: inserts the batch, moves each
 ///   document's `last_seq` to its highest new row, and returns each row's
 ///   `(document_id, seq)`.
@@ -16,6 +17,7 @@
 macro_rules! impl_store {
     ($store:ty, $row:ty, $conn:ty, $backend:literal) => {
         super::log_sql::impl_log!($store);
+        super::feed_sql::impl_feed!($store);
 
         impl $store {
             /// Adds a version of the document with id `id`, numbered after its latest.
@@ -76,6 +78,29 @@ macro_rules! impl_store {
                 items: &[$crate::AppendItem],
             ) -> $crate::Result<Vec<$crate::Appended>> {
                 self.append_items(items).await
+            }
+
+            async fn changes_after(
+                &self,
+                after: i64,
+                filter: &$crate::FeedFilter,
+                limit: usize,
+            ) -> $crate::Result<$crate::ChangePage> {
+                self.read_changes(after, filter, limit).await
+            }
+
+            async fn load_until(
+                &self,
+                doc: &str,
+                upto: i64,
+            ) -> $crate::Result<Option<$crate::StoredDoc>> {
+                self.read_until(doc, upto).await
+            }
+
+            async fn feed_head(&self) -> $crate::Result<i64> {
+                self.feed_horizon().await?.ok_or_else(|| {
+                    $crate::StoreError::Unavailable("writers still in flight".into())
+                })
             }
 
             async fn compact(

@@ -1,5 +1,6 @@
 //! The storage interface and the choice of backend.
 
+mod feed_sql;
 mod impl_store;
 mod log_sql;
 pub mod postgres;
@@ -12,8 +13,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    AppendItem, Appended, CompactStats, DocumentInfo, Durability, NewVersion, Result, Snapshot,
-    StoreError, StoredDoc, Version, VersionInfo,
+    AppendItem, Appended, ChangePage, CompactStats, DocumentInfo, Durability, FeedFilter,
+    NewVersion, Result, Snapshot, StoreError, StoredDoc, Version, VersionInfo,
 };
 
 /// Durable home of documents. Every method is one transaction: a crash between two calls
@@ -50,6 +51,27 @@ pub trait Store: Send + Sync + 'static {
     /// The latest sequence number of each of `docs` that exists (one query), so several
     /// instances holding the same documents can tell whether they are behind.
     async fn last_seqs(&self, docs: &[String]) -> Result<Vec<(String, i64)>>;
+
+    /// Committed changes after position `after` that `filter` admits, oldest first, at most
+    /// `limit` (see `crate::feed`). Never past the horizon, so a reader that asks again
+    /// from `next` misses nothing, even when commits finish out of position order. A
+    /// document compacted past `after` shows up as [`crate::FeedItem::Compacted`]: its rows
+    /// up to there are gone, [`Store::load_until`] gives its state instead. Reads only.
+    async fn changes_after(
+        &self,
+        after: i64,
+        filter: &FeedFilter,
+        limit: usize,
+    ) -> Result<ChangePage>;
+
+    /// The document's state at position `upto`: its snapshot and its changes up to there.
+    /// `last_seq` says where the state stands: `upto`, or further when compaction has
+    /// already folded later changes into the snapshot (the state at `upto` is gone then).
+    async fn load_until(&self, doc: &str, upto: i64) -> Result<Option<StoredDoc>>;
+
+    /// The feed's horizon now: [`Store::changes_after`] from here returns only changes
+    /// committed later. `Unavailable` while in-flight writers keep it from settling.
+    async fn feed_head(&self) -> Result<i64>;
 
     /// Replaces the current snapshot and deletes the updates it covers, atomically. Does
     /// nothing (`skipped`) if the document no longer exists or another writer is compacting

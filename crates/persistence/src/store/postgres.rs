@@ -138,5 +138,48 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// How long a feed read waits for the transactions that might still commit a position
+    /// below its horizon before it answers "nothing yet".
+    const SETTLE_FOR: Duration = Duration::from_secs(2);
+
+    /// The change feed's horizon (see `crate::feed`): the identity sequence's value, read
+    /// before a snapshot whose in-flight transactions are then waited for. An append takes
+    /// its positions after it has written (and so holds a transaction id): any position at
+    /// or below the value read belongs to a transaction that has committed, aborted, or is
+    /// in that snapshot's in-flight list. Once none of those is in progress, no row at or
+    /// below the value can appear any more. Adds nothing to the commit of an append.
+    async fn feed_horizon(&self) -> Result<Option<i64>> {
+        let mut conn = self.pool.acquire().await?;
+        let seq: i64 = sqlx::query_scalar(
+            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM updates_seq_seq",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        // A separate statement, so its snapshot is taken after the sequence was read.
+        let mut pending: Vec<i64> = sqlx::query_scalar(
+            "SELECT COALESCE(array_agg(x::text::bigint), '{}')
+             FROM pg_snapshot_xip(pg_current_snapshot()) x",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        let deadline = tokio::time::Instant::now() + Self::SETTLE_FOR;
+        while !pending.is_empty() {
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            pending = sqlx::query_scalar(
+                "SELECT COALESCE(array_agg(x), '{}') FROM unnest($1::bigint[]) x
+                 WHERE pg_xact_status(x::text::xid8) = 'in progress'",
+            )
+            .bind(&pending)
+            .fetch_one(&mut *conn)
+            .await?;
+        }
+        Ok(Some(seq))
+    }
+}
+
 impl_store!(PostgresStore, PgRow, PgConnection, "postgres");
 impl_webhooks!(PostgresStore, PgRow, PgConnection);

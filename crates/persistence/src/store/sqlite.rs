@@ -203,6 +203,19 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// The change feed's horizon (see `crate::feed`): one writer, so positions are taken
+    /// in commit order and the highest one committed is final at once.
+    async fn feed_horizon(&self) -> Result<Option<i64>> {
+        let seq: i64 = sqlx::query_scalar(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'updates'), 0)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Some(seq))
+    }
+}
+
 /// Copies committed WAL pages into the database file without blocking the writer
 /// (`PASSIVE`), for as long as the store exists. With `synchronous=NORMAL` this is where
 /// the fsync happens, away from any commit.

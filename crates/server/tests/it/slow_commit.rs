@@ -9,8 +9,8 @@ use std::sync::{
 use crate::kit::{pg, server::config, Client, Peer, TestServer, WAIT};
 use async_trait::async_trait;
 use tandem_persistence::{
-    AppendItem, Appended, CompactStats, DocumentInfo, Durability, NewVersion, Snapshot, Store,
-    StoredDoc, Version, VersionInfo,
+    AppendItem, Appended, ChangePage, CompactStats, DocumentInfo, Durability, FeedFilter,
+    NewVersion, Snapshot, Store, StoredDoc, Version, VersionInfo,
 };
 use tokio::sync::{Notify, Semaphore};
 
@@ -110,6 +110,24 @@ impl Store for HeldStore {
     }
     async fn ping(&self) -> tandem_persistence::Result<()> {
         self.inner.ping().await
+    }
+    async fn changes_after(
+        &self,
+        after: i64,
+        filter: &FeedFilter,
+        limit: usize,
+    ) -> tandem_persistence::Result<ChangePage> {
+        self.inner.changes_after(after, filter, limit).await
+    }
+    async fn load_until(
+        &self,
+        doc: &str,
+        upto: i64,
+    ) -> tandem_persistence::Result<Option<StoredDoc>> {
+        self.inner.load_until(doc, upto).await
+    }
+    async fn feed_head(&self) -> tandem_persistence::Result<i64> {
+        self.inner.feed_head().await
     }
 }
 

@@ -1,0 +1,254 @@
+//! The change feed's reads: committed changes in position order, filtered by document or
+//! prefix, paged; compaction reported in place of the rows it removed; a document's state
+//! at a position; and no change skipped when commits finish out of position order.
+
+mod common;
+
+use anyhow::{ensure, Context, Result};
+use common::*;
+use sqlx::Connection;
+use tandem_persistence::{ChangePage, FeedFilter, FeedItem, Store};
+
+for_both_backends!(
+    changes_come_in_order_filtered_and_paged,
+    compaction_shows_in_place_of_its_rows,
+    load_until_gives_the_state_at_a_position,
+    commits_finishing_out_of_order_skip_nothing,
+    many_writers_are_followed_without_gaps,
+);
+
+fn positions(page: &ChangePage) -> Vec<(String, i64)> {
+    page.items
+        .iter()
+        .map(|i| (i.doc().to_string(), i.position()))
+        .collect()
+}
+
+/// Every change the filter admits after `after`, following `next` page by page.
+async fn drain(store: &dyn Store, mut after: i64, filter: &FeedFilter) -> Result<Vec<FeedItem>> {
+    let mut all = Vec::new();
+    loop {
+        let page = store.changes_after(after, filter, 2).await?;
+        ensure!(
+            page.next >= after,
+            "next went back: {} < {after}",
+            page.next
+        );
+        if page.items.is_empty() && page.next == after {
+            return Ok(all);
+        }
+        after = page.next;
+        all.extend(page.items);
+    }
+}
+
+async fn changes_come_in_order_filtered_and_paged(h: &Harness) -> Result<()> {
+    let s = &h.store;
+    let (a, b, c) = (Editor::new(), Editor::new(), Editor::new());
+    s.append(&items("notes/a", &a.type_at_end("ab"))).await?;
+    s.append(&items("other", &c.type_at_end("x"))).await?;
+    s.append(&items("notes/b", &b.type_at_end("c"))).await?;
+    s.append(&items("notes/a", &a.type_at_end("d"))).await?;
+    let all = drain(s.as_ref(), 0, &FeedFilter::All).await?;
+    let docs: Vec<&str> = all.iter().map(|i| i.doc()).collect();
+    ensure!(
+        docs == ["notes/a", "notes/a", "other", "notes/b", "notes/a"],
+        "{docs:?}"
+    );
+    let pos: Vec<i64> = all.iter().map(|i| i.position()).collect();
+    ensure!(pos.windows(2).all(|w| w[0] < w[1]), "{pos:?}");
+    let under = drain(s.as_ref(), 0, &FeedFilter::Prefix("notes/".into())).await?;
+    ensure!(under.len() == 4, "{under:?}");
+    let one = drain(s.as_ref(), pos[1], &FeedFilter::Doc("notes/a".into())).await?;
+    ensure!(one.len() == 1 && one[0].position() == pos[4], "{one:?}");
+    let FeedItem::Change(row) = &one[0] else {
+        anyhow::bail!("{one:?}");
+    };
+    let mut replayed = Editor::new();
+    for item in &all {
+        if let FeedItem::Change(c) = item {
+            if c.doc == "notes/a" {
+                replayed = apply(replayed, &c.data)?;
+            }
+        }
+    }
+    ensure!(replayed.string() == "abd", "{}", replayed.string());
+    ensure!(!row.data.is_empty() && row.doc_id > 0);
+    // Caught up: the same position again, nothing new.
+    let head = s.feed_head().await?;
+    ensure!(head == pos[4], "head {head} vs {pos:?}");
+    let none = s.changes_after(head, &FeedFilter::All, 10).await?;
+    ensure!(
+        none.items.is_empty() && none.next == head,
+        "{:?}",
+        positions(&none)
+    );
+    Ok(())
+}
+
+fn apply(ed: Editor, update: &[u8]) -> Result<Editor> {
+    use yrs::{updates::decoder::Decode, Transact, Update};
+    ed.doc
+        .transact_mut()
+        .apply_update(Update::decode_v1(update)?)?;
+    Ok(ed)
+}
+
+async fn compaction_shows_in_place_of_its_rows(h: &Harness) -> Result<()> {
+    let s = &h.store;
+    let ed = Editor::new();
+    let first = s.append(&items("doc", &ed.type_at_end("abc"))).await?;
+    let upto = first[0].last_seq;
+    s.append(&items("other", &Editor::new().type_at_end("z")))
+        .await?;
+    s.compact("doc", &ed.snapshot(upto)).await?;
+    let more = s.append(&items("doc", &ed.type_at_end("de"))).await?;
+    let items = drain(s.as_ref(), 0, &FeedFilter::Doc("doc".into())).await?;
+    ensure!(items.len() == 3, "{items:?}");
+    let FeedItem::Compacted(c) = &items[0] else {
+        anyhow::bail!("first should be the compaction: {items:?}");
+    };
+    ensure!(c.upto == upto && c.doc == "doc");
+    ensure!(items[2].position() == more[0].last_seq);
+    // A reader already past the compaction gets only the newer rows.
+    let later = drain(s.as_ref(), upto, &FeedFilter::Doc("doc".into())).await?;
+    ensure!(later.len() == 2, "{later:?}");
+    ensure!(later.iter().all(|i| matches!(i, FeedItem::Change(_))));
+    // The global feed shows the compaction between the other document's change and after.
+    let all = drain(s.as_ref(), 0, &FeedFilter::All).await?;
+    let kinds: Vec<(String, bool)> = all
+        .iter()
+        .map(|i| (i.doc().to_string(), matches!(i, FeedItem::Compacted(_))))
+        .collect();
+    ensure!(
+        kinds
+            == [
+                ("doc".to_string(), true),
+                ("other".to_string(), false),
+                ("doc".to_string(), false),
+                ("doc".to_string(), false)
+            ],
+        "{kinds:?}"
+    );
+    Ok(())
+}
+
+async fn load_until_gives_the_state_at_a_position(h: &Harness) -> Result<()> {
+    let s = &h.store;
+    let ed = Editor::new();
+    let ab = s.append(&items("doc", &ed.type_at_end("ab"))).await?[0].last_seq;
+    let cd = s.append(&items("doc", &ed.type_at_end("cd"))).await?[0].last_seq;
+    let at_ab = s.load_until("doc", ab).await?.context("doc")?;
+    ensure!(replay(&at_ab)? == "ab" && at_ab.last_seq == ab);
+    ensure!(s.load_until("missing", ab).await?.is_none());
+    s.compact("doc", &ed.snapshot(cd)).await?;
+    // The state at `ab` is gone: the snapshot stands in, and says where it stands.
+    let folded = s.load_until("doc", ab).await?.context("doc")?;
+    ensure!(folded.last_seq == cd, "{}", folded.last_seq);
+    ensure!(replay(&folded)? == "abcd");
+    s.append(&items("doc", &ed.type_at_end("e"))).await?;
+    let before_e = s.load_until("doc", cd).await?.context("doc")?;
+    ensure!(replay(&before_e)? == "abcd");
+    Ok(())
+}
+
+/// Two writers: the first to take a position commits last. A reader asking while the
+/// first is still open must not move past its position, or it would never see it.
+async fn commits_finishing_out_of_order_skip_nothing(h: &Harness) -> Result<()> {
+    let s = &h.store;
+    let (slow_ed, fast_ed) = (Editor::new(), Editor::new());
+    s.append(&items("slow", &slow_ed.type_at_end("s"))).await?;
+    let start = s.feed_head().await?;
+    let pool = match &h.raw {
+        // One writer: the out-of-order case cannot happen; the rest of the test still runs.
+        Raw::Sqlite(_) => None,
+        Raw::Pg(pool) => Some(pool.clone()),
+    };
+    // The slow writer does what an append does (touch the document, insert), then waits.
+    let mut slow: Option<sqlx::PgConnection> = None;
+    let mut slow_pos = 0;
+    if let Some(pool) = &pool {
+        let mut conn = pool.acquire().await?.detach();
+        sqlx::query("BEGIN").execute(&mut conn).await?;
+        sqlx::query("UPDATE documents SET updated_at = now() WHERE name = 'slow'")
+            .execute(&mut conn)
+            .await?;
+        slow_pos = sqlx::query_scalar(
+            "INSERT INTO updates (document_id, data, created_at)
+             SELECT id, $1, now() FROM documents WHERE name = 'slow' RETURNING seq",
+        )
+        .bind(slow_ed.type_at_end("t").remove(0))
+        .fetch_one(&mut conn)
+        .await?;
+        slow = Some(conn);
+    }
+    let fast = s.append(&items("fast", &fast_ed.type_at_end("f"))).await?[0].last_seq;
+    ensure!(pool.is_none() || fast > slow_pos, "{fast} vs {slow_pos}");
+    // Read while the slow writer is still open, then let it commit.
+    let reader = {
+        let store = s.clone();
+        tokio::spawn(async move { store.changes_after(start, &FeedFilter::All, 100).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    if let Some(mut conn) = slow {
+        sqlx::query("COMMIT").execute(&mut conn).await?;
+        conn.close().await?;
+    }
+    let first = reader.await??;
+    let mut seen: Vec<i64> = first.items.iter().map(|i| i.position()).collect();
+    seen.extend(
+        drain(s.as_ref(), first.next, &FeedFilter::All)
+            .await?
+            .iter()
+            .map(|i| i.position()),
+    );
+    if pool.is_some() {
+        ensure!(
+            seen == [slow_pos, fast],
+            "{seen:?}: slow {slow_pos}, fast {fast}"
+        );
+    } else {
+        ensure!(seen == [fast], "{seen:?}");
+    }
+    Ok(())
+}
+
+async fn many_writers_are_followed_without_gaps(h: &Harness) -> Result<()> {
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = h.store.clone();
+            tokio::spawn(async move {
+                let ed = Editor::new();
+                for _ in 0..25 {
+                    store
+                        .append(&items(&format!("doc{w}"), &ed.type_at_end("x")))
+                        .await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    let mut after = 0;
+    let mut seen = Vec::new();
+    loop {
+        let done = writers.iter().all(|w| w.is_finished());
+        let page = h.store.changes_after(after, &FeedFilter::All, 7).await?;
+        seen.extend(page.items.iter().map(|i| i.position()));
+        after = page.next;
+        if done && page.items.is_empty() {
+            break;
+        }
+    }
+    for w in writers {
+        w.await??;
+    }
+    seen.extend(
+        drain(h.store.as_ref(), after, &FeedFilter::All)
+            .await?
+            .iter()
+            .map(|i| i.position()),
+    );
+    ensure!(seen.len() == 100, "followed {} of 100 changes", seen.len());
+    ensure!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    Ok(())
+}
