@@ -2,7 +2,8 @@
 // signature with the published `standardwebhooks` package (not Tandem's code). Delivered and
 // verified; 500 twice then 200 (same webhook-id each time); 410 (endpoint disabled); the
 // server killed with -9 while a delivery is in flight (delivered after the restart, same id);
-// internal addresses refused. On SQLite, and on PostgreSQL when TANDEM_TEST_PG_URL is set.
+// internal addresses refused. On SQLite, and on PostgreSQL when TANDEM_TEST_PG_URL is set;
+// there also three cluster instances, of which exactly one delivers, and another once it dies.
 
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -11,7 +12,7 @@ import { Webhook } from 'standardwebhooks'
 
 import {
   startServer, freshDataDir, connectClient, waitSynced, waitFor, uniqueDocName,
-  postgresDatabase as createPostgresDatabase
+  postgresDatabase as createPostgresDatabase, natsServerBin, startNats
 } from '../lib/harness.mjs'
 
 const ADMIN = 'webhook-admin-key'
@@ -262,3 +263,70 @@ for (const backend of backends) {
     await server.stop()
   })
 }
+
+const clusterPg = pg.url ? createPostgresDatabase('interop_webhooks_cluster') : pg
+if (clusterPg.drop) cleanups.push(clusterPg.drop)
+const clusterSkip = clusterPg.skip ?? (natsServerBin() ? false : 'needs nats-server (Debian: apt-get install nats-server)')
+
+test('cluster: three instances, exactly one delivers; when it dies another takes over', { timeout: 90000, skip: clusterSkip }, async () => {
+  if (clusterPg.error) throw new Error(clusterPg.error)
+  const nats = await startNats()
+  cleanups.push(() => nats.kill())
+  const instances = []
+  for (const id of ['one', 'two', 'three']) {
+    const dir = freshDataDir(`webhooks-${id}`)
+    cleanups.push(dir.cleanup)
+    const s = await startServer({
+      dataDir: dir.dir,
+      env: {
+        ...FAST,
+        DATABASE_URL: clusterPg.url,
+        TANDEM_NATS_URL: nats.url,
+        TANDEM_INSTANCE_ID: id,
+        TANDEM_NATS_SUBJECT_PREFIX: `whinterop${process.pid}`
+      }
+    })
+    servers.push(s)
+    instances.push(s)
+  }
+  const receiver = await startReceiver()
+  const prefix = uniqueDocName('whcluster')
+  await addEndpoint(instances[0], receiver, { prefix, events: ['document.changed'] })
+  const doc = `${prefix}-doc`
+  const describe = () => JSON.stringify(receiver.requests.map((q) => [q.id, q.payload?.data.text])) +
+    instances.map((s, i) => `\ninstance ${i}:\n${s.logs()}`).join('')
+  const delivered = async (s) => {
+    const text = await (await fetch(`${s.url}/metrics`)).text()
+    return Number(text.match(/tandem_webhook_deliveries_total\{outcome="delivered"\} (\d+)/)?.[1] ?? 0)
+  }
+
+  // Typing through each instance in turn, one change after another.
+  const typed = []
+  const typeAndWait = async (k, word) => {
+    const c = connectClient(instances[k], doc)
+    clients.push(c)
+    await waitSynced(c)
+    c.text.insert(c.text.length, word)
+    typed.push(word)
+    const want = typed.join('')
+    await waitFor(`the text ${JSON.stringify(want)} delivered`, () =>
+      receiver.verified().some((q) => q.payload.data.text === want), { timeoutMs: 20000, describe })
+    c.destroy()
+  }
+  for (const [k, word] of [[0, 'one '], [1, 'two '], [2, 'three ']]) await typeAndWait(k, word)
+
+  const counts = await Promise.all(instances.map(delivered))
+  const deliverers = counts.map((n, k) => n > 0 ? k : -1).filter((k) => k >= 0)
+  assert.equal(deliverers.length, 1, `exactly one instance delivers: ${counts}`)
+  assert.equal(counts[deliverers[0]], receiver.requests.length, `${counts} vs ${receiver.requests.length} requests`)
+  assert.equal(new Set(receiver.requests.map((q) => q.id)).size, receiver.requests.length, 'no message twice')
+  assert.deepEqual(receiver.requests.filter((q) => q.error), [])
+
+  // The deliverer dies; another instance takes the endpoint over from the stored cursor.
+  const dead = deliverers[0]
+  await instances[dead].kill()
+  const alive = [0, 1, 2].filter((k) => k !== dead)
+  await typeAndWait(alive[0], 'four')
+  const after = await Promise.all(alive.map((k) => delivered(instances[k])))
+  assert.equal(after.filter((n) => n > 0).length, 1, `one survivor delivers: ${after}`)
+})
