@@ -39,10 +39,10 @@ const FAST = {
 
 /**
  * A webhook receiver on 127.0.0.1. `answer(n, message)` picks the status of the n-th request
- * (from 0), or 'hold' to never answer it. Each request is kept with whether its signature
+ * (from 0), or 'hold' to never answer it, after `delayMs`. Each request is kept with whether its signature
  * verified; the secret is set once the endpoint exists.
  */
-async function startReceiver (answer = () => 200) {
+async function startReceiver (answer = () => 200, { delayMs = 0 } = {}) {
   const r = { secret: null, requests: [], held: [] }
   const server = http.createServer((req, res) => {
     const chunks = []
@@ -68,7 +68,7 @@ async function startReceiver (answer = () => 200) {
         r.held.push(res)
         return
       }
-      res.writeHead(status).end()
+      setTimeout(() => res.writeHead(status).end(), delayMs)
     })
   })
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -289,9 +289,13 @@ test('cluster: three instances, exactly one delivers; when it dies another takes
     servers.push(s)
     instances.push(s)
   }
-  const receiver = await startReceiver()
+  // A slow receiver: a message stays unanswered long enough that a second deliverer would
+  // find it waiting and send it too.
+  const receiver = await startReceiver(() => 200, { delayMs: 400 })
   const prefix = uniqueDocName('whcluster')
   await addEndpoint(instances[0], receiver, { prefix, events: ['document.changed'] })
+  // Every instance looks for endpoints (and tries their lease) every 3 s: let each one try.
+  await new Promise((resolve) => setTimeout(resolve, 3500))
   const doc = `${prefix}-doc`
   const describe = () => JSON.stringify(receiver.requests.map((q) => [q.id, q.payload?.data.text])) +
     instances.map((s, i) => `\ninstance ${i}:\n${s.logs()}`).join('')
@@ -315,7 +319,11 @@ test('cluster: three instances, exactly one delivers; when it dies another takes
   }
   for (const [k, word] of [[0, 'one '], [1, 'two '], [2, 'three ']]) await typeAndWait(k, word)
 
-  const counts = await Promise.all(instances.map(delivered))
+  // The receiver sees a request before the instance has its answer (and counts it).
+  const counts = await waitFor('every answered request counted', async () => {
+    const c = await Promise.all(instances.map(delivered))
+    return c.reduce((x, y) => x + y) >= receiver.requests.length && c
+  }, { describe })
   const deliverers = counts.map((n, k) => n > 0 ? k : -1).filter((k) => k >= 0)
   assert.equal(deliverers.length, 1, `exactly one instance delivers: ${counts}`)
   assert.equal(counts[deliverers[0]], receiver.requests.length, `${counts} vs ${receiver.requests.length} requests`)
@@ -327,6 +335,9 @@ test('cluster: three instances, exactly one delivers; when it dies another takes
   await instances[dead].kill()
   const alive = [0, 1, 2].filter((k) => k !== dead)
   await typeAndWait(alive[0], 'four')
-  const after = await Promise.all(alive.map((k) => delivered(instances[k])))
+  const after = await waitFor('the new delivery counted', async () => {
+    const c = await Promise.all(alive.map((k) => delivered(instances[k])))
+    return c.some((n) => n > 0) && c
+  }, { describe })
   assert.equal(after.filter((n) => n > 0).length, 1, `one survivor delivers: ${after}`)
 })
