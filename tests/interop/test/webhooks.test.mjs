@@ -141,7 +141,7 @@ for (const backend of backends) {
     const describe = () => JSON.stringify(receiver.requests, null, 1) + '\n' + server.logs()
     const changed = await waitFor('document.changed with the whole text', () =>
       receiver.verified('document.changed').find((q) => q.payload.data.text === 'Hello, webhooks'),
-    { describe })
+    { timeoutMs: 20000, describe })
     assert.equal(changed.payload.data.document, doc)
     assert.ok(changed.payload.data.positions.upto > changed.payload.data.positions.after)
     assert.equal(changed.payload.data.length, 15)
@@ -195,6 +195,25 @@ for (const backend of backends) {
     })
     assert.deepEqual(shown.attempts.slice(0, 3).map((a) => [a.attempt, a.outcome, a.status]).reverse(),
       [[1, 'failed', 500], [2, 'failed', 500], [3, 'delivered', 200]])
+    await server.stop()
+  })
+
+  test(`${backend.name}: the change feed brings a change out within the debounce`, opts, async () => {
+    const server = await boot()
+    const receiver = await startReceiver()
+    const prefix = uniqueDocName('whfeed')
+    await addEndpoint(server, receiver, { prefix, events: ['document.changed'] })
+    const writer = open(server, `${prefix}-doc`)
+    await waitSynced(writer)
+    // The deliverer compared every document with its cursor when it started; the next such
+    // comparison is 5 s later. Sooner than that, only the feed can tell it of this change.
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    const typedAt = Date.now()
+    writer.text.insert(0, 'fresh')
+    await waitFor('document.changed', () => receiver.verified('document.changed')[0], {
+      timeoutMs: 2500, describe: () => server.logs()
+    })
+    assert.ok(Date.now() - typedAt < 2500)
     await server.stop()
   })
 

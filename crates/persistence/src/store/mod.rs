@@ -2,6 +2,7 @@
 
 mod feed_sql;
 mod impl_store;
+mod impl_webhooks;
 mod log_sql;
 pub mod postgres;
 mod sql;

@@ -25,11 +25,7 @@ use sqlx::{
     Connection, Row, Sqlite, SqliteConnection, SqlitePool,
 };
 
-use super::{
-    impl_store::impl_store,
-    webhook_sql::{self, impl_webhooks},
-    LockKind,
-};
+use super::{impl_store::impl_store, impl_webhooks::impl_webhooks, webhook_sql, LockKind};
 use crate::{migrations, Durability, Result};
 
 pub struct SqliteStore {

@@ -66,6 +66,11 @@ impl Coalescer {
         spaced && (quiet || waited)
     }
 
+    /// Whether some document has changes gathered and not sent yet.
+    pub(crate) fn waiting(&self) -> bool {
+        !self.open.is_empty()
+    }
+
     /// A message now covers the document's changes: the next window starts empty.
     pub(crate) fn sent(&mut self, doc: i64, now: Instant) {
         self.open.remove(&doc);

@@ -3,11 +3,16 @@
 //! cursor), builds messages, stores each before its first attempt, and sends them, at most
 //! `--webhook-concurrency` at once and one per document at a time, retrying failures with
 //! back-off. It reads the database only; nothing here runs inside a commit.
+//!
+//! The change feed (`Store::changes_after`, whose positions are the log's, in commit order)
+//! says when a followed document changed; only then, while changes wait to be coalesced,
+//! after an answer, and every [`FULL_SCAN_EVERY`] (new documents, versions and deletions are
+//! not in the feed) does the worker compare the followed documents with their cursors.
 
-use std::{collections::HashSet, sync::Arc};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use serde_json::json;
-use tandem_persistence::{Attempt, DocWork, Endpoint, Message, Store};
+use tandem_persistence::{Attempt, DocWork, Endpoint, FeedFilter, Message, Store};
 use tokio::{sync::mpsc, time::Instant};
 
 use super::{backoff, coalesce::Coalescer, deliver::Answer, events, Shared};
@@ -15,12 +20,19 @@ use crate::metric_names::{WEBHOOK_DELIVERIES, WEBHOOK_SECONDS};
 
 /// Documents read per pass.
 const WORK_LIMIT: i64 = 500;
+/// Feed changes read per pass (past it, the next pass reads on).
+const FEED_PAGE: usize = 256;
+/// The longest time between two comparisons of every followed document with its cursor.
+const FULL_SCAN_EVERY: Duration = Duration::from_secs(5);
 
 /// Runs until the endpoint is deleted or disabled (or the task is aborted).
 pub(super) async fn run(shared: Arc<Shared>, endpoint_id: i64) {
     let mut worker = Worker {
         coalescer: Coalescer::default(),
         in_flight: HashSet::new(),
+        feed_pos: None,
+        last_scan: None,
+        rescan: true,
         shared,
     };
     let (done_tx, mut done_rx) = mpsc::channel(64);
@@ -53,6 +65,13 @@ struct Worker {
     coalescer: Coalescer,
     /// Messages being sent now (their answers come back on the channel).
     in_flight: HashSet<String>,
+    /// Where this worker has read the change feed up to (from the feed's head when it
+    /// started: what committed before, the first comparison finds).
+    feed_pos: Option<i64>,
+    last_scan: Option<Instant>,
+    /// An answer came in (the document it held back may have changed meanwhile), or the
+    /// last comparison found work.
+    rescan: bool,
     shared: Arc<Shared>,
 }
 
@@ -73,10 +92,22 @@ impl Worker {
         if !endpoint.enabled() {
             return Ok(false);
         }
-        for doc in hooks.work(&endpoint, WORK_LIMIT).await? {
+        let scan = self.scan_needed(&endpoint).await?;
+        let docs = match scan {
+            true => hooks.work(&endpoint, WORK_LIMIT).await?,
+            false => Vec::new(),
+        };
+        // A document planned now may need a next step (its first change after its
+        // creation, say) that the feed will not announce again: look once more.
+        self.rescan |= !docs.is_empty();
+        for doc in docs {
             self.plan(&endpoint, doc).await?;
         }
-        for (doc_id, name) in hooks.deleted_documents(id).await? {
+        let deleted = match scan {
+            true => hooks.deleted_documents(id).await?,
+            false => Vec::new(),
+        };
+        for (doc_id, name) in deleted {
             self.coalescer.forget(doc_id);
             if endpoint.wants(events::DELETED) {
                 let body = events::body(events::DELETED, json!({ "document": name }));
@@ -112,6 +143,33 @@ impl Worker {
         self.coalescer
             .prune(self.shared.settings.rules.debounce, Instant::now());
         Ok(true)
+    }
+
+    /// Whether to compare the followed documents with their cursors in this pass.
+    async fn scan_needed(&mut self, endpoint: &Endpoint) -> anyhow::Result<bool> {
+        let store = self.shared.store.clone();
+        let Some(after) = self.feed_pos else {
+            // The head before the first comparison: what commits later, the feed shows.
+            self.feed_pos = Some(store.feed_head().await?);
+            self.last_scan = Some(Instant::now());
+            return Ok(true);
+        };
+        let filter = match (&endpoint.document, endpoint.prefix.as_str()) {
+            (Some(doc), _) => FeedFilter::Doc(doc.clone()),
+            (None, "") => FeedFilter::All,
+            (None, prefix) => FeedFilter::Prefix(prefix.to_string()),
+        };
+        let page = store.changes_after(after, &filter, FEED_PAGE).await?;
+        self.feed_pos = Some(page.next);
+        let stale = self
+            .last_scan
+            .is_none_or(|at| at.elapsed() >= FULL_SCAN_EVERY);
+        let scan = stale || self.rescan || !page.items.is_empty() || self.coalescer.waiting();
+        if scan {
+            self.last_scan = Some(Instant::now());
+            self.rescan = false;
+        }
+        Ok(scan)
     }
 
     /// Decides what a document that has something unacknowledged needs next: one message,
@@ -234,6 +292,7 @@ impl Worker {
     /// Records an answer: acknowledged, retried later, given up, or the endpoint disabled.
     async fn settle(&mut self, message: Message, answer: Answer) -> anyhow::Result<()> {
         self.in_flight.remove(&message.id);
+        self.rescan = true;
         let store = self.shared.store.clone();
         let hooks = store.webhooks().expect("checked at start");
         let number = message.attempts + 1;
