@@ -115,9 +115,9 @@ const backends = [
 for (const backend of backends) {
   const opts = { timeout: 60000, skip: backend.skip ?? false }
 
-  async function boot () {
+  async function boot (extra = {}) {
     if (backend.error) throw new Error(backend.error)
-    const s = await startServer({ dataDir: data.dir, env: { ...FAST, ...backend.env } })
+    const s = await startServer({ dataDir: data.dir, env: { ...FAST, ...backend.env, ...extra } })
     servers.push(s)
     return s
   }
@@ -214,6 +214,27 @@ for (const backend of backends) {
       timeoutMs: 2500, describe: () => server.logs()
     })
     assert.ok(Date.now() - typedAt < 2500)
+    await server.stop()
+  })
+
+  test(`${backend.name}: past the retry window a message is given up and the next one goes out`, opts, async () => {
+    const server = await boot({ TANDEM_WEBHOOK_RETRY_SECS: '1' })
+    const receiver = await startReceiver((n, message) => (message?.data.text === 'lost' ? 500 : 200))
+    const prefix = uniqueDocName('whexpire')
+    const endpoint = await addEndpoint(server, receiver, { prefix, events: ['document.changed'] })
+    const writer = open(server, `${prefix}-doc`)
+    await waitSynced(writer)
+    writer.text.insert(0, 'lost')
+    const describe = () => JSON.stringify(receiver.requests) + '\n' + server.logs()
+    const shown = await waitFor('the message given up', async () => {
+      const res = await api(server, 'GET', `/api/webhooks/${endpoint.id}`)
+      return res.body.attempts.some((a) => a.outcome === 'expired') && res.body
+    }, { describe })
+    assert.ok(shown.attempts.every((a) => a.status === 500))
+    assert.equal(shown.enabled, true)
+    writer.text.insert(4, ' and found')
+    await waitFor('the next change delivered', () =>
+      receiver.verified('document.changed').some((q) => q.payload.data.text === 'lost and found'), { describe })
     await server.stop()
   })
 

@@ -97,10 +97,12 @@ pub(super) const DROP_MESSAGE: &str = "DELETE FROM webhook_messages WHERE id = $
 pub(super) const RETRY_LATER: &str =
     "UPDATE webhook_messages SET attempts = $1, next_attempt_ms = $2 WHERE id = $3";
 
+/// Nothing when the endpoint was deleted while the attempt was under way.
 pub(super) const RECORD_ATTEMPT: &str =
     "INSERT INTO webhook_attempts (endpoint_id, message_id, event, document, attempt,
          outcome, status, duration_ms, error, at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+     WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $1)";
 
 pub(super) const ATTEMPTS: &str =
     "SELECT message_id, event, document, attempt, outcome, status, duration_ms, error, at
