@@ -4,6 +4,8 @@
 -- Where to send which events. `prefix` ('' for every document) and `document` (one exact
 -- name, or NULL) choose the documents; `events` is a JSON array of event types.
 -- `disabled_at` is set when the receiver answered 410 Gone (or an operator disabled it).
+-- After a key rotation `previous_secret` still signs too (a second signature) until
+-- `previous_secret_until_ms` (Unix ms), so receivers can switch keys without a gap.
 -- `lease_owner` / `lease_until_ms` name the one instance that delivers for the endpoint
 -- (cluster mode); a lease not renewed in time may be taken over.
 CREATE TABLE webhook_endpoints (
@@ -13,6 +15,8 @@ CREATE TABLE webhook_endpoints (
     document         TEXT,
     events           TEXT    NOT NULL,
     secret           TEXT    NOT NULL,
+    previous_secret  TEXT,
+    previous_secret_until_ms INTEGER NOT NULL DEFAULT 0,
     created_at       TEXT    NOT NULL,
     disabled_at      TEXT,
     disabled_reason  TEXT,

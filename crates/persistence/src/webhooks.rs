@@ -20,6 +20,10 @@ pub struct Endpoint {
     pub events: Vec<String>,
     /// `whsec_...`: the signing secret.
     pub secret: String,
+    /// The secret before the last rotation, which still signs until
+    /// `previous_secret_until_ms` (Unix ms).
+    pub previous_secret: Option<String>,
+    pub previous_secret_until_ms: i64,
     pub created_at: DateTime<Utc>,
     pub disabled_at: Option<DateTime<Utc>>,
     pub disabled_reason: Option<String>,
@@ -32,6 +36,18 @@ impl Endpoint {
 
     pub fn wants(&self, event: &str) -> bool {
         self.events.iter().any(|e| e == event)
+    }
+
+    /// The secrets that sign at `now_ms`: the current one, and during a rotation the
+    /// previous one.
+    pub fn signing_secrets(&self, now_ms: i64) -> Vec<String> {
+        let mut out = vec![self.secret.clone()];
+        if let Some(old) = &self.previous_secret {
+            if now_ms < self.previous_secret_until_ms {
+                out.push(old.clone());
+            }
+        }
+        out
     }
 }
 
@@ -106,6 +122,15 @@ pub trait WebhookStore: Send + Sync {
     async fn delete_endpoint(&self, id: i64) -> Result<bool>;
 
     async fn disable_endpoint(&self, id: i64, reason: &str) -> Result<()>;
+
+    /// Replaces the secret; the old one keeps signing too until `keep_until_ms`. `None` if
+    /// there is no such endpoint.
+    async fn rotate_secret(
+        &self,
+        id: i64,
+        secret: &str,
+        keep_until_ms: i64,
+    ) -> Result<Option<Endpoint>>;
 
     /// Takes or renews the endpoint's delivery lease until `until_ms` (Unix ms), if it is
     /// free, expired (before `now_ms`) or already `owner`'s. `false`: another instance

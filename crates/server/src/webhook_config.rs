@@ -90,4 +90,11 @@ pub enum WebhooksAction {
     Remove { id: i64 },
     /// Sends a `webhook.test` message to an endpoint now and prints the answer.
     Test { id: i64 },
+    /// Replaces an endpoint's secret and prints the new one; the old one signs too (a
+    /// second signature) for `--keep-old-secs` (default a day).
+    Rotate {
+        id: i64,
+        #[arg(long)]
+        keep_old_secs: Option<u64>,
+    },
 }

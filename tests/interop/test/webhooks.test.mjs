@@ -63,7 +63,7 @@ async function startReceiver (answer = () => 200, { delayMs = 0 } = {}) {
         error = String(err)
       }
       const n = r.requests.length
-      r.requests.push({ id: headers['webhook-id'], payload, error })
+      r.requests.push({ id: headers['webhook-id'], payload, error, raw: { body, headers } })
       const status = answer(n, payload)
       if (status === 'hold') {
         r.held.push(res)
@@ -383,7 +383,7 @@ test('cluster: three instances, exactly one delivers; when it dies another takes
   assert.equal(after.filter((n) => n > 0).length, 1, `one survivor delivers: ${after}`)
 })
 
-test('tandem webhooks add, list, test and remove talk to the server with the admin key', { timeout: 60000 }, async () => {
+test('tandem webhooks add, list, test, rotate and remove talk to the server with the admin key', { timeout: 60000 }, async () => {
   const server = await startServer({ dataDir: data.dir, env: FAST })
   servers.push(server)
   const receiver = await startReceiver()
@@ -410,6 +410,25 @@ test('tandem webhooks add, list, test and remove talk to the server with the adm
   const ping = receiver.verified('webhook.test')[0]
   assert.ok(ping, JSON.stringify(receiver.requests))
   assert.equal(ping.payload.data.endpoint, endpoint.id)
+
+  // A rotation: the new secret signs, and for a while the old one too (two signatures).
+  const rotated = await cli(['rotate', String(endpoint.id), '--keep-old-secs', '60'])
+  assert.equal(rotated.status, 0, rotated.stderr)
+  const newSecret = JSON.parse(rotated.stdout).secret
+  assert.notEqual(newSecret, endpoint.secret)
+  assert.equal((await cli(['test', String(endpoint.id)])).status, 0)
+  const both = receiver.requests.at(-1).raw
+  assert.equal(both.headers['webhook-signature'].split(' ').length, 2)
+  assert.equal(new Webhook(endpoint.secret).verify(both.body, both.headers).type, 'webhook.test')
+  assert.equal(new Webhook(newSecret).verify(both.body, both.headers).type, 'webhook.test')
+  receiver.secret = newSecret
+  const quick = await cli(['rotate', String(endpoint.id), '--keep-old-secs', '0'])
+  assert.equal(quick.status, 0, quick.stderr)
+  assert.equal((await cli(['test', String(endpoint.id)])).status, 0)
+  const one = receiver.requests.at(-1).raw
+  assert.equal(one.headers['webhook-signature'].split(' ').length, 1, 'the old key no longer signs')
+  assert.throws(() => new Webhook(newSecret).verify(one.body, one.headers))
+  assert.equal(new Webhook(JSON.parse(quick.stdout).secret).verify(one.body, one.headers).type, 'webhook.test')
 
   const refused = await cli(['add', 'http://169.254.169.254/'])
   assert.notEqual(refused.status, 0)

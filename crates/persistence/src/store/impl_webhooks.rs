@@ -130,6 +130,24 @@ macro_rules! impl_webhooks {
                 Ok(())
             }
 
+            async fn rotate_secret(
+                &self,
+                id: i64,
+                secret: &str,
+                keep_until_ms: i64,
+            ) -> $crate::Result<Option<$crate::Endpoint>> {
+                let row = sqlx::query(webhook_sql::ROTATE_SECRET)
+                    .bind(keep_until_ms)
+                    .bind(secret)
+                    .bind(id)
+                    .fetch_optional(&self.writes)
+                    .await?;
+                match row {
+                    Some(_) => self.endpoint(id).await,
+                    None => Ok(None),
+                }
+            }
+
             async fn take_lease(
                 &self,
                 id: i64,
@@ -348,6 +366,8 @@ macro_rules! impl_webhooks {
                 events: serde_json::from_str(&row.try_get::<String, _>("events")?)
                     .unwrap_or_default(),
                 secret: row.try_get("secret")?,
+                previous_secret: row.try_get("previous_secret")?,
+                previous_secret_until_ms: row.try_get("previous_secret_until_ms")?,
                 created_at: row.try_get("created_at")?,
                 disabled_at: row.try_get("disabled_at")?,
                 disabled_reason: row.try_get("disabled_reason")?,

@@ -30,8 +30,13 @@ pub(super) const BASELINE: &str = concat!(
 );
 
 pub(super) const ENDPOINT_COLUMNS: &str =
-    "SELECT id, url, prefix, document, events, secret, created_at, disabled_at, disabled_reason
+    "SELECT id, url, prefix, document, events, secret, previous_secret, previous_secret_until_ms,
+            created_at, disabled_at, disabled_reason
      FROM webhook_endpoints";
+
+pub(super) const ROTATE_SECRET: &str = "UPDATE webhook_endpoints
+     SET previous_secret = secret, previous_secret_until_ms = $1, secret = $2
+     WHERE id = $3 RETURNING id";
 
 pub(super) const TAKE_LEASE: &str =
     "UPDATE webhook_endpoints SET lease_owner = $1, lease_until_ms = $2

@@ -59,6 +59,7 @@ pub(crate) fn routes() -> Router<SharedState> {
             get(webhooks::show).delete(webhooks::delete),
         )
         .route("/api/webhooks/{id}/test", post(webhooks::test))
+        .route("/api/webhooks/{id}/rotate", post(webhooks::rotate))
         .route("/api", any(error::api_not_found))
         .route("/api/", any(error::api_not_found))
         .route("/api/{*rest}", any(error::api_not_found))

@@ -31,6 +31,17 @@ pub(super) struct CreateRequest {
     secret: Option<String>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RotateRequest {
+    secret: Option<String>,
+    keep_old_secs: Option<u64>,
+}
+
+/// How long the old secret signs too after a rotation, by default and at most.
+const KEEP_OLD_SECS: u64 = 86_400;
+const MAX_KEEP_OLD_SECS: u64 = 7 * 86_400;
+
 /// Attempts shown with one endpoint.
 const ATTEMPTS_SHOWN: i64 = 50;
 
@@ -46,6 +57,7 @@ fn view(e: &Endpoint) -> Value {
     let mut v = json!(e);
     if let Some(obj) = v.as_object_mut() {
         obj.remove("secret");
+        obj.remove("previous_secret");
         obj.insert("enabled".into(), json!(e.enabled()));
     }
     v
@@ -157,8 +169,13 @@ pub(super) async fn test(
         .endpoint(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("webhook {id}")))?;
+    let now_ms = chrono::Utc::now().timestamp_millis();
     let (message_id, answer) = hooks
-        .send_test(&endpoint.url, &endpoint.secret, json!({ "endpoint": id }))
+        .send_test(
+            &endpoint.url,
+            &endpoint.signing_secrets(now_ms),
+            json!({ "endpoint": id }),
+        )
         .await;
     Ok(Json(json!({
         "message_id": message_id,
@@ -167,4 +184,43 @@ pub(super) async fn test(
         "duration_ms": answer.took.as_millis() as u64,
         "error": answer.error,
     })))
+}
+
+/// Replaces the signing secret (a given one, or a generated one); the old one signs too,
+/// as a second signature, for `keep_old_secs` (default a day), so receivers switch keys
+/// without refusing anything.
+pub(super) async fn rotate(
+    State(state): State<SharedState>,
+    _: Admin,
+    Path(id): Path<i64>,
+    JsonBody(req): JsonBody<RotateRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let hooks = service(&state)?;
+    let keep = req.keep_old_secs.unwrap_or(KEEP_OLD_SECS);
+    if keep > MAX_KEEP_OLD_SECS {
+        return Err(ApiError::bad_request(format!(
+            "keep_old_secs must be at most {MAX_KEEP_OLD_SECS}"
+        )));
+    }
+    let secret = match req.secret {
+        Some(s) => {
+            webhooks::secret_key(&s).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            s
+        }
+        None => webhooks::generate_secret(),
+    };
+    let until = chrono::Utc::now().timestamp_millis() + (keep * 1000) as i64;
+    let endpoint = hooks
+        .store()
+        .rotate_secret(id, &secret, until)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("webhook {id}")))?;
+    tracing::info!(
+        endpoint = id,
+        keep_old_secs = keep,
+        "webhook secret rotated"
+    );
+    let mut out = view(&endpoint);
+    out["secret"] = json!(endpoint.secret);
+    Ok(Json(out))
 }

@@ -39,6 +39,15 @@ pub async fn run(cmd: WebhooksCommand) -> anyhow::Result<()> {
         WebhooksAction::List => client.get(format!("{base}/api/webhooks")),
         WebhooksAction::Remove { id } => client.delete(format!("{base}/api/webhooks/{id}")),
         WebhooksAction::Test { id } => client.post(format!("{base}/api/webhooks/{id}/test")),
+        WebhooksAction::Rotate { id, keep_old_secs } => {
+            let mut body = json!({});
+            if let Some(secs) = keep_old_secs {
+                body["keep_old_secs"] = json!(secs);
+            }
+            client
+                .post(format!("{base}/api/webhooks/{id}/rotate"))
+                .json(&body)
+        }
     };
     let response = auth(request)
         .send()

@@ -56,10 +56,11 @@ impl Sender {
         &self.policy
     }
 
-    /// Signs and posts `body` as message `id`; never panics, every failure is an answer.
-    pub(crate) async fn send(&self, url: &str, secret: &str, id: &str, body: &str) -> Answer {
+    /// Signs `body` as message `id` with each of `secrets` (two during a key rotation) and
+    /// posts it; never panics, every failure is an answer.
+    pub(crate) async fn send(&self, url: &str, secrets: &[String], id: &str, body: &str) -> Answer {
         let started = Instant::now();
-        let result = self.try_send(url, secret, id, body).await;
+        let result = self.try_send(url, secrets, id, body).await;
         let took = started.elapsed();
         match result {
             Ok(status) => Answer {
@@ -75,7 +76,13 @@ impl Sender {
         }
     }
 
-    async fn try_send(&self, url: &str, secret: &str, id: &str, body: &str) -> Result<u16, String> {
+    async fn try_send(
+        &self,
+        url: &str,
+        secrets: &[String],
+        id: &str,
+        body: &str,
+    ) -> Result<u16, String> {
         let url = reqwest::Url::parse(url).map_err(|e| format!("bad URL: {e}"))?;
         // A literal address is connected to without the resolver: check it here.
         if let Some(host) = url.host_str() {
@@ -86,9 +93,13 @@ impl Sender {
                     .map_err(|kind| format!("refused: {ip} is a {kind} address"))?;
             }
         }
-        let key = signing::secret_key(secret).map_err(|e| e.to_string())?;
         let timestamp = chrono::Utc::now().timestamp();
-        let signature = signing::sign(&key, id, timestamp, body);
+        let mut signatures = Vec::with_capacity(secrets.len());
+        for secret in secrets {
+            let key = signing::secret_key(secret).map_err(|e| e.to_string())?;
+            signatures.push(signing::sign(&key, id, timestamp, body));
+        }
+        let signature = signatures.join(" ");
         let response = self
             .client
             .post(url)

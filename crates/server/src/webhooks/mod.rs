@@ -113,12 +113,12 @@ impl Webhooks {
     pub(crate) async fn send_test(
         &self,
         url: &str,
-        secret: &str,
+        secrets: &[String],
         data: serde_json::Value,
     ) -> (String, Answer) {
         let id = message_id();
         let body = events::body(events::TEST, data);
-        let answer = self.shared.sender.send(url, secret, &id, &body).await;
+        let answer = self.shared.sender.send(url, secrets, &id, &body).await;
         (id, answer)
     }
 

@@ -126,16 +126,16 @@ impl Worker {
                 continue;
             }
             self.in_flight.insert(message.id.clone());
-            let (shared, done, url, secret) = (
+            let (shared, done, url, secrets) = (
                 self.shared.clone(),
                 done.clone(),
                 endpoint.url.clone(),
-                endpoint.secret.clone(),
+                endpoint.signing_secrets(now_ms),
             );
             tokio::spawn(async move {
                 let answer = shared
                     .sender
-                    .send(&url, &secret, &message.id, &message.body)
+                    .send(&url, &secrets, &message.id, &message.body)
                     .await;
                 let _ = done.send((message, answer)).await;
             });
