@@ -15,6 +15,7 @@ for_both_backends!(
     load_until_gives_the_state_at_a_position,
     commits_finishing_out_of_order_skip_nothing,
     many_writers_are_followed_without_gaps,
+    a_long_transaction_in_another_database_does_not_hold_the_feed,
 );
 
 fn positions(page: &ChangePage) -> Vec<(String, i64)> {
@@ -250,5 +251,27 @@ async fn many_writers_are_followed_without_gaps(h: &Harness) -> Result<()> {
     );
     ensure!(seen.len() == 100, "followed {} of 100 changes", seen.len());
     ensure!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    Ok(())
+}
+
+/// Only this database's writers can hold positions back: a transaction left open in another
+/// database on the same server must not stall the feed.
+async fn a_long_transaction_in_another_database_does_not_hold_the_feed(h: &Harness) -> Result<()> {
+    if matches!(h.raw, Raw::Sqlite(_)) {
+        return Ok(());
+    }
+    let admin = std::env::var("TANDEM_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_string());
+    let mut other = sqlx::PgConnection::connect(&admin).await?;
+    sqlx::query("BEGIN").execute(&mut other).await?;
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut other)
+        .await?;
+    let start = h.store.feed_head().await?;
+    h.store
+        .append(&items("doc", &Editor::new().type_at_end("x")))
+        .await?;
+    let page = h.store.changes_after(start, &FeedFilter::All, 10).await?;
+    sqlx::query("ROLLBACK").execute(&mut other).await?;
+    ensure!(page.items.len() == 1, "{:?}", positions(&page));
     Ok(())
 }

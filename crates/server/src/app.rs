@@ -156,7 +156,10 @@ pub async fn start_with_store(
         None => "single".to_string(),
     };
     let webhooks = Webhooks::start(store.clone(), &config.webhooks, owner)?;
+    let feed =
+        crate::feed::Feed::start(store.clone(), Duration::from_millis(config.feed_poll_ms)).await;
     let state = Arc::new(AppState {
+        feed,
         auth: Auth::new(config.secret.as_deref(), config.admin_key.as_deref()),
         holds,
         trusted_proxies: TrustedProxies::new(config.edge.trusted_proxies.clone()),
@@ -180,6 +183,7 @@ pub async fn start_with_store(
         if let Some(webhooks) = &shutdown_state.webhooks {
             webhooks.stop().await;
         }
+        shutdown_state.feed.close_all();
         shutdown_state
             .rooms
             .close_all(CloseReason::going_away())

@@ -238,6 +238,35 @@ impl Auth {
         })
     }
 
+    /// Who may follow the feed of many documents (`GET /api/changes`): `None` for every
+    /// document (the admin key, or a private open server), else the token's claims, whose
+    /// `doc` (a name, or a prefix ending in `*`) bounds what it sees. Like a listing, it
+    /// names documents: without tokens, only the admin sees it.
+    pub fn feed_scope(
+        &self,
+        token: Option<&str>,
+        bearer: Option<&str>,
+    ) -> Result<Option<Claims>, AuthError> {
+        if self.admin_open() || self.is_admin(bearer) {
+            return Ok(None);
+        }
+        let Some((_, dec)) = &self.keys else {
+            return self.admin(bearer).map(|()| None);
+        };
+        let token = token.or(bearer).ok_or(AuthError::Missing)?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp"]);
+        let claims =
+            jsonwebtoken::decode::<Claims>(token, dec, &validation).map_err(|e| {
+                match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                    _ => AuthError::Invalid,
+                }
+            })?;
+        Ok(Some(claims.claims))
+    }
+
     /// The admin API is open when no admin key and no secret are set (a private,
     /// single-user install); otherwise it needs the admin key.
     pub fn admin(&self, bearer: Option<&str>) -> Result<(), AuthError> {

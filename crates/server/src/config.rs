@@ -67,6 +67,9 @@ pub enum Command {
     Webhooks(crate::webhook_config::WebhooksCommand),
     /// Mint an access token (needs the server's secret).
     Token(crate::auth::TokenArgs),
+    /// Follow a running server's change feed and print one line per change: one document,
+    /// or every document the credential may see (docs/change-feed.md).
+    Feed(crate::feed_client::FeedArgs),
     /// Exit 0 if the server on TANDEM_LISTEN answers /healthz (for container health checks).
     Healthcheck {
         #[arg(long, env = "TANDEM_LISTEN", default_value = "127.0.0.1:8080")]
@@ -153,6 +156,10 @@ pub struct ServeConfig {
     /// commit at once, batching whatever queued up during the previous commit.
     #[arg(long, env = "TANDEM_GROUP_COMMIT_MS", default_value_t = 0)]
     pub group_commit_ms: u64,
+    /// Milliseconds between the change feed's reads of the log (docs/change-feed.md): the
+    /// delay a feed reader sees at most, on top of the commit, for a few cheap queries.
+    #[arg(long, env = "TANDEM_FEED_POLL_MS", default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub feed_poll_ms: u64,
     /// Compact a document's log into a snapshot after this many updates ...
     #[arg(long, env = "TANDEM_COMPACT_UPDATES", default_value_t = 1000)]
     pub compact_updates: u64,

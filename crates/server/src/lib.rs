@@ -15,6 +15,8 @@ pub mod config;
 mod edge;
 mod error;
 mod extract;
+mod feed;
+pub mod feed_client;
 mod hocuspocus;
 mod holds;
 mod listener;

@@ -53,6 +53,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", auth.mint(&claims).context("minting token")?);
             Ok(())
         }
+        Some(Command::Feed(args)) => tandem::feed_client::follow(args).await,
         Some(Command::Healthcheck { listen }) => healthcheck(listen),
         Some(Command::Webhooks(cmd)) => tandem::webhooks_command(cmd).await,
     }

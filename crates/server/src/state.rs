@@ -10,8 +10,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tandem_persistence::Store;
 
 use crate::{
-    auth::Auth, client_addr::TrustedProxies, cluster::Cluster, config::ServeConfig, holds::Holds,
-    registry::Registry, session::Sessions, webhooks::Webhooks,
+    auth::Auth, client_addr::TrustedProxies, cluster::Cluster, config::ServeConfig, feed::Feed,
+    holds::Holds, registry::Registry, session::Sessions, webhooks::Webhooks,
 };
 
 pub(crate) struct AppState {
@@ -30,6 +30,8 @@ pub(crate) struct AppState {
     pub cluster: Option<Arc<Cluster>>,
     /// Webhook deliveries (`None` when the store keeps no webhooks).
     pub webhooks: Option<Arc<Webhooks>>,
+    /// The change feed (`GET .../changes`).
+    pub feed: Arc<Feed>,
 }
 
 pub(crate) type SharedState = Arc<AppState>;

@@ -52,13 +52,9 @@ fn parse_network(raw: &str) -> Result<ipnet::IpNet, String> {
 /// `tandem webhooks ...`: manages endpoints through a running server's API.
 #[derive(Debug, Args)]
 pub struct WebhooksCommand {
-    /// The server's address.
-    #[arg(
-        long,
-        env = "TANDEM_SERVER_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    pub server: String,
+    /// The server's base URL (as `tandem feed` takes it).
+    #[arg(long, env = "TANDEM_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
     /// The server's admin key.
     #[arg(long, env = "TANDEM_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,

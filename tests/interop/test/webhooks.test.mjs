@@ -389,7 +389,7 @@ test('tandem webhooks add, list, test, rotate and remove talk to the server with
   const receiver = await startReceiver()
   // Asynchronous: the receiver in this process must answer while the command runs.
   const cli = (args, env = { TANDEM_ADMIN_KEY: ADMIN }) => new Promise((resolve) => {
-    execFile(serverBin, ['webhooks', '--server', server.url, ...args], {
+    execFile(serverBin, ['webhooks', '--url', server.url, ...args], {
       encoding: 'utf8', timeout: 20000, env: { PATH: process.env.PATH, ...env }
     }, (err, stdout, stderr) => resolve({ status: err ? (err.code ?? 1) : 0, stdout, stderr }))
   })

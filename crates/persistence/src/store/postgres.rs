@@ -140,11 +140,13 @@ impl PostgresStore {
     const SETTLE_FOR: Duration = Duration::from_secs(2);
 
     /// The change feed's horizon (see `crate::feed`): the identity sequence's value, read
-    /// before a snapshot whose in-flight transactions are then waited for. An append takes
-    /// its positions after it has written (and so holds a transaction id): any position at
-    /// or below the value read belongs to a transaction that has committed, aborted, or is
-    /// in that snapshot's in-flight list. Once none of those is in progress, no row at or
-    /// below the value can appear any more. Adds nothing to the commit of an append.
+    /// before a list of the write transactions then in flight in this database, which are
+    /// then waited for. An append takes its positions after it has written (and so holds a
+    /// transaction id): any position at or below the value read belongs to a transaction
+    /// that has committed, aborted, or is in that list. Once none of those is in progress,
+    /// no row at or below the value can appear any more. Only this database's transactions
+    /// count (`pg_stat_activity`), so a long transaction elsewhere on the server does not
+    /// hold the feed back. Adds nothing to the commit of an append.
     async fn feed_horizon(&self) -> Result<Option<i64>> {
         let mut conn = self.pool.acquire().await?;
         let seq: i64 = sqlx::query_scalar(
@@ -152,24 +154,31 @@ impl PostgresStore {
         )
         .fetch_one(&mut *conn)
         .await?;
-        // A separate statement, so its snapshot is taken after the sequence was read.
-        let mut pending: Vec<i64> = sqlx::query_scalar(
-            "SELECT COALESCE(array_agg(x::text::bigint), '{}')
-             FROM pg_snapshot_xip(pg_current_snapshot()) x",
+        // A separate statement, so it looks after the sequence was read. A transaction is
+        // its backend and its id: once that pair is gone from the list, it has ended (and
+        // a new snapshot sees its rows).
+        let (mut pids, mut xids): (Vec<i32>, Vec<i64>) = sqlx::query_as(
+            "SELECT COALESCE(array_agg(pid), '{}'), COALESCE(array_agg(backend_xid::text::bigint), '{}')
+             FROM pg_stat_activity
+             WHERE datname = current_database() AND backend_xid IS NOT NULL
+               AND pid <> pg_backend_pid()",
         )
         .fetch_one(&mut *conn)
         .await?;
         let deadline = tokio::time::Instant::now() + Self::SETTLE_FOR;
-        while !pending.is_empty() {
+        while !pids.is_empty() {
             if tokio::time::Instant::now() >= deadline {
                 return Ok(None);
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
-            pending = sqlx::query_scalar(
-                "SELECT COALESCE(array_agg(x), '{}') FROM unnest($1::bigint[]) x
-                 WHERE pg_xact_status(x::text::xid8) = 'in progress'",
+            (pids, xids) = sqlx::query_as(
+                "SELECT COALESCE(array_agg(a.pid), '{}'), COALESCE(array_agg(p.xid), '{}')
+                 FROM pg_stat_activity a
+                 JOIN unnest($1::int[], $2::bigint[]) AS p(pid, xid)
+                   ON a.pid = p.pid AND a.backend_xid::text::bigint = p.xid",
             )
-            .bind(&pending)
+            .bind(&pids)
+            .bind(&xids)
             .fetch_one(&mut *conn)
             .await?;
         }

@@ -3,6 +3,7 @@
 //! Reads and edits go through the document's room, so they see exactly what connected
 //! editors see, and an edit made here reaches them live.
 
+mod changes;
 mod documents;
 mod tokens;
 mod versions;
@@ -34,6 +35,8 @@ pub(crate) fn routes() -> Router<SharedState> {
                 .delete(documents::delete),
         )
         .route("/api/documents/{doc}/text", get(documents::text))
+        .route("/api/documents/{doc}/changes", get(changes::document))
+        .route("/api/changes", get(changes::all))
         .route("/api/documents/{doc}/state", get(documents::state_bytes))
         .route(
             "/api/documents/{doc}/updates",

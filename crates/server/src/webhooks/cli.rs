@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::webhook_config::{WebhooksAction, WebhooksCommand};
 
 pub async fn run(cmd: WebhooksCommand) -> anyhow::Result<()> {
-    let base = cmd.server.trim_end_matches('/').to_string();
+    let base = cmd.url.trim_end_matches('/').to_string();
     let client = reqwest::Client::builder().no_proxy().build()?;
     let auth = |req: reqwest::RequestBuilder| match &cmd.admin_key {
         Some(key) => req.bearer_auth(key),

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod cluster;
 pub mod db;
+pub mod feed;
 pub mod nats;
 pub mod peer;
 pub mod pg;
