@@ -15,11 +15,13 @@ mod feed;
 mod migrations;
 mod store;
 mod types;
+mod webhooks;
 
 pub use durability::{Durability, UnknownDurability};
 pub use error::StoreError;
 pub use feed::{ChangePage, ChangeRow, Compacted, FeedFilter, FeedItem};
 pub use store::{open, open_with, postgres::PostgresStore, sqlite::SqliteStore, Store};
 pub use types::*;
+pub use webhooks::{Attempt, DocWork, Endpoint, Message, NewEndpoint, WebhookStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -30,6 +30,7 @@ pub(crate) const SQLITE: Embedded = migrations!("sqlite":
     "0002_titles_and_authors.sql",
     "0003_last_seq.sql",
     "0004_content_kind.sql",
+    "0005_webhooks.sql",
 );
 
 pub(crate) const POSTGRES: Embedded = migrations!("postgres":
@@ -37,6 +38,7 @@ pub(crate) const POSTGRES: Embedded = migrations!("postgres":
     "0002_titles_and_authors.sql",
     "0003_last_seq.sql",
     "0004_content_kind.sql",
+    "0005_webhooks.sql",
 );
 
 impl Embedded {

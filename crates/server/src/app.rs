@@ -33,6 +33,7 @@ use crate::{
     session::{SessionLimits, Sessions},
     state::{AppState, SharedState},
     transport,
+    webhooks::Webhooks,
     writer::Writer,
 };
 
@@ -157,6 +158,12 @@ pub async fn start_with_store(
             .collect();
         tracing::info!(proxies = %proxies.join(","), "client addresses from X-Forwarded-For / X-Real-IP of trusted proxies");
     }
+    let owner = match &cluster {
+        Some(c) => c.settings().instance_id.clone(),
+        // One instance on its database: after a restart it takes its leases back at once.
+        None => "single".to_string(),
+    };
+    let webhooks = Webhooks::start(store.clone(), &config.webhooks, owner)?;
     let feed =
         crate::feed::Feed::start(store.clone(), Duration::from_millis(config.feed_poll_ms)).await;
     let state = Arc::new(AppState {
@@ -175,6 +182,7 @@ pub async fn start_with_store(
         shutting_down: AtomicBool::new(false),
         prometheus,
         cluster,
+        webhooks,
     });
     let app = router(state.clone());
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -184,6 +192,9 @@ pub async fn start_with_store(
         shutdown_state.shutting_down.store(true, Ordering::Relaxed);
         tracing::info!("shutting down: writing out documents");
         shutdown_state.sessions.close_all();
+        if let Some(webhooks) = &shutdown_state.webhooks {
+            webhooks.stop().await;
+        }
         shutdown_state.feed.close_all();
         shutdown_state
             .rooms

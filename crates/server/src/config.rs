@@ -70,6 +70,8 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Add, list, remove or test webhook endpoints on a running server (admin key).
+    Webhooks(crate::webhook_config::WebhooksCommand),
     /// Mint an access token (needs the server's secret).
     Token(crate::auth::TokenArgs),
     /// Follow a running server's change feed and print one line per change: one document,
@@ -279,6 +281,8 @@ pub struct ServeConfig {
     pub admin_key: Option<String>,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub webhooks: crate::webhook_config::WebhookArgs,
 }
 
 impl ServeConfig {

@@ -43,6 +43,8 @@ mod transport;
 mod unauthenticated;
 mod usage;
 mod web;
+mod webhook_config;
+mod webhooks;
 mod writer;
 mod yjs_bounds;
 
@@ -54,6 +56,8 @@ pub use config::ServeConfig;
 pub use log_limit::LogLimit;
 pub use open_files::raise_open_file_limit;
 pub use usage::UsageLimits;
+pub use webhook_config::{WebhookArgs, WebhooksAction, WebhooksCommand};
+pub use webhooks::cli::run as webhooks_command;
 
 /// The functions that read untrusted bytes, for the fuzz targets in `fuzz/`.
 #[doc(hidden)]

@@ -57,6 +57,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Feed(args)) => tandem::feed_client::follow(args).await,
         Some(Command::Healthcheck { listen }) => healthcheck(listen),
+        Some(Command::Webhooks(cmd)) => tandem::webhooks_command(cmd).await,
     }
 }
 

@@ -56,6 +56,9 @@ pub(crate) const BUS_LAG_SECONDS: &str = "tandem_bus_lag_seconds";
 pub(crate) const TCP_CONNECTIONS: &str = "tandem_tcp_connections";
 /// Failed accepts (out of file descriptors, say), after each of which the loop backs off.
 pub(crate) const ACCEPT_ERRORS: &str = "tandem_accept_errors_total";
+/// Webhook delivery attempts, by outcome (`webhooks`).
+pub(crate) const WEBHOOK_DELIVERIES: &str = "tandem_webhook_deliveries_total";
+pub(crate) const WEBHOOK_SECONDS: &str = "tandem_webhook_delivery_seconds";
 
 pub(crate) fn describe() {
     describe_gauge!(CONNECTIONS, "Open client connections, by transport");
@@ -183,6 +186,15 @@ pub(crate) fn describe() {
     describe_counter!(CATCH_UPS, "Reads of missed commits from the database");
     describe_counter!(BUS_RECONNECTS, "Reconnections to the cluster bus");
     describe_gauge!(BUS_CONNECTED, "1 while connected to the cluster bus");
+    describe_counter!(
+        WEBHOOK_DELIVERIES,
+        "Webhook delivery attempts: delivered (2xx), failed (retried), gone (410: endpoint disabled), expired (given up)"
+    );
+    describe_histogram!(
+        WEBHOOK_SECONDS,
+        Unit::Seconds,
+        "Duration of one webhook delivery attempt"
+    );
     describe_histogram!(
         BUS_LAG_SECONDS,
         Unit::Seconds,
@@ -204,6 +216,7 @@ const AUTH_REASONS: [&str; 7] = [
     "share_denied",
 ];
 const VERSION_KINDS: [&str; 3] = ["auto", "named", "restore"];
+const WEBHOOK_OUTCOMES: [&str; 4] = ["delivered", "failed", "gone", "expired"];
 
 /// Creates every family at zero. Prometheus shows nothing for a series never touched,
 /// which breaks dashboards and alerts (`rate()` of a missing series) until the first event.
@@ -268,6 +281,10 @@ pub(crate) fn register_zeroes() {
     let _ = histogram!(PERSIST_SECONDS);
     let _ = histogram!(WRITE_QUEUE_SECONDS);
     let _ = histogram!(BUS_LAG_SECONDS);
+    for outcome in WEBHOOK_OUTCOMES {
+        counter!(WEBHOOK_DELIVERIES, "outcome" => outcome).increment(0);
+    }
+    let _ = histogram!(WEBHOOK_SECONDS);
 }
 
 #[cfg(test)]

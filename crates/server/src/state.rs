@@ -12,7 +12,7 @@ use tandem_persistence::Store;
 use crate::{
     auth::Auth, client_addr::TrustedProxies, cluster::Cluster, config::ServeConfig, feed::Feed,
     holds::Holds, registry::Registry, session::Sessions, share_quota::ShareQuota,
-    unauthenticated::Unauthenticated,
+    unauthenticated::Unauthenticated, webhooks::Webhooks,
 };
 
 pub(crate) struct AppState {
@@ -33,6 +33,8 @@ pub(crate) struct AppState {
     pub prometheus: PrometheusHandle,
     /// The bus to the other instances, in cluster mode.
     pub cluster: Option<Arc<Cluster>>,
+    /// Webhook deliveries (`None` when the store keeps no webhooks).
+    pub webhooks: Option<Arc<Webhooks>>,
     /// The change feed (`GET .../changes`).
     pub feed: Arc<Feed>,
 }

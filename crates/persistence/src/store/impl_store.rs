@@ -301,6 +301,10 @@ macro_rules! impl_store {
                 }
             }
 
+            fn webhooks(&self) -> Option<&dyn $crate::WebhookStore> {
+                Some(self)
+            }
+
             async fn ping(&self) -> $crate::Result<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())

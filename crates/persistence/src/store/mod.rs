@@ -2,10 +2,12 @@
 
 mod feed_sql;
 mod impl_store;
+mod impl_webhooks;
 mod log_sql;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
+mod webhook_sql;
 
 use std::sync::Arc;
 
@@ -141,6 +143,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cheap round trip used by readiness checks.
     async fn ping(&self) -> Result<()>;
+
+    /// Webhook endpoints, cursors and deliveries (`None`: a store without them, such as a
+    /// test's wrapper; the server then delivers no webhooks).
+    fn webhooks(&self) -> Option<&dyn crate::WebhookStore> {
+        None
+    }
 }
 
 /// Opens (and migrates) the store named by a database URL: `sqlite://path` (or a bare

@@ -12,7 +12,7 @@ use sqlx::{
     PgConnection, PgPool, Row,
 };
 
-use super::{impl_store::impl_store, LockKind};
+use super::{impl_store::impl_store, impl_webhooks::impl_webhooks, webhook_sql, LockKind};
 use crate::{migrations, Durability, Result};
 
 pub struct PostgresStore {
@@ -187,3 +187,4 @@ impl PostgresStore {
 }
 
 impl_store!(PostgresStore, PgRow, PgConnection, "postgres");
+impl_webhooks!(PostgresStore, PgRow, PgConnection);

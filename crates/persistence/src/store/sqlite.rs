@@ -25,7 +25,7 @@ use sqlx::{
     Connection, Row, Sqlite, SqliteConnection, SqlitePool,
 };
 
-use super::{impl_store::impl_store, LockKind};
+use super::{impl_store::impl_store, impl_webhooks::impl_webhooks, webhook_sql, LockKind};
 use crate::{migrations, Durability, Result};
 
 pub struct SqliteStore {
@@ -234,3 +234,4 @@ async fn checkpoint(mut conn: SqliteConnection, alive: Weak<()>) {
 }
 
 impl_store!(SqliteStore, SqliteRow, SqliteConnection, "sqlite");
+impl_webhooks!(SqliteStore, SqliteRow, SqliteConnection);

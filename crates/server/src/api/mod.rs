@@ -9,6 +9,7 @@ mod documents;
 mod export;
 mod tokens;
 mod versions;
+mod webhooks;
 
 use axum::{
     extract::State,
@@ -59,6 +60,13 @@ pub(crate) fn routes() -> Router<SharedState> {
             post(versions::restore),
         )
         .route("/api/tokens", post(tokens::mint_token))
+        .route("/api/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/api/webhooks/{id}",
+            get(webhooks::show).delete(webhooks::delete),
+        )
+        .route("/api/webhooks/{id}/test", post(webhooks::test))
+        .route("/api/webhooks/{id}/rotate", post(webhooks::rotate))
         .route("/api", any(error::api_not_found))
         .route("/api/", any(error::api_not_found))
         .route("/api/{*rest}", any(error::api_not_found))
