@@ -64,12 +64,13 @@ test('versions name their authors; the panel shows now, fades confirmations, cle
   await ann.page.waitForSelector('#version-list li[data-version="1"]')
   assert.match(await ann.page.textContent('#version-list li[data-version="1"] .v-authors'), /by Ann, Bob/)
 
-  // Naming a version: the confirmation appears, then goes away by itself.
+  // Naming a version: the confirmation appears, then goes away by itself. Nothing changed
+  // since the automatic version, so that version is named rather than stored again.
   await ann.page.fill('#version-label', 'before review')
   await ann.page.click('#name-version')
   const confirmation = '#history-panel .message.ok'
   await ann.page.waitForSelector(`${confirmation}:not([hidden])`)
-  assert.match(await ann.page.textContent(confirmation), /Saved “before review” as version #2/)
+  assert.match(await ann.page.textContent(confirmation), /Saved “before review” as version #1/)
   await ann.page.waitForSelector(`${confirmation}`, { state: 'hidden', timeout: 15000 })
 
   // Compare, then restore: the preview and its diff describe a state that is gone.

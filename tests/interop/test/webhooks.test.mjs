@@ -323,6 +323,7 @@ test('cluster: three instances, exactly one delivers; when it dies another takes
         ...FAST,
         DATABASE_URL: clusterPg.url,
         TANDEM_NATS_URL: nats.url,
+        TANDEM_CLUSTER_KEY: 'interop-cluster-key-0123456789abcdef0123',
         TANDEM_INSTANCE_ID: id,
         TANDEM_NATS_SUBJECT_PREFIX: `whinterop${process.pid}`
       }

@@ -113,7 +113,7 @@ pub(super) const NAME_VERSION: &str = "UPDATE versions
      SET label = CASE WHEN kind = 'named' THEN COALESCE(label, $3) ELSE $3 END, kind = 'named'
      WHERE document_id = $1 AND version = $2
      RETURNING version, created_at, kind, label, authors, size_bytes,
-               CAST(length(text) AS BIGINT) AS text_length";
+               CAST(length(text) AS BIGINT) AS text_length, format";
 
 pub(super) const LIST_VERSIONS: &str =
     "SELECT v.version, v.created_at, v.kind, v.label, v.authors, v.size_bytes,

@@ -195,9 +195,10 @@ async fn naming_an_unchanged_document_stores_no_second_copy() {
     assert_eq!(again["version"], first["version"]);
     assert_eq!(again["label"], "one");
     a.append(" more").await;
-    a.pump_until(|c| c.text() == "text more", WAIT).await;
+    // The echo, not the local text: the server must hold the edit before it is named.
+    a.pump_until(|c| c.received_updates >= 2, WAIT).await;
     let next = ok_json(api.create_version("same", "three").await, 201).await;
-    assert_ne!(next["version"], first["version"]);
+    assert_ne!(next["version"], first["version"], "{first} {again} {next}");
     let list = ok_json(api.versions("same").await, 200).await;
     assert_eq!(list["versions"].as_array().unwrap().len(), 2, "{list}");
 }
