@@ -125,14 +125,16 @@ impl DocState {
         }
     }
 
-    /// Applies one committed update and describes it. An update that does not decode or
-    /// apply (a corrupt row) still moves the position, with an empty delta.
+    /// Applies one committed update (sent by `author`, when known) and describes it. An
+    /// update that does not decode or apply (a corrupt row) still moves the position, with
+    /// an empty delta.
     pub(crate) fn apply(
         &mut self,
         doc: &str,
         position: i64,
         at: DateTime<Utc>,
         update: &[u8],
+        author: Option<&str>,
     ) -> FeedEvent {
         if let Ok(slot) = self.delta.lock().as_deref_mut() {
             *slot = None;
@@ -155,7 +157,7 @@ impl DocState {
             "doc": doc,
             "seq": position,
             "at": stamp(at),
-            "authors": [],
+            "authors": author.into_iter().collect::<Vec<_>>(),
             "format": format(rich),
             "delta": delta,
             "length": utf16_len(&text),
@@ -288,7 +290,7 @@ mod tests {
                 crate::import::replace_rich(&mut txn, &fields, &node).unwrap();
                 txn.encode_update_v1()
             };
-            let event = state.apply("d", i as i64 + 1, Utc::now(), &update);
+            let event = state.apply("d", i as i64 + 1, Utc::now(), &update, None);
             let event: Value = serde_json::from_str(event.data(true)).unwrap();
             let want = Content::from_doc(&doc, &fields).plain_text();
             assert_eq!(event["format"], "rich");
@@ -333,10 +335,11 @@ mod tests {
         let mut state = DocState::from_stored(&StoredDoc::default(), &Fields::default());
         let at = Utc::now();
         let parse = |e: &FeedEvent| serde_json::from_str::<Value>(e.data(true)).unwrap();
-        let one = parse(&state.apply("d", 1, at, &first));
+        let one = parse(&state.apply("d", 1, at, &first, Some("ann")));
         assert_eq!(one["delta"], json!([{ "insert": "a😀c" }]));
         assert_eq!(one["length"], 4);
-        let two = parse(&state.apply("d", 2, at, &second));
+        assert_eq!(one["authors"], json!(["ann"]));
+        let two = parse(&state.apply("d", 2, at, &second, None));
         assert_eq!(
             two["delta"],
             json!([{ "delete": 1 }, { "retain": 2 }, { "insert": "b" }])
@@ -344,6 +347,7 @@ mod tests {
         assert_eq!(two["length"], 4);
         assert_eq!(two["text"], "😀bc");
         assert_eq!(two["format"], "text");
+        assert_eq!(two["authors"], json!([]));
         assert_eq!(state.position, 2);
     }
 }

@@ -73,7 +73,13 @@ impl Reader {
                     if row.position <= state.position {
                         continue;
                     }
-                    events.push(Arc::new(state.apply(&doc, row.position, row.at, &row.data)));
+                    events.push(Arc::new(state.apply(
+                        &doc,
+                        row.position,
+                        row.at,
+                        &row.data,
+                        row.author.as_deref(),
+                    )));
                 }
                 FeedItem::Compacted(c) => {
                     // This reader lacks some of the changes the snapshot replaced.

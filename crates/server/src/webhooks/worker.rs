@@ -211,10 +211,14 @@ impl Worker {
             // A rich document's text is its rendered plain text, as in the feed.
             let content = Content::from_doc(&ydoc, &self.shared.settings.fields);
             let rich = content.kind() == Some(ContentKind::Rich);
+            let authors = self
+                .store()
+                .change_authors(id, seq, stored.last_seq)
+                .await?;
             let body = events::changed(
                 name,
                 (seq, stored.last_seq),
-                &[],
+                &authors,
                 (&content.plain_text(), rich),
                 self.shared.settings.max_body_bytes,
             );
