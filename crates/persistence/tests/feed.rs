@@ -321,5 +321,10 @@ async fn authors_round_trip_through_the_log(h: &Harness) -> Result<()> {
     let head = s.feed_head().await?;
     let authors = s.change_authors(id, start, head).await?;
     ensure!(authors == ["ann", "bob"], "{authors:?}");
+    // Readable in plain SQL.
+    let sql = "SELECT author FROM document_log WHERE document = $1 ORDER BY seq";
+    let logged: Vec<(Option<String>,)> = h.rows(sql, "a").await;
+    let want = [Some("ann"), None, Some("bob"), Some("ann")].map(|a| (a.map(String::from),));
+    ensure!(logged == want, "{logged:?}");
     Ok(())
 }
