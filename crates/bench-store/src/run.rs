@@ -83,6 +83,7 @@ pub(crate) async fn write_trace(
                 doc: DOC.to_string(),
                 doc_id: None,
                 data: updates[*i].clone(),
+                author: None,
             })
             .collect();
         let t = Instant::now();

@@ -44,6 +44,8 @@ pub struct ChangeRow {
     pub at: DateTime<Utc>,
     /// The Yjs update (v1 encoding).
     pub data: Vec<u8>,
+    /// Who sent it, when the server knew (the row's `author`).
+    pub author: Option<String>,
 }
 
 /// A document whose changes up to `upto` were folded into its snapshot by compaction: a

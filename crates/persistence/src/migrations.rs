@@ -31,6 +31,7 @@ pub(crate) const SQLITE: Embedded = migrations!("sqlite":
     "0003_last_seq.sql",
     "0004_content_kind.sql",
     "0005_webhooks.sql",
+    "0006_update_authors.sql",
 );
 
 pub(crate) const POSTGRES: Embedded = migrations!("postgres":
@@ -39,6 +40,7 @@ pub(crate) const POSTGRES: Embedded = migrations!("postgres":
     "0003_last_seq.sql",
     "0004_content_kind.sql",
     "0005_webhooks.sql",
+    "0006_update_authors.sql",
 );
 
 impl Embedded {

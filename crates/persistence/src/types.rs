@@ -24,6 +24,8 @@ pub struct AppendItem {
     /// of writing it back. `None` creates the document if it does not exist.
     pub doc_id: Option<i64>,
     pub data: Vec<u8>,
+    /// Who sent it, when known (the `author` column of its log row).
+    pub author: Option<String>,
 }
 
 /// What an append did to one document.

@@ -7,7 +7,7 @@ mod common;
 use anyhow::{ensure, Context, Result};
 use common::*;
 use sqlx::Connection;
-use tandem_persistence::{ChangePage, FeedFilter, FeedItem, Store};
+use tandem_persistence::{AppendItem, ChangePage, FeedFilter, FeedItem, Store};
 
 for_both_backends!(
     changes_come_in_order_filtered_and_paged,
@@ -16,6 +16,7 @@ for_both_backends!(
     commits_finishing_out_of_order_skip_nothing,
     many_writers_are_followed_without_gaps,
     a_long_transaction_in_another_database_does_not_hold_the_feed,
+    authors_round_trip_through_the_log,
 );
 
 fn positions(page: &ChangePage) -> Vec<(String, i64)> {
@@ -273,5 +274,57 @@ async fn a_long_transaction_in_another_database_does_not_hold_the_feed(h: &Harne
     let page = h.store.changes_after(start, &FeedFilter::All, 10).await?;
     sqlx::query("ROLLBACK").execute(&mut other).await?;
     ensure!(page.items.len() == 1, "{:?}", positions(&page));
+    Ok(())
+}
+
+/// Each row keeps who sent it, written by the batch insert itself: one batch mixing
+/// authors (and an unknown one) over two documents reads back row by row, and the
+/// webhooks' summary names each author of a range once.
+async fn authors_round_trip_through_the_log(h: &Harness) -> Result<()> {
+    let s = &h.store;
+    let (a, b) = (Editor::new(), Editor::new());
+    let start = s.feed_head().await?;
+    let sent = [
+        ("a", a.type_at_end("1"), Some("ann")),
+        ("b", b.type_at_end("2"), Some("bob")),
+        ("a", a.type_at_end("3"), None),
+        ("a", a.type_at_end("4"), Some("bob")),
+        ("a", a.type_at_end("5"), Some("ann")),
+    ];
+    let batch: Vec<AppendItem> = sent
+        .iter()
+        .flat_map(|(doc, updates, author)| {
+            updates.iter().map(move |u| AppendItem {
+                doc: doc.to_string(),
+                doc_id: None,
+                data: u.clone(),
+                author: author.map(String::from),
+            })
+        })
+        .collect();
+    ensure!(batch.len() == sent.len(), "one update per edit");
+    s.append(&batch).await?;
+    let rows: Vec<(String, Option<String>)> = drain(s.as_ref(), start, &FeedFilter::All)
+        .await?
+        .into_iter()
+        .filter_map(|item| match item {
+            FeedItem::Change(c) => Some((c.doc, c.author)),
+            FeedItem::Compacted(_) => None,
+        })
+        .collect();
+    let want: Vec<(String, Option<String>)> = sent
+        .iter()
+        .map(|(doc, _, author)| (doc.to_string(), author.map(String::from)))
+        .collect();
+    ensure!(rows == want, "{rows:?}");
+    let id = s.load("a").await?.context("a")?.id;
+    let head = s.feed_head().await?;
+    let authors = s.change_authors(id, start, head).await?;
+    ensure!(authors == ["ann", "bob"], "{authors:?}");
+    // Readable in plain SQL.
+    let sql = "SELECT author FROM document_log WHERE document = $1 ORDER BY seq";
+    let logged: Vec<(Option<String>,)> = h.rows(sql, "a").await;
+    let want = [Some("ann"), None, Some("bob"), Some("ann")].map(|a| (a.map(String::from),));
+    ensure!(logged == want, "{logged:?}");
     Ok(())
 }

@@ -26,6 +26,7 @@ fn known(doc: &str, id: i64, updates: &[Vec<u8>]) -> Vec<AppendItem> {
             doc: doc.to_string(),
             doc_id: Some(id),
             data: u.clone(),
+            author: None,
         })
         .collect()
 }

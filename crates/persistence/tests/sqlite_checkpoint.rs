@@ -22,6 +22,7 @@ async fn the_wal_is_checkpointed_in_the_background() {
                 doc: format!("doc-{batch}"),
                 doc_id: None,
                 data: vec![(i % 251) as u8; 1024],
+                author: None,
             })
             .collect();
         store.append(&items).await.unwrap();

@@ -163,9 +163,14 @@ pub async fn start_with_store(
         // One instance on its database: after a restart it takes its leases back at once.
         None => "single".to_string(),
     };
-    let webhooks = Webhooks::start(store.clone(), &config.webhooks, owner)?;
-    let feed =
-        crate::feed::Feed::start(store.clone(), Duration::from_millis(config.feed_poll_ms)).await;
+    let fields = crate::render::Fields::new(config.rich_text_fields.clone());
+    let webhooks = Webhooks::start(store.clone(), &config.webhooks, owner, fields.clone())?;
+    let feed = crate::feed::Feed::start(
+        store.clone(),
+        Duration::from_millis(config.feed_poll_ms),
+        fields,
+    )
+    .await;
     let state = Arc::new(AppState {
         feed,
         auth: Auth::new(config.secret.as_deref(), config.admin_key.as_deref()),

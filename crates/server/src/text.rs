@@ -97,7 +97,7 @@ pub(crate) fn replace_text(txn: &mut TransactionMut, text: &TextRef, target: &st
 
 /// `(start, deleted length, inserted range of b)` turning `a` into `b`, never splitting a
 /// surrogate pair.
-fn diff_range(a: &[u16], b: &[u16]) -> (usize, usize, std::ops::Range<usize>) {
+pub(crate) fn diff_range(a: &[u16], b: &[u16]) -> (usize, usize, std::ops::Range<usize>) {
     let is_low = |u: u16| (0xDC00..0xE000).contains(&u);
     let mut prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
     while prefix > 0

@@ -28,6 +28,8 @@ pub(crate) struct WriteRequest {
     /// The document's id once known: the write then never recreates a deleted document.
     pub doc_id: Option<i64>,
     pub updates: Vec<Bytes>,
+    /// Who sent each of `updates`, when known (stored with it in the log).
+    pub authors: Vec<Option<Arc<str>>>,
     pub done: oneshot::Sender<WriteResult>,
     queued: Instant,
 }
@@ -53,6 +55,7 @@ impl Writer {
         doc: String,
         doc_id: Option<i64>,
         updates: Vec<Bytes>,
+        authors: Vec<Option<Arc<str>>>,
     ) -> oneshot::Receiver<WriteResult> {
         let (done, rx) = oneshot::channel();
         // The writer only stops when the process does; a failed send drops `done`, which
@@ -63,6 +66,7 @@ impl Writer {
                 doc,
                 doc_id,
                 updates,
+                authors,
                 done,
                 queued: Instant::now(),
             })
@@ -109,10 +113,15 @@ async fn commit(store: &dyn Store, batch: Vec<WriteRequest>) {
     let items: Vec<AppendItem> = batch
         .iter()
         .flat_map(|req| {
-            req.updates.iter().map(|u| AppendItem {
+            req.updates.iter().enumerate().map(|(i, u)| AppendItem {
                 doc: req.doc.clone(),
                 doc_id: req.doc_id,
                 data: u.to_vec(),
+                author: req
+                    .authors
+                    .get(i)
+                    .and_then(|a| a.as_deref())
+                    .map(String::from),
             })
         })
         .collect();

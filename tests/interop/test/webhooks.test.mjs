@@ -136,6 +136,8 @@ for (const backend of backends) {
     const doc = `${prefix}-doc`
     const writer = open(server, doc)
     await waitSynced(writer)
+    // The name shown in presence is who the log records as each change's author.
+    writer.awareness.setLocalStateField('user', { name: 'Writer' })
     writer.text.insert(0, 'Hello, ')
     writer.text.insert(7, 'webhooks')
     const describe = () => JSON.stringify(receiver.requests, null, 1) + '\n' + server.logs()
@@ -145,6 +147,8 @@ for (const backend of backends) {
     assert.equal(changed.payload.data.document, doc)
     assert.ok(changed.payload.data.positions.upto > changed.payload.data.positions.after)
     assert.equal(changed.payload.data.length, 15)
+    assert.deepEqual(changed.payload.data.authors, ['Writer'])
+    assert.equal(changed.payload.data.format, 'text')
     assert.ok(receiver.verified('document.created').some((q) => q.payload.data.document === doc))
 
     const version = await api(server, 'POST', `/api/documents/${doc}/versions`, { label: 'first draft' })

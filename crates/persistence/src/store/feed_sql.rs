@@ -3,7 +3,8 @@
 //! for both drivers, like `log_sql.rs`; `impl_store!` calls this.
 
 /// Changes of one document (`$3` its name) in `($1, $2]`, oldest first, at most `$4`.
-pub(super) const CHANGES_OF_DOC: &str = "SELECT u.seq, u.document_id, d.name, u.created_at, u.data
+pub(super) const CHANGES_OF_DOC: &str =
+    "SELECT u.seq, u.document_id, d.name, u.created_at, u.data, u.author
      FROM updates u JOIN documents d ON d.id = u.document_id
      WHERE u.seq > $1 AND u.seq <= $2
        AND u.document_id = (SELECT id FROM documents WHERE name = $3)
@@ -11,7 +12,7 @@ pub(super) const CHANGES_OF_DOC: &str = "SELECT u.seq, u.document_id, d.name, u.
 
 /// Changes of the documents whose name starts with `$3` (all of them for "").
 pub(super) const CHANGES_UNDER_PREFIX: &str =
-    "SELECT u.seq, u.document_id, d.name, u.created_at, u.data
+    "SELECT u.seq, u.document_id, d.name, u.created_at, u.data, u.author
      FROM updates u JOIN documents d ON d.id = u.document_id
      WHERE u.seq > $1 AND u.seq <= $2 AND substr(d.name, 1, length($3)) = $3
      ORDER BY u.seq LIMIT $4";
@@ -29,6 +30,11 @@ pub(super) const COMPACTED_UNDER_PREFIX: &str =
 pub(super) const UPDATES_BETWEEN: &str =
     "SELECT seq, data FROM updates WHERE document_id = $1 AND seq > $2 AND seq <= $3
      ORDER BY seq";
+
+/// The names that wrote a document's rows in `($2, $3]`, each once, sorted.
+pub(super) const AUTHORS_BETWEEN: &str = "SELECT DISTINCT author FROM updates
+     WHERE document_id = $1 AND seq > $2 AND seq <= $3 AND author IS NOT NULL
+     ORDER BY author";
 
 /// Adds `read_changes` and `read_until` to a backend type that has `feed_horizon`.
 macro_rules! impl_feed {
@@ -86,6 +92,7 @@ macro_rules! impl_feed {
                         position: row.try_get("seq")?,
                         at: row.try_get("created_at")?,
                         data: row.try_get("data")?,
+                        author: row.try_get("author")?,
                     }));
                 }
                 // A full page ends at its last change; the rest starts there next time.
@@ -111,6 +118,21 @@ macro_rules! impl_feed {
                 // A compaction sorts before the changes that follow it at its position.
                 items.sort_by_key(|item| (item.position(), matches!(item, FeedItem::Change(_))));
                 Ok($crate::ChangePage { items, next })
+            }
+
+            /// See [`Store::change_authors`](crate::Store::change_authors).
+            async fn read_authors(
+                &self,
+                doc_id: i64,
+                after: i64,
+                upto: i64,
+            ) -> $crate::Result<Vec<String>> {
+                Ok(sqlx::query_scalar($crate::store::feed_sql::AUTHORS_BETWEEN)
+                    .bind(doc_id)
+                    .bind(after)
+                    .bind(upto)
+                    .fetch_all(&self.pool)
+                    .await?)
             }
 
             /// See [`Store::load_until`](crate::Store::load_until).

@@ -105,6 +105,15 @@ macro_rules! impl_store {
                 self.read_until(doc, upto).await
             }
 
+            async fn change_authors(
+                &self,
+                doc_id: i64,
+                after: i64,
+                upto: i64,
+            ) -> $crate::Result<Vec<String>> {
+                self.read_authors(doc_id, after, upto).await
+            }
+
             async fn feed_head(&self) -> $crate::Result<i64> {
                 self.feed_horizon().await?.ok_or_else(|| {
                     $crate::StoreError::Unavailable("writers still in flight".into())

@@ -125,14 +125,16 @@ macro_rules! impl_log {
                 }
                 let mut ids = Vec::with_capacity(items.len());
                 let mut data = Vec::with_capacity(items.len());
+                let mut authors = Vec::with_capacity(items.len());
                 for item in items {
                     let g = groups.iter().position(|g| g.doc == item.doc).unwrap_or(0);
                     if let Some((id, _)) = heads[g] {
                         ids.push(id);
                         data.push(item.data.as_slice());
+                        authors.push(item.author.as_deref());
                     }
                 }
-                let rows = Self::insert_updates(&mut tx, &ids, &data, now).await?;
+                let rows = Self::insert_updates(&mut tx, &ids, &data, &authors, now).await?;
                 let mut last: Vec<i64> = heads.iter().map(|h| h.map_or(0, |h| h.1)).collect();
                 for (id, seq) in rows {
                     if let Some(i) = heads.iter().position(|h| h.is_some_and(|h| h.0 == id)) {

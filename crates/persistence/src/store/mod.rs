@@ -70,6 +70,10 @@ pub trait Store: Send + Sync + 'static {
     /// already folded later changes into the snapshot (the state at `upto` is gone then).
     async fn load_until(&self, doc: &str, upto: i64) -> Result<Option<StoredDoc>>;
 
+    /// Who wrote the document's (by id) log rows in `(after, upto]`, each name once,
+    /// sorted; rows without a known author, and rows compaction removed, name nobody.
+    async fn change_authors(&self, doc_id: i64, after: i64, upto: i64) -> Result<Vec<String>>;
+
     /// The feed's horizon now: [`Store::changes_after`] from here returns only changes
     /// committed later. `Unavailable` while in-flight writers keep it from settling.
     async fn feed_head(&self) -> Result<i64>;

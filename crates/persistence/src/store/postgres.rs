@@ -73,14 +73,16 @@ impl PostgresStore {
         tx: &mut PgConnection,
         doc_ids: &[i64],
         data: &[&[u8]],
+        authors: &[Option<&str>],
         now: DateTime<Utc>,
     ) -> Result<Vec<(i64, i64)>> {
         // One statement inserts and moves each document's `last_seq` to its highest new
         // row: a round trip saved on every commit. The rows were locked by the touch.
         let rows = sqlx::query(
             "WITH ins AS (
-                 INSERT INTO updates (document_id, data, created_at)
-                 SELECT d, u, $3 FROM UNNEST($1::bigint[], $2::bytea[]) AS t(d, u)
+                 INSERT INTO updates (document_id, data, created_at, author)
+                 SELECT d, u, $3, a
+                 FROM UNNEST($1::bigint[], $2::bytea[], $4::text[]) AS t(d, u, a)
                  RETURNING document_id, seq),
              moved AS (
                  UPDATE documents d SET last_seq = m.s
@@ -91,6 +93,7 @@ impl PostgresStore {
         .bind(doc_ids)
         .bind(data)
         .bind(now)
+        .bind(authors)
         .fetch_all(&mut *tx)
         .await?;
         rows.iter()

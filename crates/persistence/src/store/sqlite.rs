@@ -100,16 +100,22 @@ impl SqliteStore {
         tx: &mut SqliteConnection,
         doc_ids: &[i64],
         data: &[&[u8]],
+        authors: &[Option<&str>],
         now: DateTime<Utc>,
     ) -> Result<Vec<(i64, i64)>> {
         let mut out = Vec::with_capacity(data.len());
-        // 3 parameters a row stays far below SQLite's variable limit.
-        for (chunk, ids) in data.chunks(500).zip(doc_ids.chunks(500)) {
+        // 4 parameters a row stays far below SQLite's variable limit.
+        let rows = data.chunks(500).zip(doc_ids.chunks(500));
+        for ((chunk, ids), authors) in rows.zip(authors.chunks(500)) {
             let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
-                "INSERT INTO updates (document_id, data, created_at) ",
+                "INSERT INTO updates (document_id, data, created_at, author) ",
             );
-            insert.push_values(chunk.iter().zip(ids), |mut row, (data, id)| {
-                row.push_bind(*id).push_bind(*data).push_bind(now);
+            let values = chunk.iter().zip(ids).zip(authors);
+            insert.push_values(values, |mut row, ((data, id), author)| {
+                row.push_bind(*id)
+                    .push_bind(*data)
+                    .push_bind(now)
+                    .push_bind(*author);
             });
             insert.push(" RETURNING document_id, seq");
             for row in insert.build().fetch_all(&mut *tx).await? {

@@ -265,6 +265,7 @@ pub fn items(doc: &str, updates: &[Vec<u8>]) -> Vec<AppendItem> {
             doc: doc.to_string(),
             doc_id: None,
             data: u.clone(),
+            author: None,
         })
         .collect()
 }

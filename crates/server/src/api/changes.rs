@@ -18,7 +18,7 @@ use crate::{
     auth::now_secs,
     edge::{Authorized, Credentials},
     error::ApiError,
-    feed::{Follow, FollowError, Reader},
+    feed::{Follow, FollowError},
     state::SharedState,
 };
 
@@ -152,7 +152,7 @@ async fn json_page(
     let sub = state.feed.subscribe(&filter);
     let mut rx = sub.rx;
     let after = p.after.unwrap_or(sub.head);
-    let mut reader = Reader::new(state.feed.store(), filter.clone(), after);
+    let mut reader = state.feed.reader(filter.clone(), after);
     let deadline = tokio::time::Instant::now() + p.wait;
     let events = loop {
         let events = reader

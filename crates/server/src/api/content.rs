@@ -84,6 +84,7 @@ pub(super) async fn replace(
         .request(&doc, |done| Request::Apply {
             update,
             client,
+            author: grant.name.clone(),
             done,
         })
         .await

@@ -297,6 +297,7 @@ pub(super) async fn apply_update(
         .request(&doc, |done| Request::Apply {
             update,
             client,
+            author: grant.name.clone(),
             done,
         })
         .await

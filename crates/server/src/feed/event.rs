@@ -6,13 +6,16 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
-use tandem_persistence::StoredDoc;
+use tandem_persistence::{ContentKind, StoredDoc};
 use yrs::{
-    types::Delta, updates::decoder::Decode, Doc, GetString, Observable, Out, Text, TextRef,
-    Transact, Update,
+    types::Delta, updates::decoder::Decode, Doc, GetString, Observable, Out, TextRef, Transact,
+    Update,
 };
 
-use crate::text;
+use crate::{
+    render::{self, Content, Fields},
+    text,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -66,18 +69,27 @@ impl FeedEvent {
 }
 
 /// A document as the feed replays it: its state at `position`, and the delta of the last
-/// update applied, caught by an observer on the text root.
+/// update applied. A plain-text document's delta is caught by an observer on the text
+/// root (with its formatting attributes); a rich document (a `Y.XmlFragment`) has no text
+/// to observe, so its delta is the difference between its rendered plain text before and
+/// after the change.
 pub(crate) struct DocState {
     doc: Doc,
     text: TextRef,
+    fields: Fields,
     /// The position this state stands at: every change at or below it is applied.
     pub position: i64,
     delta: Arc<Mutex<Option<Value>>>,
+    /// The text at `position` as the last event gave it, and whether it was rendered
+    /// from rich text.
+    rendered: String,
+    rich: bool,
 }
 
 impl DocState {
     /// The state a store read returned (`StoredDoc::last_seq` is where it stands).
-    pub(crate) fn from_stored(stored: &StoredDoc) -> DocState {
+    /// `fields`: where rich text may be (`--rich-text-fields`).
+    pub(crate) fn from_stored(stored: &StoredDoc, fields: &Fields) -> DocState {
         let doc = text::new_doc();
         // A corrupt row is skipped here as on load; the room reports it.
         let _ = text::replay(&doc, stored);
@@ -90,27 +102,39 @@ impl DocState {
                 *slot = Some(Value::Array(ops));
             }
         });
-        DocState {
+        let mut state = DocState {
             doc,
             text,
+            fields: fields.clone(),
             position: stored.last_seq,
             delta,
+            rendered: String::new(),
+            rich: false,
+        };
+        (state.rendered, state.rich) = state.text();
+        state
+    }
+
+    /// The text the feed shows: the rendered plain text of a rich document (see
+    /// `render::Content::plain_text`), else the text root's; and whether it was rich.
+    fn text(&self) -> (String, bool) {
+        let txn = self.doc.transact();
+        match render::kind_of(&txn, &self.fields) {
+            Some(ContentKind::Rich) => (Content::from_txn(&txn, &self.fields).plain_text(), true),
+            _ => (self.text.get_string(&txn), false),
         }
     }
 
-    fn text(&self) -> (String, u32) {
-        let txn = self.doc.transact();
-        (self.text.get_string(&txn), self.text.len(&txn))
-    }
-
-    /// Applies one committed update and describes it. An update that does not decode or
-    /// apply (a corrupt row) still moves the position, with an empty delta.
+    /// Applies one committed update (sent by `author`, when known) and describes it. An
+    /// update that does not decode or apply (a corrupt row) still moves the position, with
+    /// an empty delta.
     pub(crate) fn apply(
         &mut self,
         doc: &str,
         position: i64,
         at: DateTime<Utc>,
         update: &[u8],
+        author: Option<&str>,
     ) -> FeedEvent {
         if let Ok(slot) = self.delta.lock().as_deref_mut() {
             *slot = None;
@@ -119,30 +143,71 @@ impl DocState {
             let _ = self.doc.transact_mut().apply_update(update);
         }
         self.position = position;
-        let delta = self
-            .delta
-            .lock()
-            .ok()
-            .and_then(|mut slot| slot.take())
-            .unwrap_or_else(|| Value::Array(Vec::new()));
-        let (text, length) = self.text();
+        let observed = self.delta.lock().ok().and_then(|mut slot| slot.take());
+        let (text, rich) = self.text();
+        // Rich now or before: the text root's own delta does not describe the rendering.
+        let delta = if rich || self.rich {
+            text_delta(&self.rendered, &text)
+        } else {
+            observed.unwrap_or_else(|| Value::Array(Vec::new()))
+        };
+        self.rendered.clone_from(&text);
+        self.rich = rich;
         let json = json!({
             "doc": doc,
             "seq": position,
             "at": stamp(at),
-            "authors": [],
+            "authors": author.into_iter().collect::<Vec<_>>(),
+            "format": format(rich),
             "delta": delta,
-            "length": length,
+            "length": utf16_len(&text),
         });
         FeedEvent::new(doc, position, Kind::Change, json, text)
     }
 
     /// The whole text as a snapshot event at `position`.
     pub(crate) fn snapshot(&self, doc: &str, position: i64, at: DateTime<Utc>) -> FeedEvent {
-        let (text, length) = self.text();
-        let json = json!({ "doc": doc, "seq": position, "at": stamp(at), "length": length });
-        FeedEvent::new(doc, position, Kind::Snapshot, json, text)
+        let json = json!({
+            "doc": doc,
+            "seq": position,
+            "at": stamp(at),
+            "format": format(self.rich),
+            "length": utf16_len(&self.rendered),
+        });
+        FeedEvent::new(doc, position, Kind::Snapshot, json, self.rendered.clone())
     }
+}
+
+fn format(rich: bool) -> &'static str {
+    if rich {
+        "rich"
+    } else {
+        "text"
+    }
+}
+
+/// Length as JavaScript counts it.
+fn utf16_len(text: &str) -> usize {
+    text.encode_utf16().count()
+}
+
+/// The Quill delta turning `before` into `after`: the common prefix retained, then what
+/// changed inserted and deleted (UTF-16 units, never splitting a surrogate pair).
+fn text_delta(before: &str, after: &str) -> Value {
+    let a: Vec<u16> = before.encode_utf16().collect();
+    let b: Vec<u16> = after.encode_utf16().collect();
+    let (start, deleted, inserted) = text::diff_range(&a, &b);
+    let mut ops = Vec::new();
+    if start > 0 && (deleted > 0 || !inserted.is_empty()) {
+        ops.push(json!({ "retain": start }));
+    }
+    if !inserted.is_empty() {
+        ops.push(json!({ "insert": String::from_utf16_lossy(&b[inserted]) }));
+    }
+    if deleted > 0 {
+        ops.push(json!({ "delete": deleted }));
+    }
+    Value::Array(ops)
 }
 
 fn stamp(at: DateTime<Utc>) -> String {
@@ -187,7 +252,65 @@ fn any_json(any: &yrs::Any) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use yrs::Text;
+
     use super::*;
+
+    /// Applies a Quill delta to a text held as UTF-16 units, as a JavaScript reader would.
+    fn apply_delta(text: &mut Vec<u16>, delta: &Value) {
+        let mut at = 0;
+        for op in delta.as_array().unwrap() {
+            if let Some(n) = op["retain"].as_u64() {
+                at += n as usize;
+            } else if let Some(n) = op["delete"].as_u64() {
+                text.drain(at..at + n as usize);
+            } else {
+                let ins: Vec<u16> = op["insert"].as_str().unwrap().encode_utf16().collect();
+                text.splice(at..at, ins.iter().copied());
+                at += ins.len();
+            }
+        }
+    }
+
+    #[test]
+    fn rich_documents_change_their_rendered_text() {
+        let fields = Fields::default();
+        let doc = text::new_doc();
+        let mut state = DocState::from_stored(&StoredDoc::default(), &fields);
+        let mut rebuilt = Vec::new();
+        let pages = [
+            "# Title\n\nHello world",
+            "# Title\n\nHello brave 😀 world",
+            "Hello",
+        ];
+        for (i, markdown) in pages.into_iter().enumerate() {
+            let update = {
+                let node = crate::import::markdown::parse(markdown).unwrap();
+                let mut txn = doc.transact_mut();
+                crate::import::replace_rich(&mut txn, &fields, &node).unwrap();
+                txn.encode_update_v1()
+            };
+            let event = state.apply("d", i as i64 + 1, Utc::now(), &update, None);
+            let event: Value = serde_json::from_str(event.data(true)).unwrap();
+            let want = Content::from_doc(&doc, &fields).plain_text();
+            assert_eq!(event["format"], "rich");
+            assert_eq!(event["text"], want.as_str());
+            assert_eq!(event["length"], want.encode_utf16().count());
+            apply_delta(&mut rebuilt, &event["delta"]);
+            assert_eq!(
+                String::from_utf16(&rebuilt).unwrap(),
+                want,
+                "after {markdown:?}"
+            );
+        }
+        assert_eq!(String::from_utf16(&rebuilt).unwrap(), "Hello");
+        let snapshot = state.snapshot("d", 3, Utc::now());
+        let snapshot: Value = serde_json::from_str(snapshot.data(false)).unwrap();
+        assert_eq!(
+            (snapshot["format"].clone(), snapshot["text"].clone()),
+            (json!("rich"), json!("Hello"))
+        );
+    }
 
     fn editor() -> (Doc, TextRef) {
         let doc = text::new_doc();
@@ -209,19 +332,22 @@ mod tests {
             t.remove_range(&mut txn, 0, 1);
             txn.encode_update_v1()
         };
-        let mut state = DocState::from_stored(&StoredDoc::default());
+        let mut state = DocState::from_stored(&StoredDoc::default(), &Fields::default());
         let at = Utc::now();
         let parse = |e: &FeedEvent| serde_json::from_str::<Value>(e.data(true)).unwrap();
-        let one = parse(&state.apply("d", 1, at, &first));
+        let one = parse(&state.apply("d", 1, at, &first, Some("ann")));
         assert_eq!(one["delta"], json!([{ "insert": "a😀c" }]));
         assert_eq!(one["length"], 4);
-        let two = parse(&state.apply("d", 2, at, &second));
+        assert_eq!(one["authors"], json!(["ann"]));
+        let two = parse(&state.apply("d", 2, at, &second, None));
         assert_eq!(
             two["delta"],
             json!([{ "delete": 1 }, { "retain": 2 }, { "insert": "b" }])
         );
         assert_eq!(two["length"], 4);
         assert_eq!(two["text"], "😀bc");
+        assert_eq!(two["format"], "text");
+        assert_eq!(two["authors"], json!([]));
         assert_eq!(state.position, 2);
     }
 }

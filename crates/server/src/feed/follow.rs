@@ -39,7 +39,7 @@ impl Follow {
     /// replay has reached the head it moved to.
     pub(crate) fn new(feed: &Arc<Feed>, filter: FeedFilter, after: Option<i64>) -> Follow {
         let sub = feed.subscribe(&filter);
-        let replay = after.map(|after| Reader::new(feed.store(), filter.clone(), after));
+        let replay = after.map(|after| feed.reader(filter.clone(), after));
         Follow {
             feed: feed.clone(),
             filter,

@@ -13,11 +13,14 @@ async fn feed() -> (Arc<Feed>, tempfile::TempDir) {
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     let store = Arc::new(SqliteStore::open(&url).await.unwrap());
     // The feeder reads nothing during the test: events come from `publish` alone.
-    (Feed::start(store, Duration::from_secs(3600)).await, dir)
+    (
+        Feed::start(store, Duration::from_secs(3600), Default::default()).await,
+        dir,
+    )
 }
 
 fn events(from: i64, n: usize) -> Vec<Arc<super::FeedEvent>> {
-    let state = DocState::from_stored(&StoredDoc::default());
+    let state = DocState::from_stored(&StoredDoc::default(), &Default::default());
     (0..n as i64)
         .map(|i| Arc::new(state.snapshot("d", from + i, chrono::Utc::now())))
         .collect()

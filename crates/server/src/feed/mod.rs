@@ -22,6 +22,8 @@ use std::{
 };
 
 use tandem_persistence::{FeedFilter, Store};
+
+use crate::render::Fields;
 use tokio::sync::broadcast;
 
 pub(crate) use event::FeedEvent;
@@ -40,6 +42,9 @@ const ALL_CAPACITY: usize = 4096;
 
 pub(crate) struct Feed {
     store: Arc<dyn Store>,
+    /// Where rich text may be (`--rich-text-fields`): rich documents' events carry their
+    /// rendered plain text.
+    fields: Fields,
     /// Set when the server shuts down: every stream and long poll ends.
     closing: tokio::sync::watch::Sender<bool>,
     /// Wakes an idle feeder when a reader arrives.
@@ -67,7 +72,7 @@ pub(crate) struct Subscription {
 
 impl Feed {
     /// Starts following the log from its horizon now, reading it every `poll`.
-    pub(crate) async fn start(store: Arc<dyn Store>, poll: Duration) -> Arc<Feed> {
+    pub(crate) async fn start(store: Arc<dyn Store>, poll: Duration, fields: Fields) -> Arc<Feed> {
         let mut head = None;
         for _ in 0..5 {
             match store.feed_head().await {
@@ -80,8 +85,10 @@ impl Feed {
         }
         // Without a head the feeder starts from the beginning: slower, never wrong.
         let head = head.unwrap_or(0);
+        let reader = Reader::new(store.clone(), FeedFilter::All, head, fields.clone());
         let feed = Arc::new(Feed {
-            store: store.clone(),
+            store,
+            fields,
             closing: tokio::sync::watch::channel(false).0,
             wake: tokio::sync::Notify::new(),
             shared: Mutex::new(Shared {
@@ -92,7 +99,6 @@ impl Feed {
                 all: broadcast::channel(ALL_CAPACITY).0,
             }),
         });
-        let reader = Reader::new(store, FeedFilter::All, head);
         tokio::spawn(feeder(Arc::downgrade(&feed), reader, poll));
         feed
     }
@@ -111,8 +117,9 @@ impl Feed {
         }
     }
 
-    pub(crate) fn store(&self) -> Arc<dyn Store> {
-        self.store.clone()
+    /// A reader of the log from after `after`, rendering as the live feed does.
+    pub(crate) fn reader(&self, filter: FeedFilter, after: i64) -> Reader {
+        Reader::new(self.store.clone(), filter, after, self.fields.clone())
     }
 
     fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {

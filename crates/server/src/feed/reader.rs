@@ -7,6 +7,7 @@ use std::{collections::HashMap, sync::Arc};
 use tandem_persistence::{FeedFilter, FeedItem, Store, StoreError};
 
 use super::event::{DocState, FeedEvent};
+use crate::render::Fields;
 
 pub(crate) struct Reader {
     store: Arc<dyn Store>,
@@ -14,15 +15,23 @@ pub(crate) struct Reader {
     /// Everything the filter admits at or below this has been read.
     pub after: i64,
     states: HashMap<String, DocState>,
+    /// Where rich text may be (`--rich-text-fields`).
+    fields: Fields,
 }
 
 impl Reader {
-    pub(crate) fn new(store: Arc<dyn Store>, filter: FeedFilter, after: i64) -> Reader {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        filter: FeedFilter,
+        after: i64,
+        fields: Fields,
+    ) -> Reader {
         Reader {
             store,
             filter,
             after,
             states: HashMap::new(),
+            fields,
         }
     }
 
@@ -64,7 +73,13 @@ impl Reader {
                     if row.position <= state.position {
                         continue;
                     }
-                    events.push(Arc::new(state.apply(&doc, row.position, row.at, &row.data)));
+                    events.push(Arc::new(state.apply(
+                        &doc,
+                        row.position,
+                        row.at,
+                        &row.data,
+                        row.author.as_deref(),
+                    )));
                 }
                 FeedItem::Compacted(c) => {
                     // This reader lacks some of the changes the snapshot replaced.
@@ -89,6 +104,8 @@ impl Reader {
 
     async fn load(&self, doc: &str, upto: i64) -> Result<Option<DocState>, StoreError> {
         let stored = self.store.load_until(doc, upto.max(0)).await?;
-        Ok(stored.as_ref().map(DocState::from_stored))
+        Ok(stored
+            .as_ref()
+            .map(|s| DocState::from_stored(s, &self.fields)))
     }
 }

@@ -11,7 +11,7 @@
 //! retry timer); what the room must do comes back as [`Actions`]. The room performs them
 //! (sockets, the writer, timers), so every rule here is unit-tested without any of those.
 
-use std::{collections::VecDeque, time::Duration};
+use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 
@@ -28,6 +28,8 @@ pub(crate) const MAX_MERGE_BYTES: usize = 1024 * 1024;
 /// An accepted update on its way to the log.
 struct Pending {
     update: Bytes,
+    /// Who sent it, when known: logged with it.
+    author: Option<Arc<str>>,
     frame: Bytes,
     relayed: bool,
 }
@@ -44,6 +46,8 @@ struct Deferred {
 pub(crate) struct Batch {
     pub(crate) id: u64,
     pub(crate) updates: Vec<Bytes>,
+    /// Who sent each of `updates`, when known.
+    pub(crate) authors: Vec<Option<Arc<str>>>,
 }
 
 /// What one successful write added to the log, for compaction accounting.
@@ -133,12 +137,19 @@ impl<W> Commit<W> {
     }
 
     /// Takes an update already applied to the document.
+    #[cfg(test)]
     pub(crate) fn accept(&mut self, update: Bytes) -> Actions<W> {
+        self.accept_from(update, None)
+    }
+
+    /// Takes an update already applied to the document, sent by `author` when known.
+    pub(crate) fn accept_from(&mut self, update: Bytes, author: Option<Arc<str>>) -> Actions<W> {
         let frame = protocol::sync_update(update.to_vec());
         self.budget.add(update.len());
         self.accepted += 1;
         self.pending.push_back(Pending {
             update,
+            author,
             frame,
             relayed: false,
         });
@@ -255,6 +266,11 @@ impl<W> Commit<W> {
         self.pending.iter().map(|p| p.update.clone()).collect()
     }
 
+    /// Who sent each of [`Commit::outstanding`], when known.
+    pub(crate) fn outstanding_authors(&self) -> Vec<Option<Arc<str>>> {
+        self.pending.iter().map(|p| p.author.clone()).collect()
+    }
+
     /// The room itself committed the first `count` pending updates (see
     /// [`Commit::outstanding`]); the batch in flight, if any, is covered by them.
     pub(crate) fn written_out(&mut self, count: usize, last_seq: i64) -> Actions<W> {
@@ -287,6 +303,7 @@ impl<W> Commit<W> {
         actions.submit = Some(Batch {
             id: self.write_id,
             updates: self.outstanding(),
+            authors: self.outstanding_authors(),
         });
     }
 
@@ -296,6 +313,7 @@ impl<W> Commit<W> {
             p.relayed = true;
             unrelayed.push(Pending {
                 update: p.update.clone(),
+                author: None,
                 frame: p.frame.clone(),
                 relayed: true,
             });

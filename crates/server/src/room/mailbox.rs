@@ -87,6 +87,8 @@ pub(crate) enum Request {
         update: Vec<u8>,
         /// Who sent it, for the per-client memory limit.
         client: ClientKey,
+        /// The token's name, if it has one: logged as the update's author.
+        author: Option<String>,
         done: oneshot::Sender<Result<(), RoomError>>,
     },
     /// Stores the current state as a version.

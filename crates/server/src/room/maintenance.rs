@@ -193,6 +193,7 @@ impl Room {
                 return false;
             }
             let updates = self.commit.outstanding();
+            let authors = self.commit.outstanding_authors();
             let count = updates.len();
             // A write may already be in flight; its answer arrives on the control queue,
             // which we are not reading now, so write the whole queue again: appends of the
@@ -200,7 +201,7 @@ impl Room {
             let done = self
                 .ctx
                 .writer
-                .write(self.name.clone(), self.replica.doc_id, updates)
+                .write(self.name.clone(), self.replica.doc_id, updates, authors)
                 .await;
             match tokio::time::timeout_at(deadline, done).await {
                 Ok(Ok(Ok(appended))) if appended.gone => {

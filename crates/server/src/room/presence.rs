@@ -303,6 +303,23 @@ impl Room {
         }
     }
 
+    /// Who a peer's edits are logged as: its token's name, else the first name it shows
+    /// in presence; `None` when it has neither.
+    pub(super) fn author_of(&self, peer: PeerId) -> Option<std::sync::Arc<str>> {
+        let p = self.peers.get(&peer)?;
+        if let Some(name) = &p.handle.name {
+            return Some(name.as_str().into());
+        }
+        self.awareness
+            .iter()
+            .filter(|(client, _)| self.presence.owns(peer, *client))
+            .find_map(|(_, state)| {
+                let json: serde_json::Value = serde_json::from_str(state.data.as_deref()?).ok()?;
+                let name = json.get("user")?.get("name")?.as_str()?.trim();
+                (!name.is_empty()).then(|| name.into())
+            })
+    }
+
     /// The names of the users present, sorted, each once.
     pub(super) fn users(&self) -> Vec<String> {
         let mut users: Vec<String> = self

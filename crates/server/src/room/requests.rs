@@ -46,17 +46,23 @@ impl Room {
             Request::Apply {
                 update,
                 client,
+                author,
                 done,
-            } => match self.accept_update(Bytes::from(update), Some(&client)) {
-                Ok(()) => {
-                    if let Some(Waiter::Api(done)) = self.commit.when_committed(Waiter::Api(done)) {
-                        let _ = done.send(Ok(()));
+            } => {
+                match self.accept_update(Bytes::from(update), Some(&client), author.map(Into::into))
+                {
+                    Ok(()) => {
+                        if let Some(Waiter::Api(done)) =
+                            self.commit.when_committed(Waiter::Api(done))
+                        {
+                            let _ = done.send(Ok(()));
+                        }
+                    }
+                    Err(err) => {
+                        let _ = done.send(Err(err));
                     }
                 }
-                Err(err) => {
-                    let _ = done.send(Err(err));
-                }
-            },
+            }
             Request::CreateVersion { kind, label, done } => {
                 if kind == VersionKind::Named {
                     let now = tokio::time::Instant::now();
@@ -100,7 +106,7 @@ impl Room {
                 // Already applied above; this only queues it for the log and the peers.
                 self.upkeep.edited(update.len(), weight::structs(&update));
                 self.report_weight();
-                self.enqueue(Bytes::from(update));
+                self.enqueue(Bytes::from(update), None);
                 self.spawn_version(VersionKind::Restore, label, done);
             }
         }

@@ -1,5 +1,7 @@
 //! Messages from peers: the y-sync protocol, the read-only policy and accepting updates.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use yrs::{
     sync::{Message, SyncMessage},
@@ -97,7 +99,8 @@ impl Room {
                     metrics::counter!(m::UPDATES_RECEIVED).increment(1);
                 }
                 let client = self.client_of(peer);
-                match self.accept_update(Bytes::from(update), client.as_ref()) {
+                let author = self.author_of(peer);
+                match self.accept_update(Bytes::from(update), client.as_ref(), author) {
                     Ok(()) if edit => self.note_author(peer),
                     Ok(()) => {}
                     Err(RoomError::InvalidUpdate(e)) => {
@@ -250,6 +253,7 @@ impl Room {
         &mut self,
         update: Bytes,
         from: Option<&ClientKey>,
+        author: Option<Arc<str>>,
     ) -> Result<(), RoomError> {
         // A sync step 2 from a client with nothing new is an empty update: nothing to
         // store or relay.
@@ -275,7 +279,7 @@ impl Room {
             })?;
             return Ok(());
         }
-        self.apply_and_enqueue(update, structs, from)?;
+        self.apply_and_enqueue(update, structs, from, author)?;
         self.release_held();
         Ok(())
     }
@@ -297,6 +301,7 @@ impl Room {
         update: Bytes,
         structs: u64,
         from: Option<&ClientKey>,
+        author: Option<Arc<str>>,
     ) -> Result<(), RoomError> {
         self.admits(update.len())?;
         let max = self.ctx.settings.max_document_bytes;
@@ -342,7 +347,7 @@ impl Room {
         if changed {
             self.upkeep.edited(update.len(), structs);
         }
-        self.enqueue(update);
+        self.enqueue(update, author);
         Ok(())
     }
 
@@ -368,7 +373,7 @@ impl Room {
             let Some(update) = ready else { break };
             let structs = weight::structs(&update);
             // Its sender is not known any more; it was within its limits when it came.
-            if let Err(err) = self.apply_and_enqueue(update, structs, None) {
+            if let Err(err) = self.apply_and_enqueue(update, structs, None, None) {
                 // Its sender still has it and sends it again when it resyncs.
                 tracing::info!(doc = %self.name, error = %err, "dropping a held update");
             }

@@ -14,9 +14,10 @@ use super::{
 use crate::{hocuspocus, metric_names as m, peer::PeerId};
 
 impl Room {
-    /// Queues an update already applied to the document for the log and the peers.
-    pub(super) fn enqueue(&mut self, update: Bytes) {
-        let actions = self.commit.accept(update);
+    /// Queues an update already applied to the document for the log and the peers;
+    /// `author`: who sent it, when known (logged with it).
+    pub(super) fn enqueue(&mut self, update: Bytes, author: Option<Arc<str>>) {
+        let actions = self.commit.accept_from(update, author);
         self.perform(actions);
     }
 
@@ -95,13 +96,17 @@ impl Room {
     }
 
     fn submit(&self, batch: Batch) {
-        let Batch { id, updates } = batch;
+        let Batch {
+            id,
+            updates,
+            authors,
+        } = batch;
         let writer = self.ctx.writer.clone();
         let name = self.name.clone();
         let doc_id = self.replica.doc_id;
         let ctrl = self.ctrl_tx.clone();
         tokio::spawn(async move {
-            let done = writer.write(name, doc_id, updates).await;
+            let done = writer.write(name, doc_id, updates, authors).await;
             let result = done.await.unwrap_or_else(|_| {
                 Err(Arc::new(StoreError::Unavailable("writer stopped".into())))
             });

@@ -25,12 +25,12 @@ pub(crate) fn body(event: &str, data: Value) -> String {
 /// `document.changed`: the log positions it covers (`after` < position <= `upto`), who
 /// wrote them (when known), and the text after them; without the text when the body would
 /// pass `max_bytes`.
+/// `(text, rich)`: a rich document's text is its rendered plain text (`format` "rich").
 pub(crate) fn changed(
     doc: &str,
-    after: i64,
-    upto: i64,
+    (after, upto): (i64, i64),
     authors: &[String],
-    text: &str,
+    (text, rich): (&str, bool),
     max_bytes: usize,
 ) -> String {
     let data = |text: Option<&str>| {
@@ -38,6 +38,7 @@ pub(crate) fn changed(
             "document": doc,
             "positions": {"after": after, "upto": upto},
             "authors": authors,
+            "format": if rich { "rich" } else { "text" },
             "length": text_length(text.unwrap_or_default()),
             "text": text,
             "text_omitted": text.is_none(),
@@ -63,13 +64,13 @@ mod tests {
 
     #[test]
     fn a_text_too_large_is_left_out_but_its_length_kept() {
-        let small = changed("d", 1, 4, &[], "héllo", 10_000);
+        let small = changed("d", (1, 4), &[], ("héllo", false), 10_000);
         let v: Value = serde_json::from_str(&small).unwrap();
         assert_eq!(v["type"], CHANGED);
         assert_eq!(v["data"]["text"], "héllo");
         assert_eq!(v["data"]["positions"]["upto"], 4);
         let big = "x".repeat(5000);
-        let body = changed("d", 1, 4, &[], &big, 1000);
+        let body = changed("d", (1, 4), &[], (&big, true), 1000);
         assert!(body.len() <= 1000);
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["data"]["text_omitted"], true);

@@ -26,7 +26,7 @@ pub(crate) use deliver::Answer;
 pub(crate) use signing::{generate_secret, secret_key};
 pub(crate) use ssrf::UrlError;
 
-use crate::webhook_config::WebhookArgs;
+use crate::{render::Fields, webhook_config::WebhookArgs};
 
 /// How long a lease lasts without renewal: how soon another instance takes over from one
 /// that died.
@@ -40,6 +40,8 @@ pub(crate) struct Settings {
     concurrency: usize,
     max_body_bytes: usize,
     poll: Duration,
+    /// Where rich text may be (`--rich-text-fields`).
+    fields: Fields,
 }
 
 /// What the supervisor and its workers share.
@@ -65,6 +67,7 @@ impl Webhooks {
         store: Arc<dyn Store>,
         args: &WebhookArgs,
         owner: String,
+        fields: Fields,
     ) -> anyhow::Result<Option<Arc<Self>>> {
         if store.webhooks().is_none() {
             return Ok(None);
@@ -83,6 +86,7 @@ impl Webhooks {
                 concurrency: args.webhook_concurrency as usize,
                 max_body_bytes: args.webhook_max_body_bytes,
                 poll: Duration::from_millis(args.webhook_poll_ms.max(10)),
+                fields,
             },
         });
         let wake = Arc::new(Notify::new());

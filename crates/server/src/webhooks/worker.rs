@@ -12,11 +12,14 @@
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use serde_json::json;
-use tandem_persistence::{Attempt, DocWork, Endpoint, FeedFilter, Message, Store};
+use tandem_persistence::{Attempt, ContentKind, DocWork, Endpoint, FeedFilter, Message, Store};
 use tokio::{sync::mpsc, time::Instant};
 
 use super::{backoff, coalesce::Coalescer, deliver::Answer, events, Shared};
-use crate::metric_names::{WEBHOOK_DELIVERIES, WEBHOOK_SECONDS};
+use crate::{
+    metric_names::{WEBHOOK_DELIVERIES, WEBHOOK_SECONDS},
+    render::Content,
+};
 
 /// Documents read per pass.
 const WORK_LIMIT: i64 = 500;
@@ -205,13 +208,18 @@ impl Worker {
             };
             let ydoc = crate::text::new_doc();
             let _ = crate::text::replay(&ydoc, &stored);
-            let text = crate::text::render_doc(&ydoc);
+            // A rich document's text is its rendered plain text, as in the feed.
+            let content = Content::from_doc(&ydoc, &self.shared.settings.fields);
+            let rich = content.kind() == Some(ContentKind::Rich);
+            let authors = self
+                .store()
+                .change_authors(id, seq, stored.last_seq)
+                .await?;
             let body = events::changed(
                 name,
-                seq,
-                stored.last_seq,
-                &[],
-                &text,
+                (seq, stored.last_seq),
+                &authors,
+                (&content.plain_text(), rich),
                 self.shared.settings.max_body_bytes,
             );
             self.enqueue(

@@ -15,6 +15,7 @@ mod connections;
 mod crash;
 mod edge;
 mod feed;
+mod feed_authors;
 mod feed_cluster;
 mod feed_stream;
 mod held;

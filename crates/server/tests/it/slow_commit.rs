@@ -137,6 +137,14 @@ impl Store for HeldStore {
     ) -> tandem_persistence::Result<Option<StoredDoc>> {
         self.inner.load_until(doc, upto).await
     }
+    async fn change_authors(
+        &self,
+        doc_id: i64,
+        after: i64,
+        upto: i64,
+    ) -> tandem_persistence::Result<Vec<String>> {
+        self.inner.change_authors(doc_id, after, upto).await
+    }
     async fn feed_head(&self) -> tandem_persistence::Result<i64> {
         self.inner.feed_head().await
     }
