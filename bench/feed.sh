@@ -10,7 +10,7 @@
 #      to each of WEBHOOK_DOCS (1000) documents, a local receiver verifying every signature;
 #      deliveries per second, commit to delivery p50/p99, the POSTs with and without the
 #      endpoint.
-# About 4.5 minutes at the defaults. Results (JSON) go to BENCH_OUT (target/bench-feed/<time>),
+# About 3.5 minutes at the defaults (plus the release build when needed). Results (JSON) go to BENCH_OUT (target/bench-feed/<time>),
 # then a Markdown table on stdout (bench/feed_report.py).
 #
 #   ./bench/feed.sh

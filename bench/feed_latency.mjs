@@ -3,6 +3,7 @@
 //   FEED_READERS (1000) SSE readers, FEED_READERS / FEED_DOCS on each of FEED_DOCS (100)
 //   documents; FEED_SECONDS (20) of typing per phase; FEED_ROUNDS (3) rounds of "with readers"
 //   then "without readers"; TANDEM_BIN (target/release/tandem).
+// Memory per reader is the first round's (on a server that never had readers before).
 // Typing: every 100 ms each document gets one character through POST .../updates (one commit
 // each, answered after the commit). Commit to event: from sending that POST to the reader's
 // receipt of the event whose text length matches. Memory per reader: server RSS once the
@@ -60,15 +61,18 @@ async function openReader (doc, signal, stats) {
         const id = block.split('\n').find((l) => l.startsWith('id:'))
         if (ids.has(id)) stats.duplicates++
         ids.add(id)
+        stats.changes++
         const length = JSON.parse(data.slice(5)).length
-        if (length === lastLength) continue
+        if (length === lastLength) { stats.same_length++; continue }
         lastLength = length
         const t = sentAt.get(`${doc}:${length}`)
         if (t !== undefined) { stats.latencies.push(performance.now() - t); stats.events++ }
       }
     }
   }
-  consume().catch(() => {}) // ends with the abort
+  // A stream that ends before the abort was closed by the server (e.g. its buffer overflowed):
+  // the events after that are missing from this reader's count, and said so.
+  consume().then(() => { if (!signal.aborted) stats.closed_early++ }, () => { if (!signal.aborted) stats.closed_early++ })
 }
 
 async function type (ms) {
@@ -104,7 +108,7 @@ for (let r = 0; r < rounds; r++) {
   for (const withReaders of [true, false]) {
     const run = { round: r + 1, readers: withReaders ? readers : 0 }
     let abort
-    const stats = { latencies: [], events: 0, duplicates: 0 }
+    const stats = { latencies: [], events: 0, duplicates: 0, closed_early: 0, changes: 0, same_length: 0 }
     if (withReaders) {
       await sleep(1000)
       const before = rssKiB()
@@ -117,7 +121,9 @@ for (let r = 0; r < rounds; r++) {
       run.memory_per_reader_kib = Number(((run.rss_kib_with_readers - before) / readers).toFixed(1))
     }
     const t = await type(seconds * 1000)
-    await sleep(1000) // the last events
+    // The last events: up to 3 s more, so that late ones count in the p99 rather than vanish.
+    const settle = performance.now() + (withReaders ? 3000 : 1000)
+    while (performance.now() < settle && (!withReaders || stats.events < t.updates * readers / docs)) await sleep(50)
     run.updates = t.updates
     run.posts_failed = t.failed
     run.post_ms = { p50: pct(t.posts, 0.5), p99: pct(t.posts, 0.99) }
@@ -125,6 +131,9 @@ for (let r = 0; r < rounds; r++) {
       run.events = stats.events
       run.expected_events = t.updates * readers / docs
       run.duplicates = stats.duplicates
+      run.readers_closed_early = stats.closed_early
+      run.change_events = stats.changes
+      run.same_length_events = stats.same_length
       run.commit_to_event_ms = { p50: pct(stats.latencies, 0.5), p99: pct(stats.latencies, 0.99) }
       abort.abort()
     }
@@ -143,11 +152,15 @@ console.log(JSON.stringify({
     commit_to_event_p99_ms: summary(w.map((r) => r.commit_to_event_ms.p99)),
     post_p50_ms: summary(w.map((r) => r.post_ms.p50)),
     post_p99_ms: summary(w.map((r) => r.post_ms.p99)),
-    memory_per_reader_kib: summary(w.map((r) => r.memory_per_reader_kib)),
+    // Only the first round's: freed memory stays in the process, and later rounds' readers reuse it.
+    memory_per_reader_kib: w[0]?.memory_per_reader_kib ?? null,
     events: w.reduce((a, r) => a + r.events, 0),
     expected_events: w.reduce((a, r) => a + r.expected_events, 0),
     duplicates: w.reduce((a, r) => a + r.duplicates, 0),
-    readers_refused: w.reduce((a, r) => a + r.readers_refused, 0)
+    readers_refused: w.reduce((a, r) => a + r.readers_refused, 0),
+    readers_closed_early: w.reduce((a, r) => a + r.readers_closed_early, 0),
+    change_events: w.reduce((a, r) => a + r.change_events, 0),
+    same_length_events: w.reduce((a, r) => a + r.same_length_events, 0)
   },
   without_readers: {
     post_p50_ms: summary(wo.map((r) => r.post_ms.p50)),

@@ -28,9 +28,11 @@ def main(out):
         print(f"| {f['readers']} readers | {rng(w['commit_to_event_p50_ms'])} | {rng(w['commit_to_event_p99_ms'])} "
               f"| {rng(w['post_p50_ms'])} | {rng(w['post_p99_ms'])} |")
         print(f"| no readers | - | - | {rng(wo['post_p50_ms'])} | {rng(wo['post_p99_ms'])} |")
-        print(f"\nEvents {w['events']} of {w['expected_events']:g} expected, duplicates {w['duplicates']}, "
-              f"readers refused {w['readers_refused']}, failed POSTs {f['posts_failed']}. "
-              f"Memory per reader: {rng(w['memory_per_reader_kib'], ' KiB')}.\n")
+        print(f"\nChange events received {w['change_events']} of {w['expected_events']:g} expected "
+              f"({w['events']} matched to their POST), duplicates {w['duplicates']}, "
+              f"readers refused {w['readers_refused']}, readers closed by the server {w['readers_closed_early']}, "
+              f"failed POSTs {f['posts_failed']}. Memory per reader (first round, RSS difference / readers): "
+              f"{w['memory_per_reader_kib']} KiB.\n")
     hooks = sorted(glob.glob(os.path.join(out, "webhook-*.json")),
                    key=lambda p: -int(p.rsplit("-", 1)[1].split(".")[0]))
     rows = [json.load(open(p)) for p in hooks if os.path.getsize(p)]
