@@ -57,6 +57,7 @@ async function openReader (doc, signal, stats) {
       while ((end = buf.indexOf('\n\n')) >= 0) {
         const block = buf.slice(0, end); buf = buf.slice(end + 2)
         const data = block.split('\n').find((l) => l.startsWith('data:'))
+        if (data && block.includes('event: snapshot')) stats.snapshots++
         if (!data || !block.includes('event: change')) continue
         const id = block.split('\n').find((l) => l.startsWith('id:'))
         if (ids.has(id)) stats.duplicates++
@@ -108,7 +109,7 @@ for (let r = 0; r < rounds; r++) {
   for (const withReaders of [true, false]) {
     const run = { round: r + 1, readers: withReaders ? readers : 0 }
     let abort
-    const stats = { latencies: [], events: 0, duplicates: 0, closed_early: 0, changes: 0, same_length: 0 }
+    const stats = { latencies: [], events: 0, duplicates: 0, closed_early: 0, changes: 0, same_length: 0, snapshots: 0 }
     if (withReaders) {
       await sleep(1000)
       const before = rssKiB()
@@ -134,6 +135,7 @@ for (let r = 0; r < rounds; r++) {
       run.readers_closed_early = stats.closed_early
       run.change_events = stats.changes
       run.same_length_events = stats.same_length
+      run.snapshot_events = stats.snapshots
       run.commit_to_event_ms = { p50: pct(stats.latencies, 0.5), p99: pct(stats.latencies, 0.99) }
       abort.abort()
     }
@@ -160,7 +162,8 @@ console.log(JSON.stringify({
     readers_refused: w.reduce((a, r) => a + r.readers_refused, 0),
     readers_closed_early: w.reduce((a, r) => a + r.readers_closed_early, 0),
     change_events: w.reduce((a, r) => a + r.change_events, 0),
-    same_length_events: w.reduce((a, r) => a + r.same_length_events, 0)
+    same_length_events: w.reduce((a, r) => a + r.same_length_events, 0),
+    snapshot_events: w.reduce((a, r) => a + r.snapshot_events, 0)
   },
   without_readers: {
     post_p50_ms: summary(wo.map((r) => r.post_ms.p50)),

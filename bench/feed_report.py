@@ -29,7 +29,8 @@ def main(out):
               f"| {rng(w['post_p50_ms'])} | {rng(w['post_p99_ms'])} |")
         print(f"| no readers | - | - | {rng(wo['post_p50_ms'])} | {rng(wo['post_p99_ms'])} |")
         print(f"\nChange events received {w['change_events']} of {w['expected_events']:g} expected "
-              f"({w['events']} matched to their POST), duplicates {w['duplicates']}, "
+              f"({w['events']} matched to their POST, {w['same_length_events']} with the previous event's length), "
+              f"snapshot events {w['snapshot_events']}, duplicates {w['duplicates']}, "
               f"readers refused {w['readers_refused']}, readers closed by the server {w['readers_closed_early']}, "
               f"failed POSTs {f['posts_failed']}. Memory per reader (first round, RSS difference / readers): "
               f"{w['memory_per_reader_kib']} KiB.\n")
