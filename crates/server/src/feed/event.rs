@@ -128,6 +128,12 @@ impl DocState {
     /// Applies one committed update (sent by `author`, when known) and describes it. An
     /// update that does not decode or apply (a corrupt row) still moves the position, with
     /// an empty delta.
+    ///
+    /// `None` when the state already held everything the update carries: a compaction
+    /// snapshot is taken from the room's memory, which may already hold updates whose rows
+    /// commit just after the position it covers, and a row may be written twice (a retried
+    /// write-out). A reader that started from such a snapshot has those changes in its text
+    /// already; an event for them would repeat them.
     pub(crate) fn apply(
         &mut self,
         doc: &str,
@@ -135,14 +141,17 @@ impl DocState {
         at: DateTime<Utc>,
         update: &[u8],
         author: Option<&str>,
-    ) -> FeedEvent {
+    ) -> Option<FeedEvent> {
         if let Ok(slot) = self.delta.lock().as_deref_mut() {
             *slot = None;
         }
-        if let Ok(update) = Update::decode_v1(update) {
-            let _ = self.doc.transact_mut().apply_update(update);
-        }
         self.position = position;
+        if let Ok(update) = Update::decode_v1(update) {
+            let mut txn = self.doc.transact_mut();
+            if txn.apply_update(update).is_ok() && !txn.has_changes() {
+                return None;
+            }
+        }
         let observed = self.delta.lock().ok().and_then(|mut slot| slot.take());
         let (text, rich) = self.text();
         // Rich now or before: the text root's own delta does not describe the rendering.
@@ -162,7 +171,7 @@ impl DocState {
             "delta": delta,
             "length": utf16_len(&text),
         });
-        FeedEvent::new(doc, position, Kind::Change, json, text)
+        Some(FeedEvent::new(doc, position, Kind::Change, json, text))
     }
 
     /// The whole text as a snapshot event at `position`.
@@ -252,7 +261,7 @@ fn any_json(any: &yrs::Any) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use yrs::Text;
+    use yrs::{ReadTxn, StateVector, Text};
 
     use super::*;
 
@@ -290,7 +299,9 @@ mod tests {
                 crate::import::replace_rich(&mut txn, &fields, &node).unwrap();
                 txn.encode_update_v1()
             };
-            let event = state.apply("d", i as i64 + 1, Utc::now(), &update, None);
+            let event = state
+                .apply("d", i as i64 + 1, Utc::now(), &update, None)
+                .expect("a new edit is an event");
             let event: Value = serde_json::from_str(event.data(true)).unwrap();
             let want = Content::from_doc(&doc, &fields).plain_text();
             assert_eq!(event["format"], "rich");
@@ -335,11 +346,11 @@ mod tests {
         let mut state = DocState::from_stored(&StoredDoc::default(), &Fields::default());
         let at = Utc::now();
         let parse = |e: &FeedEvent| serde_json::from_str::<Value>(e.data(true)).unwrap();
-        let one = parse(&state.apply("d", 1, at, &first, Some("ann")));
+        let one = parse(&state.apply("d", 1, at, &first, Some("ann")).unwrap());
         assert_eq!(one["delta"], json!([{ "insert": "a😀c" }]));
         assert_eq!(one["length"], 4);
         assert_eq!(one["authors"], json!(["ann"]));
-        let two = parse(&state.apply("d", 2, at, &second, None));
+        let two = parse(&state.apply("d", 2, at, &second, None).unwrap());
         assert_eq!(
             two["delta"],
             json!([{ "delete": 1 }, { "retain": 2 }, { "insert": "b" }])
@@ -349,5 +360,37 @@ mod tests {
         assert_eq!(two["format"], "text");
         assert_eq!(two["authors"], json!([]));
         assert_eq!(state.position, 2);
+    }
+
+    #[test]
+    fn a_change_the_state_already_holds_is_no_event() {
+        let (doc, t) = editor();
+        let first = {
+            let mut txn = doc.transact_mut();
+            t.insert(&mut txn, 0, "one");
+            txn.encode_update_v1()
+        };
+        let second = {
+            let mut txn = doc.transact_mut();
+            t.insert(&mut txn, 3, " two");
+            txn.encode_update_v1()
+        };
+        // A snapshot taken from memory that already holds the second change, at position 1.
+        let stored = StoredDoc {
+            snapshot: Some(
+                doc.transact()
+                    .encode_state_as_update_v1(&StateVector::default()),
+            ),
+            last_seq: 1,
+            ..StoredDoc::default()
+        };
+        let mut state = DocState::from_stored(&stored, &Fields::default());
+        assert!(state.apply("d", 2, Utc::now(), &second, None).is_none());
+        assert_eq!(state.position, 2, "the position moves on all the same");
+        // A row written twice is one event.
+        let mut fresh = DocState::from_stored(&StoredDoc::default(), &Fields::default());
+        assert!(fresh.apply("d", 1, Utc::now(), &first, None).is_some());
+        assert!(fresh.apply("d", 2, Utc::now(), &first, None).is_none());
+        assert!(fresh.apply("d", 3, Utc::now(), &second, None).is_some());
     }
 }

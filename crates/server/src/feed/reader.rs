@@ -73,13 +73,9 @@ impl Reader {
                     if row.position <= state.position {
                         continue;
                     }
-                    events.push(Arc::new(state.apply(
-                        &doc,
-                        row.position,
-                        row.at,
-                        &row.data,
-                        row.author.as_deref(),
-                    )));
+                    let event =
+                        state.apply(&doc, row.position, row.at, &row.data, row.author.as_deref());
+                    events.extend(event.map(Arc::new));
                 }
                 FeedItem::Compacted(c) => {
                     // This reader lacks some of the changes the snapshot replaced.
