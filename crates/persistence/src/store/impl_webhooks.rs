@@ -6,19 +6,30 @@
 macro_rules! impl_webhooks {
     ($store:ty, $row:ty, $conn:ty) => {
         impl $store {
-            /// Records the attempt as number `number`.
+            /// Records the attempt as number `made + 1`, `made` being the attempts the
+            /// stored message counts (`None`: the message is gone, and its recorded
+            /// attempts count instead).
             async fn record_attempt(
                 conn: &mut $conn,
                 message: &$crate::Message,
                 attempt: &$crate::Attempt,
-                number: i64,
+                made: Option<i64>,
             ) -> $crate::Result<()> {
+                let made = match made {
+                    Some(made) => made,
+                    None => {
+                        sqlx::query_scalar(webhook_sql::LAST_ATTEMPT)
+                            .bind(&message.id)
+                            .fetch_one(&mut *conn)
+                            .await?
+                    }
+                };
                 sqlx::query(webhook_sql::RECORD_ATTEMPT)
                     .bind(message.endpoint_id)
                     .bind(&attempt.message_id)
                     .bind(&attempt.event)
                     .bind(&attempt.document)
-                    .bind(number)
+                    .bind(made + 1)
                     .bind(&attempt.outcome)
                     .bind(attempt.status)
                     .bind(attempt.duration_ms)
@@ -41,8 +52,7 @@ macro_rules! impl_webhooks {
                     .fetch_optional(&mut *tx)
                     .await?;
                 // Numbered from the stored row, which counts every attempt recorded so far.
-                let number = before.map_or(attempt.attempt, |n| n + 1);
-                Self::record_attempt(&mut tx, message, attempt, number).await?;
+                Self::record_attempt(&mut tx, message, attempt, before).await?;
                 // Gone already (the endpoint was deleted): nothing to move.
                 if before.is_some() {
                     if message.event == "document.deleted" {
@@ -325,8 +335,7 @@ macro_rules! impl_webhooks {
                     .bind(&message.id)
                     .fetch_optional(&mut *tx)
                     .await?;
-                let number = counted.unwrap_or(attempt.attempt);
-                Self::record_attempt(&mut tx, message, attempt, number).await?;
+                Self::record_attempt(&mut tx, message, attempt, counted.map(|n| n - 1)).await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -107,6 +107,11 @@ pub(super) const RETRY_LATER: &str =
     "UPDATE webhook_messages SET attempts = attempts + 1, next_attempt_ms = $1
      WHERE id = $2 RETURNING attempts";
 
+/// The highest attempt number recorded for a message (0 if none): what an answer to a
+/// message already gone (acknowledged through another send) follows.
+pub(super) const LAST_ATTEMPT: &str =
+    "SELECT COALESCE(MAX(attempt), 0) FROM webhook_attempts WHERE message_id = $1";
+
 /// Nothing when the endpoint was deleted while the attempt was under way.
 pub(super) const RECORD_ATTEMPT: &str =
     "INSERT INTO webhook_attempts (endpoint_id, message_id, event, document, attempt,

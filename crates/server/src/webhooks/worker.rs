@@ -320,6 +320,7 @@ impl Worker {
         self.rescan = true;
         let store = self.shared.store.clone();
         let hooks = store.webhooks().expect("checked at start");
+        // For the back-off and the log; the store numbers the recorded attempt itself.
         let number = message.attempts + 1;
         let age = (chrono::Utc::now() - message.created_at)
             .to_std()
