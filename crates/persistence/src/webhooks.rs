@@ -98,6 +98,11 @@ pub struct Attempt {
     pub message_id: String,
     pub event: String,
     pub document: String,
+    /// The attempt's number. The store numbers it from the stored message (the attempts
+    /// recorded before it, plus one) in the transaction that records it, so a sender
+    /// working from a stale copy of the message cannot repeat a number (an answer to a
+    /// message gone already follows its last recorded attempt); the value given is not
+    /// used.
     pub attempt: i64,
     /// `delivered`, `failed`, `gone` or `expired`.
     pub outcome: String,

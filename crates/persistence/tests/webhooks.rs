@@ -85,18 +85,38 @@ async fn cursor_and_messages(h: &Harness) -> Result<()> {
     let pending = hooks.pending(e.id).await?;
     ensure!(pending[0].attempts == 1 && pending[0].next_attempt_ms == 1234);
     ensure!(hooks.work(&e, 100).await?.len() == 1, "held back");
+    // Answers to sends made from a stale copy of the message (attempts 0, numbered 1 by
+    // the sender) are numbered from the stored row: 2, then 3.
+    hooks.failed(&message, &failed, 1234).await?;
+    ensure!(hooks.pending(e.id).await?[0].attempts == 2);
     hooks
         .delivered(&message, &attempt(&message, "delivered"))
         .await?;
     ensure!(hooks.pending(e.id).await?.is_empty());
+    // A late answer to a send of the message already acknowledged follows the last one.
+    hooks
+        .delivered(&message, &attempt(&message, "delivered"))
+        .await?;
     let work = hooks.work(&e, 100).await?;
     ensure!(
         work.len() == 1 && work[0].document == "team-new",
         "{work:?}"
     );
     let attempts = hooks.attempts(e.id, 10).await?;
-    let outcomes: Vec<&str> = attempts.iter().map(|a| a.outcome.as_str()).collect();
-    ensure!(outcomes == ["delivered", "failed"], "{outcomes:?}");
+    let recorded: Vec<(i64, &str)> = attempts
+        .iter()
+        .map(|a| (a.attempt, a.outcome.as_str()))
+        .collect();
+    ensure!(
+        recorded
+            == [
+                (4, "delivered"),
+                (3, "delivered"),
+                (2, "failed"),
+                (1, "failed")
+            ],
+        "{recorded:?}"
+    );
 
     // Deleting a followed document leaves its cursor until that is acknowledged.
     let new_id = work[0].document_id;

@@ -6,17 +6,30 @@
 macro_rules! impl_webhooks {
     ($store:ty, $row:ty, $conn:ty) => {
         impl $store {
+            /// Records the attempt as number `made + 1`, `made` being the attempts the
+            /// stored message counts (`None`: the message is gone, and its recorded
+            /// attempts count instead).
             async fn record_attempt(
                 conn: &mut $conn,
                 message: &$crate::Message,
                 attempt: &$crate::Attempt,
+                made: Option<i64>,
             ) -> $crate::Result<()> {
+                let made = match made {
+                    Some(made) => made,
+                    None => {
+                        sqlx::query_scalar(webhook_sql::LAST_ATTEMPT)
+                            .bind(&message.id)
+                            .fetch_one(&mut *conn)
+                            .await?
+                    }
+                };
                 sqlx::query(webhook_sql::RECORD_ATTEMPT)
                     .bind(message.endpoint_id)
                     .bind(&attempt.message_id)
                     .bind(&attempt.event)
                     .bind(&attempt.document)
-                    .bind(attempt.attempt)
+                    .bind(made + 1)
                     .bind(&attempt.outcome)
                     .bind(attempt.status)
                     .bind(attempt.duration_ms)
@@ -34,13 +47,14 @@ macro_rules! impl_webhooks {
                 attempt: &$crate::Attempt,
             ) -> $crate::Result<()> {
                 let mut tx = self.writes.begin().await?;
-                Self::record_attempt(&mut tx, message, attempt).await?;
-                let dropped = sqlx::query(webhook_sql::DROP_MESSAGE)
+                let before: Option<i64> = sqlx::query_scalar(webhook_sql::DROP_MESSAGE)
                     .bind(&message.id)
-                    .execute(&mut *tx)
+                    .fetch_optional(&mut *tx)
                     .await?;
+                // Numbered from the stored row, which counts every attempt recorded so far.
+                Self::record_attempt(&mut tx, message, attempt, before).await?;
                 // Gone already (the endpoint was deleted): nothing to move.
-                if dropped.rows_affected() > 0 {
+                if before.is_some() {
                     if message.event == "document.deleted" {
                         sqlx::query(webhook_sql::DROP_CURSOR)
                             .bind(message.endpoint_id)
@@ -316,13 +330,12 @@ macro_rules! impl_webhooks {
                 next_attempt_ms: i64,
             ) -> $crate::Result<()> {
                 let mut tx = self.writes.begin().await?;
-                Self::record_attempt(&mut tx, message, attempt).await?;
-                sqlx::query(webhook_sql::RETRY_LATER)
-                    .bind(attempt.attempt)
+                let counted: Option<i64> = sqlx::query_scalar(webhook_sql::RETRY_LATER)
                     .bind(next_attempt_ms)
                     .bind(&message.id)
-                    .execute(&mut *tx)
+                    .fetch_optional(&mut *tx)
                     .await?;
+                Self::record_attempt(&mut tx, message, attempt, counted.map(|n| n - 1)).await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -97,10 +97,20 @@ pub(super) const PENDING: &str =
             body, created_at, attempts, next_attempt_ms
      FROM webhook_messages WHERE endpoint_id = $1 ORDER BY created_at, id";
 
-pub(super) const DROP_MESSAGE: &str = "DELETE FROM webhook_messages WHERE id = $1";
+/// Returns the attempts made before this answer: the one being recorded is the next.
+pub(super) const DROP_MESSAGE: &str =
+    "DELETE FROM webhook_messages WHERE id = $1 RETURNING attempts";
 
+/// Counts the attempt on the stored row (not from the sender's copy, which may be stale)
+/// and returns its number.
 pub(super) const RETRY_LATER: &str =
-    "UPDATE webhook_messages SET attempts = $1, next_attempt_ms = $2 WHERE id = $3";
+    "UPDATE webhook_messages SET attempts = attempts + 1, next_attempt_ms = $1
+     WHERE id = $2 RETURNING attempts";
+
+/// The highest attempt number recorded for a message (0 if none): what an answer to a
+/// message already gone (acknowledged through another send) follows.
+pub(super) const LAST_ATTEMPT: &str =
+    "SELECT COALESCE(MAX(attempt), 0) FROM webhook_attempts WHERE message_id = $1";
 
 /// Nothing when the endpoint was deleted while the attempt was under way.
 pub(super) const RECORD_ATTEMPT: &str =

@@ -9,11 +9,14 @@
 //! after an answer, and every [`FULL_SCAN_EVERY`] (new documents, versions and deletions are
 //! not in the feed) does the worker compare the followed documents with their cursors.
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use serde_json::json;
 use tandem_persistence::{Attempt, ContentKind, DocWork, Endpoint, FeedFilter, Message, Store};
-use tokio::{sync::mpsc, time::Instant};
+use tokio::{
+    task::{self, JoinSet},
+    time::Instant,
+};
 
 use super::{backoff, coalesce::Coalescer, deliver::Answer, events, Shared};
 use crate::{
@@ -28,36 +31,48 @@ const FEED_PAGE: usize = 256;
 /// The longest time between two comparisons of every followed document with its cursor.
 const FULL_SCAN_EVERY: Duration = Duration::from_secs(5);
 
-/// Runs until the endpoint is deleted or disabled (or the task is aborted).
+/// Runs until the endpoint is deleted or disabled (or the task is aborted, which aborts
+/// its sends too).
 pub(super) async fn run(shared: Arc<Shared>, endpoint_id: i64) {
     let mut worker = Worker {
         coalescer: Coalescer::default(),
-        in_flight: HashSet::new(),
+        in_flight: HashMap::new(),
+        sends: JoinSet::new(),
         feed_pos: None,
         last_scan: None,
         rescan: true,
         shared,
     };
-    let (done_tx, mut done_rx) = mpsc::channel(64);
     loop {
-        match worker.pass(endpoint_id, &done_tx).await {
+        match worker.pass(endpoint_id).await {
             Ok(true) => {}
             Ok(false) => break,
             Err(err) => tracing::warn!(endpoint = endpoint_id, error = %err, "webhook pass failed"),
         }
         let poll = worker.shared.settings.poll;
-        tokio::select! {
-            _ = tokio::time::sleep(poll) => {}
-            Some((message, answer)) = done_rx.recv() => {
-                if let Err(err) = worker.settle(message, answer).await {
-                    tracing::warn!(endpoint = endpoint_id, error = %err, "recording a webhook attempt failed");
-                }
-                // Several may have finished together.
-                while let Ok((message, answer)) = done_rx.try_recv() {
+        let answered = tokio::select! {
+            _ = tokio::time::sleep(poll) => None,
+            Some(done) = worker.sends.join_next_with_id() => Some(done),
+        };
+        let Some(mut done) = answered else { continue };
+        loop {
+            match done {
+                Ok((task, (message, answer))) => {
+                    worker.in_flight.remove(&task);
                     if let Err(err) = worker.settle(message, answer).await {
                         tracing::warn!(endpoint = endpoint_id, error = %err, "recording a webhook attempt failed");
                     }
                 }
+                // A send that panicked: its message is still stored and goes out again.
+                Err(err) => {
+                    worker.in_flight.remove(&err.id());
+                    tracing::warn!(endpoint = endpoint_id, error = %err, "a webhook send failed");
+                }
+            }
+            // Several may have finished together.
+            match worker.sends.try_join_next_with_id() {
+                Some(next) => done = next,
+                None => break,
             }
         }
     }
@@ -66,8 +81,12 @@ pub(super) async fn run(shared: Arc<Shared>, endpoint_id: i64) {
 
 struct Worker {
     coalescer: Coalescer,
-    /// Messages being sent now (their answers come back on the channel).
-    in_flight: HashSet<String>,
+    /// Messages being sent now, by the task sending each.
+    in_flight: HashMap<task::Id, String>,
+    /// The sends under way, owned by the worker: aborting the worker aborts them, so a
+    /// worker started later for the endpoint (its lease lost and taken again) never sends
+    /// a message while an earlier send of it is still in flight.
+    sends: JoinSet<(Message, Answer)>,
     /// Where this worker has read the change feed up to (from the feed's head when it
     /// started: what committed before, the first comparison finds).
     feed_pos: Option<i64>,
@@ -78,15 +97,13 @@ struct Worker {
     shared: Arc<Shared>,
 }
 
-type Done = mpsc::Sender<(Message, Answer)>;
-
 impl Worker {
     fn store(&self) -> &dyn Store {
         self.shared.store.as_ref()
     }
 
     /// One look at the database. `false`: the endpoint is gone or disabled.
-    async fn pass(&mut self, id: i64, done: &Done) -> anyhow::Result<bool> {
+    async fn pass(&mut self, id: i64) -> anyhow::Result<bool> {
         let store = self.shared.store.clone();
         let hooks = store.webhooks().expect("checked at start");
         let Some(endpoint) = hooks.endpoint(id).await? else {
@@ -125,23 +142,24 @@ impl Worker {
             if self.in_flight.len() >= self.shared.settings.concurrency {
                 break;
             }
-            if message.next_attempt_ms > now_ms || self.in_flight.contains(&message.id) {
+            if message.next_attempt_ms > now_ms || self.in_flight.values().any(|m| *m == message.id)
+            {
                 continue;
             }
-            self.in_flight.insert(message.id.clone());
-            let (shared, done, url, secrets) = (
+            let message_id = message.id.clone();
+            let (shared, url, secrets) = (
                 self.shared.clone(),
-                done.clone(),
                 endpoint.url.clone(),
                 endpoint.signing_secrets(now_ms),
             );
-            tokio::spawn(async move {
+            let send = self.sends.spawn(async move {
                 let answer = shared
                     .sender
                     .send(&url, &secrets, &message.id, &message.body)
                     .await;
-                let _ = done.send((message, answer)).await;
+                (message, answer)
             });
+            self.in_flight.insert(send.id(), message_id);
         }
         self.coalescer
             .prune(self.shared.settings.rules.debounce, Instant::now());
@@ -299,10 +317,10 @@ impl Worker {
 
     /// Records an answer: acknowledged, retried later, given up, or the endpoint disabled.
     async fn settle(&mut self, message: Message, answer: Answer) -> anyhow::Result<()> {
-        self.in_flight.remove(&message.id);
         self.rescan = true;
         let store = self.shared.store.clone();
         let hooks = store.webhooks().expect("checked at start");
+        // For the back-off and the log; the store numbers the recorded attempt itself.
         let number = message.attempts + 1;
         let age = (chrono::Utc::now() - message.created_at)
             .to_std()
