@@ -57,6 +57,9 @@ pub(crate) struct Cluster {
     seal: Seal,
 }
 
+/// Frames held per subscription before the instance reads them.
+const SUBSCRIPTION_CAPACITY: usize = 1024;
+
 impl Cluster {
     /// Connects in the background: an instance starts (and serves, converging through the
     /// database) while NATS is unreachable.
@@ -70,6 +73,12 @@ impl Cluster {
             .apply(async_nats::ConnectOptions::new())
             .name(format!("tandem {}", settings.instance_id))
             .no_echo()
+            // Frames wait here until the instance has checked them; async-nats's default
+            // (65,536 per subscription, one subscription per loaded document) let a flood of
+            // forged frames hold 833 MiB. Past this a frame is dropped, which the bus allows:
+            // the next frame's `prev`, or the periodic check, reads what was missed from
+            // PostgreSQL.
+            .subscription_capacity(SUBSCRIPTION_CAPACITY)
             .retry_on_initial_connect()
             .max_reconnects(None)
             .event_callback(move |event| {
