@@ -305,6 +305,14 @@ pub struct EdgeLimits {
     /// from a trusted proxy are not counted per address (the proxy limits its clients).
     #[arg(long, env = "TANDEM_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
     pub max_connections_per_ip: usize,
+    /// New connections a second from one client address, with a burst of ten seconds'
+    /// worth; past it a connection is closed unanswered at accept. 0: no limit.
+    #[arg(
+        long,
+        env = "TANDEM_MAX_NEW_CONNECTIONS_PER_IP_PER_SEC",
+        default_value_t = 200
+    )]
+    pub max_new_connections_per_ip_per_sec: u32,
     /// Reverse proxies (addresses or networks, comma separated: `10.0.0.5,172.16.0.0/12`)
     /// whose `X-Forwarded-For` / `X-Real-IP` name the client for the limits per address and
     /// the logs. Default none: those headers are ignored.

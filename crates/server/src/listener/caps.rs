@@ -13,6 +13,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use super::rate::ConnectionRate;
 use crate::{client_addr::TrustedProxies, metric_names as m};
 
 /// Why a connection was not admitted.
@@ -20,6 +21,8 @@ use crate::{client_addr::TrustedProxies, metric_names as m};
 pub(crate) enum Refusal {
     Total(usize),
     PerIp(usize),
+    /// New connections per second from one address (`rate.rs`): closed unanswered.
+    Rate,
 }
 
 impl Refusal {
@@ -28,13 +31,19 @@ impl Refusal {
         match self {
             Refusal::Total(_) => "connections_total",
             Refusal::PerIp(_) => "connections_per_ip",
+            Refusal::Rate => "connection_rate_per_ip",
         }
     }
 
     pub(crate) fn message(self) -> String {
         match self {
             Refusal::Total(n) => format!("too many connections on this server (limit {n})"),
-            Refusal::PerIp(n) => format!("too many connections from this address (limit {n})"),
+            Refusal::PerIp(n) => format!(
+                "too many connections from this address (limit {n}, TANDEM_MAX_CONNECTIONS_PER_IP)"
+            ),
+            Refusal::Rate => "too many new connections from this address \
+                              (TANDEM_MAX_NEW_CONNECTIONS_PER_IP_PER_SEC)"
+                .to_string(),
         }
     }
 }
@@ -46,19 +55,28 @@ pub(crate) struct Caps {
     open: Mutex<Open>,
 }
 
-#[derive(Default)]
 struct Open {
     total: usize,
     per_ip: HashMap<IpAddr, usize>,
+    rate: ConnectionRate,
 }
 
 impl Caps {
-    pub(crate) fn new(max_total: usize, max_per_ip: usize, trusted: TrustedProxies) -> Arc<Caps> {
+    pub(crate) fn new(
+        max_total: usize,
+        max_per_ip: usize,
+        new_per_ip_per_sec: u32,
+        trusted: TrustedProxies,
+    ) -> Arc<Caps> {
         Arc::new(Caps {
             max_total,
             max_per_ip,
             trusted,
-            open: Mutex::new(Open::default()),
+            open: Mutex::new(Open {
+                total: 0,
+                per_ip: HashMap::new(),
+                rate: ConnectionRate::new(new_per_ip_per_sec),
+            }),
         })
     }
 
@@ -75,6 +93,9 @@ impl Caps {
             return Err(Refusal::Total(self.max_total));
         }
         if let Some(ip) = counted {
+            if !open.rate.take(ip, std::time::Instant::now()) {
+                return Err(Refusal::Rate);
+            }
             let from_ip = open.per_ip.entry(ip).or_default();
             if *from_ip >= self.max_per_ip {
                 if *from_ip == 0 {
@@ -122,7 +143,7 @@ mod tests {
 
     #[test]
     fn connections_are_counted_per_address_and_in_total() {
-        let caps = Caps::new(3, 2, TrustedProxies::default());
+        let caps = Caps::new(3, 2, 0, TrustedProxies::default());
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         let a1 = caps.admit(a).unwrap();
@@ -138,13 +159,25 @@ mod tests {
     }
 
     #[test]
+    fn new_connections_past_the_rate_are_refused() {
+        let caps = Caps::new(100, 100, 1, TrustedProxies::default());
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        // The burst is ten seconds' worth; closing each connection does not give it back.
+        for _ in 0..10 {
+            drop(caps.admit(a).unwrap());
+        }
+        assert_eq!(caps.admit(a).err(), Some(Refusal::Rate));
+        assert!(caps.admit("10.0.0.2".parse().unwrap()).is_ok());
+    }
+
+    #[test]
     fn a_trusted_proxy_counts_in_the_total_only() {
         let proxy: IpAddr = "10.0.0.9".parse().unwrap();
         let trusted =
             TrustedProxies::new(vec![
                 crate::client_addr::parse_trusted_proxy("10.0.0.9").unwrap()
             ]);
-        let caps = Caps::new(3, 1, trusted);
+        let caps = Caps::new(3, 1, 0, trusted);
         let _p1 = caps.admit(proxy).unwrap();
         let p2 = caps.admit(proxy).unwrap();
         let _a = caps.admit("10.0.0.1".parse().unwrap()).unwrap();

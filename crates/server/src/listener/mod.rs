@@ -17,6 +17,7 @@
 //! finish and waits for their connections.
 
 mod caps;
+mod rate;
 mod socket;
 
 use std::{
@@ -67,6 +68,7 @@ impl Settings {
             caps: Caps::new(
                 edge.max_connections,
                 edge.max_connections_per_ip,
+                edge.max_new_connections_per_ip_per_sec,
                 TrustedProxies::new(edge.trusted_proxies.clone()),
             ),
             header_read_timeout: (edge.header_read_timeout_secs > 0)
@@ -116,6 +118,11 @@ pub(crate) async fn serve(
                     stopped.clone(),
                 );
                 tokio::spawn(conn);
+            }
+            Err(Refusal::Rate) => {
+                // Answering would cost what the rate is there to save.
+                metrics::counter!(m::LIMIT_REFUSALS, "limit" => Refusal::Rate.limit()).increment(1);
+                drop(stream);
             }
             Err(refusal) => refuse(stream, refusal, &refusing),
         }
@@ -203,7 +210,7 @@ fn refuse(stream: TcpStream, refusal: Refusal, refusing: &Arc<Semaphore>) {
     };
     let status = match refusal {
         Refusal::Total(_) => StatusCode::SERVICE_UNAVAILABLE,
-        Refusal::PerIp(_) => StatusCode::TOO_MANY_REQUESTS,
+        Refusal::PerIp(_) | Refusal::Rate => StatusCode::TOO_MANY_REQUESTS,
     };
     let message = refusal.message();
     let service = service_fn(move |_: Request<Incoming>| {
