@@ -79,18 +79,7 @@ pub(super) async fn replace(
     let Some(update) = update else {
         return Ok(StatusCode::NO_CONTENT);
     };
-    state
-        .rooms
-        .request(&doc, |done| Request::Apply {
-            update,
-            client,
-            author: grant.name.clone(),
-            done,
-        })
-        .await
-        .ok_or_else(|| ApiError::unavailable("document is closing; retry"))??;
-    drop(hold);
-    Ok(StatusCode::NO_CONTENT)
+    super::documents::apply_held(&state, &doc, hold, grant.name.clone(), update).await
 }
 
 /// The update that turns the document whose state is `current` into one holding `node`;

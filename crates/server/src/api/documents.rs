@@ -291,13 +291,26 @@ pub(super) async fn apply_update(
     // Before anything decodes it: `yrs` reserves memory for the counts an update claims.
     crate::yjs_bounds::check_update(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid Yjs update: {e}")))?;
-    let update = body.to_vec();
+    apply_held(&state, &doc, hold, grant.name.clone(), body.to_vec()).await
+}
+
+/// Applies an HTTP edit as the client that holds the document (`POST .../updates`,
+/// `PUT .../content`): the room counts it against that client's limits like a socket's
+/// update; the hold lasts until the room has answered.
+pub(super) async fn apply_held(
+    state: &SharedState,
+    doc: &str,
+    hold: crate::holds::Hold,
+    author: Option<String>,
+    update: Vec<u8>,
+) -> Result<StatusCode, ApiError> {
+    let client = hold.client();
     state
         .rooms
-        .request(&doc, |done| Request::Apply {
+        .request(doc, |done| Request::Apply {
             update,
             client,
-            author: grant.name.clone(),
+            author,
             done,
         })
         .await
