@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # System packages the tests need, installed with Debian's apt-get when missing (as root).
 # Every package installed is printed with the reason, and listed again in the summary
-# (INSTALLED_PACKAGES). The README lists the same packages.
+# (INSTALLED_PACKAGES). docs/testing.md lists the same packages.
 
 INSTALLED_PACKAGES=()
 APT_UPDATED=""

@@ -290,8 +290,9 @@ const serverSettingNames = [...new Set(rustFiles(path.join(root, 'crates', 'serv
     .filter((m) => !/\bhide\s*=\s*true\b/.test(m[2]))
     .map((m) => m[1])))].sort()
 
-// the settings table of the README: | `--flag` | `ENV_NAME` | default | meaning |
-const readmeSettingNames = [...read('README.md').matchAll(/^\|\s*`--[a-z0-9-]+`\s*\|\s*`([A-Z][A-Z0-9_]*)`/gm)]
+// the settings tables of the configuration reference (generated from the flags by
+// crates/server/src/config/reference.rs): | `--flag` | `ENV_NAME` | default | meaning |
+const readmeSettingNames = [...read('docs/configuration.md').matchAll(/^\|\s*`--[a-z0-9-]+`\s*\|\s*`([A-Z][A-Z0-9_]*)`/gm)]
   .map((m) => m[1])
 
 test('.env.example documents every setting the server reads', () => {
@@ -302,11 +303,11 @@ test('.env.example documents every setting the server reads', () => {
     'settings the server reads that .env.example does not list')
 })
 
-test('.env.example lists every setting of the README and of docker-compose.yml', () => {
+test('.env.example lists every setting of docs/configuration.md and of docker-compose.yml', () => {
   assert.ok(readmeSettingNames.length >= 15,
-    `found only ${readmeSettingNames.length} rows in the README's settings table`)
+    `found only ${readmeSettingNames.length} rows in docs/configuration.md's settings tables`)
   assert.deepEqual(readmeSettingNames.filter((n) => !serverSettingNames.includes(n)), [],
-    'the README documents settings the server does not read')
+    'docs/configuration.md documents settings the server does not read')
   // compose's own variables, on top of the server's settings
   const required = [...readmeSettingNames, 'POSTGRES_PASSWORD', 'TANDEM_PORT']
   assert.deepEqual(required.filter((n) => !envExampleNames.has(n)), [], 'settings .env.example does not list')

@@ -1,7 +1,7 @@
 //! How far a commit has to get before the store reports it done.
 //!
 //! The server relays an update only after its commit returns, so this decides which crash
-//! an update that clients have seen survives. See the README's "What is guaranteed".
+//! an update that clients have seen survives. See docs/guarantees.md.
 
 use std::{fmt, str::FromStr};
 

@@ -18,6 +18,7 @@ use std::{net::IpAddr, sync::Arc};
 
 /// `--allowed-hosts`.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Host names")]
 pub struct HostArgs {
     /// Host names (comma separated, no port) the server answers to besides IP addresses
     /// and `localhost` names: `tandem.example.com`, `*.example.com` (its subdomains) or

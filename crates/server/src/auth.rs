@@ -324,6 +324,7 @@ pub struct TokenArgs {
     /// Let the holder hand out links to the document (same or lower access, shorter life).
     #[arg(long)]
     pub share: bool,
+    /// The server's `--secret`, which signs the token.
     #[arg(long, env = "TANDEM_SECRET", hide_env_values = true)]
     pub secret: String,
 }

@@ -10,6 +10,8 @@ use crate::peer::Transport;
 
 mod cluster_args;
 mod edge_limits;
+#[cfg(test)]
+mod reference;
 pub use cluster_args::ClusterArgs;
 pub use edge_limits::{parse_origin, EdgeLimits};
 
@@ -52,12 +54,14 @@ pub enum Command {
     Serve(Box<ServeConfig>),
     /// List a document's versions.
     History {
+        /// The document's name (its address: `/d/<name>`).
         doc: String,
         #[command(flatten)]
         db: DbArgs,
     },
     /// Print a document's text (current, or of one version) or its Yjs state.
     Export {
+        /// The document's name (its address: `/d/<name>`).
         doc: String,
         /// A version number from `tandem history`.
         #[arg(long)]
@@ -143,6 +147,7 @@ pub struct ServeConfig {
     /// Built web editor to serve at `/` (nothing is served there if the directory is missing).
     #[arg(long, env = "TANDEM_WEB_DIR", default_value = "web/dist")]
     pub web_dir: PathBuf,
+    /// Log lines as readable text or as JSON objects (one per line). Filter with `RUST_LOG`.
     #[arg(long, env = "TANDEM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// INFO lines one place in the code may write per second, in bursts of ten seconds'
@@ -163,7 +168,7 @@ pub struct ServeConfig {
     pub unload_grace_secs: u64,
     /// What a commit must survive before an update is relayed: `process` (a crash of
     /// Tandem; no fsync per commit) or `disk` (also an operating system crash; every
-    /// commit waits for the disk). See the README's "What is guaranteed".
+    /// commit waits for the disk). See docs/guarantees.md.
     #[arg(long, env = "TANDEM_DURABILITY", default_value_t = Durability::default())]
     pub durability: Durability,
     /// Milliseconds the writer waits for more updates before a commit. 0 (the default):
@@ -232,8 +237,8 @@ pub struct ServeConfig {
     /// Seconds between two named versions of one document; sooner ones get 429.
     #[arg(long, env = "TANDEM_NAMED_VERSION_INTERVAL_SECS", default_value_t = 5)]
     pub named_version_interval_secs: u64,
-    /// Root names of the `Y.XmlFragment`s holding rich text (ProseMirror, Tiptap), comma-
-    /// separated: the first with content is rendered, restored and imported into. None
+    /// Root names of the `Y.XmlFragment`s holding rich text (ProseMirror, Tiptap),
+    /// comma separated: the first with content is rendered, restored and imported into. None
     /// given: `default` (Tiptap's).
     #[arg(long, env = "TANDEM_RICH_TEXT_FIELDS", value_delimiter = ',')]
     pub rich_text_fields: Vec<String>,

@@ -17,6 +17,7 @@ use crate::metric_names as m;
 
 /// `--max-unauthenticated-per-ip` and `--auth-timeout-secs`.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Hocuspocus before authentication")]
 pub struct PreAuthArgs {
     /// Hocuspocus sockets one client address may have open before any of their tokens
     /// is accepted; past it new ones get 429.

@@ -19,6 +19,7 @@ use crate::metric_names as m;
 
 /// Settings of what a client may spend (SECURITY.md, "Limits per client").
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Client usage over time")]
 pub struct UsageLimits {
     /// Document messages (updates, sync requests, HTTP edits) per second one client address,
     /// and one access token, may send over all its connections, in bursts of ten seconds'

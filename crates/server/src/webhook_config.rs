@@ -5,6 +5,7 @@ use clap::{Args, Subcommand};
 
 /// How webhooks are delivered (docs/webhooks.md).
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Webhooks")]
 pub struct WebhookArgs {
     /// Milliseconds a document must be quiet before its changes go out as one
     /// `document.changed`; also the least time between two for one document.
@@ -66,6 +67,8 @@ pub struct WebhooksCommand {
 pub enum WebhooksAction {
     /// Adds an endpoint and prints it with its signing secret.
     Add {
+        /// Where to POST the messages (`https://...`; internal addresses need
+        /// `--webhook-allow-networks` on the server).
         url: String,
         /// Only documents whose name starts with this.
         #[arg(long)]
@@ -83,13 +86,21 @@ pub enum WebhooksAction {
     /// Lists endpoints.
     List,
     /// Removes an endpoint.
-    Remove { id: i64 },
+    Remove {
+        /// The endpoint's id, from `tandem webhooks list`.
+        id: i64,
+    },
     /// Sends a `webhook.test` message to an endpoint now and prints the answer.
-    Test { id: i64 },
+    Test {
+        /// The endpoint's id, from `tandem webhooks list`.
+        id: i64,
+    },
     /// Replaces an endpoint's secret and prints the new one; the old one signs too (a
     /// second signature) for `--keep-old-secs` (default a day).
     Rotate {
+        /// The endpoint's id, from `tandem webhooks list`.
         id: i64,
+        /// Seconds the old secret keeps signing beside the new one (default: a day).
         #[arg(long)]
         keep_old_secs: Option<u64>,
     },

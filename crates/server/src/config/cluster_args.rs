@@ -3,9 +3,10 @@
 
 use std::path::PathBuf;
 
-/// Cluster mode: several instances on one PostgreSQL database, NATS between them (README
-/// "Running several instances").
+/// Cluster mode: several instances on one PostgreSQL database, NATS between them
+/// (docs/deployment.md, "Running several instances").
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Several instances (cluster mode)")]
 pub struct ClusterArgs {
     /// NATS server to share commits, presence and heartbeats with the other instances
     /// (e.g. `nats://127.0.0.1:4222`, `tls://nats.internal:4222`). Turns cluster mode on;

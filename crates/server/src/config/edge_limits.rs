@@ -7,6 +7,7 @@ use clap::Args;
 /// open (`holds.rs`). A client's address is the one the server sees, or the one a trusted
 /// reverse proxy forwarded (`client_addr.rs`).
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Connections and clients")]
 pub struct EdgeLimits {
     /// Open connections (TCP, WebSocket included) on the server; past it new ones get
     /// 503. Keep it under the open-file limit.
