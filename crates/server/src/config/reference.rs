@@ -13,7 +13,7 @@ use super::Cli;
 const GENERAL: &str = "General";
 
 /// The whole reference, as committed in docs/configuration.md.
-pub fn markdown() -> String {
+pub(super) fn markdown() -> String {
     let cli = Cli::command();
     let mut out = String::from(
         "# Configuration reference\n\n\
@@ -170,7 +170,7 @@ fn cell(text: &str) -> String {
 }
 
 /// Every `--flag` of every command, for checks that docs name only flags that exist.
-pub fn all_long_flags() -> Vec<String> {
+pub(super) fn all_long_flags() -> Vec<String> {
     fn walk(command: &Command, out: &mut Vec<String>) {
         out.extend(
             command
@@ -189,7 +189,7 @@ pub fn all_long_flags() -> Vec<String> {
 }
 
 /// Every setting of `tandem serve` with an environment variable: (variable, default).
-pub fn serve_env_defaults() -> Vec<(String, Option<String>)> {
+pub(super) fn serve_env_defaults() -> Vec<(String, Option<String>)> {
     let cli = Cli::command();
     let serve = cli.find_subcommand("serve").expect("serve exists");
     visible_args(serve)
