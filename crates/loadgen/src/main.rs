@@ -10,6 +10,7 @@ mod abuse;
 mod conn;
 mod fanout;
 mod http;
+mod http_down;
 mod idle;
 mod poll;
 mod procstat;

@@ -11,7 +11,7 @@ use base64::Engine;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use crate::http::{stamp, Down, HttpStats};
+use crate::http_down::{stamp, Down, HttpStats};
 
 /// `POST {base}` (`.../poll/{doc}`) → the session id.
 pub async fn open(client: &reqwest::Client, base: &str) -> Result<String> {

@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 use base64::Engine;
 use tokio::{sync::mpsc, task::JoinHandle};
 
-use crate::http::{stamp, Down, HttpStats};
+use crate::http_down::{stamp, Down, HttpStats};
 
 /// Opens the stream (`url` = `.../sse/{doc}`) and starts the task that reads it.
 pub async fn open(

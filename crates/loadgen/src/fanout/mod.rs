@@ -19,7 +19,7 @@ use anyhow::{bail, Result};
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::{
-    http::HttpStats,
+    http_down::HttpStats,
     procstat,
     report::{percentile, progress, Report},
     Common, FanoutArgs, Transport,
