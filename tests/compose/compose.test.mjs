@@ -348,13 +348,40 @@ function parseDockerfile (text) {
 const dockerfile = parseDockerfile(read('Dockerfile'))
 const froms = dockerfile.filter((i) => i.cmd === 'FROM')
 const lastStage = froms.length - 1
-const final = dockerfile.filter((i) => i.stage === lastStage)
+// ARGs before the first FROM, with their defaults: what `FROM ${BASE_IMAGE}` means by default
+const globalArgs = Object.fromEntries(dockerfile.filter((i) => i.stage === -1 && i.cmd === 'ARG')
+  .map((i) => i.args.split('=')).map(([k, v]) => [k.trim(), (v ?? '').trim()]))
+const stageNames = froms.map((f) => f.args.match(/\bAS\s+(\S+)/i)?.[1] ?? null)
+const stageBase = (n) => froms[n].args.split(' ')[0]
+  .replace(/\$\{(\w+)\}/g, (all, k) => globalArgs[k] ?? all)
+/** A stage's instructions with those of the stages it is built FROM, first to last. */
+function stageChain (n) {
+  const parent = stageNames.indexOf(stageBase(n))
+  const own = dockerfile.filter((i) => i.stage === n)
+  return parent >= 0 ? [...stageChain(parent), ...own] : own
+}
+/** The image a stage starts from, through the stages it is built FROM. */
+const rootImage = (n) => stageNames.includes(stageBase(n)) ? rootImage(stageNames.indexOf(stageBase(n))) : stageBase(n)
+// what the default target (the last stage) runs, inherited stages included
+const final = stageChain(lastStage)
 
 test('Dockerfile: multi-stage node -> rust -> debian slim', () => {
-  const images = froms.map((f) => f.args.split(' ')[0])
+  const images = froms.map((_, n) => stageBase(n))
   assert.ok(images.includes('node:20-bookworm-slim'), `stages: ${images}`)
   assert.ok(images.includes('rust:1-bookworm'), `stages: ${images}`)
-  assert.equal(images[lastStage], 'debian:bookworm-slim')
+  assert.equal(rootImage(lastStage), 'debian:bookworm-slim')
+})
+
+test('Dockerfile: runtime-prebuilt is the default image but for where the binary comes from', () => {
+  // The test command's image check (tests/image) builds runtime-prebuilt: it proves the
+  // users' image only if both share every instruction but the COPY of Tandem's own files.
+  const pre = stageNames.indexOf('runtime-prebuilt')
+  assert.ok(pre >= 0, 'no stage runtime-prebuilt')
+  const shared = (n) => stageChain(n).filter((i) => i.cmd !== 'COPY' && i.cmd !== 'ARG' && i.cmd !== 'FROM')
+  assert.deepEqual(shared(pre), shared(lastStage))
+  assert.ok(shared(lastStage).length >= 8, 'the shared runtime stage holds the settings, USER and HEALTHCHECK')
+  const dests = (n) => dockerfile.filter((i) => i.stage === n && i.cmd === 'COPY').map((i) => i.args.split(' ').at(-1)).sort()
+  assert.deepEqual(dests(pre), dests(lastStage))
 })
 
 test('Dockerfile builds with scripts/build.sh, the script run.sh uses', () => {
@@ -367,7 +394,8 @@ test('Dockerfile builds with scripts/build.sh, the script run.sh uses', () => {
 })
 
 test('Dockerfile: COPY sources exist in the repository', () => {
-  for (const i of dockerfile.filter((x) => x.cmd === 'COPY' && !/--from=/.test(x.args))) {
+  // (sources named by a build argument come from a context of their own: runtime-prebuilt)
+  for (const i of dockerfile.filter((x) => x.cmd === 'COPY' && !/--from=/.test(x.args) && !/\$\{/.test(x.args))) {
     const parts = i.args.split(' ').filter((p) => !p.startsWith('--'))
     for (const src of parts.slice(0, -1)) {
       assert.ok(existsSync(path.join(root, src)), `COPY source ${src} does not exist`)
