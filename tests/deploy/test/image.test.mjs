@@ -25,6 +25,7 @@ const IMAGE = `localhost/tandem-imagecheck:${tag}`
 const CONTAINER = `tandem-imagecheck-${tag}`
 const VOLUME = `tandem-imagecheck-${tag}`
 const UID = '10001'
+const MEMORY = 512 * 1024 * 1024
 
 /** Exit status of the image's own HEALTHCHECK command, run now. */
 const healthcheck = () => podman(['healthcheck', 'run', CONTAINER], { timeoutMs: 30000 })
@@ -52,8 +53,8 @@ function published () {
 // would show as none)
 /** The container, on the volume, with port 8080 published on a free loopback port. */
 function startContainer () {
-  podmanOk(['run', '--detach', '--name', CONTAINER, ...LIMITS, '--volume', `${VOLUME}:/data`,
-    '--publish', '127.0.0.1::8080', IMAGE])
+  podmanOk(['run', '--detach', '--name', CONTAINER, ...LIMITS, '--memory', String(MEMORY),
+    '--volume', `${VOLUME}:/data`, '--publish', '127.0.0.1::8080', IMAGE])
 }
 
 /** A new y-websocket client, through the published port, finds `doc` holding `words`. */
@@ -106,6 +107,13 @@ describe('container image', { timeout: 30 * 60 * 1000 }, () => {
     await healthy('the new container')
     const res = await httpGet(`${published()}/healthz`)
     assert.equal(res.status, 200)
+  })
+
+  it('reports the container\'s memory limit on /metrics (alert TandemMemoryNearLimit)', { skip }, async () => {
+    const metrics = (await httpGet(`${published()}/metrics`)).body
+    assert.match(metrics, new RegExp(`^tandem_memory_limit_bytes ${MEMORY}$`, 'm'))
+    const rss = Number(metrics.match(/^tandem_resident_memory_bytes (\d+)$/m)?.[1])
+    assert.ok(rss > 1024 * 1024 && rss < MEMORY, `resident memory ${rss}`)
   })
 
   it('runs the server as the unprivileged user, uid 10001', { skip }, () => {
