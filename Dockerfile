@@ -7,6 +7,16 @@
 #   docker run -p 8080:8080 -v tandem-data:/data tandem
 #
 # (docker-compose.yml runs it together with PostgreSQL.)
+#
+# Target `runtime-prebuilt` puts a binary and an editor built outside the image into the very
+# same runtime stage (docs/container.md): the context is a directory holding `tandem` and
+# `web/` (the built web/dist), e.g.
+#
+#   podman build --target runtime-prebuilt -f Dockerfile -t tandem ./context
+#
+# BASE_IMAGE names the Debian bookworm the runtime stage starts from; the test command passes
+# a local one made by debootstrap (tests/image), as public registries may be out of reach.
+ARG BASE_IMAGE=debian:bookworm-slim
 
 # ---- web editor -------------------------------------------------------------------------
 FROM node:20-bookworm-slim AS web
@@ -30,8 +40,8 @@ COPY scripts/build.sh scripts/build.sh
 COPY --from=web /src/web/dist web/dist
 RUN ./scripts/build.sh server
 
-# ---- runtime ----------------------------------------------------------------------------
-FROM debian:bookworm-slim
+# ---- runtime: what every image runs, without Tandem's own files ----------------------------
+FROM ${BASE_IMAGE} AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/*
@@ -40,8 +50,6 @@ RUN groupadd --system --gid 10001 tandem \
     && useradd --system --uid 10001 --gid tandem --home-dir /data --shell /usr/sbin/nologin tandem \
     && mkdir -p /data /app/web \
     && chown tandem:tandem /data
-COPY --from=server /src/target/release/tandem /usr/local/bin/tandem
-COPY --from=web /src/web/dist /app/web
 
 ENV TANDEM_LISTEN=0.0.0.0:8080 \
     TANDEM_DATA_DIR=/data \
@@ -57,3 +65,15 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
 
 ENTRYPOINT ["tandem"]
 CMD ["serve"]
+
+# ---- runtime with a binary and editor built elsewhere (the test command's image check) ------
+FROM runtime AS runtime-prebuilt
+ARG TANDEM_BINARY=tandem
+ARG TANDEM_WEB_DIST=web
+COPY ${TANDEM_BINARY} /usr/local/bin/tandem
+COPY ${TANDEM_WEB_DIST} /app/web
+
+# ---- the image users build (the default target: the last stage) -----------------------------
+FROM runtime
+COPY --from=server /src/target/release/tandem /usr/local/bin/tandem
+COPY --from=web /src/web/dist /app/web

@@ -54,7 +54,7 @@ trap 'exit 130' INT TERM
 RUST_TESTS=(junit cargo nextest run --workspace --no-fail-fast --profile test-sh)
 cargo nextest --version >/dev/null 2>&1 || RUST_TESTS=(cargo-test-log cargo test --workspace --no-fail-fast)
 
-NODE_DIRS=(web tests/interop tests/compose tests/e2e)
+NODE_DIRS=(web tests/interop tests/compose tests/e2e tests/deploy)
 has_node_project() { [[ -f "$ROOT/$1/package.json" ]]; }
 
 banner "Tandem test run in $ROOT"
@@ -97,5 +97,9 @@ suite "web unit tests" vitest-json "$LIMIT_SUITE" "npm ci web" -- npm test --pre
 suite "interop tests" node-jsonl "$LIMIT_SUITE" "npm ci tests/interop,postgres,$BUILD" -- npm test --prefix "$ROOT/tests/interop"
 suite "compose checks" node-jsonl "$LIMIT_SUITE" "npm ci tests/compose" -- npm test --prefix "$ROOT/tests/compose"
 suite_finish "browser e2e tests"
+# The dashboard and alerts against a live server, and the container image built and run with
+# podman (first run: debootstrap makes the Debian base, minutes, then cached). After the
+# browser tests rather than beside them: an image build is heavy.
+suite "deploy checks" node-jsonl "$LIMIT_SUITE" "npm ci tests/deploy,web build,$BUILD" -- npm test --prefix "$ROOT/tests/deploy"
 
 summary

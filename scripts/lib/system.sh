@@ -46,14 +46,18 @@ SYSTEM_TOOLS=(
   "openssl|openssl|tests/compose makes a throwaway certificate for nginx -t"
   "docker-compose|docker-compose|tests/compose validates docker-compose.yml with docker-compose config"
   "nats-server|nats-server|the cluster tests (Rust and tests/interop) start their own nats-server between Tandem instances"
+  "promtool|prometheus|tests/deploy checks deploy/prometheus/alerts.yml with promtool check rules and promtool test rules"
+  "podman|podman|tests/deploy builds and runs the container image with podman"
+  "runc|runc|tests/deploy runs podman with the runc runtime (crun is refused setrlimit on these machines)"
+  "debootstrap|debootstrap|tests/deploy makes the image's Debian bookworm base with debootstrap (public registries may be unreachable)"
 )
 
 has_tool() {
   case "$1" in
     chromium) [[ -x /usr/bin/chromium ]] ;;
     docker-compose) command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 ;;
-    # Debian installs it in /usr/sbin, which is not on every user's PATH.
-    nats-server) command -v nats-server >/dev/null 2>&1 || [[ -x /usr/sbin/nats-server ]] ;;
+    # Debian installs these in /usr/sbin, which is not on every user's PATH.
+    nats-server | runc | debootstrap) command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]] ;;
     *) command -v "$1" >/dev/null 2>&1 ;;
   esac
 }

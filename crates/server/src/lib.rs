@@ -34,6 +34,7 @@ mod protocol;
 mod registry;
 pub mod render;
 mod room;
+mod scrape_gauges;
 mod session;
 mod share;
 mod share_quota;

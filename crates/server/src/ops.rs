@@ -29,6 +29,7 @@ pub(crate) fn prometheus() -> PrometheusHandle {
             if metrics::set_global_recorder(recorder).is_ok() {
                 crate::metric_names::describe();
                 crate::metric_names::register_zeroes();
+                crate::scrape_gauges::describe();
             }
             handle
         })
@@ -58,5 +59,6 @@ async fn readyz(State(state): State<SharedState>) -> (StatusCode, String) {
 }
 
 async fn metrics_text(State(state): State<SharedState>) -> String {
+    crate::scrape_gauges::refresh(&state).await;
     state.prometheus.render()
 }
