@@ -135,10 +135,11 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     // Our own typing (CodeMirror binding, undo) counts; the server's and IndexedDB's do not.
     if (origin === local || providers.has(origin as object)) return
     tracker.local(update)
+    badge.sent()
   }
-  ydoc.on('update', onLocalUpdate)
   let connection: Connection | null = null
   const badge = createSaveBadge(tracker, () => connection)
+  ydoc.on('update', onLocalUpdate)
   const onServerSync = (m: ServerSync) => {
     badge.heard()
     if (m.kind === 'state-vector') tracker.fromServerStateVector(m.bytes)

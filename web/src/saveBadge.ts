@@ -16,6 +16,8 @@ type Status = 'connected' | 'connecting' | 'disconnected'
 export interface SaveBadge {
   element: HTMLElement
   setStatus (status: Status, transport: TransportName): void
+  /** An edit of ours went out: the server owes an answer. */
+  sent (): void
   /** Any sync message from the server: proof that it is alive. */
   heard (): void
   render (): void
@@ -36,8 +38,9 @@ export function createSaveBadge (tracker: SaveTracker, connection: () => Connect
 
   let status: Status = 'connecting'
   let everConnected = false
-  // Since when the server owes us an answer (an edit waits for its echo), if it does.
-  let owedSince: number | null = null
+  // When the server last said anything, and when we last sent an edit (or connected).
+  let lastHeard = 0
+  let lastSent = 0
 
   const render = () => {
     const c = connection()
@@ -57,20 +60,19 @@ export function createSaveBadge (tracker: SaveTracker, connection: () => Connect
   }
 
   const watch = () => {
-    if (status !== 'connected' || tracker.saved) { owedSince = null; return }
-    const now = Date.now()
-    if (owedSince === null) { owedSince = now; return }
-    if (now - owedSince < RESPONSE_DEADLINE_MS) return
+    // Only a silence after an edit counts: the server answers every edit (its echo).
+    if (status !== 'connected' || tracker.saved || lastSent <= lastHeard) return
+    if (Date.now() - lastSent < RESPONSE_DEADLINE_MS) return
     // Silent past the deadline: drop this connection and open a new one (the edits stay in
     // the document and the new handshake carries them).
-    owedSince = null
+    lastSent = 0
     const p = connection()?.provider
     if (!p) return
     console.info('tandem: the server stopped answering; reconnecting')
     p.disconnect()
     p.connect()
   }
-  const stopTracking = tracker.onChange(() => { if (tracker.saved) owedSince = null; else owedSince ??= Date.now(); render() })
+  const stopTracking = tracker.onChange(render)
   const ticker = setInterval(() => { watch(); render() }, 500)
 
   return {
@@ -78,14 +80,16 @@ export function createSaveBadge (tracker: SaveTracker, connection: () => Connect
     setStatus (s: Status, transport: TransportName) {
       status = s
       if (s === 'connected') everConnected = true
-      owedSince = null
+      lastSent = 0
       element.dataset.status = s
       element.dataset.transport = transport
       transportEl.textContent = TRANSPORT_TEXT[transport]
       transportEl.dataset.transport = transport
       render()
     },
-    heard () { if (owedSince !== null) owedSince = Date.now() },
+    // The first unanswered edit starts the clock; later ones do not push the deadline back.
+    sent () { if (lastSent <= lastHeard) lastSent = Date.now() },
+    heard () { lastHeard = Date.now() },
     render,
     destroy () { clearInterval(ticker); stopTracking() },
   }
