@@ -1,6 +1,5 @@
 import * as Y from 'yjs'
 import { ApiError, exportDocument, type ExportFormat } from './api'
-import { h } from './format'
 import { download, fileNameFor } from './download'
 import type { DocKind } from './docKind'
 import type { EditorHandle } from './editorHandle'
@@ -53,5 +52,5 @@ export function createDownloadMenu (doc: string, ydoc: Y.Doc, title: () => strin
     menu.setItems(downloadFormats(k).map((f) => ({ value: f, label: LABELS[f] })))
   }
   setKind('text')
-  return { element: h('div', { class: 'menu-wrap' }, menu.element), setKind }
+  return { element: menu.element, setKind }
 }
