@@ -159,10 +159,10 @@ test('a rich document: create, type with two people, reload, history, downloads,
   }
 
   // Downloads: the rich formats, rendered by the server.
-  const options = await ann.page.$$eval('#export option', (os) => os.map((o) => o.value).filter(Boolean))
+  const options = await ann.page.$$eval('#export-menu [role=menuitem]', (os) => os.map((o) => o.dataset.value))
   assert.deepEqual(options, ['md', 'html', 'json', 'txt', 'yjs'])
   const fetchDownload = async (format) => {
-    const [d] = await Promise.all([ann.page.waitForEvent('download'), ann.page.selectOption('#export', format)])
+    const [d] = await Promise.all([ann.page.waitForEvent('download'), ann.page.click('#export').then(() => ann.page.click(`#export-menu [data-value=${format}]`))])
     assert.equal(d.suggestedFilename(), `Rich notes.${format}`)
     return readFileSync(await d.path(), 'utf8')
   }

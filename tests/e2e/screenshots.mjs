@@ -1,6 +1,7 @@
 // Refreshes the screenshots in docs/screenshots (shown in the README): the list and the editor
-// with two people and the history open, on a desktop and a phone, in light and dark mode; and
-// the admin sign-in of a server with tokens; and the rich editor (screenshots-rich.mjs).
+// with two people and the history open, on a desktop and a phone, in light and dark mode; the
+// plain editor's writing surface (Markdown styled as typed, find and replace open); the admin
+// sign-in of a server with tokens; and the rich editor (screenshots-rich.mjs).
 // Run with `npm run screenshots --prefix tests/e2e` after `npm run build --prefix web`.
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
@@ -33,11 +34,12 @@ async function plainScreenshots () {
   const bob = await openAs(browser, 'Bob', url, { width: 1280, height: 800 })
   await waitForStatus(ann.page, 'connected')
   await ann.page.click('.cm-content')
-  await ann.page.keyboard.type('Meeting notes, Thursday\n\n- Ship the share dialog\n- Offline editing: done\n')
+  // Inserted rather than typed: Enter in a list would continue it (as it does for a person).
+  await ann.page.keyboard.insertText('# Meeting notes, Thursday\n\n- Ship the **share dialog**\n- Offline editing: *done*\n')
   await waitConverged([ann.page, bob.page], (t) => t.includes('Offline editing'))
   await bob.page.click('.cm-content')
   await bob.page.keyboard.press('Control+End')
-  await bob.page.keyboard.type('- Dark mode follows the system\n')
+  await bob.page.keyboard.insertText('- Dark mode follows the system\n')
   await waitConverged([ann.page, bob.page], (t) => t.includes('Dark mode'))
   // Wait for the automatic version (editing paused), so the history shows its authors.
   for (let i = 0; i < 100; i++) {
@@ -65,6 +67,7 @@ async function plainScreenshots () {
       await context.close()
     }
   }
+  await writingScreenshots()
   // The admin sign-in that a server with tokens shows on its list page.
   const tokenServer = await startServer(['--secret', 'screenshots-secret-0123456789abcdef', '--admin-key', 'screenshots-admin'])
   try {
@@ -80,5 +83,39 @@ async function plainScreenshots () {
     }
   } finally {
     await tokenServer.stop()
+  }
+}
+
+/** A plain document as a writing surface: Markdown styled as it is typed, find and replace. */
+async function writingScreenshots () {
+  const ydocText = [
+    '# Weekly sync', '',
+    'Notes from **Thursday**, written together. Links like [the roadmap](https://example.com/roadmap) stay *plain Markdown*.', '',
+    '## Decisions', '',
+    '- Ship the share dialog with `expires_in` choices',
+    '- Offline editing: done',
+    '- Next review on Monday', '',
+    '> Keep the editor calm: it is a writing surface, not a code editor.', '',
+    '### Open questions', '',
+    '1. Who owns the release notes?',
+    '2. Do we need a *print* view?',
+  ].join('\n')
+  await post('/api/documents', { title: 'Weekly sync' })
+  for (const scheme of ['light', 'dark']) {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: scheme })
+    await context.addInitScript(() => localStorage.setItem('tandem:name', 'Cleo'))
+    const page = await context.newPage()
+    await page.goto(`${server.url}/d/weekly-sync`)
+    await page.waitForSelector('.cm-content')
+    await waitForStatus(page, 'connected')
+    await page.click('.cm-content')
+    if (scheme === 'light') await page.keyboard.insertText(ydocText)
+    await page.waitForFunction(() => document.querySelector('.cm-content .md-h1'))
+    await page.waitForFunction(() => document.getElementById('conn-status').dataset.save === 'saved')
+    await page.keyboard.press('Control+f')
+    await page.keyboard.type('editor')
+    await page.keyboard.press('Enter')
+    await page.screenshot({ path: path.join(outDir, `writing-desktop-${scheme}.png`) })
+    await context.close()
   }
 }

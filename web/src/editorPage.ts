@@ -1,24 +1,32 @@
 import * as Y from 'yjs'
 import { Awareness } from 'y-protocols/awareness'
 import { IndexeddbPersistence } from 'y-indexeddb'
-import { Connection, createProvider, transportOrder, type TransportName } from './connection'
+import { Connection, createProvider, transportOrder } from './connection'
 import {
-  ApiError, adminKey, displayTitle, getConfig, getDocument, mintToken, renameDocument, type DocumentInfo, type ServerConfig,
+  ApiError, adminKey, displayTitle, getConfig, getDocument, mintToken, type DocumentInfo, type ServerConfig,
 } from './api'
-import { ownColor, userInfo } from './colors'
+import { userInfo } from './colors'
 import { validateDocName } from './names'
 import { h } from './format'
 import { appUrl, type Session } from './session'
 import { isReadOnlyToken } from './token'
-import { createHistoryPanel } from './historyPanel'
+import { createHistoryPanel, type HistoryPanel } from './historyPanel'
 import { createShareDialog } from './shareDialog'
 import { createDownloadMenu } from './downloadMenu'
-import { SaveTracker, type PendingEdit } from './saveState'
+import { SaveTracker } from './saveState'
 import type { ServerSync } from './protocol'
 import { chooseKind, kindOfContent, type DocKind } from './docKind'
 import type { EditorHandle } from './editorHandle'
 import { mountTextEditor } from './textEditor'
-import { guardAwarenessColors, safeColor } from './safeColor'
+import { guardAwarenessColors } from './safeColor'
+import { loadPending, storePending } from './pendingStore'
+import { createDocTitle } from './docTitle'
+import { createPresenceList } from './presenceList'
+import { createSaveBadge, type SaveBadge } from './saveBadge'
+import { createEditorFoot } from './editorFoot'
+import './writing.css'
+
+export { OFFLINE_TEXT } from './saveBadge'
 
 export interface EditorPageOptions {
   session: Session
@@ -27,53 +35,99 @@ export interface EditorPageOptions {
   navigate: (url: string) => void
 }
 
-const TRANSPORT_TEXT: Record<TransportName, string> = { websocket: 'WebSocket', sse: 'SSE', poll: 'Long polling' }
-export const OFFLINE_TEXT = 'Offline: your changes are kept in this browser'
 /** Lifetime of the token an admin's editor mints for itself (a reload mints a new one). */
 const ADMIN_TOKEN_SECS = 12 * 3600
 
-/** Unsaved edits of a document, kept next to the IndexedDB copy so a reopened tab knows. */
-const pendingKey = (doc: string) => `tandem:pending:${doc}`
-function loadPending (doc: string): PendingEdit[] {
-  try { return JSON.parse(localStorage.getItem(pendingKey(doc)) ?? '[]') as PendingEdit[] } catch { return [] }
+function invalidName (root: HTMLElement, doc: string, problem: string): () => void {
+  root.append(h('section', { class: 'page' },
+    h('h1', {}, 'Invalid document name'),
+    h('p', { class: 'message error', role: 'alert' }, `“${doc}”: ${problem}`),
+    h('p', {}, h('a', { href: appUrl('/'), 'data-link': true }, '← All documents'))))
+  return () => {}
 }
-function storePending (doc: string, pending: PendingEdit[]): void {
+
+/**
+ * The History panel beside (on phones over) the editor, opened by its toolbar button; Esc
+ * or its close button closes it and gives the focus back to the button.
+ */
+function attachHistory (history: HistoryPanel, button: HTMLButtonElement): void {
+  history.element.hidden = true
+  const setOpen = (open: boolean, refocus: boolean) => {
+    history.element.hidden = !open
+    button.setAttribute('aria-expanded', String(open))
+    button.classList.toggle('active', open)
+    if (open) void history.refresh()
+    if (!open && refocus) button.focus()
+  }
+  button.addEventListener('click', () => setOpen(history.element.hidden, false))
+  history.onClose(() => setOpen(false, true))
+  history.element.addEventListener('keydown', (e) => {
+    if (e.key !== 'Escape' || e.defaultPrevented) return
+    e.preventDefault()
+    setOpen(false, true)
+  })
+}
+
+/** Connects over the best transport the server offers (or the one the address forces). */
+async function connect (doc: string, opts: EditorPageOptions, ctx: {
+  ydoc: Y.Doc, awareness: Awareness, providers: WeakSet<object>, badge: SaveBadge,
+  say: (text: string, kind: 'error' | 'warn') => void, setConfig: (c: ServerConfig) => void,
+  setReadOnly: (reason: string) => void, destroyed: () => boolean, onServerSync: (m: ServerSync) => void,
+}): Promise<Connection | null> {
+  let enabled: string[] | null = null
+  let config: ServerConfig | null = null
   try {
-    if (pending.length === 0) { localStorage.removeItem(pendingKey(doc)); return }
-    // One merged entry is enough: the document is saved only when all of it is.
-    const clocks: Record<string, number> = {}
-    const deletes: PendingEdit['deletes'] = []
-    for (const p of pending) {
-      for (const [k, c] of Object.entries(p.clocks)) clocks[k] = Math.max(clocks[k] ?? 0, c)
-      deletes.push(...p.deletes)
+    config = await getConfig()
+    ctx.setConfig(config)
+    enabled = config.transports
+  } catch {
+    // Still try to connect: the editor works offline and catches up later.
+  }
+  if (ctx.destroyed()) return null
+  const forced = opts.session.forcedTransport
+  if (opts.session.unknownTransport !== null) {
+    ctx.say(`Unknown transport “${opts.session.unknownTransport}” in the address (use websocket, sse or poll): choosing automatically.`, 'warn')
+  } else if (forced && enabled && !enabled.includes(forced)) {
+    ctx.say(`The server does not offer the “${forced}” transport requested in the address.`, 'warn')
+  }
+  // An admin signed in on the list page opens any document: the sync URLs take a token
+  // (browsers cannot set headers there), so one is minted for this document.
+  let token = opts.session.token
+  if (!token && config?.auth === 'token' && adminKey()) {
+    try {
+      token = (await mintToken(doc, ADMIN_TOKEN_SECS)).token
+    } catch (err) {
+      ctx.say(`Could not open the document as admin: ${err instanceof ApiError ? err.message : String(err)}`, 'error')
     }
-    localStorage.setItem(pendingKey(doc), JSON.stringify([{ clocks, deletes }]))
-  } catch { /* storage blocked or full: the badge still tells the truth for this tab */ }
+    if (ctx.destroyed()) return null
+  }
+  const c = new Connection(transportOrder(enabled, forced), (name) => {
+    const p = createProvider(name, {
+      origin: location.origin, doc, ydoc: ctx.ydoc, awareness: ctx.awareness, token, onServerSync: ctx.onServerSync,
+    }, (reason) => ctx.setReadOnly(`The server denied write access: ${reason}`))
+    ctx.providers.add(p)
+    return p
+  })
+  c.on('status', ({ status, transport }) => ctx.badge.setStatus(status, transport))
+  c.on('sync', () => ctx.badge.render())
+  c.on('failed', (t) => console.info(`tandem: ${t} did not connect, falling back`))
+  void c.start()
+  return c
 }
 
 export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOptions): () => void {
   const problem = validateDocName(doc)
-  if (problem) {
-    root.append(h('section', { class: 'page' },
-      h('h1', {}, 'Invalid document name'),
-      h('p', { class: 'message error', role: 'alert' }, `“${doc}”: ${problem}`),
-      h('p', {}, h('a', { href: appUrl('/'), 'data-link': true }, '← All documents'))))
-    return () => {}
-  }
-  let title = doc
-  document.title = `${title} · Tandem`
+  if (problem) return invalidName(root, doc, problem)
+  let destroyed = false
 
   const ydoc = new Y.Doc()
   const awareness = new Awareness(ydoc)
   // Before any editor's cursor plugin listens, so none of them sees a crafted colour.
   const stopGuard = guardAwarenessColors(awareness)
-  // Starts from the name's colour; adjusted below so people present never share one.
-  let myColor = userInfo(opts.userName()).color
-  const setUser = () => awareness.setLocalStateField('user', userInfo(opts.userName(), myColor))
-  setUser()
-  opts.onNameChange(() => { myColor = pickColor(); setUser() })
+  const presence = createPresenceList(ydoc, awareness, opts.userName)
+  opts.onNameChange(() => presence.nameChanged())
 
-  // ---- saving: local copy + acknowledgements ----
+  // Saving: the local copy, and which of our edits the server has acknowledged.
   const tracker = new SaveTracker(loadPending(doc))
   const local = new IndexeddbPersistence(`tandem:${doc}`, ydoc)
   const providers = new WeakSet<object>()
@@ -81,79 +135,36 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     // Our own typing (CodeMirror binding, undo) counts; the server's and IndexedDB's do not.
     if (origin === local || providers.has(origin as object)) return
     tracker.local(update)
+    badge.sent()
   }
+  let connection: Connection | null = null
+  const badge = createSaveBadge(tracker, () => connection)
   ydoc.on('update', onLocalUpdate)
   const onServerSync = (m: ServerSync) => {
+    badge.heard()
     if (m.kind === 'state-vector') tracker.fromServerStateVector(m.bytes)
     else tracker.fromServer(m.bytes)
   }
+  const stopStoring = tracker.onChange(() => storePending(doc, tracker.snapshot()))
 
-  // ---- header bar ----
-  const statusEl = h('span', { class: 'status', id: 'conn-status', 'data-status': 'connecting', 'data-save': 'connecting', role: 'status' })
-  const statusText = h('span', { class: 'status-text', id: 'save-status' }, 'Connecting…')
-  const retryEl = h('span', { class: 'retry', id: 'retry-status', hidden: true })
-  const transportEl = h('span', { class: 'transport', id: 'conn-transport' }, '')
-  statusEl.append(h('span', { class: 'dot', 'aria-hidden': 'true' }), statusText, retryEl, transportEl)
+  // The toolbar.
   const roBadge = h('span', { class: 'badge readonly', id: 'readonly-badge', hidden: true, title: 'You can read but not edit this document' }, 'View only')
   const shareBtn = h('button', { type: 'button', id: 'share' }, 'Share')
   const historyBtn = h('button', { type: 'button', id: 'toggle-history', 'aria-expanded': 'false', 'aria-controls': 'history-panel' }, 'History')
-  const presenceEl = h('ul', { class: 'presence', id: 'presence', 'aria-label': 'Who is here' })
   const notice = h('p', { class: 'message', id: 'editor-message', role: 'status', hidden: true })
-
   const say = (text: string | null, kind: 'error' | 'ok' | 'warn' = 'ok') => {
     notice.hidden = text === null
     notice.textContent = text ?? ''
     notice.className = `message ${kind}`
   }
-
-  const downloads = createDownloadMenu(doc, ydoc, () => title, () => editor, (text) => say(text, 'error'))
-
-  // ---- title: shown, renamed in place ----
-  const titleEl = h('h1', { id: 'doc-title', title: 'Rename' }, title)
-  const titleInput = h('input', { type: 'text', id: 'title-input', maxlength: '200', 'aria-label': 'Title', hidden: true })
-  const showTitle = (t: string) => {
-    title = t
-    titleEl.textContent = t
-    document.title = `${t} · Tandem`
-  }
-  const startRename = () => {
-    if (readOnly) return
-    titleInput.value = title
-    titleEl.hidden = true
-    titleInput.hidden = false
-    titleInput.focus()
-    titleInput.select()
-  }
-  let renaming = false
-  const finishRename = async (save: boolean) => {
-    if (renaming || titleInput.hidden) return
-    const next = titleInput.value.trim()
-    titleInput.hidden = true
-    titleEl.hidden = false
-    if (!save || !next || next === title) return
-    renaming = true
-    const before = title
-    showTitle(next)
-    try {
-      showTitle(displayTitle(await renameDocument(doc, next)))
-    } catch (err) {
-      showTitle(before)
-      say(`Could not rename: ${err instanceof ApiError ? err.message : String(err)}`, 'error')
-    } finally {
-      renaming = false
-    }
-  }
-  titleEl.addEventListener('click', startRename)
-  titleInput.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter') { e.preventDefault(); void finishRename(true) }
-    if (e.key === 'Escape') { e.preventDefault(); void finishRename(false) }
-  })
-  titleInput.addEventListener('blur', () => void finishRename(true))
+  const title = createDocTitle(doc, (t) => say(t, 'error'))
+  const downloads = createDownloadMenu(doc, ydoc, () => title.title(), () => editor, (text) => say(text, 'error'))
   const serverDoc: Promise<DocumentInfo | null> = getDocument(doc).catch(() => null)
-  void serverDoc.then((d) => { if (d && titleInput.hidden) showTitle(displayTitle(d)) })
+  void serverDoc.then((d) => { if (d && !title.editing()) title.show(displayTitle(d)) })
 
-  // ---- editor: CodeMirror for a plain document, Tiptap for a rich one ----
+  // The editor: CodeMirror for a plain document, Tiptap for a rich one.
   const editorHost = h('div', { class: 'editor', id: 'editor', 'aria-busy': 'true' })
+  const foot = createEditorFoot()
   let editor: EditorHandle | null = null
   let readOnly = false
   let config: ServerConfig | null = null
@@ -166,7 +177,7 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
       // Loaded on demand: plain documents never download Tiptap.
       const { mountRichEditor } = await import('./richEditor')
       if (destroyed) return
-      editor = mountRichEditor(editorHost, ydoc, awareness, userInfo(opts.userName(), myColor), doc, (t) => say(t, 'error'))
+      editor = mountRichEditor(editorHost, ydoc, awareness, userInfo(opts.userName(), presence.color()), doc, (t) => say(t, 'error'))
     } else {
       editor = mountTextEditor(editorHost, ydoc, awareness, doc)
     }
@@ -174,6 +185,7 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     editorHost.removeAttribute('aria-busy')
     editor.setReadOnly(readOnly)
     downloads.setKind(kind)
+    foot.setKind(kind)
     editor.focus()
   }
   let mounting = Promise.resolve()
@@ -193,6 +205,7 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     text: () => editor?.text() ?? '',
     json: () => editor?.json?.(),
   })
+  attachHistory(history, historyBtn)
   const share = createShareDialog(doc, () => config, () => readOnly)
   shareBtn.addEventListener('click', () => share.open())
   const setReadOnly = (reason: string) => {
@@ -200,124 +213,25 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     editor?.setReadOnly(true)
     roBadge.hidden = false
     roBadge.title = reason
-    titleEl.title = ''
+    title.setReadOnly(true)
     history.setReadOnly(true)
   }
   if (isReadOnlyToken(opts.session.claims)) setReadOnly('Your access link is view-only')
 
-  history.element.hidden = true
-  const setHistoryOpen = (open: boolean) => {
-    history.element.hidden = !open
-    historyBtn.setAttribute('aria-expanded', String(open))
-    historyBtn.classList.toggle('active', open)
-    if (open) void history.refresh()
-  }
-  historyBtn.addEventListener('click', () => setHistoryOpen(history.element.hidden))
-  history.onClose(() => setHistoryOpen(false))
-
-  // ---- presence ----
-  // The document list colours its chips with the same function, over the same names.
-  const pickColor = () => ownColor(opts.userName(), ydoc.clientID, awareness.getStates())
-  const renderPresence = () => {
-    const wanted = pickColor()
-    if (wanted !== myColor) { myColor = wanted; setUser(); return }
-    const items: HTMLElement[] = []
-    const states = Array.from(awareness.getStates().entries())
-      .sort(([a], [b]) => (a === ydoc.clientID ? -1 : b === ydoc.clientID ? 1 : a - b))
-    for (const [client, state] of states) {
-      const user = (state as { user?: { name?: string, color?: string } }).user
-      if (!user?.name) continue
-      const me = client === ydoc.clientID
-      const color = safeColor(user.color)
-      const li = h('li', { class: me ? 'me' : undefined, title: me ? 'You' : user.name, 'data-color': color },
-        h('span', { class: 'avatar', 'aria-hidden': 'true' }, user.name.slice(0, 1).toUpperCase()),
-        h('span', { class: 'pname' }, me ? `${user.name} (you)` : user.name))
-      li.style.setProperty('--c', color)
-      items.push(li)
-    }
-    presenceEl.replaceChildren(...items)
-  }
-  awareness.on('change', renderPresence)
-  renderPresence()
-
-  // ---- connection and save state ----
-  let connStatus: 'connected' | 'connecting' | 'disconnected' = 'connecting'
-  let everConnected = false
-  let connection: Connection | null = null
-  const renderSave = () => {
-    let state: 'saved' | 'saving' | 'offline' | 'connecting'
-    if (connStatus === 'connected') state = connection?.synced && tracker.saved ? 'saved' : 'saving'
-    else if (!everConnected && connStatus === 'connecting') state = 'connecting'
-    else state = 'offline'
-    statusEl.dataset.save = state
-    statusText.textContent = state === 'saved' ? 'Saved' : state === 'saving' ? 'Saving…'
-      : state === 'offline' ? OFFLINE_TEXT : 'Connecting…'
-    const retryAt = connection?.provider?.nextRetryAt ?? null
-    const secs = retryAt === null ? 0 : Math.ceil((retryAt - Date.now()) / 1000)
-    retryEl.hidden = state !== 'offline'
-    retryEl.textContent = secs > 0 ? `Reconnecting in ${secs} s` : 'Reconnecting…'
-    statusEl.title = state === 'saved' ? 'Every change is stored on the server'
-      : state === 'saving' ? 'Sending your latest changes to the server' : ''
-  }
-  const stopTracking = tracker.onChange(() => { storePending(doc, tracker.snapshot()); renderSave() })
-  const ticker = setInterval(renderSave, 500)
-  const setStatus = (status: 'connected' | 'connecting' | 'disconnected', transport: TransportName) => {
-    connStatus = status
-    if (status === 'connected') everConnected = true
-    statusEl.dataset.status = status
-    statusEl.dataset.transport = transport
-    transportEl.textContent = TRANSPORT_TEXT[transport]
-    transportEl.dataset.transport = transport
-    renderSave()
-  }
-  let destroyed = false
-  const start = async () => {
-    let enabled: string[] | null = null
-    try {
-      config = await getConfig()
-      enabled = config.transports
-    } catch (err) {
-      // Still try to connect: the editor works offline and catches up later.
-    }
-    if (destroyed) return
-    const forced = opts.session.forcedTransport
-    if (opts.session.unknownTransport !== null) {
-      say(`Unknown transport “${opts.session.unknownTransport}” in the address (use websocket, sse or poll): choosing automatically.`, 'warn')
-    } else if (forced && enabled && !enabled.includes(forced)) {
-      say(`The server does not offer the “${forced}” transport requested in the address.`, 'warn')
-    }
-    // An admin signed in on the list page opens any document: the sync URLs take a token
-    // (browsers cannot set headers there), so one is minted for this document.
-    let token = opts.session.token
-    if (!token && config?.auth === 'token' && adminKey()) {
-      try {
-        token = (await mintToken(doc, ADMIN_TOKEN_SECS)).token
-      } catch (err) {
-        say(`Could not open the document as admin: ${err instanceof ApiError ? err.message : String(err)}`, 'error')
-      }
-      if (destroyed) return
-    }
-    const order = transportOrder(enabled, forced)
-    const c = new Connection(order, (name) => {
-      const p = createProvider(name, {
-        origin: location.origin, doc, ydoc, awareness, token, onServerSync,
-      }, (reason) => setReadOnly(`The server denied write access: ${reason}`))
-      providers.add(p)
-      return p
-    })
-    connection = c
-    c.on('status', ({ status, transport }) => setStatus(status, transport))
-    c.on('sync', () => renderSave())
-    c.on('failed', (t) => console.info(`tandem: ${t} did not connect, falling back`))
-    await c.start()
-  }
-  setStatus('connecting', transportOrder(null, opts.session.forcedTransport)[0])
+  badge.setStatus('connecting', transportOrder(null, opts.session.forcedTransport)[0])
   // Connect once the local copy is loaded, so the first sync already carries offline edits;
   // the editor opens once the kind is known: the content's (local copy or first sync), else
   // the server's word for a document that is still empty.
   void local.whenSynced.then(async () => {
     if (destroyed) return
-    void start()
+    void connect(doc, opts, {
+      ydoc, awareness, providers, badge, say, setReadOnly, onServerSync,
+      setConfig: (c) => { config = c },
+      destroyed: () => destroyed,
+    }).then((c) => {
+      if (destroyed) c?.destroy()
+      else connection = c
+    })
     const server = kindOfContent(ydoc) === null ? (await serverDoc)?.kind : undefined
     if (!destroyed) await mount(chooseKind(kindOfContent(ydoc), server))
   })
@@ -327,27 +241,28 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
   window.addEventListener('pagehide', onUnload)
 
   root.append(h('section', { class: 'page editor-page' },
-    h('div', { class: 'doc-bar' },
+    h('div', { class: 'doc-bar', id: 'doc-bar' },
       h('div', { class: 'doc-title' },
-        h('a', { href: appUrl('/'), 'data-link': true, class: 'back', title: 'All documents' }, '←'),
-        titleEl, titleInput, roBadge),
-      h('div', { class: 'doc-actions' }, statusEl,
+        h('a', { href: appUrl('/'), 'data-link': true, class: 'back', title: 'All documents', 'aria-label': 'All documents' }, '←'),
+        ...title.elements, roBadge),
+      h('div', { class: 'doc-actions' }, badge.element,
         h('div', { class: 'buttons' }, shareBtn, downloads.element, historyBtn))),
-    presenceEl,
+    presence.element,
     notice,
-    h('div', { class: 'workspace' }, editorHost, history.element),
+    h('div', { class: 'workspace' }, h('div', { class: 'editor-column' }, editorHost, foot.element), history.element),
     share.element))
 
   return () => {
     destroyed = true
-    clearInterval(ticker)
-    stopTracking()
+    badge.destroy()
+    stopStoring()
+    foot.destroy()
     window.removeEventListener('pagehide', onUnload)
     connection?.destroy()
     ydoc.off('update', onLocalUpdate)
     void local.destroy()
     ydoc.off('update', onContent)
-    awareness.off('change', renderPresence)
+    presence.destroy()
     stopGuard()
     editor?.destroy()
     awareness.destroy()

@@ -56,6 +56,9 @@ export function createHistoryPanel (doc: string, source: HistorySource): History
     preview.hidden = true
     preview.replaceChildren()
   }
+  // A preview below the list (seven versions fill a laptop's panel, a phone's sheet) would
+  // open out of sight: it is scrolled into view, its head first.
+  const reveal = () => preview.scrollIntoView({ block: 'nearest' })
   const errText = (err: unknown) => (err instanceof ApiError ? err.message : String(err))
 
   const describe = (v: VersionInfo) => {
@@ -75,6 +78,7 @@ export function createHistoryPanel (doc: string, source: HistorySource): History
     for (const li of list.querySelectorAll('li')) li.classList.toggle('selected', li.dataset.version === String(n))
     preview.hidden = false
     preview.replaceChildren(h('p', { class: 'muted' }, 'Loading…'))
+    reveal()
     let v: VersionInfo
     let body: HTMLElement
     try {
@@ -127,6 +131,7 @@ export function createHistoryPanel (doc: string, source: HistorySource): History
       h('div', { class: 'preview-head' }, describe(v)),
       h('div', { class: 'preview-actions' }, compare, restore),
       body)
+    reveal()
   }
 
   const showCurrent = async () => {
@@ -142,6 +147,7 @@ export function createHistoryPanel (doc: string, source: HistorySource): History
       h('div', { class: 'preview-head' }, h('span', { class: 'v-desc' }, h('span', { class: 'v-kind v-current' }, 'Now'),
         h('span', { class: 'v-meta' }, `${text.length} chars · saved as a version after 30 s without edits`))),
       body)
+    reveal()
   }
 
   const refresh = async () => {

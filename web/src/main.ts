@@ -5,6 +5,7 @@ import { currentUserName, readSession, storeUserName } from './session'
 import { renderList } from './listPage'
 import { renderEditor } from './editorPage'
 import { renderNotFound } from './notFound'
+import { registerOfflineShell } from './offlineShell'
 
 const session = readSession()
 setApiToken(session.token)
@@ -65,3 +66,4 @@ document.addEventListener('click', (e) => {
 })
 window.addEventListener('popstate', route)
 route()
+registerOfflineShell()

@@ -108,7 +108,7 @@ describe('rich schema and menus', () => {
   })
   it('offers every rendering for rich documents and the local ones for plain', () => {
     expect(downloadFormats('rich')).toEqual(['md', 'html', 'json', 'txt', 'yjs'])
-    expect(downloadFormats('text')).toEqual(['txt', 'md', 'yjs'])
+    expect(downloadFormats('text')).toEqual(['md', 'txt', 'yjs'])
   })
   it('labels the kind in words, plain text for an unknown one', () => {
     expect(kindLabel('rich')).toMatchObject({ kind: 'rich', label: 'Rich text' })
