@@ -72,6 +72,9 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Replay every stored document (snapshot, log and versions) and report each row that
+    /// does not decode or apply; exit 1 if anything is wrong (docs/operations-check.md).
+    Check(crate::check::CheckArgs),
     /// Add, list, remove or test webhook endpoints on a running server (admin key).
     Webhooks(crate::webhook_config::WebhooksCommand),
     /// Mint an access token (needs the server's secret).
