@@ -33,6 +33,7 @@ mod origin;
 pub mod peer;
 mod protocol;
 mod registry;
+mod retention;
 pub mod render;
 mod room;
 mod session;
