@@ -7,6 +7,7 @@ mod access;
 mod apply_time;
 mod bodies;
 mod bus_forgery;
+mod check;
 mod cli;
 mod client_limits;
 mod close_frames;
