@@ -38,3 +38,4 @@ mod rich;
 mod share_links;
 mod slow_commit;
 mod sync;
+mod upgrade;
