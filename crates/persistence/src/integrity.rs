@@ -55,7 +55,10 @@ pub enum Repair {
     RecountSize,
     /// The snapshot's state vector, recomputed from its state. Applied only while the
     /// snapshot still covers `upto_seq` (a compaction meanwhile wrote a new one).
-    SnapshotStateVector { upto_seq: i64, state_vector: Vec<u8> },
+    SnapshotStateVector {
+        upto_seq: i64,
+        state_vector: Vec<u8>,
+    },
     /// A version's state vector and plain text, recomputed from its state.
     VersionDerived {
         version: i64,

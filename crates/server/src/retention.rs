@@ -32,7 +32,10 @@ pub(crate) fn spawn_sweep(store: Arc<dyn Store>, keep: RetentionArgs, every: std
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            match store.prune_versions(None, &keep.at(chrono::Utc::now())).await {
+            match store
+                .prune_versions(None, &keep.at(chrono::Utc::now()))
+                .await
+            {
                 Ok(removed) => {
                     counted(removed);
                     if removed > 0 {

@@ -45,10 +45,7 @@ macro_rules! impl_check {
         impl $store {
             /// The document's rows, read at one instant (one short read transaction, so a
             /// live server's writers are not held up: WAL readers and MVCC snapshots).
-            async fn read_log_rows(
-                &self,
-                doc: &str,
-            ) -> $crate::Result<Option<$crate::LogRows>> {
+            async fn read_log_rows(&self, doc: &str) -> $crate::Result<Option<$crate::LogRows>> {
                 use sqlx::Row;
                 use $crate::store::check_sql as q;
                 let mut tx = self.pool.begin().await?;

@@ -20,11 +20,13 @@ pub use inspect::{Counts, Place, Problem};
 use crate::{config::DbArgs, render::Fields};
 
 #[derive(Debug, Args)]
-#[command(after_help = "Exit status: 0 when nothing is wrong (or everything found was \
+#[command(
+    after_help = "Exit status: 0 when nothing is wrong (or everything found was \
 repaired), 1 when a problem remains or the database could not be read.\n\
 Every problem is one line on stdout: `PROBLEM <document> <place>: <what>`, where place is \
 `log seq N`, `snapshot (up to seq N)`, `version N`, `log replay` or `document row`.\n\
-See docs/operations-check.md.")]
+See docs/operations-check.md."
+)]
 pub struct CheckArgs {
     /// Rewrite what can be rewritten without losing anything: a document's `last_seq`
     /// (only raised) and `size_bytes`, a snapshot's state vector, a version's state vector
@@ -138,7 +140,14 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     let store = tandem_persistence::open(&url).await?;
     let fields = Fields::new(args.rich_text_fields);
     let mut out = std::io::stdout().lock();
-    let outcome = check(store.as_ref(), &args.documents, &fields, args.repair, &mut out).await?;
+    let outcome = check(
+        store.as_ref(),
+        &args.documents,
+        &fields,
+        args.repair,
+        &mut out,
+    )
+    .await?;
     out.flush()?;
     if outcome.remaining() > 0 {
         std::process::exit(1);

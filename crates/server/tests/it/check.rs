@@ -33,7 +33,15 @@ async fn populate(store: &Arc<dyn Store>) {
         .await
         .unwrap();
     append(store, "beta", &updates[2..]).await;
-    version(store, "beta", VersionKind::Named, Some("first"), &state, &text).await;
+    version(
+        store,
+        "beta",
+        VersionKind::Named,
+        Some("first"),
+        &state,
+        &text,
+    )
+    .await;
     version(store, "beta", VersionKind::Auto, None, &state, &text).await;
 }
 
@@ -90,9 +98,18 @@ async fn finds_corrupt_rows(url: &str) {
     populate(&store).await;
     let clean = run_check(url, &[]);
     assert!(clean.status.success(), "{}", shown(&clean));
-    assert!(lines_with(&clean, "PROBLEM").is_empty(), "{}", shown(&clean));
     assert!(
-        lines_with(&clean, "checked 2 documents: 4 log rows, 1 snapshots, 3 versions").len() == 1,
+        lines_with(&clean, "PROBLEM").is_empty(),
+        "{}",
+        shown(&clean)
+    );
+    assert!(
+        lines_with(
+            &clean,
+            "checked 2 documents: 4 log rows, 1 snapshots, 3 versions"
+        )
+        .len()
+            == 1,
         "{}",
         shown(&clean)
     );
@@ -108,7 +125,9 @@ async fn finds_corrupt_rows(url: &str) {
         ))
         .await;
     let len = db
-        .int(&format!("SELECT CAST(length(data) AS BIGINT) FROM updates WHERE seq = {seq}"))
+        .int(&format!(
+            "SELECT CAST(length(data) AS BIGINT) FROM updates WHERE seq = {seq}"
+        ))
         .await as usize;
     let bad_row = garbage(len);
     db.exec(&format!(
@@ -181,10 +200,14 @@ async fn repairs_derived_values(url: &str) {
         .int(&format!("SELECT last_seq FROM documents WHERE id = {beta}"))
         .await;
     let size = db
-        .int(&format!("SELECT size_bytes FROM documents WHERE id = {alpha}"))
+        .int(&format!(
+            "SELECT size_bytes FROM documents WHERE id = {alpha}"
+        ))
         .await;
     let sv = db
-        .bytes(&format!("SELECT state_vector FROM snapshots WHERE document_id = {beta}"))
+        .bytes(&format!(
+            "SELECT state_vector FROM snapshots WHERE document_id = {beta}"
+        ))
         .await;
     db.exec(&format!(
         "UPDATE documents SET last_seq = 1 WHERE id = {beta};
@@ -214,17 +237,23 @@ async fn repairs_derived_values(url: &str) {
         last_seq
     );
     assert_eq!(
-        db.int(&format!("SELECT size_bytes FROM documents WHERE id = {alpha}"))
-            .await,
+        db.int(&format!(
+            "SELECT size_bytes FROM documents WHERE id = {alpha}"
+        ))
+        .await,
         size
     );
     let repaired_sv = db
-        .bytes(&format!("SELECT state_vector FROM snapshots WHERE document_id = {beta}"))
+        .bytes(&format!(
+            "SELECT state_vector FROM snapshots WHERE document_id = {beta}"
+        ))
         .await;
     assert_eq!(state_vector_of_sv(&repaired_sv), state_vector_of_sv(&sv));
     assert_eq!(
-        db.text(&format!("SELECT text FROM versions WHERE document_id = {alpha}"))
-            .await,
+        db.text(&format!(
+            "SELECT text FROM versions WHERE document_id = {alpha}"
+        ))
+        .await,
         "one two three"
     );
     assert_eq!(db.int("SELECT COUNT(*) FROM updates").await, 4);

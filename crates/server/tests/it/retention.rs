@@ -7,10 +7,11 @@ use std::sync::Arc;
 use tandem_persistence::{NewVersion, Store, VersionKind, VersionRetention};
 
 use crate::kit::{
+    ok_json,
     pg::TestDatabase,
     start,
     stored::{state_vector_of, typed, RawDb},
-    ok_json, wait_for, Api, Client, Peer, WAIT,
+    wait_for, Api, Client, Peer, WAIT,
 };
 
 async fn add(store: &Arc<dyn Store>, doc: &str, kind: VersionKind, text: &str) {
@@ -70,11 +71,17 @@ async fn prunes_by_count_and_age(url: &str) {
         keep_count: 2,
         older_than: None,
     };
-    assert_eq!(store.prune_versions(Some("counted"), &keep).await.unwrap(), 2);
+    assert_eq!(
+        store.prune_versions(Some("counted"), &keep).await.unwrap(),
+        2
+    );
     assert_eq!(numbers(&store, "counted").await, vec![2, 4, 5, 6]);
     assert_eq!(numbers(&store, "aged").await, vec![1, 2, 3, 4, 5, 6]);
     // Again: nothing more to do.
-    assert_eq!(store.prune_versions(Some("counted"), &keep).await.unwrap(), 0);
+    assert_eq!(
+        store.prune_versions(Some("counted"), &keep).await.unwrap(),
+        0
+    );
 
     // By age, every document: versions 1..=4 and 6 of `aged` are 40 days old. The latest
     // (6) stays although it is old: the next version is numbered from it.
@@ -123,7 +130,12 @@ async fn server_keeps_count(extra: &[&str]) {
             .as_array()
             .unwrap()
             .iter()
-            .map(|v| (v["version"].as_i64().unwrap(), v["kind"].as_str().unwrap().to_string()))
+            .map(|v| {
+                (
+                    v["version"].as_i64().unwrap(),
+                    v["kind"].as_str().unwrap().to_string(),
+                )
+            })
             .collect()
     };
     a.append("one").await;
@@ -168,7 +180,8 @@ async fn sweep_at_start(url: &str, extra: &[&str]) {
     history(&store, "asleep").await;
     let mut db = RawDb::connect(url).await;
     let old = db.days_ago(10);
-    db.exec(&format!("UPDATE versions SET created_at = {old}")).await;
+    db.exec(&format!("UPDATE versions SET created_at = {old}"))
+        .await;
     drop(store);
     let mut args = vec!["--keep-versions-days", "7"];
     args.extend_from_slice(extra);

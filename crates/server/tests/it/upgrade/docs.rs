@@ -86,11 +86,7 @@ pub const DOCS: &[FixtureDoc] = &[
     FixtureDoc {
         name: "unicode.txt",
         title: "Ünïcode 🚀",
-        edits: &[
-            Append("héllo wörld "),
-            Append("🚀 — 日本語"),
-            Delete(6, 6),
-        ],
+        edits: &[Append("héllo wörld "), Append("🚀 — 日本語"), Delete(6, 6)],
         snapshot_after: 3,
         versions: &[v("named", Some("ß ∑ 🚀"), 3, &["Dee"])],
     },
@@ -157,4 +153,3 @@ pub fn type_doc(index: usize, doc: &FixtureDoc) -> Typed {
 pub fn state_vector(state: &[u8]) -> Vec<u8> {
     crate::kit::stored::state_vector_of(state)
 }
-

@@ -74,7 +74,12 @@ async fn insert_docs(db: &mut RawDb, schema: u32) {
                 ts(at(i, n + 1))
             ))
             .await;
-            seqs.push(db.int(&format!("SELECT MAX(seq) FROM updates WHERE document_id = {id}")).await);
+            seqs.push(
+                db.int(&format!(
+                    "SELECT MAX(seq) FROM updates WHERE document_id = {id}"
+                ))
+                .await,
+            );
         }
         if doc.snapshot_after > 0 {
             let k = doc.snapshot_after;
@@ -95,7 +100,10 @@ async fn insert_docs(db: &mut RawDb, schema: u32) {
             let text = typed.texts[version.after].replace('\'', "''");
             let label = version.label.map_or("NULL".into(), |l| format!("'{l}'"));
             let (authored, authors) = match schema >= 2 {
-                true => (", authors", format!(", '{}'", serde_json::json!(version.authors))),
+                true => (
+                    ", authors",
+                    format!(", '{}'", serde_json::json!(version.authors)),
+                ),
                 false => ("", String::new()),
             };
             db.exec(&format!(
@@ -156,12 +164,19 @@ async fn sqlite_fixture(schema: u32) -> String {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("f.db").display());
     let (migrations, _) = migrations_upto("sqlite", schema);
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    Migrator::new(migrations.path()).await.unwrap().run(&mut conn).await.unwrap();
+    Migrator::new(migrations.path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
     fixed_bookkeeping(&mut conn).await;
     conn.close().await.unwrap();
     let mut db = RawDb::connect(&url).await;
     insert_docs(&mut db, schema).await;
-    let RawDb::Sqlite(conn) = &mut db else { unreachable!() };
+    let RawDb::Sqlite(conn) = &mut db else {
+        unreachable!()
+    };
     let mut out = header("sqlite", schema);
     // Tables, then indexes, then views, each as SQLite recorded its statement.
     let ddl: Vec<(String, String, String)> = sqlx::query_as(
@@ -210,14 +225,24 @@ async fn postgres_fixture(schema: u32) -> String {
     let test_db = TestDatabase::create("fixture").await;
     let (migrations, texts) = migrations_upto("postgres", schema);
     let mut conn = sqlx::PgConnection::connect(&test_db.url).await.unwrap();
-    Migrator::new(migrations.path()).await.unwrap().run(&mut conn).await.unwrap();
+    Migrator::new(migrations.path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
     fixed_bookkeeping(&mut conn).await;
     conn.close().await.unwrap();
     let mut db = RawDb::connect(&test_db.url).await;
     insert_docs(&mut db, schema).await;
-    let RawDb::Postgres(conn) = &mut db else { unreachable!() };
+    let RawDb::Postgres(conn) = &mut db else {
+        unreachable!()
+    };
     // Timestamps are written out in UTC whatever the server's zone.
-    sqlx::query("SET TIME ZONE 'UTC'").execute(&mut *conn).await.unwrap();
+    sqlx::query("SET TIME ZONE 'UTC'")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
     let mut out = header("postgres", schema);
     // The schema is what the migrations made: their own text, then sqlx's bookkeeping.
     for text in texts {

@@ -24,7 +24,9 @@ fn fixture(backend: &str, schema: u32) -> String {
 
 /// Everything the fixture's documents hold, as the current store reads it.
 async fn expect_documents(url: &str, schema: u32) {
-    let store = tandem_persistence::open(url).await.expect("open and migrate");
+    let store = tandem_persistence::open(url)
+        .await
+        .expect("open and migrate");
     let listed = store.list_documents().await.unwrap();
     assert_eq!(listed.len(), DOCS.len(), "documents: {listed:?}");
     for (i, doc) in DOCS.iter().enumerate() {
@@ -37,13 +39,22 @@ async fn expect_documents(url: &str, schema: u32) {
         assert_eq!(info.title, title, "title of {}", doc.name);
         let mut versions = store.list_versions(doc.name).await.unwrap();
         versions.reverse();
-        assert_eq!(versions.len(), doc.versions.len(), "versions of {}", doc.name);
+        assert_eq!(
+            versions.len(),
+            doc.versions.len(),
+            "versions of {}",
+            doc.name
+        );
         for (n, (got, want)) in versions.iter().zip(doc.versions).enumerate() {
             let number = n as i64 + 1;
             assert_eq!(got.version, number);
             assert_eq!(got.kind.as_str(), want.kind, "{} v{number}", doc.name);
             assert_eq!(got.label.as_deref(), want.label, "{} v{number}", doc.name);
-            let authors: Vec<&str> = if schema >= 2 { want.authors.to_vec() } else { vec![] };
+            let authors: Vec<&str> = if schema >= 2 {
+                want.authors.to_vec()
+            } else {
+                vec![]
+            };
             assert_eq!(got.authors, authors, "{} v{number}", doc.name);
             let full = store.version(doc.name, number).await.unwrap().unwrap();
             let text = &typed.texts[want.after];
@@ -52,7 +63,12 @@ async fn expect_documents(url: &str, schema: u32) {
                 snapshot: Some(full.state),
                 ..Default::default()
             };
-            assert_eq!(&stored_text(&replayed), text, "{} v{number} state", doc.name);
+            assert_eq!(
+                &stored_text(&replayed),
+                text,
+                "{} v{number} state",
+                doc.name
+            );
         }
     }
 }
@@ -68,7 +84,8 @@ async fn serve_and_edit(url: &str) {
         assert_eq!(&res.text().await.unwrap(), typed.texts.last().unwrap());
     }
     let mut a = Client::connect(&server.ws("meeting-notes")).await;
-    a.pump_until(|c| c.text() == "Agenda\n2. Hiring\n", WAIT).await;
+    a.pump_until(|c| c.text() == "Agenda\n2. Hiring\n", WAIT)
+        .await;
     a.append("3. Launch\n").await;
     a.pump_until(|c| c.received_updates >= 1, WAIT).await;
     wait_for("the edit served", || async {
