@@ -295,3 +295,48 @@ async fn check_repairs_derived_values_postgres() {
     let db = TestDatabase::create("check_repair").await;
     repairs_derived_values(&db.url).await;
 }
+
+/// `tandem check` while the server commits, compacts (every 5 updates) and takes versions:
+/// each run reads every document consistently (no false problem) and the edits go on.
+async fn checks_a_live_database(url: &str) {
+    use crate::kit::{start, Client, Peer, WAIT};
+    let server = start(&[
+        "--database-url",
+        url,
+        "--compact-updates",
+        "5",
+        "--version-idle-secs",
+        "1",
+    ])
+    .await;
+    let mut a = Client::connect(&server.ws("live")).await;
+    let url = url.to_string();
+    let checks = std::thread::spawn(move || {
+        (0..3)
+            .map(|_| run_check(&url, &[]))
+            .collect::<Vec<std::process::Output>>()
+    });
+    let mut sent = 0;
+    while !checks.is_finished() || sent < 20 {
+        a.append("x").await;
+        sent += 1;
+        a.pump_until(|c| c.received_updates >= sent, WAIT).await;
+    }
+    for out in checks.join().unwrap() {
+        assert!(out.status.success(), "{}", shown(&out));
+        assert!(lines_with(&out, "PROBLEM").is_empty(), "{}", shown(&out));
+    }
+    assert_eq!(a.text(), "x".repeat(sent as usize));
+}
+
+#[tokio::test]
+async fn check_runs_beside_a_live_server_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    checks_a_live_database(&sqlite_url(&dir)).await;
+}
+
+#[tokio::test]
+async fn check_runs_beside_a_live_server_postgres() {
+    let db = TestDatabase::create("check_live").await;
+    checks_a_live_database(&db.url).await;
+}
