@@ -137,6 +137,15 @@ pub async fn check(
 /// The command: opens the database, checks, and exits 1 if a problem remains.
 pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
     let url = args.db.url()?;
+    // Opening a SQLite URL creates the file: a mistyped path would "check" a new, empty
+    // database and pass.
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        anyhow::ensure!(
+            path == ":memory:" || std::path::Path::new(path).exists(),
+            "no database at {path}"
+        );
+    }
     let store = tandem_persistence::open(&url).await?;
     let fields = Fields::new(args.rich_text_fields);
     let mut out = std::io::stdout().lock();

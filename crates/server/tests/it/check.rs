@@ -340,3 +340,16 @@ async fn check_runs_beside_a_live_server_postgres() {
     let db = TestDatabase::create("check_live").await;
     checks_a_live_database(&db.url).await;
 }
+
+#[test]
+fn check_refuses_a_missing_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_check(&sqlite_url(&dir), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no database at"),
+        "{}",
+        shown(&out)
+    );
+    assert!(!dir.path().join("tandem.db").exists());
+}
