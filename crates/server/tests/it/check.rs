@@ -326,7 +326,7 @@ async fn checks_a_live_database(url: &str) {
         assert!(out.status.success(), "{}", shown(&out));
         assert!(lines_with(&out, "PROBLEM").is_empty(), "{}", shown(&out));
     }
-    assert_eq!(a.text(), "x".repeat(sent as usize));
+    assert_eq!(a.text(), "x".repeat(sent));
 }
 
 #[tokio::test]
