@@ -12,6 +12,7 @@
 mod durability;
 mod error;
 mod feed;
+mod integrity;
 mod migrations;
 mod store;
 mod types;
@@ -20,6 +21,7 @@ mod webhooks;
 pub use durability::{Durability, UnknownDurability};
 pub use error::StoreError;
 pub use feed::{ChangePage, ChangeRow, Compacted, FeedFilter, FeedItem};
+pub use integrity::{LogRows, Repair, SnapshotRow, VersionRetention};
 pub use store::{open, open_with, postgres::PostgresStore, sqlite::SqliteStore, Store};
 pub use types::*;
 pub use webhooks::{Attempt, DocWork, Endpoint, Message, NewEndpoint, WebhookStore};

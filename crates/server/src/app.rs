@@ -114,6 +114,11 @@ pub async fn start_with_store(
         }
         None => None,
     };
+    crate::retention::spawn_sweep(
+        store.clone(),
+        config.retention,
+        crate::config::RETENTION_SWEEP_EVERY,
+    );
     let writer = Writer::spawn(store.clone(), Duration::from_millis(config.group_commit_ms));
     let holds = Holds::new(
         HoldLimits {

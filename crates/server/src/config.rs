@@ -12,8 +12,10 @@ mod cluster_args;
 mod edge_limits;
 #[cfg(test)]
 mod reference;
+mod retention;
 pub use cluster_args::ClusterArgs;
 pub use edge_limits::{parse_origin, EdgeLimits};
+pub use retention::{RetentionArgs, SWEEP_EVERY as RETENTION_SWEEP_EVERY};
 
 /// Removes settings given with an empty value (`TANDEM_SECRET=`), so they mean "not set".
 ///
@@ -76,6 +78,9 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Replay every stored document (snapshot, log and versions) and report each row that
+    /// does not decode or apply; exit 1 if anything is wrong (docs/operations-check.md).
+    Check(crate::check::CheckArgs),
     /// Add, list, remove or test webhook endpoints on a running server (admin key).
     Webhooks(crate::webhook_config::WebhooksCommand),
     /// Mint an access token (needs the server's secret).
@@ -191,6 +196,9 @@ pub struct ServeConfig {
     /// ... and at least this often during long editing sessions.
     #[arg(long, env = "TANDEM_VERSION_INTERVAL_SECS", default_value_t = 600)]
     pub version_interval_secs: u64,
+    /// How many automatic versions are kept (docs/operations-check.md, "Retention").
+    #[command(flatten)]
+    pub retention: RetentionArgs,
     /// Update bytes held in memory while the database is unreachable; past it, edits are
     /// refused (clients keep them and resend on reconnect).
     #[arg(long, env = "TANDEM_MAX_UNWRITTEN_BYTES", default_value_t = 64 * 1024 * 1024)]

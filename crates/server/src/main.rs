@@ -55,6 +55,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", auth.mint(&claims).context("minting token")?);
             Ok(())
         }
+        Some(Command::Check(args)) => tandem::check::run(args).await,
         Some(Command::Feed(args)) => tandem::feed_client::follow(args).await,
         Some(Command::Healthcheck { listen }) => healthcheck(listen),
         Some(Command::Webhooks(cmd)) => tandem::webhooks_command(cmd).await,

@@ -22,6 +22,7 @@ pub(crate) const AUTH_REFUSED: &str = "tandem_auth_refusals_total";
 pub(crate) const UNWRITTEN_BYTES: &str = "tandem_unwritten_bytes";
 pub(crate) const COMPACTIONS: &str = "tandem_compactions_total";
 pub(crate) const VERSIONS: &str = "tandem_versions_created_total";
+pub(crate) const VERSIONS_PRUNED: &str = "tandem_versions_pruned_total";
 pub(crate) const AWARENESS_REFUSED: &str = "tandem_awareness_refused_total";
 pub(crate) const LIMIT_REFUSALS: &str = "tandem_limit_refusals_total";
 /// Requests refused by a check on the request itself (type, body, path, origin), by reason.
@@ -104,6 +105,10 @@ pub(crate) fn describe() {
     );
     describe_counter!(COMPACTIONS, "Log compactions into a snapshot");
     describe_counter!(VERSIONS, "History versions created, by kind");
+    describe_counter!(
+        VERSIONS_PRUNED,
+        "Automatic versions deleted by retention (TANDEM_KEEP_VERSIONS_*)"
+    );
     describe_counter!(
         AWARENESS_REFUSED,
         "Awareness entries dropped: another peer's client id, too many ids, by reason"
@@ -277,6 +282,7 @@ pub(crate) fn register_zeroes() {
     for k in VERSION_KINDS {
         counter!(VERSIONS, "kind" => k).increment(0);
     }
+    counter!(VERSIONS_PRUNED).increment(0);
     // Registering the histogram makes it render with empty buckets.
     let _ = histogram!(PERSIST_SECONDS);
     let _ = histogram!(WRITE_QUEUE_SECONDS);

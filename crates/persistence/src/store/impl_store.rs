@@ -18,6 +18,7 @@ macro_rules! impl_store {
     ($store:ty, $row:ty, $conn:ty, $backend:literal) => {
         super::log_sql::impl_log!($store);
         super::feed_sql::impl_feed!($store);
+        super::check_sql::impl_check!($store);
 
         impl $store {
             /// Adds a version of the document with id `id`, numbered after its latest.
@@ -308,6 +309,22 @@ macro_rules! impl_store {
                         state: row.try_get("state")?,
                     })),
                 }
+            }
+
+            async fn log_rows(&self, doc: &str) -> $crate::Result<Option<$crate::LogRows>> {
+                self.read_log_rows(doc).await
+            }
+
+            async fn repair(&self, doc: &str, repair: &$crate::Repair) -> $crate::Result<bool> {
+                self.apply_repair(doc, repair).await
+            }
+
+            async fn prune_versions(
+                &self,
+                doc: Option<&str>,
+                keep: &$crate::VersionRetention,
+            ) -> $crate::Result<u64> {
+                self.prune_auto_versions(doc, keep).await
             }
 
             fn webhooks(&self) -> Option<&dyn $crate::WebhookStore> {

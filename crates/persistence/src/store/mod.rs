@@ -1,5 +1,6 @@
 //! The storage interface and the choice of backend.
 
+mod check_sql;
 mod feed_sql;
 mod impl_store;
 mod impl_webhooks;
@@ -15,7 +16,8 @@ use async_trait::async_trait;
 
 use crate::{
     AppendItem, Appended, ChangePage, CompactStats, ContentKind, DocumentInfo, Durability,
-    FeedFilter, NewVersion, Result, Snapshot, StoreError, StoredDoc, Version, VersionInfo,
+    FeedFilter, LogRows, NewVersion, Repair, Result, Snapshot, StoreError, StoredDoc, Version,
+    VersionInfo, VersionRetention,
 };
 
 /// Durable home of documents. Every method is one transaction: a crash between two calls
@@ -144,6 +146,26 @@ pub trait Store: Send + Sync + 'static {
     async fn list_versions(&self, doc: &str) -> Result<Vec<VersionInfo>>;
 
     async fn version(&self, doc: &str, version: i64) -> Result<Option<Version>>;
+
+    /// The document's log row by row with sequence numbers, its snapshot and counters, read
+    /// at one instant, for `tandem check` (see `crate::integrity`).
+    async fn log_rows(&self, _doc: &str) -> Result<Option<LogRows>> {
+        Err(StoreError::Unavailable(
+            "this store cannot list its rows".into(),
+        ))
+    }
+
+    /// Rewrites one derived value (see [`Repair`]); false if there was nothing to change
+    /// or the document is gone.
+    async fn repair(&self, _doc: &str, _repair: &Repair) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// Deletes the automatic versions `keep` lets go, of one document or (`None`) of all;
+    /// returns how many.
+    async fn prune_versions(&self, _doc: Option<&str>, _keep: &VersionRetention) -> Result<u64> {
+        Ok(0)
+    }
 
     /// Cheap round trip used by readiness checks.
     async fn ping(&self) -> Result<()>;

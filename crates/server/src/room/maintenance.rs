@@ -162,6 +162,7 @@ impl Room {
         let name = self.name.clone();
         let clustered = self.ctx.cluster.is_some();
         let fields = self.ctx.settings.rich_fields.clone();
+        let keep = self.ctx.settings.retention;
         self.upkeep.spawn(async move {
             let material = match stored_material(&store, &name, clustered, &fields, material).await
             {
@@ -171,7 +172,7 @@ impl Room {
                     return;
                 }
             };
-            match store_version(&store, &name, &material).await {
+            match store_version(&store, &name, &material, &keep).await {
                 Ok(Some(info)) => {
                     let _ = done.send(Ok(info));
                 }
@@ -233,7 +234,10 @@ impl Room {
             let material =
                 stored_material(&self.ctx.store, &self.name, clustered, fields, material);
             let stored = match material.await {
-                Ok(material) => store_version(&self.ctx.store, &self.name, &material).await,
+                Ok(material) => {
+                    let keep = &self.ctx.settings.retention;
+                    store_version(&self.ctx.store, &self.name, &material, keep).await
+                }
                 Err(err) => Err(err),
             };
             match stored {
@@ -349,10 +353,12 @@ async fn compact(store: &Arc<dyn Store>, name: &str, snapshot: &Snapshot) -> boo
 
 /// Stores a version. An automatic one is skipped (`None`) when the latest version already
 /// holds this state: with several instances holding the document, each one's timer fires.
+/// A new automatic version may let an old one go (`keep`, `retention.rs`).
 async fn store_version(
     store: &Arc<dyn Store>,
     name: &str,
     material: &NewVersion,
+    keep: &crate::config::RetentionArgs,
 ) -> Result<Option<VersionInfo>, StoreError> {
     // The state vector alone misses deletions, which add no clock; with the text they tell
     // the states apart (a state vector's bytes depend on hash order).
@@ -372,6 +378,9 @@ async fn store_version(
     };
     if let Ok(Some(_)) = result {
         metrics::counter!(m::VERSIONS, "kind" => material.kind.as_str()).increment(1);
+        if material.kind == VersionKind::Auto {
+            crate::retention::prune_document(store, name, keep).await;
+        }
     }
     result
 }

@@ -17,6 +17,8 @@ pub(crate) struct RoomSettings {
     pub compact_bytes: u64,
     pub version_idle: Duration,
     pub version_interval: Duration,
+    /// How many automatic versions are kept (`retention.rs`).
+    pub retention: crate::config::RetentionArgs,
     pub max_unwritten_bytes: usize,
     pub awareness_timeout: Duration,
     /// Awareness client ids one peer may own (see `presence`).
@@ -51,6 +53,7 @@ impl RoomSettings {
             compact_bytes: config.compact_bytes.max(1),
             version_idle: Duration::from_secs(config.version_idle_secs),
             version_interval: Duration::from_secs(config.version_interval_secs),
+            retention: config.retention,
             max_unwritten_bytes: config.max_unwritten_bytes,
             awareness_timeout: Duration::from_secs(config.awareness_timeout_secs.max(1)),
             max_awareness_clients: config.max_awareness_clients.max(1),

@@ -18,6 +18,7 @@ pub mod poll;
 pub mod process;
 pub mod server;
 pub mod sse;
+pub mod stored;
 pub mod typing;
 pub mod ws;
 
