@@ -68,7 +68,7 @@ use crate::{error::ErrorBody, openapi_parts::Refused, ops, share, transport};
         transport::poll::close,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&Credentials),
+    modifiers(&Credentials, &OperationIds),
     security(("bearer" = []), ("token" = [])),
     tags(
         (name = "server", description = "What the server offers"),
@@ -108,6 +108,33 @@ impl Modify for Credentials {
                 "A token in the query, for clients that cannot set headers (WebSocket, EventSource)",
             ))),
         );
+    }
+}
+
+/// Operation ids from the method and path (`get_api_documents_doc`): unique by
+/// construction, where handler names (`open`, `send`, `delete`) repeat across modules.
+struct OperationIds;
+
+impl Modify for OperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let words: Vec<&str> = path
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .collect();
+            let ops = [
+                ("get", &mut item.get),
+                ("post", &mut item.post),
+                ("put", &mut item.put),
+                ("patch", &mut item.patch),
+                ("delete", &mut item.delete),
+            ];
+            for (method, op) in ops {
+                if let Some(op) = op {
+                    op.operation_id = Some(format!("{method}_{}", words.join("_")));
+                }
+            }
+        }
     }
 }
 
@@ -182,6 +209,13 @@ mod tests {
     fn the_document_is_openapi_3_1_with_its_schemas() {
         let doc: serde_json::Value = serde_json::from_str(rendered()).unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        let mut ids = BTreeSet::new();
+        for item in doc["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                let id = op["operationId"].as_str().unwrap().to_string();
+                assert!(ids.insert(id.clone()), "operationId {id} is used twice");
+            }
+        }
         // Every `$ref` points at a schema the document holds.
         let schemas = doc["components"]["schemas"].as_object().unwrap();
         let text = rendered();

@@ -31,7 +31,7 @@ pub(crate) struct VersionList {
 #[allow(dead_code)] // described, never built: parsed by `parse_version`
 pub(crate) struct VersionPath {
     /// The version's number (a positive integer; anything else is refused with 400).
-    #[param(minimum = 1)]
+    #[param(minimum = 1, example = 1)]
     n: i64,
 }
 
