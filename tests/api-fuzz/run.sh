@@ -13,7 +13,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-REPORT="${1:?usage: tests/api-fuzz/run.sh JUNIT_REPORT}"
+REPORT="$(realpath -m "${1:?usage: tests/api-fuzz/run.sh JUNIT_REPORT}")"
 ST="${SCHEMATHESIS:-${TANDEM_CACHE:-$HOME/.cache/tandem}/schemathesis/bin/schemathesis}"
 BIN="${TANDEM_BIN:-$ROOT/target/debug/tandem}"
 [[ -x "$ST" ]] || { echo "schemathesis not found at $ST (scripts/lib/system.sh setup_schemathesis installs it)" >&2; exit 1; }
@@ -64,7 +64,8 @@ seed=()
 rc=0
 # GET /sse/{doc} is left out: a valid request opens an endless event stream (its refusals
 # are the same edge checks as the other document routes, which are fuzzed).
-"$ST" --config-file "$HERE/schemathesis.toml" --no-color run "$BASE/api/openapi.json" \
+# From the scratch directory: schemathesis keeps a cache of what it found in the current one.
+(cd "$WORK" && "$ST" --config-file "$HERE/schemathesis.toml" --no-color run "$BASE/api/openapi.json" \
   --url "$BASE" \
   --header "Authorization: Bearer $ADMIN_KEY" \
   --checks not_a_server_error,response_schema_conformance,content_type_conformance \
@@ -78,7 +79,7 @@ rc=0
   --generation-database none \
   --warnings off \
   --report junit --report-junit-path "$REPORT" \
-  "${seed[@]}" || rc=$?
+  "${seed[@]}") || rc=$?
 if grep -qi "panicked" "$WORK/server.log"; then
   echo "the server panicked during the run:" >&2
   grep -i -A5 "panicked" "$WORK/server.log" >&2

@@ -99,6 +99,8 @@ pub(crate) struct PollQuery {
 pub(crate) async fn receive(
     State(state): State<SharedState>,
     _: Enabled<edge::Poll>,
+    // A bad name is refused as one, before the session is looked up.
+    _: edge::Doc,
     Path((doc, id)): Path<(String, String)>,
     creds: Credentials,
     q: Result<Query<PollQuery>, QueryRejection>,
@@ -169,6 +171,8 @@ pub(crate) async fn receive(
 pub(crate) async fn send(
     State(state): State<SharedState>,
     _: Enabled<edge::Poll>,
+    // A bad name is refused as one, before the session is looked up.
+    _: edge::Doc,
     Path((doc, id)): Path<(String, String)>,
     creds: Credentials,
     req: Request,
@@ -221,6 +225,7 @@ pub(crate) async fn deliver(
 )]
 pub(crate) async fn close(
     State(state): State<SharedState>,
+    _: edge::Doc,
     Path((doc, id)): Path<(String, String)>,
     creds: Credentials,
 ) -> Result<StatusCode, ApiError> {

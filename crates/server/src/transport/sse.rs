@@ -162,6 +162,7 @@ where
 pub(crate) async fn send(
     State(state): State<SharedState>,
     _: Enabled<edge::Sse>,
+    _: edge::Doc,
     Path((doc, id)): Path<(String, String)>,
     creds: Credentials,
     req: axum::extract::Request,
@@ -177,8 +178,9 @@ pub(crate) async fn send(
 )]
 pub(crate) async fn close(
     state: State<SharedState>,
+    doc: edge::Doc,
     path: Path<(String, String)>,
     creds: Credentials,
 ) -> Result<StatusCode, ApiError> {
-    super::poll::close(state, path, creds).await
+    super::poll::close(state, doc, path, creds).await
 }
