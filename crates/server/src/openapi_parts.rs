@@ -30,7 +30,10 @@ impl utoipa::IntoResponses for Refused {
 pub(crate) struct DocPath {
     /// The document's name: ASCII letters, digits and `-_.~:`, 1 to 128 bytes, not
     /// starting with a dot (anything else is refused with 400).
-    #[param(pattern = "^[A-Za-z0-9_~:-][A-Za-z0-9._~:-]{0,127}$", example = "notes")]
+    #[param(
+        pattern = "^[A-Za-z0-9_~:-][A-Za-z0-9._~:-]{0,127}$",
+        example = "notes"
+    )]
     doc: String,
 }
 

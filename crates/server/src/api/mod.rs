@@ -95,7 +95,11 @@ async fn config(State(state): State<SharedState>) -> Json<ServerConfig> {
     .collect();
     Json(ServerConfig {
         transports,
-        auth: if state.auth.token_mode() { "token" } else { "open" },
+        auth: if state.auth.token_mode() {
+            "token"
+        } else {
+            "open"
+        },
         // Whether listing and deleting documents need the admin key, or are impossible for
         // want of one (the editor asks for the key, or hides what nobody can do).
         admin: if state.auth.admin_open() {

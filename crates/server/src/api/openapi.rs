@@ -7,9 +7,7 @@ use std::sync::OnceLock;
 
 use axum::{http::header, response::IntoResponse};
 use utoipa::{
-    openapi::{
-        security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
-    },
+    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
     Modify, OpenApi,
 };
 
@@ -141,7 +139,11 @@ impl Modify for OperationIds {
 /// The document, rendered once: it does not change while the server runs.
 fn rendered() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| ApiDoc::openapi().to_json().expect("the document serializes"))
+    JSON.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_json()
+            .expect("the document serializes")
+    })
 }
 
 #[utoipa::path(

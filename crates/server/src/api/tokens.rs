@@ -93,8 +93,5 @@ pub(super) async fn mint_token(
     let token = state.auth.mint(&claims).ok_or_else(|| {
         ApiError::bad_request("the server has no TANDEM_SECRET: tokens are not used")
     })?;
-    Ok((
-        StatusCode::CREATED,
-        Json(MintedToken { token, claims }),
-    ))
+    Ok((StatusCode::CREATED, Json(MintedToken { token, claims })))
 }
