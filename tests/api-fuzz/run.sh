@@ -45,19 +45,45 @@ TANDEM_LISTEN="127.0.0.1:$PORT" \
   "$BIN" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 
-for _ in $(seq 1 200); do
-  curl -fsS "$BASE/readyz" >/dev/null 2>&1 && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { echo "the server exited:" >&2; cat "$WORK/server.log" >&2; exit 1; }
-  sleep 0.1
-done
-curl -fsS "$BASE/readyz" >/dev/null || { echo "the server did not become ready" >&2; cat "$WORK/server.log" >&2; exit 1; }
+# Ready, then the document the OpenAPI examples name (`notes`, version 1), so the examples
+# phase reads and edits a real one and its answers are checked against the success schemas
+# too. Python's urllib rather than curl: python3 is there already (schemathesis needs it).
+if ! python3 - "$BASE" "$ADMIN_KEY" "$SERVER_PID" <<'PY'; then
+import os, sys, time, urllib.request
 
-# The document the OpenAPI examples name (`notes`, version 1), so the examples phase reads
-# and edits a real one and its answers are checked against the success schemas too.
-api() { curl -fsS -H "Authorization: Bearer $ADMIN_KEY" "$@" >/dev/null; }
-api -X POST -H 'Content-Type: application/json' -d '{"name":"notes","title":"Notes","kind":"rich"}' "$BASE/api/documents"
-api -X PUT -H 'Content-Type: text/markdown' --data-binary $'# Notes\n\nSome *text*.' "$BASE/api/documents/notes/content"
-api -X POST -H 'Content-Type: application/json' -d '{"label":"first"}' "$BASE/api/documents/notes/versions"
+base, key, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+def call(method, path, body=None, kind=None, auth=True):
+    req = urllib.request.Request(base + path, data=body, method=method)
+    if auth:
+        req.add_header("Authorization", "Bearer " + key)
+    if kind:
+        req.add_header("Content-Type", kind)
+    with urllib.request.urlopen(req, timeout=10) as res:
+        return res.status
+
+deadline = time.time() + 30
+while True:
+    try:
+        if call("GET", "/readyz", auth=False) == 200:
+            break
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        sys.exit("the server exited")
+    if time.time() > deadline:
+        sys.exit("the server did not become ready within 30 s")
+    time.sleep(0.1)
+call("POST", "/api/documents", b'{"name":"notes","title":"Notes","kind":"rich"}', "application/json")
+call("PUT", "/api/documents/notes/content", b"# Notes\n\nSome *text*.", "text/markdown")
+call("POST", "/api/documents/notes/versions", b'{"label":"first"}', "application/json")
+PY
+  echo "could not start and seed the server; its log:" >&2
+  cat "$WORK/server.log" >&2
+  exit 1
+fi
 
 seed=()
 [[ -z "${TANDEM_FUZZ_SEED:-}" ]] || seed=(--seed "$TANDEM_FUZZ_SEED")
