@@ -95,7 +95,7 @@ rc=0
   --url "$BASE" \
   --header "Authorization: Bearer $ADMIN_KEY" \
   --checks not_a_server_error,response_schema_conformance,content_type_conformance \
-  --phases examples,coverage,fuzzing \
+  --phases examples,coverage,fuzzing,stateful \
   --max-examples "${TANDEM_FUZZ_EXAMPLES:-30}" \
   --generation-with-security-parameters false \
   --exclude-path-regex '^/sse/\{doc\}$' \

@@ -118,7 +118,18 @@ const NAME_ATTEMPTS: usize = 20;
     summary = "Create a document, by name or from a title",
     request_body = CreateBody,
     responses(
-        (status = 201, body = DocumentView),
+        (status = 201, body = DocumentView, links(
+            ("show" = (operation_id = "get_api_documents_doc",
+                parameters(("doc" = "$response.body#/name")))),
+            ("text" = (operation_id = "get_api_documents_doc_text",
+                parameters(("doc" = "$response.body#/name")))),
+            ("versions" = (operation_id = "get_api_documents_doc_versions",
+                parameters(("doc" = "$response.body#/name")))),
+            ("name_version" = (operation_id = "post_api_documents_doc_versions",
+                parameters(("doc" = "$response.body#/name")))),
+            ("poll" = (operation_id = "post_poll_doc",
+                parameters(("doc" = "$response.body#/name")))),
+        )),
         (status = 409, description = "The name is taken", body = ErrorBody),
         Refused,
     )

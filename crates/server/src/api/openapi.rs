@@ -140,10 +140,39 @@ impl Modify for OperationIds {
 fn rendered() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
     JSON.get_or_init(|| {
-        ApiDoc::openapi()
-            .to_json()
-            .expect("the document serializes")
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+        link_fields(&mut doc);
+        doc.to_string()
     })
+}
+
+/// utoipa 5 writes a response link's `operationId` as `operation_id` (and `operationRef` as
+/// `operation_ref`), which OpenAPI tools reject; renamed here.
+fn link_fields(doc: &mut serde_json::Value) {
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    let responses = paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op["responses"].as_object_mut())
+        .flat_map(|responses| responses.values_mut());
+    for response in responses {
+        let Some(links) = response.get_mut("links").and_then(|l| l.as_object_mut()) else {
+            continue;
+        };
+        for link in links.values_mut().filter_map(|l| l.as_object_mut()) {
+            for (from, to) in [
+                ("operation_id", "operationId"),
+                ("operation_ref", "operationRef"),
+            ] {
+                if let Some(value) = link.remove(from) {
+                    link.insert(to.to_string(), value);
+                }
+            }
+        }
+    }
 }
 
 #[utoipa::path(
@@ -218,6 +247,27 @@ mod tests {
                 assert!(ids.insert(id.clone()), "operationId {id} is used twice");
             }
         }
+        // Every response link names an operation that exists.
+        let mut links = 0;
+        for item in doc["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                for response in op["responses"].as_object().unwrap().values() {
+                    for link in response["links"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|l| l.values())
+                    {
+                        let target = link["operationId"].as_str().expect("a link's operationId");
+                        assert!(ids.contains(target), "a link to unknown operation {target}");
+                        links += 1;
+                    }
+                }
+            }
+        }
+        assert!(
+            links > 0,
+            "the document has response links (schemathesis follows them)"
+        );
         // Every `$ref` points at a schema the document holds.
         let schemas = doc["components"]["schemas"].as_object().unwrap();
         let text = rendered();

@@ -118,7 +118,12 @@ pub(crate) struct VersionBody {
     params(DocPath),
     request_body(content = Option<VersionBody>, content_type = "application/json"),
     responses(
-        (status = 201, body = VersionInfo),
+        (status = 201, body = VersionInfo, links(
+            ("read" = (operation_id = "get_api_documents_doc_versions_n", parameters(
+                ("doc" = "$request.path.doc"), ("n" = "$response.body#/version")))),
+            ("state" = (operation_id = "get_api_documents_doc_versions_n_state", parameters(
+                ("doc" = "$request.path.doc"), ("n" = "$response.body#/version")))),
+        )),
         (status = 409, description = "Too many named versions", body = ErrorBody),
         Refused,
     )

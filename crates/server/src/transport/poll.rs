@@ -49,7 +49,17 @@ pub(crate) struct PollBatch {
     post, path = "/poll/{doc}", tag = "transports",
     summary = "Open a long-polling session to the document",
     params(crate::openapi_parts::DocPath),
-    responses((status = 201, body = PollSession), crate::openapi_parts::Refused)
+    responses(
+        (status = 201, body = PollSession, links(
+            ("receive" = (operation_id = "get_poll_doc_session", parameters(
+                ("doc" = "$request.path.doc"), ("session" = "$response.body#/session")))),
+            ("send" = (operation_id = "post_poll_doc_session", parameters(
+                ("doc" = "$request.path.doc"), ("session" = "$response.body#/session")))),
+            ("close" = (operation_id = "delete_poll_doc_session", parameters(
+                ("doc" = "$request.path.doc"), ("session" = "$response.body#/session")))),
+        )),
+        crate::openapi_parts::Refused,
+    )
 )]
 pub(crate) async fn open(
     State(state): State<SharedState>,
