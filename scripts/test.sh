@@ -66,6 +66,7 @@ setup rust "" -- setup_rust
 setup "system packages" "" -- setup_system_tools
 setup postgres "" -- setup_postgres
 setup chromium "" -- setup_chromium
+setup schemathesis "" -- setup_schemathesis
 for dir in "${NODE_DIRS[@]}"; do
   if has_node_project "$dir"; then setup "npm ci $dir" "" -- npm_ci "$dir"; else
     skip "npm ci $dir" "$dir/package.json does not exist yet"
@@ -96,6 +97,12 @@ suite_start "browser e2e tests" node-jsonl "$LIMIT_SUITE" "npm ci tests/e2e,chro
 suite "web unit tests" vitest-json "$LIMIT_SUITE" "npm ci web" -- npm test --prefix "$ROOT/web" --
 suite "interop tests" node-jsonl "$LIMIT_SUITE" "npm ci tests/interop,postgres,$BUILD" -- npm test --prefix "$ROOT/tests/interop"
 suite "compose checks" node-jsonl "$LIMIT_SUITE" "npm ci tests/compose" -- npm test --prefix "$ROOT/tests/compose"
+# schemathesis against a live server, from its GET /api/openapi.json: one test per operation.
+if [[ -n "$SCHEMATHESIS_MISSING" && "$(result_of schemathesis)" == PASS ]]; then
+  skip "api fuzz" "$SCHEMATHESIS_MISSING"
+else
+  suite "api fuzz" junit-arg "$LIMIT_SUITE" "schemathesis,$BUILD" -- "$ROOT/tests/api-fuzz/run.sh"
+fi
 suite_finish "browser e2e tests"
 # The dashboard and alerts against a live server, and the container image built and run with
 # podman (first run: debootstrap makes the Debian base, minutes, then cached). After the

@@ -4,7 +4,8 @@
 //   COUNTS <passed> <failed> <skipped>   always the last line
 //
 // Formats: node-jsonl (scripts/lib/node-test-reporter.mjs), vitest-json (vitest's json
-// reporter), junit (cargo-nextest), cargo-test-log (the output of plain `cargo test`).
+// reporter), junit (cargo-nextest) and junit-arg (any JUnit XML, e.g. schemathesis's),
+// cargo-test-log (the output of plain `cargo test`).
 //
 // With CI=true, a test skipped because something the machine could install is missing
 // (PostgreSQL, psql, nginx, openssl, docker-compose, nats-server, Chromium) counts as failed: on CI the test
@@ -100,7 +101,7 @@ if (format === 'cargo-test-log') {
 try {
   if (format === 'node-jsonl') readNodeJsonl(text)
   else if (format === 'vitest-json') readVitestJson(text)
-  else if (format === 'junit') readJunit(text)
+  else if (format === 'junit' || format === 'junit-arg') readJunit(text)
   else throw new Error(`unknown report format ${format}`)
 } catch (err) {
   console.log(`FAIL (unreadable test report ${file}): ${err.message}`)

@@ -127,6 +127,7 @@ skip() {
 #   node-jsonl   node's test runner (`node --test`), through scripts/lib/node-test-reporter.mjs
 #   vitest-json  vitest: COMMAND gets `--reporter=json --outputFile.json=...` appended
 #   junit        cargo-nextest with the `test-sh` profile (.config/nextest.toml)
+#   junit-arg    any JUnit XML writer: COMMAND gets the report's path as its last argument
 #   cargo-test-log  plain `cargo test`: its output is kept and its totals read
 suite() {
   local name="$1" format="$2" limit="$3" deps="$4"
@@ -157,6 +158,10 @@ suite_command() {
       ;;
     junit)
       report="$ROOT/target/nextest/test-sh/junit.xml"
+      ;;
+    junit-arg)
+      report+=.xml
+      SUITE_CMD+=("$report")
       ;;
     cargo-test-log)
       report+=.log

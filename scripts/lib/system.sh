@@ -109,3 +109,45 @@ npm_ci() {
   # registry again (the lock file pins each one by version and integrity hash).
   timeout --kill-after=15 "$LIMIT_SUITE" npm ci --prefix "$ROOT/$1" --no-audit --no-fund --prefer-offline
 }
+
+# The API fuzzer (tests/api-fuzz): schemathesis from PyPI, pinned, in a virtualenv kept in
+# the user's cache between runs (TANDEM_CACHE, default ~/.cache/tandem). Debian's python3
+# needs python3-venv for `python3 -m venv`. Exports SCHEMATHESIS. When it cannot be had, the
+# fuzzer is skipped with SCHEMATHESIS_MISSING as the reason, except on CI, where this fails.
+SCHEMATHESIS_VERSION=4.32.5
+SCHEMATHESIS_MISSING=""
+setup_schemathesis() {
+  local cache="${TANDEM_CACHE:-$HOME/.cache/tandem}" venv
+  venv="$cache/schemathesis"
+  if ! command -v python3 >/dev/null 2>&1; then
+    apt_install "the API fuzzer (tests/api-fuzz) runs schemathesis, a Python program" python3 python3-venv ||
+      { schemathesis_missing "python3 is missing and could not be installed"; return; }
+  fi
+  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    apt_install "the API fuzzer (tests/api-fuzz) installs schemathesis in a virtualenv" python3-venv ||
+      { schemathesis_missing "python3-venv is missing and could not be installed"; return; }
+  fi
+  if [[ "$("$venv/bin/schemathesis" --version 2>/dev/null)" != *"$SCHEMATHESIS_VERSION"* ]]; then
+    note "installing schemathesis $SCHEMATHESIS_VERSION (PyPI) in $venv"
+    rm -rf "$venv"
+    mkdir -p "$cache"
+    if ! { python3 -m venv "$venv" &&
+      timeout --kill-after=15 "$LIMIT_SUITE" "$venv/bin/pip" install --quiet --disable-pip-version-check \
+        "schemathesis==$SCHEMATHESIS_VERSION"; }; then
+      rm -rf "$venv"
+      schemathesis_missing "schemathesis $SCHEMATHESIS_VERSION could not be installed from PyPI (is it reachable?)"
+      return
+    fi
+  fi
+  "$venv/bin/schemathesis" --version
+  export SCHEMATHESIS="$venv/bin/schemathesis"
+}
+
+schemathesis_missing() { # schemathesis_missing REASON: fails on CI, else the fuzzer skips
+  SCHEMATHESIS_MISSING="$1: the API fuzzer (tests/api-fuzz) cannot run"
+  if [[ "${CI:-}" == true || "${CI:-}" == 1 ]]; then
+    err "$SCHEMATHESIS_MISSING (on CI this fails)"
+    return 1
+  fi
+  warn "$SCHEMATHESIS_MISSING; it will be skipped"
+}

@@ -52,7 +52,7 @@ pub struct Snapshot {
     pub upto_seq: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum VersionKind {
     /// Taken by the server when editing pauses, or periodically during long sessions.
@@ -85,7 +85,9 @@ impl VersionKind {
 /// What a document holds: plain text (a `Y.Text`, what the built-in editor edits) or rich
 /// text (a `Y.XmlFragment`, what ProseMirror and Tiptap edit). Stored with the document so
 /// an empty rich document is known as one, and with each version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ContentKind {
     #[default]
@@ -126,7 +128,7 @@ pub struct NewVersion {
     pub authors: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VersionInfo {
     pub version: i64,
     pub created_at: DateTime<Utc>,
@@ -139,7 +141,7 @@ pub struct VersionInfo {
     pub format: ContentKind,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Version {
     #[serde(flatten)]
     pub info: VersionInfo,
@@ -148,7 +150,7 @@ pub struct Version {
     pub state: Vec<u8>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DocumentInfo {
     pub name: String,
     /// Free text for people; empty when never set (show the name then).

@@ -93,7 +93,7 @@ pub struct Message {
 }
 
 /// One delivery attempt, as recorded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Attempt {
     pub message_id: String,
     pub event: String,

@@ -16,7 +16,7 @@ use crate::{metric_names as m, peer::Access};
 /// A token's access level is the access a peer gets: one type, named here as tokens name it.
 pub use crate::peer::Access as AccessLevel;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Claims {
     /// Document name, or a prefix followed by `*` (`team-*`; `*` alone is every document).
     pub doc: String,

@@ -40,11 +40,21 @@ impl ApiError {
     }
 }
 
+/// The body of every refusal on the API's routes (`GET /api/openapi.json` calls it
+/// `ErrorBody`): one message for people, no codes to look up.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    /// Why the request was refused.
+    pub(crate) error: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
             self.status,
-            Json(serde_json::json!({ "error": self.message })),
+            Json(ErrorBody {
+                error: self.message,
+            }),
         )
             .into_response()
     }

@@ -2,16 +2,30 @@
 
 use std::{sync::OnceLock, time::Duration};
 
-use axum::{extract::State, http::StatusCode, routing::get, Router};
+use axum::{extract::State, http::StatusCode, Router};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::state::SharedState;
+use crate::{route_table::route_table, state::SharedState};
+
+// Outside the JSON-error layer: probes and Prometheus get plain text, whatever happens.
+route_table! {
+    get "/healthz" => healthz,
+    get "/readyz" => readyz,
+    get "/metrics" => metrics_text,
+}
 
 pub(crate) fn routes() -> Router<SharedState> {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
+    table()
+}
+
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations",
+    summary = "Liveness: the process answers",
+    responses((status = 200, description = "`ok`", content_type = "text/plain", body = String)),
+    security(())
+)]
+pub(crate) async fn healthz() -> &'static str {
+    "ok"
 }
 
 /// The process-wide Prometheus recorder (metrics macros write to one global recorder).
@@ -36,7 +50,17 @@ pub(crate) fn prometheus() -> PrometheusHandle {
         .clone()
 }
 
-async fn readyz(State(state): State<SharedState>) -> (StatusCode, String) {
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations",
+    summary = "Readiness: the database answers within 2 s and the server is not stopping",
+    responses(
+        (status = 200, description = "`ready` (in a cluster, with the bus's state)",
+            content_type = "text/plain", body = String),
+        (status = 503, description = "Why not", content_type = "text/plain", body = String),
+    ),
+    security(())
+)]
+pub(crate) async fn readyz(State(state): State<SharedState>) -> (StatusCode, String) {
     if state.is_shutting_down() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
     }
@@ -58,7 +82,13 @@ async fn readyz(State(state): State<SharedState>) -> (StatusCode, String) {
     }
 }
 
-async fn metrics_text(State(state): State<SharedState>) -> String {
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    summary = "Prometheus metrics (text exposition format)",
+    responses((status = 200, content_type = "text/plain", body = String)),
+    security(())
+)]
+pub(crate) async fn metrics_text(State(state): State<SharedState>) -> String {
     crate::scrape_gauges::refresh(&state).await;
     state.prometheus.render()
 }

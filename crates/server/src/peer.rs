@@ -55,7 +55,9 @@ impl Transport {
 
 /// What a client may do in a room, and the access level a token grants (`read`/`write`
 /// in JSON and on the command line).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Access {
     Read,

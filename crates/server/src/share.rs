@@ -9,15 +9,16 @@
 //! sharer's name, as "Review team (from Ann)"; without a label, "guest of Ann". A token
 //! mints at most [`crate::share_quota::LINKS_PER_WINDOW`] links an hour (429 past it).
 
-use axum::{extract::State, http::StatusCode, routing::post, Json, Router};
-use serde::Deserialize;
+use axum::{extract::State, http::StatusCode, Json, Router};
+use serde::{Deserialize, Serialize};
 
 use crate::{
     auth::{self, Claims},
     edge::{Authorized, Credentials},
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     metric_names as m,
     peer::Access,
+    route_table::route_table,
     state::SharedState,
 };
 
@@ -25,15 +26,23 @@ use crate::{
 pub(crate) const MAX_SHARE_SECS: u64 = 30 * 86400;
 const DEFAULT_SHARE_SECS: u64 = 7 * 86400;
 
-pub(crate) fn routes() -> Router<SharedState> {
-    Router::new().route("/api/documents/{doc}/share", post(share))
+route_table! {
+    post "/api/documents/{doc}/share" => share,
 }
 
-#[derive(Deserialize)]
-struct ShareRequest {
+pub(crate) fn routes() -> Router<SharedState> {
+    table()
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct ShareRequest {
+    /// `read` by default; `write` only from a token that may write.
     #[serde(default = "default_access")]
     access: Access,
+    /// Seconds until the link expires (a week by default, a month at most); never after
+    /// the sharer's own token.
     #[serde(default = "default_expiry")]
+    #[schema(minimum = 1, maximum = 2592000)]
     expires_in: u64,
     /// What the link is for, shown in presence with the sharer's name.
     label: Option<String>,
@@ -87,12 +96,35 @@ fn refuse(message: &str) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, message)
 }
 
-async fn share(
+/// A minted link's token and what it grants.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SharedLink {
+    /// The token to put in the link (`?token=`).
+    token: String,
+    access: Access,
+    /// When it expires, seconds since the Unix epoch.
+    expires_at: u64,
+    /// The name its holder is shown under.
+    name: Option<String>,
+}
+
+#[utoipa::path(
+    post, path = "/api/documents/{doc}/share", tag = "access",
+    summary = "Mint a link to this document (a token with the share claim, or the admin key)",
+    params(crate::openapi_parts::DocPath),
+    request_body = ShareRequest,
+    responses(
+        (status = 201, body = SharedLink),
+        (status = 403, description = "This credential may not share (so)", body = ErrorBody),
+        crate::openapi_parts::Refused,
+    )
+)]
+pub(crate) async fn share(
     State(state): State<SharedState>,
     Authorized { doc, grant, .. }: Authorized,
     creds: Credentials,
     Json(req): Json<ShareRequest>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<SharedLink>), ApiError> {
     if !state.auth.token_mode() {
         return Err(ApiError::bad_request(
             "this server is open (no TANDEM_SECRET): anyone with the document's address can edit it",
@@ -146,8 +178,11 @@ async fn share(
     tracing::info!(doc = %doc, access = ?req.access, exp, admin = grant.admin, "shared a link");
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({
-            "token": token, "access": req.access, "expires_at": exp, "name": name,
-        })),
+        Json(SharedLink {
+            token,
+            access: req.access,
+            expires_at: exp,
+            name,
+        }),
     ))
 }

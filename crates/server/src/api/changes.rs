@@ -14,6 +14,7 @@ use axum::{
 };
 use tandem_persistence::FeedFilter;
 
+use crate::openapi_parts::{DocPath, Refused};
 use crate::{
     auth::now_secs,
     edge::{Authorized, Credentials},
@@ -80,6 +81,54 @@ fn params(query: &HashMap<String, String>, headers: &HeaderMap) -> Result<Params
     })
 }
 
+/// The query both feeds take (read by [`params`]; described here).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // described, never built
+pub(crate) struct FeedQuery {
+    /// Send what came after this position (`Last-Event-ID` wins over it); without it, from now.
+    #[param(minimum = 0)]
+    after: Option<i64>,
+    /// `text`: every change carries the whole text too.
+    #[param(pattern = "^(text)?$")]
+    include: Option<String>,
+    /// JSON only: seconds to hold the request while there is nothing new (at most 60).
+    #[param(minimum = 0)]
+    wait: Option<i64>,
+    /// JSON only: most events in one page (1 to 1000, 100 by default).
+    #[param(minimum = 0)]
+    limit: Option<i64>,
+}
+
+/// One event of a JSON page: `type` and the fields its SSE `data:` has (docs/change-feed.md).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // described, never built: events are rendered once, as text
+pub(crate) struct FeedEvent {
+    /// `change` (an edit) or `snapshot` (the reader fell behind a compaction: the whole text).
+    #[serde(rename = "type")]
+    #[schema(pattern = "^(change|snapshot)$")]
+    kind: String,
+    /// The document's name.
+    doc: String,
+    /// The event's position.
+    seq: i64,
+    /// When it was committed (RFC 3339).
+    at: String,
+    /// `text` or `rich`.
+    format: String,
+    /// The text's length after the change, in characters.
+    length: i64,
+}
+
+/// A page of the feed as JSON.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // described, never built: the page is written as text
+pub(crate) struct FeedPage {
+    changes: Vec<FeedEvent>,
+    /// Where to ask next (`after=`).
+    next: i64,
+}
+
 fn wants_sse(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
@@ -88,6 +137,17 @@ fn wants_sse(headers: &HeaderMap) -> bool {
 }
 
 /// `GET /api/documents/{doc}/changes`: any grant that may read the document.
+#[utoipa::path(
+    get, path = "/api/documents/{doc}/changes", tag = "changes",
+    summary = "One document's changes, as JSON pages or Server-Sent Events",
+    params(DocPath, FeedQuery),
+    responses(
+        (status = 200, description = "`Accept: text/event-stream`: a stream of events; \
+            otherwise a JSON page",
+            content((FeedPage = "application/json"), (String = "text/event-stream"))),
+        Refused,
+    )
+)]
 pub(crate) async fn document(
     State(state): State<SharedState>,
     Authorized { doc, grant, .. }: Authorized,
@@ -101,6 +161,17 @@ pub(crate) async fn document(
 
 /// `GET /api/changes`: the admin key (every document), or a token, which sees the
 /// documents its name or prefix covers.
+#[utoipa::path(
+    get, path = "/api/changes", tag = "changes",
+    summary = "Every document's changes (admin key), or those a token covers",
+    params(FeedQuery),
+    responses(
+        (status = 200, description = "`Accept: text/event-stream`: a stream of events; \
+            otherwise a JSON page",
+            content((FeedPage = "application/json"), (String = "text/event-stream"))),
+        Refused,
+    )
+)]
 pub(crate) async fn all(
     State(state): State<SharedState>,
     creds: Credentials,

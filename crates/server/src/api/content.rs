@@ -9,9 +9,10 @@ use axum::{
 };
 use yrs::{updates::decoder::Decode, Transact, Update};
 
+use crate::openapi_parts::{DocPath, Refused};
 use crate::{
     edge::{Authorized, ClientIp, Credentials, Write},
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::read_body,
     import,
     render::{node::Node, Fields},
@@ -54,6 +55,23 @@ impl FromRequest<SharedState> for ContentBody {
     }
 }
 
+#[utoipa::path(
+    put, path = "/api/documents/{doc}/content", tag = "documents",
+    summary = "Replace a rich document's content with Markdown or ProseMirror JSON",
+    params(DocPath),
+    request_body(
+        description = "Markdown (`text/markdown`) or ProseMirror JSON (`application/json`)",
+        content(
+            (String = "text/markdown"),
+            (Object = "application/json"),
+        )
+    ),
+    responses(
+        (status = 204, description = "Replaced (or already the same)"),
+        (status = 415, description = "Neither Markdown nor JSON", body = ErrorBody),
+        Refused,
+    )
+)]
 pub(super) async fn replace(
     State(state): State<SharedState>,
     Authorized { doc, grant, .. }: Authorized<Write>,

@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 use tandem_persistence::{ContentKind, DocumentInfo};
 
 use super::must_exist;
+use crate::openapi_parts::{Binary, DocPath, Refused};
 use crate::{
     auth,
     edge::{Admin, Authorized, ClientIp, Credentials, Doc, Write},
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::{BinaryBody, JsonBody},
     names,
     peer::Access,
@@ -21,12 +22,20 @@ use crate::{
     state::SharedState,
 };
 
-#[derive(Serialize)]
-pub(super) struct DocumentView {
+/// A document as the API shows it: what is stored, and who is in it now.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct DocumentView {
     #[serde(flatten)]
     info: DocumentInfo,
+    /// Open connections (WebSocket, SSE, polling) to the document on this instance.
     connections: usize,
+    /// The names of the people connected (from their tokens or what they typed).
     users: Vec<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct DocumentList {
+    documents: Vec<DocumentView>,
 }
 
 /// Live presence for loaded documents; unloaded ones have nobody in them.
@@ -58,25 +67,33 @@ impl DocumentView {
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/documents", tag = "documents",
+    summary = "Every stored document (admin key)",
+    responses((status = 200, body = DocumentList), Refused)
+)]
 pub(super) async fn list(
     State(state): State<SharedState>,
     _: Admin,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<DocumentList>, ApiError> {
     let docs = state.store.list_documents().await?;
     let mut out = Vec::with_capacity(docs.len());
     for info in docs {
         let live = presence(&state, &info.name).await;
         out.push(DocumentView::new(info, live));
     }
-    Ok(Json(serde_json::json!({ "documents": out })))
+    Ok(Json(DocumentList { documents: out }))
 }
 
 /// `name` picks the URL-safe name; without it one is derived from `title` and made unique.
 /// `kind` ("text", the default, or "rich") says what an empty document is meant to hold.
-#[derive(Deserialize)]
-pub(super) struct CreateBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct CreateBody {
+    /// The document's name (as in its URL); without it, one is derived from the title.
     name: Option<String>,
+    /// Free text for people, at most 200 characters.
     title: Option<String>,
+    /// `text` (the default) or `rich`.
     kind: Option<String>,
 }
 
@@ -96,6 +113,27 @@ const ROW_BYTES: usize = 256;
 /// How many `-2`, `-3`, ... suffixes to try before a random one.
 const NAME_ATTEMPTS: usize = 20;
 
+#[utoipa::path(
+    post, path = "/api/documents", tag = "documents",
+    summary = "Create a document, by name or from a title",
+    request_body = CreateBody,
+    responses(
+        (status = 201, body = DocumentView, links(
+            ("show" = (operation_id = "get_api_documents_doc",
+                parameters(("doc" = "$response.body#/name")))),
+            ("text" = (operation_id = "get_api_documents_doc_text",
+                parameters(("doc" = "$response.body#/name")))),
+            ("versions" = (operation_id = "get_api_documents_doc_versions",
+                parameters(("doc" = "$response.body#/name")))),
+            ("name_version" = (operation_id = "post_api_documents_doc_versions",
+                parameters(("doc" = "$response.body#/name")))),
+            ("poll" = (operation_id = "post_poll_doc",
+                parameters(("doc" = "$response.body#/name")))),
+        )),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        Refused,
+    )
+)]
 pub(super) async fn create(
     State(state): State<SharedState>,
     ClientIp(ip): ClientIp,
@@ -174,12 +212,19 @@ async fn create_unique(
     ))
 }
 
-#[derive(Deserialize)]
-pub(super) struct RenameBody {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct RenameBody {
+    /// The new title, at most 200 characters (empty: show the name).
     title: String,
 }
 
 /// Renames in place: only the title changes, so links (which use the name) keep working.
+#[utoipa::path(
+    patch, path = "/api/documents/{doc}", tag = "documents",
+    summary = "Set a document's title",
+    params(DocPath), request_body = RenameBody,
+    responses((status = 200, body = DocumentView), Refused)
+)]
 pub(super) async fn rename(
     State(state): State<SharedState>,
     Authorized { doc, .. }: Authorized<Write>,
@@ -203,6 +248,12 @@ fn may_create(state: &SharedState, name: &str, creds: &Credentials) -> Result<()
     Ok(())
 }
 
+#[utoipa::path(
+    get, path = "/api/documents/{doc}", tag = "documents",
+    summary = "A document's title, size, kind and who is in it",
+    params(DocPath),
+    responses((status = 200, body = DocumentView), Refused)
+)]
 pub(super) async fn show(
     State(state): State<SharedState>,
     Authorized { doc, .. }: Authorized,
@@ -222,6 +273,12 @@ pub(super) async fn show(
     Ok(Json(DocumentView::new(info, live)))
 }
 
+#[utoipa::path(
+    delete, path = "/api/documents/{doc}", tag = "documents",
+    summary = "Delete a document and its history (admin key)",
+    params(DocPath),
+    responses((status = 204, description = "Deleted; connected editors are closed"), Refused)
+)]
 pub(super) async fn delete(
     State(state): State<SharedState>,
     Doc(doc): Doc,
@@ -234,6 +291,15 @@ pub(super) async fn delete(
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/documents/{doc}/text", tag = "documents",
+    summary = "The document's text",
+    params(DocPath),
+    responses(
+        (status = 200, description = "The plain text", content_type = "text/plain", body = String),
+        Refused,
+    )
+)]
 pub(super) async fn text(
     State(state): State<SharedState>,
     Authorized { doc, grant, .. }: Authorized,
@@ -245,6 +311,16 @@ pub(super) async fn text(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
+#[utoipa::path(
+    get, path = "/api/documents/{doc}/state", tag = "documents",
+    summary = "The document's Yjs state (an update, v1 encoding)",
+    params(DocPath),
+    responses(
+        (status = 200, content_type = "application/octet-stream", body = Binary,
+            description = "Apply it to an empty Y.Doc to get the document"),
+        Refused,
+    )
+)]
 pub(super) async fn state_bytes(
     State(state): State<SharedState>,
     Authorized { doc, grant, .. }: Authorized,
@@ -274,6 +350,13 @@ pub(super) async fn read_live<T>(
 /// is one of the client's open documents (it lingers for the unload grace after), its
 /// update counts against the client's memory, message rate and write quota, and all of
 /// that is checked before the body is read.
+#[utoipa::path(
+    post, path = "/api/documents/{doc}/updates", tag = "documents",
+    summary = "Apply a Yjs update (v1), as an editor's edit",
+    params(DocPath),
+    request_body(content = Binary, content_type = "application/octet-stream"),
+    responses((status = 204, description = "Applied and stored"), Refused)
+)]
 pub(super) async fn apply_update(
     State(state): State<SharedState>,
     Authorized { doc, grant, .. }: Authorized<Write>,

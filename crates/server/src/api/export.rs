@@ -9,6 +9,7 @@ use axum::{
 use serde::Deserialize;
 
 use super::{documents::read_live, versions::load_version};
+use crate::openapi_parts::{Binary, DocPath, Refused};
 use crate::{
     edge::{Authorized, ClientIp, Credentials},
     error::ApiError,
@@ -18,9 +19,14 @@ use crate::{
     text,
 };
 
-#[derive(Deserialize)]
-pub(super) struct ExportQuery {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ExportQuery {
+    /// `txt` (the default), `md`, `html`, `json` (ProseMirror) or `yjs` (the state).
+    #[param(pattern = "^(txt|text|md|markdown|html|json|yjs)$")]
     format: Option<String>,
+    /// A version's number, to export that version instead of the live document.
+    #[param(value_type = Option<i64>, minimum = 1)]
     version: Option<String>,
 }
 
@@ -79,6 +85,22 @@ impl Format {
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/documents/{doc}/export", tag = "documents",
+    summary = "The document (or a version) as a file: text, Markdown, HTML, JSON or Yjs",
+    params(DocPath, ExportQuery),
+    responses(
+        (status = 200, description = "An attachment in the asked format",
+            content(
+                (String = "text/plain"),
+                (String = "text/markdown"),
+                (String = "text/html"),
+                (Object = "application/json"),
+                (Binary = "application/octet-stream"),
+            )),
+        Refused,
+    )
+)]
 pub(super) async fn export(
     State(state): State<SharedState>,
     Authorized { doc, grant, .. }: Authorized,

@@ -6,25 +6,48 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use serde::Deserialize;
-use tandem_persistence::VersionKind;
+use serde::{Deserialize, Serialize};
+use tandem_persistence::{Version, VersionInfo, VersionKind};
 
 use super::must_exist;
+use crate::openapi_parts::{Binary, DocPath, Refused};
 use crate::{
     edge::{Admin, Authorized, ClientIp, Credentials, Doc, Write},
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::JsonBody,
     room::Request,
     state::SharedState,
 };
 
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct VersionList {
+    /// Oldest first.
+    versions: Vec<VersionInfo>,
+}
+
+/// The `{n}` segment: a version's number, from 1.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // described, never built: parsed by `parse_version`
+pub(crate) struct VersionPath {
+    /// The version's number (a positive integer; anything else is refused with 400).
+    #[param(minimum = 1, example = 1)]
+    n: i64,
+}
+
+#[utoipa::path(
+    get, path = "/api/documents/{doc}/versions", tag = "versions",
+    summary = "A document's versions",
+    params(DocPath),
+    responses((status = 200, body = VersionList), Refused)
+)]
 pub(super) async fn versions(
     State(state): State<SharedState>,
     Authorized { doc, .. }: Authorized,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<VersionList>, ApiError> {
     must_exist(&state, &doc).await?;
     let versions = state.store.list_versions(&doc).await?;
-    Ok(Json(serde_json::json!({ "versions": versions })))
+    Ok(Json(VersionList { versions }))
 }
 
 fn parse_version(n: &str) -> Result<i64, ApiError> {
@@ -47,6 +70,12 @@ pub(super) async fn load_version(
         .ok_or_else(|| ApiError::not_found(format!("version {n} of {doc:?}")))
 }
 
+#[utoipa::path(
+    get, path = "/api/documents/{doc}/versions/{n}", tag = "versions",
+    summary = "One version, with its text",
+    params(DocPath, VersionPath),
+    responses((status = 200, body = Version), Refused)
+)]
 pub(super) async fn version(
     State(state): State<SharedState>,
     Authorized { doc, .. }: Authorized,
@@ -55,6 +84,15 @@ pub(super) async fn version(
     Ok(Json(load_version(&state, &doc, &n).await?))
 }
 
+#[utoipa::path(
+    get, path = "/api/documents/{doc}/versions/{n}/state", tag = "versions",
+    summary = "One version's Yjs state (v1 encoding)",
+    params(DocPath, VersionPath),
+    responses(
+        (status = 200, content_type = "application/octet-stream", body = Binary),
+        Refused,
+    )
+)]
 pub(super) async fn version_state(
     State(state): State<SharedState>,
     Authorized { doc, .. }: Authorized,
@@ -68,11 +106,28 @@ pub(super) async fn version_state(
         .into_response())
 }
 
-#[derive(Deserialize, Default)]
-pub(super) struct VersionBody {
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub(crate) struct VersionBody {
+    /// The version's name, at most 200 characters (the body may be left out).
     label: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/api/documents/{doc}/versions", tag = "versions",
+    summary = "Name the document's current state as a version",
+    params(DocPath),
+    request_body(content = Option<VersionBody>, content_type = "application/json"),
+    responses(
+        (status = 201, body = VersionInfo, links(
+            ("read" = (operation_id = "get_api_documents_doc_versions_n", parameters(
+                ("doc" = "$request.path.doc"), ("n" = "$response.body#/version")))),
+            ("state" = (operation_id = "get_api_documents_doc_versions_n_state", parameters(
+                ("doc" = "$request.path.doc"), ("n" = "$response.body#/version")))),
+        )),
+        (status = 409, description = "Too many named versions", body = ErrorBody),
+        Refused,
+    )
+)]
 pub(super) async fn create_version(
     State(state): State<SharedState>,
     Authorized { doc, grant, .. }: Authorized<Write>,
@@ -123,6 +178,13 @@ pub(super) async fn create_version(
     Ok((StatusCode::CREATED, Json(info)))
 }
 
+#[utoipa::path(
+    post, path = "/api/documents/{doc}/versions/{n}/restore", tag = "versions",
+    summary = "Make an old version the document's content again (admin key)",
+    params(DocPath, VersionPath),
+    responses((status = 200, description = "The version the restore made", body = VersionInfo),
+        Refused)
+)]
 pub(super) async fn restore(
     State(state): State<SharedState>,
     Doc(doc): Doc,

@@ -13,28 +13,35 @@ use crate::{
     auth::Grant, edge::Credentials, error::ApiError, holds::Hold, session::Owner,
     state::SharedState,
 };
-use axum::{
-    routing::{get, post},
-    Router,
-};
+use axum::Router;
+
+// Disabled transports are still routed, to answer with a clear refusal instead of the SPA
+// fallback page. DELETE ends a session at once (a closing tab), instead of after the idle
+// timeout. One POST carries messages like one WebSocket frame: the same size limit (413),
+// set for every route in `app::router`.
+crate::route_table::route_table! {
+    get "/ws/{doc}" => ws::upgrade,
+    get "/hocuspocus" => hocuspocus::upgrade,
+    get "/sse/{doc}" => sse::open,
+    post "/sse/{doc}/{session}" => sse::send,
+    delete "/sse/{doc}/{session}" => sse::close,
+    post "/poll/{doc}" => poll::open,
+    get "/poll/{doc}/{session}" => poll::receive,
+    post "/poll/{doc}/{session}" => poll::send,
+    delete "/poll/{doc}/{session}" => poll::close,
+}
 
 pub(crate) fn routes() -> Router<SharedState> {
-    let mut router = Router::new();
-    // Disabled transports are still routed, to answer with a clear refusal instead of the
-    // SPA fallback page.
-    router = router.route("/ws/{doc}", get(ws::upgrade));
-    router = router.route("/hocuspocus", get(hocuspocus::upgrade));
-    router = router
-        .route("/sse/{doc}", get(sse::open))
-        // DELETE ends the session at once (a closing tab), instead of after the idle timeout.
-        .route("/sse/{doc}/{session}", post(sse::send).delete(poll::close));
-    router = router.route("/poll/{doc}", post(poll::open)).route(
-        "/poll/{doc}/{session}",
-        get(poll::receive).post(poll::send).delete(poll::close),
-    );
-    // One POST carries messages like one WebSocket frame: the same size limit (413), set
-    // for every route in `app::router`.
-    router
+    table()
+}
+
+/// The `{session}` segment of the SSE and polling routes.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // described, never built
+pub(crate) struct SessionPath {
+    /// The session's id, from the `session` event (SSE) or `POST /poll/{doc}`.
+    session: String,
 }
 
 /// The credential a request on an existing session presents; it must be the one the

@@ -12,12 +12,12 @@ use axum::{
     Json,
 };
 use base64::Engine;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::extract::BinaryBody;
 use crate::{
     edge::{self, Authorized, ClientIp, Credentials, Enabled},
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     peer::{CloseReason, Transport},
     session::Batch,
     state::SharedState,
@@ -29,13 +29,45 @@ const MAX_WAIT: Duration = Duration::from_secs(25);
 /// Pause after a held poll wakes, so it answers with a burst rather than its first message.
 const COALESCE: Duration = Duration::from_millis(5);
 
+/// A new long-polling session.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PollSession {
+    /// The session's id, for `/poll/{doc}/{session}`.
+    session: String,
+}
+
+/// What a poll brings: base64 y-protocol messages, and the cursor to send next.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PollBatch {
+    /// The position of the last message here; send it as `cursor` next.
+    cursor: u64,
+    /// y-protocol messages, each base64 (standard alphabet).
+    messages: Vec<String>,
+}
+
+#[utoipa::path(
+    post, path = "/poll/{doc}", tag = "transports",
+    summary = "Open a long-polling session to the document",
+    params(crate::openapi_parts::DocPath),
+    responses(
+        (status = 201, body = PollSession, links(
+            ("receive" = (operation_id = "get_poll_doc_session", parameters(
+                ("doc" = "$request.path.doc"), ("session" = "$response.body#/session")))),
+            ("send" = (operation_id = "post_poll_doc_session", parameters(
+                ("doc" = "$request.path.doc"), ("session" = "$response.body#/session")))),
+            ("close" = (operation_id = "delete_poll_doc_session", parameters(
+                ("doc" = "$request.path.doc"), ("session" = "$response.body#/session")))),
+        )),
+        crate::openapi_parts::Refused,
+    )
+)]
 pub(crate) async fn open(
     State(state): State<SharedState>,
     _: Enabled<edge::Poll>,
     Authorized { doc, grant, .. }: Authorized,
     creds: Credentials,
     ClientIp(ip): ClientIp,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<PollSession>), ApiError> {
     let session = state.sessions.open(
         &doc,
         Transport::Poll,
@@ -46,25 +78,43 @@ pub(crate) async fn open(
     )?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({ "session": session.id })),
+        Json(PollSession {
+            session: session.id.clone(),
+        }),
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PollQuery {
+    /// The last position received (acknowledges everything up to it); 0 at first.
     #[serde(default)]
+    #[param(minimum = 0)]
     cursor: u64,
     /// Seconds to hold the request when there is nothing new (at most 25).
+    #[param(minimum = 0, maximum = 25)]
     timeout: Option<f64>,
 }
 
+#[utoipa::path(
+    get, path = "/poll/{doc}/{session}", tag = "transports",
+    summary = "What came after `cursor`, held up to `timeout` seconds while there is nothing",
+    params(crate::openapi_parts::DocPath, super::SessionPath, PollQuery),
+    responses(
+        (status = 200, body = PollBatch),
+        (status = 410, description = "The session has ended, with why", body = ErrorBody),
+        crate::openapi_parts::Refused,
+    )
+)]
 pub(crate) async fn receive(
     State(state): State<SharedState>,
     _: Enabled<edge::Poll>,
+    // A bad name is refused as one, before the session is looked up.
+    _: edge::Doc,
     Path((doc, id)): Path<(String, String)>,
     creds: Credentials,
     q: Result<Query<PollQuery>, QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PollBatch>, ApiError> {
     let Query(q) =
         q.map_err(|_| ApiError::bad_request("query must be ?cursor=<number>&timeout=<seconds>"))?;
     let session = state
@@ -113,16 +163,26 @@ pub(crate) async fn receive(
                 .iter()
                 .map(|(_, m)| base64::engine::general_purpose::STANDARD.encode(m))
                 .collect();
-            Ok(Json(
-                serde_json::json!({ "cursor": cursor, "messages": encoded }),
-            ))
+            Ok(Json(PollBatch {
+                cursor,
+                messages: encoded,
+            }))
         }
     }
 }
 
+#[utoipa::path(
+    post, path = "/poll/{doc}/{session}", tag = "transports",
+    summary = "Send y-protocol messages upstream on a polling session",
+    params(crate::openapi_parts::DocPath, super::SessionPath),
+    request_body(content = crate::openapi_parts::Binary, content_type = "application/octet-stream"),
+    responses((status = 204, description = "Taken"), crate::openapi_parts::Refused)
+)]
 pub(crate) async fn send(
     State(state): State<SharedState>,
     _: Enabled<edge::Poll>,
+    // A bad name is refused as one, before the session is looked up.
+    _: edge::Doc,
     Path((doc, id)): Path<(String, String)>,
     creds: Credentials,
     req: Request,
@@ -167,8 +227,15 @@ pub(crate) async fn deliver(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete, path = "/poll/{doc}/{session}", tag = "transports",
+    summary = "End a polling session now",
+    params(crate::openapi_parts::DocPath, super::SessionPath),
+    responses((status = 204, description = "Ended"), crate::openapi_parts::Refused)
+)]
 pub(crate) async fn close(
     State(state): State<SharedState>,
+    _: edge::Doc,
     Path((doc, id)): Path<(String, String)>,
     creds: Credentials,
 ) -> Result<StatusCode, ApiError> {

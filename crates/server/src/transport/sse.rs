@@ -25,6 +25,16 @@ use crate::{
     state::SharedState,
 };
 
+#[utoipa::path(
+    get, path = "/sse/{doc}", tag = "transports",
+    summary = "Server-Sent Events downstream: a `session` event, then base64 y-protocol messages",
+    params(crate::openapi_parts::DocPath),
+    responses(
+        (status = 200, description = "An event stream (`Last-Event-ID` resumes a session)",
+            content_type = "text/event-stream", body = String),
+        crate::openapi_parts::Refused,
+    )
+)]
 pub(crate) async fn open(
     State(state): State<SharedState>,
     _: Enabled<edge::Sse>,
@@ -142,12 +152,35 @@ where
     futures::StreamExt::map(tokio_stream::wrappers::ReceiverStream::new(rx), Ok)
 }
 
+#[utoipa::path(
+    post, path = "/sse/{doc}/{session}", tag = "transports",
+    summary = "Send y-protocol messages upstream on an SSE session",
+    params(crate::openapi_parts::DocPath, super::SessionPath),
+    request_body(content = crate::openapi_parts::Binary, content_type = "application/octet-stream"),
+    responses((status = 204, description = "Taken"), crate::openapi_parts::Refused)
+)]
 pub(crate) async fn send(
     State(state): State<SharedState>,
     _: Enabled<edge::Sse>,
+    _: edge::Doc,
     Path((doc, id)): Path<(String, String)>,
     creds: Credentials,
     req: axum::extract::Request,
 ) -> Result<StatusCode, ApiError> {
     super::poll::deliver(&state, &doc, &id, super::credential(&creds), req).await
+}
+
+#[utoipa::path(
+    delete, path = "/sse/{doc}/{session}", tag = "transports",
+    summary = "End an SSE session now",
+    params(crate::openapi_parts::DocPath, super::SessionPath),
+    responses((status = 204, description = "Ended"), crate::openapi_parts::Refused)
+)]
+pub(crate) async fn close(
+    state: State<SharedState>,
+    doc: edge::Doc,
+    path: Path<(String, String)>,
+    creds: Credentials,
+) -> Result<StatusCode, ApiError> {
+    super::poll::close(state, doc, path, creds).await
 }

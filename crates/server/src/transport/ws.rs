@@ -25,6 +25,17 @@ use crate::{
 
 /// Everything that can refuse a client happens here, before the upgrade, so refusals are
 /// plain HTTP statuses the client (and its logs) can see; y-websocket only retries on them.
+#[utoipa::path(
+    get, path = "/ws/{doc}", tag = "transports",
+    summary = "A y-protocol WebSocket to the document (y-websocket compatible)",
+    description = "A WebSocket upgrade (`Connection: Upgrade`, `Upgrade: websocket`); binary \
+        frames carry y-protocol sync and awareness messages (docs/PROTOCOL.md).",
+    params(crate::openapi_parts::DocPath),
+    responses(
+        (status = 101, description = "Switching protocols: the socket is open"),
+        crate::openapi_parts::Refused,
+    )
+)]
 pub(crate) async fn upgrade(
     State(state): State<SharedState>,
     _: Enabled<edge::WebSocket>,

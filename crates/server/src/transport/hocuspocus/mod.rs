@@ -86,6 +86,16 @@ impl PreAuth {
     }
 }
 
+#[utoipa::path(
+    get, path = "/hocuspocus", tag = "transports",
+    summary = "A Hocuspocus-protocol WebSocket (many documents on one socket)",
+    description = "A WebSocket upgrade; each message names its document and authenticates \
+        with a token in the protocol's Auth message (docs/PROTOCOL.md).",
+    responses(
+        (status = 101, description = "Switching protocols: the socket is open"),
+        crate::openapi_parts::Refused,
+    )
+)]
 pub(crate) async fn upgrade(
     State(state): State<SharedState>,
     _: Enabled<edge::WebSocket>,
