@@ -13,6 +13,7 @@ pub mod auth;
 mod client_addr;
 mod cluster;
 pub mod config;
+pub mod data_commands;
 mod edge;
 mod error;
 mod extract;
