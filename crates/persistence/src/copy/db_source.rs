@@ -132,7 +132,9 @@ impl Target for DbTarget {
                 ours,
             });
         }
-        Ok(())
+        // Counters first: a target used before the copy ends (by mistake, or to look)
+        // still numbers new rows past every row the copy brings.
+        self.db.raise_counters(&header.counters).await
     }
 
     async fn begin_document(&mut self, entry: &DocEntry) -> Result<(), CopyError> {
