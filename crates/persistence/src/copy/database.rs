@@ -80,7 +80,11 @@ impl Database {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?.disable_statement_logging();
             let mut conn = PgConnection::connect_with(&options).await?;
-            migrations::POSTGRES.migrator().await?.run(&mut conn).await?;
+            migrations::POSTGRES
+                .migrator()
+                .await?
+                .run(&mut conn)
+                .await?;
             Ok(Database {
                 conn: Conn::Postgres(conn),
                 backend: Backend::Postgres,
@@ -199,20 +203,24 @@ impl Database {
                 continue;
             };
             let value: i64 = match &mut self.conn {
-                Conn::Sqlite(c) => sqlx::query_scalar(
-                    "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = $1), 0)",
-                )
-                .bind(table.name)
-                .fetch_one(&mut *c)
-                .await?,
-                Conn::Postgres(c) => sqlx::query_scalar(
-                    "SELECT COALESCE(pg_sequence_last_value(
+                Conn::Sqlite(c) => {
+                    sqlx::query_scalar(
+                        "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = $1), 0)",
+                    )
+                    .bind(table.name)
+                    .fetch_one(&mut *c)
+                    .await?
+                }
+                Conn::Postgres(c) => {
+                    sqlx::query_scalar(
+                        "SELECT COALESCE(pg_sequence_last_value(
                          CAST(pg_get_serial_sequence($1, $2) AS regclass)), 0)",
-                )
-                .bind(table.name)
-                .bind(column)
-                .fetch_one(&mut *c)
-                .await?,
+                    )
+                    .bind(table.name)
+                    .bind(column)
+                    .fetch_one(&mut *c)
+                    .await?
+                }
             };
             out.insert(table.name.to_string(), value);
         }
@@ -274,7 +282,10 @@ impl Database {
             return Err(CopyError::OutputExists(path.to_path_buf()));
         }
         let path = path.to_str().ok_or(CopyError::NotUtf8Path)?;
-        sqlx::query("VACUUM INTO $1").bind(path).execute(&mut *c).await?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(path)
+            .execute(&mut *c)
+            .await?;
         Ok(())
     }
 

@@ -99,7 +99,8 @@ impl<R: BufRead + Send> PortableReader<R> {
             });
         }
         let name = v["table"].as_str().unwrap_or_default();
-        let table = Table::by_name(name).ok_or_else(|| self.error(format!("unknown table {name:?}")))?;
+        let table =
+            Table::by_name(name).ok_or_else(|| self.error(format!("unknown table {name:?}")))?;
         let row = v["row"]
             .as_object()
             .ok_or_else(|| self.error("a row that is not an object"))?;
@@ -127,8 +128,7 @@ impl<R: BufRead + Send> Source for PortableReader<R> {
             match self.next_line()? {
                 Line::Row(table, row) if std::ptr::eq(table, &DOCUMENTS) => {
                     let get = |c: &str| &row[DOCUMENTS.column(c).expect("documents column")];
-                    let (Some(id), Some(name)) = (get("id").as_int(), get("name").as_text())
-                    else {
+                    let (Some(id), Some(name)) = (get("id").as_int(), get("name").as_text()) else {
                         return Err(self.error("a document without id or name"));
                     };
                     let entry = DocEntry {

@@ -33,7 +33,10 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
         bail!("a SQLite backup is a file: give --output FILE, or --format portable for standard output");
     }
     if !to_stdout && args.output.exists() {
-        bail!("{} already exists: a backup never overwrites a file", args.output.display());
+        bail!(
+            "{} already exists: a backup never overwrites a file",
+            args.output.display()
+        );
     }
     // Written under another name, and renamed once complete: a file under the name asked
     // for is always a whole backup.
@@ -78,8 +81,13 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
     };
     if !to_stdout {
         sync(&partial)?;
-        std::fs::rename(&partial, &args.output)
-            .with_context(|| format!("renaming {} to {}", partial.display(), args.output.display()))?;
+        std::fs::rename(&partial, &args.output).with_context(|| {
+            format!(
+                "renaming {} to {}",
+                partial.display(),
+                args.output.display()
+            )
+        })?;
         eprintln!("backup written to {} ({what})", args.output.display());
     }
     Ok(())

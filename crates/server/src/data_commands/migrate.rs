@@ -52,7 +52,10 @@ pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     );
     let mut target = DbTarget::new(target);
     let mut progress = Progress::new("migrate", header.documents, header.bytes);
-    let summary = transfer(&mut source, &mut target, &options, &mut |s| progress.step(s)).await?;
+    let summary = transfer(&mut source, &mut target, &options, &mut |s| {
+        progress.step(s)
+    })
+    .await?;
     progress.finish();
     source.close().await?.close().await;
     target.into_inner().close().await;

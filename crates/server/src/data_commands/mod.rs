@@ -28,10 +28,12 @@ pub enum BackupFormat {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "The copy holds every change committed before the backup started \
+#[command(
+    after_help = "The copy holds every change committed before the backup started \
     and none after; the server keeps running and writing meanwhile. The file appears under \
     its name only once complete (it is written as NAME.partial first). See \
-    docs/operations.md, \"Backups\".")]
+    docs/operations.md, \"Backups\"."
+)]
 pub struct BackupArgs {
     /// Where to write the backup; it must not exist yet. `-` writes a portable backup to
     /// standard output.
@@ -44,10 +46,12 @@ pub struct BackupArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Stop the server that uses the target database first. The target's \
+#[command(
+    after_help = "Stop the server that uses the target database first. The target's \
     schema is brought up to date, then every document, its log, snapshot, versions and \
     the webhook endpoints are written in, with the same names, numbers and authors. See \
-    docs/operations.md, \"Restoring\".")]
+    docs/operations.md, \"Restoring\"."
+)]
 pub struct RestoreArgs {
     /// A file written by `tandem backup` (either format; `-` reads a portable backup
     /// from standard input).
@@ -63,11 +67,13 @@ pub struct RestoreArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Stop the server first. Each document is copied in one transaction; \
+#[command(
+    after_help = "Stop the server first. Each document is copied in one transaction; \
     run the same command again after an interruption and it skips the documents already \
     copied (and copies again any that changed since). At the end every document is loaded \
     from both databases and must render the same text and state vector, with the same \
-    title and versions. See docs/operations.md, \"Moving from SQLite to PostgreSQL\".")]
+    title and versions. See docs/operations.md, \"Moving from SQLite to PostgreSQL\"."
+)]
 pub struct MigrateArgs {
     /// The database to copy from, as `--database-url` takes it: `sqlite://PATH` or
     /// `postgres://...`.

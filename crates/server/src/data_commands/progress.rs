@@ -83,7 +83,10 @@ impl Progress {
         let rate = self.done_bytes as f64 / secs;
         let left = if rate > 0.0 {
             let rest = self.bytes.saturating_sub(self.done_bytes) as f64 / rate;
-            format!(", about {} left", HumanDuration(Duration::from_secs_f64(rest)))
+            format!(
+                ", about {} left",
+                HumanDuration(Duration::from_secs_f64(rest))
+            )
         } else {
             String::new()
         };

@@ -92,7 +92,10 @@ async fn run(source: &mut dyn Source, target: &mut DbTarget) -> anyhow::Result<(
         header.created_at.format("%Y-%m-%d %H:%M:%S UTC")
     );
     let mut progress = Progress::new("restore", header.documents, header.bytes);
-    let summary = transfer(source, target, &Options::default(), &mut |s| progress.step(s)).await?;
+    let summary = transfer(source, target, &Options::default(), &mut |s| {
+        progress.step(s)
+    })
+    .await?;
     progress.finish();
     println!(
         "restored {} documents ({} rows)",

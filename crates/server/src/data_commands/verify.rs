@@ -49,9 +49,15 @@ fn version_key(v: &VersionInfo) -> (i64, &'static str, Option<&str>, &[String], 
 
 /// Every difference found, one line each (empty: the copy is the same); and how many
 /// documents were compared.
-pub async fn compare(source: &dyn Store, target: &dyn Store) -> anyhow::Result<(usize, Vec<String>)> {
+pub async fn compare(
+    source: &dyn Store,
+    target: &dyn Store,
+) -> anyhow::Result<(usize, Vec<String>)> {
     let mut problems = Vec::new();
-    let documents = source.list_documents().await.context("listing the source")?;
+    let documents = source
+        .list_documents()
+        .await
+        .context("listing the source")?;
     for info in &documents {
         let name = &info.name;
         let Some(copy) = target.document(name).await? else {
@@ -78,9 +84,14 @@ pub async fn compare(source: &dyn Store, target: &dyn Store) -> anyhow::Result<(
             // check` reports such rows); only a difference is this check's business.
             (Err(_), Err(_)) => {}
             (Ok(_), Err(err)) => problems.push(format!("{name}: the copy does not replay: {err}")),
-            (Err(err), Ok(_)) => problems.push(format!("{name}: the source does not replay: {err}")),
+            (Err(err), Ok(_)) => {
+                problems.push(format!("{name}: the source does not replay: {err}"))
+            }
         }
-        let (va, vb) = (source.list_versions(name).await?, target.list_versions(name).await?);
+        let (va, vb) = (
+            source.list_versions(name).await?,
+            target.list_versions(name).await?,
+        );
         if !va.iter().map(version_key).eq(vb.iter().map(version_key)) {
             problems.push(format!("{name}: versions differ"));
         }

@@ -106,7 +106,12 @@ async fn sqlite_backup_taken_while_clients_type_holds_all_they_were_told_was_sav
     let out = dir.path().join("live.backup.db");
     let out = out.to_str().unwrap();
     let to = sqlite_url(dir.path(), "restored.db");
-    backup_while_typing(&url, &["backup", "--output", out, "--database-url", &url], &to).await;
+    backup_while_typing(
+        &url,
+        &["backup", "--output", out, "--database-url", &url],
+        &to,
+    )
+    .await;
     let head = std::fs::read(out).unwrap();
     assert!(head.starts_with(b"SQLite format 3\0"), "a SQLite file");
 }
@@ -119,7 +124,13 @@ async fn sqlite_portable_backup_taken_while_clients_type_holds_all_they_were_tol
     let out = out.to_str().unwrap();
     let pg = TestDatabase::create("bkport").await;
     let args = [
-        "backup", "--format", "portable", "--output", out, "--database-url", &url,
+        "backup",
+        "--format",
+        "portable",
+        "--output",
+        out,
+        "--database-url",
+        &url,
     ];
     backup_while_typing(&url, &args, &pg.url).await;
 }
@@ -134,7 +145,10 @@ async fn postgres_backup_taken_while_clients_type_holds_all_they_were_told_was_s
     let args = ["backup", "--output", out, "--database-url", &pg.url];
     backup_while_typing(&pg.url, &args, &to).await;
     let first = std::fs::read_to_string(out).unwrap();
-    assert!(first.contains("\"format\":\"tandem-backup\""), "portable by default for PostgreSQL");
+    assert!(
+        first.contains("\"format\":\"tandem-backup\""),
+        "portable by default for PostgreSQL"
+    );
 }
 
 /// Backs `from` up with `format`, restores it into `to`, and compares everything.
@@ -143,11 +157,22 @@ async fn round_trip(from: &str, format: &str, to: &str, dir: &std::path::Path) {
     assert!(before.len() >= 3, "{:?}", before.keys());
     let file = dir.join(format!("backup-{format}"));
     let file = file.to_str().unwrap();
-    let args = ["backup", "--format", format, "-o", file, "--database-url", from];
+    let args = [
+        "backup",
+        "--format",
+        format,
+        "-o",
+        file,
+        "--database-url",
+        from,
+    ];
     ok(tandem(&args));
     assert!(!std::path::Path::new(&format!("{file}.partial")).exists());
     let (stdout, _) = ok(tandem(&["restore", file, "--database-url", to]));
-    assert!(stdout.contains(&format!("restored {} documents", before.len())), "{stdout}");
+    assert!(
+        stdout.contains(&format!("restored {} documents", before.len())),
+        "{stdout}"
+    );
     let after = db_state(to).await;
     assert_eq!(before, after);
     assert_eq!(endpoints(from).await, endpoints(to).await);
@@ -164,7 +189,12 @@ async fn round_trip(from: &str, format: &str, to: &str, dir: &std::path::Path) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| (v["label"].as_str().unwrap_or("").to_string(), v["authors"].clone()))
+        .map(|v| {
+            (
+                v["label"].as_str().unwrap_or("").to_string(),
+                v["authors"].clone(),
+            )
+        })
         .collect();
     assert_eq!(
         named,
@@ -211,7 +241,15 @@ async fn restore_refuses_a_database_that_is_not_empty_unless_told_to_replace_it(
     populate(&from, 0).await;
     let file = dir.path().join("b.jsonl");
     let file = file.to_str().unwrap();
-    ok(tandem(&["backup", "--format", "portable", "-o", file, "--database-url", &from]));
+    ok(tandem(&[
+        "backup",
+        "--format",
+        "portable",
+        "-o",
+        file,
+        "--database-url",
+        &from,
+    ]));
 
     let to = sqlite_url(dir.path(), "busy.db");
     {
@@ -221,12 +259,21 @@ async fn restore_refuses_a_database_that_is_not_empty_unless_told_to_replace_it(
     let out = tandem(&["restore", file, "--database-url", &to]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not empty") && err.contains("--replace-existing"), "{err}");
+    assert!(
+        err.contains("not empty") && err.contains("--replace-existing"),
+        "{err}"
+    );
     let untouched = db_state(&to).await;
     assert_eq!(untouched.keys().collect::<Vec<_>>(), ["keep-me"]);
     assert_eq!(untouched["keep-me"].title, "Mine");
 
-    ok(tandem(&["restore", file, "--replace-existing", "--database-url", &to]));
+    ok(tandem(&[
+        "restore",
+        file,
+        "--replace-existing",
+        "--database-url",
+        &to,
+    ]));
     assert_eq!(db_state(&from).await, db_state(&to).await);
 
     // A backup is never overwritten.

@@ -39,7 +39,11 @@ async fn sqlite_to_postgres_and_back_is_the_same_database() {
     assert_eq!(endpoints(&sqlite).await.len(), 1);
 
     // The copy goes on numbering the log after the source's last position.
-    let last = source.values().flat_map(|d| d.log.iter().map(|(p, _)| *p)).max().unwrap();
+    let last = source
+        .values()
+        .flat_map(|d| d.log.iter().map(|(p, _)| *p))
+        .max()
+        .unwrap();
     let store = tandem_persistence::open(&pg.url).await.unwrap();
     let appended = store
         .append(&[AppendItem {
@@ -61,7 +65,12 @@ async fn an_interrupted_migration_resumes_and_ends_equal() {
     let pg = TestDatabase::create("resume").await;
 
     let out = migrate(&sqlite, &pg.url, &["--stop-after", "3"]);
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let partial = db_state(&pg.url).await;
     assert_eq!(partial.len(), 3, "{:?}", partial.keys());
     // Whole documents only: each one copied is the same as in the source.
@@ -86,7 +95,10 @@ async fn an_interrupted_migration_resumes_and_ends_equal() {
     drop(store);
 
     let (stdout, stderr) = ok(migrate(&sqlite, &pg.url, &[]));
-    assert!(stderr.contains("resuming: 2 of 7 documents are already copied"), "{stderr}");
+    assert!(
+        stderr.contains("resuming: 2 of 7 documents are already copied"),
+        "{stderr}"
+    );
     assert!(stdout.contains("copied 5 documents"), "{stdout}");
     assert_eq!(db_state(&sqlite).await, db_state(&pg.url).await);
     assert_eq!(endpoints(&sqlite).await, endpoints(&pg.url).await);
@@ -102,5 +114,8 @@ async fn an_interrupted_migration_resumes_and_ends_equal() {
     let out = migrate(&sqlite, &other.url, &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("\"theirs\"") && err.contains("--replace-existing"), "{err}");
+    assert!(
+        err.contains("\"theirs\"") && err.contains("--replace-existing"),
+        "{err}"
+    );
 }

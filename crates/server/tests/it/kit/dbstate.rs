@@ -36,7 +36,9 @@ pub struct DocState {
 
 /// Every document of the database at `url`.
 pub async fn db_state(url: &str) -> BTreeMap<String, DocState> {
-    let store = tandem_persistence::open(url).await.expect("open the database");
+    let store = tandem_persistence::open(url)
+        .await
+        .expect("open the database");
     state_of(&*store).await
 }
 
@@ -44,9 +46,16 @@ pub async fn state_of(store: &dyn Store) -> BTreeMap<String, DocState> {
     let mut out = BTreeMap::new();
     for info in store.list_documents().await.unwrap() {
         let name = info.name.clone();
-        let stored = store.load(&name).await.unwrap().expect("listed, so it loads");
+        let stored = store
+            .load(&name)
+            .await
+            .unwrap()
+            .expect("listed, so it loads");
         let doc = new_doc();
-        assert!(tandem::text::replay(&doc, &stored).is_empty(), "{name} replays");
+        assert!(
+            tandem::text::replay(&doc, &stored).is_empty(),
+            "{name} replays"
+        );
         let plain = tandem::render::Content::from_doc(&doc, &Default::default()).plain_text();
         let (text, state_vector) = {
             let txn = doc.transact();
