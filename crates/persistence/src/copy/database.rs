@@ -103,6 +103,19 @@ impl Database {
         Ok(())
     }
 
+    /// Whether a commit waits for the disk. Either way a commit that does wait also makes
+    /// every earlier one durable: the log (SQLite's WAL, PostgreSQL's WAL) is written in
+    /// order and flushed as a whole.
+    pub async fn set_synchronous(&mut self, wait: bool) -> Result<(), CopyError> {
+        self.execute(match (self.backend, wait) {
+            (Backend::Sqlite, true) => "PRAGMA synchronous = FULL",
+            (Backend::Sqlite, false) => "PRAGMA synchronous = NORMAL",
+            (Backend::Postgres, true) => "SET synchronous_commit = on",
+            (Backend::Postgres, false) => "SET synchronous_commit = off",
+        })
+        .await
+    }
+
     /// Starts a read of one instant, kept until [`Database::end_read`]: a backup of a
     /// running server then holds every change committed before its first read and none
     /// committed later, across all its tables.

@@ -132,6 +132,10 @@ impl Target for DbTarget {
                 ours,
             });
         }
+        // Each document's commit need not wait for the disk: a copy cut short by a crash
+        // is run again (whole documents are skipped, lost ones copied again). The last
+        // commit waits, and with it everything written before (`begin_rest`).
+        self.db.set_synchronous(false).await?;
         // Counters first: a target used before the copy ends (by mistake, or to look)
         // still numbers new rows past every row the copy brings.
         self.db.raise_counters(&header.counters).await
@@ -151,6 +155,7 @@ impl Target for DbTarget {
     }
 
     async fn begin_rest(&mut self) -> Result<(), CopyError> {
+        self.db.set_synchronous(true).await?;
         self.db.begin().await?;
         for table in OTHER_TABLES.iter().rev() {
             self.db.clear(table).await?;
