@@ -33,6 +33,24 @@ fn sniff(path: &Path) -> anyhow::Result<Kind> {
     }
 }
 
+/// Whether a portable backup file ends with its end line, checked before anything is
+/// written: a file cut short (a full disk, an interrupted copy) is refused whole rather
+/// than restored in part. (That the counts on it match is checked as the rows are read.)
+fn ends_whole(path: &Path) -> anyhow::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let len = file.seek(SeekFrom::End(0))?;
+    file.seek(SeekFrom::Start(len.saturating_sub(4096)))?;
+    let mut tail = String::new();
+    file.read_to_string(&mut tail)?;
+    let last = tail.trim_end().rsplit('\n').next().unwrap_or_default();
+    let end: Option<serde_json::Value> = serde_json::from_str(last).ok();
+    match end.as_ref().and_then(|v| v.get("end")) {
+        Some(_) => Ok(()),
+        None => Err(CopyError::Truncated.into()),
+    }
+}
+
 pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     let from_stdin = args.backup == Path::new("-");
     let kind = if from_stdin {
@@ -40,6 +58,9 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     } else {
         sniff(&args.backup)?
     };
+    if kind == Kind::Portable && !from_stdin {
+        ends_whole(&args.backup)?;
+    }
     let url = args.db.url()?;
     let mut target = Database::open(&url, true)
         .await

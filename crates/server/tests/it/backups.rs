@@ -251,6 +251,21 @@ async fn restore_refuses_a_database_that_is_not_empty_unless_told_to_replace_it(
         &from,
     ]));
 
+    // A backup cut short is refused before anything is written.
+    let whole = std::fs::read_to_string(file).unwrap();
+    let cut = dir.path().join("cut.jsonl");
+    let lines: Vec<&str> = whole.lines().collect();
+    std::fs::write(&cut, lines[..lines.len() - 1].join("\n") + "\n").unwrap();
+    let empty = sqlite_url(dir.path(), "empty.db");
+    let out = tandem(&["restore", cut.to_str().unwrap(), "--database-url", &empty]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cut short"), "{err}");
+    assert!(
+        db_state(&empty).await.is_empty(),
+        "nothing restored from a cut backup"
+    );
+
     let to = sqlite_url(dir.path(), "busy.db");
     {
         let store = tandem_persistence::open(&to).await.unwrap();
