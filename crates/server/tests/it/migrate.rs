@@ -119,3 +119,62 @@ async fn an_interrupted_migration_resumes_and_ends_equal() {
         "{err}"
     );
 }
+
+/// The final check of `migrate` finds a copy that differs: in text and state vector, in
+/// title, in versions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_final_check_names_every_document_that_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = sqlite_url(dir.path(), "source.db");
+    populate(&sqlite, 0).await;
+    let copy = sqlite_url(dir.path(), "copy.db");
+    ok(migrate(&sqlite, &copy, &[]));
+    let (source, target) = (
+        tandem_persistence::open(&sqlite).await.unwrap(),
+        tandem_persistence::open(&copy).await.unwrap(),
+    );
+    let (checked, problems) = tandem::data_commands::compare(&*source, &*target)
+        .await
+        .unwrap();
+    assert_eq!((checked, problems.len()), (3, 0), "{problems:?}");
+
+    target
+        .append(&[AppendItem {
+            doc: "alpha".into(),
+            doc_id: None,
+            data: text_update("extra"),
+            author: None,
+        }])
+        .await
+        .unwrap();
+    target.set_title("gamma", "Renamed").await.unwrap();
+    let version = target.version("alpha", 1).await.unwrap().unwrap();
+    target
+        .create_version(
+            "beta",
+            &tandem_persistence::NewVersion {
+                kind: tandem_persistence::VersionKind::Named,
+                label: Some("only in the copy".into()),
+                state: version.state,
+                state_vector: Vec::new(),
+                text: version.text,
+                format: None,
+                authors: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let (_, mut problems) = tandem::data_commands::compare(&*source, &*target)
+        .await
+        .unwrap();
+    problems.sort();
+    assert_eq!(
+        problems,
+        [
+            "alpha: state vector differs",
+            "alpha: text differs",
+            "beta: versions differ",
+            "gamma: title or kind differs",
+        ],
+    );
+}
