@@ -9,6 +9,7 @@
 //! The store knows nothing about Yjs: it moves opaque bytes. Merging updates, rendering
 //! text and deciding *when* to compact or take a version is the server's business.
 
+pub mod copy;
 mod durability;
 mod error;
 mod feed;

@@ -88,6 +88,14 @@ pub enum Command {
     /// Follow a running server's change feed and print one line per change: one document,
     /// or every document the credential may see (docs/change-feed.md).
     Feed(crate::feed_client::FeedArgs),
+    /// Write a consistent copy of the database, also while the server runs: a SQLite file
+    /// (SQLite) or the portable format (either database). See docs/operations.md.
+    Backup(crate::data_commands::BackupArgs),
+    /// Bring a backup (either format) into an empty database of either kind.
+    Restore(crate::data_commands::RestoreArgs),
+    /// Copy every document with its log, snapshots, versions, titles and authors from one
+    /// database to another (SQLite to PostgreSQL and back); resumable, checked at the end.
+    Migrate(crate::data_commands::MigrateArgs),
     /// Exit 0 if the server on TANDEM_LISTEN answers /healthz (for container health checks).
     Healthcheck {
         #[arg(long, env = "TANDEM_LISTEN", default_value = "127.0.0.1:8080")]

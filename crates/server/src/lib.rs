@@ -14,6 +14,7 @@ pub mod check;
 mod client_addr;
 mod cluster;
 pub mod config;
+pub mod data_commands;
 mod edge;
 mod error;
 mod extract;

@@ -59,6 +59,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Feed(args)) => tandem::feed_client::follow(args).await,
         Some(Command::Healthcheck { listen }) => healthcheck(listen),
         Some(Command::Webhooks(cmd)) => tandem::webhooks_command(cmd).await,
+        Some(Command::Backup(args)) => tandem::data_commands::backup(args).await,
+        Some(Command::Restore(args)) => tandem::data_commands::restore(args).await,
+        Some(Command::Migrate(args)) => tandem::data_commands::migrate(args).await,
     }
 }
 

@@ -5,6 +5,7 @@ mod kit;
 
 mod access;
 mod apply_time;
+mod backups;
 mod bodies;
 mod bus_forgery;
 mod check;
@@ -26,6 +27,7 @@ mod http_transports;
 mod invisible_text;
 mod limits;
 mod memory;
+mod migrate;
 mod open_documents;
 mod origins;
 mod outage;

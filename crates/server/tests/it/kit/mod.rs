@@ -9,7 +9,9 @@
 
 pub mod api;
 pub mod cluster;
+pub mod copies;
 pub mod db;
+pub mod dbstate;
 pub mod feed;
 pub mod nats;
 pub mod peer;
