@@ -45,6 +45,7 @@ SYSTEM_TOOLS=(
   "nginx|nginx|tests/compose checks deploy/nginx.conf with nginx -t"
   "openssl|openssl|tests/compose makes a throwaway certificate for nginx -t"
   "docker-compose|docker-compose|tests/compose validates docker-compose.yml with docker-compose config"
+  "strace|strace|the durability test (crates/server/tests/it/durability.rs) watches the server's fsync calls with strace"
   "nats-server|nats-server|the cluster tests (Rust and tests/interop) start their own nats-server between Tandem instances"
 )
 

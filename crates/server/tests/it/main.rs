@@ -13,6 +13,7 @@ mod close_frames;
 mod cluster;
 mod connections;
 mod crash;
+mod durability;
 mod edge;
 mod feed;
 mod feed_authors;
