@@ -86,8 +86,6 @@ impl Cluster {
             &id,
             "--nats-subject-prefix",
             &self.prefix,
-            "--cluster-resync-ms",
-            RESYNC_MS,
             "--cluster-key",
             CLUSTER_KEY,
             "--nats-user",
@@ -95,6 +93,11 @@ impl Cluster {
             "--nats-password",
             NATS_PASSWORD,
         ];
+        // A test may set its own resync period (a very long one, to show that something
+        // other than the periodic check repaired a copy).
+        if !self.extra.iter().any(|a| a == "--cluster-resync-ms") {
+            args.extend(["--cluster-resync-ms", RESYNC_MS]);
+        }
         args.extend(self.extra.iter().map(String::as_str));
         let server = BinServer::spawn(&args);
         self.instances[k] = Some(Instance {

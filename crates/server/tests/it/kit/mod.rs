@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod bus;
 pub mod cluster;
 pub mod db;
 pub mod feed;
