@@ -11,6 +11,7 @@ mod cli;
 mod client_limits;
 mod close_frames;
 mod cluster;
+mod cluster_commit_order;
 mod cluster_repairs;
 mod connections;
 mod crash;
