@@ -12,6 +12,7 @@ mod client_limits;
 mod close_frames;
 mod cluster;
 mod cluster_commit_order;
+mod cluster_crossing;
 mod cluster_repairs;
 mod connections;
 mod crash;
