@@ -13,6 +13,7 @@ mod close_frames;
 mod cluster;
 mod cluster_commit_order;
 mod cluster_crossing;
+mod cluster_db_outage;
 mod cluster_presence;
 mod cluster_repairs;
 mod connections;

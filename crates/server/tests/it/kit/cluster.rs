@@ -70,6 +70,13 @@ impl Cluster {
 
     /// Starts instance `k` (again, after a kill: same id, new port).
     pub fn spawn(&mut self, k: usize) {
+        let url = self.db.url.clone();
+        self.spawn_on_database(k, &url);
+    }
+
+    /// Starts instance `k` with its own way to the cluster's database (`url`: through a
+    /// proxy the test can cut, say).
+    pub fn spawn_on_database(&mut self, k: usize, database_url: &str) {
         assert!(self.instances[k].is_none(), "instance {k} is running");
         let dir = tempfile::tempdir().unwrap();
         let id = format!("{}-{k}", self.tag);
@@ -79,7 +86,7 @@ impl Cluster {
             "--data-dir",
             &data,
             "--database-url",
-            &self.db.url,
+            database_url,
             "--nats-url",
             &nats,
             "--instance-id",

@@ -19,6 +19,7 @@ pub mod poll;
 pub mod process;
 pub mod server;
 pub mod sse;
+pub mod tcp_proxy;
 pub mod typing;
 pub mod ws;
 
