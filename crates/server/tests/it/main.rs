@@ -26,6 +26,7 @@ mod feed_cluster;
 mod feed_stream;
 mod held;
 mod history;
+mod hocuspocus_held;
 mod hosts;
 mod http_transports;
 mod invisible_text;
