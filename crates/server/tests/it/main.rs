@@ -16,6 +16,7 @@ mod cluster_crossing;
 mod cluster_db_outage;
 mod cluster_presence;
 mod cluster_repairs;
+mod cluster_sessions;
 mod connections;
 mod crash;
 mod durability;
