@@ -52,7 +52,7 @@ async fn a_poll_session_whose_instance_dies_moves_on_and_loses_nothing() {
     let _unsent = p.y.append_message("<p:2>");
     a.append("<a:1>").await;
 
-    let y = std::mem::replace(&mut p.y, YPeer::new());
+    let y = std::mem::take(&mut p.y);
     let mut p = poll_on(&cluster, 0, doc, y).await;
     let all = ["<a:0>", "<a:1>", "<p:0>", "<p:1>", "<p:2>"];
     p.pump_until(|c| has(&c.y.text(), &all), MOVE_WAIT).await;
