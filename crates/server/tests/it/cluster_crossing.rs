@@ -6,7 +6,11 @@
 
 use std::time::Duration;
 
-use crate::kit::{bus::append_update, cluster::Cluster, ok_json, Client, Peer};
+use crate::kit::{
+    bus::{append_update, crossing},
+    cluster::Cluster,
+    ok_json, Client, Peer,
+};
 
 const NO_RESYNC: [&str; 2] = ["--cluster-resync-ms", "600000"];
 
@@ -24,16 +28,16 @@ async fn api_edits_versions_renames_restores_and_deletes_cross_instances() {
     let doc = "crossing";
     let mut a = Client::connect(&cluster.ws(0, doc)).await;
     let mut b = Client::connect(&cluster.ws(1, doc)).await;
-    a.append("typed").await;
-    wait_text(&mut b, "typed").await;
+    let typed = crossing(&mut a, &mut b).await;
     let api = cluster.api(0);
 
     // An edit through the HTTP API of instance 0.
     let update = append_update(&cluster, doc, " via the API").await;
     let posted = api.apply_update(doc, update).await;
     assert!(posted.status().is_success(), "{}", posted.status());
-    wait_text(&mut b, "typed via the API").await;
-    wait_text(&mut a, "typed via the API").await;
+    let via_api = format!("{typed} via the API");
+    wait_text(&mut b, &via_api).await;
+    wait_text(&mut a, &via_api).await;
 
     // A named version and a new title, made on 0, seen through instance 1.
     let v = ok_json(api.create_version(doc, "kept").await, 201).await;
@@ -52,10 +56,10 @@ async fn api_edits_versions_renames_restores_and_deletes_cross_instances() {
 
     // Typing on 1 after the version, then a restore on 0: 1's client is back at the version.
     b.append(" and more").await;
-    wait_text(&mut a, "typed via the API and more").await;
+    wait_text(&mut a, &format!("{via_api} and more")).await;
     let restored = ok_json(api.restore(doc, n).await, 200).await;
     assert_eq!(restored["kind"], "restore");
-    wait_text(&mut b, "typed via the API").await;
+    wait_text(&mut b, &via_api).await;
 
     // A delete on 0 closes the client on 1.
     assert_eq!(api.delete(doc).await.status(), 204);
@@ -72,13 +76,12 @@ async fn a_commit_too_big_to_send_inline_arrives_whole() {
     let doc = "big";
     let mut a = Client::connect(&cluster.ws(0, doc)).await;
     let mut b = Client::connect(&cluster.ws(1, doc)).await;
-    a.append("start ").await;
-    wait_text(&mut b, "start ").await;
+    let start = crossing(&mut a, &mut b).await;
     let big: String = (0..300 * 1024)
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
     a.append(&big).await;
-    let want = format!("start {big}");
+    let want = format!("{start}{big}");
     wait_text(&mut b, &want).await;
     assert_eq!(cluster.text(1, doc).await, want);
 }

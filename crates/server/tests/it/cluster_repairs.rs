@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::kit::{
-    bus::{attacker, commit, commit_unannounced, doc_subject, head, sign},
+    bus::{attacker, commit, commit_unannounced, crossing, doc_subject, head, sign},
     cluster::{Cluster, CLUSTER_KEY},
     Client, Peer,
 };
@@ -19,14 +19,13 @@ const REPAIR_WAIT: Duration = Duration::from_secs(15);
 /// Ten minutes: no periodic check runs during a test.
 const NO_RESYNC: [&str; 2] = ["--cluster-resync-ms", "600000"];
 
-/// Two instances with no periodic check, a client on each, both holding `seed`.
+/// Two instances with no periodic check, a client on each, holding the same text, with
+/// commits crossing the bus both ways.
 async fn two_in_sync(tag: &str, doc: &str) -> (Cluster, Client, Client) {
     let cluster = Cluster::start(tag, 2, &NO_RESYNC).await;
     let mut a = Client::connect(&cluster.ws(0, doc)).await;
     let mut b = Client::connect(&cluster.ws(1, doc)).await;
-    a.append("seed ").await;
-    wait_text(&mut b, "seed").await;
-    wait_text(&mut a, "seed").await;
+    crossing(&mut a, &mut b).await;
     (cluster, a, b)
 }
 
@@ -45,7 +44,7 @@ async fn a_late_joiner_on_an_instance_that_is_behind_gets_every_committed_update
     commit_unannounced(&cluster, doc, "UNANNOUNCED").await;
     let late = Client::connect(&cluster.ws(1, doc)).await;
     assert!(
-        late.text().contains("seed") && late.text().contains("UNANNOUNCED"),
+        late.text().contains("<x0>") && late.text().contains("UNANNOUNCED"),
         "the sync reply missed a committed update: {:?}",
         late.text()
     );

@@ -120,3 +120,43 @@ pub async fn commit_unannounced(cluster: &Cluster, doc: &str, text: &str) -> i64
         .unwrap();
     appended[0].last_seq
 }
+
+/// Makes sure commits cross between the instances of `a` and `b` over the bus, both ways,
+/// and that the two clients hold the same text: a room subscribes to its document's
+/// subject while it loads, and a commit published before that subscription reached NATS
+/// is repaired only by the next message's `prev` or by the periodic check. So each side
+/// types until one of its tokens crosses. Returns the text both hold.
+pub async fn crossing(a: &mut super::Client, b: &mut super::Client) -> String {
+    one_way(a, b, "x").await;
+    one_way(b, a, "y").await;
+    let deadline = tokio::time::Instant::now() + super::WAIT;
+    loop {
+        a.step(std::time::Duration::from_millis(20)).await;
+        b.step(std::time::Duration::from_millis(20)).await;
+        if a.text() == b.text() {
+            return a.text();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no common text: {:?} / {:?}",
+            a.text(),
+            b.text()
+        );
+    }
+}
+
+async fn one_way(from: &mut super::Client, to: &mut super::Client, tag: &str) {
+    use super::Peer;
+    for i in 0..50 {
+        let token = format!("<{tag}{i}>");
+        from.append(&token).await;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+        while tokio::time::Instant::now() < deadline {
+            to.step(std::time::Duration::from_millis(50)).await;
+            if to.text().contains(&token) {
+                return;
+            }
+        }
+    }
+    panic!("no commit crossed the bus: {:?}", to.text());
+}
