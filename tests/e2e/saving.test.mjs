@@ -102,7 +102,7 @@ test('offline edits survive a closed tab and reach the server when it is back', 
   proxy.retarget(server.url)
   assert.equal(await serverText(server.url, doc), 'Before. Paused. ', 'the server never saw the offline edits')
   const reopened = await context.newPage()
-  await reopened.goto(`${server.url}/d/${doc}`)
+  await reopened.goto(`${url}/d/${doc}`)
   await reopened.waitForSelector('.cm-content')
   await waitForStatus(reopened, 'connected')
   await waitSave(reopened, 'saved')
