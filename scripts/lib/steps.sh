@@ -20,6 +20,8 @@ note() { printf -- '--> %s\n' "$*"; }
 warn() { printf 'WARNING: %s\n' "$*" >&2; }
 err() { printf 'ERROR: %s\n' "$*" >&2; }
 
+on_ci() { [[ "${CI:-}" == true || "${CI:-}" == 1 ]]; }
+
 STEP_NAMES=() STEP_RESULTS=() STEP_SECONDS=() STEP_NOTES=()
 TESTS_PASSED=0 TESTS_FAILED=0 TESTS_SKIPPED=0
 TEST_LINES=() # "SKIP suite: test: reason" / "FAIL ...", for the summary
@@ -48,7 +50,7 @@ needs() { # needs "STEP,STEP..." -> succeeds when every listed step passed
 # not_run NAME: a step whose dependency did not pass. After a skipped dependency (a project
 # not written yet) it is skipped too; otherwise it failed.
 not_run() {
-  if [[ "$MISSING_DEP" == *"(SKIP)" ]]; then
+  if [[ "$MISSING_DEP" == *"(SKIP)" ]] && ! on_ci; then
     record "$1" SKIP 0 "$RUN_NOTE"
     TESTS_SKIPPED=$((TESTS_SKIPPED + 1))
     TEST_LINES+=("SKIP $1: $RUN_NOTE")
@@ -113,9 +115,16 @@ check() {
   fi
 }
 
-# skip NAME REASON: a step that cannot apply (e.g. a project not written yet); one skip.
+# skip NAME REASON: a step that cannot apply; one skip, and on CI (where everything must run)
+# one failure.
 skip() {
   banner "$1"
+  if on_ci; then
+    err "$1 skipped on CI: $2"
+    record "$1" FAIL 0 "skipped on CI: $2"
+    fail_one "$1" "skipped on CI: $2"
+    return 0
+  fi
   warn "$1 skipped: $2"
   record "$1" SKIP 0 "$2"
   TESTS_SKIPPED=$((TESTS_SKIPPED + 1))

@@ -41,10 +41,11 @@ apt_install() {
 SYSTEM_TOOLS=(
   "chromium|chromium|the browser tests (tests/e2e) drive Debian's Chromium"
   "psql|postgresql-client|the interop tests make their PostgreSQL database with psql"
-  "sqlite3|sqlite3|the rich-text browser test (tests/e2e/richtext.test.mjs) reads document_history with sqlite3"
+  "sqlite3|sqlite3|tests/e2e/richtext.test.mjs and the Hocuspocus \"saved means saved\" test read the SQLite database with sqlite3"
   "nginx|nginx|tests/compose checks deploy/nginx.conf with nginx -t"
   "openssl|openssl|tests/compose makes a throwaway certificate for nginx -t"
   "docker-compose|docker-compose|tests/compose validates docker-compose.yml with docker-compose config"
+  "strace|strace|the durability test (crates/server/tests/it/durability.rs) watches the server's fsync calls with strace"
   "nats-server|nats-server|the cluster tests (Rust and tests/interop) start their own nats-server between Tandem instances"
   "promtool|prometheus|tests/deploy checks deploy/prometheus/alerts.yml with promtool check rules and promtool test rules"
   "podman|podman|tests/deploy builds and runs the container image with podman"
@@ -76,7 +77,7 @@ setup_system_tools() {
     fi
   done
   [[ ${#missing[@]} -eq 0 ]] && return 0
-  if [[ "${CI:-}" == true || "${CI:-}" == 1 ]]; then
+  if on_ci; then
     err "missing on CI: ${missing[*]}"
     return 1
   fi
@@ -95,6 +96,25 @@ setup_rust() {
   rustup component add "${missing[@]}"
 }
 
+# cargo-nextest runs every Rust test in its own process. The suite needs that: the metrics
+# recorder is global to a process, so under plain `cargo test` tests that assert exact metric
+# values see each other's counts. Installed with cargo when missing; on CI a failed install
+# fails this step (and with it the Rust tests), elsewhere the run falls back to `cargo test`
+# with a warning that metric assertions may then fail.
+setup_nextest() {
+  cargo nextest --version >/dev/null 2>&1 && { cargo nextest --version | head -n 1; return 0; }
+  note "installing cargo-nextest (cargo install cargo-nextest --locked): the Rust tests run one process per test"
+  if cargo install cargo-nextest --locked; then
+    INSTALLED_PACKAGES+=("cargo-nextest (cargo install: the Rust tests need one process per test)")
+    return 0
+  fi
+  if on_ci; then
+    err "cargo-nextest is required on CI and could not be installed: install it (cargo install cargo-nextest --locked, or a prebuilt binary from https://nexte.st) and re-run"
+    return 1
+  fi
+  warn "cargo-nextest could not be installed: falling back to cargo test, where tests that assert exact metric values can fail (one process runs many tests)"
+}
+
 # Chromium for the browser tests (Debian's package, at /usr/bin/chromium).
 setup_chromium() {
   [[ -x /usr/bin/chromium ]] || { err "/usr/bin/chromium is missing (Debian: apt-get install chromium); the browser tests need it" && return 1; }
@@ -104,6 +124,7 @@ setup_chromium() {
 
 # npm_ci DIR: exactly what the lock file says.
 npm_ci() {
+  [[ -f "$ROOT/$1/package.json" ]] || { err "$1/package.json is missing: $1 is a test suite of scripts/test.sh (NODE_DIRS) and cannot run without it" && return 1; }
   [[ -f "$ROOT/$1/package-lock.json" ]] || { err "$1/package-lock.json is missing: run 'npm install' in $1 and commit the lock file" && return 1; }
   # --prefer-offline: packages already in npm's cache are taken from it without asking the
   # registry again (the lock file pins each one by version and integrity hash).

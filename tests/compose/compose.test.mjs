@@ -484,15 +484,16 @@ test('nginx -t accepts the example config', { skip: nginxSkip }, () => {
   }
 })
 
-/** A free loopback port (the OS picks it; nginx binds it right after). */
-function freePort () {
+/**
+ * A listening loopback socket on a port the OS picks, for nginx to inherit (its `NGINX`
+ * variable names inherited descriptors): the port is never unbound between choosing it and
+ * nginx serving on it, so no other process can take it meanwhile.
+ */
+function heldSocket () {
   return new Promise((resolve, reject) => {
     const srv = net.createServer()
     srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
+    srv.listen(0, '127.0.0.1', () => resolve({ srv, port: srv.address().port, fd: srv._handle.fd }))
   })
 }
 
@@ -519,11 +520,16 @@ test('nginx runs the example: WebSocket and the API round robin, SSE and polling
   const instances = await Promise.all(['one', 'two'].map(standIn))
   let proc = null
   try {
-    const listen = { tls: await freePort(), plain: await freePort() }
+    const held = [await heldSocket(), await heldSocket()]
+    const listen = { tls: held[0].port, plain: held[1].port }
     const main = nginxSite(dir, { instances: instances.map((i) => i.addr), listen })
+    // The two sockets become nginx's descriptors 3 and 4; this process then lets go of its
+    // own copies, so only nginx accepts on them.
     proc = spawn('nginx', ['-e', 'stderr', '-p', dir, '-c', main, '-g', 'daemon off;'], {
-      stdio: ['ignore', 'ignore', 'pipe']
+      stdio: ['ignore', 'ignore', 'pipe', held[0].fd, held[1].fd],
+      env: { ...process.env, NGINX: '3;4;' }
     })
+    for (const h of held) h.srv.close()
     let log = ''
     proc.stderr.on('data', (d) => { log += d })
     const exited = new Promise((resolve) => proc.once('exit', resolve))

@@ -125,3 +125,38 @@ export function ensureArtifactsDir () {
   mkdirSync(artifactsDir, { recursive: true })
   return artifactsDir
 }
+
+/**
+ * A TCP proxy on a port the OS picks, held until `close()`: a test that restarts the server
+ * gives the browser this address, and `retarget()`s it to each new server (on a port of its
+ * own), so no other process can take the address the browser reconnects to. While the
+ * target is down, connections close at once, as if refused.
+ */
+export async function startProxy (targetUrl) {
+  const { createServer, connect } = await import('node:net')
+  let target = new URL(targetUrl)
+  const sockets = new Set()
+  const proxy = createServer((inbound) => {
+    const outbound = connect(Number(target.port), target.hostname)
+    const end = () => {
+      inbound.destroy()
+      outbound.destroy()
+      sockets.delete(inbound)
+      sockets.delete(outbound)
+    }
+    sockets.add(inbound)
+    sockets.add(outbound)
+    for (const s of [inbound, outbound]) s.on('error', end).on('close', end)
+    inbound.pipe(outbound)
+    outbound.pipe(inbound)
+  })
+  await new Promise((resolve, reject) => proxy.once('error', reject).listen(0, '127.0.0.1', resolve))
+  return {
+    url: `http://127.0.0.1:${proxy.address().port}`,
+    retarget (url) { target = new URL(url) },
+    close () {
+      for (const s of sockets) s.destroy()
+      return new Promise((resolve) => proxy.close(resolve))
+    },
+  }
+}

@@ -4,15 +4,17 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { rmSync } from 'node:fs'
-import { startServer, launchBrowser, openAs, editorText, waitForStatus } from './harness.mjs'
+import { startServer, startProxy, launchBrowser, openAs, editorText, waitForStatus } from './harness.mjs'
 
 let server
+let proxy
 let browser
 let dataDir
 
 after(async () => {
   await browser?.close()
   await server?.stop()
+  await proxy?.close()
   if (dataDir) rmSync(dataDir, { recursive: true, force: true })
 })
 
@@ -45,8 +47,9 @@ test('offline edits survive a closed tab and reach the server when it is back', 
   const path = await import('node:path')
   dataDir = mkdtempSync(path.join(tmpdir(), 'tandem-e2e-offline-'))
   server = await startServer([], { dataDir })
-  const url = server.url
-  const listen = url.replace(/^http:\/\//, '')
+  // The browser's address, held by the test across the server's restart.
+  proxy = await startProxy(server.url)
+  const url = proxy.url
   browser = await launchBrowser()
   const doc = 'offline-notes'
 
@@ -95,10 +98,11 @@ test('offline edits survive a closed tab and reach the server when it is back', 
   }, [`tandem:${doc}`, before + offline.length], { polling: 100 })
   await page.close()
 
-  server = await startServer([], { dataDir, listen })
+  server = await startServer([], { dataDir })
+  proxy.retarget(server.url)
   assert.equal(await serverText(server.url, doc), 'Before. Paused. ', 'the server never saw the offline edits')
   const reopened = await context.newPage()
-  await reopened.goto(`${server.url}/d/${doc}`)
+  await reopened.goto(`${url}/d/${doc}`)
   await reopened.waitForSelector('.cm-content')
   await waitForStatus(reopened, 'connected')
   await waitSave(reopened, 'saved')

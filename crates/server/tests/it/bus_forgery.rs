@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use yrs::{
     sync::{Message, SyncMessage},
     updates::encoder::Encode,
@@ -17,93 +15,10 @@ use yrs::{
 };
 
 use crate::kit::{
+    bus::{attacker, commit, doc_subject, forged_append, head, message, sign},
     cluster::{Cluster, CLUSTER_KEY, CLUSTER_WAIT},
-    nats::{NATS_PASSWORD, NATS_USER},
     new_doc, ok_json, Client, Peer, WAIT,
 };
-
-/// A bus message as the server encodes it: version 1, kind, origin, clock, body.
-fn message(origin: &str, kind: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![1, kind, origin.len() as u8];
-    out.extend_from_slice(origin.as_bytes());
-    out.extend_from_slice(&now_ms().to_le_bytes());
-    out.extend_from_slice(body);
-    out
-}
-
-/// A commit message: the log grew from `prev` to `last` with these y-sync frames.
-fn commit(origin: &str, prev: i64, last: i64, frames: &[Vec<u8>]) -> Vec<u8> {
-    let mut body = Vec::new();
-    body.extend_from_slice(&prev.to_le_bytes());
-    body.extend_from_slice(&last.to_le_bytes());
-    body.extend_from_slice(&(frames.len() as u32).to_le_bytes());
-    for f in frames {
-        body.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        body.extend_from_slice(f);
-    }
-    message(origin, 1, &body)
-}
-
-/// `message` with the trailer: clock, boot id, sequence, HMAC-SHA256 under `key` over
-/// context, subject length, subject, message and the rest of the trailer.
-fn sign(key: &[u8], subject: &str, message: &[u8], boot: u64, seq: u64) -> Bytes {
-    let mut signed = message.to_vec();
-    signed.extend_from_slice(&now_ms().to_le_bytes());
-    signed.extend_from_slice(&boot.to_le_bytes());
-    signed.extend_from_slice(&seq.to_le_bytes());
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
-    mac.update(b"tandem cluster bus frame v1\0");
-    mac.update(&(subject.len() as u64).to_le_bytes());
-    mac.update(subject.as_bytes());
-    mac.update(&signed);
-    signed.extend_from_slice(&mac.finalize().into_bytes());
-    Bytes::from(signed)
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-fn doc_subject(cluster: &Cluster, doc: &str) -> String {
-    let hex: String = doc.bytes().map(|b| format!("{b:02x}")).collect();
-    format!("{}.doc.{hex}", cluster.prefix)
-}
-
-/// An attacker's connection to the cluster's NATS, with the bus's NATS credentials.
-async fn attacker(cluster: &Cluster) -> async_nats::Client {
-    async_nats::ConnectOptions::new()
-        .user_and_password(NATS_USER.into(), NATS_PASSWORD.into())
-        .connect(cluster.nats.url())
-        .await
-        .expect("connect to the test NATS")
-}
-
-/// The document's last sequence number in PostgreSQL.
-async fn head(cluster: &Cluster, doc: &str) -> i64 {
-    let store = tandem_persistence::open(&cluster.db.url).await.unwrap();
-    let seqs = store.last_seqs(&[doc.to_string()]).await.unwrap();
-    seqs.first().map(|(_, s)| *s).expect("document is stored")
-}
-
-/// A y-sync update that appends `text` to what the database holds of `doc`, from a client
-/// id nobody uses: content no client ever wrote.
-async fn forged_append(cluster: &Cluster, doc: &str, text: &str) -> Vec<u8> {
-    let store = tandem_persistence::open(&cluster.db.url).await.unwrap();
-    let stored = store.load(doc).await.unwrap().unwrap();
-    let forged = new_doc();
-    assert!(tandem::text::replay(&forged, &stored).is_empty());
-    let content = forged.get_or_insert_text("content");
-    let update = {
-        let mut txn = forged.transact_mut();
-        let len = content.get_string(&txn).len() as u32;
-        content.insert(&mut txn, len, text);
-        txn.encode_update_v1()
-    };
-    Message::Sync(SyncMessage::Update(update)).encode_v1()
-}
 
 const FORGED: &str = "FORGED";
 

@@ -155,12 +155,22 @@ fn token_command_mints_a_verifiable_token() {
         "--secret",
         "s3",
     ]);
+    assert!(
+        out.status.success(),
+        "tandem token --expires-in 0 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let expired = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(expired.split('.').count(), 3, "not a JWT: {expired:?}");
     let t = tandem::auth::now_secs();
     while tandem::auth::now_secs() <= t {
         std::thread::yield_now();
     }
-    assert!(auth.document("team-a", Some(&expired), None).is_err());
+    // Refused for its expiry, not for being malformed or signed with another secret.
+    assert!(matches!(
+        auth.document("team-a", Some(&expired), None),
+        Err(tandem::auth::AuthError::Expired)
+    ));
 }
 
 /// SIGTERM: `/readyz` turns 503 "shutting down", new connections are refused, clients are

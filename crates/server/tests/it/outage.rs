@@ -2,71 +2,8 @@
 //! serving connected clients, report not-ready, write everything once the database is
 //! back, and refuse new edits once its memory budget for unwritten updates is spent.
 
-use std::sync::Arc;
-
-use crate::kit::*;
-use tokio::{net::TcpListener, sync::Mutex, task::JoinHandle};
+use crate::kit::{tcp_proxy::TcpProxy as Proxy, *};
 use yrs::{ReadTxn, Transact};
-
-/// A TCP proxy to PostgreSQL that can be cut and restored on the same port.
-struct Proxy {
-    port: u16,
-    target: (String, u16),
-    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    acceptor: Option<JoinHandle<()>>,
-}
-
-impl Proxy {
-    async fn start(target: (String, u16)) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut proxy = Proxy {
-            port: listener.local_addr().unwrap().port(),
-            target,
-            tasks: Default::default(),
-            acceptor: None,
-        };
-        proxy.accept(listener);
-        proxy
-    }
-
-    fn accept(&mut self, listener: TcpListener) {
-        let tasks = self.tasks.clone();
-        let target = self.target.clone();
-        self.acceptor = Some(tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let target = target.clone();
-                let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) =
-                        tokio::net::TcpStream::connect((target.0.as_str(), target.1)).await
-                    {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                tasks.lock().await.push(task);
-            }
-        }));
-    }
-
-    /// Stops accepting and severs every open connection.
-    async fn cut(&mut self) {
-        if let Some(a) = self.acceptor.take() {
-            a.abort();
-            let _ = a.await;
-        }
-        for t in self.tasks.lock().await.drain(..) {
-            t.abort();
-        }
-    }
-
-    async fn restore(&mut self) {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.set_reuseaddr(true).unwrap();
-        socket
-            .bind(format!("127.0.0.1:{}", self.port).parse().unwrap())
-            .unwrap();
-        self.accept(socket.listen(128).unwrap());
-    }
-}
 
 async fn ready(server: &TestServer) -> u16 {
     Api::new(server).readyz().await.status().as_u16()
@@ -92,7 +29,10 @@ async fn wait_stored(store: &dyn tandem_persistence::Store, doc: &str, want: &st
 async fn server_behind_proxy(tag: &str, extra: &[&str]) -> (TestServer, Proxy, pg::TestDatabase) {
     let db = pg::TestDatabase::create(tag).await;
     let admin = pg::admin_url();
-    let proxy = Proxy::start(pg::host_port(&admin)).await;
+    // The proxy holds its port from start to end (cut and heal never give it up), so no
+    // other process can take it while the server is cut off.
+    let (host, port) = pg::host_port(&admin);
+    let proxy = Proxy::start(format!("{host}:{port}")).await;
     let via_proxy = pg::with_host_port(&db.url, "127.0.0.1", proxy.port);
     let mut args = vec!["--database-url", via_proxy.as_str()];
     args.extend_from_slice(extra);
@@ -106,7 +46,7 @@ async fn server_behind_proxy(tag: &str, extra: &[&str]) -> (TestServer, Proxy, p
 /// from the clients, and nothing stays counted as unwritten.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_rides_out_a_database_outage() {
-    let (server, mut proxy, db) =
+    let (server, proxy, db) =
         server_behind_proxy("outage", &["--max-unwritten-bytes", "20000"]).await;
     let store = tandem_persistence::open(&db.url).await.unwrap();
 
@@ -117,7 +57,7 @@ async fn server_rides_out_a_database_outage() {
     assert_eq!(ready(&server).await, 200);
     assert_eq!(server.metric("tandem_database_errors_total").await, 0.0);
 
-    proxy.cut().await;
+    proxy.cut();
     wait_ready(&server, 503).await;
     let body = Api::new(&server).readyz().await.text().await.unwrap();
     assert!(body.contains("database"), "{body}");
@@ -147,7 +87,7 @@ async fn server_rides_out_a_database_outage() {
     );
 
     // The database comes back: everything held reaches it with no client resending.
-    proxy.restore().await;
+    proxy.heal();
     wait_stored(&*store, "out", "before during !").await;
     wait_ready(&server, 200).await;
     server
@@ -165,14 +105,14 @@ async fn server_rides_out_a_database_outage() {
 /// with their copy (a y-websocket client resyncs on reconnect; here its state is resent).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_during_an_outage_is_refused_and_loses_nothing() {
-    let (server, mut proxy, db) = server_behind_proxy("outage_delete", &[]).await;
+    let (server, proxy, db) = server_behind_proxy("outage_delete", &[]).await;
     let store = tandem_persistence::open(&db.url).await.unwrap();
     let mut a = Client::connect(&server.ws("out")).await;
     let mut b = Client::connect(&server.ws("out")).await;
     a.append("before ").await;
     b.pump_until(|c| c.text() == "before ", WAIT).await;
 
-    proxy.cut().await;
+    proxy.cut();
     wait_ready(&server, 503).await;
     a.append("during ").await;
     b.pump_until(|c| c.text() == "before during ", WAIT).await;
@@ -184,7 +124,7 @@ async fn delete_during_an_outage_is_refused_and_loses_nothing() {
     let (code, _) = b.closed_with(WAIT).await;
     assert_eq!(code, 1013);
 
-    proxy.restore().await;
+    proxy.heal();
     wait_ready(&server, 200).await;
     // The document was not deleted: what reached the database before the outage is there.
     let mut b = Client::connect(&server.ws("out")).await;

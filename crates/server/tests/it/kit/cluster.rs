@@ -70,6 +70,13 @@ impl Cluster {
 
     /// Starts instance `k` (again, after a kill: same id, new port).
     pub fn spawn(&mut self, k: usize) {
+        let url = self.db.url.clone();
+        self.spawn_on_database(k, &url);
+    }
+
+    /// Starts instance `k` with its own way to the cluster's database (`url`: through a
+    /// proxy the test can cut, say).
+    pub fn spawn_on_database(&mut self, k: usize, database_url: &str) {
         assert!(self.instances[k].is_none(), "instance {k} is running");
         let dir = tempfile::tempdir().unwrap();
         let id = format!("{}-{k}", self.tag);
@@ -79,15 +86,13 @@ impl Cluster {
             "--data-dir",
             &data,
             "--database-url",
-            &self.db.url,
+            database_url,
             "--nats-url",
             &nats,
             "--instance-id",
             &id,
             "--nats-subject-prefix",
             &self.prefix,
-            "--cluster-resync-ms",
-            RESYNC_MS,
             "--cluster-key",
             CLUSTER_KEY,
             "--nats-user",
@@ -95,6 +100,11 @@ impl Cluster {
             "--nats-password",
             NATS_PASSWORD,
         ];
+        // A test may set its own resync period (a very long one, to show that something
+        // other than the periodic check repaired a copy).
+        if !self.extra.iter().any(|a| a == "--cluster-resync-ms") {
+            args.extend(["--cluster-resync-ms", RESYNC_MS]);
+        }
         args.extend(self.extra.iter().map(String::as_str));
         let server = BinServer::spawn(&args);
         self.instances[k] = Some(Instance {

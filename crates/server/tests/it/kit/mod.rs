@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod bus;
 pub mod cluster;
 pub mod copies;
 pub mod db;
@@ -21,6 +22,7 @@ pub mod process;
 pub mod server;
 pub mod sse;
 pub mod stored;
+pub mod tcp_proxy;
 pub mod typing;
 pub mod ws;
 

@@ -1,6 +1,8 @@
-//! A private `nats-server` for cluster tests: its own process on a free loopback port, so a
-//! test can kill it and bring it back (on the same port, where the instances reconnect)
-//! without touching the machine's own NATS service or another test's.
+//! A private `nats-server` for cluster tests: its own process on a port it picks itself,
+//! behind a proxy whose port the test holds for the whole test. A test can kill it and
+//! bring it back (on a new port of its own; the proxy forwards there, so the instances
+//! reconnect to the address they know) without touching the machine's own NATS service or
+//! another test's, and no other process can take the address meanwhile.
 
 use std::{
     io::{BufRead, BufReader},
@@ -8,6 +10,8 @@ use std::{
     sync::{mpsc, Arc, Mutex},
     time::Duration,
 };
+
+use super::tcp_proxy::TcpProxy;
 
 /// The credentials every test NATS server demands, and the instances present
 /// (`--nats-user`, `--nats-password`): the bus is never open in a test either.
@@ -44,18 +48,23 @@ pub fn binary() -> String {
 /// A `nats-server` process on 127.0.0.1, killed when dropped (also when the test fails).
 pub struct NatsServer {
     child: Option<Child>,
+    /// The proxy's port: the address the instances use.
     pub port: u16,
+    proxy: TcpProxy,
     log: Arc<Mutex<Vec<String>>>,
 }
 
 impl NatsServer {
-    /// Starts one on a port the server picks itself (`-p -1`: no race for a free port).
+    /// Starts one on a port the server picks itself (`-p -1`: no race for a free port),
+    /// behind a proxy on a port the OS picks. Needs a tokio runtime (the proxy's).
     pub fn start() -> NatsServer {
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (child, port) = spawn(None, &log);
+        let (child, port) = spawn(&log);
+        let proxy = TcpProxy::listen(format!("127.0.0.1:{port}"));
         NatsServer {
             child: Some(child),
-            port,
+            port: proxy.port,
+            proxy,
             log,
         }
     }
@@ -78,12 +87,12 @@ impl NatsServer {
         }
     }
 
-    /// Starts it again on the same port (killing it first if it still runs), so the
-    /// instances' reconnect attempts reach it.
+    /// Starts it again (killing it first if it still runs) on a port of its own; the
+    /// proxy forwards the instances' reconnect attempts there.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, port) = spawn(Some(self.port), &self.log);
-        assert_eq!(port, self.port);
+        let (child, port) = spawn(&self.log);
+        self.proxy.retarget(format!("127.0.0.1:{port}"));
         self.child = Some(child);
     }
 
@@ -100,10 +109,10 @@ impl Drop for NatsServer {
 }
 
 /// Runs `nats-server` and waits until it is ready; returns the process and its port.
-fn spawn(port: Option<u16>, log: &Arc<Mutex<Vec<String>>>) -> (Child, u16) {
-    let port_arg = port.map_or("-1".to_string(), |p| p.to_string());
+fn spawn(log: &Arc<Mutex<Vec<String>>>) -> (Child, u16) {
+    let port_arg = "-1";
     let mut child = Command::new(binary())
-        .args(["-a", "127.0.0.1", "-p", &port_arg])
+        .args(["-a", "127.0.0.1", "-p", port_arg])
         .args(["--user", NATS_USER, "--pass", NATS_PASSWORD])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

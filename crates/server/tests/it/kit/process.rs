@@ -30,8 +30,18 @@ impl BinServer {
         BinServer::spawn_command("127.0.0.1:0", args, Some(open_files))
     }
 
+    /// As [`BinServer::spawn`], run by `wrapper` (a program and its arguments, e.g.
+    /// `strace ... --`) with the `tandem` command line after them. `child` is then the
+    /// wrapper's process.
+    pub fn spawn_wrapped(wrapper: &[&str], args: &[&str]) -> BinServer {
+        let mut command = std::process::Command::new(wrapper[0]);
+        command
+            .args(&wrapper[1..])
+            .arg(env!("CARGO_BIN_EXE_tandem"));
+        BinServer::spawn_from(command, "127.0.0.1:0", args)
+    }
+
     fn spawn_command(listen: &str, args: &[&str], open_files: Option<u64>) -> BinServer {
-        use std::io::{BufRead, BufReader};
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tandem"));
         if let Some(limit) = open_files {
             use std::os::unix::process::CommandExt;
@@ -49,6 +59,11 @@ impl BinServer {
                 });
             }
         }
+        BinServer::spawn_from(command, listen, args)
+    }
+
+    fn spawn_from(mut command: std::process::Command, listen: &str, args: &[&str]) -> BinServer {
+        use std::io::{BufRead, BufReader};
         let mut child = command
             .args(["serve", "--listen", listen, "--web-dir", "/nonexistent"])
             .args(args)
