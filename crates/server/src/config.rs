@@ -13,6 +13,7 @@ mod edge_limits;
 #[cfg(test)]
 mod reference;
 mod retention;
+pub use crate::db_args::DbArgs;
 pub use cluster_args::ClusterArgs;
 pub use edge_limits::{parse_origin, EdgeLimits};
 pub use retention::{RetentionArgs, SWEEP_EVERY as RETENTION_SWEEP_EVERY};
@@ -112,36 +113,6 @@ pub enum ExportFormat {
     Html,
     Json,
     Yjs,
-}
-
-/// Where the database is, shared by `serve` and the offline commands.
-#[derive(Debug, Clone, Args)]
-pub struct DbArgs {
-    /// `postgres://...` for PostgreSQL, `sqlite://path` for SQLite. Default: SQLite file
-    /// `tandem.db` in the data directory.
-    #[arg(long, env = "DATABASE_URL")]
-    pub database_url: Option<String>,
-    /// Directory for the default SQLite database.
-    #[arg(long, env = "TANDEM_DATA_DIR", default_value = "./data")]
-    pub data_dir: PathBuf,
-}
-
-impl DbArgs {
-    pub fn url(&self) -> anyhow::Result<String> {
-        if let Some(url) = &self.database_url {
-            return Ok(url.clone());
-        }
-        std::fs::create_dir_all(&self.data_dir).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot create data directory {}: {e}",
-                self.data_dir.display()
-            )
-        })?;
-        Ok(format!(
-            "sqlite://{}",
-            self.data_dir.join("tandem.db").display()
-        ))
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

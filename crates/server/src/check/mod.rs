@@ -17,7 +17,7 @@ use tandem_persistence::Store;
 
 pub use inspect::{Counts, Place, Problem};
 
-use crate::{config::DbArgs, render::Fields};
+use crate::{db_args::DbArgs, render::Fields};
 
 #[derive(Debug, Args)]
 #[command(

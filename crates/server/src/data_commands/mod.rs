@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::config::DbArgs;
+use crate::db_args::DbArgs;
 
 pub use verify::compare;
 
