@@ -30,6 +30,10 @@ pub struct Claims {
     /// the same document, with equal or lower access, that expire no later than this one.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub share: bool,
+    /// Who handed out this link (the sharer's own name), so a holder whose link has
+    /// expired knows whom to ask for a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 impl Claims {
@@ -75,6 +79,18 @@ impl AuthError {
             | AuthError::ReadOnly
             | AuthError::AdminRequired
             | AuthError::NoAdminKey => StatusCode::FORBIDDEN,
+        }
+    }
+
+    /// The `code` of the refusal's JSON body, which the editor tells apart.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "token_missing",
+            AuthError::Invalid => "token_invalid",
+            AuthError::Expired => "token_expired",
+            AuthError::WrongDocument => "wrong_document",
+            AuthError::ReadOnly => "read_only",
+            AuthError::AdminRequired | AuthError::NoAdminKey => "admin_required",
         }
     }
 
@@ -339,6 +355,7 @@ mod tests {
             exp,
             name: Some("ann".into()),
             share: false,
+            by: None,
         }
     }
 

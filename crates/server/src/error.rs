@@ -20,6 +20,10 @@ use crate::{
 pub(crate) struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// A machine-readable reason (`"token_expired"`, `"document_deleted"`, ...), sent as
+    /// `"code"` beside the message, for refusals a client must tell apart: an expired link
+    /// and a deleted document both end a session, but the editor says different things.
+    pub code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -27,7 +31,12 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            code: None,
         }
+    }
+    pub(crate) fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
     }
     pub(crate) fn not_found(what: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::NOT_FOUND, format!("{what} not found"))
@@ -42,11 +51,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(serde_json::json!({ "error": self.message })),
-        )
-            .into_response()
+        let body = match self.code {
+            Some(code) => serde_json::json!({ "error": self.message, "code": code }),
+            None => serde_json::json!({ "error": self.message }),
+        };
+        (self.status, Json(body)).into_response()
     }
 }
 
@@ -88,7 +97,7 @@ impl From<crate::usage::UsageError> for ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
-        ApiError::new(e.status(), e.to_string())
+        ApiError::new(e.status(), e.to_string()).with_code(e.code())
     }
 }
 

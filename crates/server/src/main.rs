@@ -50,6 +50,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     )
                 })?,
                 name: args.name,
+                by: None,
                 share: args.share,
             };
             println!("{}", auth.mint(&claims).context("minting token")?);

@@ -138,6 +138,7 @@ async fn share(
         exp,
         name: name.clone(),
         share: false,
+        by: grant.name.clone(),
     };
     let token = state
         .auth

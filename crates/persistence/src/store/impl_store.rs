@@ -323,6 +323,7 @@ macro_rules! impl_store {
         fn document_info(row: &$row) -> $crate::Result<$crate::DocumentInfo> {
             use sqlx::Row;
             Ok($crate::DocumentInfo {
+                id: Some(row.try_get("id")?),
                 name: row.try_get("name")?,
                 title: row.try_get("title")?,
                 created_at: row.try_get("created_at")?,

@@ -31,8 +31,10 @@ pub(crate) async fn upgrade(
     Authorized { doc, grant, .. }: Authorized,
     creds: Credentials,
     ClientIp(ip): ClientIp,
+    claimed: crate::identity::ClaimedIdentity,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    crate::identity::check(&state, &doc, claimed).await?;
     let hold = super::admit(&state, ip, &creds, &grant, &doc)?;
     let max = state.config.max_message_size;
     // The library's defaults reserve (and zero) 128 KiB per connection for reading. y-protocol

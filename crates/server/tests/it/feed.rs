@@ -142,6 +142,7 @@ fn token(doc: &str, exp: u64) -> String {
             exp,
             name: None,
             share: false,
+            by: None,
         })
         .unwrap()
 }
@@ -207,6 +208,7 @@ async fn json_long_polling_and_the_feed_of_every_document() {
             exp: now_secs() + 600,
             name: None,
             share: false,
+            by: None,
         })
         .unwrap();
     let poll = {

@@ -17,6 +17,7 @@ fn token(doc: &str, access: AccessLevel, name: Option<&str>) -> String {
             exp: now_secs() + 600,
             name: name.map(String::from),
             share: false,
+            by: None,
         })
         .unwrap()
 }

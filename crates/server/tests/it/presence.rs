@@ -21,6 +21,7 @@ fn token(doc: &str, access: AccessLevel, name: &str) -> String {
             exp: now_secs() + 600,
             name: Some(name.into()),
             share: false,
+            by: None,
         })
         .unwrap()
 }

@@ -17,6 +17,7 @@ fn sharer(name: &str) -> String {
             exp: now_secs() + 3600,
             name: Some(name.into()),
             share: true,
+            by: None,
         })
         .unwrap()
 }
