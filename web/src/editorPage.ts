@@ -3,7 +3,7 @@ import { Awareness } from 'y-protocols/awareness'
 import { IndexeddbPersistence } from 'y-indexeddb'
 import { Connection, createProvider, transportOrder, type TransportName } from './connection'
 import {
-  ApiError, adminKey, displayTitle, getConfig, getDocument, mintToken, renameDocument, type DocumentInfo, type ServerConfig,
+  ApiError, adminKey, displayTitle, getConfig, mintToken, renameDocument, type DocumentInfo, type ServerConfig,
 } from './api'
 import { ownColor, userInfo } from './colors'
 import { validateDocName } from './names'
@@ -19,6 +19,8 @@ import { chooseKind, kindOfContent, type DocKind } from './docKind'
 import type { EditorHandle } from './editorHandle'
 import { mountTextEditor } from './textEditor'
 import { guardAwarenessColors, safeColor } from './safeColor'
+import { finalClose, claimIdentity, createNamed, probe, rememberId, rememberedId, type Verdict } from './docGate'
+import { deletedPage, missingNotice, refusalPage } from './refusal'
 
 export interface EditorPageOptions {
   session: Session
@@ -149,7 +151,9 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     if (e.key === 'Escape') { e.preventDefault(); void finishRename(false) }
   })
   titleInput.addEventListener('blur', () => void finishRename(true))
-  const serverDoc: Promise<DocumentInfo | null> = getDocument(doc).catch(() => null)
+  // What the server says before connecting: a refused link or a deleted document ends here.
+  const verdict = probe(doc, rememberedId(doc))
+  const serverDoc: Promise<DocumentInfo | null> = verdict.then((v) => v.kind === 'ok' ? v.info : null)
   void serverDoc.then((d) => { if (d && titleInput.hidden) showTitle(displayTitle(d)) })
 
   // ---- editor: CodeMirror for a plain document, Tiptap for a rich one ----
@@ -301,13 +305,30 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     const c = new Connection(order, (name) => {
       const p = createProvider(name, {
         origin: location.origin, doc, ydoc, awareness, token, onServerSync,
-      }, (reason) => setReadOnly(`The server denied write access: ${reason}`))
+        docId: rememberedId(doc),
+      }, (reason) => {
+        if (/^HTTP 40[13]$/.test(reason)) void recheck(true)
+        else setReadOnly(`The server denied write access: ${reason}`)
+      })
       providers.add(p)
+      // A failed or closed connection may be a refusal or a deletion, not the network.
+      const onTrouble = (e: unknown) => {
+        const close = e as { code?: number, reason?: string } | null
+        const final = finalClose(close?.code ?? 0, close?.reason ?? '')
+        if (final) void halt(final)
+        else void recheck(false)
+      }
+      p.on('connection-close', onTrouble)
+      p.on('connection-error', onTrouble)
       return p
     })
     connection = c
     c.on('status', ({ status, transport }) => setStatus(status, transport))
-    c.on('sync', () => renderSave())
+    c.on('sync', (synced) => {
+      renderSave()
+      // A document first stored after this page opened it: learn its identity now.
+      if (synced && rememberedId(doc) === null) void recheck(false)
+    })
     c.on('failed', (t) => console.info(`tandem: ${t} did not connect, falling back`))
     await c.start()
   }
@@ -317,10 +338,60 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
   // the server's word for a document that is still empty.
   void local.whenSynced.then(async () => {
     if (destroyed) return
-    void start()
+    const v = await verdict
+    if (destroyed) return
+    if (v.kind === 'ok' && v.info?.id != null) rememberId(doc, v.info.id)
+    if (v.kind === 'ok' || v.kind === 'missing') void start()
+    if (v.kind === 'missing' && kindOfContent(ydoc) === null) {
+      const offer = missingNotice(doc, async () => {
+        const info = await createNamed(doc)
+        if (info.id != null) { rememberId(doc, info.id); if (connection?.provider) claimIdentity(connection.provider, info.id) }
+      })
+      notice.before(offer)
+      // Writing in it makes it too: the offer has then been taken.
+      ydoc.on('update', function taken (_u: Uint8Array, origin: unknown) {
+        if (origin === local || providers.has(origin as object)) return
+        ydoc.off('update', taken)
+        offer.remove()
+      })
+    }
     const server = kindOfContent(ydoc) === null ? (await serverDoc)?.kind : undefined
     if (!destroyed) await mount(chooseKind(kindOfContent(ydoc), server))
+    await halt(v)
   })
+
+  // ---- refusals and deletion: asked of the server when a connection fails ----
+  let halted = false
+  let lastCheck = 0
+  const recheck = async (now: boolean) => {
+    if (halted || destroyed || (!now && Date.now() - lastCheck < 2000)) return
+    lastCheck = Date.now()
+    const v = await probe(doc, rememberedId(doc))
+    if (v.kind === 'ok' && v.info?.id != null && rememberedId(doc) === null) {
+      rememberId(doc, v.info.id)
+      if (connection?.provider) claimIdentity(connection.provider, v.info.id)
+    }
+    await halt(v)
+  }
+  const halt = async (v: Verdict) => {
+    if (halted || destroyed || (v.kind !== 'refused' && v.kind !== 'deleted')) return
+    halted = true
+    connection?.destroy()
+    connection = null
+    clearInterval(ticker)
+    if (v.kind === 'refused') {
+      root.replaceChildren(refusalPage(v.code, v.status, v.message, opts.session.claims, opts.session.token !== null))
+      return
+    }
+    // The copy belongs to a document that no longer exists: keep its text on the page only.
+    const text = editor?.text() ?? ''
+    const ext = editor?.kind === 'text' ? 'md' : 'txt'
+    ydoc.off('update', onLocalUpdate)
+    storePending(doc, [])
+    rememberId(doc, null)
+    await local.clearData().catch(() => {})
+    root.replaceChildren(deletedPage(doc, title, text, ext))
+  }
 
   // Ending the session as the tab goes lets others see at once that this person left.
   const onUnload = () => connection?.destroy()
