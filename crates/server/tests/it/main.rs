@@ -22,6 +22,7 @@ mod held;
 mod history;
 mod hosts;
 mod http_transports;
+mod identity;
 mod invisible_text;
 mod limits;
 mod memory;
