@@ -21,6 +21,8 @@ import { mountTextEditor } from './textEditor'
 import { guardAwarenessColors, safeColor } from './safeColor'
 import { finalClose, claimIdentity, createNamed, probe, rememberId, rememberedId, type Verdict } from './docGate'
 import { deletedPage, missingNotice, refusalPage } from './refusal'
+import { presenceLabels } from './presenceNames'
+import { shareTitle } from './liveTitle'
 
 export interface EditorPageOptions {
   session: Session
@@ -138,6 +140,7 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     showTitle(next)
     try {
       showTitle(displayTitle(await renameDocument(doc, next)))
+      liveTitle.announce(title)
     } catch (err) {
       showTitle(before)
       say(`Could not rename: ${err instanceof ApiError ? err.message : String(err)}`, 'error')
@@ -153,6 +156,7 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
   titleInput.addEventListener('blur', () => void finishRename(true))
   // What the server says before connecting: a refused link or a deleted document ends here.
   const verdict = probe(doc, rememberedId(doc))
+  const liveTitle = shareTitle(awareness, (t) => { if (titleInput.hidden && !renaming) showTitle(t) })
   const serverDoc: Promise<DocumentInfo | null> = verdict.then((v) => v.kind === 'ok' ? v.info : null)
   void serverDoc.then((d) => { if (d && titleInput.hidden) showTitle(displayTitle(d)) })
 
@@ -228,6 +232,10 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     const items: HTMLElement[] = []
     const states = Array.from(awareness.getStates().entries())
       .sort(([a], [b]) => (a === ydoc.clientID ? -1 : b === ydoc.clientID ? 1 : a - b))
+    const labels = presenceLabels(states.flatMap(([client, state]) => {
+      const name = (state as { user?: { name?: unknown } }).user?.name
+      return typeof name === 'string' && name ? [{ client, name }] : []
+    }))
     for (const [client, state] of states) {
       const user = (state as { user?: { name?: string, color?: string } }).user
       if (!user?.name) continue
@@ -235,7 +243,7 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
       const color = safeColor(user.color)
       const li = h('li', { class: me ? 'me' : undefined, title: me ? 'You' : user.name, 'data-color': color },
         h('span', { class: 'avatar', 'aria-hidden': 'true' }, user.name.slice(0, 1).toUpperCase()),
-        h('span', { class: 'pname' }, me ? `${user.name} (you)` : user.name))
+        h('span', { class: 'pname' }, me ? `${labels.get(client) ?? user.name} (you)` : labels.get(client) ?? user.name))
       li.style.setProperty('--c', color)
       items.push(li)
     }
@@ -419,6 +427,7 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     void local.destroy()
     ydoc.off('update', onContent)
     awareness.off('change', renderPresence)
+    liveTitle.stop()
     stopGuard()
     editor?.destroy()
     awareness.destroy()

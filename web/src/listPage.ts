@@ -175,7 +175,7 @@ export function renderList (root: HTMLElement, opts: { navigate: (url: string) =
       h('td', { 'data-label': 'Document' }, h('a', { href, 'data-link': true, class: 'doc-link' }, displayTitle(d)),
         kindBadge(d.kind),
         h('span', { class: 'muted small' }, ` · ${formatBytes(d.size_bytes)}`)),
-      h('td', { 'data-label': 'Last edited', title: absoluteTime(d.updated_at) }, relativeTime(d.updated_at)),
+      h('td', { 'data-label': 'Last edited', class: 'when', title: absoluteTime(d.updated_at) }, relativeTime(d.updated_at)),
       h('td', { 'data-label': 'Who is here', class: 'who' }, users.length === 0
         ? h('span', { class: 'muted' }, '—')
         : h('span', { class: 'chips' }, ...chipColors(users).map(([u, color]) => {
