@@ -12,6 +12,7 @@
 mod durability;
 mod error;
 mod feed;
+mod links;
 mod migrations;
 mod store;
 mod types;
@@ -19,6 +20,7 @@ mod webhooks;
 
 pub use durability::{Durability, UnknownDurability};
 pub use error::StoreError;
+pub use links::{LinkStore, ShareLink};
 pub use feed::{ChangePage, ChangeRow, Compacted, FeedFilter, FeedItem};
 pub use store::{open, open_with, postgres::PostgresStore, sqlite::SqliteStore, Store};
 pub use types::*;

@@ -34,6 +34,10 @@ pub struct Claims {
     /// expired knows whom to ask for a new one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
+    /// The stored share link this token is (its short id): checked against revocation on
+    /// every request, and the key a revocation closes live connections by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lid: Option<String>,
 }
 
 impl Claims {
@@ -53,6 +57,8 @@ pub enum AuthError {
     Invalid,
     #[error("access token has expired")]
     Expired,
+    #[error("this link was revoked by the person who shared it")]
+    Revoked,
     #[error("access token does not grant access to this document")]
     WrongDocument,
     #[error("access token is read-only")]
@@ -76,6 +82,7 @@ impl AuthError {
                 StatusCode::UNAUTHORIZED
             }
             AuthError::WrongDocument
+            | AuthError::Revoked
             | AuthError::ReadOnly
             | AuthError::AdminRequired
             | AuthError::NoAdminKey => StatusCode::FORBIDDEN,
@@ -88,6 +95,7 @@ impl AuthError {
             AuthError::Missing => "token_missing",
             AuthError::Invalid => "token_invalid",
             AuthError::Expired => "token_expired",
+            AuthError::Revoked => "token_revoked",
             AuthError::WrongDocument => "wrong_document",
             AuthError::ReadOnly => "read_only",
             AuthError::AdminRequired | AuthError::NoAdminKey => "admin_required",
@@ -99,6 +107,7 @@ impl AuthError {
             AuthError::Missing => "missing",
             AuthError::Invalid => "invalid",
             AuthError::Expired => "expired",
+            AuthError::Revoked => "revoked",
             AuthError::WrongDocument => "wrong_document",
             AuthError::ReadOnly => "read_only",
             AuthError::AdminRequired | AuthError::NoAdminKey => "admin_required",
@@ -116,6 +125,8 @@ pub struct Grant {
     pub share: bool,
     /// When the token expires (seconds since the epoch); `None` for the admin key.
     pub exp: Option<u64>,
+    /// The share link the token is (its `lid`), whose revocation ends it.
+    pub link: Option<String>,
 }
 
 /// A digest of the credential a request presents (`?token=` or the bearer), to bind a
@@ -235,6 +246,7 @@ impl Auth {
                 admin: false,
                 share: false,
                 exp: None,
+                link: None,
             });
         };
         if self.is_admin(bearer) {
@@ -244,6 +256,7 @@ impl Auth {
                 admin: true,
                 share: true,
                 exp: None,
+                link: None,
             });
         }
         let token = token.or(bearer).ok_or(AuthError::Missing)?;
@@ -265,6 +278,7 @@ impl Auth {
             admin: false,
             share: claims.share,
             exp: Some(claims.exp),
+            link: claims.lid,
         })
     }
 
@@ -356,6 +370,7 @@ mod tests {
             name: Some("ann".into()),
             share: false,
             by: None,
+            lid: None,
         }
     }
 

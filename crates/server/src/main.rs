@@ -51,6 +51,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 })?,
                 name: args.name,
                 by: None,
+                lid: None,
                 share: args.share,
             };
             println!("{}", auth.mint(&claims).context("minting token")?);

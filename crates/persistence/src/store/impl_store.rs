@@ -314,6 +314,10 @@ macro_rules! impl_store {
                 Some(self)
             }
 
+            fn links(&self) -> Option<&dyn $crate::LinkStore> {
+                Some(self)
+            }
+
             async fn ping(&self) -> $crate::Result<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())

@@ -68,6 +68,7 @@ pub(super) async fn mint_token(
         name: req.name,
         share: req.share,
         by: None,
+        lid: None,
     };
     let token = state.auth.mint(&claims).ok_or_else(|| {
         ApiError::bad_request("the server has no TANDEM_SECRET: tokens are not used")

@@ -26,6 +26,7 @@ fn mint_with(secret: &str, doc: &str, access: AccessLevel, exp: u64) -> String {
             name: None,
             share: false,
             by: None,
+            lid: None,
         })
         .unwrap()
 }

@@ -206,6 +206,7 @@ async fn a_held_poll_ends_when_its_token_expires() {
             name: None,
             share: false,
             by: None,
+            lid: None,
         })
         .unwrap();
     let mut poll = PollClient::open(&server, "lapse", Some(&token))

@@ -222,6 +222,7 @@ fn mint(doc: &str, exp: u64) -> String {
             name: None,
             share: false,
             by: None,
+            lid: None,
         })
         .unwrap()
 }

@@ -143,6 +143,7 @@ fn token(doc: &str, exp: u64) -> String {
             name: None,
             share: false,
             by: None,
+            lid: None,
         })
         .unwrap()
 }
@@ -209,6 +210,7 @@ async fn json_long_polling_and_the_feed_of_every_document() {
             name: None,
             share: false,
             by: None,
+            lid: None,
         })
         .unwrap();
     let poll = {

@@ -18,6 +18,7 @@ fn token(doc: &str, access: AccessLevel, name: Option<&str>) -> String {
             name: name.map(String::from),
             share: false,
             by: None,
+            lid: None,
         })
         .unwrap()
 }

@@ -22,6 +22,7 @@ fn mint(doc: &str, name: &str) -> String {
             name: Some(name.into()),
             share: false,
             by: None,
+            lid: None,
         })
         .unwrap()
 }

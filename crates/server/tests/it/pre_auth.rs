@@ -27,6 +27,7 @@ fn mint(doc: &str, exp: u64) -> String {
             name: Some("writer".into()),
             share: false,
             by: None,
+            lid: None,
         })
         .unwrap()
 }

@@ -22,6 +22,7 @@ fn token(doc: &str, access: AccessLevel, name: &str) -> String {
             name: Some(name.into()),
             share: false,
             by: None,
+            lid: None,
         })
         .unwrap()
 }

@@ -341,6 +341,7 @@ async fn content_import_has_the_access_and_limits_of_an_update() {
                 name: None,
                 share: false,
                 by: None,
+                lid: None,
             })
             .unwrap()
     };

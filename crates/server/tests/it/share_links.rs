@@ -18,6 +18,7 @@ fn sharer(name: &str) -> String {
             name: Some(name.into()),
             share: true,
             by: None,
+            lid: None,
         })
         .unwrap()
 }
