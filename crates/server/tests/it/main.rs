@@ -33,6 +33,7 @@ mod panics;
 mod pre_auth;
 mod presence;
 mod proxies;
+mod revocation;
 mod rich;
 mod share_links;
 mod slow_commit;
