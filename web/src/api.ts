@@ -38,6 +38,8 @@ export interface ShareResult {
   token: string
   access: 'read' | 'write'
   expires_at: number
+  /** The link's short address (`/s/<id>`), when the server keeps links. */
+  short_url?: string | null
 }
 
 export interface ServerConfig {

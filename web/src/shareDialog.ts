@@ -1,5 +1,6 @@
 import { ApiError, shareDocument, type ServerConfig } from './api'
 import { h } from './format'
+import { linksSection } from './shareLinks'
 
 /** The lifetimes a sharer picks from (the server caps a link at 30 days). */
 export const LIFETIMES: ReadonlyArray<{ secs: number, label: string, phrase: string }> = [
@@ -46,6 +47,7 @@ export function createShareDialog (doc: string, config: () => ServerConfig | nul
   // them again instead of minting new ones (each token may mint only so many an hour).
   const minted = new Map<string, { url: string, expiresAt: number }>()
   let lifetime = DEFAULT_LIFETIME
+  const links = linksSection(doc)
 
   const row = (id: string, title: string, note: string, make: (() => Promise<string>) | null, disabled: string | null) => {
     const field = h('input', { type: 'text', readonly: true, id: `${id}-url`, 'aria-label': title, value: '' })
@@ -89,7 +91,9 @@ export function createShareDialog (doc: string, config: () => ServerConfig | nul
       // Kept while at least half of its life is left.
       if (known && known.expiresAt * 1000 - Date.now() > secs * 500) return known.url
       const made = await shareDocument(doc, access, secs)
-      const url = linkFor(doc, made.token)
+      // The short address when the server keeps links: it names the same token.
+      const url = made.short_url ? new URL(made.short_url, location.origin).toString() : linkFor(doc, made.token)
+      links.refresh()
       minted.set(key, { url, expiresAt: made.expires_at })
       return url
     }
@@ -102,7 +106,8 @@ export function createShareDialog (doc: string, config: () => ServerConfig | nul
     edit = row('share-edit', 'Edit link', `Anyone with this link can edit ${phrase}.`, mint('write'),
       ro ? 'You can only view this document, so you cannot hand out edit access.' : null)
     view = row('share-view', 'View-only link', `Anyone with this link can read ${phrase}, not edit.`, mint('read'), null)
-    body.replaceChildren(lifetimeRow, edit, view)
+    body.replaceChildren(lifetimeRow, edit, view, links.element)
+    links.refresh()
   }
 
   return {
