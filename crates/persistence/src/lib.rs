@@ -20,8 +20,8 @@ mod webhooks;
 
 pub use durability::{Durability, UnknownDurability};
 pub use error::StoreError;
-pub use links::{LinkStore, ShareLink};
 pub use feed::{ChangePage, ChangeRow, Compacted, FeedFilter, FeedItem};
+pub use links::{LinkStore, ShareLink};
 pub use store::{open, open_with, postgres::PostgresStore, sqlite::SqliteStore, Store};
 pub use types::*;
 pub use webhooks::{Attempt, DocWork, Endpoint, Message, NewEndpoint, WebhookStore};

@@ -99,16 +99,18 @@ pub(crate) fn derive_name(title: &str) -> String {
     let mut gap = false;
     // Cyrillic and Greek letters are spelled in Latin ones, before and after the accents
     // are taken apart (`й` is a letter of its own, `ά` is `α` with an accent).
-    let spelled = title.chars().flat_map(|c| match crate::transliterate::latin(c) {
-        Some(latin) => latin.chars().collect::<Vec<_>>(),
-        None => c
-            .nfkd()
-            .flat_map(|d| match crate::transliterate::latin(d) {
-                Some(latin) => latin.chars().collect::<Vec<_>>(),
-                None => vec![d],
-            })
-            .collect(),
-    });
+    let spelled = title
+        .chars()
+        .flat_map(|c| match crate::transliterate::latin(c) {
+            Some(latin) => latin.chars().collect::<Vec<_>>(),
+            None => c
+                .nfkd()
+                .flat_map(|d| match crate::transliterate::latin(d) {
+                    Some(latin) => latin.chars().collect::<Vec<_>>(),
+                    None => vec![d],
+                })
+                .collect(),
+        });
     for c in spelled {
         if c.is_ascii_alphanumeric() {
             let dash = gap && !out.is_empty();

@@ -54,7 +54,11 @@ pub(crate) async fn check(state: &SharedState, link: Option<&str>) -> Result<(),
     let (Some(link), Some(store)) = (link, state.store.links()) else {
         return Ok(());
     };
-    if store.link(link).await?.is_some_and(|l| l.revoked_at.is_some()) {
+    if store
+        .link(link)
+        .await?
+        .is_some_and(|l| l.revoked_at.is_some())
+    {
         metrics::counter!(crate::metric_names::AUTH_REFUSED, "reason" => "revoked").increment(1);
         return Err(AuthError::Revoked.into());
     }

@@ -83,7 +83,11 @@ async fn short(State(state): State<SharedState>, Path(id): Path<String>) -> Resp
     };
     match link {
         Ok(Some(link)) => {
-            let to = format!("/d/{}?token={}", encode(&link.document), encode(&link.token));
+            let to = format!(
+                "/d/{}?token={}",
+                encode(&link.document),
+                encode(&link.token)
+            );
             (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
         }
         Ok(None) => ApiError::not_found(format!("link {id:?}")).into_response(),

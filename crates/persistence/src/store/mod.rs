@@ -1,8 +1,8 @@
 //! The storage interface and the choice of backend.
 
 mod feed_sql;
-mod impl_store;
 mod impl_links;
+mod impl_store;
 mod impl_webhooks;
 mod log_sql;
 pub mod postgres;

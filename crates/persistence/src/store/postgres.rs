@@ -12,7 +12,10 @@ use sqlx::{
     PgConnection, PgPool, Row,
 };
 
-use super::{impl_links::impl_links, impl_store::impl_store, impl_webhooks::impl_webhooks, webhook_sql, LockKind};
+use super::{
+    impl_links::impl_links, impl_store::impl_store, impl_webhooks::impl_webhooks, webhook_sql,
+    LockKind,
+};
 use crate::{migrations, Durability, Result};
 
 pub struct PostgresStore {

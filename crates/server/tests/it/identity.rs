@@ -18,7 +18,10 @@ async fn ws_refusal(url: &str) -> Option<(u16, String)> {
         Err(WsError::Http(res)) => {
             let body = res.body().clone().unwrap_or_default();
             let v: serde_json::Value = serde_json::from_slice(&body).expect("a JSON error");
-            Some((res.status().as_u16(), v["code"].as_str().unwrap_or("").into()))
+            Some((
+                res.status().as_u16(),
+                v["code"].as_str().unwrap_or("").into(),
+            ))
         }
         Err(e) => panic!("handshake failed: {e}"),
     }
@@ -42,7 +45,10 @@ async fn a_deleted_documents_copy_is_refused_on_every_transport() {
 
     assert_eq!(api.delete("phoenix").await.status(), 204);
     let new = create(&api, "phoenix").await;
-    assert_ne!(new, old, "a new document under the same name is another document");
+    assert_ne!(
+        new, old,
+        "a new document under the same name is another document"
+    );
 
     let stale = format!("{}?doc_id={old}", server.ws("phoenix"));
     assert_eq!(

@@ -39,7 +39,10 @@ async fn a_revoked_link_is_refused_and_its_open_connections_closed() {
     let server = start(&["--secret", SECRET]).await;
     let ann = sharer();
     let link = share(&server, &ann).await;
-    let (id, token) = (link["id"].as_str().unwrap(), link["token"].as_str().unwrap());
+    let (id, token) = (
+        link["id"].as_str().unwrap(),
+        link["token"].as_str().unwrap(),
+    );
     assert_eq!(link["short_url"], format!("/s/{id}"));
     let other = share(&server, &ann).await;
 
@@ -48,14 +51,26 @@ async fn a_revoked_link_is_refused_and_its_open_connections_closed() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let res = no_redirects.get(server.http(&format!("/s/{id}"))).send().await.unwrap();
+    let res = no_redirects
+        .get(server.http(&format!("/s/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], format!("/d/doc?token={token}"));
-    let res = no_redirects.get(server.http("/s/nosuchlink")).send().await.unwrap();
+    let res = no_redirects
+        .get(server.http("/s/nosuchlink"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
 
     // Listed for the sharer, not for the link's holder (it cannot share).
-    let listed = ok_json(Api::new(&server).bearer(&ann).document("doc/links").await, 200).await;
+    let listed = ok_json(
+        Api::new(&server).bearer(&ann).document("doc/links").await,
+        200,
+    )
+    .await;
     assert_eq!(listed["links"].as_array().unwrap().len(), 2, "{listed}");
     assert_eq!(listed["links"][1]["created_by"], "Ann");
     let e = Api::new(&server).bearer(token).document("doc/links").await;
@@ -98,7 +113,10 @@ async fn a_revoked_link_is_refused_and_its_open_connections_closed() {
         .await
         .unwrap();
     let body = ok_json(res, 410).await;
-    assert!(body["error"].as_str().unwrap().contains("link revoked"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("link revoked"),
+        "{body}"
+    );
     let res = http
         .post(server.http(&format!("/poll/doc?token={token}")))
         .send()
@@ -117,7 +135,10 @@ async fn a_revoked_link_is_refused_and_its_open_connections_closed() {
     kept.send_raw(msg).await;
     wait_for("the other link's edit stored", || async {
         let res = http
-            .get(server.http(&format!("/api/documents/doc/text?token={}", other["token"].as_str().unwrap())))
+            .get(server.http(&format!(
+                "/api/documents/doc/text?token={}",
+                other["token"].as_str().unwrap()
+            )))
             .send()
             .await
             .unwrap();
