@@ -19,8 +19,8 @@ import { chooseKind, kindOfContent, type DocKind } from './docKind'
 import type { EditorHandle } from './editorHandle'
 import { mountTextEditor } from './textEditor'
 import { guardAwarenessColors, safeColor } from './safeColor'
-import { finalClose, claimIdentity, createNamed, probe, rememberId, rememberedId, type Verdict } from './docGate'
-import { deletedPage, missingNotice, refusalPage } from './refusal'
+import { probe, rememberedId } from './docGate'
+import { watchDocument } from './docWatch'
 import { presenceLabels } from './presenceNames'
 import { shareTitle } from './liveTitle'
 
@@ -315,19 +315,13 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
         origin: location.origin, doc, ydoc, awareness, token, onServerSync,
         docId: rememberedId(doc),
       }, (reason) => {
-        if (/^HTTP 40[13]$/.test(reason)) void recheck(true)
+        if (/^HTTP 40[13]$/.test(reason)) void watch.recheck(true)
         else setReadOnly(`The server denied write access: ${reason}`)
       })
       providers.add(p)
       // A failed or closed connection may be a refusal or a deletion, not the network.
-      const onTrouble = (e: unknown) => {
-        const close = e as { code?: number, reason?: string } | null
-        const final = finalClose(close?.code ?? 0, close?.reason ?? '')
-        if (final) void halt(final)
-        else void recheck(false)
-      }
-      p.on('connection-close', onTrouble)
-      p.on('connection-error', onTrouble)
+      p.on('connection-close', watch.onTrouble)
+      p.on('connection-error', watch.onTrouble)
       return p
     })
     connection = c
@@ -335,7 +329,7 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     c.on('sync', (synced) => {
       renderSave()
       // A document first stored after this page opened it: learn its identity now.
-      if (synced && rememberedId(doc) === null) void recheck(false)
+      if (synced && rememberedId(doc) === null) void watch.recheck(false)
     })
     c.on('failed', (t) => console.info(`tandem: ${t} did not connect, falling back`))
     await c.start()
@@ -348,58 +342,24 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     if (destroyed) return
     const v = await verdict
     if (destroyed) return
-    if (v.kind === 'ok' && v.info?.id != null) rememberId(doc, v.info.id)
+    if (v.kind === 'ok' && v.info?.id != null) watch.learn(v.info.id)
     if (v.kind === 'ok' || v.kind === 'missing') void start()
     if (v.kind === 'missing' && kindOfContent(ydoc) === null) {
-      const offer = missingNotice(doc, async () => {
-        const info = await createNamed(doc)
-        if (info.id != null) { rememberId(doc, info.id); if (connection?.provider) claimIdentity(connection.provider, info.id) }
-      })
-      notice.before(offer)
-      // Writing in it makes it too: the offer has then been taken.
-      ydoc.on('update', function taken (_u: Uint8Array, origin: unknown) {
-        if (origin === local || providers.has(origin as object)) return
-        ydoc.off('update', taken)
-        offer.remove()
-      })
+      watch.offerCreate(notice, ydoc, (origin) => origin !== local && !providers.has(origin as object))
     }
     const server = kindOfContent(ydoc) === null ? (await serverDoc)?.kind : undefined
     if (!destroyed) await mount(chooseKind(kindOfContent(ydoc), server))
-    await halt(v)
+    await watch.halt(v)
   })
 
-  // ---- refusals and deletion: asked of the server when a connection fails ----
-  let halted = false
-  let lastCheck = 0
-  const recheck = async (now: boolean) => {
-    if (halted || destroyed || (!now && Date.now() - lastCheck < 2000)) return
-    lastCheck = Date.now()
-    const v = await probe(doc, rememberedId(doc))
-    if (v.kind === 'ok' && v.info?.id != null && rememberedId(doc) === null) {
-      rememberId(doc, v.info.id)
-      if (connection?.provider) claimIdentity(connection.provider, v.info.id)
-    }
-    await halt(v)
-  }
-  const halt = async (v: Verdict) => {
-    if (halted || destroyed || (v.kind !== 'refused' && v.kind !== 'deleted')) return
-    halted = true
-    connection?.destroy()
-    connection = null
-    clearInterval(ticker)
-    if (v.kind === 'refused') {
-      root.replaceChildren(refusalPage(v.code, v.status, v.message, opts.session.claims, opts.session.token !== null))
-      return
-    }
-    // The copy belongs to a document that no longer exists: keep its text on the page only.
-    const text = editor?.text() ?? ''
-    const ext = editor?.kind === 'text' ? 'md' : 'txt'
-    ydoc.off('update', onLocalUpdate)
-    storePending(doc, [])
-    rememberId(doc, null)
-    await local.clearData().catch(() => {})
-    root.replaceChildren(deletedPage(doc, title, text, ext))
-  }
+  // ---- refusals and deletion end the page ----
+  const watch = watchDocument({
+    doc, root, claims: opts.session.claims, hasToken: opts.session.token !== null,
+    destroyed: () => destroyed, provider: () => connection?.provider ?? null,
+    stop: () => { connection?.destroy(); connection = null; clearInterval(ticker); ydoc.off('update', onLocalUpdate) },
+    copy: () => ({ text: editor?.text() ?? '', ext: editor?.kind === 'text' ? 'md' : 'txt', title }),
+    clearCopy: async () => { storePending(doc, []); await local.clearData() },
+  })
 
   // Ending the session as the tab goes lets others see at once that this person left.
   const onUnload = () => connection?.destroy()

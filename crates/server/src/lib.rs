@@ -10,6 +10,7 @@ mod allowed_hosts;
 mod api;
 mod app;
 pub mod auth;
+mod auth_error;
 mod client_addr;
 mod cluster;
 pub mod config;
