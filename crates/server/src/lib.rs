@@ -24,6 +24,7 @@ mod holds;
 mod host_check;
 mod identity;
 mod import;
+mod link_checks;
 mod listener;
 mod log_limit;
 mod metric_names;

@@ -69,7 +69,7 @@ async fn revoke(
         .revoke_link(&doc, &id, now)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("link {id:?} of document {doc:?}")))?;
-    crate::revocation::close_open(&state, &link.id, &link.token).await;
+    crate::link_checks::close_open(&state, &link.id, &link.token).await;
     tracing::info!(doc = %doc, link = %link.id, "revoked a link");
     Ok(Json(view(&link)))
 }
