@@ -12,7 +12,19 @@ import { HocuspocusProvider } from '@hocuspocus/provider'
 const params = new URLSearchParams(location.search)
 const origin = params.get('server') ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`
 const name = params.get('name') ?? `guest-${Math.floor(Math.random() * 1000)}`
-const colors = ['#d9480f', '#2b8a3e', '#1971c2', '#9c36b5', '#e67700']
+const colors = ['#d9480f', '#2b8a3e', '#1971c2', '#9c36b5', '#e67700', '#0c8599', '#c2255c', '#5f3dc4']
+
+/**
+ * A caret colour from the whole name (FNV-1a hash): names of equal length, "Ann" and
+ * "Bob", get different colours, where picking by length gave them the same one.
+ */
+function colorFor (who) {
+  let hash = 0x811c9dc5
+  for (const byte of new TextEncoder().encode(who)) {
+    hash = Math.imul(hash ^ byte, 0x01000193) >>> 0
+  }
+  return colors[hash % colors.length]
+}
 const status = document.querySelector('#status')
 
 const provider = new HocuspocusProvider({
@@ -38,7 +50,7 @@ const editor = new Editor({
     // must check the colour the same way before putting it into a style.
     CollaborationCaret.configure({
       provider,
-      user: { name, color: colors[name.length % colors.length] }
+      user: { name, color: colorFor(name) }
     })
   ]
 })

@@ -43,9 +43,10 @@ test('the share dialog hands out a view-only link and an edit link', { timeout: 
   await o.page.click('#share')
   await o.page.waitForSelector('#share-dialog[open]')
   await o.page.click('#share-view-copy')
-  await o.page.waitForFunction(() => document.getElementById('share-view-url').value.includes('token='))
+  await o.page.waitForFunction(() => document.getElementById('share-view-url').value.includes('/s/'))
   const link = await o.page.inputValue('#share-view-url')
-  assert.match(link, new RegExp(`/d/${doc}\\?token=`))
+  // A short address (/s/<id>) that leads to the document with the link's token.
+  assert.match(link, /\/s\/[A-Za-z0-9]{10}$/)
 
   const v = await openAs(browser, 'Visitor', link)
   await waitForStatus(v.page, 'connected')
@@ -61,7 +62,7 @@ test('the share dialog hands out a view-only link and an edit link', { timeout: 
   // The edit link: its visitor edits, under the link's name, which says who shared it
   // (a link with a label would show that too: "Review team (from Owner)").
   await o.page.click('#share-edit-copy')
-  await o.page.waitForFunction(() => document.getElementById('share-edit-url').value.includes('token='))
+  await o.page.waitForFunction(() => document.getElementById('share-edit-url').value.includes('/s/'))
   const editLink = await o.page.inputValue('#share-edit-url')
   assert.notEqual(editLink, link)
   const e = await openAs(browser, 'Editor', editLink)

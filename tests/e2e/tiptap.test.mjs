@@ -93,6 +93,9 @@ test('two Tiptap editors on one document converge and show each other\'s carets'
     .some((el) => el.textContent === 'Ann'), null, { timeout: 10000 })
   assert.deepEqual(await caretLabels(ann), ['Bob'])
   assert.deepEqual(await caretLabels(bob), ['Ann'])
+  // Names of equal length get different caret colours (the colour is a hash of the name).
+  const caretColor = (page) => page.evaluate(() => document.querySelector('.collaboration-carets__label').style.backgroundColor)
+  assert.notEqual(await caretColor(ann), await caretColor(bob), 'Ann and Bob share a caret colour')
 
   // "saved" is Tandem's sync status: every edit is committed.
   for (const page of [ann, bob]) {

@@ -1,10 +1,13 @@
 import type { DocKind } from './docKind'
 
 export class ApiError extends Error {
-  constructor (readonly status: number, message: string) { super(message) }
+  /** The server's machine-readable reason (`token_expired`, `document_deleted`, ...), if any. */
+  constructor (readonly status: number, message: string, readonly code: string | null = null) { super(message) }
 }
 
 export interface DocumentInfo {
+  /** The document's identity: never reused, so a new document under a deleted one's name differs. */
+  id?: number | null
   name: string
   /** Free text shown to people; the name is the URL-safe key. Empty means "use the name". */
   title: string
@@ -35,6 +38,8 @@ export interface ShareResult {
   token: string
   access: 'read' | 'write'
   expires_at: number
+  /** The link's short address (`/s/<id>`), when the server keeps links. */
+  short_url?: string | null
 }
 
 export interface ServerConfig {
@@ -100,11 +105,13 @@ export async function api<T> (path: string, init: RequestInit & { json?: unknown
   }
   if (!res.ok) {
     let message = `${res.status} ${res.statusText}`.trim()
+    let code: string | null = null
     try {
       const data = await res.json()
       if (data && typeof data.error === 'string') message = data.error
+      if (data && typeof data.code === 'string') code = data.code
     } catch { /* not JSON: keep the status line */ }
-    throw new ApiError(res.status, message)
+    throw new ApiError(res.status, message, code)
   }
   if (res.status === 204) return undefined as T
   if (init.blob) return await res.blob() as unknown as T

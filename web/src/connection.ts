@@ -53,6 +53,8 @@ export interface ProviderConfig {
   ydoc: Y.Doc
   awareness: awarenessProtocol.Awareness
   token: string | null
+  /** The identity of the document the local copy belongs to, sent so the server can refuse a stale copy. */
+  docId?: number | null
   /** Every sync message the server sends (after it was applied): the save tracker's input. */
   onServerSync?: (m: ServerSync) => void
 }
@@ -60,6 +62,7 @@ export interface ProviderConfig {
 export function createProvider (name: TransportName, cfg: ProviderConfig,
   onPermissionDenied: (reason: string) => void): ProviderLike {
   const params: Record<string, string> = cfg.token ? { token: cfg.token } : {}
+  if (cfg.docId != null) params.doc_id = String(cfg.docId)
   if (name === 'websocket') {
     const wsOrigin = cfg.origin.replace(/^http/, 'ws')
     const p = new WebsocketProvider(wsOrigin + '/ws', cfg.doc, cfg.ydoc, {
@@ -87,7 +90,7 @@ export function createProvider (name: TransportName, cfg: ProviderConfig,
     }
     return p as unknown as ProviderLike
   }
-  const opts = { awareness: cfg.awareness, token: cfg.token }
+  const opts = { awareness: cfg.awareness, token: cfg.token, docId: cfg.docId ?? null }
   const p = name === 'sse'
     ? new SseProvider(cfg.origin + '/sse', cfg.doc, cfg.ydoc, opts)
     : new PollProvider(cfg.origin + '/poll', cfg.doc, cfg.ydoc, opts)

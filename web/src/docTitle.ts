@@ -6,7 +6,7 @@ export interface DocTitle {
   elements: HTMLElement[]
   title (): string
   show (title: string): void
-  /** Whether the field is open (a rename in progress keeps the server's title off it). */
+  /** Whether the field is open or a rename is on its way (either keeps other titles off it). */
   editing (): boolean
   setReadOnly (ro: boolean): void
 }
@@ -16,7 +16,7 @@ export interface DocTitle {
  * opens a labelled field; Enter (or leaving it) saves, Esc cancels; the focus then returns
  * to the heading, so a keyboard user is where they were.
  */
-export function createDocTitle (doc: string, say: (text: string) => void): DocTitle {
+export function createDocTitle (doc: string, say: (text: string) => void, onRenamed: (title: string) => void = () => {}): DocTitle {
   let title = doc
   let readOnly = false
   const hint = h('span', { id: 'doc-title-hint', class: 'sr-only' }, 'Press Enter or F2 to rename')
@@ -51,6 +51,7 @@ export function createDocTitle (doc: string, say: (text: string) => void): DocTi
     show(next)
     try {
       show(displayTitle(await renameDocument(doc, next)))
+      onRenamed(title)
     } catch (err) {
       show(before)
       say(`Could not rename: ${err instanceof ApiError ? err.message : String(err)}`)
@@ -73,7 +74,7 @@ export function createDocTitle (doc: string, say: (text: string) => void): DocTi
     elements: [heading, input, hint],
     title: () => title,
     show,
-    editing: () => !input.hidden,
+    editing: () => !input.hidden || renaming,
     setReadOnly (ro: boolean) {
       readOnly = ro
       heading.title = ro ? '' : 'Rename (Enter or F2)'

@@ -3,7 +3,7 @@ import { Awareness } from 'y-protocols/awareness'
 import { IndexeddbPersistence } from 'y-indexeddb'
 import { Connection, createProvider, transportOrder } from './connection'
 import {
-  ApiError, adminKey, displayTitle, getConfig, getDocument, mintToken, type DocumentInfo, type ServerConfig,
+  ApiError, adminKey, displayTitle, getConfig, mintToken, type DocumentInfo, type ServerConfig,
 } from './api'
 import { userInfo } from './colors'
 import { validateDocName } from './names'
@@ -24,6 +24,9 @@ import { createDocTitle } from './docTitle'
 import { createPresenceList } from './presenceList'
 import { createSaveBadge, type SaveBadge } from './saveBadge'
 import { createEditorFoot } from './editorFoot'
+import { probe, rememberedId } from './docGate'
+import { watchDocument } from './docWatch'
+import { shareTitle } from './liveTitle'
 import './writing.css'
 
 export { OFFLINE_TEXT } from './saveBadge'
@@ -73,6 +76,7 @@ async function connect (doc: string, opts: EditorPageOptions, ctx: {
   ydoc: Y.Doc, awareness: Awareness, providers: WeakSet<object>, badge: SaveBadge,
   say: (text: string, kind: 'error' | 'warn') => void, setConfig: (c: ServerConfig) => void,
   setReadOnly: (reason: string) => void, destroyed: () => boolean, onServerSync: (m: ServerSync) => void,
+  watch: ReturnType<typeof watchDocument>,
 }): Promise<Connection | null> {
   let enabled: string[] | null = null
   let config: ServerConfig | null = null
@@ -104,12 +108,23 @@ async function connect (doc: string, opts: EditorPageOptions, ctx: {
   const c = new Connection(transportOrder(enabled, forced), (name) => {
     const p = createProvider(name, {
       origin: location.origin, doc, ydoc: ctx.ydoc, awareness: ctx.awareness, token, onServerSync: ctx.onServerSync,
-    }, (reason) => ctx.setReadOnly(`The server denied write access: ${reason}`))
+      docId: rememberedId(doc),
+    }, (reason) => {
+      if (/^HTTP 40[13]$/.test(reason)) void ctx.watch.recheck(true)
+      else ctx.setReadOnly(`The server denied write access: ${reason}`)
+    })
     ctx.providers.add(p)
+    // A failed or closed connection may be a refusal or a deletion, not the network.
+    p.on('connection-close', ctx.watch.onTrouble)
+    p.on('connection-error', ctx.watch.onTrouble)
     return p
   })
   c.on('status', ({ status, transport }) => ctx.badge.setStatus(status, transport))
-  c.on('sync', () => ctx.badge.render())
+  c.on('sync', (synced) => {
+    ctx.badge.render()
+    // A document first stored after this page opened it: learn its identity now.
+    if (synced && rememberedId(doc) === null) void ctx.watch.recheck(false)
+  })
   c.on('failed', (t) => console.info(`tandem: ${t} did not connect, falling back`))
   void c.start()
   return c
@@ -157,9 +172,12 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     notice.textContent = text ?? ''
     notice.className = `message ${kind}`
   }
-  const title = createDocTitle(doc, (t) => say(t, 'error'))
+  const title = createDocTitle(doc, (t) => say(t, 'error'), (t) => liveTitle.announce(t))
   const downloads = createDownloadMenu(doc, ydoc, () => title.title(), () => editor, (text) => say(text, 'error'))
-  const serverDoc: Promise<DocumentInfo | null> = getDocument(doc).catch(() => null)
+  // What the server says before connecting: a refused link or a deleted document ends here.
+  const verdict = probe(doc, rememberedId(doc))
+  const liveTitle = shareTitle(awareness, (t) => { if (!title.editing()) title.show(t) })
+  const serverDoc: Promise<DocumentInfo | null> = verdict.then((v) => v.kind === 'ok' ? v.info : null)
   void serverDoc.then((d) => { if (d && !title.editing()) title.show(displayTitle(d)) })
 
   // The editor: CodeMirror for a plain document, Tiptap for a rich one.
@@ -224,16 +242,34 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
   // the server's word for a document that is still empty.
   void local.whenSynced.then(async () => {
     if (destroyed) return
-    void connect(doc, opts, {
-      ydoc, awareness, providers, badge, say, setReadOnly, onServerSync,
-      setConfig: (c) => { config = c },
-      destroyed: () => destroyed,
-    }).then((c) => {
-      if (destroyed) c?.destroy()
-      else connection = c
-    })
+    const v = await verdict
+    if (destroyed) return
+    if (v.kind === 'ok' && v.info?.id != null) watch.learn(v.info.id)
+    if (v.kind === 'ok' || v.kind === 'missing') {
+      void connect(doc, opts, {
+        ydoc, awareness, providers, badge, say, setReadOnly, onServerSync, watch,
+        setConfig: (c) => { config = c },
+        destroyed: () => destroyed,
+      }).then((c) => {
+        if (destroyed) c?.destroy()
+        else connection = c
+      })
+    }
+    if (v.kind === 'missing' && kindOfContent(ydoc) === null) {
+      watch.offerCreate(notice, ydoc, (origin) => origin !== local && !providers.has(origin as object))
+    }
     const server = kindOfContent(ydoc) === null ? (await serverDoc)?.kind : undefined
     if (!destroyed) await mount(chooseKind(kindOfContent(ydoc), server))
+    await watch.halt(v)
+  })
+
+  // Refusals and deletion end the page.
+  const watch = watchDocument({
+    doc, root, claims: opts.session.claims, hasToken: opts.session.token !== null,
+    destroyed: () => destroyed, provider: () => connection?.provider ?? null,
+    stop: () => { connection?.destroy(); connection = null; badge.destroy(); ydoc.off('update', onLocalUpdate) },
+    copy: () => ({ text: editor?.text() ?? '', ext: editor?.kind === 'text' ? 'md' : 'txt', title: title.title() }),
+    clearCopy: async () => { storePending(doc, []); await local.clearData() },
   })
 
   // Ending the session as the tab goes lets others see at once that this person left.
@@ -263,6 +299,7 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     void local.destroy()
     ydoc.off('update', onContent)
     presence.destroy()
+    liveTitle.stop()
     stopGuard()
     editor?.destroy()
     awareness.destroy()

@@ -26,6 +26,8 @@ export interface HttpProviderOptions {
   awareness?: awarenessProtocol.Awareness
   connect?: boolean
   token?: string | null
+  /** The identity of the document this client holds a copy of (`?doc_id=` on opening). */
+  docId?: number | null
   fetch?: FetchFn
   /** Delay to gather several outgoing messages into one POST (keystrokes come in bursts). */
   batchDelayMs?: number
@@ -43,6 +45,8 @@ export abstract class HttpProvider extends ObservableV2<ProviderEvents> {
   readonly baseUrl: string
   readonly roomname: string
   readonly token: string | null
+  /** Set once the editor learns it (a document stored only after this page opened it). */
+  docId: number | null
   abstract readonly transport: 'sse' | 'poll'
   status: ConnStatus = 'disconnected'
   readOnly = false
@@ -69,6 +73,7 @@ export abstract class HttpProvider extends ObservableV2<ProviderEvents> {
     this.doc = doc
     this.awareness = opts.awareness ?? new awarenessProtocol.Awareness(doc)
     this.token = opts.token ?? null
+    this.docId = opts.docId ?? null
     this.fetchFn = opts.fetch ?? ((input, init) => fetch(input, init))
     this.batchDelayMs = opts.batchDelayMs ?? 15
     this.maxBackoffMs = opts.maxBackoffMs ?? 5000
@@ -118,6 +123,16 @@ export abstract class HttpProvider extends ObservableV2<ProviderEvents> {
   protected retryIn (ms: number): number {
     this.nextRetryAt = Date.now() + ms
     return ms
+  }
+
+  /**
+   * The address that opens a session: it names the document's identity, so the server
+   * refuses (410) a copy of a deleted document before it could be written into a new one.
+   */
+  protected openUrl (url: string): string {
+    const u = this.withToken(url)
+    if (this.docId === null) return u
+    return u + (u.includes('?') ? '&' : '?') + 'doc_id=' + String(this.docId)
   }
 
   protected withToken (url: string): string {

@@ -3,7 +3,7 @@ import {
   type DocumentInfo, type ServerConfig,
 } from './api'
 import { absoluteTime, formatBytes, h, relativeTime } from './format'
-import { appUrl } from './session'
+import { appUrl, readSession } from './session'
 import { presenceColors } from './colors'
 import { isDocKind, type DocKind } from './docKind'
 
@@ -32,6 +32,18 @@ export function chipColors (users: string[]): Array<[string, string]> {
 /** The list's word for a document's kind; an older server that says nothing means plain text. */
 export function kindLabel (kind: unknown): { kind: DocKind, label: string, icon: string } {
   return kind === 'rich' ? { kind: 'rich', label: 'Rich text', icon: '¶' } : { kind: 'text', label: 'Plain text', icon: 'T' }
+}
+
+const SORT_KEY = 'tandem:list-sort'
+
+/**
+ * Whether this visitor can make documents: on a server with tokens only the admin (or a
+ * token for every document) can, so nobody else is shown a form that can only fail.
+ */
+function mayCreate (config: ServerConfig | null): boolean {
+  if (config?.auth !== 'token' || adminKey()) return true
+  const claims = readSession().claims
+  return claims?.doc === '*' && claims.access === 'write'
 }
 
 export function renderList (root: HTMLElement, opts: { navigate: (url: string) => void }): () => void {
@@ -163,7 +175,7 @@ export function renderList (root: HTMLElement, opts: { navigate: (url: string) =
       h('td', { 'data-label': 'Document' }, h('a', { href, 'data-link': true, class: 'doc-link' }, displayTitle(d)),
         kindBadge(d.kind),
         h('span', { class: 'muted small' }, ` · ${formatBytes(d.size_bytes)}`)),
-      h('td', { 'data-label': 'Last edited', title: absoluteTime(d.updated_at) }, relativeTime(d.updated_at)),
+      h('td', { 'data-label': 'Last edited', class: 'when', title: absoluteTime(d.updated_at) }, relativeTime(d.updated_at)),
       h('td', { 'data-label': 'Who is here', class: 'who' }, users.length === 0
         ? h('span', { class: 'muted' }, '—')
         : h('span', { class: 'chips' }, ...chipColors(users).map(([u, color]) => {
@@ -189,7 +201,15 @@ export function renderList (root: HTMLElement, opts: { navigate: (url: string) =
     table.hidden = shown.length === 0
   }
   search.addEventListener('input', render)
-  sortSel.addEventListener('change', render)
+  // The sort chosen last is kept in this browser, so a reload shows the list the same way.
+  try {
+    const saved = localStorage.getItem(SORT_KEY)
+    if (saved === 'edited' || saved === 'title') sortSel.value = saved
+  } catch { /* storage blocked: the default sort */ }
+  sortSel.addEventListener('change', () => {
+    try { localStorage.setItem(SORT_KEY, sortSel.value) } catch { /* kept for this page only */ }
+    render()
+  })
 
   let stopped = false
   let timer: ReturnType<typeof setTimeout> | null = null
@@ -197,6 +217,7 @@ export function renderList (root: HTMLElement, opts: { navigate: (url: string) =
   const refresh = async () => {
     if (timer) clearTimeout(timer)
     timer = null
+    form.hidden = !mayCreate(config)
     if (config?.admin === 'none') { noAdmin.hidden = false; tools.hidden = true; return }
     const needsKey = config?.admin === 'key'
     const key = adminKey()
@@ -234,8 +255,12 @@ export function renderList (root: HTMLElement, opts: { navigate: (url: string) =
     tools,
     listError, listMessage, table, empty, noMatch))
   table.hidden = true
+  form.hidden = true // until the server's settings say whether this visitor may create
   // The server's settings say whether the list takes the admin key; without them, just try.
-  getConfig().then((c) => { config = c }).catch(() => {}).finally(() => { if (!stopped) void refresh() })
-  input.focus()
+  getConfig().then((c) => { config = c }).catch(() => {}).finally(() => {
+    if (stopped) return
+    void refresh()
+    if (!form.hidden) input.focus()
+  })
   return () => { stopped = true; if (timer) clearTimeout(timer) }
 }

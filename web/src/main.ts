@@ -1,5 +1,6 @@
 import './style.css'
 import './rich.css'
+import './headerAndList.css'
 import { setApiToken } from './api'
 import { currentUserName, readSession, storeUserName } from './session'
 import { renderList } from './listPage'

@@ -24,7 +24,7 @@ export class PollProvider extends HttpProvider {
   }
 
   private async openSession (): Promise<string> {
-    const res = await this.fetchFn(this.withToken(this.url), {
+    const res = await this.fetchFn(this.openUrl(this.url), {
       method: 'POST', headers: this.headers(), signal: this.abort?.signal,
     })
     if (res.status === 401 || res.status === 403) {

@@ -3,6 +3,7 @@ import type { Awareness } from 'y-protocols/awareness'
 import { ownColor, userInfo } from './colors'
 import { h } from './format'
 import { safeColor } from './safeColor'
+import { presenceLabels } from './presenceNames'
 
 export interface PresenceList {
   element: HTMLElement
@@ -31,6 +32,11 @@ export function createPresenceList (ydoc: Y.Doc, awareness: Awareness, userName:
     const items: HTMLElement[] = []
     const states = Array.from(awareness.getStates().entries())
       .sort(([a], [b]) => (a === ydoc.clientID ? -1 : b === ydoc.clientID ? 1 : a - b))
+    // Two people with one name are numbered, in the same order in every tab.
+    const labels = presenceLabels(states.flatMap(([client, state]) => {
+      const name = (state as { user?: { name?: unknown } }).user?.name
+      return typeof name === 'string' && name ? [{ client, name }] : []
+    }))
     for (const [client, state] of states) {
       const user = (state as { user?: { name?: string, color?: string } }).user
       if (!user?.name) continue
@@ -38,7 +44,7 @@ export function createPresenceList (ydoc: Y.Doc, awareness: Awareness, userName:
       const color = safeColor(user.color)
       const li = h('li', { class: me ? 'me' : undefined, title: me ? 'You' : user.name, 'data-color': color },
         h('span', { class: 'avatar', 'aria-hidden': 'true' }, user.name.slice(0, 1).toUpperCase()),
-        h('span', { class: 'pname' }, me ? `${user.name} (you)` : user.name))
+        h('span', { class: 'pname' }, me ? `${labels.get(client) ?? user.name} (you)` : labels.get(client) ?? user.name))
       li.style.setProperty('--c', color)
       items.push(li)
     }

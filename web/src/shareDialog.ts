@@ -1,8 +1,15 @@
 import { ApiError, shareDocument, type ServerConfig } from './api'
 import { h } from './format'
+import { linksSection } from './shareLinks'
 
-/** How long a link made here stays valid (the server caps it too). */
-const LINK_LIFETIME_SECS = 7 * 24 * 3600
+/** The lifetimes a sharer picks from (the server caps a link at 30 days). */
+export const LIFETIMES: ReadonlyArray<{ secs: number, label: string, phrase: string }> = [
+  { secs: 3600, label: '1 hour', phrase: 'for 1 hour' },
+  { secs: 86400, label: '1 day', phrase: 'for 1 day' },
+  { secs: 7 * 86400, label: '7 days', phrase: 'for 7 days' },
+  { secs: 30 * 86400, label: '30 days', phrase: 'for 30 days' },
+]
+const DEFAULT_LIFETIME = 7 * 86400
 
 function linkFor (doc: string, token: string | null): string {
   const url = new URL(`/d/${encodeURIComponent(doc)}`, location.origin)
@@ -36,23 +43,30 @@ export function createShareDialog (doc: string, config: () => ServerConfig | nul
   dialog.append(h('div', { class: 'dialog-head' }, h('h2', { id: 'share-title' }, 'Share'), closeBtn), body)
   dialog.addEventListener('click', (e) => { if (e.target === dialog) dialog.close() })
 
-  const row = (id: string, title: string, note: string, make: () => Promise<string>, disabled: string | null) => {
+  // Links made while the page is open, by access and lifetime: reopening the dialog shows
+  // them again instead of minting new ones (each token may mint only so many an hour).
+  const minted = new Map<string, { url: string, expiresAt: number }>()
+  let lifetime = DEFAULT_LIFETIME
+  const links = linksSection(doc)
+
+  const row = (id: string, title: string, note: string, make: (() => Promise<string>) | null, disabled: string | null) => {
     const field = h('input', { type: 'text', readonly: true, id: `${id}-url`, 'aria-label': title, value: '' })
-    const btn = h('button', { type: 'button', id: `${id}-copy`, class: 'primary', disabled: disabled !== null }, 'Copy')
+    const btn = h('button', { type: 'button', id: `${id}-copy`, class: 'primary', disabled: true }, 'Copy')
     const msg = h('p', { class: 'muted small' }, disabled ?? note)
-    btn.addEventListener('click', async () => {
-      btn.disabled = true
-      try {
-        const url = await make()
+    field.addEventListener('focus', () => field.select())
+    btn.addEventListener('click', () => void copy(field.value, btn))
+    // The link is made as the dialog opens, so it can be read (and selected) at once.
+    if (make !== null && disabled === null) {
+      field.placeholder = 'Making the link…'
+      make().then((url) => {
         field.value = url
-        await copy(url, btn)
-      } catch (err) {
+        btn.disabled = false
+      }).catch((err) => {
         msg.textContent = err instanceof ApiError ? `Could not make the link: ${err.message}` : String(err)
         msg.className = 'message error'
-      } finally {
-        btn.disabled = false
-      }
-    })
+        field.placeholder = ''
+      })
+    }
     return h('section', { class: 'share-row', id }, h('h3', {}, title), h('div', { class: 'row' }, field, btn), msg)
   }
 
@@ -65,16 +79,35 @@ export function createShareDialog (doc: string, config: () => ServerConfig | nul
     if (!tokens) {
       edit = row('share-edit', 'Edit link', 'Anyone with this link can edit.',
         async () => linkFor(doc, null), null)
-      view = row('share-view', 'View-only link', '', async () => '',
+      view = row('share-view', 'View-only link', '', null,
         'This server is open: everyone who can reach it can edit. View-only links need a server with access tokens.')
-    } else {
-      const mint = (access: 'read' | 'write') => async () =>
-        linkFor(doc, (await shareDocument(doc, access, LINK_LIFETIME_SECS)).token)
-      edit = row('share-edit', 'Edit link', 'Anyone with this link can edit for 7 days.', mint('write'),
-        ro ? 'You can only view this document, so you cannot hand out edit access.' : null)
-      view = row('share-view', 'View-only link', 'Anyone with this link can read for 7 days, not edit.', mint('read'), null)
+      body.replaceChildren(edit, view)
+      return
     }
-    body.replaceChildren(edit, view)
+    const secs = lifetime
+    const mint = (access: 'read' | 'write') => async () => {
+      const key = `${access}:${secs}`
+      const known = minted.get(key)
+      // Kept while at least half of its life is left.
+      if (known && known.expiresAt * 1000 - Date.now() > secs * 500) return known.url
+      const made = await shareDocument(doc, access, secs)
+      // The short address when the server keeps links: it names the same token.
+      const url = made.short_url ? new URL(made.short_url, location.origin).toString() : linkFor(doc, made.token)
+      links.refresh()
+      minted.set(key, { url, expiresAt: made.expires_at })
+      return url
+    }
+    const phrase = LIFETIMES.find((l) => l.secs === secs)?.phrase ?? ''
+    const choice = h('select', { id: 'share-lifetime' },
+      ...LIFETIMES.map((l) => h('option', { value: String(l.secs), selected: l.secs === secs }, l.label)))
+    choice.addEventListener('change', () => { lifetime = Number(choice.value); render() })
+    const lifetimeRow = h('div', { class: 'share-lifetime row' },
+      h('label', { for: 'share-lifetime' }, 'Links work for'), choice)
+    edit = row('share-edit', 'Edit link', `Anyone with this link can edit ${phrase}.`, mint('write'),
+      ro ? 'You can only view this document, so you cannot hand out edit access.' : null)
+    view = row('share-view', 'View-only link', `Anyone with this link can read ${phrase}, not edit.`, mint('read'), null)
+    body.replaceChildren(lifetimeRow, edit, view, links.element)
+    links.refresh()
   }
 
   return {

@@ -28,7 +28,7 @@ export class SseProvider extends HttpProvider {
   }
 
   get url (): string {
-    return this.withToken(`${this.baseUrl}/${encodeURIComponent(this.roomname)}`)
+    return this.openUrl(`${this.baseUrl}/${encodeURIComponent(this.roomname)}`)
   }
 
   connect (): void {

@@ -32,6 +32,7 @@ pub(crate) const SQLITE: Embedded = migrations!("sqlite":
     "0004_content_kind.sql",
     "0005_webhooks.sql",
     "0006_update_authors.sql",
+    "0007_share_links.sql",
 );
 
 pub(crate) const POSTGRES: Embedded = migrations!("postgres":
@@ -41,6 +42,7 @@ pub(crate) const POSTGRES: Embedded = migrations!("postgres":
     "0004_content_kind.sql",
     "0005_webhooks.sql",
     "0006_update_authors.sql",
+    "0007_share_links.sql",
 );
 
 impl Embedded {

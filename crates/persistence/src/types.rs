@@ -152,6 +152,11 @@ pub struct Version {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DocumentInfo {
+    /// The document's identity: its row's id, never reused, so a document deleted and made
+    /// again under the same name is another document (a client holding a copy of the old
+    /// one is told so instead of writing it into the new one). `None` for a document that
+    /// is open but not stored yet.
+    pub id: Option<i64>,
     pub name: String,
     /// Free text for people; empty when never set (show the name then).
     pub title: String,

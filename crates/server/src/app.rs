@@ -184,6 +184,7 @@ pub async fn start_with_store(
             config.pre_auth.max_unauthenticated_per_ip,
         ),
         share_quota: Default::default(),
+        revocations: Default::default(),
         trusted_proxies: TrustedProxies::new(config.edge.trusted_proxies.clone()),
         config,
         rooms,
@@ -234,6 +235,7 @@ pub(crate) fn router(state: SharedState) -> Router {
     let api = Router::new()
         .merge(api::routes())
         .merge(crate::share::routes())
+        .merge(crate::share_links::routes())
         .merge(transport::routes())
         // Probes keep their plain-text answers; clients of the API get JSON errors.
         .layer(axum::middleware::from_fn_with_state(

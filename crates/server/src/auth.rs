@@ -6,11 +6,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::http::StatusCode;
 use clap::Args;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+pub use crate::auth_error::AuthError;
 use crate::{metric_names as m, peer::Access};
 
 /// A token's access level is the access a peer gets: one type, named here as tokens name it.
@@ -30,6 +30,14 @@ pub struct Claims {
     /// the same document, with equal or lower access, that expire no later than this one.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub share: bool,
+    /// Who handed out this link (the sharer's own name), so a holder whose link has
+    /// expired knows whom to ask for a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// The stored share link this token is (its short id): checked against revocation on
+    /// every request, and the key a revocation closes live connections by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lid: Option<String>,
 }
 
 impl Claims {
@@ -37,55 +45,6 @@ impl Claims {
         match self.doc.strip_suffix('*') {
             Some(prefix) => doc.starts_with(prefix),
             None => self.doc == doc,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
-    #[error("an access token is required (?token= or Authorization: Bearer)")]
-    Missing,
-    #[error("access token is malformed or its signature is wrong")]
-    Invalid,
-    #[error("access token has expired")]
-    Expired,
-    #[error("access token does not grant access to this document")]
-    WrongDocument,
-    #[error("access token is read-only")]
-    ReadOnly,
-    #[error(
-        "only the server's admin may do this: send the admin key as `Authorization: Bearer \
-         <admin key>` (a document token, even with write access, is not enough)"
-    )]
-    AdminRequired,
-    #[error(
-        "only the server's admin may do this, and this server has no admin key \
-         (start it with --admin-key or TANDEM_ADMIN_KEY)"
-    )]
-    NoAdminKey,
-}
-
-impl AuthError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            AuthError::Missing | AuthError::Invalid | AuthError::Expired => {
-                StatusCode::UNAUTHORIZED
-            }
-            AuthError::WrongDocument
-            | AuthError::ReadOnly
-            | AuthError::AdminRequired
-            | AuthError::NoAdminKey => StatusCode::FORBIDDEN,
-        }
-    }
-
-    fn label(&self) -> &'static str {
-        match self {
-            AuthError::Missing => "missing",
-            AuthError::Invalid => "invalid",
-            AuthError::Expired => "expired",
-            AuthError::WrongDocument => "wrong_document",
-            AuthError::ReadOnly => "read_only",
-            AuthError::AdminRequired | AuthError::NoAdminKey => "admin_required",
         }
     }
 }
@@ -100,6 +59,8 @@ pub struct Grant {
     pub share: bool,
     /// When the token expires (seconds since the epoch); `None` for the admin key.
     pub exp: Option<u64>,
+    /// The share link the token is (its `lid`), whose revocation ends it.
+    pub link: Option<String>,
 }
 
 /// A digest of the credential a request presents (`?token=` or the bearer), to bind a
@@ -219,6 +180,7 @@ impl Auth {
                 admin: false,
                 share: false,
                 exp: None,
+                link: None,
             });
         };
         if self.is_admin(bearer) {
@@ -228,6 +190,7 @@ impl Auth {
                 admin: true,
                 share: true,
                 exp: None,
+                link: None,
             });
         }
         let token = token.or(bearer).ok_or(AuthError::Missing)?;
@@ -249,6 +212,7 @@ impl Auth {
             admin: false,
             share: claims.share,
             exp: Some(claims.exp),
+            link: claims.lid,
         })
     }
 
@@ -340,6 +304,8 @@ mod tests {
             exp,
             name: Some("ann".into()),
             share: false,
+            by: None,
+            lid: None,
         }
     }
 

@@ -126,6 +126,7 @@ impl<N: Need> FromRequestParts<SharedState> for Authorized<N> {
         let grant = state
             .auth
             .document(&doc, token.as_deref(), bearer.as_deref())?;
+        crate::link_checks::check(state, grant.link.as_deref()).await?;
         if N::ACCESS == Access::Write && grant.access == Access::Read {
             return Err(AuthError::ReadOnly.into());
         }

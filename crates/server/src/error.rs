@@ -20,6 +20,10 @@ use crate::{
 pub(crate) struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// A machine-readable reason (`"token_expired"`, `"document_deleted"`, ...), sent as
+    /// `"code"` beside the message, for refusals a client must tell apart: an expired link
+    /// and a deleted document both end a session, but the editor says different things.
+    pub code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -27,7 +31,12 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            code: None,
         }
+    }
+    pub(crate) fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
     }
     pub(crate) fn not_found(what: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::NOT_FOUND, format!("{what} not found"))
@@ -41,11 +50,16 @@ impl ApiError {
 }
 
 /// The body of every refusal on the API's routes (`GET /api/openapi.json` calls it
-/// `ErrorBody`): one message for people, no codes to look up.
+/// `ErrorBody`): one message for people, and a code where a client must tell refusals
+/// apart (an expired link from a revoked one, a deleted document).
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub(crate) struct ErrorBody {
     /// Why the request was refused.
     pub(crate) error: String,
+    /// `token_missing`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_document`,
+    /// `read_only`, `admin_required` or `document_deleted`; absent for other refusals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) code: Option<&'static str>,
 }
 
 impl IntoResponse for ApiError {
@@ -54,6 +68,7 @@ impl IntoResponse for ApiError {
             self.status,
             Json(ErrorBody {
                 error: self.message,
+                code: self.code,
             }),
         )
             .into_response()
@@ -98,7 +113,7 @@ impl From<crate::usage::UsageError> for ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
-        ApiError::new(e.status(), e.to_string())
+        ApiError::new(e.status(), e.to_string()).with_code(e.code())
     }
 }
 

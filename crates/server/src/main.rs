@@ -50,6 +50,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     )
                 })?,
                 name: args.name,
+                by: None,
+                lid: None,
                 share: args.share,
             };
             println!("{}", auth.mint(&claims).context("minting token")?);

@@ -91,12 +91,27 @@ pub(crate) fn validate_title(title: &str) -> Result<&str, TitleError> {
 const DERIVED_MAX: usize = 60;
 
 /// A URL-safe name for a title: accents dropped (`Café` -> `cafe`), words joined with `-`,
-/// lower case. Titles with no Latin letters or digits (CJK, emoji) give `doc`.
+/// lower case, Cyrillic and Greek spelled in Latin letters (`Заметки` -> `zametki`). Titles
+/// with no such letters or digits (CJK, emoji) give `doc`.
 pub(crate) fn derive_name(title: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     let mut out = String::new();
     let mut gap = false;
-    for c in title.nfkd() {
+    // Cyrillic and Greek letters are spelled in Latin ones, before and after the accents
+    // are taken apart (`й` is a letter of its own, `ά` is `α` with an accent).
+    let spelled = title
+        .chars()
+        .flat_map(|c| match crate::transliterate::latin(c) {
+            Some(latin) => latin.chars().collect::<Vec<_>>(),
+            None => c
+                .nfkd()
+                .flat_map(|d| match crate::transliterate::latin(d) {
+                    Some(latin) => latin.chars().collect::<Vec<_>>(),
+                    None => vec![d],
+                })
+                .collect(),
+        });
+    for c in spelled {
         if c.is_ascii_alphanumeric() {
             let dash = gap && !out.is_empty();
             if out.len() + usize::from(dash) + 1 > DERIVED_MAX {
@@ -152,6 +167,9 @@ mod tests {
         assert_eq!(derive_name("  Café  crème / 2026 "), "cafe-creme-2026");
         assert_eq!(derive_name("会议记录 📝"), "doc");
         assert_eq!(derive_name("Ünïcödé 会议 notes"), "unicode-notes");
+        assert_eq!(derive_name("Заметки"), "zametki");
+        assert_eq!(derive_name("Щи и каша"), "shchi-i-kasha");
+        assert_eq!(derive_name("Σημειώσεις"), "simeioseis");
         let long = derive_name(&"word ".repeat(40));
         assert!(
             long.len() <= DERIVED_MAX && validate(&long).is_ok(),

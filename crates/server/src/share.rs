@@ -83,6 +83,15 @@ fn check_label(label: Option<String>) -> Result<Option<String>, ApiError> {
     Ok(Some(label))
 }
 
+/// A link's short id: 10 letters and digits (about 59 bits), unguessable enough that
+/// `/s/<id>` hands out its token to whoever holds the address, as the long link does.
+fn short_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    (0..10)
+        .map(|_| ALPHABET[rand::random::<usize>() % ALPHABET.len()] as char)
+        .collect()
+}
+
 fn default_access() -> Access {
     Access::Read
 }
@@ -106,6 +115,11 @@ pub(crate) struct SharedLink {
     expires_at: u64,
     /// The name its holder is shown under.
     name: Option<String>,
+    /// The link's id: `GET .../links` lists it, `DELETE .../links/{id}` revokes it.
+    id: String,
+    /// A short address (`/s/{id}`) that leads to the document with this token; absent when
+    /// the store keeps no links.
+    short_url: Option<String>,
 }
 
 #[utoipa::path(
@@ -164,18 +178,44 @@ pub(crate) async fn share(
     if let Some(own) = grant.exp {
         exp = exp.min(own);
     }
+    let link_id = short_id();
     let claims = Claims {
         doc: doc.to_string(),
         access: req.access,
         exp,
         name: name.clone(),
         share: false,
+        by: grant.name.clone(),
+        lid: Some(link_id.clone()),
     };
     let token = state
         .auth
         .mint(&claims)
         .ok_or_else(|| ApiError::unavailable("token signing failed"))?;
-    tracing::info!(doc = %doc, access = ?req.access, exp, admin = grant.admin, "shared a link");
+    let short_url = match state.store.links() {
+        Some(links) => {
+            links
+                .create_link(&tandem_persistence::ShareLink {
+                    id: link_id.clone(),
+                    document: doc.to_string(),
+                    access: match req.access {
+                        Access::Read => "read",
+                        Access::Write => "write",
+                    }
+                    .to_string(),
+                    name: name.clone(),
+                    created_by: grant.name.clone(),
+                    created_at: auth::now_secs() as i64,
+                    expires_at: exp as i64,
+                    revoked_at: None,
+                    token: token.clone(),
+                })
+                .await?;
+            Some(format!("/s/{link_id}"))
+        }
+        None => None,
+    };
+    tracing::info!(doc = %doc, access = ?req.access, exp, admin = grant.admin, link = %link_id, "shared a link");
     Ok((
         StatusCode::CREATED,
         Json(SharedLink {
@@ -183,6 +223,8 @@ pub(crate) async fn share(
             access: req.access,
             expires_at: exp,
             name,
+            id: link_id,
+            short_url,
         }),
     ))
 }

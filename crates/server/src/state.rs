@@ -27,6 +27,8 @@ pub(crate) struct AppState {
     pub unauthenticated: Arc<Unauthenticated>,
     /// Share links minted per token (`share.rs`).
     pub share_quota: ShareQuota,
+    /// Revoked share links, to the WebSockets they opened (`revocation.rs`).
+    pub revocations: crate::revocation::Revocations,
     /// Whose forwarding headers name the client (`--trusted-proxies`).
     pub trusted_proxies: TrustedProxies,
     pub shutting_down: AtomicBool,

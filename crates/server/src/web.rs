@@ -61,9 +61,9 @@ pub(crate) fn routes(web_dir: PathBuf) -> Router {
         .layer(CompressionLayer::new())
 }
 
-/// Addresses the editor itself handles.
+/// Addresses the editor itself handles. `/d/` alone names no document: it is not found.
 fn is_app_page(path: &str) -> bool {
-    path == "/" || path == "/index.html" || path.starts_with("/d/")
+    path == "/" || path == "/index.html" || path.strip_prefix("/d/").is_some_and(|d| !d.is_empty())
 }
 
 async fn serve(State(web): State<WebDir>, req: Request) -> Response {

@@ -331,6 +331,10 @@ macro_rules! impl_store {
                 Some(self)
             }
 
+            fn links(&self) -> Option<&dyn $crate::LinkStore> {
+                Some(self)
+            }
+
             async fn ping(&self) -> $crate::Result<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
@@ -340,6 +344,7 @@ macro_rules! impl_store {
         fn document_info(row: &$row) -> $crate::Result<$crate::DocumentInfo> {
             use sqlx::Row;
             Ok($crate::DocumentInfo {
+                id: Some(row.try_get("id")?),
                 name: row.try_get("name")?,
                 title: row.try_get("title")?,
                 created_at: row.try_get("created_at")?,

@@ -2,6 +2,7 @@
 
 mod check_sql;
 mod feed_sql;
+mod impl_links;
 mod impl_store;
 mod impl_webhooks;
 mod log_sql;
@@ -173,6 +174,12 @@ pub trait Store: Send + Sync + 'static {
     /// Webhook endpoints, cursors and deliveries (`None`: a store without them, such as a
     /// test's wrapper; the server then delivers no webhooks).
     fn webhooks(&self) -> Option<&dyn crate::WebhookStore> {
+        None
+    }
+
+    /// Share links (`None`: a store without them; the server then mints links it cannot
+    /// list, revoke or shorten).
+    fn links(&self) -> Option<&dyn crate::LinkStore> {
         None
     }
 }

@@ -12,7 +12,10 @@ use sqlx::{
     PgConnection, PgPool, Row,
 };
 
-use super::{impl_store::impl_store, impl_webhooks::impl_webhooks, webhook_sql, LockKind};
+use super::{
+    impl_links::impl_links, impl_store::impl_store, impl_webhooks::impl_webhooks, webhook_sql,
+    LockKind,
+};
 use crate::{migrations, Durability, Result};
 
 pub struct PostgresStore {
@@ -191,3 +194,4 @@ impl PostgresStore {
 
 impl_store!(PostgresStore, PgRow, PgConnection, "postgres");
 impl_webhooks!(PostgresStore, PgRow, PgConnection);
+impl_links!(PostgresStore, PgRow);

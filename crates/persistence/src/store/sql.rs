@@ -65,19 +65,19 @@ pub(super) const RECOUNT_SIZE: &str = "UPDATE documents SET size_bytes =
 pub(super) const CREATE_DOCUMENT: &str =
     "INSERT INTO documents (name, title, created_at, updated_at, kind) VALUES ($1, $2, $3, $3, $4)
      ON CONFLICT (name) DO NOTHING
-     RETURNING name, title, created_at, updated_at, size_bytes, kind";
+     RETURNING id, name, title, created_at, updated_at, size_bytes, kind";
 
 /// Creates the document when it is not stored yet (it exists as soon as someone opens it).
 pub(super) const SET_TITLE: &str =
     "INSERT INTO documents (name, title, created_at, updated_at) VALUES ($1, $2, $3, $3)
      ON CONFLICT (name) DO UPDATE SET title = excluded.title
-     RETURNING name, title, created_at, updated_at, size_bytes, kind";
+     RETURNING id, name, title, created_at, updated_at, size_bytes, kind";
 
 pub(super) const DOCUMENT: &str =
-    "SELECT name, title, created_at, updated_at, size_bytes, kind FROM documents WHERE name = $1";
+    "SELECT id, name, title, created_at, updated_at, size_bytes, kind FROM documents WHERE name = $1";
 
 pub(super) const LIST_DOCUMENTS: &str =
-    "SELECT name, title, created_at, updated_at, size_bytes, kind FROM documents
+    "SELECT id, name, title, created_at, updated_at, size_bytes, kind FROM documents
      ORDER BY updated_at DESC, name";
 
 pub(super) const DELETE_DOCUMENT: &str = "DELETE FROM documents WHERE name = $1";

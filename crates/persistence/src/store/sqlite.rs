@@ -25,7 +25,10 @@ use sqlx::{
     Connection, Row, Sqlite, SqliteConnection, SqlitePool,
 };
 
-use super::{impl_store::impl_store, impl_webhooks::impl_webhooks, webhook_sql, LockKind};
+use super::{
+    impl_links::impl_links, impl_store::impl_store, impl_webhooks::impl_webhooks, webhook_sql,
+    LockKind,
+};
 use crate::{migrations, Durability, Result};
 
 pub struct SqliteStore {
@@ -241,3 +244,4 @@ async fn checkpoint(mut conn: SqliteConnection, alive: Weak<()>) {
 
 impl_store!(SqliteStore, SqliteRow, SqliteConnection, "sqlite");
 impl_webhooks!(SqliteStore, SqliteRow, SqliteConnection);
+impl_links!(SqliteStore, SqliteRow);

@@ -261,6 +261,7 @@ pub(super) async fn show(
     let info = must_exist(&state, &doc).await?.unwrap_or_else(|| {
         let now = chrono::Utc::now();
         DocumentInfo {
+            id: None,
             name: doc.to_string(),
             title: String::new(),
             created_at: now,

@@ -89,6 +89,8 @@ pub(super) async fn mint_token(
         exp,
         name: req.name,
         share: req.share,
+        by: None,
+        lid: None,
     };
     let token = state.auth.mint(&claims).ok_or_else(|| {
         ApiError::bad_request("the server has no TANDEM_SECRET: tokens are not used")

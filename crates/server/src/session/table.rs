@@ -280,6 +280,21 @@ impl Sessions {
         }
     }
 
+    /// Ends every session opened with `credential` (a revoked link's token): readers learn
+    /// why, as for an expired token.
+    pub(crate) async fn end_credential(&self, credential: [u8; 32], reason: CloseReason) {
+        let opened: Vec<Arc<Session>> = self
+            .lock()
+            .sessions
+            .values()
+            .filter(|s| s.owner.credential == Some(credential))
+            .cloned()
+            .collect();
+        for session in opened {
+            self.end(&session, reason.clone()).await;
+        }
+    }
+
     /// Ends every session (graceful shutdown); rooms are closed separately.
     pub(crate) fn close_all(&self) {
         for s in self.lock().sessions.values() {

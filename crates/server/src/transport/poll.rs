@@ -67,7 +67,9 @@ pub(crate) async fn open(
     Authorized { doc, grant, .. }: Authorized,
     creds: Credentials,
     ClientIp(ip): ClientIp,
+    claimed: crate::identity::ClaimedIdentity,
 ) -> Result<(StatusCode, Json<PollSession>), ApiError> {
+    crate::identity::check(&state, &doc, claimed).await?;
     let session = state.sessions.open(
         &doc,
         Transport::Poll,

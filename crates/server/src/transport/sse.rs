@@ -41,8 +41,10 @@ pub(crate) async fn open(
     Authorized { doc, grant, .. }: Authorized,
     creds: Credentials,
     ClientIp(ip): ClientIp,
+    claimed: crate::identity::ClaimedIdentity,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    crate::identity::check(&state, &doc, claimed).await?;
     let credential = super::credential(&creds);
     let resume = headers
         .get("last-event-id")

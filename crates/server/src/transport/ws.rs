@@ -42,8 +42,10 @@ pub(crate) async fn upgrade(
     Authorized { doc, grant, .. }: Authorized,
     creds: Credentials,
     ClientIp(ip): ClientIp,
+    claimed: crate::identity::ClaimedIdentity,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    crate::identity::check(&state, &doc, claimed).await?;
     let hold = super::admit(&state, ip, &creds, &grant, &doc)?;
     let max = state.config.max_message_size;
     // The library's defaults reserve (and zero) 128 KiB per connection for reading. y-protocol
@@ -84,6 +86,9 @@ fn serve(
         metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => "websocket").increment(1);
         tracing::info!(%doc, peer, transport = "websocket", ?access, %client, "connection opened");
         let room = state.rooms.join(&doc, handle);
+        // A revoked link ends the connection it opened.
+        let revoked = state.revocations.watch(grant.link.clone());
+        tokio::pin!(revoked);
         // A token's expiry ends the connection it opened, not only later upgrades.
         let expiry = async move {
             match grant.exp {
@@ -99,6 +104,7 @@ fn serve(
         let close: CloseReason = loop {
             tokio::select! {
                 _ = &mut expiry => break CloseReason::token_expired(),
+                _ = &mut revoked => break crate::revocation::closed(),
                 // Unbiased, so neither direction starves the other. A kick is sent just before
                 // the room drops our queue, so the `None` arm below looks for it too.
                 reason = &mut end.kicked => {

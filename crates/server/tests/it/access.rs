@@ -25,6 +25,8 @@ fn mint_with(secret: &str, doc: &str, access: AccessLevel, exp: u64) -> String {
             exp,
             name: None,
             share: false,
+            by: None,
+            lid: None,
         })
         .unwrap()
 }

@@ -205,6 +205,8 @@ async fn a_held_poll_ends_when_its_token_expires() {
             exp,
             name: None,
             share: false,
+            by: None,
+            lid: None,
         })
         .unwrap();
     let mut poll = PollClient::open(&server, "lapse", Some(&token))

@@ -221,6 +221,8 @@ fn mint(doc: &str, exp: u64) -> String {
             exp,
             name: None,
             share: false,
+            by: None,
+            lid: None,
         })
         .unwrap()
 }

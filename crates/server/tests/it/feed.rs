@@ -142,6 +142,8 @@ fn token(doc: &str, exp: u64) -> String {
             exp,
             name: None,
             share: false,
+            by: None,
+            lid: None,
         })
         .unwrap()
 }
@@ -207,6 +209,8 @@ async fn json_long_polling_and_the_feed_of_every_document() {
             exp: now_secs() + 600,
             name: None,
             share: false,
+            by: None,
+            lid: None,
         })
         .unwrap();
     let poll = {

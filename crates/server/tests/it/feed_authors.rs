@@ -17,6 +17,8 @@ fn token(doc: &str, access: AccessLevel, name: Option<&str>) -> String {
             exp: now_secs() + 600,
             name: name.map(String::from),
             share: false,
+            by: None,
+            lid: None,
         })
         .unwrap()
 }

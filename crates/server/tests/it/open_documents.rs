@@ -21,6 +21,8 @@ fn mint(doc: &str, name: &str) -> String {
             exp: tandem::auth::now_secs() + 3600,
             name: Some(name.into()),
             share: false,
+            by: None,
+            lid: None,
         })
         .unwrap()
 }

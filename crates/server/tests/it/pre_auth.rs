@@ -26,6 +26,8 @@ fn mint(doc: &str, exp: u64) -> String {
             exp,
             name: Some("writer".into()),
             share: false,
+            by: None,
+            lid: None,
         })
         .unwrap()
 }

@@ -21,6 +21,8 @@ fn token(doc: &str, access: AccessLevel, name: &str) -> String {
             exp: now_secs() + 600,
             name: Some(name.into()),
             share: false,
+            by: None,
+            lid: None,
         })
         .unwrap()
 }

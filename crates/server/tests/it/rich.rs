@@ -340,6 +340,8 @@ async fn content_import_has_the_access_and_limits_of_an_update() {
                 exp: now_secs() + 600,
                 name: None,
                 share: false,
+                by: None,
+                lid: None,
             })
             .unwrap()
     };

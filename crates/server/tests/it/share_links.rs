@@ -17,6 +17,8 @@ fn sharer(name: &str) -> String {
             exp: now_secs() + 3600,
             name: Some(name.into()),
             share: true,
+            by: None,
+            lid: None,
         })
         .unwrap()
 }
