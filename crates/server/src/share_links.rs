@@ -8,18 +8,64 @@ use axum::{
     extract::{Path, State},
     http::{header, StatusCode},
     response::{IntoResponse, Response},
-    routing::{delete, get},
     Json, Router,
 };
+use serde::Serialize;
 use tandem_persistence::{LinkStore, ShareLink};
 
-use crate::{edge::Authorized, error::ApiError, state::SharedState};
+use crate::{
+    edge::Authorized,
+    error::{ApiError, ErrorBody},
+    openapi_parts::{DocPath, Refused},
+    route_table::route_table,
+    state::SharedState,
+};
+
+route_table! {
+    get "/api/documents/{doc}/links" => list,
+    delete "/api/documents/{doc}/links/{id}" => revoke,
+    get "/s/{id}" => short,
+}
 
 pub(crate) fn routes() -> Router<SharedState> {
-    Router::new()
-        .route("/api/documents/{doc}/links", get(list))
-        .route("/api/documents/{doc}/links/{id}", delete(revoke))
-        .route("/s/{id}", get(short))
+    table()
+}
+
+/// The `{id}` segment: a link's short id.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // described, never built: axum's `Path` reads the segment
+pub(crate) struct LinkPath {
+    /// The link's short id (from `POST .../share` or `GET .../links`).
+    id: String,
+}
+
+/// One link of a document, as its sharer sees it (never its token).
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct LinkView {
+    /// The short id: the link's address is `/s/{id}`.
+    id: String,
+    document: String,
+    /// `read` or `write`.
+    access: String,
+    /// The name its holder is shown under.
+    name: Option<String>,
+    /// Who shared it, when their token had a name.
+    created_by: Option<String>,
+    /// Unix seconds.
+    created_at: i64,
+    /// Unix seconds.
+    expires_at: i64,
+    /// Unix seconds; absent while the link works.
+    revoked_at: Option<i64>,
+    /// `/s/{id}`.
+    short_url: String,
+}
+
+/// A document's links, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct LinkList {
+    links: Vec<LinkView>,
 }
 
 fn store(state: &SharedState) -> Result<&dyn LinkStore, ApiError> {
@@ -41,28 +87,57 @@ fn may_share(grant: &crate::auth::Grant) -> Result<(), ApiError> {
     }
 }
 
-fn view(link: &ShareLink) -> serde_json::Value {
-    let mut v = serde_json::to_value(link).unwrap_or_default();
-    v["short_url"] = format!("/s/{}", link.id).into();
-    v
+fn view(link: &ShareLink) -> LinkView {
+    LinkView {
+        id: link.id.clone(),
+        document: link.document.clone(),
+        access: link.access.clone(),
+        name: link.name.clone(),
+        created_by: link.created_by.clone(),
+        created_at: link.created_at,
+        expires_at: link.expires_at,
+        revoked_at: link.revoked_at,
+        short_url: format!("/s/{}", link.id),
+    }
 }
 
-async fn list(
+#[utoipa::path(
+    get, path = "/api/documents/{doc}/links", tag = "access",
+    summary = "The document's share links (the share claim or the admin key)",
+    params(DocPath),
+    responses(
+        (status = 200, body = LinkList),
+        (status = 403, description = "This credential may not share the document", body = ErrorBody),
+        Refused,
+    )
+)]
+pub(crate) async fn list(
     State(state): State<SharedState>,
     Authorized { doc, grant, .. }: Authorized,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<LinkList>, ApiError> {
     may_share(&grant)?;
     let links = store(&state)?.links_of(&doc).await?;
-    Ok(Json(
-        serde_json::json!({ "links": links.iter().map(view).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(LinkList {
+        links: links.iter().map(view).collect(),
+    }))
 }
 
-async fn revoke(
+#[utoipa::path(
+    delete, path = "/api/documents/{doc}/links/{id}", tag = "access",
+    summary = "Revoke a link: its token is refused from now on and what it has open is closed",
+    params(DocPath, LinkPath),
+    responses(
+        (status = 200, body = LinkView),
+        (status = 403, description = "This credential may not share the document", body = ErrorBody),
+        (status = 404, description = "No such link of this document", body = ErrorBody),
+        Refused,
+    )
+)]
+pub(crate) async fn revoke(
     State(state): State<SharedState>,
     Authorized { doc, grant, .. }: Authorized,
     Path((_, id)): Path<(String, String)>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<LinkView>, ApiError> {
     may_share(&grant)?;
     let now = crate::auth::now_secs() as i64;
     let link = store(&state)?
@@ -76,7 +151,19 @@ async fn revoke(
 
 /// A short address: on to the editor with the link's token. A revoked or expired link is
 /// sent on too, so the editor says which it is.
-async fn short(State(state): State<SharedState>, Path(id): Path<String>) -> Response {
+#[utoipa::path(
+    get, path = "/s/{id}", tag = "access",
+    summary = "A share link's short address: redirects to the editor with the link's token",
+    params(LinkPath),
+    responses(
+        (status = 303, description = "On to `/d/{doc}?token=...`",
+            headers(("location" = String, description = "The editor's address with the token"))),
+        (status = 404, description = "No such link", body = ErrorBody),
+        (status = 503, description = "This server keeps no links", body = ErrorBody),
+    ),
+    security(())
+)]
+pub(crate) async fn short(State(state): State<SharedState>, Path(id): Path<String>) -> Response {
     let link = match store(&state) {
         Ok(links) => links.link(&id).await,
         Err(e) => return e.into_response(),

@@ -239,6 +239,27 @@ pub static WEBHOOK_ATTEMPTS: Table = Table {
 
 /// Copied with each document, in this order (the document's row first: the others
 /// refer to it).
+/// Share links (migration 0007): named by document name, so copied whole like the webhooks'
+/// tables; a restored server keeps every link and its revocation.
+pub static SHARE_LINKS: Table = Table {
+    name: "share_links",
+    columns: &[
+        ("id", Text),
+        ("document", Text),
+        ("access", Text),
+        ("name", Text),
+        ("created_by", Text),
+        ("created_at", Int),
+        ("expires_at", Int),
+        ("revoked_at", Int),
+        ("token", Text),
+    ],
+    key: &["id"],
+    document: None,
+    identity: None,
+    page: 200,
+};
+
 pub static DOCUMENT_TABLES: &[&Table] = &[&DOCUMENTS, &SNAPSHOTS, &UPDATES, &VERSIONS];
 
 /// Copied whole after the documents (endpoints first: the others refer to them).
@@ -247,6 +268,7 @@ pub static OTHER_TABLES: &[&Table] = &[
     &WEBHOOK_CURSORS,
     &WEBHOOK_MESSAGES,
     &WEBHOOK_ATTEMPTS,
+    &SHARE_LINKS,
 ];
 
 /// Tables that are the database's own bookkeeping, not Tandem's data.

@@ -12,7 +12,7 @@ use utoipa::{
 };
 
 use super::{changes, content, documents, export, tokens, versions, webhooks};
-use crate::{error::ErrorBody, openapi_parts::Refused, ops, share, transport};
+use crate::{error::ErrorBody, openapi_parts::Refused, ops, share, share_links, transport};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -46,6 +46,9 @@ use crate::{error::ErrorBody, openapi_parts::Refused, ops, share, transport};
         versions::restore,
         tokens::mint_token,
         share::share,
+        share_links::list,
+        share_links::revoke,
+        share_links::short,
         webhooks::list,
         webhooks::create,
         webhooks::show,
@@ -200,6 +203,7 @@ mod tests {
         [
             super::super::ROUTES,
             share::ROUTES,
+            share_links::ROUTES,
             transport::ROUTES,
             ops::ROUTES,
         ]

@@ -73,6 +73,8 @@ pub fn writer_url(server: &TestServer, doc: &str, name: &str) -> String {
             exp: now_secs() + 600,
             name: Some(name.into()),
             share: false,
+            by: None,
+            lid: None,
         })
         .unwrap();
     format!("{}?token={token}", server.ws(doc))
