@@ -19,7 +19,7 @@ import { chooseKind, kindOfContent, type DocKind } from './docKind'
 import type { EditorHandle } from './editorHandle'
 import { mountTextEditor } from './textEditor'
 import { guardAwarenessColors } from './safeColor'
-import { loadPending, storePending } from './pendingStore'
+import { createUnsavedCopy, loadPending, storePending } from './pendingStore'
 import { createDocTitle } from './docTitle'
 import { createPresenceList } from './presenceList'
 import { createSaveBadge, type SaveBadge } from './saveBadge'
@@ -144,11 +144,13 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
 
   // Saving: the local copy, and which of our edits the server has acknowledged.
   const tracker = new SaveTracker(loadPending(doc))
+  const unsaved = createUnsavedCopy(doc)
   const local = new IndexeddbPersistence(`tandem:${doc}`, ydoc)
   const providers = new WeakSet<object>()
   const onLocalUpdate = (update: Uint8Array, origin: unknown) => {
     // Our own typing (CodeMirror binding, undo) counts; the server's and IndexedDB's do not.
     if (origin === local || providers.has(origin as object)) return
+    unsaved.add(update)
     tracker.local(update)
     badge.sent()
   }
@@ -160,7 +162,10 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     if (m.kind === 'state-vector') tracker.fromServerStateVector(m.bytes)
     else tracker.fromServer(m.bytes)
   }
-  const stopStoring = tracker.onChange(() => storePending(doc, tracker.snapshot()))
+  const stopStoring = tracker.onChange(() => {
+    storePending(doc, tracker.snapshot())
+    if (tracker.saved) unsaved.clear()
+  })
 
   // The toolbar.
   const roBadge = h('span', { class: 'badge readonly', id: 'readonly-badge', hidden: true, title: 'You can read but not edit this document' }, 'View only')
@@ -242,6 +247,8 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
   // the server's word for a document that is still empty.
   void local.whenSynced.then(async () => {
     if (destroyed) return
+    // Edits typed just before the tab closed may be missing from IndexedDB.
+    unsaved.restore(ydoc, local)
     const v = await verdict
     if (destroyed) return
     if (v.kind === 'ok' && v.info?.id != null) watch.learn(v.info.id)
@@ -269,7 +276,7 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     destroyed: () => destroyed, provider: () => connection?.provider ?? null,
     stop: () => { connection?.destroy(); connection = null; badge.destroy(); ydoc.off('update', onLocalUpdate) },
     copy: () => ({ text: editor?.text() ?? '', ext: editor?.kind === 'text' ? 'md' : 'txt', title: title.title() }),
-    clearCopy: async () => { storePending(doc, []); await local.clearData() },
+    clearCopy: async () => { storePending(doc, []); unsaved.clear(); await local.clearData() },
   })
 
   // Ending the session as the tab goes lets others see at once that this person left.
