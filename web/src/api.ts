@@ -143,5 +143,8 @@ export const nameVersion = (doc: string, label: string) =>
 /** The document (or one version) rendered by the server, as the file a download saves. */
 export const exportDocument = (doc: string, format: ExportFormat, version?: number) =>
   api<Blob>(`${docPath(doc)}/export?format=${format}${version === undefined ? '' : `&version=${version}`}`, { blob: true })
-export const restoreVersion = (doc: string, n: number) =>
-  api<VersionInfo>(`${docPath(doc)}/versions/${n}/restore`, { method: 'POST' })
+/** `author`: the name this person shows, recorded as the restore's author. */
+export const restoreVersion = (doc: string, n: number, author?: string) =>
+  api<VersionInfo>(`${docPath(doc)}/versions/${n}/restore`, {
+    method: 'POST', json: author ? { author: author.slice(0, 64) } : undefined,
+  })

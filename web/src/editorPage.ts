@@ -27,6 +27,7 @@ import { createEditorFoot } from './editorFoot'
 import { probe, rememberedId } from './docGate'
 import { watchDocument } from './docWatch'
 import { shareTitle } from './liveTitle'
+import { shareRestores } from './liveRestore'
 import './writing.css'
 
 export { OFFLINE_TEXT } from './saveBadge'
@@ -227,8 +228,15 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     get kind () { return editor?.kind ?? 'text' },
     text: () => editor?.text() ?? '',
     json: () => editor?.json?.(),
+    author: opts.userName,
+    restored: (from, saved) => restores.announce({ by: opts.userName(), from, saved }),
   })
   attachHistory(history, historyBtn)
+  // Someone else's restore replaced this text: say who, and that History keeps the rest.
+  const restores = shareRestores(awareness, (r) => {
+    say(`${r.by} restored version #${r.from}: the text was replaced (saved as #${r.saved}; History keeps what was there before).`, 'warn')
+    if (!history.element.hidden) void history.refresh()
+  })
   const share = createShareDialog(doc, () => config, () => readOnly)
   shareBtn.addEventListener('click', () => share.open())
   const setReadOnly = (reason: string) => {
@@ -307,6 +315,7 @@ export function renderEditor (root: HTMLElement, doc: string, opts: EditorPageOp
     ydoc.off('update', onContent)
     presence.destroy()
     liveTitle.stop()
+    restores.stop()
     stopGuard()
     editor?.destroy()
     awareness.destroy()

@@ -13,6 +13,10 @@ export interface HistorySource {
   text (): string
   /** A rich document's ProseMirror JSON now. */
   json? (): unknown
+  /** The name this person shows: the restore's author. */
+  author? (): string
+  /** A restore of version `from` was saved as version `saved`. */
+  restored? (from: number, saved: number): void
 }
 
 /**
@@ -116,7 +120,8 @@ export function createHistoryPanel (doc: string, source: HistorySource): History
       if (!confirm(`Restore version #${n}? The current text is replaced; the history keeps everything.`)) return
       restore.disabled = true
       try {
-        const r = await restoreVersion(doc, n)
+        const r = await restoreVersion(doc, n, source.author?.())
+        source.restored?.(n, r.version)
         // The old preview and diff describe a state that is gone: close them.
         clearPreview()
         say(`Restored version #${n} (saved as #${r.version}).`)

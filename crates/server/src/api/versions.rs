@@ -178,10 +178,19 @@ pub(super) async fn create_version(
     Ok((StatusCode::CREATED, Json(info)))
 }
 
+/// Who restores, when the credential names nobody (the admin key, an open server).
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub(crate) struct RestoreBody {
+    /// The name the restorer shows in presence, at most 64 characters (the body may be left
+    /// out).
+    author: Option<String>,
+}
+
 #[utoipa::path(
     post, path = "/api/documents/{doc}/versions/{n}/restore", tag = "versions",
     summary = "Make an old version the document's content again (admin key)",
     params(DocPath, VersionPath),
+    request_body(content = Option<RestoreBody>, content_type = "application/json"),
     responses((status = 200, description = "The version the restore made", body = VersionInfo),
         Refused)
 )]
@@ -191,7 +200,20 @@ pub(super) async fn restore(
     _: Admin,
     ClientIp(ip): ClientIp,
     Path((_, n)): Path<(String, String)>,
+    req: axum::extract::Request,
 ) -> Result<Json<tandem_persistence::VersionInfo>, ApiError> {
+    let body = JsonBody::<RestoreBody>::read(req, &state).await?;
+    let author = body
+        .and_then(|b| b.0.author)
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty());
+    if let Some(a) = &author {
+        if a.chars().count() > 64 {
+            return Err(ApiError::bad_request("author is longer than 64 characters"));
+        }
+        crate::names::check_visible(a)
+            .map_err(|e| ApiError::bad_request(format!("an author {e}")))?;
+    }
     let old = load_version(&state, &doc, &n).await?;
     // The restored text is written again (an update and a version): the admin's address
     // pays for it in its write quota.
@@ -202,6 +224,7 @@ pub(super) async fn restore(
         .request(&doc, |done| Request::Restore {
             state: old.state,
             label,
+            author,
             done,
         })
         .await

@@ -102,6 +102,9 @@ pub(crate) enum Request {
     Restore {
         state: Vec<u8>,
         label: Option<String>,
+        /// Who restored (the token's name, else the name the editor shows): the restore
+        /// edit's author in the log and in the new version's authors.
+        author: Option<String>,
         done: oneshot::Sender<Result<VersionInfo, RoomError>>,
     },
 }

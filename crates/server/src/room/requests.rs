@@ -1,5 +1,7 @@
 //! Questions and commands from the HTTP API.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use tandem_persistence::VersionKind;
 use yrs::{ReadTxn, StateVector, Transact};
@@ -84,7 +86,12 @@ impl Room {
                 }
                 self.spawn_version(kind, label, done)
             }
-            Request::Restore { state, label, done } => {
+            Request::Restore {
+                state,
+                label,
+                author,
+                done,
+            } => {
                 let doc = self.awareness.doc().clone();
                 let old = text::new_doc();
                 if !text::replay_bytes(&old, &state) {
@@ -106,7 +113,10 @@ impl Room {
                 // Already applied above; this only queues it for the log and the peers.
                 self.upkeep.edited(update.len(), weight::structs(&update));
                 self.report_weight();
-                self.enqueue(Bytes::from(update), None);
+                self.enqueue(Bytes::from(update), author.as_deref().map(Arc::from));
+                if let Some(name) = author {
+                    self.upkeep.edited_by(name);
+                }
                 self.spawn_version(VersionKind::Restore, label, done);
             }
         }

@@ -44,6 +44,7 @@ mod panics;
 mod pre_auth;
 mod presence;
 mod proxies;
+mod restore_author;
 mod retention;
 mod revocation;
 mod rich;

@@ -124,6 +124,16 @@ impl Api {
         Self::send(self.req(Method::POST, &path)).await
     }
 
+    /// `POST .../versions/{n}/restore` naming who restores (`{"author": ...}`).
+    pub async fn restore_by(&self, doc: &str, n: i64, author: &str) -> Response {
+        let path = format!("/api/documents/{doc}/versions/{n}/restore");
+        Self::send(
+            self.req(Method::POST, &path)
+                .json(&serde_json::json!({ "author": author })),
+        )
+        .await
+    }
+
     /// `POST /api/tokens` with the given claims request (`doc`, `access`, `name`,
     /// `expires_in`).
     pub async fn mint_token(&self, request: Value) -> Response {
