@@ -15,7 +15,7 @@ use yrs::{
 };
 
 use crate::kit::{
-    bus::{attacker, commit, doc_subject, forged_append, head, message, sign},
+    bus::{attacker, commit, crossing, doc_subject, forged_append, head, message, sign},
     cluster::{Cluster, CLUSTER_KEY, CLUSTER_WAIT},
     new_doc, ok_json, Client, Peer, WAIT,
 };
@@ -36,6 +36,10 @@ async fn unsigned_wrongly_signed_and_replayed_frames_are_dropped_and_counted() {
     let mut b = Client::connect(&cluster.ws(1, doc)).await;
     let nats = attacker(&cluster).await;
     let subject = doc_subject(&cluster, doc);
+    // Both rooms subscribed to the document's subject before the frame to replay is sent:
+    // a room subscribes while it loads, and a frame published before that would reach
+    // instance 1 first as the "replay" (the edit itself arrives by the periodic check).
+    crossing(&mut a, &mut b).await;
     let mut sniff = nats.subscribe(subject.clone()).await.unwrap();
     nats.flush().await.unwrap();
     a.insert(0, "real").await;
