@@ -1,12 +1,14 @@
 // Refreshes the screenshots in docs/screenshots (shown in the README): the list and the editor
 // with two people and the history open, on a desktop and a phone, in light and dark mode; the
 // plain editor's writing surface (Markdown styled as typed, find and replace open); the admin
-// sign-in of a server with tokens; and the rich editor (screenshots-rich.mjs).
+// sign-in of a server with tokens; the rich editor (screenshots-rich.mjs); and the pages an
+// expired link and a deleted document end on (screenshots-ends.mjs).
 // Run with `npm run screenshots --prefix tests/e2e` after `npm run build --prefix web`.
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { startServer, launchBrowser, openAs, repoRoot, waitForStatus, waitConverged } from './harness.mjs'
 import { richScreenshots } from './screenshots-rich.mjs'
+import { endScreenshots } from './screenshots-ends.mjs'
 
 // `node screenshots.mjs rich` refreshes only the rich editor's.
 const onlyRich = process.argv[2] === 'rich'
@@ -20,6 +22,7 @@ const post = (p, body) => fetch(`${server.url}${p}`, { method: 'POST', headers: 
 try {
   await richScreenshots(server, browser, outDir)
   if (!onlyRich) await plainScreenshots()
+  if (!onlyRich) await endScreenshots(browser, outDir)
   console.log(`screenshots written to ${outDir}`)
 } finally {
   await browser.close()
