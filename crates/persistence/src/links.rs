@@ -34,5 +34,8 @@ pub trait LinkStore: Send + Sync {
     async fn link(&self, id: &str) -> Result<Option<ShareLink>>;
     /// Marks the link revoked at `now` (kept if it already was); `None` when the document
     /// has no link with that id.
+    /// Links revoked at or after `since` (Unix seconds): how other instances learn of a
+    /// revocation made elsewhere, to close what the link has open with them.
+    async fn revoked_since(&self, since: i64) -> Result<Vec<ShareLink>>;
     async fn revoke_link(&self, doc: &str, id: &str, now: i64) -> Result<Option<ShareLink>>;
 }

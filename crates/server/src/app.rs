@@ -195,6 +195,12 @@ pub async fn start_with_store(
         cluster,
         webhooks,
     });
+    if state.cluster.is_some() {
+        crate::link_checks::spawn_sweep(
+            state.clone(),
+            Duration::from_millis(state.config.cluster.cluster_resync_ms.max(100)),
+        );
+    }
     let app = router(state.clone());
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let shutdown_state = state.clone();

@@ -7,6 +7,8 @@ pub(super) const CREATE: &str = "INSERT INTO share_links
 pub(super) const OF_DOCUMENT: &str = "SELECT * FROM share_links WHERE document = $1
     ORDER BY created_at DESC, id";
 pub(super) const ONE: &str = "SELECT * FROM share_links WHERE id = $1";
+pub(super) const REVOKED_SINCE: &str = "SELECT * FROM share_links
+    WHERE revoked_at IS NOT NULL AND revoked_at >= $1 ORDER BY revoked_at, id";
 pub(super) const REVOKE: &str = "UPDATE share_links SET revoked_at = COALESCE(revoked_at, $3)
     WHERE document = $1 AND id = $2";
 
@@ -60,6 +62,14 @@ macro_rules! impl_links {
                     .fetch_optional(&self.pool)
                     .await?;
                 row.as_ref().map(share_link).transpose()
+            }
+
+            async fn revoked_since(&self, since: i64) -> $crate::Result<Vec<$crate::ShareLink>> {
+                let rows = sqlx::query(super::impl_links::REVOKED_SINCE)
+                    .bind(since)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(share_link).collect()
             }
 
             async fn revoke_link(

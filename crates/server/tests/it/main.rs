@@ -18,6 +18,7 @@ mod cluster_crossing;
 mod cluster_db_outage;
 mod cluster_presence;
 mod cluster_repairs;
+mod cluster_revocation;
 mod cluster_sessions;
 mod connections;
 mod crash;
