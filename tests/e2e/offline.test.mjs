@@ -23,6 +23,19 @@ after(async () => {
 const waitSave = (page, state, timeout = 20000) =>
   page.waitForFunction((s) => document.getElementById('conn-status')?.dataset.save === s, state, { timeout })
 const serverText = async (url, doc) => (await fetch(`${url}/api/documents/${doc}/text`)).text()
+// Resolves once every update y-indexeddb has begun storing for the document is committed: a
+// read-write transaction on the same store starts only after the ones created before it end.
+// Closing the tab right after the last keystroke can otherwise drop that keystroke's write
+// (the server has it, but the offline copy this test reopens does not).
+const flushLocalCopy = (page, doc) => page.evaluate((name) => new Promise((resolve, reject) => {
+  const req = indexedDB.open(name)
+  req.onerror = () => reject(req.error)
+  req.onsuccess = () => {
+    const tx = req.result.transaction('updates', 'readwrite')
+    tx.oncomplete = () => { req.result.close(); resolve() }
+    tx.onerror = () => reject(tx.error)
+  }
+}), `tandem:${doc}`)
 
 test('a document opened before reopens with the server down, and its offline edits arrive later', { timeout: 120000 }, async () => {
   dataDir = mkdtempSync(path.join(tmpdir(), 'tandem-e2e-reopen-'))
@@ -36,6 +49,7 @@ test('a document opened before reopens with the server down, and its offline edi
   await page.click('.cm-content')
   await page.keyboard.type('Written online. ')
   await waitSave(page, 'saved')
+  assert.equal(await serverText(url, doc), 'Written online. ')
   // The worker takes over this page once it has cached the shell.
   await page.waitForFunction(() => navigator.serviceWorker?.controller !== null && navigator.serviceWorker?.controller !== undefined, null, { timeout: 20000 })
   const shell = await page.evaluate(async () => {
@@ -43,6 +57,7 @@ test('a document opened before reopens with the server down, and its offline edi
     return keys.length
   })
   assert.ok(shell > 0, 'nothing cached')
+  await flushLocalCopy(page, doc)
   await page.close()
 
   await server.stop()
@@ -56,6 +71,7 @@ test('a document opened before reopens with the server down, and its offline edi
   await again.keyboard.press('Control+End')
   await again.keyboard.type('Written offline.')
   assert.equal(await editorText(again), 'Written online. Written offline.')
+  await flushLocalCopy(again, doc)
   await again.close()
 
   // Back, same address and data: a reopened tab sends what was typed offline.
