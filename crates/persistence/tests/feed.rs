@@ -261,7 +261,7 @@ async fn a_long_transaction_in_another_database_does_not_hold_the_feed(h: &Harne
     if matches!(h.raw, Raw::Sqlite(_)) {
         return Ok(());
     }
-    let admin = std::env::var("TANDEM_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_string());
+    let admin = tandem_testkit::admin_url();
     let mut other = sqlx::PgConnection::connect(&admin).await?;
     sqlx::query("BEGIN").execute(&mut other).await?;
     sqlx::query("SELECT pg_current_xact_id()")
