@@ -1,10 +1,8 @@
 //! Versions through the `Store` trait, on both backends: saved, listed and read back, and
 //! saved concurrently without losing or duplicating a number.
 
-mod common;
-
+use crate::common::*;
 use anyhow::{Context, Result};
-use common::*;
 use tandem_persistence::{StoredDoc, VersionKind};
 
 for_both_backends!(versions, concurrent_versions,);

@@ -7,10 +7,8 @@
 //! PostgreSQL variants fail rather than skip when no server is reachable: a silently
 //! skipped backend is how the two implementations drift apart.
 
-mod common;
-
+use crate::common::*;
 use anyhow::{Context, Result};
-use common::*;
 use tandem_persistence::{Snapshot, StoreError, VersionKind};
 
 for_both_backends!(

@@ -1,6 +1,5 @@
 //! What the store tests share: a fresh database per test on either backend, a raw pool to
 //! check rows without the code under test, and a Yjs editor that makes real updates.
-#![allow(dead_code)] // each test file uses its own part of it
 
 use std::sync::Arc;
 

@@ -2,10 +2,8 @@
 //! prefix, paged; compaction reported in place of the rows it removed; a document's state
 //! at a position; and no change skipped when commits finish out of position order.
 
-mod common;
-
+use crate::common::*;
 use anyhow::{ensure, Context, Result};
-use common::*;
 use sqlx::Connection;
 use tandem_persistence::{AppendItem, ChangePage, FeedFilter, FeedItem, Store};
 

@@ -2,10 +2,8 @@
 //! covers, a load during compaction sees a consistent document, and a stale compaction never
 //! overwrites a newer snapshot.
 
-mod common;
-
+use crate::common::*;
 use anyhow::{Context, Result};
-use common::*;
 
 for_both_backends!(
     compaction,
