@@ -13,7 +13,7 @@ import os
 import re
 import sys
 
-from report import cell, fmt, versions
+from results import cell, fmt, versions
 
 BEGIN, END = "<!-- cluster:begin -->", "<!-- cluster:end -->"
 

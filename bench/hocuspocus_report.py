@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-from report import NAMES, cell, fmt, versions
+from results import NAMES, cell, fmt, versions
 
 SYSTEMS = ["tandem-sqlite", "tandem-hocuspocus", "hocuspocus"]
 TITLES = {"f2": "1 document × 2 clients", "f50": "1 document × 50 clients",

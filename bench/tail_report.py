@@ -15,7 +15,7 @@ import shutil
 import statistics
 import sys
 
-from report import fmt, versions
+from results import fmt, versions
 
 SYSTEMS = [
     ("tandem-sqlite", "Tandem (SQLite)", "process"),

@@ -2,105 +2,22 @@
 // signature with the published `standardwebhooks` package (not Tandem's code). Delivered and
 // verified; 500 twice then 200 (same webhook-id each time); 410 (endpoint disabled); the
 // server killed with -9 while a delivery is in flight (delivered after the restart, same id);
-// internal addresses refused. On SQLite, and on PostgreSQL when TANDEM_TEST_PG_URL is set;
-// there also three cluster instances, of which exactly one delivers, and another once it dies.
+// internal addresses refused. On SQLite, and on PostgreSQL when TANDEM_TEST_PG_URL is set.
+// The cluster case is in webhooks-cluster.test.mjs, the `tandem webhooks` command in
+// webhooks-cli.test.mjs.
 
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import http from 'node:http'
-import { execFile } from 'node:child_process'
-import { Webhook } from 'standardwebhooks'
 
 import {
   startServer, freshDataDir, connectClient, waitSynced, waitFor, uniqueDocName,
-  postgresDatabase as createPostgresDatabase, natsServerBin, startNats, serverBin
+  postgresDatabase as createPostgresDatabase
 } from '../lib/harness.mjs'
+import {
+  FAST, cleanups, servers, clients, releaseAll, startReceiver, api, addEndpoint
+} from '../lib/webhooks.mjs'
 
-const ADMIN = 'webhook-admin-key'
-const cleanups = []
-const servers = []
-const clients = []
-const receivers = []
-
-after(async () => {
-  for (const c of clients) c.destroy()
-  for (const s of servers) await s.stop()
-  for (const r of receivers) r.close()
-  for (const fn of cleanups.reverse()) fn()
-})
-
-// Short timings so the test runs in seconds; the rules themselves are unit-tested.
-const FAST = {
-  TANDEM_ADMIN_KEY: ADMIN,
-  TANDEM_WEBHOOK_ALLOW_NETWORKS: '127.0.0.0/8',
-  TANDEM_WEBHOOK_DEBOUNCE_MS: '200',
-  TANDEM_WEBHOOK_MAX_WAIT_MS: '1000',
-  TANDEM_WEBHOOK_POLL_MS: '100'
-}
-
-/**
- * A webhook receiver on 127.0.0.1. `answer(n, message)` picks the status of the n-th request
- * (from 0), or 'hold' to never answer it, after `delayMs`. Each request is kept with whether its signature
- * verified; the secret is set once the endpoint exists.
- */
-async function startReceiver (answer = () => 200, { delayMs = 0 } = {}) {
-  const r = { secret: null, requests: [], held: [] }
-  const server = http.createServer((req, res) => {
-    const chunks = []
-    req.on('data', (c) => chunks.push(c))
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8')
-      const headers = {
-        'webhook-id': req.headers['webhook-id'],
-        'webhook-timestamp': req.headers['webhook-timestamp'],
-        'webhook-signature': req.headers['webhook-signature']
-      }
-      let payload = null
-      let error = null
-      try {
-        payload = new Webhook(r.secret).verify(body, headers)
-      } catch (err) {
-        error = String(err)
-      }
-      const n = r.requests.length
-      r.requests.push({ id: headers['webhook-id'], payload, error, raw: { body, headers } })
-      const status = answer(n, payload)
-      if (status === 'hold') {
-        r.held.push(res)
-        return
-      }
-      setTimeout(() => res.writeHead(status).end(), delayMs)
-    })
-  })
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  r.url = `http://127.0.0.1:${server.address().port}/hook`
-  r.close = () => {
-    for (const res of r.held) res.destroy()
-    server.closeAllConnections()
-    server.close()
-  }
-  r.verified = (type) => r.requests.filter((q) => q.payload && (!type || q.payload.type === type))
-  receivers.push(r)
-  return r
-}
-
-async function api (server, method, path, body) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body)
-  })
-  const text = await res.text()
-  return { status: res.status, body: text ? JSON.parse(text) : null }
-}
-
-async function addEndpoint (server, receiver, extra) {
-  const res = await api(server, 'POST', '/api/webhooks', { url: receiver.url, ...extra })
-  assert.equal(res.status, 201, JSON.stringify(res.body))
-  assert.match(res.body.secret, /^whsec_[A-Za-z0-9+/=]+$/)
-  receiver.secret = res.body.secret
-  return res.body
-}
+after(releaseAll)
 
 const data = freshDataDir('webhooks')
 cleanups.push(data.cleanup)
@@ -315,144 +232,3 @@ for (const backend of backends) {
     await server.stop()
   })
 }
-
-const clusterPg = pg.url ? createPostgresDatabase('interop_webhooks_cluster') : pg
-if (clusterPg.drop) cleanups.push(clusterPg.drop)
-const clusterSkip = clusterPg.skip ?? (natsServerBin() ? false : 'needs nats-server (Debian: apt-get install nats-server)')
-
-test('cluster: three instances, exactly one delivers; when it dies another takes over', { timeout: 90000, skip: clusterSkip }, async () => {
-  if (clusterPg.error) throw new Error(clusterPg.error)
-  const nats = await startNats()
-  cleanups.push(() => nats.kill())
-  const instances = []
-  for (const id of ['one', 'two', 'three']) {
-    const dir = freshDataDir(`webhooks-${id}`)
-    cleanups.push(dir.cleanup)
-    const s = await startServer({
-      dataDir: dir.dir,
-      env: {
-        ...FAST,
-        DATABASE_URL: clusterPg.url,
-        TANDEM_NATS_URL: nats.url,
-        TANDEM_CLUSTER_KEY: 'interop-cluster-key-0123456789abcdef0123',
-        TANDEM_INSTANCE_ID: id,
-        TANDEM_NATS_SUBJECT_PREFIX: `whinterop${process.pid}`
-      }
-    })
-    servers.push(s)
-    instances.push(s)
-  }
-  // A slow receiver: a message stays unanswered long enough that a second deliverer would
-  // find it waiting and send it too.
-  const receiver = await startReceiver(() => 200, { delayMs: 400 })
-  const prefix = uniqueDocName('whcluster')
-  await addEndpoint(instances[0], receiver, { prefix, events: ['document.changed'] })
-  // Every instance looks for endpoints (and tries their lease) every 3 s: let each one try.
-  await new Promise((resolve) => setTimeout(resolve, 3500))
-  const doc = `${prefix}-doc`
-  const describe = () => JSON.stringify(receiver.requests.map((q) => [q.id, q.payload?.data.text])) +
-    instances.map((s, i) => `\ninstance ${i}:\n${s.logs()}`).join('')
-  const delivered = async (s) => {
-    const text = await (await fetch(`${s.url}/metrics`)).text()
-    return Number(text.match(/tandem_webhook_deliveries_total\{outcome="delivered"\} (\d+)/)?.[1] ?? 0)
-  }
-
-  // Typing through each instance in turn, one change after another.
-  const typed = []
-  const typeAndWait = async (k, word) => {
-    const c = connectClient(instances[k], doc)
-    clients.push(c)
-    await waitSynced(c)
-    c.text.insert(c.text.length, word)
-    typed.push(word)
-    const want = typed.join('')
-    await waitFor(`the text ${JSON.stringify(want)} delivered`, () =>
-      receiver.verified().some((q) => q.payload.data.text === want), { timeoutMs: 20000, describe })
-    c.destroy()
-  }
-  for (const [k, word] of [[0, 'one '], [1, 'two '], [2, 'three ']]) await typeAndWait(k, word)
-
-  // The receiver sees a request before the instance has its answer (and counts it).
-  const counts = await waitFor('every answered request counted', async () => {
-    const c = await Promise.all(instances.map(delivered))
-    return c.reduce((x, y) => x + y) >= receiver.requests.length && c
-  }, { describe })
-  const deliverers = counts.map((n, k) => n > 0 ? k : -1).filter((k) => k >= 0)
-  assert.equal(deliverers.length, 1, `exactly one instance delivers: ${counts}`)
-  assert.equal(counts[deliverers[0]], receiver.requests.length, `${counts} vs ${receiver.requests.length} requests`)
-  assert.equal(new Set(receiver.requests.map((q) => q.id)).size, receiver.requests.length, 'no message twice')
-  assert.deepEqual(receiver.requests.filter((q) => q.error), [])
-
-  // The deliverer dies; another instance takes the endpoint over from the stored cursor.
-  const dead = deliverers[0]
-  await instances[dead].kill()
-  const alive = [0, 1, 2].filter((k) => k !== dead)
-  await typeAndWait(alive[0], 'four')
-  const after = await waitFor('the new delivery counted', async () => {
-    const c = await Promise.all(alive.map((k) => delivered(instances[k])))
-    return c.some((n) => n > 0) && c
-  }, { describe })
-  assert.equal(after.filter((n) => n > 0).length, 1, `one survivor delivers: ${after}`)
-})
-
-test('tandem webhooks add, list, test, rotate and remove talk to the server with the admin key', { timeout: 60000 }, async () => {
-  const server = await startServer({ dataDir: data.dir, env: FAST })
-  servers.push(server)
-  const receiver = await startReceiver()
-  // Asynchronous: the receiver in this process must answer while the command runs.
-  const cli = (args, env = { TANDEM_ADMIN_KEY: ADMIN }) => new Promise((resolve) => {
-    execFile(serverBin, ['webhooks', '--url', server.url, ...args], {
-      encoding: 'utf8', timeout: 20000, env: { PATH: process.env.PATH, ...env }
-    }, (err, stdout, stderr) => resolve({ status: err ? (err.code ?? 1) : 0, stdout, stderr }))
-  })
-  const prefix = uniqueDocName('whcli')
-  const added = await cli(['add', receiver.url, '--prefix', prefix, '--events', 'document.created,document.deleted'])
-  assert.equal(added.status, 0, added.stderr)
-  const endpoint = JSON.parse(added.stdout)
-  assert.deepEqual(endpoint.events, ['document.created', 'document.deleted'])
-  receiver.secret = endpoint.secret
-
-  const listed = await cli(['list'])
-  assert.equal(listed.status, 0, listed.stderr)
-  assert.ok(JSON.parse(listed.stdout).webhooks.some((e) => e.id === endpoint.id && e.prefix === prefix))
-
-  const tested = await cli(['test', String(endpoint.id)])
-  assert.equal(tested.status, 0, tested.stderr)
-  assert.equal(JSON.parse(tested.stdout).status, 200)
-  const ping = receiver.verified('webhook.test')[0]
-  assert.ok(ping, JSON.stringify(receiver.requests))
-  assert.equal(ping.payload.data.endpoint, endpoint.id)
-
-  // A rotation: the new secret signs, and for a while the old one too (two signatures).
-  const rotated = await cli(['rotate', String(endpoint.id), '--keep-old-secs', '60'])
-  assert.equal(rotated.status, 0, rotated.stderr)
-  const newSecret = JSON.parse(rotated.stdout).secret
-  assert.notEqual(newSecret, endpoint.secret)
-  assert.equal((await cli(['test', String(endpoint.id)])).status, 0)
-  const both = receiver.requests.at(-1).raw
-  assert.equal(both.headers['webhook-signature'].split(' ').length, 2)
-  assert.equal(new Webhook(endpoint.secret).verify(both.body, both.headers).type, 'webhook.test')
-  assert.equal(new Webhook(newSecret).verify(both.body, both.headers).type, 'webhook.test')
-  receiver.secret = newSecret
-  const quick = await cli(['rotate', String(endpoint.id), '--keep-old-secs', '0'])
-  assert.equal(quick.status, 0, quick.stderr)
-  assert.equal((await cli(['test', String(endpoint.id)])).status, 0)
-  const one = receiver.requests.at(-1).raw
-  assert.equal(one.headers['webhook-signature'].split(' ').length, 1, 'the old key no longer signs')
-  assert.throws(() => new Webhook(newSecret).verify(one.body, one.headers))
-  assert.equal(new Webhook(JSON.parse(quick.stdout).secret).verify(one.body, one.headers).type, 'webhook.test')
-
-  const refused = await cli(['add', 'http://169.254.169.254/'])
-  assert.notEqual(refused.status, 0)
-  assert.match(refused.stderr, /400 Bad Request: .*169\.254\.169\.254.*cloud metadata/)
-  const noKey = await cli(['list'], {})
-  assert.notEqual(noKey.status, 0)
-  assert.match(noKey.stderr, /admin/i)
-
-  const removed = await cli(['remove', String(endpoint.id)])
-  assert.equal(removed.status, 0, removed.stderr)
-  assert.match(removed.stdout, new RegExp(`removed endpoint ${endpoint.id}`))
-  assert.ok(!JSON.parse((await cli(['list'])).stdout).webhooks.some((e) => e.id === endpoint.id))
-  assert.notEqual((await cli(['remove', String(endpoint.id)])).status, 0, 'removing it twice is an error')
-  await server.stop()
-})

@@ -8,7 +8,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{documents::read_live, versions::load_version};
+use super::{live::read_live, versions::load_version};
 use crate::openapi_parts::{Binary, DocPath, Refused};
 use crate::{
     edge::{Authorized, ClientIp, Credentials},

@@ -7,6 +7,7 @@ mod changes;
 mod content;
 mod documents;
 mod export;
+mod live;
 pub(crate) mod openapi;
 mod tokens;
 mod versions;
@@ -30,13 +31,13 @@ route_table! {
     get "/api/documents/{doc}" => documents::show,
     patch "/api/documents/{doc}" => documents::rename,
     delete "/api/documents/{doc}" => documents::delete,
-    get "/api/documents/{doc}/text" => documents::text,
+    get "/api/documents/{doc}/text" => live::text,
     get "/api/documents/{doc}/export" => export::export,
     put "/api/documents/{doc}/content" => content::replace,
     get "/api/documents/{doc}/changes" => changes::document,
     get "/api/changes" => changes::all,
-    get "/api/documents/{doc}/state" => documents::state_bytes,
-    post "/api/documents/{doc}/updates" => documents::apply_update,
+    get "/api/documents/{doc}/state" => live::state_bytes,
+    post "/api/documents/{doc}/updates" => live::apply_update,
     get "/api/documents/{doc}/versions" => versions::versions,
     post "/api/documents/{doc}/versions" => versions::create_version,
     get "/api/documents/{doc}/versions/{n}" => versions::version,

@@ -11,7 +11,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use super::{changes, content, documents, export, tokens, versions, webhooks};
+use super::{changes, content, documents, export, live, tokens, versions, webhooks};
 use crate::{error::ErrorBody, openapi_parts::Refused, ops, share, share_links, transport};
 
 #[derive(OpenApi)]
@@ -32,9 +32,9 @@ use crate::{error::ErrorBody, openapi_parts::Refused, ops, share, share_links, t
         documents::show,
         documents::rename,
         documents::delete,
-        documents::text,
-        documents::state_bytes,
-        documents::apply_update,
+        live::text,
+        live::state_bytes,
+        live::apply_update,
         export::export,
         content::replace,
         changes::document,

@@ -10,7 +10,7 @@ use super::{
     nats::{NatsServer, NATS_PASSWORD, NATS_USER},
     new_doc,
     pg::TestDatabase,
-    BinServer,
+    BinServer, Client,
 };
 
 /// How long a cluster-wide wait may take: three server processes, PostgreSQL and NATS
@@ -155,7 +155,7 @@ impl Cluster {
         inst.server.child.wait().unwrap();
     }
 
-    /// The last lines each instance logged, for failure messages.
+    /// The last lines each instance and the NATS server logged, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();
         for k in self.alive() {
@@ -163,6 +163,9 @@ impl Cluster {
             let tail = &lines[lines.len().saturating_sub(30)..];
             out.push_str(&format!("--- instance {k} ---\n{}\n", tail.join("\n")));
         }
+        let nats = self.nats.log();
+        let tail = &nats[nats.len().saturating_sub(30)..];
+        out.push_str(&format!("--- nats-server ---\n{}\n", tail.join("\n")));
         out
     }
 
@@ -268,4 +271,29 @@ impl Cluster {
         );
         Some(tandem::text::render_doc(&replica))
     }
+}
+
+/// Clients on `doc`, `n` of them, spread over the running instances in turn.
+pub async fn spread(cluster: &Cluster, doc: &str, n: usize) -> Vec<Client> {
+    let alive = cluster.alive();
+    let mut clients = Vec::with_capacity(n);
+    for i in 0..n {
+        clients.push(Client::connect(&cluster.ws(alive[i % alive.len()], doc)).await);
+    }
+    clients
+}
+
+/// Every running instance's `/text` and a fresh load from PostgreSQL hold `text`. Called
+/// once the clients converged: each instance holds what its clients hold (it applied their
+/// edits and relayed the others'), and everything relayed was committed first.
+pub async fn assert_everywhere(cluster: &Cluster, doc: &str, text: &str) {
+    for k in cluster.alive() {
+        assert_eq!(cluster.text(k, doc).await, text, "/text on instance {k}");
+    }
+    let stored = cluster.stored_text(doc).await;
+    assert_eq!(
+        stored.as_deref(),
+        Some(text),
+        "a fresh load from PostgreSQL"
+    );
 }

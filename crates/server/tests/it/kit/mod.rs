@@ -5,8 +5,6 @@
 //! (`cluster`). The clients are built on tokio-tungstenite, reqwest and yrs, independent
 //! of the server's own code paths.
 
-#![allow(dead_code)]
-
 pub mod api;
 pub mod bus;
 pub mod cluster;

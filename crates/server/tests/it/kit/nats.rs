@@ -74,10 +74,6 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
-    pub fn is_running(&self) -> bool {
-        self.child.is_some()
-    }
-
     /// Kills it outright (SIGKILL) and waits for the process to be gone: every instance
     /// loses its connection at once, as when the NATS host dies.
     pub fn kill(&mut self) {

@@ -13,6 +13,16 @@ use yrs::{
 
 use super::new_doc;
 
+/// Whether an awareness map (`YPeer::peers`) shows client `id` with a state naming `name`.
+pub fn sees(peers: &std::collections::HashMap<u64, Option<String>>, id: u64, name: &str) -> bool {
+    matches!(peers.get(&id), Some(Some(s)) if s.contains(name))
+}
+
+/// Whether an awareness map shows client `id` removed (known, with a null state).
+pub fn removed(peers: &std::collections::HashMap<u64, Option<String>>, id: u64) -> bool {
+    matches!(peers.get(&id), Some(None))
+}
+
 /// The y-protocol side of every test client: a local Y.Doc plus what the server has told
 /// it. It only decodes and encodes; a transport (`ws`, `sse`, `poll`) moves the bytes.
 pub struct YPeer {

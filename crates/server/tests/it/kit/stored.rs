@@ -39,6 +39,26 @@ pub fn state_vector_of(state: &[u8]) -> Vec<u8> {
     sv.encode_v1()
 }
 
+/// The text a full-state update (as `/state` serves it) holds.
+pub fn state_text(state: &[u8]) -> String {
+    use yrs::updates::decoder::Decode;
+    let replica = super::new_doc();
+    replica
+        .transact_mut()
+        .apply_update(yrs::Update::decode_v1(state).expect("state decodes"))
+        .expect("state applies");
+    tandem::text::render_doc(&replica)
+}
+
+/// The in-process server's SQLite store, opened a second time to read what it wrote.
+pub async fn open_store(
+    server: &super::TestServer,
+) -> std::sync::Arc<dyn tandem_persistence::Store> {
+    tandem_persistence::open(&format!("sqlite://{}", server.sqlite_path().display()))
+        .await
+        .unwrap()
+}
+
 /// A database by URL, for SQL the store does not offer.
 pub enum RawDb {
     Sqlite(sqlx::SqliteConnection),

@@ -2,10 +2,8 @@
 //! append says the sequence number before and after it, a reader can ask for only what it
 //! lacks, a deleted document stays deleted, and concurrent batches never deadlock.
 
-mod common;
-
+use crate::common::*;
 use anyhow::{ensure, Context, Result};
-use common::*;
 use tandem_persistence::{AppendItem, VersionKind};
 
 for_both_backends!(

@@ -4,8 +4,8 @@
 use anyhow::{ensure, Context, Result};
 use sqlx::Connection;
 use tandem_persistence::{NewVersion, Store, StoreError, VersionKind};
+use tandem_testkit::TestDatabase;
 
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const TITLE: &str = "Café ☕ 会议 notes";
 
 fn version(authors: &[&str]) -> NewVersion {
@@ -92,32 +92,20 @@ async fn sqlite_titles_and_authors() -> Result<()> {
 
 #[tokio::test]
 async fn postgres_titles_and_authors() -> Result<()> {
-    let admin = std::env::var("TANDEM_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.into());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .with_context(|| format!("PostgreSQL at {admin} (set TANDEM_TEST_PG_URL)"))?;
-    let name = format!("tandem_titles_{:016x}", rand::random::<u64>());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await?;
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    let url = format!("{base}/{name}");
-    let result = async {
-        let store = tandem_persistence::open(&url).await?;
-        exercise(store.as_ref()).await?;
-        let mut raw = sqlx::PgConnection::connect(&url).await?;
-        let (title, authors): (String, String) = sqlx::query_as(
-            "SELECT title, authors FROM document_history WHERE document = 'meeting-notes' AND version = 1",
-        )
-        .fetch_one(&mut raw)
-        .await?;
-        ensure!(title == "Renamed" && authors == r#"["Ann","Bob, Jr."]"#, "{title} {authors}");
-        raw.close().await?;
-        Ok(())
-    }
-    .await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut conn)
-        .await?;
-    result
+    let db = TestDatabase::create("titles").await;
+    let url = &db.url;
+    let store = tandem_persistence::open(url).await?;
+    exercise(store.as_ref()).await?;
+    let mut raw = sqlx::PgConnection::connect(url).await?;
+    let (title, authors): (String, String) = sqlx::query_as(
+        "SELECT title, authors FROM document_history WHERE document = 'meeting-notes' AND version = 1",
+    )
+    .fetch_one(&mut raw)
+    .await?;
+    ensure!(
+        title == "Renamed" && authors == r#"["Ann","Bob, Jr."]"#,
+        "{title} {authors}"
+    );
+    raw.close().await?;
+    Ok(())
 }

@@ -3,10 +3,8 @@
 //! message holds its document back, an acknowledgement moves the cursor, deleted documents
 //! are noticed, and one owner at a time holds an endpoint's lease.
 
-mod common;
-
+use crate::common::*;
 use anyhow::{ensure, Context, Result};
-use common::*;
 use tandem_persistence::{Attempt, Message, NewEndpoint, WebhookStore};
 
 for_both_backends!(cursor_and_messages, leases);

@@ -1,32 +1,24 @@
-//! Behaviour of the `Store` trait, written once and run against both backends.
+//! Behaviour of the `Store` trait, written once and run against both backends: appending
+//! and loading, creating, listing and deleting documents, the SQL views, the health ping.
+//! Compaction is in `compaction.rs`, versions in `versions.rs`.
 //!
 //! Every test gets a fresh database (a temp dir for SQLite, a throwaway database for
 //! PostgreSQL) so the tests can run in parallel and never see each other's rows. The
 //! PostgreSQL variants fail rather than skip when no server is reachable: a silently
 //! skipped backend is how the two implementations drift apart.
 
-mod common;
-
+use crate::common::*;
 use anyhow::{Context, Result};
-use common::*;
-use tandem_persistence::{Snapshot, StoreError, StoredDoc, VersionKind};
+use tandem_persistence::{Snapshot, StoreError, VersionKind};
 
 for_both_backends!(
     append_and_load,
-    compaction,
-    load_during_compaction_is_consistent,
-    stale_compaction_keeps_newer_snapshot,
-    versions,
-    concurrent_versions,
     create_document_conflict,
     list_documents_order,
     delete_document_cascades,
     sql_views,
     ping,
 );
-
-// ---------------------------------------------------------------------------------------
-// Scenarios.
 
 async fn append_and_load(h: &Harness) -> Result<()> {
     let s = &h.store;
@@ -96,197 +88,6 @@ async fn append_and_load(h: &Harness) -> Result<()> {
         appended.iter().find(|x| x.doc == "c").unwrap().last_seq
     );
     assert_eq!(replay(&load(h, "a").await?)?, "hello, world!");
-    Ok(())
-}
-
-async fn compaction(h: &Harness) -> Result<()> {
-    let s = &h.store;
-    let ed = Editor::new();
-    let mut early = ed.type_at_end("the quick brown fox");
-    early.push(ed.delete(4, 6)); // "the brown fox"
-    for chunk in early.chunks(7) {
-        s.append(&items("doc", chunk)).await?;
-    }
-    let covered = load(h, "doc").await?;
-    assert_eq!(covered.updates.len(), early.len());
-    let snapshot = ed.snapshot(covered.last_seq);
-
-    // Edits that land after the server took its snapshot must survive the compaction.
-    let later = ed.type_at_end(" jumps");
-    let last = s.append(&items("doc", &later)).await?[0].last_seq;
-    let size_before = s.document("doc").await?.context("doc")?.size_bytes;
-    assert_eq!(size_before, total_len(&early) + total_len(&later));
-
-    let stats = s.compact("doc", &snapshot).await?;
-    assert_eq!(stats.updates_removed, early.len() as u64);
-    assert_eq!(stats.bytes_removed, total_len(&early));
-    assert_eq!(h.logged_updates("doc").await, later.len() as i64);
-
-    let after = load(h, "doc").await?;
-    assert_eq!(after.snapshot.as_ref(), Some(&snapshot.state));
-    assert_eq!(after.updates, later);
-    assert_eq!(after.last_seq, last);
-    assert_eq!(replay(&after)?, "the brown fox jumps");
-    assert_eq!(replay(&after)?, ed.string());
-
-    let size_after = s.document("doc").await?.context("doc")?.size_bytes;
-    assert_eq!(
-        size_after,
-        snapshot.state.len() as i64 + total_len(&later),
-        "size is snapshot plus remaining log"
-    );
-    assert!(
-        size_after < size_before,
-        "{size_after} < {size_before} bytes"
-    );
-
-    // Compacting everything leaves an empty log and a load that is just the snapshot.
-    let full = ed.snapshot(last);
-    s.compact("doc", &full).await?;
-    let after = load(h, "doc").await?;
-    assert!(after.updates.is_empty());
-    assert_eq!(after.last_seq, last);
-    assert_eq!(after.snapshot.as_ref(), Some(&full.state));
-    assert_eq!(replay(&after)?, "the brown fox jumps");
-    assert_eq!(h.logged_updates("doc").await, 0);
-    Ok(())
-}
-
-/// Loads racing compactions: snapshot and log must come from the same instant, or a load
-/// that read the old snapshot and then the log a compaction had just folded would miss
-/// updates. Every load, before, during or after a compaction, replays to the whole text.
-async fn load_during_compaction_is_consistent(h: &Harness) -> Result<()> {
-    let s = &h.store;
-    let ed = Editor::new();
-    for round in 0..20 {
-        let typed = ed.type_at_end(&format!("<{round}>"));
-        let last = s.append(&items("doc", &typed)).await?[0].last_seq;
-        let want = ed.string();
-        let snapshot = ed.snapshot(last);
-        let (compacted, loads) = tokio::join!(
-            s.compact("doc", &snapshot),
-            futures::future::join_all((0..4).map(|_| load(h, "doc")))
-        );
-        compacted?;
-        for stored in loads {
-            assert_eq!(replay(&stored?)?, want, "round {round}");
-        }
-    }
-    Ok(())
-}
-
-async fn stale_compaction_keeps_newer_snapshot(h: &Harness) -> Result<()> {
-    let s = &h.store;
-    let ed = Editor::new();
-    let first = ed.type_at_end("abc");
-    let seq1 = s.append(&items("doc", &first)).await?[0].last_seq;
-    let old = ed.snapshot(seq1);
-    let second = ed.type_at_end("def");
-    let seq2 = s.append(&items("doc", &second)).await?[0].last_seq;
-    let new = ed.snapshot(seq2);
-
-    s.compact("doc", &new).await?;
-    // A slow compactor that captured its state earlier must not roll the document back.
-    let stats = s.compact("doc", &old).await?;
-    assert_eq!(stats.updates_removed, 0);
-    let stored = load(h, "doc").await?;
-    assert_eq!(stored.snapshot.as_ref(), Some(&new.state));
-    assert_eq!(stored.last_seq, seq2);
-    assert!(stored.updates.is_empty());
-    assert_eq!(replay(&stored)?, "abcdef");
-    assert_eq!(
-        s.document("doc").await?.context("doc")?.size_bytes,
-        new.state.len() as i64
-    );
-
-    // Updates appended after the newer snapshot are still served after the stale attempt.
-    let third = ed.type_at_end("g");
-    s.append(&items("doc", &third)).await?;
-    s.compact("doc", &old).await?;
-    let stored = load(h, "doc").await?;
-    assert_eq!(stored.updates, third);
-    assert_eq!(replay(&stored)?, "abcdefg");
-    Ok(())
-}
-
-async fn versions(h: &Harness) -> Result<()> {
-    let s = &h.store;
-    let ed = Editor::new();
-    s.append(&items("doc", &ed.type_at_end("draft"))).await?;
-    let v1 = new_version(VersionKind::Auto, None, &ed);
-    s.append(&items("doc", &ed.type_at_end(" — café ✓")))
-        .await?;
-    let v2 = new_version(VersionKind::Named, Some("Première"), &ed);
-    let v3 = new_version(VersionKind::Restore, Some("restored v1"), &ed);
-
-    for (n, v) in [(1, &v1), (2, &v2), (3, &v3)] {
-        let info = s.create_version("doc", v).await?;
-        assert_eq!(info.version, n);
-        assert_eq!(info.kind, v.kind);
-        assert_eq!(info.label, v.label);
-        assert_eq!(info.size_bytes, v.state.len() as i64);
-        // Characters, not bytes: the text has multi-byte characters in it.
-        assert_eq!(info.text_length, v.text.chars().count() as i64);
-    }
-    assert_ne!(v2.text.len(), v2.text.chars().count());
-
-    let list = s.list_versions("doc").await?;
-    let numbers: Vec<i64> = list.iter().map(|v| v.version).collect();
-    assert_eq!(numbers, [3, 2, 1], "newest first");
-    let kinds: Vec<VersionKind> = list.iter().map(|v| v.kind).collect();
-    assert_eq!(
-        kinds,
-        [VersionKind::Restore, VersionKind::Named, VersionKind::Auto]
-    );
-    assert_eq!(list[1].label.as_deref(), Some("Première"));
-    assert_eq!(list[2].label, None);
-
-    let got = s.version("doc", 2).await?.context("version 2")?;
-    assert_eq!(got.info.version, 2);
-    assert_eq!(got.text, "draft — café ✓");
-    assert_eq!(got.state, v2.state);
-    let got1 = s.version("doc", 1).await?.context("version 1")?;
-    assert_eq!(got1.text, "draft");
-    assert_eq!(
-        replay(&StoredDoc {
-            snapshot: Some(got1.state.clone()),
-            ..Default::default()
-        })?,
-        "draft"
-    );
-    assert!(s.version("doc", 4).await?.is_none());
-    assert!(s.version("other", 1).await?.is_none());
-    assert!(s.list_versions("other").await?.is_empty());
-
-    // Numbering is per document, and a version can be the first thing a document gets.
-    let other = s.create_version("other", &v1).await?;
-    assert_eq!(other.version, 1);
-    assert!(s.document("other").await?.is_some());
-
-    // Compaction never touches history.
-    let last = load(h, "doc").await?.last_seq;
-    s.compact("doc", &ed.snapshot(last)).await?;
-    assert_eq!(s.list_versions("doc").await?.len(), 3);
-    assert_eq!(s.version("doc", 1).await?.context("v1")?.state, v1.state);
-    assert_eq!(s.create_version("doc", &v1).await?.version, 4);
-    Ok(())
-}
-
-async fn concurrent_versions(h: &Harness) -> Result<()> {
-    let ed = Editor::new();
-    ed.type_at_end("x");
-    let v = new_version(VersionKind::Auto, None, &ed);
-    // The document doesn't exist yet either, so creation races too.
-    let calls = (0..10).map(|_| h.store.create_version("doc", &v));
-    let mut numbers = futures::future::join_all(calls)
-        .await
-        .into_iter()
-        .map(|r| r.map(|info| info.version))
-        .collect::<Result<Vec<i64>, _>>()?;
-    numbers.sort();
-    assert_eq!(numbers, (1..=10).collect::<Vec<i64>>());
-    assert_eq!(h.store.list_versions("doc").await?.len(), 10);
-    assert_eq!(h.store.list_documents().await?.len(), 1);
     Ok(())
 }
 

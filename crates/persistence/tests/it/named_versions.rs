@@ -1,10 +1,8 @@
 //! Naming a version of a document that has not changed since its latest version names
 //! that version instead of storing the same state again; on both backends.
 
-mod common;
-
+use crate::common::*;
 use anyhow::{ensure, Result};
-use common::*;
 use tandem_persistence::VersionKind;
 
 for_both_backends!(an_unchanged_state_is_named_not_stored_again);

@@ -1,18 +1,16 @@
 //! What the store tests share: a fresh database per test on either backend, a raw pool to
 //! check rows without the code under test, and a Yjs editor that makes real updates.
-#![allow(dead_code)] // each test file uses its own part of it
 
 use std::sync::Arc;
 
 use anyhow::{ensure, Context, Result};
-use sqlx::{postgres::PgRow, sqlite::SqliteRow, Connection, FromRow, PgPool, SqlitePool};
+use sqlx::{postgres::PgRow, sqlite::SqliteRow, FromRow, PgPool, SqlitePool};
 use tandem_persistence::{AppendItem, NewVersion, Snapshot, Store, StoredDoc, VersionKind};
+pub use tandem_testkit::TestDatabase;
 use yrs::{
     updates::decoder::Decode, updates::encoder::Encode, GetString, ReadTxn, StateVector, Text,
     Transact, Update,
 };
-
-pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// A store plus a second, independent pool on the same database, so assertions about rows
 /// don't go through the code under test.
@@ -20,8 +18,9 @@ pub struct Harness {
     pub store: Arc<dyn Store>,
     pub raw: Raw,
     _dir: Option<tempfile::TempDir>,
-    /// Admin URL and database name to drop when the test ends.
-    pg_cleanup: Option<(String, String)>,
+    /// The PostgreSQL database, dropped when the test ends (declared after `store` and
+    /// `raw`, so that their pools close first).
+    _pg: Option<TestDatabase>,
 }
 
 pub enum Raw {
@@ -45,27 +44,13 @@ impl Harness {
             store,
             raw: Raw::Sqlite(raw),
             _dir: Some(dir),
-            pg_cleanup: None,
+            _pg: None,
         }
     }
 
     pub async fn postgres() -> Harness {
-        let admin =
-            std::env::var("TANDEM_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_string());
-        let mut conn = match sqlx::PgConnection::connect(&admin).await {
-            Ok(conn) => conn,
-            Err(err) => panic!(
-                "PostgreSQL is unreachable at {admin} ({err}). The store tests need a server: \
-                 start one or point TANDEM_TEST_PG_URL at an admin URL that can CREATE DATABASE."
-            ),
-        };
-        let name = format!("tandem_test_{:016x}", rand::random::<u64>());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap_or_else(|err| panic!("CREATE DATABASE {name} on {admin}: {err}"));
-        let _ = conn.close().await;
-        let url = with_database(&admin, &name);
+        let db = TestDatabase::create("store").await;
+        let url = db.url.clone();
         let store = tandem_persistence::open(&url)
             .await
             .expect("open PostgreSQL store");
@@ -79,7 +64,7 @@ impl Harness {
             store,
             raw: Raw::Pg(raw),
             _dir: None,
-            pg_cleanup: Some((admin, name)),
+            _pg: Some(db),
         }
     }
 
@@ -114,47 +99,6 @@ impl Harness {
             doc,
         )
         .await
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        let Some((admin, name)) = self.pg_cleanup.take() else {
-            return;
-        };
-        // Drop runs outside any async context we could borrow (and also on panic), so the
-        // cleanup gets its own thread and runtime. FORCE ends the store's open connections.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&admin).await.ok()?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await
-                    .ok()
-            })
-        })
-        .join();
-    }
-}
-
-/// The admin URL with its database replaced, keeping user, host and query parameters.
-pub fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let base = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{db}?{q}"),
-        None => format!("{base}/{db}"),
     }
 }
 

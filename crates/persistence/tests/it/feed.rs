@@ -2,10 +2,8 @@
 //! prefix, paged; compaction reported in place of the rows it removed; a document's state
 //! at a position; and no change skipped when commits finish out of position order.
 
-mod common;
-
+use crate::common::*;
 use anyhow::{ensure, Context, Result};
-use common::*;
 use sqlx::Connection;
 use tandem_persistence::{AppendItem, ChangePage, FeedFilter, FeedItem, Store};
 
@@ -261,7 +259,7 @@ async fn a_long_transaction_in_another_database_does_not_hold_the_feed(h: &Harne
     if matches!(h.raw, Raw::Sqlite(_)) {
         return Ok(());
     }
-    let admin = std::env::var("TANDEM_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_string());
+    let admin = tandem_testkit::admin_url();
     let mut other = sqlx::PgConnection::connect(&admin).await?;
     sqlx::query("BEGIN").execute(&mut other).await?;
     sqlx::query("SELECT pg_current_xact_id()")

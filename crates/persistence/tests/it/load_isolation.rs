@@ -5,11 +5,9 @@
 //! does, and commits. A load whose reads each see the latest commit then finds the old
 //! snapshot (none) and an empty log.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use sqlx::Connection;
 
 #[tokio::test]

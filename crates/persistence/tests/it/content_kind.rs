@@ -5,8 +5,7 @@
 use anyhow::{ensure, Context, Result};
 use sqlx::Connection;
 use tandem_persistence::{ContentKind, NewVersion, Store, VersionKind};
-
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+use tandem_testkit::TestDatabase;
 
 fn version(text: &str, format: Option<ContentKind>) -> NewVersion {
     NewVersion {
@@ -81,28 +80,13 @@ async fn sqlite_content_kinds() -> Result<()> {
 
 #[tokio::test]
 async fn postgres_content_kinds() -> Result<()> {
-    let admin = std::env::var("TANDEM_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.into());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .with_context(|| format!("PostgreSQL at {admin} (set TANDEM_TEST_PG_URL)"))?;
-    let name = format!("tandem_kinds_{:016x}", rand::random::<u64>());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await?;
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    let url = format!("{base}/{name}");
-    let result = async {
-        let store = tandem_persistence::open(&url).await?;
-        exercise(store.as_ref()).await?;
-        let mut raw = sqlx::PgConnection::connect(&url).await?;
-        let row: (String, String) = sqlx::query_as(HISTORY).fetch_one(&mut raw).await?;
-        ensure!(row == ("Heading".into(), "rich".into()), "{row:?}");
-        raw.close().await?;
-        Ok(())
-    }
-    .await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut conn)
-        .await?;
-    result
+    let db = TestDatabase::create("kinds").await;
+    let url = &db.url;
+    let store = tandem_persistence::open(url).await?;
+    exercise(store.as_ref()).await?;
+    let mut raw = sqlx::PgConnection::connect(url).await?;
+    let row: (String, String) = sqlx::query_as(HISTORY).fetch_one(&mut raw).await?;
+    ensure!(row == ("Heading".into(), "rich".into()), "{row:?}");
+    raw.close().await?;
+    Ok(())
 }
