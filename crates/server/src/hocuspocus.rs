@@ -311,12 +311,18 @@ mod tests {
         assert_eq!(close("gone").as_ref(), b"\x07\x04gone");
         assert_eq!(encode("d", &sync_status(true)).as_ref(), &[1, b'd', 8, 1]);
         let saved = encode("d", &[8, 1]);
-        assert_eq!(encode_outgoing("d", &Outgoing::Committed(300)), (saved, 300));
+        assert_eq!(
+            encode_outgoing("d", &Outgoing::Committed(300)),
+            (saved, 300)
+        );
         let refused = encode("d", &[8, 0]);
         assert_eq!(encode_outgoing("d", &Outgoing::Refused), (refused, 1));
         let body = Bytes::from_static(&[5, 2, b'h', b'i']);
         let stateless = encode("d", &body);
-        assert_eq!(encode_outgoing("d", &Outgoing::Stateless(body)), (stateless, 1));
+        assert_eq!(
+            encode_outgoing("d", &Outgoing::Stateless(body)),
+            (stateless, 1)
+        );
         assert_eq!(document_of("doc\0session"), "doc");
         assert_eq!(document_of("doc"), "doc");
     }

@@ -265,3 +265,24 @@ pub fn new_peer(
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only the Hocuspocus provider understands the events past y-protocol messages: a
+    /// y-websocket, SSE or polling client sent one would break or fill its queue.
+    #[test]
+    fn only_hocuspocus_peers_get_update_status_and_stateless_messages() {
+        let all = Features {
+            update_status: true,
+            stateless: true,
+        };
+        assert_eq!(Transport::Hocuspocus.features(), all);
+        for t in [Transport::WebSocket, Transport::Sse, Transport::Poll] {
+            assert_eq!(t.features(), Features::default(), "{t:?}");
+        }
+        let (handle, _end) = new_peer(Transport::Hocuspocus, Access::Write, None, 1);
+        assert_eq!(handle.features, all);
+    }
+}

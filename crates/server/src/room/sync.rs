@@ -85,7 +85,11 @@ impl Room {
                 if access == Access::Read && acks {
                     // Nothing new is "saved"; a real edit is refused, as the provider expects.
                     let saved = update.as_slice() == [0, 0];
-                    let status = if saved { Outgoing::Committed(1) } else { Outgoing::Refused };
+                    let status = if saved {
+                        Outgoing::Committed(1)
+                    } else {
+                        Outgoing::Refused
+                    };
                     self.send_to(peer, status);
                     return Ok(());
                 }

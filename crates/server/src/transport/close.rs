@@ -107,7 +107,10 @@ pub(crate) fn text_frame(protocol: &str) -> CloseReason {
 
 /// A frame or message over `--max-message-size`.
 pub(crate) fn too_big(max_message_size: usize) -> CloseReason {
-    CloseReason::new(1009, format!("message larger than {max_message_size} bytes"))
+    CloseReason::new(
+        1009,
+        format!("message larger than {max_message_size} bytes"),
+    )
 }
 
 /// A Hocuspocus socket that presented no accepted token within `--auth-timeout-secs`.
@@ -119,9 +122,7 @@ pub(crate) fn auth_timeout(secs: u64) -> CloseReason {
 pub(crate) fn held_before_auth(messages: usize, bytes: usize) -> CloseReason {
     CloseReason::new(
         1008,
-        format!(
-            "too much sent before authentication (limit {messages} messages, {bytes} bytes)"
-        ),
+        format!("too much sent before authentication (limit {messages} messages, {bytes} bytes)"),
     )
 }
 

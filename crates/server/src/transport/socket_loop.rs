@@ -142,3 +142,7 @@ pub(crate) fn run<E: Endpoint>(
         ending.reason()
     }
 }
+
+#[cfg(test)]
+#[path = "socket_loop_tests.rs"]
+mod tests;

@@ -8,6 +8,7 @@ use axum::{
     response::Response,
 };
 use bytes::Bytes;
+use futures::FutureExt;
 use std::{future::Future, pin::Pin, sync::Arc};
 use tokio::sync::mpsc;
 
@@ -63,10 +64,9 @@ pub(crate) async fn upgrade(
         .on_upgrade(move |socket| serve(socket, state, doc, grant, hold, ip)))
 }
 
-/// Not an `async fn`: the arguments of one are kept in the task next to the local copies
-/// its body moves them into, so the 368-byte socket would be stored twice for the life of
-/// every connection. An `async move` block uses the captured values in place.
-#[allow(clippy::manual_async_fn)]
+/// Not async: the setup runs when the upgrade completes, and what the connection's task
+/// holds for its life is the loop's future alone. (An `async` body would keep the 368-byte
+/// socket it captured next to the loop's copy.)
 fn serve(
     socket: WebSocket,
     state: SharedState,
@@ -75,35 +75,34 @@ fn serve(
     hold: Hold,
     client: std::net::IpAddr,
 ) -> impl std::future::Future<Output = ()> + Send {
-    async move {
-        let access = grant.access;
-        let (mut handle, end) = new_peer(
-            Transport::WebSocket,
-            access,
-            grant.name,
-            state.config.outbound_queue,
-        );
-        handle.client = Some(hold.client());
-        let peer = handle.id;
-        metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => LABEL).increment(1);
-        tracing::info!(%doc, peer, transport = LABEL, ?access, %client, "connection opened");
-        let room = state.rooms.join(&doc, handle);
-        let endpoint = Peer {
-            room,
-            end,
-            // A revoked link ends the connection it opened.
-            revoked: Box::pin(state.revocations.watch(grant.link.clone())),
-            // A token's expiry ends the connection it opened, not only later upgrades.
-            expiry: grant.exp.map(|exp| {
-                let left = exp.saturating_sub(crate::auth::now_secs());
-                Box::pin(tokio::time::sleep(std::time::Duration::from_secs(left)))
-            }),
-            _hold: hold,
-        };
-        let max = state.config.max_message_size;
-        let close = socket_loop::run(socket, endpoint, max).await;
+    let access = grant.access;
+    let (mut handle, end) = new_peer(
+        Transport::WebSocket,
+        access,
+        grant.name,
+        state.config.outbound_queue,
+    );
+    handle.client = Some(hold.client());
+    let peer = handle.id;
+    metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => LABEL).increment(1);
+    tracing::info!(%doc, peer, transport = LABEL, ?access, %client, "connection opened");
+    let room = state.rooms.join(&doc, handle);
+    let endpoint = Peer {
+        room,
+        end,
+        // A revoked link ends the connection it opened.
+        revoked: Box::pin(state.revocations.watch(grant.link)),
+        // A token's expiry ends the connection it opened, not only later upgrades.
+        expiry: grant.exp.map(|exp| {
+            let left = exp.saturating_sub(crate::auth::now_secs());
+            Box::pin(tokio::time::sleep(std::time::Duration::from_secs(left)))
+        }),
+        _hold: hold,
+    };
+    let max = state.config.max_message_size;
+    socket_loop::run(socket, endpoint, max).map(move |close| {
         tracing::info!(%doc, peer, transport = LABEL, code = close.code, reason = %close.reason, "connection closed");
-    }
+    })
 }
 
 const LABEL: &str = "websocket";
@@ -238,7 +237,10 @@ async fn write_batch(
     std::future::poll_fn(|cx| {
         while next.is_some() {
             std::task::ready!(socket.poll_ready_unpin(cx))?;
-            if let Some(frame) = next.take().and_then(|f| Arc::unwrap_or_clone(f).into_message()) {
+            if let Some(frame) = next
+                .take()
+                .and_then(|f| Arc::unwrap_or_clone(f).into_message())
+            {
                 socket.start_send_unpin(Message::Binary(frame))?;
             }
             if more > 0 {

@@ -10,8 +10,7 @@ use super::{
     send, LABEL,
 };
 use crate::{
-    auth::now_secs, hocuspocus as hp, peer::CloseReason, room::PeerEvent,
-    transport::close::Ending,
+    auth::now_secs, hocuspocus as hp, peer::CloseReason, room::PeerEvent, transport::close::Ending,
 };
 
 /// Resolves when the token of `next` expires; never without one.

@@ -28,7 +28,7 @@ use axum::{
     response::Response,
 };
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use std::net::IpAddr;
 use tokio_tungstenite::tungstenite::{self, protocol::CloseFrame, Message};
 
@@ -127,13 +127,21 @@ pub(crate) async fn upgrade(
     }))
 }
 
-async fn serve(socket: Socket, state: SharedState, fallback: Fallback, ip: IpAddr, pre_auth: PreAuth) {
+/// Not async, like `ws::serve`: the connection's task holds the loop's future alone.
+fn serve(
+    socket: Socket,
+    state: SharedState,
+    fallback: Fallback,
+    ip: IpAddr,
+    pre_auth: PreAuth,
+) -> impl std::future::Future<Output = ()> + Send {
     metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => LABEL).increment(1);
     let max = state.config.max_message_size;
     let conn = Conn::new(state, fallback, ip, pre_auth);
     tracing::info!(transport = LABEL, client = %ip, "connection opened");
-    let close = socket_loop::run(socket, conn, max).await;
-    tracing::info!(transport = LABEL, code = close.code, reason = %close.reason, "connection closed");
+    socket_loop::run(socket, conn, max).map(|close| {
+        tracing::info!(transport = LABEL, code = close.code, reason = %close.reason, "connection closed");
+    })
 }
 
 async fn send(socket: &mut Socket, key: &str, body: &[u8]) -> Result<(), Ending> {
