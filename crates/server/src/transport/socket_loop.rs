@@ -97,6 +97,7 @@ pub(crate) fn on_read(
 /// Runs `endpoint` on `socket` until either side ends it, closes the socket, and says
 /// why. Not an `async fn`: its arguments would be stored twice in the connection's task
 /// (see `ws::serve`).
+#[allow(clippy::manual_async_fn)]
 pub(crate) fn run<E: Endpoint>(
     mut socket: E::Wire,
     mut endpoint: E,
