@@ -70,7 +70,7 @@ impl Ending {
     /// The code and reason logged for this ending.
     pub(crate) fn reason(&self) -> CloseReason {
         match self {
-            Ending::ByClient => CloseReason::new(1000, "client closed"),
+            Ending::ByClient => client_closed(),
             Ending::Broken(err) => CloseReason::new(ABNORMAL, err.to_string()),
             Ending::Closed(reason) => reason.clone(),
         }
@@ -95,6 +95,11 @@ pub(crate) fn fit_reason(reason: &str) -> String {
         end -= 1;
     }
     reason[..end].to_string()
+}
+
+/// The client ended the connection (a close frame, or `DELETE` on an HTTP session).
+pub(crate) fn client_closed() -> CloseReason {
+    CloseReason::new(1000, "client closed")
 }
 
 /// A text frame: the protocols are binary. `protocol` names what to send instead.
