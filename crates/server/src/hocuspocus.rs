@@ -15,14 +15,17 @@ use bytes::Bytes;
 use yrs::encoding::read::{Cursor, Read};
 use yrs::encoding::write::Write;
 
-use crate::{peer::Access, protocol};
+use crate::{
+    peer::{Access, Outgoing},
+    protocol,
+};
 
 pub(crate) const SYNC: u64 = 0;
 pub(crate) const AWARENESS: u64 = 1;
 pub(crate) const AUTH: u64 = 2;
 pub(crate) const QUERY_AWARENESS: u64 = 3;
 /// Free-form string messages between clients of one document.
-pub(crate) const STATELESS: u64 = 5;
+pub(crate) const STATELESS: u64 = protocol::STATELESS;
 pub(crate) const CLOSE: u64 = 7;
 pub(crate) const SYNC_STATUS: u64 = 8;
 pub(crate) const PONG: u8 = 10;
@@ -155,25 +158,20 @@ pub(crate) fn encode(key: &str, body: &[u8]) -> Bytes {
 /// `[8][1]` or `[8][0]`: whether an update from this client is saved (refused for a
 /// read-only client). The room sends it only once the update is committed.
 pub(crate) fn sync_status(saved: bool) -> Bytes {
-    Bytes::from_static(if saved { &[8, 1] } else { &[8, 0] })
+    const SAVED: [u8; 2] = [SYNC_STATUS as u8, 1];
+    const NOT_SAVED: [u8; 2] = [SYNC_STATUS as u8, 0];
+    Bytes::from_static(if saved { &SAVED } else { &NOT_SAVED })
 }
 
-/// What the room queues for a Hocuspocus peer once `n` of its updates are committed:
-/// `[8][1] varUint(n)`, one queue slot however many updates one commit carried, so that a
-/// burst cannot fill the peer's queue with acknowledgements (the relay of a burst is sized
-/// to fit it). The transport writes it as `n` sync-status messages, since the provider
-/// counts them one by one.
-pub(crate) fn saved(n: u64) -> Bytes {
-    let mut out = vec![SYNC_STATUS as u8, 1];
-    out.write_var(n);
-    Bytes::from(out)
-}
-
-/// The `n` of a [`saved`] frame; `None` for every other frame.
-pub(crate) fn saved_count(frame: &[u8]) -> Option<u64> {
-    match frame {
-        [8, 1, rest @ ..] if !rest.is_empty() => Cursor::new(rest).read_var().ok(),
-        _ => None,
+/// What a room sends a peer, as frames for the provider's document `key`, and how many
+/// times the frame is written. A commit is one queue slot however many updates it carried
+/// (a burst cannot fill the peer's queue with acknowledgements), but the provider counts
+/// sync-status messages one by one, so it gets one each.
+pub(crate) fn encode_outgoing(key: &str, out: &Outgoing) -> (Bytes, u64) {
+    match out {
+        Outgoing::Message(body) | Outgoing::Stateless(body) => (encode(key, body), 1),
+        Outgoing::Committed(n) => (encode(key, &sync_status(true)), *n),
+        Outgoing::Refused => (encode(key, &sync_status(false)), 1),
     }
 }
 
@@ -312,9 +310,19 @@ mod tests {
         assert_eq!(permission_denied("no").as_ref(), b"\x02\x01\x02no");
         assert_eq!(close("gone").as_ref(), b"\x07\x04gone");
         assert_eq!(encode("d", &sync_status(true)).as_ref(), &[1, b'd', 8, 1]);
-        assert_eq!(saved_count(&saved(300)), Some(300));
-        assert_eq!(saved_count(&sync_status(true)), None);
-        assert_eq!(saved_count(&sync_status(false)), None);
+        let saved = encode("d", &[8, 1]);
+        assert_eq!(
+            encode_outgoing("d", &Outgoing::Committed(300)),
+            (saved, 300)
+        );
+        let refused = encode("d", &[8, 0]);
+        assert_eq!(encode_outgoing("d", &Outgoing::Refused), (refused, 1));
+        let body = Bytes::from_static(&[5, 2, b'h', b'i']);
+        let stateless = encode("d", &body);
+        assert_eq!(
+            encode_outgoing("d", &Outgoing::Stateless(body)),
+            (stateless, 1)
+        );
         assert_eq!(document_of("doc\0session"), "doc");
         assert_eq!(document_of("doc"), "doc");
     }

@@ -25,7 +25,61 @@ pub type PeerId = u64;
 /// block of 32 slots when the peer is made, so the slot size is paid by every idle
 /// connection: a thin pointer costs a quarter of a `Bytes`. The room wraps each broadcast
 /// once and every peer shares it.
-pub type Frame = Arc<Bytes>;
+pub type Frame = Arc<Outgoing>;
+
+/// What a room sends a peer, in terms no client protocol owns: each transport encodes it
+/// for its client. Only peers whose [`Features`] ask for them get the events past
+/// [`Outgoing::Message`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    /// A y-protocol message (sync, awareness, auth), written as it is.
+    Message(Bytes),
+    /// `n` more of this peer's updates are committed (or, from a read-only peer, were
+    /// empty: nothing of them is lost). [`Features::update_status`].
+    Committed(u64),
+    /// An update of this read-only peer was not applied. [`Features::update_status`].
+    Refused,
+    /// Another peer's stateless message, y-protocol encoded. [`Features::stateless`].
+    Stateless(Bytes),
+}
+
+impl Outgoing {
+    /// The y-protocol bytes, for a transport whose client understands nothing else.
+    pub fn into_message(self) -> Option<Bytes> {
+        match self {
+            Outgoing::Message(bytes) => Some(bytes),
+            _ => None,
+        }
+    }
+
+    /// Bytes it stands for, for the byte counters.
+    pub fn len(&self) -> usize {
+        match self {
+            Outgoing::Message(bytes) | Outgoing::Stateless(bytes) => bytes.len(),
+            Outgoing::Committed(_) | Outgoing::Refused => 2,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<Bytes> for Outgoing {
+    fn from(bytes: Bytes) -> Self {
+        Outgoing::Message(bytes)
+    }
+}
+
+/// What a peer's client understands beyond the y-protocol; the room sends a peer only
+/// the [`Outgoing`] events its features ask for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Features {
+    /// Told when each of its updates is committed, or refused for a read-only peer.
+    pub update_status: bool,
+    /// Sends and receives stateless messages, relayed between such peers only.
+    pub stateless: bool,
+}
 
 /// How a peer is connected; also the values of `--disable-transports` (Hocuspocus rides
 /// on the WebSocket setting, so it is not one of them).
@@ -49,6 +103,17 @@ impl Transport {
             Transport::Hocuspocus => "hocuspocus",
             Transport::Sse => "sse",
             Transport::Poll => "poll",
+        }
+    }
+
+    /// What this transport's clients understand beyond the y-protocol.
+    pub fn features(self) -> Features {
+        match self {
+            Transport::Hocuspocus => Features {
+                update_status: true,
+                stateless: true,
+            },
+            Transport::WebSocket | Transport::Sse | Transport::Poll => Features::default(),
         }
     }
 }
@@ -149,6 +214,8 @@ impl CloseReason {
 pub struct PeerHandle {
     pub id: PeerId,
     pub transport: Transport,
+    /// Which events past y-protocol messages it is sent.
+    pub features: Features,
     pub access: Access,
     /// The user name from the client's token, shown in its presence.
     pub name: Option<String>,
@@ -183,6 +250,7 @@ pub fn new_peer(
         PeerHandle {
             id,
             transport,
+            features: transport.features(),
             access,
             name,
             outbound: tx,
@@ -196,4 +264,25 @@ pub fn new_peer(
             kicked: kick_rx,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only the Hocuspocus provider understands the events past y-protocol messages: a
+    /// y-websocket, SSE or polling client sent one would break or fill its queue.
+    #[test]
+    fn only_hocuspocus_peers_get_update_status_and_stateless_messages() {
+        let all = Features {
+            update_status: true,
+            stateless: true,
+        };
+        assert_eq!(Transport::Hocuspocus.features(), all);
+        for t in [Transport::WebSocket, Transport::Sse, Transport::Poll] {
+            assert_eq!(t.features(), Features::default(), "{t:?}");
+        }
+        let (handle, _end) = new_peer(Transport::Hocuspocus, Access::Write, None, 1);
+        assert_eq!(handle.features, all);
+    }
 }

@@ -78,6 +78,10 @@ fn skip_message(cursor: &mut Cursor) -> Result<(), yrs::encoding::read::Error> {
     Ok(())
 }
 
+/// The message type of stateless messages: free-form strings between clients of one
+/// document (the Hocuspocus provider's; a custom type to `yrs::sync`).
+pub(crate) const STATELESS: u64 = 5;
+
 pub(crate) fn encode(msg: &Message) -> Bytes {
     Bytes::from(msg.encode_v1())
 }

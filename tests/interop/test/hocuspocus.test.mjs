@@ -115,6 +115,11 @@ test('tokens per document: read-write, read-only and refusal on one socket', { t
   assert.match(x.seen.denied[0], /does not grant access to this document/)
 
   await waitFor('read-only provider receives the document', () => r.toString() === 'seeded')
+  // Its empty answer to the server's step 1 has nothing to refuse: it is "saved" (status 1).
+  await waitFor('read-only provider told its empty step 2 is saved', () => socket.frames.some((f) => {
+    const p = parse(f)
+    return p.name === readable && p.type === 8 && decoding.readVarUint(p.d) === 1
+  }))
   r.text.insert(0, 'not allowed ')
   w.text.insert(0, 'allowed')
   await waitFor('write acknowledged', () => settled(w))

@@ -9,7 +9,7 @@ use yrs::{ReadTxn, Transact};
 use super::{apply_budget, mailbox::RoomError, rate::TokenBucket, Room};
 use crate::{
     metric_names as m,
-    peer::{CloseReason, Frame, PeerHandle, PeerId},
+    peer::{CloseReason, Frame, Outgoing, PeerHandle, PeerId},
     protocol,
 };
 
@@ -60,10 +60,11 @@ impl Room {
         }
     }
 
-    pub(super) fn send_to(&mut self, peer: PeerId, frame: Bytes) {
+    pub(super) fn send_to(&mut self, peer: PeerId, frame: impl Into<Outgoing>) {
         let Some(p) = self.peers.get(&peer) else {
             return;
         };
+        let frame = frame.into();
         let len = frame.len();
         match p.handle.outbound.try_send(Arc::new(frame)) {
             Ok(()) => {
@@ -81,7 +82,7 @@ impl Room {
     pub(super) fn broadcast(&mut self, frame: &Bytes) {
         let mut slow = Vec::new();
         let mut gone = Vec::new();
-        let shared: Frame = Arc::new(frame.clone());
+        let shared: Frame = Arc::new(Outgoing::Message(frame.clone()));
         for (id, p) in &self.peers {
             match p.handle.outbound.try_send(shared.clone()) {
                 Ok(()) => {}

@@ -15,10 +15,9 @@ use super::{
     weight, Room, Waiter,
 };
 use crate::{
-    hocuspocus,
     holds::{ClientKey, HoldError},
     metric_names as m,
-    peer::{Access, CloseReason, PeerId, Transport},
+    peer::{Access, CloseReason, Features, Outgoing, PeerId},
     protocol, yjs_bounds,
 };
 
@@ -82,11 +81,16 @@ impl Room {
             }
             Message::Sync(SyncMessage::SyncStep2(update))
             | Message::Sync(SyncMessage::Update(update)) => {
-                let acks = self.is_hocuspocus(peer);
+                let acks = self.features_of(peer).update_status;
                 if access == Access::Read && acks {
                     // Nothing new is "saved"; a real edit is refused, as the provider expects.
                     let saved = update.as_slice() == [0, 0];
-                    self.send_to(peer, hocuspocus::sync_status(saved));
+                    let status = if saved {
+                        Outgoing::Committed(1)
+                    } else {
+                        Outgoing::Refused
+                    };
+                    self.send_to(peer, status);
                     return Ok(());
                 }
                 if access == Access::Read {
@@ -123,7 +127,7 @@ impl Room {
                 if acks {
                     // "Saved" once this update and every one before it is committed.
                     if let Some(Waiter::Ack(peer)) = self.commit.when_committed(Waiter::Ack(peer)) {
-                        self.send_to(peer, hocuspocus::saved(1));
+                        self.send_to(peer, Outgoing::Committed(1));
                     }
                 }
             }
@@ -134,7 +138,7 @@ impl Room {
                 }
             }
             Message::Auth(_) => {}
-            Message::Custom(tag, payload) if u64::from(tag) == hocuspocus::STATELESS => {
+            Message::Custom(tag, payload) if u64::from(tag) == protocol::STATELESS => {
                 self.relay_stateless(peer, protocol::encode(&Message::Custom(tag, payload)));
             }
             Message::Custom(0x7f, _)
@@ -168,27 +172,27 @@ impl Room {
         self.release_held();
     }
 
-    fn is_hocuspocus(&self, peer: PeerId) -> bool {
+    fn features_of(&self, peer: PeerId) -> Features {
         self.peers
             .get(&peer)
-            .is_some_and(|p| p.handle.transport == Transport::Hocuspocus)
+            .map_or_else(Features::default, |p| p.handle.features)
     }
 
-    /// Stateless messages go to the document's other Hocuspocus peers only: other clients
-    /// have no such message type. A full queue is the slow-client rule as for updates.
+    /// Stateless messages go to the document's other peers that have them only: other
+    /// clients have no such message type. A full queue is the slow-client rule as for updates.
     fn relay_stateless(&mut self, from: PeerId, frame: Bytes) {
-        if !self.is_hocuspocus(from) {
+        if !self.features_of(from).stateless {
             metrics::counter!(m::UNKNOWN_MESSAGES).increment(1);
             return;
         }
         let to: Vec<PeerId> = self
             .peers
             .iter()
-            .filter(|(id, p)| **id != from && p.handle.transport == Transport::Hocuspocus)
+            .filter(|(id, p)| **id != from && p.handle.features.stateless)
             .map(|(id, _)| *id)
             .collect();
         for id in to {
-            self.send_to(id, frame.clone());
+            self.send_to(id, Outgoing::Stateless(frame.clone()));
         }
     }
 

@@ -11,7 +11,10 @@ use super::{
     mailbox::{Control, RoomError, WriteDone},
     Flow, Room, Waiter,
 };
-use crate::{hocuspocus, metric_names as m, peer::PeerId};
+use crate::{
+    metric_names as m,
+    peer::{Outgoing, PeerId},
+};
 
 impl Room {
     /// Queues an update already applied to the document for the log and the peers;
@@ -75,7 +78,7 @@ impl Room {
             }
         }
         for (peer, n) in acks {
-            self.send_to(peer, hocuspocus::saved(n));
+            self.send_to(peer, Outgoing::Committed(n));
         }
         if actions.degraded == Some(false) {
             tracing::info!(doc = %self.name, "database writes recovered");

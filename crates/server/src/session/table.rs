@@ -168,7 +168,12 @@ impl Sessions {
                     biased;
                     reason = &mut end.kicked => break reason.unwrap_or_else(|_| CloseReason::going_away()),
                     frame = end.outbound.recv() => match frame {
-                        Some(frame) => pump.push(Arc::unwrap_or_clone(frame)),
+                        // Sessions' clients know y-protocol messages only.
+                        Some(frame) => {
+                            if let Some(message) = Arc::unwrap_or_clone(frame).into_message() {
+                                pump.push(message);
+                            }
+                        }
                         None => break end.kicked.try_recv().unwrap_or_else(|_| CloseReason::going_away()),
                     },
                 }

@@ -2,8 +2,10 @@
 //! WebSocket maps frames one to one; SSE and long polling share [`crate::session`], a
 //! buffered peer that outlives individual HTTP requests.
 
+mod close;
 pub(crate) mod hocuspocus;
 pub(crate) mod poll;
+mod socket_loop;
 pub(crate) mod sse;
 pub(crate) mod ws;
 

@@ -18,7 +18,7 @@ use crate::extract::BinaryBody;
 use crate::{
     edge::{self, Authorized, ClientIp, Credentials, Enabled},
     error::{ApiError, ErrorBody},
-    peer::{CloseReason, Transport},
+    peer::Transport,
     session::Batch,
     state::SharedState,
 };
@@ -247,7 +247,7 @@ pub(crate) async fn close(
         .await?;
     state
         .sessions
-        .remove(&id, CloseReason::new(1000, "client closed"))
+        .remove(&id, super::close::client_closed())
         .await;
     Ok(StatusCode::NO_CONTENT)
 }

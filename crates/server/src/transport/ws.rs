@@ -7,10 +7,15 @@ use axum::{
     },
     response::Response,
 };
-use std::sync::Arc;
-
+use bytes::Bytes;
+use futures::FutureExt;
+use std::{future::Future, pin::Pin, sync::Arc};
 use tokio::sync::mpsc;
 
+use super::{
+    close::{self, Ending, SocketError},
+    socket_loop::{self, Endpoint, Read, Wire},
+};
 use crate::{
     auth::Grant,
     edge::{self, Authorized, ClientIp, Credentials, Enabled},
@@ -18,7 +23,7 @@ use crate::{
     holds::Hold,
     metric_names as m,
     names::DocName,
-    peer::{new_peer, CloseReason, Frame, Transport},
+    peer::{new_peer, CloseReason, Frame, PeerEnd, Transport},
     room::PeerEvent,
     state::SharedState,
 };
@@ -59,107 +64,146 @@ pub(crate) async fn upgrade(
         .on_upgrade(move |socket| serve(socket, state, doc, grant, hold, ip)))
 }
 
-/// Not an `async fn`: the arguments of one are kept in the task next to the local copies
-/// its body moves them into, so the 368-byte socket would be stored twice for the life of
-/// every connection. An `async move` block uses the captured values in place.
-#[allow(clippy::manual_async_fn)]
+/// Not async: the setup runs when the upgrade completes, and what the connection's task
+/// holds for its life is the loop's future alone. (An `async` body would keep the 368-byte
+/// socket it captured next to the loop's copy.)
 fn serve(
-    mut socket: WebSocket,
+    socket: WebSocket,
     state: SharedState,
     doc: DocName,
     grant: Grant,
     hold: Hold,
     client: std::net::IpAddr,
 ) -> impl std::future::Future<Output = ()> + Send {
-    async move {
-        // The document counts as open for this client until the connection ends.
-        let _hold = hold;
-        let access = grant.access;
-        let (mut handle, mut end) = new_peer(
-            Transport::WebSocket,
-            access,
-            grant.name,
-            state.config.outbound_queue,
-        );
-        handle.client = Some(_hold.client());
-        let peer = handle.id;
-        metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => "websocket").increment(1);
-        tracing::info!(%doc, peer, transport = "websocket", ?access, %client, "connection opened");
-        let room = state.rooms.join(&doc, handle);
+    let access = grant.access;
+    let (mut handle, end) = new_peer(
+        Transport::WebSocket,
+        access,
+        grant.name,
+        state.config.outbound_queue,
+    );
+    handle.client = Some(hold.client());
+    let peer = handle.id;
+    metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => LABEL).increment(1);
+    tracing::info!(%doc, peer, transport = LABEL, ?access, %client, "connection opened");
+    let room = state.rooms.join(&doc, handle);
+    let endpoint = Peer {
+        room,
+        end,
         // A revoked link ends the connection it opened.
-        let revoked = state.revocations.watch(grant.link.clone());
-        tokio::pin!(revoked);
+        revoked: Box::pin(state.revocations.watch(grant.link)),
         // A token's expiry ends the connection it opened, not only later upgrades.
-        let expiry = async move {
-            match grant.exp {
-                Some(exp) => {
-                    let left = exp.saturating_sub(crate::auth::now_secs());
-                    tokio::time::sleep(std::time::Duration::from_secs(left)).await
-                }
+        expiry: grant.exp.map(|exp| {
+            let left = exp.saturating_sub(crate::auth::now_secs());
+            Box::pin(tokio::time::sleep(std::time::Duration::from_secs(left)))
+        }),
+        _hold: hold,
+    };
+    let max = state.config.max_message_size;
+    socket_loop::run(socket, endpoint, max).map(move |close| {
+        tracing::info!(%doc, peer, transport = LABEL, code = close.code, reason = %close.reason, "connection closed");
+    })
+}
+
+const LABEL: &str = "websocket";
+
+/// A y-websocket peer: one room, one frame per message.
+struct Peer {
+    room: mpsc::Sender<Box<PeerEvent>>,
+    end: PeerEnd,
+    revoked: Pin<Box<dyn Future<Output = ()> + Send>>,
+    expiry: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The document counts as open for this client until the connection ends.
+    _hold: Hold,
+}
+
+impl Peer {
+    /// Why the room let go of this peer: a kick is sent just before the room drops its
+    /// queue; without one, the room is shutting down.
+    fn kicked(&mut self) -> Ending {
+        Ending::Closed(
+            self.end
+                .kicked
+                .try_recv()
+                .unwrap_or_else(|_| CloseReason::going_away()),
+        )
+    }
+}
+
+impl Endpoint for Peer {
+    type Wire = WebSocket;
+    type Ready = Frame;
+    const LABEL: &'static str = LABEL;
+    const PROTOCOL: &'static str = "y-protocol";
+
+    async fn ready(&mut self) -> Result<Frame, Ending> {
+        let expiry = async {
+            match self.expiry.as_mut() {
+                Some(sleep) => sleep.await,
                 None => std::future::pending().await,
             }
         };
-        tokio::pin!(expiry);
-
-        let close: CloseReason = loop {
-            tokio::select! {
-                _ = &mut expiry => break CloseReason::token_expired(),
-                _ = &mut revoked => break crate::revocation::closed(),
-                // Unbiased, so neither direction starves the other. A kick is sent just before
-                // the room drops our queue, so the `None` arm below looks for it too.
-                reason = &mut end.kicked => {
-                    break reason.unwrap_or_else(|_| CloseReason::going_away());
-                }
-                frame = end.outbound.recv() => match frame {
-                    Some(frame) => {
-                        if write_batch(&mut socket, frame, &mut end.outbound).await.is_err() {
-                            break CloseReason::new(1006, "send failed");
-                        }
-                    }
-                    // The room dropped us without a reason: it is shutting down.
-                    None => break end.kicked.try_recv().unwrap_or_else(|_| CloseReason::going_away()),
-                },
-                incoming = socket.recv() => match incoming {
-                    Some(Ok(Message::Binary(data))) => {
-                        metrics::counter!(m::BYTES_IN, "transport" => "websocket").increment(data.len() as u64);
-                        let event = Box::new(PeerEvent::Message { peer, access, data });
-                        if send_to_room(&room, event).await.is_err() {
-                            // The room has ended. If it said why (a delete: 4404), its
-                            // reason is already waiting: it kicks before it lets go.
-                            break end.kicked.try_recv().unwrap_or_else(|_| CloseReason::going_away());
-                        }
-                    }
-                    Some(Ok(Message::Text(_))) => {
-                        metrics::counter!(m::BAD_MESSAGES, "reason" => "text_frame").increment(1);
-                        break CloseReason::new(1003, "text frames are not supported: send binary y-protocol messages");
-                    }
-                    Some(Ok(Message::Close(_))) | None => break CloseReason::new(1000, "client closed"),
-                    Some(Ok(_)) => {} // ping/pong: answered by the library
-                    Some(Err(err)) => {
-                        let text = err.to_string();
-                        if text.contains("too long") || text.contains("too big") || text.contains("Space limit") {
-                            metrics::counter!(m::BAD_MESSAGES, "reason" => "too_big").increment(1);
-                            break CloseReason::new(1009, format!("message larger than {} bytes", state.config.max_message_size));
-                        }
-                        break CloseReason::new(1006, format!("read failed: {text}"));
-                    }
-                }
+        tokio::select! {
+            _ = expiry => Err(CloseReason::token_expired().into()),
+            _ = &mut self.revoked => Err(crate::revocation::closed().into()),
+            reason = &mut self.end.kicked => {
+                Err(reason.unwrap_or_else(|_| CloseReason::going_away()).into())
             }
-        };
-
-        let _ = room.send(Box::new(PeerEvent::Leave { peer })).await;
-        if close.reason == "client closed" {
-            // The library queued the echo of the client's close frame; send it, so the
-            // client sees its own code rather than an abnormal 1006.
-            let _ = futures::SinkExt::flush(&mut socket).await;
-        } else if close.code != 1006 {
-            let frame = CloseFrame {
-                code: close.code,
-                reason: close_reason_text(&close.reason).into(),
-            };
-            let _ = socket.send(Message::Close(Some(frame))).await;
+            frame = self.end.outbound.recv() => match frame {
+                Some(frame) => Ok(frame),
+                None => Err(self.kicked()),
+            },
         }
-        tracing::info!(%doc, peer, transport = "websocket", code = close.code, reason = %close.reason, "connection closed");
+    }
+
+    async fn write(&mut self, socket: &mut WebSocket, first: Frame) -> Result<(), Ending> {
+        write_batch(socket, first, &mut self.end.outbound)
+            .await
+            .map_err(|_| Ending::Broken(SocketError::Send))
+    }
+
+    async fn on_frame(&mut self, _: &mut WebSocket, data: Bytes) -> Result<(), Ending> {
+        let (peer, access) = (self.end.id, self.end.access);
+        let event = Box::new(PeerEvent::Message { peer, access, data });
+        // The room has ended. If it said why (a delete: 4404), its reason is already
+        // waiting: it kicks before it lets go.
+        send_to_room(&self.room, event)
+            .await
+            .map_err(|()| self.kicked())
+    }
+
+    async fn leave(&mut self) {
+        let peer = self.end.id;
+        let _ = self.room.send(Box::new(PeerEvent::Leave { peer })).await;
+    }
+}
+
+impl Wire for WebSocket {
+    type Message = Message;
+    type Failure = axum::Error;
+
+    fn read(message: Message) -> Read {
+        match message {
+            Message::Binary(data) => Read::Binary(data),
+            Message::Text(_) => Read::Text,
+            Message::Close(_) => Read::Close,
+            Message::Ping(_) | Message::Pong(_) => Read::Control,
+        }
+    }
+
+    fn error(err: axum::Error) -> SocketError {
+        let inner = err.into_inner();
+        match inner.downcast_ref::<axum_tungstenite::Error>() {
+            Some(e) if close::is_too_big!(axum_tungstenite, e) => SocketError::TooBig,
+            _ => SocketError::Read(inner),
+        }
+    }
+
+    fn close_frame(code: u16, reason: String) -> Message {
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))
     }
 }
 
@@ -181,7 +225,7 @@ async fn send_to_room(
 /// Writes `first` and whatever else is already queued (up to a bound), then flushes once:
 /// under load one syscall carries many frames instead of one each. Written against the
 /// `Sink` poll methods rather than `feed`/`flush` futures to keep the connection's task
-/// small.
+/// small. Only y-protocol messages are written: this client knows no other events.
 async fn write_batch(
     socket: &mut WebSocket,
     first: Frame,
@@ -193,8 +237,11 @@ async fn write_batch(
     std::future::poll_fn(|cx| {
         while next.is_some() {
             std::task::ready!(socket.poll_ready_unpin(cx))?;
-            if let Some(frame) = next.take() {
-                socket.start_send_unpin(Message::Binary(Arc::unwrap_or_clone(frame)))?;
+            if let Some(frame) = next
+                .take()
+                .and_then(|f| Arc::unwrap_or_clone(f).into_message())
+            {
+                socket.start_send_unpin(Message::Binary(frame))?;
             }
             if more > 0 {
                 more -= 1;
@@ -204,13 +251,4 @@ async fn write_batch(
         socket.poll_flush_unpin(cx)
     })
     .await
-}
-
-/// A close frame's reason must fit in 123 bytes (RFC 6455 control frame limit).
-pub(crate) fn close_reason_text(reason: &str) -> String {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    reason[..end].to_string()
 }

@@ -21,6 +21,7 @@ use crate::{
     peer::{new_peer, Access, CloseReason, Frame, PeerId, Transport},
     room::PeerEvent,
     state::SharedState,
+    transport::close::{self, Ending, SocketError},
 };
 
 /// Where one document of the socket stands.
@@ -92,23 +93,19 @@ impl Conn {
         &mut self,
         socket: &mut Socket,
         first: (u64, DocEvent),
-    ) -> Result<(), CloseReason> {
+    ) -> Result<(), Ending> {
         let mut next = Some(first);
         let mut budget = 64;
         while let Some((stream, event)) = next.take() {
             match event {
                 DocEvent::Frame(frame) => {
                     if let Some(key) = self.keys.get(&stream) {
-                        // Acknowledgements travel counted; the provider wants one each.
-                        let (out, times) = match hp::saved_count(&frame) {
-                            Some(n) => (hp::encode(key, &hp::sync_status(true)), n),
-                            None => (hp::encode(key, &frame), 1),
-                        };
+                        let (out, times) = hp::encode_outgoing(key, &frame);
                         for _ in 0..times {
                             socket
                                 .feed(Message::Binary(out.clone()))
                                 .await
-                                .map_err(|_| CloseReason::new(1006, "send failed"))?;
+                                .map_err(|_| Ending::Broken(SocketError::Send))?;
                         }
                     }
                 }
@@ -122,7 +119,7 @@ impl Conn {
         socket
             .flush()
             .await
-            .map_err(|_| CloseReason::new(1006, "send failed"))
+            .map_err(|_| Ending::Broken(SocketError::Send))
     }
 
     /// A deleted document ends that document only; any other reason (slow client,
@@ -132,7 +129,7 @@ impl Conn {
         socket: &mut Socket,
         stream: u64,
         reason: Option<CloseReason>,
-    ) -> Result<(), CloseReason> {
+    ) -> Result<(), Ending> {
         let Some(key) = self.keys.remove(&stream) else {
             return Ok(());
         };
@@ -142,8 +139,8 @@ impl Conn {
             Some(reason) if reason == CloseReason::deleted() => {
                 send(socket, &key, &hp::close(&reason.reason)).await
             }
-            Some(reason) => Err(reason),
-            None => Err(CloseReason::going_away()),
+            Some(reason) => Err(reason.into()),
+            None => Err(CloseReason::going_away().into()),
         }
     }
 
@@ -151,14 +148,14 @@ impl Conn {
         &mut self,
         socket: &mut Socket,
         data: Bytes,
-    ) -> Result<(), CloseReason> {
+    ) -> Result<(), Ending> {
         let (key, message) = match hp::decode(data) {
             Ok(Incoming::Pong) => return Ok(()),
             Ok(Incoming::Doc { key, message }) => (key, message),
             Err(err) => {
                 metrics::counter!(m::BAD_MESSAGES, "reason" => "undecodable").increment(1);
                 tracing::info!(transport = LABEL, error = %err, "closing connection: malformed frame");
-                return Err(CloseReason::invalid(err));
+                return Err(CloseReason::invalid(err).into());
             }
         };
         match message {
@@ -221,16 +218,11 @@ impl Conn {
         bytes: &mut usize,
         held: &mut Vec<Bytes>,
         body: Bytes,
-    ) -> Result<(), CloseReason> {
+    ) -> Result<(), Ending> {
         let len = body.len();
         if *messages + 1 > MAX_HELD_MESSAGES || *bytes + len > MAX_HELD_BYTES {
             metrics::counter!(m::BAD_MESSAGES, "reason" => "held_before_auth").increment(1);
-            return Err(CloseReason::new(
-                1008,
-                format!(
-                    "too much sent before authentication (limit {MAX_HELD_MESSAGES} messages, {MAX_HELD_BYTES} bytes)"
-                ),
-            ));
+            return Err(close::held_before_auth(MAX_HELD_MESSAGES, MAX_HELD_BYTES).into());
         }
         *messages += 1;
         *bytes += len;
@@ -258,7 +250,7 @@ impl Conn {
         socket: &mut Socket,
         key: String,
         token: String,
-    ) -> Result<(), CloseReason> {
+    ) -> Result<(), Ending> {
         match self.docs.get(&key) {
             // A token for a document already open: its access was settled at join.
             Some(Doc::Joined { .. }) => return Ok(()),

@@ -9,7 +9,9 @@ use super::{
     handshake::Socket,
     send, LABEL,
 };
-use crate::{auth::now_secs, hocuspocus as hp, peer::CloseReason, room::PeerEvent};
+use crate::{
+    auth::now_secs, hocuspocus as hp, peer::CloseReason, room::PeerEvent, transport::close::Ending,
+};
 
 /// Resolves when the token of `next` expires; never without one.
 pub(super) async fn sleep(next: Option<u64>) {
@@ -33,7 +35,7 @@ impl Conn {
     }
 
     /// Ends every joined document whose token has expired.
-    pub(super) async fn expire(&mut self, socket: &mut Socket) -> Result<(), CloseReason> {
+    pub(super) async fn expire(&mut self, socket: &mut Socket) -> Result<(), Ending> {
         let now = now_secs();
         let expired: Vec<String> = self
             .docs

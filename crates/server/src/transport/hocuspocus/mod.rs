@@ -27,19 +27,23 @@ use axum::{
     http::StatusCode,
     response::Response,
 };
-use futures::{SinkExt, StreamExt};
+use bytes::Bytes;
+use futures::{FutureExt, SinkExt, StreamExt};
 use std::net::IpAddr;
-use tokio_tungstenite::tungstenite::{protocol::CloseFrame, Message};
+use tokio_tungstenite::tungstenite::{self, protocol::CloseFrame, Message};
 
+use super::{
+    close::{self, Ending, SocketError},
+    socket_loop::{self, Endpoint, Read, Wire},
+};
 use crate::{
     edge::{self, ClientIp, Credentials, Enabled},
     error::ApiError,
     hocuspocus as hp, metric_names as m,
-    peer::CloseReason,
     state::SharedState,
     unauthenticated::Slot,
 };
-use documents::Conn;
+use documents::{Conn, DocEvent};
 use gate::Opener;
 use handshake::{Handshake, Socket};
 
@@ -71,6 +75,8 @@ struct Fallback {
 pub(super) struct PreAuth {
     slot: Option<Slot>,
     opener: Opener,
+    /// When the socket is closed if no token has been accepted by then (4408).
+    deadline: tokio::time::Instant,
 }
 
 impl PreAuth {
@@ -111,87 +117,109 @@ pub(crate) async fn upgrade(
     let fallback = Fallback { token, bearer };
     let max = state.config.max_message_size;
     Ok(handshake.accept(max, move |socket, opener| {
+        let timeout = state.config.pre_auth.auth_timeout();
         let pre_auth = PreAuth {
             slot: Some(slot),
             opener,
+            deadline: tokio::time::Instant::now() + timeout,
         };
         serve(socket, state, fallback, ip, pre_auth)
     }))
 }
 
-async fn serve(
-    mut socket: Socket,
+/// Not async, like `ws::serve`: the connection's task holds the loop's future alone.
+fn serve(
+    socket: Socket,
     state: SharedState,
     fallback: Fallback,
     ip: IpAddr,
     pre_auth: PreAuth,
-) {
+) -> impl std::future::Future<Output = ()> + Send {
     metrics::counter!(m::CONNECTIONS_TOTAL, "transport" => LABEL).increment(1);
-    let timeout = state.config.pre_auth.auth_timeout();
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut conn = Conn::new(state, fallback, ip, pre_auth);
+    let max = state.config.max_message_size;
+    let conn = Conn::new(state, fallback, ip, pre_auth);
     tracing::info!(transport = LABEL, client = %ip, "connection opened");
-    let close = loop {
-        let expiry = expiry::sleep(conn.next_expiry());
-        tokio::select! {
-            _ = tokio::time::sleep_until(deadline), if !conn.pre_auth.is_open() => {
-                metrics::counter!(m::LIMIT_REFUSALS, "limit" => "auth_timeout").increment(1);
-                break CloseReason::new(4408, format!("no token accepted within {} s", timeout.as_secs()));
-            }
-            _ = expiry => {
-                if let Err(reason) = conn.expire(&mut socket).await {
-                    break reason;
-                }
-            }
-            Some(first) = conn.streams.next(), if !conn.streams.is_empty() => {
-                match conn.write_ready(&mut socket, first).await {
-                    Ok(()) => {}
-                    Err(reason) => break reason,
-                }
-            }
-            incoming = socket.next() => match incoming {
-                Some(Ok(Message::Binary(data))) => {
-                    metrics::counter!(m::BYTES_IN, "transport" => LABEL).increment(data.len() as u64);
-                    if let Err(reason) = conn.on_frame(&mut socket, data).await {
-                        break reason;
-                    }
-                }
-                Some(Ok(Message::Text(_))) => {
-                    metrics::counter!(m::BAD_MESSAGES, "reason" => "text_frame").increment(1);
-                    break CloseReason::new(1003, "text frames are not supported: send binary Hocuspocus messages");
-                }
-                Some(Ok(Message::Close(_))) | None => break CloseReason::new(1000, "client closed"),
-                Some(Ok(_)) => {} // ping/pong frames: answered by the library
-                Some(Err(err)) => {
-                    let text = err.to_string();
-                    if text.contains("too long") || text.contains("too big") || text.contains("Space limit") {
-                        metrics::counter!(m::BAD_MESSAGES, "reason" => "too_big").increment(1);
-                        break CloseReason::new(1009, format!("message larger than {} bytes", conn.state.config.max_message_size));
-                    }
-                    break CloseReason::new(1006, format!("read failed: {text}"));
-                }
-            }
-        }
-    };
-    conn.leave_all().await;
-    if close.reason == "client closed" {
-        // Send the echo of the client's close frame the library queued.
-        let _ = socket.flush().await;
-    } else if close.code != 1006 {
-        let frame = CloseFrame {
-            code: close.code.into(),
-            reason: crate::transport::ws::close_reason_text(&close.reason).into(),
-        };
-        // The socket then lingers until the client has read this (`listener/socket.rs`):
-        // reading on here would buffer the rest of an oversized frame.
-        let _ = socket.send(Message::Close(Some(frame))).await;
-    }
-    tracing::info!(transport = LABEL, code = close.code, reason = %close.reason, "connection closed");
+    socket_loop::run(socket, conn, max).map(|close| {
+        tracing::info!(transport = LABEL, code = close.code, reason = %close.reason, "connection closed");
+    })
 }
 
-async fn send(socket: &mut Socket, key: &str, body: &[u8]) -> Result<(), CloseReason> {
+async fn send(socket: &mut Socket, key: &str, body: &[u8]) -> Result<(), Ending> {
     socket
         .send(Message::Binary(hp::encode(key, body)))
         .await
-        .map_err(|_| CloseReason::new(1006, "send failed"))
+        .map_err(|_| Ending::Broken(SocketError::Send))
+}
+
+/// What a Hocuspocus socket writes next.
+enum Ready {
+    /// Some document's token has expired.
+    Expired,
+    /// A joined document's room sent something.
+    Doc((u64, DocEvent)),
+}
+
+impl Endpoint for Conn {
+    type Wire = Socket;
+    type Ready = Ready;
+    const LABEL: &'static str = LABEL;
+    const PROTOCOL: &'static str = "Hocuspocus";
+
+    async fn ready(&mut self) -> Result<Ready, Ending> {
+        let expiry = expiry::sleep(self.next_expiry());
+        let waiting = !self.pre_auth.is_open();
+        tokio::select! {
+            _ = tokio::time::sleep_until(self.pre_auth.deadline), if waiting => {
+                metrics::counter!(m::LIMIT_REFUSALS, "limit" => "auth_timeout").increment(1);
+                let secs = self.state.config.pre_auth.auth_timeout().as_secs();
+                Err(close::auth_timeout(secs).into())
+            }
+            _ = expiry => Ok(Ready::Expired),
+            Some(first) = self.streams.next(), if !self.streams.is_empty() => Ok(Ready::Doc(first)),
+        }
+    }
+
+    async fn write(&mut self, socket: &mut Socket, ready: Ready) -> Result<(), Ending> {
+        match ready {
+            Ready::Expired => self.expire(socket).await,
+            Ready::Doc(first) => self.write_ready(socket, first).await,
+        }
+    }
+
+    async fn on_frame(&mut self, socket: &mut Socket, data: Bytes) -> Result<(), Ending> {
+        Conn::on_frame(self, socket, data).await
+    }
+
+    async fn leave(&mut self) {
+        self.leave_all().await;
+    }
+}
+
+impl Wire for Socket {
+    type Message = Message;
+    type Failure = tungstenite::Error;
+
+    fn read(message: Message) -> Read {
+        match message {
+            Message::Binary(data) => Read::Binary(data),
+            Message::Text(_) => Read::Text,
+            Message::Close(_) => Read::Close,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Read::Control,
+        }
+    }
+
+    fn error(err: tungstenite::Error) -> SocketError {
+        if close::is_too_big!(tungstenite, &err) {
+            SocketError::TooBig
+        } else {
+            SocketError::Read(Box::new(err))
+        }
+    }
+
+    fn close_frame(code: u16, reason: String) -> Message {
+        Message::Close(Some(CloseFrame {
+            code: code.into(),
+            reason: reason.into(),
+        }))
+    }
 }
