@@ -156,7 +156,7 @@ pub struct PeerHandle {
     pub kick: oneshot::Sender<CloseReason>,
     /// Who the client is for the per-client limits (the transport's hold on the
     /// document); `None` for peers that no client owns.
-    pub(crate) client: Option<crate::holds::ClientKey>,
+    pub(crate) client: Option<crate::client_limits::ClientKey>,
 }
 
 /// The transport's end of a peer.

@@ -155,7 +155,7 @@ pub(super) async fn create(
         .then(|| crate::transport::credential(&creds))
         .flatten();
     let written = ROW_BYTES + body.name.as_ref().map_or(0, String::len) + title.len();
-    state.holds.usage().write(ip, token, written)?;
+    state.client_limits.usage().write(ip, token, written)?;
     let info = match body.name.as_deref() {
         Some(name) => {
             names::validate(name)?;
@@ -307,7 +307,7 @@ pub(super) async fn text(
     ClientIp(ip): ClientIp,
     creds: Credentials,
 ) -> Result<Response, ApiError> {
-    let _hold = crate::transport::hold(&state, ip, &creds, &grant, &doc)?;
+    let _hold = crate::transport::open_document(&state, ip, &creds, &grant, &doc)?;
     let text = read_live(&state, &doc, Request::Text).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
@@ -328,7 +328,7 @@ pub(super) async fn state_bytes(
     ClientIp(ip): ClientIp,
     creds: Credentials,
 ) -> Result<Response, ApiError> {
-    let _hold = crate::transport::hold(&state, ip, &creds, &grant, &doc)?;
+    let _hold = crate::transport::open_document(&state, ip, &creds, &grant, &doc)?;
     let bytes = read_live(&state, &doc, Request::State).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
@@ -365,9 +365,12 @@ pub(super) async fn apply_update(
     creds: Credentials,
     req: axum::extract::Request,
 ) -> Result<StatusCode, ApiError> {
-    let hold = crate::transport::hold(&state, ip, &creds, &grant, &doc)?;
+    let hold = crate::transport::open_document(&state, ip, &creds, &grant, &doc)?;
     let client = hold.client();
-    state.holds.usage().message(client.ip(), client.token())?;
+    state
+        .client_limits
+        .usage()
+        .message(client.ip(), client.token())?;
     let BinaryBody(body) = BinaryBody::from_request(req, &state).await?;
     if body.is_empty() {
         return Err(ApiError::bad_request("empty body: send a Yjs update (v1)"));
@@ -384,7 +387,7 @@ pub(super) async fn apply_update(
 pub(super) async fn apply_held(
     state: &SharedState,
     doc: &str,
-    hold: crate::holds::Hold,
+    hold: crate::client_limits::OpenDocument,
     author: Option<String>,
     update: Vec<u8>,
 ) -> Result<StatusCode, ApiError> {

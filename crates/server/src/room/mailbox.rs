@@ -5,7 +5,7 @@ use tandem_persistence::{StoreError, StoredDoc, VersionInfo, VersionKind};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    holds::ClientKey,
+    client_limits::ClientKey,
     peer::{Access, CloseReason, PeerHandle, PeerId},
 };
 
@@ -143,6 +143,25 @@ pub(crate) enum RoomError {
     /// The sender's write quota is spent (`usage`).
     #[error("{0}")]
     WriteQuota(String),
+}
+
+impl RoomError {
+    /// How a peer whose update was refused with this error is closed.
+    pub(crate) fn close_reason(&self) -> CloseReason {
+        match self {
+            RoomError::InvalidUpdate(e) => {
+                CloseReason::invalid(format!("update does not decode: {e}"))
+            }
+            RoomError::TooLarge(max) => CloseReason::document_too_large(*max),
+            RoomError::ClientMemory(max) => CloseReason::client_memory(*max),
+            RoomError::MissingDependencies(max) => CloseReason::missing_dependencies(*max),
+            RoomError::WriteQuota(why) => CloseReason::client_quota(why),
+            RoomError::RateLimited(why) => CloseReason::work_limited(why),
+            RoomError::Storage(_) | RoomError::Closed | RoomError::Conflict(_) => {
+                CloseReason::storage_unavailable()
+            }
+        }
+    }
 }
 
 /// Answers a request the room can no longer serve.

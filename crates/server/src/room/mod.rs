@@ -15,8 +15,11 @@
 //! 3. After the last peer leaves and a grace period passes, it writes what is left,
 //!    compacts, takes a version if needed, and removes itself from the registry.
 
+mod accept;
+mod admission;
 mod apply_budget;
 mod apply_cost;
+mod awaiting_deps;
 mod budget;
 mod claims;
 mod clocks;
@@ -24,7 +27,6 @@ mod commit;
 mod db_state;
 mod delete;
 mod heavy;
-mod held;
 mod mailbox;
 mod maintenance;
 mod peers;
@@ -87,7 +89,8 @@ pub(crate) struct Room {
     awareness: Awareness,
     peers: HashMap<crate::peer::PeerId, Peer>,
     presence: presence::Ownership,
-    held: held::Held,
+    /// Updates waiting for the changes they build on (see `awaiting_deps`).
+    awaiting: awaiting_deps::AwaitingDeps,
     /// Each client's clock in the document, without building a state vector.
     clocks: clocks::Clocks,
     /// The document's apply-time account (see `apply_budget`).
@@ -121,7 +124,7 @@ impl Room {
             clocks: clocks::Clocks::follow(awareness.doc()),
             cost: apply_budget::DocCost::new(std::time::Instant::now()),
             presence: presence::Ownership::new(ctx.settings.max_awareness_clients),
-            held: held::Held::new(ctx.settings.max_pending_bytes),
+            awaiting: awaiting_deps::AwaitingDeps::default(),
             replica: replica::Replica::default(),
             name,
             commit: Commit::new(ctx.budget.clone(), ctx.settings.outbound_queue),
@@ -165,7 +168,7 @@ impl Room {
             while let Some(msg) = ctrl.recv().await {
                 mailbox::refuse_while_unavailable(msg);
             }
-            self.ctx.holds.unloaded(&self.name);
+            self.ctx.client_limits.unloaded(&self.name);
             metrics::gauge!(m::DOCUMENTS_LOADED).decrement(1.0);
             return;
         }
@@ -206,7 +209,7 @@ impl Room {
         // the room's weight again, and only then is there memory to hand back.
         let (ctx, name, weight) = (self.ctx.clone(), self.name.clone(), self.upkeep.weight());
         drop(self);
-        ctx.holds.unloaded(&name);
+        ctx.client_limits.unloaded(&name);
         weight::unloaded(weight);
         metrics::gauge!(m::DOCUMENTS_LOADED).decrement(1.0);
     }
@@ -312,10 +315,10 @@ impl Room {
         self.replica.loaded(&stored);
         // A log written before updates were checked for gaps may leave `yrs` holding
         // structs whose dependencies are missing; its code that retries them is unsafe (see
-        // `held`), so they are dropped. Nobody could see them.
+        // `awaiting_deps`), so they are dropped. Nobody could see them.
         let doc = self.awareness.doc().clone();
         let mut txn = yrs::Transact::transact_mut(&doc);
-        if sync::pending_bytes(&txn) > 0 {
+        if awaiting_deps::yrs_pending_bytes(&txn) > 0 {
             yrs::WriteTxn::prune_pending(&mut txn);
             tracing::warn!(doc = %self.name, "dropped stored changes whose dependencies are missing");
         }

@@ -13,9 +13,9 @@ use tokio::sync::mpsc;
 
 use crate::{
     auth::Grant,
+    client_limits::OpenDocument,
     edge::{self, Authorized, ClientIp, Credentials, Enabled},
     error::ApiError,
-    holds::Hold,
     metric_names as m,
     names::DocName,
     peer::{new_peer, CloseReason, Frame, Transport},
@@ -68,7 +68,7 @@ fn serve(
     state: SharedState,
     doc: DocName,
     grant: Grant,
-    hold: Hold,
+    hold: OpenDocument,
     client: std::net::IpAddr,
 ) -> impl std::future::Future<Output = ()> + Send {
     async move {

@@ -15,8 +15,8 @@ use super::{
     MAX_HELD_MESSAGES, MAX_KEY_LEN,
 };
 use crate::{
+    client_limits::OpenDocument,
     hocuspocus::{self as hp, DocMessage, Incoming},
-    holds::Hold,
     metric_names as m, names,
     peer::{new_peer, Access, CloseReason, Frame, PeerId, Transport},
     room::PeerEvent,
@@ -37,7 +37,7 @@ pub(super) enum Doc {
         /// When its token expires (seconds since the epoch): the document closes then.
         exp: Option<u64>,
         /// The document counts as open for this client while it is joined.
-        _hold: Hold,
+        _hold: OpenDocument,
     },
 }
 
@@ -287,7 +287,7 @@ impl Conn {
                 let credential = (!grant.admin)
                     .then(|| crate::auth::credential(token.as_deref(), bearer))
                     .flatten();
-                let hold = self.state.holds.hold(self.ip, credential, &doc);
+                let hold = self.state.client_limits.open(self.ip, credential, &doc);
                 Ok((grant, hold.map_err(|e| e.to_string())?))
             });
         let (access, name, exp, hold) = match grant {
