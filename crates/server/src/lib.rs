@@ -36,7 +36,7 @@ mod open_files;
 mod openapi_parts;
 mod ops;
 mod origin;
-pub mod peer;
+mod peer;
 mod protocol;
 mod registry;
 pub mod render;
@@ -68,6 +68,9 @@ pub use app::{start, start_with_store, Server};
 pub use config::ServeConfig;
 pub use log_limit::LogLimit;
 pub use open_files::raise_open_file_limit;
+/// A token's access level, which is the access its peers get; and the transports
+/// `--disable-transports` names.
+pub use peer::{Access, Transport};
 pub use usage::UsageLimits;
 pub use webhook_config::{WebhookArgs, WebhooksAction, WebhooksCommand};
 pub use webhooks::cli::run as webhooks_command;

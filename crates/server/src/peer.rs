@@ -19,13 +19,13 @@ use tokio::sync::{mpsc, oneshot};
 
 static NEXT_PEER_ID: AtomicU64 = AtomicU64::new(1);
 
-pub type PeerId = u64;
+pub(crate) type PeerId = u64;
 
 /// One outgoing message as it sits in a peer's queue. A tokio queue allocates its first
 /// block of 32 slots when the peer is made, so the slot size is paid by every idle
 /// connection: a thin pointer costs a quarter of a `Bytes`. The room wraps each broadcast
 /// once and every peer shares it.
-pub type Frame = Arc<Bytes>;
+pub(crate) type Frame = Arc<Bytes>;
 
 /// How a peer is connected; also the values of `--disable-transports` (Hocuspocus rides
 /// on the WebSocket setting, so it is not one of them).
@@ -43,7 +43,7 @@ pub enum Transport {
 }
 
 impl Transport {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Transport::WebSocket => "websocket",
             Transport::Hocuspocus => "hocuspocus",
@@ -67,40 +67,40 @@ pub enum Access {
 /// Why the server ended a connection. Codes follow RFC 6455 where one fits; the HTTP
 /// transports report the same reason in their final message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CloseReason {
-    pub code: u16,
-    pub reason: String,
+pub(crate) struct CloseReason {
+    pub(crate) code: u16,
+    pub(crate) reason: String,
 }
 
 impl CloseReason {
-    pub fn new(code: u16, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(code: u16, reason: impl Into<String>) -> Self {
         CloseReason {
             code,
             reason: reason.into(),
         }
     }
-    pub fn going_away() -> Self {
+    pub(crate) fn going_away() -> Self {
         Self::new(1001, "server shutting down")
     }
-    pub fn too_slow() -> Self {
+    pub(crate) fn too_slow() -> Self {
         Self::new(
             1013,
             "client too slow: outbound queue full; reconnect to resync",
         )
     }
-    pub fn storage_unavailable() -> Self {
+    pub(crate) fn storage_unavailable() -> Self {
         Self::new(1013, "storage unavailable: edit not accepted; retry later")
     }
-    pub fn invalid(detail: impl std::fmt::Display) -> Self {
+    pub(crate) fn invalid(detail: impl std::fmt::Display) -> Self {
         Self::new(1007, format!("invalid message: {detail}"))
     }
-    pub fn rate_limited(per_sec: u32) -> Self {
+    pub(crate) fn rate_limited(per_sec: u32) -> Self {
         Self::new(
             1008,
             format!("rate limit: more than {per_sec} messages per second; reconnect to resync"),
         )
     }
-    pub fn document_too_large(max: usize) -> Self {
+    pub(crate) fn document_too_large(max: usize) -> Self {
         Self::new(
             4413,
             format!("document size limit reached ({max} bytes): edit not accepted"),
@@ -108,7 +108,7 @@ impl CloseReason {
     }
     /// The per-client memory limit (`--max-memory-per-client`): the same code as the
     /// document size limit, since the edit is refused for the same kind of reason.
-    pub fn client_memory(max: u64) -> Self {
+    pub(crate) fn client_memory(max: u64) -> Self {
         Self::new(
             4413,
             format!(
@@ -118,10 +118,10 @@ impl CloseReason {
         )
     }
     /// A limit of the client over time (its write quota): the edit may be sent again later.
-    pub fn client_quota(detail: impl std::fmt::Display) -> Self {
+    pub(crate) fn client_quota(detail: impl std::fmt::Display) -> Self {
         Self::new(4429, detail.to_string())
     }
-    pub fn missing_dependencies(max: usize) -> Self {
+    pub(crate) fn missing_dependencies(max: usize) -> Self {
         Self::new(
             1008,
             format!("update depends on changes the server does not have (over {max} bytes)"),
@@ -129,50 +129,46 @@ impl CloseReason {
     }
     /// A client or document over its apply-time budget (`room::apply_budget`): the
     /// server will do the work again once enough time has passed.
-    pub fn work_limited(detail: impl std::fmt::Display) -> Self {
+    pub(crate) fn work_limited(detail: impl std::fmt::Display) -> Self {
         Self::new(1013, format!("{detail}; retry later"))
     }
-    pub fn internal_error() -> Self {
+    pub(crate) fn internal_error() -> Self {
         Self::new(1011, "internal error in this document; reconnect")
     }
     /// The access token a connection was opened with has expired; the client should get
     /// a fresh one and reconnect.
-    pub fn token_expired() -> Self {
+    pub(crate) fn token_expired() -> Self {
         Self::new(4401, "access token expired")
     }
-    pub fn deleted() -> Self {
+    pub(crate) fn deleted() -> Self {
         Self::new(4404, "document deleted")
     }
 }
 
 /// The room's end of a peer.
-pub struct PeerHandle {
-    pub id: PeerId,
-    pub transport: Transport,
-    pub access: Access,
+pub(crate) struct PeerHandle {
+    pub(crate) id: PeerId,
+    pub(crate) transport: Transport,
     /// The user name from the client's token, shown in its presence.
-    pub name: Option<String>,
-    pub outbound: mpsc::Sender<Frame>,
-    pub kick: oneshot::Sender<CloseReason>,
+    pub(crate) name: Option<String>,
+    pub(crate) outbound: mpsc::Sender<Frame>,
+    pub(crate) kick: oneshot::Sender<CloseReason>,
     /// Who the client is for the per-client limits (the transport's hold on the
     /// document); `None` for peers that no client owns.
     pub(crate) client: Option<crate::client_limits::ClientKey>,
 }
 
 /// The transport's end of a peer.
-pub struct PeerEnd {
-    pub id: PeerId,
-    pub access: Access,
-    pub outbound: mpsc::Receiver<Frame>,
+pub(crate) struct PeerEnd {
+    pub(crate) outbound: mpsc::Receiver<Frame>,
     /// Fires when the room ends the connection; closed without a value when the room
     /// itself goes away.
-    pub kicked: oneshot::Receiver<CloseReason>,
+    pub(crate) kicked: oneshot::Receiver<CloseReason>,
 }
 
 /// Makes both ends of a new peer with an outbound queue of `capacity` messages.
-pub fn new_peer(
+pub(crate) fn new_peer(
     transport: Transport,
-    access: Access,
     name: Option<String>,
     capacity: usize,
 ) -> (PeerHandle, PeerEnd) {
@@ -183,15 +179,12 @@ pub fn new_peer(
         PeerHandle {
             id,
             transport,
-            access,
             name,
             outbound: tx,
             kick: kick_tx,
             client: None,
         },
         PeerEnd {
-            id,
-            access,
             outbound: rx,
             kicked: kick_rx,
         },

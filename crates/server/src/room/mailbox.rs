@@ -178,19 +178,22 @@ pub(crate) fn reply_closed(req: Request) {
     }
 }
 
-/// A room whose document could not be loaded turns everything away.
-pub(super) fn refuse_while_unavailable(msg: Control) {
+/// Answers a message the room will not serve: a join is closed with `reason`, a request
+/// hears that the room is closed. A shutdown request is handed back for the caller to
+/// answer as its situation says; anything else is dropped.
+#[must_use = "a shutdown request handed back must be answered or dropped on purpose"]
+pub(super) fn turn_away(msg: Control, reason: &CloseReason) -> Option<Box<ShutdownRequest>> {
     match msg {
         Control::Join(peer) => {
-            let _ = peer.kick.send(CloseReason::storage_unavailable());
+            let _ = peer.kick.send(reason.clone());
+            None
         }
-        Control::Request(req) => reply_closed(*req),
-        Control::Shutdown(req) => {
-            let _ = req.done.send(Err(StoreError::Unavailable(
-                "document could not be loaded".into(),
-            )));
+        Control::Request(req) => {
+            reply_closed(*req);
+            None
         }
-        _ => {}
+        Control::Shutdown(req) => Some(req),
+        _ => None,
     }
 }
 

@@ -130,7 +130,7 @@ impl Sessions {
         // session buffer below is the real bound. The queue is as long as the buffer so a
         // burst the buffer could hold never overflows the queue while the pump waits for
         // its turn on a busy runtime.
-        let (mut handle, mut end) = new_peer(transport, access, name, self.capacity);
+        let (mut handle, mut end) = new_peer(transport, name, self.capacity);
         handle.client = Some(hold.client());
         let peer = handle.id;
         let room = self.rooms.join(doc, handle);

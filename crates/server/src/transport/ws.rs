@@ -77,7 +77,6 @@ fn serve(
         let access = grant.access;
         let (mut handle, mut end) = new_peer(
             Transport::WebSocket,
-            access,
             grant.name,
             state.config.outbound_queue,
         );

@@ -2,7 +2,8 @@
 //! HTTP API; read-only refusals; the admin API; and open mode for contrast.
 
 use crate::kit::*;
-use tandem::auth::{now_secs, AccessLevel, Auth, Claims};
+use tandem::auth::{now_secs, Auth, Claims};
+use tandem::Access;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use yrs::{
     sync::{Message, SyncMessage},
@@ -17,7 +18,7 @@ async fn token_server() -> TestServer {
     start(&["--secret", SECRET, "--admin-key", ADMIN]).await
 }
 
-fn mint_with(secret: &str, doc: &str, access: AccessLevel, exp: u64) -> String {
+fn mint_with(secret: &str, doc: &str, access: Access, exp: u64) -> String {
     Auth::new(Some(secret), None)
         .mint(&Claims {
             doc: doc.into(),
@@ -31,7 +32,7 @@ fn mint_with(secret: &str, doc: &str, access: AccessLevel, exp: u64) -> String {
         .unwrap()
 }
 
-fn token(doc: &str, access: AccessLevel) -> String {
+fn token(doc: &str, access: Access) -> String {
     mint_with(SECRET, doc, access, now_secs() + 600)
 }
 
@@ -119,15 +120,15 @@ async fn bad_tokens_are_refused_on_every_transport_and_the_api() {
     let before = refusals(&server).await;
     let later = now_secs() + 600;
     refused_everywhere(&server, "doc-a", None, 401).await;
-    let forged = mint_with("another-secret", "doc-a", AccessLevel::Write, later);
+    let forged = mint_with("another-secret", "doc-a", Access::Write, later);
     refused_everywhere(&server, "doc-a", Some(&forged), 401).await;
-    let expired = mint_with(SECRET, "doc-a", AccessLevel::Write, now_secs() - 10);
+    let expired = mint_with(SECRET, "doc-a", Access::Write, now_secs() - 10);
     refused_everywhere(&server, "doc-a", Some(&expired), 401).await;
     for junk in ["not-a-jwt", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.e30.x"] {
         refused_everywhere(&server, "doc-a", Some(junk), 401).await;
     }
     // A valid token whose payload was altered keeps the old signature: refused.
-    let good = token("doc-a", AccessLevel::Read);
+    let good = token("doc-a", Access::Read);
     let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
     parts[1] = {
         use base64::Engine;
@@ -137,7 +138,7 @@ async fn bad_tokens_are_refused_on_every_transport_and_the_api() {
     };
     refused_everywhere(&server, "doc-a", Some(&parts.join(".")), 401).await;
 
-    let other = token("doc-b", AccessLevel::Write);
+    let other = token("doc-b", Access::Write);
     refused_everywhere(&server, "doc-a", Some(&other), 403).await;
     // Six refusals without a token, nine with one (three more as a bearer), each counted.
     let after = refusals(&server).await;
@@ -157,16 +158,16 @@ async fn bad_tokens_are_refused_on_every_transport_and_the_api() {
 #[tokio::test]
 async fn good_and_prefix_tokens_open_their_documents() {
     let server = token_server().await;
-    allowed_everywhere(&server, "doc-a", &token("doc-a", AccessLevel::Write)).await;
-    allowed_everywhere(&server, "doc-a", &token("doc-a", AccessLevel::Read)).await;
-    let team = token("team-*", AccessLevel::Write);
+    allowed_everywhere(&server, "doc-a", &token("doc-a", Access::Write)).await;
+    allowed_everywhere(&server, "doc-a", &token("doc-a", Access::Read)).await;
+    let team = token("team-*", Access::Write);
     allowed_everywhere(&server, "team-x", &team).await;
     allowed_everywhere(&server, "team-", &team).await;
     refused_everywhere(&server, "other", Some(&team), 403).await;
     refused_everywhere(&server, "team", Some(&team), 403).await;
     refused_everywhere(&server, "xteam-x", Some(&team), 403).await;
     // An exact name is not a prefix.
-    let exact = token("doc", AccessLevel::Write);
+    let exact = token("doc", Access::Write);
     refused_everywhere(&server, "doc-a", Some(&exact), 403).await;
     // The admin key is accepted in place of a token.
     let res = Api::new(&server).bearer(ADMIN).text("doc-a").await;
@@ -197,13 +198,13 @@ async fn admin_text(server: &TestServer, doc: &str) -> String {
 async fn read_only_websocket_sees_but_cannot_edit() {
     let server = token_server().await;
     let doc = "ro-ws";
-    let mut writer = Client::connect(&ws_url(&server, doc, &token(doc, AccessLevel::Write))).await;
+    let mut writer = Client::connect(&ws_url(&server, doc, &token(doc, Access::Write))).await;
     writer.append("hello").await;
     writer.pump_until(|c| c.received_updates >= 1, WAIT).await;
     writer.set_awareness(r#"{"user":{"name":"writer"}}"#).await;
     let wid = writer.client_id();
 
-    let mut reader = Client::connect(&ws_url(&server, doc, &token(doc, AccessLevel::Read))).await;
+    let mut reader = Client::connect(&ws_url(&server, doc, &token(doc, Access::Read))).await;
     assert_eq!(reader.text(), "hello", "the document is sent");
     reader
         .pump_until(
@@ -259,12 +260,12 @@ async fn read_only_websocket_sees_but_cannot_edit() {
     assert_eq!(reader.text(), "hello world");
     assert_eq!(admin_text(&server, doc).await, "hello world");
     // A fresh writer loads the same.
-    let late = Client::connect(&ws_url(&server, doc, &token(doc, AccessLevel::Write))).await;
+    let late = Client::connect(&ws_url(&server, doc, &token(doc, Access::Write))).await;
     assert_eq!(late.text(), "hello world");
 
     // The read-only token can't write through the API either.
     let res = Api::new(&server)
-        .bearer(&token(doc, AccessLevel::Read))
+        .bearer(&token(doc, Access::Read))
         .apply_update(doc, hand_made_update("x")[3..].to_vec())
         .await;
     expect_error(res, 403).await;
@@ -275,12 +276,12 @@ async fn read_only_websocket_sees_but_cannot_edit() {
 async fn read_only_sse_and_poll_cannot_edit() {
     let server = token_server().await;
     let doc = "ro-http";
-    let mut writer = Client::connect(&ws_url(&server, doc, &token(doc, AccessLevel::Write))).await;
+    let mut writer = Client::connect(&ws_url(&server, doc, &token(doc, Access::Write))).await;
     writer.append("base").await;
     writer.pump_until(|c| c.received_updates >= 1, WAIT).await;
     writer.set_awareness(r#"{"user":{"name":"writer"}}"#).await;
     let wid = writer.client_id();
-    let read = token(doc, AccessLevel::Read);
+    let read = token(doc, Access::Read);
 
     let mut sse = SseClient::open(&server, doc, Some(&read)).await.unwrap();
     sse.pump_until(|c| c.y.synced, WAIT).await;
@@ -339,7 +340,7 @@ async fn read_only_sse_and_poll_cannot_edit() {
 async fn admin_api_needs_the_admin_key() {
     let server = token_server().await;
     let http = reqwest::Client::new();
-    let write = token("hist", AccessLevel::Write);
+    let write = token("hist", Access::Write);
     let mut w = Client::connect(&ws_url(&server, "hist", &write)).await;
     w.append("version one").await;
     w.pump_until(|c| c.received_updates >= 1, WAIT).await;
@@ -427,7 +428,7 @@ async fn admin_api_needs_the_admin_key() {
         .document("minted", Some(named), None)
         .unwrap();
     assert_eq!(grant.name.as_deref(), Some("Ann"));
-    assert_eq!(grant.access, tandem::peer::Access::Read);
+    assert_eq!(grant.access, tandem::Access::Read);
     let mut reader = Client::connect(&ws_url(&server, "minted", named)).await;
     assert_eq!(reader.text(), "made with a minted token");
     reader.send_raw(hand_made_update("no")).await;
@@ -456,7 +457,7 @@ async fn admin_api_needs_the_admin_key() {
 async fn without_an_admin_key_admin_actions_are_refused_and_say_why() {
     let server = start(&["--secret", SECRET]).await;
     let api = Api::new(&server);
-    let write = token("*", AccessLevel::Write);
+    let write = token("*", Access::Write);
     let admin = api.bearer(&write);
     assert_eq!(admin.create("kept").await.status(), 201);
     for who in [api.clone(), admin] {

@@ -303,7 +303,6 @@ impl Conn {
 
         let (mut handle, end) = new_peer(
             Transport::Hocuspocus,
-            access,
             name,
             self.state.config.outbound_queue,
         );
