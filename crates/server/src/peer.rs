@@ -153,8 +153,8 @@ pub(crate) struct PeerHandle {
     pub(crate) name: Option<String>,
     pub(crate) outbound: mpsc::Sender<Frame>,
     pub(crate) kick: oneshot::Sender<CloseReason>,
-    /// Who the client is for the per-client limits (the transport's hold on the
-    /// document); `None` for peers that no client owns.
+    /// Who the client is for the per-client limits (from the transport's open
+    /// document);  `None` for peers that no client owns.
     pub(crate) client: Option<crate::client_limits::ClientKey>,
 }
 

@@ -100,7 +100,7 @@ pub(super) async fn replace(
     let Some(update) = update else {
         return Ok(StatusCode::NO_CONTENT);
     };
-    super::documents::apply_held(&state, &doc, hold, grant.name.clone(), update).await
+    super::documents::apply_while_open(&state, &doc, hold, grant.name.clone(), update).await
 }
 
 /// The update that turns the document whose state is `current` into one holding `node`;

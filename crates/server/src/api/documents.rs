@@ -378,13 +378,13 @@ pub(super) async fn apply_update(
     // Before anything decodes it: `yrs` reserves memory for the counts an update claims.
     crate::yjs_bounds::check_update(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid Yjs update: {e}")))?;
-    apply_held(&state, &doc, hold, grant.name.clone(), body.to_vec()).await
+    apply_while_open(&state, &doc, hold, grant.name.clone(), body.to_vec()).await
 }
 
-/// Applies an HTTP edit as the client that holds the document (`POST .../updates`,
+/// Applies an HTTP edit as the client that has the document open (`POST .../updates`,
 /// `PUT .../content`): the room counts it against that client's limits like a socket's
-/// update; the hold lasts until the room has answered.
-pub(super) async fn apply_held(
+/// update; the document stays open for it until the room has answered.
+pub(super) async fn apply_while_open(
     state: &SharedState,
     doc: &str,
     hold: crate::client_limits::OpenDocument,

@@ -30,7 +30,7 @@ struct Table {
     sessions: HashMap<String, Arc<Session>>,
     per_ip: HashMap<IpAddr, usize>,
     per_credential: HashMap<[u8; 32], usize>,
-    /// Each session's hold on its document, released when it leaves the table.
+    /// Each session's open document, closed when it leaves the table.
     open: HashMap<String, OpenDocument>,
 }
 
