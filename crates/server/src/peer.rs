@@ -154,7 +154,7 @@ pub(crate) struct PeerHandle {
     pub(crate) outbound: mpsc::Sender<Frame>,
     pub(crate) kick: oneshot::Sender<CloseReason>,
     /// Who the client is for the per-client limits (from the transport's open
-    /// document);  `None` for peers that no client owns.
+    /// document); `None` for peers that no client owns.
     pub(crate) client: Option<crate::client_limits::ClientKey>,
 }
 
