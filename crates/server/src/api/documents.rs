@@ -367,10 +367,8 @@ pub(super) async fn apply_update(
 ) -> Result<StatusCode, ApiError> {
     let hold = crate::transport::open_document(&state, ip, &creds, &grant, &doc)?;
     let client = hold.client();
-    state
-        .client_limits
-        .usage()
-        .message(client.ip(), client.token())?;
+    let usage = state.client_limits.usage();
+    usage.message(client.ip(), client.token())?;
     let BinaryBody(body) = BinaryBody::from_request(req, &state).await?;
     if body.is_empty() {
         return Err(ApiError::bad_request("empty body: send a Yjs update (v1)"));
