@@ -22,11 +22,10 @@ use crate::{
     api,
     auth::Auth,
     client_addr::TrustedProxies,
+    client_limits::{ClientLimitSettings, ClientLimits},
     cluster::{Cluster, ClusterSettings, Members},
     config::ServeConfig,
-    error,
-    holds::{HoldLimits, Holds},
-    listener, ops, origin,
+    error, listener, ops, origin,
     peer::CloseReason,
     registry::Registry,
     room::{Control, RoomContext, RoomSettings},
@@ -120,8 +119,8 @@ pub async fn start_with_store(
         crate::config::RETENTION_SWEEP_EVERY,
     );
     let writer = Writer::spawn(store.clone(), Duration::from_millis(config.group_commit_ms));
-    let holds = Holds::new(
-        HoldLimits {
+    let client_limits = ClientLimits::new(
+        ClientLimitSettings {
             per_ip: config.edge.max_documents_per_ip,
             per_token: config.edge.max_documents_per_token,
             memory_per_client: config.edge.max_memory_per_client,
@@ -134,7 +133,7 @@ pub async fn start_with_store(
         writer,
         RoomSettings::from_config(&config),
         cluster.clone(),
-        holds.clone(),
+        client_limits.clone(),
     ));
     let rooms = Registry::new(ctx);
     if let Some(cluster) = &cluster {
@@ -179,7 +178,7 @@ pub async fn start_with_store(
     let state = Arc::new(AppState {
         feed,
         auth: Auth::new(config.secret.as_deref(), config.admin_key.as_deref()),
-        holds,
+        client_limits,
         unauthenticated: crate::unauthenticated::Unauthenticated::new(
             config.pre_auth.max_unauthenticated_per_ip,
         ),

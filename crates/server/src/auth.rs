@@ -13,9 +13,6 @@ use serde::{Deserialize, Serialize};
 pub use crate::auth_error::AuthError;
 use crate::{metric_names as m, peer::Access};
 
-/// A token's access level is the access a peer gets: one type, named here as tokens name it.
-pub use crate::peer::Access as AccessLevel;
-
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Claims {
     /// Document name, or a prefix followed by `*` (`team-*`; `*` alone is every document).

@@ -12,8 +12,8 @@ use axum::{
 };
 
 use crate::{
-    auth::AuthError, holds::HoldError, names::NameError, room::RoomError, session::SessionError,
-    state::SharedState,
+    auth::AuthError, client_limits::ClientLimitError, names::NameError, room::RoomError,
+    session::SessionError, state::SharedState,
 };
 
 #[derive(Debug)]
@@ -99,8 +99,8 @@ impl From<SessionError> for ApiError {
     }
 }
 
-impl From<HoldError> for ApiError {
-    fn from(e: HoldError) -> Self {
+impl From<ClientLimitError> for ApiError {
+    fn from(e: ClientLimitError) -> Self {
         ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
     }
 }

@@ -19,19 +19,19 @@ use tokio::sync::{mpsc, oneshot};
 
 static NEXT_PEER_ID: AtomicU64 = AtomicU64::new(1);
 
-pub type PeerId = u64;
+pub(crate) type PeerId = u64;
 
 /// One outgoing message as it sits in a peer's queue. A tokio queue allocates its first
 /// block of 32 slots when the peer is made, so the slot size is paid by every idle
 /// connection: a thin pointer costs a quarter of a `Bytes`. The room wraps each broadcast
 /// once and every peer shares it.
-pub type Frame = Arc<Outgoing>;
+pub(crate) type Frame = Arc<Outgoing>;
 
 /// What a room sends a peer, in terms no client protocol owns: each transport encodes it
 /// for its client. Only peers whose [`Features`] ask for them get the events past
 /// [`Outgoing::Message`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outgoing {
+pub(crate) enum Outgoing {
     /// A y-protocol message (sync, awareness, auth), written as it is.
     Message(Bytes),
     /// `n` more of this peer's updates are committed (or, from a read-only peer, were
@@ -45,7 +45,7 @@ pub enum Outgoing {
 
 impl Outgoing {
     /// The y-protocol bytes, for a transport whose client understands nothing else.
-    pub fn into_message(self) -> Option<Bytes> {
+    pub(crate) fn into_message(self) -> Option<Bytes> {
         match self {
             Outgoing::Message(bytes) => Some(bytes),
             _ => None,
@@ -53,15 +53,11 @@ impl Outgoing {
     }
 
     /// Bytes it stands for, for the byte counters.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             Outgoing::Message(bytes) | Outgoing::Stateless(bytes) => bytes.len(),
             Outgoing::Committed(_) | Outgoing::Refused => 2,
         }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -74,11 +70,11 @@ impl From<Bytes> for Outgoing {
 /// What a peer's client understands beyond the y-protocol; the room sends a peer only
 /// the [`Outgoing`] events its features ask for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Features {
+pub(crate) struct Features {
     /// Told when each of its updates is committed, or refused for a read-only peer.
-    pub update_status: bool,
+    pub(crate) update_status: bool,
     /// Sends and receives stateless messages, relayed between such peers only.
-    pub stateless: bool,
+    pub(crate) stateless: bool,
 }
 
 /// How a peer is connected; also the values of `--disable-transports` (Hocuspocus rides
@@ -97,7 +93,7 @@ pub enum Transport {
 }
 
 impl Transport {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Transport::WebSocket => "websocket",
             Transport::Hocuspocus => "hocuspocus",
@@ -107,7 +103,7 @@ impl Transport {
     }
 
     /// What this transport's clients understand beyond the y-protocol.
-    pub fn features(self) -> Features {
+    pub(crate) fn features(self) -> Features {
         match self {
             Transport::Hocuspocus => Features {
                 update_status: true,
@@ -132,40 +128,40 @@ pub enum Access {
 /// Why the server ended a connection. Codes follow RFC 6455 where one fits; the HTTP
 /// transports report the same reason in their final message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CloseReason {
-    pub code: u16,
-    pub reason: String,
+pub(crate) struct CloseReason {
+    pub(crate) code: u16,
+    pub(crate) reason: String,
 }
 
 impl CloseReason {
-    pub fn new(code: u16, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(code: u16, reason: impl Into<String>) -> Self {
         CloseReason {
             code,
             reason: reason.into(),
         }
     }
-    pub fn going_away() -> Self {
+    pub(crate) fn going_away() -> Self {
         Self::new(1001, "server shutting down")
     }
-    pub fn too_slow() -> Self {
+    pub(crate) fn too_slow() -> Self {
         Self::new(
             1013,
             "client too slow: outbound queue full; reconnect to resync",
         )
     }
-    pub fn storage_unavailable() -> Self {
+    pub(crate) fn storage_unavailable() -> Self {
         Self::new(1013, "storage unavailable: edit not accepted; retry later")
     }
-    pub fn invalid(detail: impl std::fmt::Display) -> Self {
+    pub(crate) fn invalid(detail: impl std::fmt::Display) -> Self {
         Self::new(1007, format!("invalid message: {detail}"))
     }
-    pub fn rate_limited(per_sec: u32) -> Self {
+    pub(crate) fn rate_limited(per_sec: u32) -> Self {
         Self::new(
             1008,
             format!("rate limit: more than {per_sec} messages per second; reconnect to resync"),
         )
     }
-    pub fn document_too_large(max: usize) -> Self {
+    pub(crate) fn document_too_large(max: usize) -> Self {
         Self::new(
             4413,
             format!("document size limit reached ({max} bytes): edit not accepted"),
@@ -173,7 +169,7 @@ impl CloseReason {
     }
     /// The per-client memory limit (`--max-memory-per-client`): the same code as the
     /// document size limit, since the edit is refused for the same kind of reason.
-    pub fn client_memory(max: u64) -> Self {
+    pub(crate) fn client_memory(max: u64) -> Self {
         Self::new(
             4413,
             format!(
@@ -183,10 +179,10 @@ impl CloseReason {
         )
     }
     /// A limit of the client over time (its write quota): the edit may be sent again later.
-    pub fn client_quota(detail: impl std::fmt::Display) -> Self {
+    pub(crate) fn client_quota(detail: impl std::fmt::Display) -> Self {
         Self::new(4429, detail.to_string())
     }
-    pub fn missing_dependencies(max: usize) -> Self {
+    pub(crate) fn missing_dependencies(max: usize) -> Self {
         Self::new(
             1008,
             format!("update depends on changes the server does not have (over {max} bytes)"),
@@ -194,52 +190,48 @@ impl CloseReason {
     }
     /// A client or document over its apply-time budget (`room::apply_budget`): the
     /// server will do the work again once enough time has passed.
-    pub fn work_limited(detail: impl std::fmt::Display) -> Self {
+    pub(crate) fn work_limited(detail: impl std::fmt::Display) -> Self {
         Self::new(1013, format!("{detail}; retry later"))
     }
-    pub fn internal_error() -> Self {
+    pub(crate) fn internal_error() -> Self {
         Self::new(1011, "internal error in this document; reconnect")
     }
     /// The access token a connection was opened with has expired; the client should get
     /// a fresh one and reconnect.
-    pub fn token_expired() -> Self {
+    pub(crate) fn token_expired() -> Self {
         Self::new(4401, "access token expired")
     }
-    pub fn deleted() -> Self {
+    pub(crate) fn deleted() -> Self {
         Self::new(4404, "document deleted")
     }
 }
 
 /// The room's end of a peer.
-pub struct PeerHandle {
-    pub id: PeerId,
-    pub transport: Transport,
+pub(crate) struct PeerHandle {
+    pub(crate) id: PeerId,
+    pub(crate) transport: Transport,
     /// Which events past y-protocol messages it is sent.
-    pub features: Features,
-    pub access: Access,
+    pub(crate) features: Features,
     /// The user name from the client's token, shown in its presence.
-    pub name: Option<String>,
-    pub outbound: mpsc::Sender<Frame>,
-    pub kick: oneshot::Sender<CloseReason>,
-    /// Who the client is for the per-client limits (the transport's hold on the
+    pub(crate) name: Option<String>,
+    pub(crate) outbound: mpsc::Sender<Frame>,
+    pub(crate) kick: oneshot::Sender<CloseReason>,
+    /// Who the client is for the per-client limits (from the transport's open
     /// document); `None` for peers that no client owns.
-    pub(crate) client: Option<crate::holds::ClientKey>,
+    pub(crate) client: Option<crate::client_limits::ClientKey>,
 }
 
 /// The transport's end of a peer.
-pub struct PeerEnd {
-    pub id: PeerId,
-    pub access: Access,
-    pub outbound: mpsc::Receiver<Frame>,
+pub(crate) struct PeerEnd {
+    pub(crate) outbound: mpsc::Receiver<Frame>,
     /// Fires when the room ends the connection; closed without a value when the room
     /// itself goes away.
-    pub kicked: oneshot::Receiver<CloseReason>,
+    pub(crate) kicked: oneshot::Receiver<CloseReason>,
 }
 
 /// Makes both ends of a new peer with an outbound queue of `capacity` messages.
-pub fn new_peer(
+pub(crate) fn new_peer(
     transport: Transport,
-    access: Access,
     name: Option<String>,
     capacity: usize,
 ) -> (PeerHandle, PeerEnd) {
@@ -251,15 +243,12 @@ pub fn new_peer(
             id,
             transport,
             features: transport.features(),
-            access,
             name,
             outbound: tx,
             kick: kick_tx,
             client: None,
         },
         PeerEnd {
-            id,
-            access,
             outbound: rx,
             kicked: kick_rx,
         },
@@ -282,7 +271,7 @@ mod tests {
         for t in [Transport::WebSocket, Transport::Sse, Transport::Poll] {
             assert_eq!(t.features(), Features::default(), "{t:?}");
         }
-        let (handle, _end) = new_peer(Transport::Hocuspocus, Access::Write, None, 1);
+        let (handle, _end) = new_peer(Transport::Hocuspocus, None, 1);
         assert_eq!(handle.features, all);
     }
 }

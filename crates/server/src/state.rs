@@ -10,9 +10,9 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tandem_persistence::Store;
 
 use crate::{
-    auth::Auth, client_addr::TrustedProxies, cluster::Cluster, config::ServeConfig, feed::Feed,
-    holds::Holds, registry::Registry, session::Sessions, share_quota::ShareQuota,
-    unauthenticated::Unauthenticated, webhooks::Webhooks,
+    auth::Auth, client_addr::TrustedProxies, client_limits::ClientLimits, cluster::Cluster,
+    config::ServeConfig, feed::Feed, registry::Registry, session::Sessions,
+    share_quota::ShareQuota, unauthenticated::Unauthenticated, webhooks::Webhooks,
 };
 
 pub(crate) struct AppState {
@@ -22,7 +22,7 @@ pub(crate) struct AppState {
     pub auth: Auth,
     pub sessions: Arc<Sessions>,
     /// The documents each client address and token has open.
-    pub holds: Arc<Holds>,
+    pub client_limits: Arc<ClientLimits>,
     /// Hocuspocus sockets waiting for their first accepted token, per address.
     pub unauthenticated: Arc<Unauthenticated>,
     /// Share links minted per token (`share.rs`).

@@ -80,9 +80,12 @@ pub(super) async fn replace(
     req: HttpRequest,
 ) -> Result<StatusCode, ApiError> {
     // The client's holds and rate before the body is read, as for `POST .../updates`.
-    let hold = crate::transport::hold(&state, ip, &creds, &grant, &doc)?;
+    let hold = crate::transport::open_document(&state, ip, &creds, &grant, &doc)?;
     let client = hold.client();
-    state.holds.usage().message(client.ip(), client.token())?;
+    state
+        .client_limits
+        .usage()
+        .message(client.ip(), client.token())?;
     let ContentBody(node) = ContentBody::from_request(req, &state).await?;
     let current = state
         .rooms
@@ -97,7 +100,7 @@ pub(super) async fn replace(
     let Some(update) = update else {
         return Ok(StatusCode::NO_CONTENT);
     };
-    super::live::apply_held(&state, &doc, hold, grant.name.clone(), update).await
+    super::live::apply_while_open(&state, &doc, hold, grant.name.clone(), update).await
 }
 
 /// The update that turns the document whose state is `current` into one holding `node`;

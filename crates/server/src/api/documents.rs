@@ -155,7 +155,7 @@ pub(super) async fn create(
         .then(|| crate::transport::credential(&creds))
         .flatten();
     let written = ROW_BYTES + body.name.as_ref().map_or(0, String::len) + title.len();
-    state.holds.usage().write(ip, token, written)?;
+    state.client_limits.usage().write(ip, token, written)?;
     let info = match body.name.as_deref() {
         Some(name) => {
             names::validate(name)?;

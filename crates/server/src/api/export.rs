@@ -129,7 +129,7 @@ pub(super) async fn export(
         }
         None => {
             // Loading the live document counts as one of the client's open documents.
-            let _hold = crate::transport::hold(&state, ip, &creds, &grant, &doc)?;
+            let _hold = crate::transport::open_document(&state, ip, &creds, &grant, &doc)?;
             let body = match format {
                 Format::Yjs => read_live(&state, &doc, Request::State).await?,
                 _ => format.render(&read_live(&state, &doc, Request::Content).await?),

@@ -33,7 +33,7 @@ pub(super) async fn text(
     ClientIp(ip): ClientIp,
     creds: Credentials,
 ) -> Result<Response, ApiError> {
-    let _hold = crate::transport::hold(&state, ip, &creds, &grant, &doc)?;
+    let _hold = crate::transport::open_document(&state, ip, &creds, &grant, &doc)?;
     let text = read_live(&state, &doc, Request::Text).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
@@ -54,7 +54,7 @@ pub(super) async fn state_bytes(
     ClientIp(ip): ClientIp,
     creds: Credentials,
 ) -> Result<Response, ApiError> {
-    let _hold = crate::transport::hold(&state, ip, &creds, &grant, &doc)?;
+    let _hold = crate::transport::open_document(&state, ip, &creds, &grant, &doc)?;
     let bytes = read_live(&state, &doc, Request::State).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
@@ -91,9 +91,12 @@ pub(super) async fn apply_update(
     creds: Credentials,
     req: axum::extract::Request,
 ) -> Result<StatusCode, ApiError> {
-    let hold = crate::transport::hold(&state, ip, &creds, &grant, &doc)?;
+    let hold = crate::transport::open_document(&state, ip, &creds, &grant, &doc)?;
     let client = hold.client();
-    state.holds.usage().message(client.ip(), client.token())?;
+    state
+        .client_limits
+        .usage()
+        .message(client.ip(), client.token())?;
     let BinaryBody(body) = BinaryBody::from_request(req, &state).await?;
     if body.is_empty() {
         return Err(ApiError::bad_request("empty body: send a Yjs update (v1)"));
@@ -101,16 +104,16 @@ pub(super) async fn apply_update(
     // Before anything decodes it: `yrs` reserves memory for the counts an update claims.
     crate::yjs_bounds::check_update(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid Yjs update: {e}")))?;
-    apply_held(&state, &doc, hold, grant.name.clone(), body.to_vec()).await
+    apply_while_open(&state, &doc, hold, grant.name.clone(), body.to_vec()).await
 }
 
 /// Applies an HTTP edit as the client that holds the document (`POST .../updates`,
 /// `PUT .../content`): the room counts it against that client's limits like a socket's
 /// update; the hold lasts until the room has answered.
-pub(super) async fn apply_held(
+pub(super) async fn apply_while_open(
     state: &SharedState,
     doc: &str,
-    hold: crate::holds::Hold,
+    hold: crate::client_limits::OpenDocument,
     author: Option<String>,
     update: Vec<u8>,
 ) -> Result<StatusCode, ApiError> {

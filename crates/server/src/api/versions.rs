@@ -138,7 +138,7 @@ pub(super) async fn create_version(
     let body = JsonBody::<VersionBody>::read(req, &state).await?;
     must_exist(&state, &doc).await?;
     // Taking the version loads the document: it counts as one the client has open.
-    let _hold = crate::transport::hold(&state, ip, &creds, &grant, &doc)?;
+    let _hold = crate::transport::open_document(&state, ip, &creds, &grant, &doc)?;
     let label = body.and_then(|b| b.0.label).map(|l| l.trim().to_string());
     if label.as_ref().is_some_and(|l| l.chars().count() > 200) {
         return Err(ApiError::bad_request("label is longer than 200 characters"));
@@ -217,7 +217,10 @@ pub(super) async fn restore(
     let old = load_version(&state, &doc, &n).await?;
     // The restored text is written again (an update and a version): the admin's address
     // pays for it in its write quota.
-    state.holds.usage().write(ip, None, old.text.len() * 2)?;
+    state
+        .client_limits
+        .usage()
+        .write(ip, None, old.text.len() * 2)?;
     let label = Some(format!("restored from version {}", old.info.version));
     let info = state
         .rooms

@@ -4,7 +4,7 @@ use clap::Args;
 
 /// What one client may hold and from where: connections (`listener/`), the time it has to
 /// send a request, the web pages that may write (`origin.rs`) and the documents it may have
-/// open (`holds.rs`). A client's address is the one the server sees, or the one a trusted
+/// open (`client_limits.rs`). A client's address is the one the server sees, or the one a trusted
 /// reverse proxy forwarded (`client_addr.rs`).
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Connections and clients")]

@@ -21,7 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{holds::ClientKey, metric_names as m};
+use crate::client_limits::ClientKey;
 
 /// How many seconds' worth of work may be owed at once.
 pub(super) const BURST_SECS: u32 = 10;
@@ -214,11 +214,6 @@ impl ClientCosts {
         let t = self.lock();
         t.by_ip.len() + t.by_token.len()
     }
-}
-
-/// Counts a refusal by the budget.
-pub(super) fn refused(over: Over) {
-    metrics::counter!(m::LIMIT_REFUSALS, "limit" => over.label()).increment(1);
 }
 
 /// Runs `work` and measures the CPU time the calling thread spent on it (wall time where

@@ -4,44 +4,22 @@
 
 use std::time::{Duration, Instant};
 
-use super::{
-    apply_budget::{self, Over},
-    mailbox::RoomError,
-    Room,
-};
-use crate::{holds::ClientKey, peer::PeerId};
+use super::{admission, apply_budget::Over, mailbox::RoomError, Room};
+use crate::{client_limits::ClientKey, peer::PeerId};
 
 impl Room {
-    /// Whether work for `from` may be done now; `update`: the work is applying an update,
-    /// which also counts against the document (answering a sync request or a join only
-    /// counts against the client, so a crowd reconnecting cannot lock a document).
+    /// Whether work other than applying an update (answering a sync request or a join)
+    /// may be done for `from` now. It counts against the client only, so a crowd
+    /// reconnecting cannot lock a document; updates pass `admission`, which also asks the
+    /// document's account.
     pub(super) fn within_apply_budget(
         &mut self,
         from: Option<&ClientKey>,
-        update: bool,
     ) -> Result<(), RoomError> {
-        let now = Instant::now();
-        let settings = &self.ctx.settings;
-        let over = if from.is_some_and(|c| self.ctx.costs.admits(c, now).is_err()) {
-            Over::Client
-        } else if update && self.cost.over(now, settings.max_apply_per_document) {
-            Over::Document
-        } else {
+        if from.is_none_or(|c| self.ctx.costs.admits(c, Instant::now()).is_ok()) {
             return Ok(());
-        };
-        apply_budget::refused(over);
-        tracing::debug!(doc = %self.name, limit = over.label(), "refusing work: apply-time budget");
-        let message = match over {
-            Over::Client => format!(
-                "apply time limit: this client's edits took more than {} ms of server time per second",
-                settings.max_apply_per_client.as_millis()
-            ),
-            Over::Document => format!(
-                "apply time limit: edits to this document took more than {} ms of server time per second",
-                settings.max_apply_per_document.as_millis()
-            ),
-        };
-        Err(RoomError::RateLimited(message))
+        }
+        Err(self.refused(&admission::apply_time(&self.limits(), Over::Client)))
     }
 
     /// Charges `cost` to `from`, and to the document when the work applied an update.

@@ -23,8 +23,14 @@ impl Budget {
         }
     }
 
-    pub(crate) fn admits(&self, bytes: usize) -> bool {
-        self.unwritten.load(Ordering::Relaxed) + bytes <= self.max
+    /// Bytes accepted and not yet committed; admission compares them with the limit.
+    pub(crate) fn unwritten(&self) -> usize {
+        self.unwritten.load(Ordering::Relaxed)
+    }
+
+    /// The most that may be unwritten (`--max-unwritten-bytes`).
+    pub(crate) fn max(&self) -> usize {
+        self.max
     }
 
     pub(super) fn add(&self, bytes: usize) {

@@ -9,7 +9,7 @@
 //! later) raises the clock of each client it inserted for, which costs the clients of that
 //! transaction. The clocks are those of `yrs`'s state vector: the end of what was
 //! integrated, excluding structs `yrs` holds back as pending (which the room never lets it
-//! keep, see `held`).
+//! keep, see `awaiting_deps`).
 
 use std::{
     collections::HashMap,

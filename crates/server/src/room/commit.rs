@@ -131,11 +131,6 @@ impl<W> Commit<W> {
         }
     }
 
-    /// Whether an update of `bytes` fits the unwritten-bytes budget.
-    pub(crate) fn admits(&self, bytes: usize) -> bool {
-        self.budget.admits(bytes)
-    }
-
     /// Takes an update already applied to the document.
     #[cfg(test)]
     pub(crate) fn accept(&mut self, update: Bytes) -> Actions<W> {
@@ -224,7 +219,7 @@ impl<W> Commit<W> {
 
     /// A reply to `peer` (a sync step 2) that shows the document as it is now: returned if
     /// it may go at once, held back (and later released) if it may hold uncommitted updates.
-    pub(crate) fn hold_until_relayed(&mut self, peer: PeerId, frame: Bytes) -> Option<Bytes> {
+    pub(crate) fn reply_after_commit(&mut self, peer: PeerId, frame: Bytes) -> Option<Bytes> {
         if self.accepted > self.relayed_upto {
             self.deferred.push(Deferred {
                 barrier: self.accepted,

@@ -4,7 +4,7 @@ use tandem_persistence::StoreError;
 use tokio::{sync::mpsc, time::Instant};
 
 use super::{
-    mailbox::{reply_closed, Control},
+    mailbox::{turn_away, Control},
     Room,
 };
 use crate::peer::CloseReason;
@@ -35,15 +35,11 @@ impl Room {
             };
             match msg {
                 Control::WriteDone(done) => self.commit.settle(done.id),
-                Control::RetryWrite
-                | Control::Head { .. }
-                | Control::CaughtUp(_)
-                | Control::InstanceGone(_) => {}
-                Control::Join(peer) => {
-                    let _ = peer.kick.send(reason.clone());
+                other => {
+                    if let Some(req) = turn_away(other, reason) {
+                        also_deleting.push(req.done);
+                    }
                 }
-                Control::Request(req) => reply_closed(*req),
-                Control::Shutdown(req) => also_deleting.push(req.done),
             }
         }
         self.upkeep.settle_background().await;

@@ -5,7 +5,7 @@ use tandem_persistence::{StoreError, StoredDoc, VersionInfo, VersionKind};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    holds::ClientKey,
+    client_limits::ClientKey,
     peer::{Access, CloseReason, PeerHandle, PeerId},
 };
 
@@ -145,6 +145,25 @@ pub(crate) enum RoomError {
     WriteQuota(String),
 }
 
+impl RoomError {
+    /// How a peer whose update was refused with this error is closed.
+    pub(crate) fn close_reason(&self) -> CloseReason {
+        match self {
+            RoomError::InvalidUpdate(e) => {
+                CloseReason::invalid(format!("update does not decode: {e}"))
+            }
+            RoomError::TooLarge(max) => CloseReason::document_too_large(*max),
+            RoomError::ClientMemory(max) => CloseReason::client_memory(*max),
+            RoomError::MissingDependencies(max) => CloseReason::missing_dependencies(*max),
+            RoomError::WriteQuota(why) => CloseReason::client_quota(why),
+            RoomError::RateLimited(why) => CloseReason::work_limited(why),
+            RoomError::Storage(_) | RoomError::Closed | RoomError::Conflict(_) => {
+                CloseReason::storage_unavailable()
+            }
+        }
+    }
+}
+
 /// Answers a request the room can no longer serve.
 pub(crate) fn reply_closed(req: Request) {
     match req {
@@ -159,19 +178,22 @@ pub(crate) fn reply_closed(req: Request) {
     }
 }
 
-/// A room whose document could not be loaded turns everything away.
-pub(super) fn refuse_while_unavailable(msg: Control) {
+/// Answers a message the room will not serve: a join is closed with `reason`, a request
+/// hears that the room is closed. A shutdown request is handed back for the caller to
+/// answer as its situation says; anything else is dropped.
+#[must_use = "a shutdown request handed back must be answered or dropped on purpose"]
+pub(super) fn turn_away(msg: Control, reason: &CloseReason) -> Option<Box<ShutdownRequest>> {
     match msg {
         Control::Join(peer) => {
-            let _ = peer.kick.send(CloseReason::storage_unavailable());
+            let _ = peer.kick.send(reason.clone());
+            None
         }
-        Control::Request(req) => reply_closed(*req),
-        Control::Shutdown(req) => {
-            let _ = req.done.send(Err(StoreError::Unavailable(
-                "document could not be loaded".into(),
-            )));
+        Control::Request(req) => {
+            reply_closed(*req);
+            None
         }
-        _ => {}
+        Control::Shutdown(req) => Some(req),
+        _ => None,
     }
 }
 

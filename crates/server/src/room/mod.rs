@@ -15,16 +15,19 @@
 //! 3. After the last peer leaves and a grace period passes, it writes what is left,
 //!    compacts, takes a version if needed, and removes itself from the registry.
 
+mod accept;
+mod admission;
 mod apply_budget;
 mod apply_cost;
+mod awaiting_deps;
 mod budget;
 mod claims;
 mod clocks;
 mod commit;
 mod db_state;
 mod delete;
+mod ending;
 mod heavy;
-mod held;
 mod mailbox;
 mod maintenance;
 mod peers;
@@ -51,7 +54,6 @@ pub(crate) use settings::{RoomContext, RoomSettings};
 
 use crate::{metric_names as m, peer::CloseReason, text};
 use commit::Commit;
-use mailbox::reply_closed;
 use maintenance::Upkeep;
 use peers::Peer;
 
@@ -87,7 +89,8 @@ pub(crate) struct Room {
     awareness: Awareness,
     peers: HashMap<crate::peer::PeerId, Peer>,
     presence: presence::Ownership,
-    held: held::Held,
+    /// Updates waiting for the changes they build on (see `awaiting_deps`).
+    awaiting: awaiting_deps::AwaitingDeps,
     /// Each client's clock in the document, without building a state vector.
     clocks: clocks::Clocks,
     /// The document's apply-time account (see `apply_budget`).
@@ -121,7 +124,7 @@ impl Room {
             clocks: clocks::Clocks::follow(awareness.doc()),
             cost: apply_budget::DocCost::new(std::time::Instant::now()),
             presence: presence::Ownership::new(ctx.settings.max_awareness_clients),
-            held: held::Held::new(ctx.settings.max_pending_bytes),
+            awaiting: awaiting_deps::AwaitingDeps::default(),
             replica: replica::Replica::default(),
             name,
             commit: Commit::new(ctx.budget.clone(), ctx.settings.outbound_queue),
@@ -163,9 +166,13 @@ impl Room {
             self.directory.remove(&self.name, self.generation);
             ctrl.close();
             while let Some(msg) = ctrl.recv().await {
-                mailbox::refuse_while_unavailable(msg);
+                let closed = CloseReason::storage_unavailable();
+                if let Some(req) = mailbox::turn_away(msg, &closed) {
+                    let why = "document could not be loaded".into();
+                    let _ = req.done.send(Err(StoreError::Unavailable(why)));
+                }
             }
-            self.ctx.holds.unloaded(&self.name);
+            self.ctx.client_limits.unloaded(&self.name);
             metrics::gauge!(m::DOCUMENTS_LOADED).decrement(1.0);
             return;
         }
@@ -206,97 +213,9 @@ impl Room {
         // the room's weight again, and only then is there memory to hand back.
         let (ctx, name, weight) = (self.ctx.clone(), self.name.clone(), self.upkeep.weight());
         drop(self);
-        ctx.holds.unloaded(&name);
+        ctx.client_limits.unloaded(&name);
         weight::unloaded(weight);
         metrics::gauge!(m::DOCUMENTS_LOADED).decrement(1.0);
-    }
-
-    /// A panic while handling one event ends this room only. Its state may be half
-    /// changed, so nothing more is written from it: it leaves the registry first (a client
-    /// that reconnects gets a fresh room loaded from the database), then closes its peers
-    /// with 1011. Updates not yet committed were relayed to nobody; their senders still
-    /// have them and send them again when they resync.
-    fn crashed(&mut self, ctrl: &mut mpsc::UnboundedReceiver<Control>) {
-        metrics::counter!(m::ROOM_PANICS).increment(1);
-        tracing::error!(doc = %self.name, "document room panicked; its clients reconnect to a fresh copy");
-        self.abandon(ctrl, CloseReason::internal_error());
-    }
-
-    /// The document was deleted through another instance (or its rows are gone): its
-    /// peers hear 4404 as they would from a local delete, and nothing queued is written,
-    /// which would bring the document back.
-    fn vanish(&mut self, ctrl: &mut mpsc::UnboundedReceiver<Control>) {
-        tracing::info!(doc = %self.name, "document deleted elsewhere; closing its connections");
-        self.abandon(ctrl, CloseReason::deleted());
-    }
-
-    /// Leaves without writing anything: out of the registry first, then every peer and
-    /// everyone queued is turned away with `reason`.
-    fn abandon(&mut self, ctrl: &mut mpsc::UnboundedReceiver<Control>, reason: CloseReason) {
-        self.directory.remove(&self.name, self.generation);
-        self.kick_all(&reason);
-        self.commit.drop_pending();
-        ctrl.close();
-        while let Ok(msg) = ctrl.try_recv() {
-            match msg {
-                Control::Join(peer) => {
-                    let _ = peer.kick.send(reason.clone());
-                }
-                Control::Request(req) => reply_closed(*req),
-                Control::Shutdown(req) => {
-                    let _ = req.done.send(Ok(false));
-                }
-                _ => {}
-            }
-        }
-    }
-
-    async fn shut_down(
-        &mut self,
-        req: ShutdownRequest,
-        ctrl: &mut mpsc::UnboundedReceiver<Control>,
-        data: &mut mpsc::Receiver<Box<PeerEvent>>,
-    ) {
-        let ShutdownRequest {
-            reason,
-            delete,
-            done,
-        } = req;
-        let (result, reason) = if delete {
-            // Peers stay attached (unread) until the outcome is known: a delete the
-            // database refused must not tell them the document is gone.
-            let result = self.delete(ctrl, &reason).await;
-            if result.is_ok() {
-                self.publish_deleted();
-            }
-            let reason = match &result {
-                Ok(_) => reason,
-                Err(_) => CloseReason::storage_unavailable(),
-            };
-            self.kick_all(&reason);
-            (result, reason)
-        } else {
-            // Updates already read from sockets are taken in before closing.
-            while let Ok(ev) = data.try_recv() {
-                self.on_peer_event(*ev);
-            }
-            self.kick_all(&reason);
-            self.write_out(Duration::from_secs(10)).await;
-            (Ok(true), reason)
-        };
-        self.directory.remove(&self.name, self.generation);
-        // Joins queued while the room finished get its peers' answer; dropped, they would
-        // read as "server shutting down".
-        while let Ok(msg) = ctrl.try_recv() {
-            match msg {
-                Control::Join(peer) => {
-                    let _ = peer.kick.send(reason.clone());
-                }
-                Control::Request(req) => reply_closed(*req),
-                _ => {}
-            }
-        }
-        let _ = done.send(result);
     }
 
     async fn load(&mut self) -> Result<(), StoreError> {
@@ -312,10 +231,10 @@ impl Room {
         self.replica.loaded(&stored);
         // A log written before updates were checked for gaps may leave `yrs` holding
         // structs whose dependencies are missing; its code that retries them is unsafe (see
-        // `held`), so they are dropped. Nobody could see them.
+        // `awaiting_deps`), so they are dropped. Nobody could see them.
         let doc = self.awareness.doc().clone();
         let mut txn = yrs::Transact::transact_mut(&doc);
-        if sync::pending_bytes(&txn) > 0 {
+        if awaiting_deps::yrs_pending_bytes(&txn) > 0 {
             yrs::WriteTxn::prune_pending(&mut txn);
             tracing::warn!(doc = %self.name, "dropped stored changes whose dependencies are missing");
         }

@@ -26,9 +26,7 @@ impl Room {
     pub(super) fn join(&mut self, handle: PeerHandle) {
         // A client over its apply-time budget is turned away before it costs more: the
         // server's step 1 holds an entry per client id of the document.
-        if let Err(RoomError::RateLimited(why)) =
-            self.within_apply_budget(handle.client.as_ref(), false)
-        {
+        if let Err(RoomError::RateLimited(why)) = self.within_apply_budget(handle.client.as_ref()) {
             let _ = handle.kick.send(CloseReason::work_limited(why));
             return;
         }

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 /// How many seconds' worth of messages a peer may send at once.
 pub(super) const BURST_SECS: f64 = 10.0;
 
-/// Holds up to `capacity` tokens, refilled at `rate` per second; each message takes one.
+/// ClientLimits up to `capacity` tokens, refilled at `rate` per second; each message takes one.
 #[derive(Debug, Clone)]
 pub(super) struct TokenBucket {
     rate: f64,

@@ -12,7 +12,7 @@
 //! or this room's own commit landing on one, makes the room read from the oldest claim on,
 //! so a false claim cannot hide a real commit. Compaction folds only up to `confirmed()`,
 //! and in cluster mode it and versions use the database's state (`db_state.rs`). A bus
-//! commit with missing dependencies is read from the database instead (see `held.rs`).
+//! commit with missing dependencies is read from the database instead (see `awaiting_deps.rs`).
 //!
 //! A single instance is the degenerate case: its own commits always follow `applied`,
 //! and `confirmed()` equals `applied`.

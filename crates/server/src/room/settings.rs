@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use tandem_persistence::Store;
 
 use super::{apply_budget::ClientCosts, commit::Budget};
-use crate::{cluster::Cluster, config::ServeConfig, holds::Holds, writer::Writer};
+use crate::{client_limits::ClientLimits, cluster::Cluster, config::ServeConfig, writer::Writer};
 
 /// Timing and size policy for rooms, from the server configuration.
 #[derive(Debug, Clone)]
@@ -83,7 +83,7 @@ pub(crate) struct RoomContext {
     pub(crate) budget: Budget,
     /// Who has which document open; rooms report their weight here and ask it whether a
     /// client's update fits its memory limit.
-    pub(crate) holds: Arc<Holds>,
+    pub(crate) client_limits: Arc<ClientLimits>,
     /// What the work of each client has cost lately, over all rooms.
     pub(crate) costs: ClientCosts,
 }
@@ -94,10 +94,10 @@ impl RoomContext {
         writer: Writer,
         settings: RoomSettings,
         cluster: Option<Arc<Cluster>>,
-        holds: Arc<Holds>,
+        client_limits: Arc<ClientLimits>,
     ) -> RoomContext {
         RoomContext {
-            holds,
+            client_limits,
             budget: Budget::new(settings.max_unwritten_bytes),
             costs: ClientCosts::new(settings.max_apply_per_client),
             store,

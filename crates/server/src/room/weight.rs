@@ -9,7 +9,7 @@
 //! struct count comes from the bounds check's walk of each update (`yjs_bounds`), an upper
 //! bound: `yrs` merges adjacent items, which the next compaction's snapshot shows.
 //!
-//! Each room reports its weight to `holds`, which sums it over each client's documents
+//! Each room reports its weight to `client_limits`, which sums it over each client's documents
 //! (`--max-memory-per-client`).
 
 use std::sync::atomic::{AtomicBool, Ordering};

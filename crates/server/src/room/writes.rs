@@ -8,7 +8,7 @@ use tandem_persistence::StoreError;
 
 use super::{
     commit::{Actions, Batch},
-    mailbox::{Control, RoomError, WriteDone},
+    mailbox::{Control, WriteDone},
     Flow, Room, Waiter,
 };
 use crate::{
@@ -22,17 +22,6 @@ impl Room {
     pub(super) fn enqueue(&mut self, update: Bytes, author: Option<Arc<str>>) {
         let actions = self.commit.accept_from(update, author);
         self.perform(actions);
-    }
-
-    /// Whether an update of `bytes` may be accepted now; logs a refusal.
-    pub(super) fn admits(&self, bytes: usize) -> Result<(), RoomError> {
-        if self.commit.admits(bytes) {
-            return Ok(());
-        }
-        tracing::warn!(doc = %self.name, "refusing update: unwritten-bytes budget exhausted");
-        Err(RoomError::Storage(
-            "too many updates waiting for the database".into(),
-        ))
     }
 
     pub(super) fn on_write_done(&mut self, done: WriteDone) -> Flow {

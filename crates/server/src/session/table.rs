@@ -11,7 +11,7 @@ use std::{
 use tokio::time::Instant;
 
 use super::*;
-use crate::holds::Hold;
+use crate::client_limits::OpenDocument;
 
 /// Most sessions the server keeps at once; beyond it new sessions get 503.
 const MAX_SESSIONS: usize = 20_000;
@@ -30,13 +30,13 @@ struct Table {
     sessions: HashMap<String, Arc<Session>>,
     per_ip: HashMap<IpAddr, usize>,
     per_credential: HashMap<[u8; 32], usize>,
-    /// Each session's hold on its document, released when it leaves the table.
-    holds: HashMap<String, Hold>,
+    /// Each session's open document, closed when it leaves the table.
+    open: HashMap<String, OpenDocument>,
 }
 
 impl Table {
-    fn insert(&mut self, session: Arc<Session>, hold: Hold) {
-        self.holds.insert(session.id.clone(), hold);
+    fn insert(&mut self, session: Arc<Session>, hold: OpenDocument) {
+        self.open.insert(session.id.clone(), hold);
         *self.per_ip.entry(session.owner.ip).or_default() += 1;
         if let Some(c) = session.owner.credential {
             *self.per_credential.entry(c).or_default() += 1;
@@ -46,7 +46,7 @@ impl Table {
 
     fn remove(&mut self, id: &str) -> Option<Arc<Session>> {
         let session = self.sessions.remove(id)?;
-        self.holds.remove(id);
+        self.open.remove(id);
         fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: K) {
             if let Some(n) = map.get_mut(&key) {
                 *n -= 1;
@@ -103,7 +103,7 @@ impl Sessions {
         access: Access,
         name: Option<String>,
         owner: Owner,
-        hold: Hold,
+        hold: OpenDocument,
     ) -> Result<Arc<Session>, SessionError> {
         {
             let table = self.lock();
@@ -130,7 +130,7 @@ impl Sessions {
         // session buffer below is the real bound. The queue is as long as the buffer so a
         // burst the buffer could hold never overflows the queue while the pump waits for
         // its turn on a busy runtime.
-        let (mut handle, mut end) = new_peer(transport, access, name, self.capacity);
+        let (mut handle, mut end) = new_peer(transport, name, self.capacity);
         handle.client = Some(hold.client());
         let peer = handle.id;
         let room = self.rooms.join(doc, handle);

@@ -12,7 +12,7 @@ pub(crate) mod ws;
 use std::net::IpAddr;
 
 use crate::{
-    auth::Grant, edge::Credentials, error::ApiError, holds::Hold, session::Owner,
+    auth::Grant, client_limits::OpenDocument, edge::Credentials, error::ApiError, session::Owner,
     state::SharedState,
 };
 use axum::Router;
@@ -62,19 +62,19 @@ pub(crate) fn owner(ip: IpAddr, c: &Credentials, grant: &Grant) -> Owner {
 }
 
 /// Counts `doc` as open for this client, by its address and its token (the admin key is
-/// counted by address only), until the returned hold is dropped.
-pub(crate) fn hold(
+/// counted by address only), until the returned [`OpenDocument`] is dropped.
+pub(crate) fn open_document(
     state: &SharedState,
     ip: IpAddr,
     c: &Credentials,
     grant: &Grant,
     doc: &str,
-) -> Result<Hold, ApiError> {
+) -> Result<OpenDocument, ApiError> {
     let token = if grant.admin { None } else { credential(c) };
-    Ok(state.holds.hold(ip, token, doc)?)
+    Ok(state.client_limits.open(ip, token, doc)?)
 }
 
-/// [`hold`] for a new connection or session. A client that has spent its message
+/// [`open_document`] for a new connection or session. A client that has spent its message
 /// allowance (`usage`) is refused first: reconnecting as fast as the last connection was
 /// closed for flooding gains it nothing, not even a sync.
 pub(crate) fn admit(
@@ -83,8 +83,8 @@ pub(crate) fn admit(
     c: &Credentials,
     grant: &Grant,
     doc: &str,
-) -> Result<Hold, ApiError> {
+) -> Result<OpenDocument, ApiError> {
     let token = if grant.admin { None } else { credential(c) };
-    state.holds.usage().out_of_messages(ip, token)?;
-    hold(state, ip, c, grant, doc)
+    state.client_limits.usage().out_of_messages(ip, token)?;
+    open_document(state, ip, c, grant, doc)
 }

@@ -18,12 +18,12 @@ use super::{
 };
 use crate::{
     auth::Grant,
+    client_limits::OpenDocument,
     edge::{self, Authorized, ClientIp, Credentials, Enabled},
     error::ApiError,
-    holds::Hold,
     metric_names as m,
     names::DocName,
-    peer::{new_peer, CloseReason, Frame, PeerEnd, Transport},
+    peer::{new_peer, Access, CloseReason, Frame, PeerEnd, PeerId, Transport},
     room::PeerEvent,
     state::SharedState,
 };
@@ -72,13 +72,12 @@ fn serve(
     state: SharedState,
     doc: DocName,
     grant: Grant,
-    hold: Hold,
+    hold: OpenDocument,
     client: std::net::IpAddr,
 ) -> impl std::future::Future<Output = ()> + Send {
     let access = grant.access;
     let (mut handle, end) = new_peer(
         Transport::WebSocket,
-        access,
         grant.name,
         state.config.outbound_queue,
     );
@@ -88,6 +87,8 @@ fn serve(
     tracing::info!(%doc, peer, transport = LABEL, ?access, %client, "connection opened");
     let room = state.rooms.join(&doc, handle);
     let endpoint = Peer {
+        id: peer,
+        access,
         room,
         end,
         // A revoked link ends the connection it opened.
@@ -109,12 +110,14 @@ const LABEL: &str = "websocket";
 
 /// A y-websocket peer: one room, one frame per message.
 struct Peer {
+    id: PeerId,
+    access: Access,
     room: mpsc::Sender<Box<PeerEvent>>,
     end: PeerEnd,
     revoked: Pin<Box<dyn Future<Output = ()> + Send>>,
     expiry: Option<Pin<Box<tokio::time::Sleep>>>,
     /// The document counts as open for this client until the connection ends.
-    _hold: Hold,
+    _hold: OpenDocument,
 }
 
 impl Peer {
@@ -163,7 +166,7 @@ impl Endpoint for Peer {
     }
 
     async fn on_frame(&mut self, _: &mut WebSocket, data: Bytes) -> Result<(), Ending> {
-        let (peer, access) = (self.end.id, self.end.access);
+        let (peer, access) = (self.id, self.access);
         let event = Box::new(PeerEvent::Message { peer, access, data });
         // The room has ended. If it said why (a delete: 4404), its reason is already
         // waiting: it kicks before it lets go.
@@ -173,7 +176,7 @@ impl Endpoint for Peer {
     }
 
     async fn leave(&mut self) {
-        let peer = self.end.id;
+        let peer = self.id;
         let _ = self.room.send(Box::new(PeerEvent::Leave { peer })).await;
     }
 }

@@ -195,13 +195,14 @@ async fn malformed_queries_get_the_projects_own_message() {
 
 #[tokio::test]
 async fn a_held_poll_ends_when_its_token_expires() {
-    use tandem::auth::{now_secs, AccessLevel, Auth, Claims};
+    use tandem::auth::{now_secs, Auth, Claims};
+    use tandem::Access;
     let server = start(&["--secret", SECRET, "--admin-key", ADMIN]).await;
     let exp = now_secs() + 2;
     let token = Auth::new(Some(SECRET), None)
         .mint(&Claims {
             doc: "lapse".into(),
-            access: AccessLevel::Read,
+            access: Access::Read,
             exp,
             name: None,
             share: false,

@@ -128,7 +128,7 @@ fn token_command_mints_a_verifiable_token() {
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let auth = tandem::auth::Auth::new(Some("s3"), None);
     let grant = auth.document("team-a", Some(&token), None).unwrap();
-    assert_eq!(grant.access, tandem::peer::Access::Read);
+    assert_eq!(grant.access, tandem::Access::Read);
     assert_eq!(grant.name.as_deref(), Some("Ann"));
     assert!(auth.document("other", Some(&token), None).is_err());
     // The expiry is the requested lifetime from now.

@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tandem::auth::{now_secs, AccessLevel, Auth, Claims};
+use tandem::{
+    auth::{now_secs, Auth, Claims},
+    Access,
+};
 
 use crate::kit::{cluster::Cluster, ok_json, Client};
 
@@ -21,7 +24,7 @@ async fn a_link_revoked_on_one_instance_closes_its_sockets_on_another() {
     let ann = Auth::new(Some(SECRET), None)
         .mint(&Claims {
             doc: "doc".into(),
-            access: AccessLevel::Write,
+            access: Access::Write,
             exp: now_secs() + 3600,
             name: Some("Ann".into()),
             share: true,

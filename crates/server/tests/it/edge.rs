@@ -213,11 +213,14 @@ async fn token_lifetimes_that_would_wrap_are_refused() {
 }
 
 fn mint(doc: &str, exp: u64) -> String {
-    use tandem::auth::{AccessLevel, Auth, Claims};
+    use tandem::{
+        auth::{Auth, Claims},
+        Access,
+    };
     Auth::new(Some(SECRET), None)
         .mint(&Claims {
             doc: doc.into(),
-            access: AccessLevel::Write,
+            access: Access::Write,
             exp,
             name: None,
             share: false,

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use tandem::auth::{now_secs, AccessLevel, Auth, Claims};
+use tandem::auth::{now_secs, Auth, Claims};
+use tandem::Access;
 
 use crate::kit::{feed::*, *};
 
@@ -145,7 +146,7 @@ fn token(doc: &str, exp: u64) -> String {
     Auth::new(Some(SECRET), None)
         .mint(&Claims {
             doc: doc.into(),
-            access: AccessLevel::Read,
+            access: Access::Read,
             exp,
             name: None,
             share: false,
@@ -212,7 +213,7 @@ async fn json_long_polling_and_the_feed_of_every_document() {
     let writer_token = Auth::new(Some(SECRET), None)
         .mint(&Claims {
             doc: "*".into(),
-            access: AccessLevel::Write,
+            access: Access::Write,
             exp: now_secs() + 600,
             name: None,
             share: false,

@@ -3,13 +3,14 @@
 //! client that sent it; a rich document's events carry its rendered plain text.
 
 use serde_json::Value;
-use tandem::auth::{now_secs, AccessLevel, Auth, Claims};
+use tandem::auth::{now_secs, Auth, Claims};
+use tandem::Access;
 
 use crate::kit::{feed::Rebuilt, *};
 
 const SECRET: &str = "feed-authors-secret-0123456789";
 
-fn token(doc: &str, access: AccessLevel, name: Option<&str>) -> String {
+fn token(doc: &str, access: Access, name: Option<&str>) -> String {
     Auth::new(Some(SECRET), None)
         .mint(&Claims {
             doc: doc.into(),
@@ -25,7 +26,7 @@ fn token(doc: &str, access: AccessLevel, name: Option<&str>) -> String {
 
 /// Every change of `doc` after 0, as the JSON feed answers, once it holds at least `n`.
 async fn changes(server: &TestServer, doc: &str, n: usize) -> Vec<Value> {
-    let reader = token(doc, AccessLevel::Read, None);
+    let reader = token(doc, Access::Read, None);
     let url = server.http(&format!(
         "/api/documents/{doc}/changes?after=0&include=text"
     ));
@@ -49,7 +50,7 @@ async fn two_writers(server: &TestServer) {
         format!(
             "{}?token={}",
             server.ws("pair"),
-            token("pair", AccessLevel::Write, Some(name))
+            token("pair", Access::Write, Some(name))
         )
     };
     let mut ann = Client::connect(&url("Ann")).await;
@@ -76,7 +77,7 @@ async fn two_writers(server: &TestServer) {
 }
 
 async fn get_text_as(server: &TestServer, doc: &str) -> String {
-    let reader = token(doc, AccessLevel::Read, None);
+    let reader = token(doc, Access::Read, None);
     http_client(Some(&reader))
         .get(server.http(&format!("/api/documents/{doc}/text")))
         .send()
@@ -103,7 +104,7 @@ async fn postgres_changes_name_their_authors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rich_documents_are_followed_through_their_rendered_text() {
     let server = start(&["--secret", SECRET]).await;
-    let writer = http_client(Some(&token("notes", AccessLevel::Write, Some("Cy"))));
+    let writer = http_client(Some(&token("notes", Access::Write, Some("Cy"))));
     let pages = [
         "# Title\n\nHello world",
         "# Title\n\nHello *brave* 😀 world\n\n- one\n- two",

@@ -3,7 +3,10 @@
 
 use crate::kit::*;
 use futures::{SinkExt, StreamExt};
-use tandem::auth::{AccessLevel, Auth, Claims};
+use tandem::{
+    auth::{Auth, Claims},
+    Access,
+};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use yrs::encoding::{
     read::{Cursor, Read},
@@ -17,7 +20,7 @@ fn mint(doc: &str, name: &str) -> String {
     Auth::new(Some(SECRET), None)
         .mint(&Claims {
             doc: doc.into(),
-            access: AccessLevel::Write,
+            access: Access::Write,
             exp: tandem::auth::now_secs() + 3600,
             name: Some(name.into()),
             share: false,

@@ -5,7 +5,8 @@
 
 use crate::kit::*;
 use futures::{SinkExt, StreamExt};
-use tandem::auth::{AccessLevel, Auth, Claims};
+use tandem::auth::{Auth, Claims};
+use tandem::Access;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use yrs::encoding::{
@@ -22,7 +23,7 @@ fn mint(doc: &str, exp: u64) -> String {
     Auth::new(Some(SECRET), None)
         .mint(&Claims {
             doc: doc.into(),
-            access: AccessLevel::Write,
+            access: Access::Write,
             exp,
             name: Some("writer".into()),
             share: false,

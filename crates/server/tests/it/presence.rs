@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use crate::kit::*;
-use tandem::auth::{now_secs, AccessLevel, Auth, Claims};
+use tandem::auth::{now_secs, Auth, Claims};
+use tandem::Access;
 use yrs::{
     block::ClientID,
     sync::{awareness::AwarenessUpdateEntry, AwarenessUpdate, Message},
@@ -13,7 +14,7 @@ use yrs::{
 
 const SECRET: &str = "presence-secret-0123456789";
 
-fn token(doc: &str, access: AccessLevel, name: &str) -> String {
+fn token(doc: &str, access: Access, name: &str) -> String {
     Auth::new(Some(SECRET), None)
         .mint(&Claims {
             doc: doc.into(),
@@ -54,9 +55,9 @@ fn name_of(c: &Client, id: u64) -> Option<String> {
 async fn a_read_only_peer_cannot_touch_another_users_presence() {
     let server = start(&["--secret", SECRET, "--admin-key", "k"]).await;
     let doc = "owned";
-    let mut ann = Client::connect(&url(&server, doc, &token(doc, AccessLevel::Write, "ann"))).await;
-    let mut eve = Client::connect(&url(&server, doc, &token(doc, AccessLevel::Read, "eve"))).await;
-    let mut obs = Client::connect(&url(&server, doc, &token(doc, AccessLevel::Read, "obs"))).await;
+    let mut ann = Client::connect(&url(&server, doc, &token(doc, Access::Write, "ann"))).await;
+    let mut eve = Client::connect(&url(&server, doc, &token(doc, Access::Read, "eve"))).await;
+    let mut obs = Client::connect(&url(&server, doc, &token(doc, Access::Read, "obs"))).await;
     let victim = ann.client_id();
 
     // The token's name wins over the one the client picked.
@@ -98,7 +99,7 @@ async fn a_read_only_peer_cannot_touch_another_users_presence() {
     // And the API shows the token names.
     let info: serde_json::Value = reqwest::Client::new()
         .get(server.http(&format!("/api/documents/{doc}")))
-        .bearer_auth(token(doc, AccessLevel::Read, "obs"))
+        .bearer_auth(token(doc, Access::Read, "obs"))
         .send()
         .await
         .unwrap()

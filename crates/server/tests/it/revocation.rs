@@ -5,7 +5,8 @@
 use crate::kit::*;
 use serde_json::{json, Value};
 use std::time::Duration;
-use tandem::auth::{now_secs, AccessLevel, Auth, Claims};
+use tandem::auth::{now_secs, Auth, Claims};
+use tandem::Access;
 
 const SECRET: &str = "revocation-secret-0123456789abcdef";
 
@@ -13,7 +14,7 @@ fn sharer() -> String {
     Auth::new(Some(SECRET), None)
         .mint(&Claims {
             doc: "doc".into(),
-            access: AccessLevel::Write,
+            access: Access::Write,
             exp: now_secs() + 3600,
             name: Some("Ann".into()),
             share: true,

@@ -329,7 +329,8 @@ async fn rich_documents_on_postgres() {
 /// message size is refused, and a write token (of that document only) may.
 #[tokio::test]
 async fn content_import_has_the_access_and_limits_of_an_update() {
-    use tandem::auth::{now_secs, AccessLevel, Auth, Claims};
+    use tandem::auth::{now_secs, Auth, Claims};
+    use tandem::Access;
     const SECRET: &str = "rich-secret-0123456789";
     let server = start(&["--secret", SECRET, "--max-message-size", "2048"]).await;
     let mint = |doc: &str, access| {
@@ -346,9 +347,9 @@ async fn content_import_has_the_access_and_limits_of_an_update() {
             .unwrap()
     };
     let api = Api::new(&server);
-    let reader = api.bearer(&mint("guarded", AccessLevel::Read));
-    let other = api.bearer(&mint("elsewhere", AccessLevel::Write));
-    let writer = api.bearer(&mint("guarded", AccessLevel::Write));
+    let reader = api.bearer(&mint("guarded", Access::Read));
+    let other = api.bearer(&mint("elsewhere", Access::Write));
+    let writer = api.bearer(&mint("guarded", Access::Write));
 
     assert_eq!(
         api.put_content("guarded", "text/markdown", "# x")

@@ -5,7 +5,10 @@
 use crate::kit::*;
 use base64::Engine;
 use serde_json::{json, Value};
-use tandem::auth::{now_secs, AccessLevel, Auth, Claims};
+use tandem::{
+    auth::{now_secs, Auth, Claims},
+    Access,
+};
 
 const SECRET: &str = "share-links-secret-0123456789";
 
@@ -13,7 +16,7 @@ fn sharer(name: &str) -> String {
     Auth::new(Some(SECRET), None)
         .mint(&Claims {
             doc: "s".into(),
-            access: AccessLevel::Write,
+            access: Access::Write,
             exp: now_secs() + 3600,
             name: Some(name.into()),
             share: true,

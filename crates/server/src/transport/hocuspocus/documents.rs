@@ -15,8 +15,8 @@ use super::{
     MAX_HELD_MESSAGES, MAX_KEY_LEN,
 };
 use crate::{
+    client_limits::OpenDocument,
     hocuspocus::{self as hp, DocMessage, Incoming},
-    holds::Hold,
     metric_names as m, names,
     peer::{new_peer, Access, CloseReason, Frame, PeerId, Transport},
     room::PeerEvent,
@@ -38,7 +38,7 @@ pub(super) enum Doc {
         /// When its token expires (seconds since the epoch): the document closes then.
         exp: Option<u64>,
         /// The document counts as open for this client while it is joined.
-        _hold: Hold,
+        _hold: OpenDocument,
     },
 }
 
@@ -279,7 +279,7 @@ impl Conn {
                 let credential = (!grant.admin)
                     .then(|| crate::auth::credential(token.as_deref(), bearer))
                     .flatten();
-                let hold = self.state.holds.hold(self.ip, credential, &doc);
+                let hold = self.state.client_limits.open(self.ip, credential, &doc);
                 Ok((grant, hold.map_err(|e| e.to_string())?))
             });
         let (access, name, exp, hold) = match grant {
@@ -295,7 +295,6 @@ impl Conn {
 
         let (mut handle, end) = new_peer(
             Transport::Hocuspocus,
-            access,
             name,
             self.state.config.outbound_queue,
         );

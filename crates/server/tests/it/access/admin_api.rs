@@ -6,7 +6,7 @@ use super::*;
 async fn admin_api_needs_the_admin_key() {
     let server = token_server().await;
     let http = reqwest::Client::new();
-    let write = token("hist", AccessLevel::Write);
+    let write = token("hist", Access::Write);
     let mut w = Client::connect(&ws_url(&server, "hist", &write)).await;
     w.append("version one").await;
     w.pump_until(|c| c.received_updates >= 1, WAIT).await;
@@ -94,7 +94,7 @@ async fn admin_api_needs_the_admin_key() {
         .document("minted", Some(named), None)
         .unwrap();
     assert_eq!(grant.name.as_deref(), Some("Ann"));
-    assert_eq!(grant.access, tandem::peer::Access::Read);
+    assert_eq!(grant.access, tandem::Access::Read);
     let mut reader = Client::connect(&ws_url(&server, "minted", named)).await;
     assert_eq!(reader.text(), "made with a minted token");
     reader.send_raw(hand_made_update("no")).await;
@@ -123,7 +123,7 @@ async fn admin_api_needs_the_admin_key() {
 async fn without_an_admin_key_admin_actions_are_refused_and_say_why() {
     let server = start(&["--secret", SECRET]).await;
     let api = Api::new(&server);
-    let write = token("*", AccessLevel::Write);
+    let write = token("*", Access::Write);
     let admin = api.bearer(&write);
     assert_eq!(admin.create("kept").await.status(), 201);
     for who in [api.clone(), admin] {

@@ -7,7 +7,8 @@ mod admin_api;
 mod read_only;
 
 use crate::kit::*;
-use tandem::auth::{now_secs, AccessLevel, Auth, Claims};
+use tandem::auth::{now_secs, Auth, Claims};
+use tandem::Access;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use yrs::{
     sync::{Message, SyncMessage},
@@ -22,7 +23,7 @@ async fn token_server() -> TestServer {
     start(&["--secret", SECRET, "--admin-key", ADMIN]).await
 }
 
-fn mint_with(secret: &str, doc: &str, access: AccessLevel, exp: u64) -> String {
+fn mint_with(secret: &str, doc: &str, access: Access, exp: u64) -> String {
     Auth::new(Some(secret), None)
         .mint(&Claims {
             doc: doc.into(),
@@ -36,7 +37,7 @@ fn mint_with(secret: &str, doc: &str, access: AccessLevel, exp: u64) -> String {
         .unwrap()
 }
 
-fn token(doc: &str, access: AccessLevel) -> String {
+fn token(doc: &str, access: Access) -> String {
     mint_with(SECRET, doc, access, now_secs() + 600)
 }
 
@@ -144,15 +145,15 @@ async fn bad_tokens_are_refused_on_every_transport_and_the_api() {
     let before = refusals(&server).await;
     let later = now_secs() + 600;
     refused_everywhere(&server, "doc-a", None, 401).await;
-    let forged = mint_with("another-secret", "doc-a", AccessLevel::Write, later);
+    let forged = mint_with("another-secret", "doc-a", Access::Write, later);
     refused_everywhere(&server, "doc-a", Some(&forged), 401).await;
-    let expired = mint_with(SECRET, "doc-a", AccessLevel::Write, now_secs() - 10);
+    let expired = mint_with(SECRET, "doc-a", Access::Write, now_secs() - 10);
     refused_everywhere(&server, "doc-a", Some(&expired), 401).await;
     for junk in ["not-a-jwt", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.e30.x"] {
         refused_everywhere(&server, "doc-a", Some(junk), 401).await;
     }
     // A valid token whose payload was altered keeps the old signature: refused.
-    let good = token("doc-a", AccessLevel::Read);
+    let good = token("doc-a", Access::Read);
     let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
     parts[1] = {
         use base64::Engine;
@@ -162,7 +163,7 @@ async fn bad_tokens_are_refused_on_every_transport_and_the_api() {
     };
     refused_everywhere(&server, "doc-a", Some(&parts.join(".")), 401).await;
 
-    let other = token("doc-b", AccessLevel::Write);
+    let other = token("doc-b", Access::Write);
     refused_everywhere(&server, "doc-a", Some(&other), 403).await;
     // Six refusals without a token, nine with one (three more as a bearer), each counted.
     let after = refusals(&server).await;
@@ -182,16 +183,16 @@ async fn bad_tokens_are_refused_on_every_transport_and_the_api() {
 #[tokio::test]
 async fn good_and_prefix_tokens_open_their_documents() {
     let server = token_server().await;
-    allowed_everywhere(&server, "doc-a", &token("doc-a", AccessLevel::Write)).await;
-    allowed_everywhere(&server, "doc-a", &token("doc-a", AccessLevel::Read)).await;
-    let team = token("team-*", AccessLevel::Write);
+    allowed_everywhere(&server, "doc-a", &token("doc-a", Access::Write)).await;
+    allowed_everywhere(&server, "doc-a", &token("doc-a", Access::Read)).await;
+    let team = token("team-*", Access::Write);
     allowed_everywhere(&server, "team-x", &team).await;
     allowed_everywhere(&server, "team-", &team).await;
     refused_everywhere(&server, "other", Some(&team), 403).await;
     refused_everywhere(&server, "team", Some(&team), 403).await;
     refused_everywhere(&server, "xteam-x", Some(&team), 403).await;
     // An exact name is not a prefix.
-    let exact = token("doc", AccessLevel::Write);
+    let exact = token("doc", Access::Write);
     refused_everywhere(&server, "doc-a", Some(&exact), 403).await;
     // The admin key is accepted in place of a token.
     let res = Api::new(&server).bearer(ADMIN).text("doc-a").await;

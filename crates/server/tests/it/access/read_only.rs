@@ -7,13 +7,13 @@ use super::*;
 async fn read_only_websocket_sees_but_cannot_edit() {
     let server = token_server().await;
     let doc = "ro-ws";
-    let mut writer = Client::connect(&ws_url(&server, doc, &token(doc, AccessLevel::Write))).await;
+    let mut writer = Client::connect(&ws_url(&server, doc, &token(doc, Access::Write))).await;
     writer.append("hello").await;
     writer.pump_until(|c| c.received_updates >= 1, WAIT).await;
     writer.set_awareness(r#"{"user":{"name":"writer"}}"#).await;
     let wid = writer.client_id();
 
-    let mut reader = Client::connect(&ws_url(&server, doc, &token(doc, AccessLevel::Read))).await;
+    let mut reader = Client::connect(&ws_url(&server, doc, &token(doc, Access::Read))).await;
     assert_eq!(reader.text(), "hello", "the document is sent");
     reader
         .pump_until(
@@ -69,12 +69,12 @@ async fn read_only_websocket_sees_but_cannot_edit() {
     assert_eq!(reader.text(), "hello world");
     assert_eq!(admin_text(&server, doc).await, "hello world");
     // A fresh writer loads the same.
-    let late = Client::connect(&ws_url(&server, doc, &token(doc, AccessLevel::Write))).await;
+    let late = Client::connect(&ws_url(&server, doc, &token(doc, Access::Write))).await;
     assert_eq!(late.text(), "hello world");
 
     // The read-only token can't write through the API either.
     let res = Api::new(&server)
-        .bearer(&token(doc, AccessLevel::Read))
+        .bearer(&token(doc, Access::Read))
         .apply_update(doc, hand_made_update("x")[3..].to_vec())
         .await;
     expect_error(res, 403).await;
@@ -85,12 +85,12 @@ async fn read_only_websocket_sees_but_cannot_edit() {
 async fn read_only_sse_and_poll_cannot_edit() {
     let server = token_server().await;
     let doc = "ro-http";
-    let mut writer = Client::connect(&ws_url(&server, doc, &token(doc, AccessLevel::Write))).await;
+    let mut writer = Client::connect(&ws_url(&server, doc, &token(doc, Access::Write))).await;
     writer.append("base").await;
     writer.pump_until(|c| c.received_updates >= 1, WAIT).await;
     writer.set_awareness(r#"{"user":{"name":"writer"}}"#).await;
     let wid = writer.client_id();
-    let read = token(doc, AccessLevel::Read);
+    let read = token(doc, Access::Read);
 
     let mut sse = SseClient::open(&server, doc, Some(&read)).await.unwrap();
     sse.pump_until(|c| c.y.synced, WAIT).await;

@@ -2,7 +2,10 @@
 //! filled through a real server, and the commands run as the binary.
 
 use serde_json::json;
-use tandem::auth::{now_secs, AccessLevel, Auth, Claims};
+use tandem::{
+    auth::{now_secs, Auth, Claims},
+    Access,
+};
 use tandem_persistence::NewEndpoint;
 
 use super::{start, wait_for, Api, Client, Peer, TestServer};
@@ -69,7 +72,7 @@ pub fn writer_url(server: &TestServer, doc: &str, name: &str) -> String {
     let token = Auth::new(Some(SECRET), None)
         .mint(&Claims {
             doc: doc.into(),
-            access: AccessLevel::Write,
+            access: Access::Write,
             exp: now_secs() + 600,
             name: Some(name.into()),
             share: false,

@@ -5,7 +5,7 @@
 //! What counts is distinct documents: ten tabs of one document hold one. A WebSocket holds
 //! its document while it is open, an SSE or polling session while it exists, and a
 //! Hocuspocus socket each document joined on it. A document stays loaded for the unload
-//! grace after its last client leaves, so a hold lingers that long after it is dropped
+//! grace after its last client leaves, so an open document lingers that long after it is closed
 //! (while the document is still loaded): a client that opens document after document is
 //! held back by what the server really keeps, not by what it has open at the moment. The
 //! admin key is not a token here (it is counted by address only).
@@ -24,7 +24,7 @@ use std::{
 use crate::{metric_names as m, usage::Usage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum HoldError {
+pub(crate) enum ClientLimitError {
     #[error("too many documents open from this address (limit {0}); close some first")]
     PerIp(usize),
     #[error("too many documents open with this access token (limit {0}); close some first")]
@@ -38,17 +38,17 @@ pub(crate) enum HoldError {
 
 /// The limits, from the server's settings.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct HoldLimits {
+pub(crate) struct ClientLimitSettings {
     pub per_ip: usize,
     pub per_token: usize,
     /// Estimated bytes of the documents one client holds; 0: no limit.
     pub memory_per_client: u64,
-    /// How long a dropped hold still counts while its document stays loaded.
+    /// How long a closed document still counts while its document stays loaded.
     pub linger: Duration,
 }
 
-pub(crate) struct Holds {
-    limits: HoldLimits,
+pub(crate) struct ClientLimits {
+    limits: ClientLimitSettings,
     open: Mutex<Open>,
     /// What each client spends over time: the other half of its limits.
     usage: Usage,
@@ -91,21 +91,22 @@ struct Open {
 
 type Docs = HashMap<String, Entry>;
 
-/// One client's place in one document: live holds, or none and lingering until `until`.
+/// One client's place in one document: connections and sessions that have it open, or
+/// none and lingering until `until`.
 #[derive(Default)]
 struct Entry {
-    holds: usize,
+    open: usize,
     until: Option<Instant>,
 }
 
 /// Forgets lingering entries past their time or whose document has unloaded.
 fn purge(docs: &mut Docs, weights: &HashMap<String, u64>, now: Instant) {
     docs.retain(|doc, e| {
-        e.holds > 0 || (e.until.is_some_and(|u| u > now) && weights.contains_key(doc))
+        e.open > 0 || (e.until.is_some_and(|u| u > now) && weights.contains_key(doc))
     });
 }
 
-/// Whether one more hold on `doc` fits: a document the client holds already always does.
+/// Whether one more open document: `doc` fits: a document the client holds already always does.
 fn fits(docs: Option<&Docs>, doc: &str, max: usize) -> bool {
     docs.is_none_or(|d| d.contains_key(doc) || d.len() < max)
 }
@@ -132,7 +133,7 @@ fn add<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Docs>, key: K, doc: &str) {
         .or_default()
         .entry(doc.to_string())
         .or_default();
-    e.holds += 1;
+    e.open += 1;
     e.until = None;
 }
 
@@ -144,8 +145,8 @@ fn release<K: std::hash::Hash + Eq>(
 ) {
     let Some(docs) = map.get_mut(key) else { return };
     if let Some(e) = docs.get_mut(doc) {
-        e.holds = e.holds.saturating_sub(1);
-        if e.holds == 0 {
+        e.open = e.open.saturating_sub(1);
+        if e.open == 0 {
             match linger_until {
                 Some(until) => e.until = Some(until),
                 None => {
@@ -159,19 +160,19 @@ fn release<K: std::hash::Hash + Eq>(
     }
 }
 
-fn refused(err: HoldError) -> HoldError {
+fn refused(err: ClientLimitError) -> ClientLimitError {
     let limit = match err {
-        HoldError::PerIp(_) => "documents_per_ip",
-        HoldError::PerToken(_) => "documents_per_token",
-        HoldError::Memory(_) => "memory_per_client",
+        ClientLimitError::PerIp(_) => "documents_per_ip",
+        ClientLimitError::PerToken(_) => "documents_per_token",
+        ClientLimitError::Memory(_) => "memory_per_client",
     };
     metrics::counter!(m::LIMIT_REFUSALS, "limit" => limit).increment(1);
     err
 }
 
-impl Holds {
-    pub(crate) fn new(limits: HoldLimits, usage: Usage) -> Arc<Holds> {
-        Arc::new(Holds {
+impl ClientLimits {
+    pub(crate) fn new(limits: ClientLimitSettings, usage: Usage) -> Arc<ClientLimits> {
+        Arc::new(ClientLimits {
             limits,
             open: Mutex::new(Open::default()),
             usage,
@@ -188,23 +189,23 @@ impl Holds {
     }
 
     /// Counts `doc` as open for the client at `ip` with `token` (the digest of its access
-    /// token; `None` without one, or for the admin key) until the hold is dropped.
-    pub(crate) fn hold(
+    /// token; `None` without one, or for the admin key) until the returned [`OpenDocument`] is dropped.
+    pub(crate) fn open(
         self: &Arc<Self>,
         ip: IpAddr,
         token: Option<[u8; 32]>,
         doc: &str,
-    ) -> Result<Hold, HoldError> {
-        self.hold_at(ip, token, doc, Instant::now())
+    ) -> Result<OpenDocument, ClientLimitError> {
+        self.open_at(ip, token, doc, Instant::now())
     }
 
-    fn hold_at(
+    fn open_at(
         self: &Arc<Self>,
         ip: IpAddr,
         token: Option<[u8; 32]>,
         doc: &str,
         now: Instant,
-    ) -> Result<Hold, HoldError> {
+    ) -> Result<OpenDocument, ClientLimitError> {
         let ip = ip.to_canonical();
         let l = self.limits;
         let mut guard = self.lock();
@@ -224,37 +225,33 @@ impl Holds {
                 && weight(docs, &open.weights, doc) >= l.memory_per_client
         };
         if !fits(by_ip, doc, l.per_ip) {
-            return Err(refused(HoldError::PerIp(l.per_ip)));
+            return Err(refused(ClientLimitError::PerIp(l.per_ip)));
         }
         if token.is_some() && !fits(by_token, doc, l.per_token) {
-            return Err(refused(HoldError::PerToken(l.per_token)));
+            return Err(refused(ClientLimitError::PerToken(l.per_token)));
         }
         if over(by_ip) || (token.is_some() && over(by_token)) {
-            return Err(refused(HoldError::Memory(l.memory_per_client)));
+            return Err(refused(ClientLimitError::Memory(l.memory_per_client)));
         }
         add(&mut open.by_ip, ip, doc);
         if let Some(t) = token {
             add(&mut open.by_token, t, doc);
         }
-        Ok(Hold {
-            holds: self.clone(),
+        Ok(OpenDocument {
+            limits: self.clone(),
             client: ClientKey { ip, token },
             doc: doc.into(),
         })
     }
 
-    /// Whether `client` may make `doc` heavier by `extra` bytes: its documents (with `doc`
-    /// among them) must stay within `--max-memory-per-client`, by address and by token.
-    pub(crate) fn admits(
-        &self,
-        client: &ClientKey,
-        doc: &str,
-        extra: u64,
-    ) -> Result<(), HoldError> {
-        let max = self.limits.memory_per_client;
-        if max == 0 {
-            return Ok(());
-        }
+    /// `--max-memory-per-client` (0: no limit); admission checks it (`room::admission`).
+    pub(crate) fn memory_per_client(&self) -> u64 {
+        self.limits.memory_per_client
+    }
+
+    /// What `client`'s open documents weigh, `doc` among them: the larger of its address's
+    /// and its token's sums.
+    pub(crate) fn weight_of(&self, client: &ClientKey, doc: &str) -> u64 {
         let now = Instant::now();
         let mut guard = self.lock();
         let open = &mut *guard;
@@ -268,10 +265,7 @@ impl Holds {
         let by_token = client
             .token
             .map_or(0, |t| weight(open.by_token.get(&t), &open.weights, doc));
-        if by_ip.max(by_token).saturating_add(extra) > max {
-            return Err(refused(HoldError::Memory(max)));
-        }
-        Ok(())
+        by_ip.max(by_token)
     }
 
     /// The room of `doc` says what the document weighs now.
@@ -287,14 +281,14 @@ impl Holds {
         metrics::gauge!(m::DOCUMENT_MEMORY).increment(bytes as f64 - before as f64);
     }
 
-    /// The room of `doc` has unloaded: it weighs nothing, and holds lingering on it end.
+    /// The room of `doc` has unloaded: it weighs nothing, and open documents lingering on it end.
     pub(crate) fn unloaded(&self, doc: &str) {
         if let Some(w) = self.lock().weights.remove(doc) {
             metrics::gauge!(m::DOCUMENT_MEMORY).decrement(w as f64);
         }
     }
 
-    fn drop_hold(&self, hold: &Hold, now: Instant) {
+    fn close(&self, hold: &OpenDocument, now: Instant) {
         let mut open = self.lock();
         // Only a loaded document is kept in memory after its clients leave.
         let until = (!self.limits.linger.is_zero() && open.weights.contains_key(&*hold.doc))
@@ -306,28 +300,28 @@ impl Holds {
     }
 }
 
-/// One connection's or session's hold on a document; dropping it releases it (after the
+/// One connection's or session's place among its client's open documents; dropping it closes it (after the
 /// linger, if the document stays loaded).
-pub(crate) struct Hold {
-    holds: Arc<Holds>,
+pub(crate) struct OpenDocument {
+    limits: Arc<ClientLimits>,
     client: ClientKey,
     doc: Box<str>,
 }
 
-impl Hold {
+impl OpenDocument {
     /// Who holds it: the room charges what this client's updates add to it.
     pub(crate) fn client(&self) -> ClientKey {
         self.client.clone()
     }
 }
 
-impl Drop for Hold {
+impl Drop for OpenDocument {
     fn drop(&mut self) {
-        let holds = self.holds.clone();
-        holds.drop_hold(self, Instant::now());
+        let limits = self.limits.clone();
+        limits.close(self, Instant::now());
     }
 }
 
 #[cfg(test)]
-#[path = "holds_tests.rs"]
+#[path = "client_limits_tests.rs"]
 mod tests;

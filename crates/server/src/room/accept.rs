@@ -1,0 +1,243 @@
+//! Taking an update in: the room asks `admission` once, then performs its verdict (applies
+//! and queues the update, keeps it until its dependencies arrive, or refuses it).
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use yrs::{updates::decoder::Decode, Transact, Update};
+
+use super::{
+    admission::{Admission, Ledgers, Limits, Refusal, Shape, Verdict},
+    apply_budget::{self, DocCost},
+    clocks::Clocks,
+    heavy,
+    mailbox::RoomError,
+    settings::RoomContext,
+    Room,
+};
+use crate::{client_limits::ClientKey, metric_names as m, yjs_bounds};
+
+/// What became of an update admission let through or held back.
+enum Outcome {
+    Applied { changed: bool, structs: u64 },
+    Verdict(Verdict),
+}
+
+impl Room {
+    /// The room's admission, under the server's limits.
+    pub(super) fn admission(&self) -> Admission {
+        Admission::new(self.limits())
+    }
+
+    pub(super) fn limits(&self) -> Limits {
+        let memory = self.ctx.client_limits.memory_per_client();
+        Limits::from_settings(&self.ctx.settings, self.ctx.budget.max(), memory)
+    }
+
+    /// Admits, applies and queues one update from a client or the API (`from`: who sent
+    /// it, for its per-client limits). An update that builds on changes the room does not
+    /// have waits until they arrive (see `awaiting_deps`).
+    pub(super) fn accept_update(
+        &mut self,
+        update: Bytes,
+        from: Option<&ClientKey>,
+        author: Option<Arc<str>>,
+    ) -> Result<(), RoomError> {
+        // A sync step 2 from a client with nothing new is an empty update: nothing to
+        // store or relay.
+        if update.as_ref() == [0, 0] {
+            return Ok(());
+        }
+        if self.admit_and_apply(update, from, author, false)? {
+            self.release_awaiting();
+        }
+        Ok(())
+    }
+
+    /// Every limit is checked before `yrs` decodes anything: decoding is most of the work.
+    /// Large (or expensive) updates are admitted and applied inside `heavy::run_if`, one
+    /// at a time, so several of one client's cannot all pass the memory check before any
+    /// of them is counted. Returns whether the update was applied.
+    fn admit_and_apply(
+        &mut self,
+        update: Bytes,
+        from: Option<&ClientKey>,
+        author: Option<Arc<str>>,
+        released: bool,
+    ) -> Result<bool, RoomError> {
+        let heavy = update.len() >= heavy::LARGE || self.cost.expensive();
+        let admission = self.admission();
+        let doc = self.awareness.doc().clone();
+        let grown_from = self.upkeep.weight();
+        let mut books = Books {
+            ctx: &self.ctx,
+            name: &self.name,
+            cost: &mut self.cost,
+            clocks: &self.clocks,
+            awaiting_bytes: self.awaiting.bytes(),
+            document_bytes: self.upkeep.doc_bytes,
+            update: &update,
+            from,
+        };
+        let (outcome, cost) = heavy::run_if(heavy, || {
+            let verdict = if released {
+                admission.admit_released(update.len(), &mut books)
+            } else {
+                admission.admit(update.len(), &mut books)
+            };
+            let Verdict::Accept {
+                structs,
+                extra_weight,
+            } = verdict
+            else {
+                return Ok((Outcome::Verdict(verdict), Duration::ZERO));
+            };
+            let (changed, cost) = apply_budget::measure(|| {
+                let decoded = Update::decode_v1(&update)
+                    .map_err(|e| RoomError::InvalidUpdate(e.to_string()))?;
+                let mut txn = doc.transact_mut();
+                txn.apply_update(decoded)
+                    .map_err(|e| RoomError::InvalidUpdate(e.to_string()))?;
+                // A duplicate (a client resending what the room has) changes nothing: it
+                // is logged and relayed as usual, but is no reason for a new version.
+                // (What the transaction inserted or deleted, not its state vectors before
+                // and after, which cost a map entry per client id of the document.)
+                Ok::<_, RoomError>(txn.has_changes())
+            });
+            let changed = changed?;
+            if changed {
+                let grown = grown_from.saturating_add(extra_weight);
+                books.ctx.client_limits.set_weight(books.name, grown);
+            }
+            Ok::<_, RoomError>((Outcome::Applied { changed, structs }, cost))
+        })?;
+        match outcome {
+            Outcome::Applied { changed, structs } => {
+                self.charge_apply(from, cost, true);
+                if changed {
+                    self.upkeep.edited(update.len(), structs);
+                }
+                self.enqueue(update, author);
+                Ok(true)
+            }
+            Outcome::Verdict(Verdict::AwaitDependencies { client, clock }) => {
+                tracing::debug!(doc = %self.name, client, clock, "keeping an update until what it builds on arrives");
+                metrics::counter!(m::UPDATES_HELD).increment(1);
+                self.awaiting.push(update);
+                Ok(false)
+            }
+            Outcome::Verdict(Verdict::Refuse(refusal)) => Err(self.refused(&refusal)),
+            Outcome::Verdict(Verdict::Accept { .. }) => unreachable!("applied above"),
+        }
+    }
+
+    /// Counts and logs a refusal; the error to answer with.
+    pub(super) fn refused(&self, refusal: &Refusal) -> RoomError {
+        if let Some(limit) = refusal.limit_label() {
+            metrics::counter!(m::LIMIT_REFUSALS, "limit" => limit).increment(1);
+        }
+        match refusal {
+            Refusal::Invalid(_) => {}
+            Refusal::ApplyTime { over, .. } => {
+                tracing::debug!(doc = %self.name, limit = over.label(), "refusing work: apply-time budget")
+            }
+            Refusal::Unwritten => {
+                tracing::warn!(doc = %self.name, "refusing update: unwritten-bytes budget exhausted")
+            }
+            other => tracing::info!(doc = %self.name, refusal = ?other, "refusing work"),
+        }
+        refusal.error()
+    }
+
+    /// Tells `client_limits` what the document weighs now (see `weight`).
+    pub(super) fn report_weight(&self) {
+        self.ctx
+            .client_limits
+            .set_weight(&self.name, self.upkeep.weight());
+    }
+
+    /// Applies every waiting update that has become complete, oldest first.
+    pub(super) fn release_awaiting(&mut self) {
+        if self.awaiting.is_empty() {
+            return;
+        }
+        loop {
+            let clocks = self.clocks.view();
+            let ready = self.awaiting.take_ready(|u| {
+                matches!(
+                    yjs_bounds::check_dependencies(u, |c| clocks.clock(c)),
+                    Ok((_, None))
+                )
+            });
+            drop(clocks);
+            let Some(update) = ready else { break };
+            // Its sender is not known any more; it was within its limits when it came.
+            if let Err(err) = self.admit_and_apply(update, None, None, true) {
+                // Its sender still has it and sends it again when it resyncs.
+                tracing::info!(doc = %self.name, error = %err, "dropping an update that waited for its dependencies");
+            }
+        }
+    }
+}
+
+/// The room's answers to admission's questions, over its context.
+struct Books<'a> {
+    ctx: &'a RoomContext,
+    name: &'a str,
+    cost: &'a mut DocCost,
+    clocks: &'a Clocks,
+    awaiting_bytes: usize,
+    document_bytes: usize,
+    update: &'a [u8],
+    from: Option<&'a ClientKey>,
+}
+
+impl Ledgers for Books<'_> {
+    fn sender_over_apply_time(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        self.from
+            .is_some_and(|c| self.ctx.costs.admits(c, now).is_err())
+    }
+
+    fn document_over_apply_time(&mut self) -> bool {
+        let rate = self.ctx.settings.max_apply_per_document;
+        self.cost.over(std::time::Instant::now(), rate)
+    }
+
+    fn charge_write_quota(&mut self, bytes: usize) -> Result<(), String> {
+        let Some(c) = self.from else { return Ok(()) };
+        let usage = self.ctx.client_limits.usage();
+        usage
+            .write(c.ip(), c.token(), bytes)
+            .map_err(|e| e.to_string())
+    }
+
+    /// One walk, asking the document's clocks only about the clients the update names
+    /// (never a full state vector: see `clocks`).
+    fn read(&mut self) -> Result<Shape, String> {
+        let clocks = self.clocks.view();
+        yjs_bounds::check_dependencies(self.update, |c| clocks.clock(c))
+            .map(|(shape, missing)| Shape {
+                structs: shape.structs,
+                missing,
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    fn awaiting_bytes(&self) -> usize {
+        self.awaiting_bytes
+    }
+
+    fn unwritten_bytes(&self) -> usize {
+        self.ctx.budget.unwritten()
+    }
+
+    fn document_bytes(&self) -> usize {
+        self.document_bytes
+    }
+
+    fn sender_weight(&mut self) -> Option<u64> {
+        let c = self.from?;
+        Some(self.ctx.client_limits.weight_of(c, self.name))
+    }
+}
