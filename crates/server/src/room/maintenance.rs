@@ -202,7 +202,7 @@ impl Room {
             let done = self
                 .ctx
                 .writer
-                .write(self.name.clone(), self.replica.doc_id, updates, authors)
+                .write(self.name.clone(), self.copy.doc_id(), updates, authors)
                 .await;
             match tokio::time::timeout_at(deadline, done).await {
                 Ok(Ok(Ok(appended))) if appended.gone => {
@@ -257,8 +257,8 @@ impl Room {
             state_vector: txn.state_vector().encode_v1(),
             // Only what this copy is sure to have: rows past it may hold others' updates
             // that are not in this state, and compaction deletes every row the snapshot
-            // covers (`replica.rs`: the bus never moves `confirmed`).
-            upto_seq: self.replica.confirmed(),
+            // covers (`cluster_copy.rs`: the bus never moves `confirmed`).
+            upto_seq: self.copy.confirmed(),
         }
     }
 

@@ -20,6 +20,7 @@ mod apply_cost;
 mod budget;
 mod claims;
 mod clocks;
+mod cluster_copy;
 mod commit;
 mod db_state;
 mod delete;
@@ -92,7 +93,10 @@ pub(crate) struct Room {
     clocks: clocks::Clocks,
     /// The document's apply-time account (see `apply_budget`).
     cost: apply_budget::DocCost,
-    replica: replica::Replica,
+    /// The copy's log position and joins waiting for it to be current (cluster rules).
+    copy: cluster_copy::ClusterCopy<replica::WaitingJoin>,
+    /// Awareness clients announced through other instances.
+    remote: remote_presence::RemoteClients,
     commit: Commit<Waiter>,
     upkeep: Upkeep,
     empty_since: Option<Instant>,
@@ -122,7 +126,8 @@ impl Room {
             cost: apply_budget::DocCost::new(std::time::Instant::now()),
             presence: presence::Ownership::new(ctx.settings.max_awareness_clients),
             held: held::Held::new(ctx.settings.max_pending_bytes),
-            replica: replica::Replica::default(),
+            copy: cluster_copy::ClusterCopy::new(ctx.cluster.is_some()),
+            remote: remote_presence::RemoteClients::default(),
             name,
             commit: Commit::new(ctx.budget.clone(), ctx.settings.outbound_queue),
             ctx,
@@ -309,7 +314,7 @@ impl Room {
         for err in heavy::run(self.upkeep.doc_bytes, || text::replay(doc, &stored)) {
             tracing::error!(doc = %self.name, error = %err, "stored update skipped");
         }
-        self.replica.loaded(&stored);
+        self.copy.loaded(stored.last_seq, stored.id);
         // A log written before updates were checked for gaps may leave `yrs` holding
         // structs whose dependencies are missing; its code that retries them is unsafe (see
         // `held`), so they are dropped. Nobody could see them.
