@@ -363,3 +363,7 @@ impl<J> ClusterCopy<J> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "cluster_copy_tests.rs"]
+mod tests;
