@@ -187,7 +187,13 @@ impl<J> ClusterCopy<J> {
 
     /// The writer committed this room's updates at `(prev, last]` for row `doc_id`; `gone`:
     /// the document was deleted meanwhile (nothing was written).
-    pub(super) fn committed(&mut self, prev: i64, last: i64, doc_id: i64, gone: bool) -> Actions<J> {
+    pub(super) fn committed(
+        &mut self,
+        prev: i64,
+        last: i64,
+        doc_id: i64,
+        gone: bool,
+    ) -> Actions<J> {
         let mut a = Actions::default();
         if gone {
             a.vanish = true;

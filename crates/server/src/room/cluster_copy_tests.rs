@@ -58,7 +58,11 @@ fn a_commit_announced_without_its_updates_is_read() {
     let a = c.bus_commit(5, 6, false);
     assert_eq!(a.apply_bus_commit, None);
     assert_eq!(read_of(&a).after, 5);
-    assert_eq!(a.count, vec![Count::CatchUp], "no gap: the updates were too large");
+    assert_eq!(
+        a.count,
+        vec![Count::CatchUp],
+        "no gap: the updates were too large"
+    );
 }
 
 #[test]
@@ -106,7 +110,11 @@ fn own_commits_follow_applied_and_are_published() {
     assert_eq!(a.publish, Some((5, 6)));
     assert_eq!(c.confirmed(), 6, "the writer vouches for its own commit");
     let a = c.committed(8, 9, 1, false);
-    assert_eq!(a.count, vec![Count::Gap, Count::CatchUp], "7 and 8 are missing");
+    assert_eq!(
+        a.count,
+        vec![Count::Gap, Count::CatchUp],
+        "7 and 8 are missing"
+    );
     assert_eq!(read_of(&a).after, 6);
 }
 
@@ -131,7 +139,11 @@ fn reordered_commits_are_read_once_and_the_late_one_is_a_duplicate() {
     assert_eq!(a.apply_bus_commit, None);
     assert_eq!((a.read, a.count), (None, vec![Count::Gap]));
     let a = c.read_done(read_of(&first), rows(2));
-    assert_eq!(read_of(&a).after, 2, "the read asked for meanwhile, from the new position");
+    assert_eq!(
+        read_of(&a).after,
+        2,
+        "the read asked for meanwhile, from the new position"
+    );
     let _ = c.read_done(read_of(&a), rows(2));
     let a = c.bus_commit(0, 1, true);
     assert_eq!((a.read, a.count), (None, vec![Count::Duplicate]));
@@ -161,7 +173,10 @@ fn a_late_joiner_is_answered_only_once_the_copy_is_current() {
     let mut c = copy_at(5);
     assert!(c.joined().check_head);
     let a = c.sync_step1("ann");
-    assert!(a.answer_joins.is_empty(), "the database may be ahead of this copy");
+    assert!(
+        a.answer_joins.is_empty(),
+        "the database may be ahead of this copy"
+    );
     // The database is at 9: read first.
     let a = c.head(Some(9), true);
     assert!(a.answer_joins.is_empty());
@@ -180,7 +195,10 @@ fn a_join_waits_for_every_check_and_for_a_running_read() {
     let _ = c.joined();
     let _ = c.sync_step1("ann");
     let read = c.bus_commit(6, 7, true);
-    assert!(c.head(Some(5), true).answer_joins.is_empty(), "a check and the read run");
+    assert!(
+        c.head(Some(5), true).answer_joins.is_empty(),
+        "a check and the read run"
+    );
     let a = c.read_done(read_of(&read), rows(7));
     assert!(a.answer_joins.is_empty(), "one check left");
     assert_eq!(c.head(Some(7), true).answer_joins, vec!["ann"]);

@@ -42,7 +42,6 @@ mod writes;
 use std::{collections::HashMap, panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
 use futures::FutureExt;
-
 use tandem_persistence::StoreError;
 use tokio::{sync::mpsc, time::Instant};
 use yrs::sync::Awareness;
@@ -93,9 +92,7 @@ pub(crate) struct Room {
     clocks: clocks::Clocks,
     /// The document's apply-time account (see `apply_budget`).
     cost: apply_budget::DocCost,
-    /// The copy's log position and joins waiting for it to be current (cluster rules).
     copy: cluster_copy::ClusterCopy<replica::WaitingJoin>,
-    /// Awareness clients announced through other instances.
     remote: remote_presence::RemoteClients,
     commit: Commit<Waiter>,
     upkeep: Upkeep,
