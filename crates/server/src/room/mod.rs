@@ -36,6 +36,8 @@ mod replica;
 mod requests;
 mod settings;
 mod sync;
+mod upkeep;
+mod upkeep_store;
 mod weight;
 mod writes;
 
@@ -52,7 +54,7 @@ pub(crate) use settings::{RoomContext, RoomSettings};
 use crate::{metric_names as m, peer::CloseReason, text};
 use commit::Commit;
 use mailbox::reply_closed;
-use maintenance::Upkeep;
+use maintenance::Maintenance;
 use peers::Peer;
 
 /// What a room needs from whoever keeps the map of loaded rooms (the registry): only a
@@ -95,8 +97,7 @@ pub(crate) struct Room {
     copy: cluster_copy::ClusterCopy<replica::WaitingJoin>,
     remote: remote_presence::RemoteClients,
     commit: Commit<Waiter>,
-    upkeep: Upkeep,
-    empty_since: Option<Instant>,
+    upkeep: Maintenance,
 }
 
 enum Flow {
@@ -127,14 +128,13 @@ impl Room {
             remote: remote_presence::RemoteClients::default(),
             name,
             commit: Commit::new(ctx.budget.clone(), ctx.settings.outbound_queue),
+            upkeep: Maintenance::new(&ctx.settings, ctx.cluster.is_some(), now),
             ctx,
             directory,
             generation,
             ctrl_tx,
             awareness,
             peers: HashMap::new(),
-            upkeep: Upkeep::new(now),
-            empty_since: Some(now),
         }
     }
 
@@ -326,13 +326,7 @@ impl Room {
 
     fn next_wakeup(&self) -> Instant {
         let far = Instant::now() + Duration::from_secs(3600);
-        let mut wake = far;
-        if let Some(since) = self.empty_since {
-            wake = wake.min(since + self.ctx.settings.unload_grace);
-        }
-        if let Some(due) = self.upkeep.version_due(&self.ctx.settings) {
-            wake = wake.min(due);
-        }
+        let mut wake = self.upkeep.rules.next_wakeup().map_or(far, |due| due.min(far));
         if !self.peers.is_empty() {
             // Awareness states that stop being renewed expire, as in the JS implementation.
             wake = wake.min(Instant::now() + self.ctx.settings.awareness_timeout / 6);
@@ -362,39 +356,7 @@ impl Room {
         ctrl: &mpsc::UnboundedReceiver<Control>,
         data: &mut mpsc::Receiver<Box<PeerEvent>>,
     ) -> Flow {
-        let now = Instant::now();
         self.expire_awareness();
-        if self
-            .upkeep
-            .version_due(&self.ctx.settings)
-            .is_some_and(|due| now >= due)
-        {
-            let (done, _) = tokio::sync::oneshot::channel();
-            self.spawn_version(tandem_persistence::VersionKind::Auto, None, done);
-        }
-        let Some(since) = self.empty_since else {
-            return Flow::Continue;
-        };
-        if now < since + self.ctx.settings.unload_grace {
-            return Flow::Continue;
-        }
-        if !self.write_out(Duration::from_secs(5)).await {
-            // Database still down: stay loaded (the updates live only here) and try later.
-            self.empty_since = Some(Instant::now());
-            return Flow::Continue;
-        }
-        // Departures may still sit in the queue; settle them before deciding.
-        while let Ok(ev) = data.try_recv() {
-            self.on_peer_event(*ev);
-        }
-        if self.peers.is_empty()
-            && self
-                .directory
-                .remove_if_idle(&self.name, self.generation, ctrl)
-        {
-            tracing::debug!(doc = %self.name, "unloaded");
-            return Flow::Exit;
-        }
-        Flow::Continue
+        self.upkeep_due(ctrl, data).await
     }
 }
