@@ -326,7 +326,11 @@ impl Room {
 
     fn next_wakeup(&self) -> Instant {
         let far = Instant::now() + Duration::from_secs(3600);
-        let mut wake = self.upkeep.rules.next_wakeup().map_or(far, |due| due.min(far));
+        let mut wake = self
+            .upkeep
+            .rules
+            .next_wakeup()
+            .map_or(far, |due| due.min(far));
         if !self.peers.is_empty() {
             // Awareness states that stop being renewed expire, as in the JS implementation.
             wake = wake.min(Instant::now() + self.ctx.settings.awareness_timeout / 6);

@@ -190,7 +190,8 @@ impl Upkeep {
     }
 
     fn unload_due(&self) -> Option<Instant> {
-        self.empty_since.map(|since| since + self.limits.unload_grace)
+        self.empty_since
+            .map(|since| since + self.limits.unload_grace)
     }
 
     /// A version (of any kind) holding every edit so far starts at `now`; returns the

@@ -239,7 +239,10 @@ fn in_cluster_mode_snapshots_and_versions_come_from_the_database() {
     let mut u = Upkeep::new(limits(), true, t0);
     u.peer_joined();
     u.edited(t0);
-    assert_eq!(u.committed(10, 100, t0), Some(Action::Compact(Source::Database)));
+    assert_eq!(
+        u.committed(10, 100, t0),
+        Some(Action::Compact(Source::Database))
+    );
     assert_eq!(u.tick(t0 + IDLE), vec![Action::Version(Source::Database)]);
     u.compacted(false, t0);
     let out = u.write_out();
