@@ -285,12 +285,24 @@ pub(crate) fn router(state: SharedState) -> Router {
 /// bus reconnects (messages published meanwhile may be lost).
 async fn check_heads(cluster: Arc<Cluster>, rooms: Arc<Registry>) {
     let every = cluster.settings().resync_every;
+    check_every(every, || cluster.reconnected(), || rooms.check_heads()).await
+}
+
+/// Runs `check` every `every`, and at once whenever `reconnected` completes.
+async fn check_every<R, C>(
+    every: Duration,
+    mut reconnected: impl FnMut() -> R,
+    mut check: impl FnMut() -> C,
+) where
+    R: std::future::Future<Output = ()>,
+    C: std::future::Future<Output = ()>,
+{
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = cluster.reconnected() => {}
+            _ = reconnected() => {}
         }
-        rooms.check_heads().await;
+        check().await;
     }
 }
 
@@ -307,5 +319,40 @@ pub(crate) fn redact(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::sync::{mpsc, Notify};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_bus_reconnect_checks_the_database_at_once() {
+        let reconnected = Arc::new(Notify::new());
+        let (checked_tx, mut checked) = mpsc::unbounded_channel();
+        let hour = Duration::from_secs(3600);
+        let notify = reconnected.clone();
+        let task = tokio::spawn(async move {
+            check_every(
+                hour,
+                || notify.notified(),
+                || {
+                    let _ = checked_tx.send(());
+                    async {}
+                },
+            )
+            .await
+        });
+        for _ in 0..2 {
+            reconnected.notify_one();
+            // A bound on a failure, not a synchronisation: the check comes at once.
+            let seen = tokio::time::timeout(Duration::from_secs(10), checked.recv()).await;
+            assert!(seen.is_ok(), "no check within 10 s of a reconnect");
+        }
+        task.abort();
     }
 }

@@ -3,7 +3,7 @@
 //! PostgreSQL stays the only durable log and the only truth; every instance commits before
 //! it relays, as a single instance does. NATS carries hints: each commit (so other
 //! instances can relay it at once), awareness, "deleted", and heartbeats. A room tracks the
-//! log sequence it has applied (`room/replica.rs`); a commit that does not follow it, a
+//! log sequence it has applied (`room/cluster_copy.rs`); a commit that does not follow it, a
 //! lost message or a reconnect makes the room read what it missed from the database, and a
 //! periodic check against the database catches whatever no message announced. So a lost,
 //! repeated or reordered message costs latency, never data, and with NATS down instances

@@ -3,7 +3,7 @@
 //! A bus commit says "the log grew from `prev` to `last`, with these updates". Even signed,
 //! that is a claim: the room applies it for latency and remembers the range until a read
 //! from the database covers it. A second claim on a remembered range, or the room's own
-//! commit landing on one, proves one claim false (see `replica.rs`).
+//! commit landing on one, proves one claim false (see `cluster_copy.rs`).
 
 use std::collections::VecDeque;
 

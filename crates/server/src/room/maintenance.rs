@@ -1,35 +1,35 @@
-//! Keeping the stored document small and its history readable: compaction (snapshot +
-//! delete covered log rows), versions, and writing everything out before unloading.
+//! The shell of a room's upkeep: it carries out what the rules (`upkeep.rs`) decide
+//! (compaction, automatic versions, writing everything out before unloading) and tells
+//! them how it went.
 //!
 //! Compactions and versions started while the room is busy run off its task; writing out
-//! (on unload and shutdown) awaits them in place. Both use the same two store calls below.
+//! (on unload and shutdown) lets them finish, then does its own in place. Both use the
+//! same store calls (`upkeep_store.rs`).
 
-use std::{collections::BTreeSet, future::Future, sync::Arc, time::Duration};
+use std::{future::Future, time::Duration};
 
-use tandem_persistence::{
-    NewVersion, Snapshot, Store, StoreError, StoredDoc, VersionInfo, VersionKind,
+use tandem_persistence::{NewVersion, Snapshot, StoredDoc, VersionInfo, VersionKind};
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinSet,
+    time::Instant,
 };
-use tokio::{sync::oneshot, task::JoinSet, time::Instant};
-use yrs::{
-    updates::{decoder::Decode, encoder::Encode},
-    ReadTxn, StateVector, Transact,
-};
+use yrs::{updates::encoder::Encode, ReadTxn, StateVector, Transact};
 
 use super::{
-    commit::Committed, db_state, mailbox::RoomError, settings::RoomSettings, weight, Room,
+    commit::Committed,
+    mailbox::{Control, PeerEvent, RoomError},
+    settings::RoomSettings,
+    upkeep::{Action, Limits, Source, Upkeep},
+    upkeep_store::{compact_what_is_stored, store_version, stored_material},
+    weight, Flow, Room,
 };
-use crate::{
-    metric_names as m,
-    render::{Content, Fields},
-};
+use crate::render::Content;
 
-/// What the room tracks to decide when to compact and when to take a version.
-pub(super) struct Upkeep {
-    updates_since_snapshot: u64,
-    bytes_since_snapshot: u64,
-    dirty_since_version: bool,
-    /// Names of the people who edited since the previous version, recorded with it.
-    authors: BTreeSet<String>,
+/// The room's upkeep: the rules ([`Upkeep`]) and the store work they ask for, running
+/// off the room's task, plus what the room tracks of its document's size.
+pub(super) struct Maintenance {
+    pub(super) rules: Upkeep,
     /// The document's encoded size, exact after loading and compacting, plus every update
     /// since: an upper bound that is cheap to keep (see `--max-document-bytes`).
     pub(super) doc_bytes: usize,
@@ -37,26 +37,20 @@ pub(super) struct Upkeep {
     pub(super) structs: u64,
     /// When the last named version was asked for (they are rate-limited).
     pub(super) last_named: Option<Instant>,
-    last_edit: Instant,
-    last_version: Instant,
-    /// Store work running off the room's task (compactions, versions). A delete waits for
-    /// it, or a late compaction would write the document back. Made on first use: an
-    /// empty set still allocates, and many loaded documents are only ever read.
-    background: Option<JoinSet<()>>,
+    /// Store work running off the room's task: compactions (`Some(worked)`) and versions
+    /// (`None`). A delete waits for it, or a late compaction would write the document
+    /// back. Made on first use: an empty set still allocates, and many loaded documents
+    /// are only ever read.
+    background: Option<JoinSet<Option<bool>>>,
 }
 
-impl Upkeep {
-    pub(super) fn new(now: Instant) -> Upkeep {
-        Upkeep {
-            updates_since_snapshot: 0,
-            bytes_since_snapshot: 0,
-            dirty_since_version: false,
-            authors: BTreeSet::new(),
+impl Maintenance {
+    pub(super) fn new(settings: &RoomSettings, clustered: bool, now: Instant) -> Maintenance {
+        Maintenance {
+            rules: Upkeep::new(Limits::from(settings), clustered, now),
             doc_bytes: 0,
             structs: 0,
             last_named: None,
-            last_edit: now,
-            last_version: now,
             background: None,
         }
     }
@@ -70,16 +64,15 @@ impl Upkeep {
             .chain(&stored.updates)
             .map(|u| weight::structs(u))
             .sum();
-        self.updates_since_snapshot = stored.updates.len() as u64;
-        self.bytes_since_snapshot = stored.updates.iter().map(|u| u.len() as u64).sum();
+        let bytes = stored.updates.iter().map(|u| u.len() as u64).sum();
+        self.rules.loaded(stored.updates.len() as u64, bytes);
     }
 
     /// An update of `bytes` (`structs` structs) that changed the document was accepted.
     pub(super) fn edited(&mut self, bytes: usize, structs: u64) {
         self.doc_bytes += bytes;
         self.structs += structs;
-        self.dirty_since_version = true;
-        self.last_edit = Instant::now();
+        self.rules.edited(Instant::now());
     }
 
     /// The document grew by a change made elsewhere (another instance's commit).
@@ -95,56 +88,113 @@ impl Upkeep {
 
     /// Someone (by the name they show in presence) edited since the previous version.
     pub(super) fn edited_by(&mut self, name: String) {
-        self.authors.insert(name);
-    }
-
-    /// When an automatic version is due: editing paused, or a long session went on.
-    pub(super) fn version_due(&self, settings: &RoomSettings) -> Option<Instant> {
-        self.dirty_since_version.then(|| {
-            let idle = self.last_edit + settings.version_idle;
-            let periodic = self.last_version + settings.version_interval;
-            idle.min(periodic)
-        })
+        self.rules.edited_by(name);
     }
 
     /// Waits for every compaction and version running in the background.
     pub(super) async fn settle_background(&mut self) {
         if let Some(set) = self.background.as_mut() {
-            while set.join_next().await.is_some() {}
+            while let Some(done) = set.join_next().await {
+                Self::finished(&mut self.rules, done);
+            }
         }
     }
 
-    fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+    /// Tells the rules about the background work that has finished.
+    fn reap(&mut self) {
+        if let Some(set) = self.background.as_mut() {
+            while let Some(done) = set.try_join_next() {
+                Self::finished(&mut self.rules, done);
+            }
+        }
+    }
+
+    fn finished(rules: &mut Upkeep, done: Result<Option<bool>, tokio::task::JoinError>) {
+        match done {
+            Ok(Some(worked)) => rules.compacted(worked, Instant::now()),
+            Ok(None) => {}
+            // A compaction that panicked worked no more than one that failed.
+            Err(_) => rules.compacted(false, Instant::now()),
+        }
+    }
+
+    fn spawn(&mut self, task: impl Future<Output = Option<bool>> + Send + 'static) {
         // Reap what has finished so the set holds only running tasks.
-        let set = self.background.get_or_insert_with(JoinSet::new);
-        while set.try_join_next().is_some() {}
-        set.spawn(task);
+        self.reap();
+        self.background.get_or_insert_with(JoinSet::new).spawn(task);
     }
 }
 
 impl Room {
     /// Accounts for a commit and compacts in the background once the log grew enough.
     pub(super) fn on_committed(&mut self, committed: Committed) {
-        let u = &mut self.upkeep;
-        u.updates_since_snapshot += committed.updates;
-        u.bytes_since_snapshot += committed.bytes;
-        if u.updates_since_snapshot >= self.ctx.settings.compact_updates
-            || u.bytes_since_snapshot >= self.ctx.settings.compact_bytes
+        self.upkeep.reap();
+        let now = Instant::now();
+        if let Some(Action::Compact(from)) =
+            (self.upkeep.rules).committed(committed.updates, committed.bytes, now)
         {
-            let snapshot = self.snapshot();
-            self.upkeep.doc_bytes = snapshot.state.len();
-            self.upkeep.structs = weight::structs(&snapshot.state);
-            self.report_weight();
-            self.upkeep.updates_since_snapshot = 0;
-            self.upkeep.bytes_since_snapshot = 0;
-            let store = self.ctx.store.clone();
-            let name = self.name.clone();
-            let clustered = self.ctx.cluster.is_some();
-            // If it fails, the log still holds everything; the next compaction folds it.
-            self.upkeep.spawn(async move {
-                compact_what_is_stored(&store, &name, clustered, snapshot).await;
-            });
+            self.spawn_compaction(from);
         }
+    }
+
+    /// Carries out what the upkeep rules say is due when the room's timer fires.
+    pub(super) async fn upkeep_due(
+        &mut self,
+        ctrl: &mpsc::UnboundedReceiver<Control>,
+        data: &mut mpsc::Receiver<Box<PeerEvent>>,
+    ) -> Flow {
+        self.upkeep.reap();
+        for action in self.upkeep.rules.tick(Instant::now()) {
+            match action {
+                Action::Compact(from) => self.spawn_compaction(from),
+                Action::Version(_) => {
+                    let (done, _) = oneshot::channel();
+                    self.spawn_version(VersionKind::Auto, None, done);
+                }
+                Action::Unload => return self.unload(ctrl, data).await,
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Writes everything out and leaves the registry, unless updates could not be
+    /// written (they live only here) or someone came back meanwhile.
+    async fn unload(
+        &mut self,
+        ctrl: &mpsc::UnboundedReceiver<Control>,
+        data: &mut mpsc::Receiver<Box<PeerEvent>>,
+    ) -> Flow {
+        let written = self.write_out(Duration::from_secs(5)).await;
+        if written {
+            // Departures may still sit in the queue; settle them before deciding.
+            while let Ok(ev) = data.try_recv() {
+                self.on_peer_event(*ev);
+            }
+        }
+        let peers = !self.peers.is_empty();
+        if (self.upkeep.rules).may_unload(Instant::now(), !written, peers)
+            && self
+                .directory
+                .remove_if_idle(&self.name, self.generation, ctrl)
+        {
+            tracing::debug!(doc = %self.name, "unloaded");
+            return Flow::Exit;
+        }
+        Flow::Continue
+    }
+
+    /// Compacts in the background; the rules hear how it went when it is reaped.
+    fn spawn_compaction(&mut self, from: Source) {
+        let snapshot = self.snapshot();
+        self.upkeep.doc_bytes = snapshot.state.len();
+        self.upkeep.structs = weight::structs(&snapshot.state);
+        self.report_weight();
+        let store = self.ctx.store.clone();
+        let name = self.name.clone();
+        // If it fails, the log still holds everything; the rules retry later.
+        self.upkeep.spawn(async move {
+            Some(compact_what_is_stored(&store, &name, from == Source::Database, snapshot).await)
+        });
     }
 
     /// Stores the current state as a version once what it contains is committed; the
@@ -155,12 +205,11 @@ impl Room {
         label: Option<String>,
         done: oneshot::Sender<Result<VersionInfo, RoomError>>,
     ) {
-        let material = self.version_material(kind, label);
-        self.upkeep.dirty_since_version = false;
-        self.upkeep.last_version = Instant::now();
+        let authors = self.upkeep.rules.version_started(Instant::now());
+        let clustered = self.ctx.cluster.is_some();
+        let material = self.version_material(kind, label, authors, clustered);
         let store = self.ctx.store.clone();
         let name = self.name.clone();
-        let clustered = self.ctx.cluster.is_some();
         let fields = self.ctx.settings.rich_fields.clone();
         let keep = self.ctx.settings.retention;
         self.upkeep.spawn(async move {
@@ -169,7 +218,7 @@ impl Room {
                 Ok(material) => material,
                 Err(e) => {
                     let _ = done.send(Err(RoomError::Storage(e.to_string())));
-                    return;
+                    return None;
                 }
             };
             match store_version(&store, &name, &material, &keep).await {
@@ -182,6 +231,7 @@ impl Room {
                     let _ = done.send(Err(RoomError::Storage(e.to_string())));
                 }
             }
+            None
         });
     }
 
@@ -202,7 +252,7 @@ impl Room {
             let done = self
                 .ctx
                 .writer
-                .write(self.name.clone(), self.replica.doc_id, updates, authors)
+                .write(self.name.clone(), self.copy.doc_id(), updates, authors)
                 .await;
             match tokio::time::timeout_at(deadline, done).await {
                 Ok(Ok(Ok(appended))) if appended.gone => {
@@ -219,20 +269,23 @@ impl Room {
             }
         }
         self.catch_up_now().await;
-        if self.upkeep.updates_since_snapshot > 0 {
+        // A compaction still running would race the one below; what it did not cover
+        // (or, failed, did not do) the one below does.
+        let _ = tokio::time::timeout_at(deadline, self.upkeep.settle_background()).await;
+        let plan = self.upkeep.rules.write_out();
+        if let Some(from) = plan.compact {
             let snapshot = self.snapshot();
-            let clustered = self.ctx.cluster.is_some();
-            if compact_what_is_stored(&self.ctx.store, &self.name, clustered, snapshot).await {
-                self.upkeep.updates_since_snapshot = 0;
-                self.upkeep.bytes_since_snapshot = 0;
+            let db = from == Source::Database;
+            if compact_what_is_stored(&self.ctx.store, &self.name, db, snapshot).await {
+                self.upkeep.rules.written_compacted();
             }
         }
-        if self.upkeep.dirty_since_version {
-            let material = self.version_material(VersionKind::Auto, None);
-            let clustered = self.ctx.cluster.is_some();
+        if let Some(from) = plan.version {
+            let authors = self.upkeep.rules.take_authors();
+            let db = from == Source::Database;
+            let material = self.version_material(VersionKind::Auto, None, authors, db);
             let fields = &self.ctx.settings.rich_fields;
-            let material =
-                stored_material(&self.ctx.store, &self.name, clustered, fields, material);
+            let material = stored_material(&self.ctx.store, &self.name, db, fields, material);
             let stored = match material.await {
                 Ok(material) => {
                     let keep = &self.ctx.settings.retention;
@@ -241,7 +294,7 @@ impl Room {
                 Err(err) => Err(err),
             };
             match stored {
-                Ok(_) => self.upkeep.dirty_since_version = false,
+                Ok(_) => self.upkeep.rules.written_version(),
                 Err(err) => {
                     tracing::warn!(doc = %self.name, error = %err, "version on unload failed")
                 }
@@ -257,16 +310,19 @@ impl Room {
             state_vector: txn.state_vector().encode_v1(),
             // Only what this copy is sure to have: rows past it may hold others' updates
             // that are not in this state, and compaction deletes every row the snapshot
-            // covers (`replica.rs`: the bus never moves `confirmed`).
-            upto_seq: self.replica.confirmed(),
+            // covers (`cluster_copy.rs`: the bus never moves `confirmed`).
+            upto_seq: self.copy.confirmed(),
         }
     }
 
-    fn version_material(&mut self, kind: VersionKind, label: Option<String>) -> NewVersion {
-        let authors = std::mem::take(&mut self.upkeep.authors)
-            .into_iter()
-            .collect();
-        if self.ctx.cluster.is_some() {
+    fn version_material(
+        &self,
+        kind: VersionKind,
+        label: Option<String>,
+        authors: Vec<String>,
+        from_database: bool,
+    ) -> NewVersion {
+        if from_database {
             // Made from what the database holds instead (`stored_material`).
             return NewVersion {
                 kind,
@@ -290,97 +346,4 @@ impl Room {
             authors,
         }
     }
-}
-
-/// Compacts with `memory` (a single instance), or, in cluster mode, with a snapshot of
-/// what the database holds (see `db_state`); returns whether it worked.
-async fn compact_what_is_stored(
-    store: &Arc<dyn Store>,
-    name: &str,
-    clustered: bool,
-    memory: Snapshot,
-) -> bool {
-    if !clustered {
-        return compact(store, name, &memory).await;
-    }
-    match db_state::snapshot(store, name).await {
-        Ok(Some(snapshot)) => compact(store, name, &snapshot).await,
-        Ok(None) => false,
-        Err(err) => {
-            tracing::warn!(doc = %name, error = %err, "reading the document to compact it failed");
-            false
-        }
-    }
-}
-
-/// `memory` (a single instance), or, in cluster mode, the same version made from what the
-/// database holds (see `db_state`).
-async fn stored_material(
-    store: &Arc<dyn Store>,
-    name: &str,
-    clustered: bool,
-    fields: &Fields,
-    memory: NewVersion,
-) -> Result<NewVersion, StoreError> {
-    if !clustered {
-        return Ok(memory);
-    }
-    let NewVersion {
-        kind,
-        label,
-        authors,
-        ..
-    } = memory;
-    db_state::version(store, name, fields, kind, label, authors)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(name.to_string()))
-}
-
-/// Replaces the log up to the snapshot; returns whether it worked.
-async fn compact(store: &Arc<dyn Store>, name: &str, snapshot: &Snapshot) -> bool {
-    match store.compact(name, snapshot).await {
-        Ok(stats) => {
-            metrics::counter!(m::COMPACTIONS).increment(1);
-            tracing::debug!(doc = %name, removed = stats.updates_removed, "compacted");
-            true
-        }
-        Err(err) => {
-            tracing::warn!(doc = %name, error = %err, "compaction failed");
-            false
-        }
-    }
-}
-
-/// Stores a version. An automatic one is skipped (`None`) when the latest version already
-/// holds this state: with several instances holding the document, each one's timer fires.
-/// A new automatic version may let an old one go (`keep`, `retention.rs`).
-async fn store_version(
-    store: &Arc<dyn Store>,
-    name: &str,
-    material: &NewVersion,
-    keep: &crate::config::RetentionArgs,
-) -> Result<Option<VersionInfo>, StoreError> {
-    // The state vector alone misses deletions, which add no clock; with the text they tell
-    // the states apart (a state vector's bytes depend on hash order).
-    let ours = StateVector::decode_v1(&material.state_vector).ok();
-    let text = material.text.clone();
-    let unchanged = move |sv: &[u8], latest_text: &str| {
-        ours.is_some() && StateVector::decode_v1(sv).ok() == ours && latest_text == text
-    };
-    let result = match material.kind {
-        VersionKind::Auto => store.create_auto_version(name, material, &unchanged).await,
-        // Naming an unchanged document names its latest version instead of a second copy.
-        VersionKind::Named => store
-            .create_named_version(name, material, &unchanged)
-            .await
-            .map(Some),
-        _ => store.create_version(name, material).await.map(Some),
-    };
-    if let Ok(Some(_)) = result {
-        metrics::counter!(m::VERSIONS, "kind" => material.kind.as_str()).increment(1);
-        if material.kind == VersionKind::Auto {
-            crate::retention::prune_document(store, name, keep).await;
-        }
-    }
-    result
 }

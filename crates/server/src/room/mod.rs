@@ -23,6 +23,7 @@ mod awaiting_deps;
 mod budget;
 mod claims;
 mod clocks;
+mod cluster_copy;
 mod commit;
 mod db_state;
 mod delete;
@@ -38,13 +39,14 @@ mod replica;
 mod requests;
 mod settings;
 mod sync;
+mod upkeep;
+mod upkeep_store;
 mod weight;
 mod writes;
 
 use std::{collections::HashMap, panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
 use futures::FutureExt;
-
 use tandem_persistence::StoreError;
 use tokio::{sync::mpsc, time::Instant};
 use yrs::sync::Awareness;
@@ -54,7 +56,7 @@ pub(crate) use settings::{RoomContext, RoomSettings};
 
 use crate::{metric_names as m, peer::CloseReason, text};
 use commit::Commit;
-use maintenance::Upkeep;
+use maintenance::Maintenance;
 use peers::Peer;
 
 /// What a room needs from whoever keeps the map of loaded rooms (the registry): only a
@@ -95,10 +97,10 @@ pub(crate) struct Room {
     clocks: clocks::Clocks,
     /// The document's apply-time account (see `apply_budget`).
     cost: apply_budget::DocCost,
-    replica: replica::Replica,
+    copy: cluster_copy::ClusterCopy<replica::WaitingJoin>,
+    remote: remote_presence::RemoteClients,
     commit: Commit<Waiter>,
-    upkeep: Upkeep,
-    empty_since: Option<Instant>,
+    upkeep: Maintenance,
 }
 
 enum Flow {
@@ -125,17 +127,17 @@ impl Room {
             cost: apply_budget::DocCost::new(std::time::Instant::now()),
             presence: presence::Ownership::new(ctx.settings.max_awareness_clients),
             awaiting: awaiting_deps::AwaitingDeps::default(),
-            replica: replica::Replica::default(),
+            copy: cluster_copy::ClusterCopy::new(ctx.cluster.is_some()),
+            remote: remote_presence::RemoteClients::default(),
             name,
             commit: Commit::new(ctx.budget.clone(), ctx.settings.outbound_queue),
+            upkeep: Maintenance::new(&ctx.settings, ctx.cluster.is_some(), now),
             ctx,
             directory,
             generation,
             ctrl_tx,
             awareness,
             peers: HashMap::new(),
-            upkeep: Upkeep::new(now),
-            empty_since: Some(now),
         }
     }
 
@@ -228,7 +230,7 @@ impl Room {
         for err in heavy::run(self.upkeep.doc_bytes, || text::replay(doc, &stored)) {
             tracing::error!(doc = %self.name, error = %err, "stored update skipped");
         }
-        self.replica.loaded(&stored);
+        self.copy.loaded(stored.last_seq, stored.id);
         // A log written before updates were checked for gaps may leave `yrs` holding
         // structs whose dependencies are missing; its code that retries them is unsafe (see
         // `awaiting_deps`), so they are dropped. Nobody could see them.
@@ -243,13 +245,11 @@ impl Room {
 
     fn next_wakeup(&self) -> Instant {
         let far = Instant::now() + Duration::from_secs(3600);
-        let mut wake = far;
-        if let Some(since) = self.empty_since {
-            wake = wake.min(since + self.ctx.settings.unload_grace);
-        }
-        if let Some(due) = self.upkeep.version_due(&self.ctx.settings) {
-            wake = wake.min(due);
-        }
+        let mut wake = self
+            .upkeep
+            .rules
+            .next_wakeup()
+            .map_or(far, |due| due.min(far));
         if !self.peers.is_empty() {
             // Awareness states that stop being renewed expire, as in the JS implementation.
             wake = wake.min(Instant::now() + self.ctx.settings.awareness_timeout / 6);
@@ -279,39 +279,7 @@ impl Room {
         ctrl: &mpsc::UnboundedReceiver<Control>,
         data: &mut mpsc::Receiver<Box<PeerEvent>>,
     ) -> Flow {
-        let now = Instant::now();
         self.expire_awareness();
-        if self
-            .upkeep
-            .version_due(&self.ctx.settings)
-            .is_some_and(|due| now >= due)
-        {
-            let (done, _) = tokio::sync::oneshot::channel();
-            self.spawn_version(tandem_persistence::VersionKind::Auto, None, done);
-        }
-        let Some(since) = self.empty_since else {
-            return Flow::Continue;
-        };
-        if now < since + self.ctx.settings.unload_grace {
-            return Flow::Continue;
-        }
-        if !self.write_out(Duration::from_secs(5)).await {
-            // Database still down: stay loaded (the updates live only here) and try later.
-            self.empty_since = Some(Instant::now());
-            return Flow::Continue;
-        }
-        // Departures may still sit in the queue; settle them before deciding.
-        while let Ok(ev) = data.try_recv() {
-            self.on_peer_event(*ev);
-        }
-        if self.peers.is_empty()
-            && self
-                .directory
-                .remove_if_idle(&self.name, self.generation, ctrl)
-        {
-            tracing::debug!(doc = %self.name, "unloaded");
-            return Flow::Exit;
-        }
-        Flow::Continue
+        self.upkeep_due(ctrl, data).await
     }
 }

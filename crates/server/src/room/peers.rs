@@ -49,7 +49,7 @@ impl Room {
                 ),
             },
         );
-        self.empty_since = None;
+        self.upkeep.rules.peer_joined();
         self.check_head_for_join();
         // The server's step 1 makes the client send back edits it made offline.
         self.send_to(id, step1);
@@ -131,7 +131,7 @@ impl Room {
             self.publish_awareness(&frame);
         }
         if self.peers.is_empty() {
-            self.empty_since = Some(Instant::now());
+            self.upkeep.rules.peers_left(Instant::now());
         }
         Some(p)
     }

@@ -259,7 +259,7 @@ impl Room {
         // clients' states coming back this way are no claim on them (they would stop that
         // instance's later changes from crossing here).
         let mut update = update;
-        update.clients.retain(|c, _| !self.replica.is_remote(*c));
+        update.clients.retain(|c, _| !self.remote.contains(*c));
         let awareness = &self.awareness;
         let (update, refused) = self.presence.admit(peer, name.as_deref(), update, |id| {
             let (clock, _) = awareness.meta(id)?;

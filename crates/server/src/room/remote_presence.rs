@@ -14,6 +14,40 @@ use yrs::{
 use super::Room;
 use crate::{cluster::Body, protocol};
 
+/// Awareness client ids announced through another instance, and which one: their peers
+/// own them there.
+#[derive(Default)]
+pub(super) struct RemoteClients(HashMap<ClientID, String>);
+
+impl RemoteClients {
+    /// Whether another instance announced `client`.
+    pub(super) fn contains(&self, client: ClientID) -> bool {
+        self.0.contains_key(&client)
+    }
+
+    fn announced(&mut self, client: ClientID, instance: &str) {
+        self.0.insert(client, instance.to_string());
+    }
+
+    fn left(&mut self, client: ClientID) {
+        self.0.remove(&client);
+    }
+
+    /// Forgets the clients of `instance`, and returns them.
+    fn drop_instance(&mut self, instance: &str) -> Vec<ClientID> {
+        let gone: Vec<ClientID> = self
+            .0
+            .iter()
+            .filter(|(_, i)| i.as_str() == instance)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in &gone {
+            self.0.remove(c);
+        }
+        gone
+    }
+}
+
 impl Room {
     /// Tells the other instances that this document is gone.
     pub(super) fn publish_deleted(&self) {
@@ -40,7 +74,7 @@ impl Room {
         let local: Vec<ClientID> = self
             .awareness
             .iter()
-            .filter(|(c, s)| s.data.is_some() && !self.replica.remote.contains_key(c))
+            .filter(|(c, s)| s.data.is_some() && !self.remote.contains(*c))
             .map(|(c, _)| c)
             .collect();
         if local.is_empty() {
@@ -73,9 +107,9 @@ impl Room {
                     entry.clock = clock.saturating_add(1);
                 }
                 if entry.json.as_ref() == "null" {
-                    self.replica.remote.remove(&client);
+                    self.remote.left(client);
                 } else {
-                    self.replica.remote.insert(client, origin.clone());
+                    self.remote.announced(client, &origin);
                 }
                 out.clients.insert(client, entry);
             }
@@ -91,16 +125,7 @@ impl Room {
 
     /// An instance stopped sending heartbeats: its clients' presence goes.
     pub(super) fn drop_instance(&mut self, instance: &str) {
-        let gone: Vec<ClientID> = self
-            .replica
-            .remote
-            .iter()
-            .filter(|(_, i)| i.as_str() == instance)
-            .map(|(c, _)| *c)
-            .collect();
-        for c in &gone {
-            self.replica.remote.remove(c);
-        }
+        let gone = self.remote.drop_instance(instance);
         let _ = self.remove_awareness(gone);
     }
 }

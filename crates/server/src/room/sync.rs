@@ -69,11 +69,7 @@ impl Room {
                 {
                     return Err(CloseReason::work_limited(why));
                 }
-                if self.replica.gated() {
-                    self.replica.defer(peer, sv);
-                } else {
-                    self.answer_step1(peer, &sv);
-                }
+                self.sync_step1_when_current(peer, sv);
             }
             Message::Sync(SyncMessage::SyncStep2(update))
             | Message::Sync(SyncMessage::Update(update)) => {

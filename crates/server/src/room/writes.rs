@@ -95,7 +95,7 @@ impl Room {
         } = batch;
         let writer = self.ctx.writer.clone();
         let name = self.name.clone();
-        let doc_id = self.replica.doc_id;
+        let doc_id = self.copy.doc_id();
         let ctrl = self.ctrl_tx.clone();
         tokio::spawn(async move {
             let done = writer.write(name, doc_id, updates, authors).await;
