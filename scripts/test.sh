@@ -103,11 +103,12 @@ setup_finish schemathesis
 schemathesis_adopt
 
 # --- test suites (the interop and browser tests start the debug server binary built above) --
+# Two lanes: the browser tests (the longest suite; they mostly wait on Chromium, servers and
+# timers, one file at a time) in the background, every other suite one after another in the
+# foreground. Each suite's output is printed whole when it ends, the browser tests' last.
 export TANDEM_BIN="${TANDEM_BIN:-$ROOT/target/debug/tandem}"
-suite "rust tests" "${RUST_TESTS[0]}" "$LIMIT_SUITE" "postgres,$BUILD,cargo-nextest" -- "${RUST_TESTS[@]:1}"
-# The browser tests mostly wait (on Chromium, servers, timers), so the small node suites run
-# next to them rather than after; each suite's output is printed whole when it ends.
 suite_start "browser e2e tests" node-jsonl "$LIMIT_SUITE" "npm ci tests/e2e,chromium,web build,$BUILD" -- npm test --prefix "$ROOT/tests/e2e"
+suite "rust tests" "${RUST_TESTS[0]}" "$LIMIT_SUITE" "postgres,$BUILD,cargo-nextest" -- "${RUST_TESTS[@]:1}"
 suite "web unit tests" vitest-json "$LIMIT_SUITE" "npm ci web" -- npm test --prefix "$ROOT/web" --
 suite "interop tests" node-jsonl "$LIMIT_SUITE" "npm ci tests/interop,postgres,$BUILD" -- npm test --prefix "$ROOT/tests/interop"
 suite "compose checks" node-jsonl "$LIMIT_SUITE" "npm ci tests/compose" -- npm test --prefix "$ROOT/tests/compose"
@@ -117,10 +118,10 @@ if [[ -n "$SCHEMATHESIS_MISSING" && "$(result_of schemathesis)" == PASS ]]; then
 else
   suite "api fuzz" junit-arg "$LIMIT_SUITE" "schemathesis,$BUILD" -- "$ROOT/tests/api-fuzz/run.sh"
 fi
-suite_finish "browser e2e tests"
 # The dashboard and alerts against a live server, and the container image built and run with
-# podman (first run: debootstrap makes the Debian base, minutes, then cached). After the
-# browser tests rather than beside them: an image build is heavy.
+# podman, on the Debian base made in the background since the setup.
+setup_finish "base image"
 suite "deploy checks" node-jsonl "$LIMIT_SUITE" "npm ci tests/deploy,web build,$BUILD" -- npm test --prefix "$ROOT/tests/deploy"
+suite_finish "browser e2e tests"
 
 summary
