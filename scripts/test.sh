@@ -57,7 +57,9 @@ banner "Tandem test run in $ROOT"
 note "$(uname -srm), $(nproc) cores, user $(id -un), CI=${CI:-}"
 note "node $(node --version 2>/dev/null || echo missing), npm $(npm --version 2>/dev/null || echo missing), $(cargo --version 2>/dev/null || echo 'cargo missing')"
 
-# --- setup -----------------------------------------------------------------------------
+# --- setup, with the Rust build in the background ---------------------------------------
+# The build keeps the cores busy for minutes while the other setups mostly wait on the network
+# (apt, npm, PyPI, debootstrap), so it starts first and the setups run beside it.
 setup rust "" -- setup_rust
 setup cargo-nextest rust -- setup_nextest
 # Rust tests: under nextest (its `test-sh` profile writes a JUnit report). Only off CI, when
@@ -66,10 +68,23 @@ RUST_TESTS=(junit cargo nextest run --workspace --no-fail-fast --profile test-sh
 if ! on_ci && ! cargo nextest --version >/dev/null 2>&1; then
   RUST_TESTS=(cargo-test-log cargo test --workspace --no-fail-fast)
 fi
+# Clippy lints the workspace while cargo builds it (scripts/lib/clippy.sh), which compiles
+# everything once; where that cannot be shown to deny Clippy's warnings, two steps as before.
+if [[ "$(result_of rust)" == PASS ]] && clippy_in_build; then
+  BUILD=clippy+build
+  note "Clippy runs inside cargo build (RUSTC_WORKSPACE_WRAPPER=$RUSTC_WORKSPACE_WRAPPER)"
+  check_start "$BUILD" "$LIMIT_RUST_BUILD" rust -- cargo build --workspace --all-targets
+else
+  BUILD="cargo build"
+  check_start "cargo clippy" "$LIMIT_RUST_BUILD" rust -- cargo clippy --workspace --all-targets -- -D warnings
+fi
 setup "system packages" "" -- setup_system_tools
-setup postgres "" -- setup_postgres
+setup postgres "" -- setup_postgres # may install postgresql: the last apt-get of the run
 setup chromium "" -- setup_chromium
-setup schemathesis "" -- setup_schemathesis
+# Downloads that nothing needs until later: the fuzzer's virtualenv, and the Debian base of the
+# container image (a first debootstrap takes minutes; tests/deploy/base-image.mjs).
+setup_start schemathesis "" -- setup_schemathesis_bg
+setup_start "base image" "" -- node "$ROOT/tests/deploy/base-image.mjs"
 for dir in "${NODE_DIRS[@]}"; do
   # a suite listed here without its package.json is broken, not pending: it fails
   setup "npm ci $dir" "" -- npm_ci "$dir"
@@ -78,24 +93,22 @@ done
 # --- builds and static checks (the server serves web/dist, so the web app is built first) --
 check "web build" "$LIMIT_SUITE" "npm ci web" -- "$ROOT/scripts/build.sh" web
 check "cargo fmt" "$LIMIT_SUITE" rust -- cargo fmt --all -- --check
-# Clippy lints the workspace while cargo builds it (scripts/lib/clippy.sh), which compiles
-# everything once; where that cannot be shown to deny Clippy's warnings, two steps as before.
-if [[ "$(result_of rust)" == PASS ]] && clippy_in_build; then
-  BUILD=clippy+build
-  note "Clippy runs inside cargo build (RUSTC_WORKSPACE_WRAPPER=$RUSTC_WORKSPACE_WRAPPER)"
-  check "$BUILD" "$LIMIT_RUST_BUILD" rust -- cargo build --workspace --all-targets
+if [[ "$BUILD" == clippy+build ]]; then
+  check_finish "$BUILD"
 else
-  BUILD="cargo build"
-  check "cargo clippy" "$LIMIT_RUST_BUILD" rust -- cargo clippy --workspace --all-targets -- -D warnings
+  check_finish "cargo clippy"
   check "$BUILD" "$LIMIT_RUST_BUILD" rust -- cargo build --workspace --all-targets
 fi
+setup_finish schemathesis
+schemathesis_adopt
 
 # --- test suites (the interop and browser tests start the debug server binary built above) --
+# Two lanes: the browser tests (the longest suite; they mostly wait on Chromium, servers and
+# timers, one file at a time) in the background, every other suite one after another in the
+# foreground. Each suite's output is printed whole when it ends, the browser tests' last.
 export TANDEM_BIN="${TANDEM_BIN:-$ROOT/target/debug/tandem}"
-suite "rust tests" "${RUST_TESTS[0]}" "$LIMIT_SUITE" "postgres,$BUILD,cargo-nextest" -- "${RUST_TESTS[@]:1}"
-# The browser tests mostly wait (on Chromium, servers, timers), so the small node suites run
-# next to them rather than after; each suite's output is printed whole when it ends.
 suite_start "browser e2e tests" node-jsonl "$LIMIT_SUITE" "npm ci tests/e2e,chromium,web build,$BUILD" -- npm test --prefix "$ROOT/tests/e2e"
+suite "rust tests" "${RUST_TESTS[0]}" "$LIMIT_SUITE" "postgres,$BUILD,cargo-nextest" -- "${RUST_TESTS[@]:1}"
 suite "web unit tests" vitest-json "$LIMIT_SUITE" "npm ci web" -- npm test --prefix "$ROOT/web" --
 suite "interop tests" node-jsonl "$LIMIT_SUITE" "npm ci tests/interop,postgres,$BUILD" -- npm test --prefix "$ROOT/tests/interop"
 suite "compose checks" node-jsonl "$LIMIT_SUITE" "npm ci tests/compose" -- npm test --prefix "$ROOT/tests/compose"
@@ -105,10 +118,10 @@ if [[ -n "$SCHEMATHESIS_MISSING" && "$(result_of schemathesis)" == PASS ]]; then
 else
   suite "api fuzz" junit-arg "$LIMIT_SUITE" "schemathesis,$BUILD" -- "$ROOT/tests/api-fuzz/run.sh"
 fi
-suite_finish "browser e2e tests"
 # The dashboard and alerts against a live server, and the container image built and run with
-# podman (first run: debootstrap makes the Debian base, minutes, then cached). After the
-# browser tests rather than beside them: an image build is heavy.
+# podman, on the Debian base made in the background since the setup.
+setup_finish "base image"
 suite "deploy checks" node-jsonl "$LIMIT_SUITE" "npm ci tests/deploy,web build,$BUILD" -- npm test --prefix "$ROOT/tests/deploy"
+suite_finish "browser e2e tests"
 
 summary

@@ -98,20 +98,26 @@ setup() {
   local name="$1" deps="$2"
   shift 2
   run "$name" - "$deps" "$@"
-  if [[ $RUN_RC -eq -1 ]]; then not_run "$name"; return 0; fi
-  if [[ $RUN_RC -eq 0 ]]; then record "$name" PASS "$RUN_TOOK" "setup"; else
-    record "$name" FAIL "$RUN_TOOK" "setup: $RUN_NOTE"
-    fail_one "$name" "setup $RUN_NOTE"
+  record_setup "$name"
+}
+record_setup() { # record_setup NAME: the result of a setup that ran (RUN_RC, RUN_NOTE, RUN_TOOK)
+  if [[ $RUN_RC -eq -1 ]]; then not_run "$1"; return 0; fi
+  if [[ $RUN_RC -eq 0 ]]; then record "$1" PASS "$RUN_TOOK" "setup"; else
+    record "$1" FAIL "$RUN_TOOK" "setup: $RUN_NOTE"
+    fail_one "$1" "setup $RUN_NOTE"
   fi
 }
 check() {
   local name="$1"
   shift
   run "$name" "$@"
-  if [[ $RUN_RC -eq -1 ]]; then not_run "$name"; return 0; fi
-  if [[ $RUN_RC -eq 0 ]]; then record "$name" PASS "$RUN_TOOK" "check"; else
-    record "$name" FAIL "$RUN_TOOK" "check: $RUN_NOTE"
-    fail_one "$name" "$RUN_NOTE"
+  record_check "$name"
+}
+record_check() { # record_check NAME: the result of a check that ran
+  if [[ $RUN_RC -eq -1 ]]; then not_run "$1"; return 0; fi
+  if [[ $RUN_RC -eq 0 ]]; then record "$1" PASS "$RUN_TOOK" "check"; else
+    record "$1" FAIL "$RUN_TOOK" "check: $RUN_NOTE"
+    fail_one "$1" "$RUN_NOTE"
   fi
 }
 
@@ -208,42 +214,55 @@ suite_count() {
   fi
 }
 
-# suite_start NAME FORMAT LIMIT DEPS -- COMMAND...: a suite that runs in the background while
-# the next steps run in the foreground. Its output goes to a log, printed whole by
-# suite_finish NAME (which also counts its tests), so logs of parallel suites never interleave.
-# For suites that mostly wait (browsers, servers, timers) rather than compute.
-declare -A BG_PID=() BG_FORMAT=() BG_REPORT=() BG_DIR=() BG_NOTE=() BG_MISSING=() BG_LIMIT=()
-suite_start() {
-  local name="$1" format="$2" limit="$3" deps="$4"
+# Steps in the background: STEP_start runs a step while the next ones run in the foreground;
+# its output goes to a log, printed whole by STEP_finish NAME (which records the result), so
+# the logs of parallel steps never interleave and each step's result is counted once, as in
+# the foreground. For steps that mostly wait (downloads, browsers, servers, timers) or that
+# keep a core busy while the foreground waits.
+#   setup_start NAME DEPS -- COMMAND...          / setup_finish NAME
+#   check_start NAME LIMIT DEPS -- COMMAND...    / check_finish NAME
+#   suite_start NAME FORMAT LIMIT DEPS -- COMMAND... / suite_finish NAME
+# COMMAND may be a shell function; it runs in a subshell, so what it exports is lost (a setup
+# whose variables later steps need is finished by a foreground step that sets them).
+declare -A BG_PID=() BG_KIND=() BG_FORMAT=() BG_REPORT=() BG_DIR=() BG_NOTE=() BG_MISSING=() BG_LIMIT=()
+
+# bg_start KIND NAME LIMIT DEPS -- COMMAND...
+bg_start() {
+  local kind="$1" name="$2" limit="$3" deps="$4"
   shift 4
   [[ "$1" == "--" ]] && shift
-  BG_NOTE[$name]=""
+  BG_KIND[$name]="$kind" BG_NOTE[$name]="" BG_LIMIT[$name]="$limit"
   if [[ -n "$deps" ]] && ! needs "$deps"; then
     BG_NOTE[$name]="not run: needs $MISSING_DEP" BG_MISSING[$name]="$MISSING_DEP"
     return 0
   fi
-  suite_command "$name" "$format" "$@"
-  local dir="$TMP_ROOT/bg-${name// /-}"
+  local dir="$TMP_ROOT/bg-${name//[^A-Za-z0-9]/-}"
   mkdir -p "$dir"
-  BG_FORMAT[$name]="$format" BG_REPORT[$name]="$SUITE_REPORT" BG_DIR[$name]="$dir" BG_LIMIT[$name]="$limit"
+  BG_DIR[$name]="$dir"
   note "$name: started in the background (its output follows when it ends)"
   (
     start=$SECONDS rc=0
-    timeout --kill-after=15 "$limit" "${SUITE_CMD[@]}" >"$dir/log" 2>&1 </dev/null &
-    echo $! >"$dir/pid" # timeout's: it passes a TERM on to the suite
+    if [[ "$limit" == "-" ]]; then
+      ("$@") >"$dir/log" 2>&1 </dev/null &
+    else # timeout runs COMMAND in its own process group and kills all of it
+      timeout --kill-after=15 "$limit" "$@" >"$dir/log" 2>&1 </dev/null &
+    fi
+    echo $! >"$dir/pid"
     wait $! || rc=$?
     echo "$rc $((SECONDS - start))" >"$dir/result"
   ) &
   BG_PID[$name]=$!
 }
 
-suite_finish() {
+# bg_wait NAME: waits for the step, prints its banner and log; sets RUN_RC, RUN_TOOK and
+# RUN_NOTE as `run` does (RUN_RC=-1 when a dependency had not passed).
+bg_wait() {
   local name="$1"
   banner "$name"
+  RUN_RC=0 RUN_TOOK=0 RUN_NOTE=""
   if [[ -n "${BG_NOTE[$name]}" ]]; then
     warn "$name not run: ${BG_NOTE[$name]#not run: }"
-    RUN_NOTE="${BG_NOTE[$name]}" MISSING_DEP="${BG_MISSING[$name]}"
-    not_run "$name"
+    RUN_RC=-1 RUN_NOTE="${BG_NOTE[$name]}" MISSING_DEP="${BG_MISSING[$name]}"
     return 0
   fi
   local dir="${BG_DIR[$name]}" rc took
@@ -251,17 +270,37 @@ suite_finish() {
   unset "BG_PID[$name]"
   cat "$dir/log"
   read -r rc took <"$dir/result" || { rc=1 took=0; }
-  RUN_RC=$rc RUN_TOOK=$took RUN_NOTE=""
-  if [[ $rc -eq 124 || $rc -eq 137 ]]; then
+  RUN_RC=$rc RUN_TOOK=$took
+  note "$name took ${took}s (in the background)"
+  if [[ "${BG_LIMIT[$name]}" != "-" && ($rc -eq 124 || $rc -eq 137) ]]; then
     RUN_NOTE="timed out after ${BG_LIMIT[$name]}s"
   elif [[ $rc -ne 0 ]]; then
     RUN_NOTE="exit status $rc"
   fi
   [[ $rc -eq 0 ]] || err "$name: $RUN_NOTE"
+}
+
+setup_start() { local name="$1" deps="$2"; shift 2; bg_start setup "$name" - "$deps" "$@"; }
+check_start() { local name="$1" limit="$2" deps="$3"; shift 3; bg_start check "$name" "$limit" "$deps" "$@"; }
+suite_start() {
+  local name="$1" format="$2" limit="$3" deps="$4"
+  shift 4
+  [[ "$1" == "--" ]] && shift
+  suite_command "$name" "$format" "$@"
+  BG_FORMAT[$name]="$format" BG_REPORT[$name]="$SUITE_REPORT"
+  bg_start suite "$name" "$limit" "$deps" -- "${SUITE_CMD[@]}"
+}
+
+setup_finish() { bg_wait "$1" && record_setup "$1"; }
+check_finish() { bg_wait "$1" && record_check "$1"; }
+suite_finish() {
+  local name="$1"
+  bg_wait "$name"
+  if [[ $RUN_RC -eq -1 ]]; then not_run "$name"; return 0; fi
   suite_count "$name" "${BG_FORMAT[$name]}" "${BG_REPORT[$name]}"
 }
 
-# stop_background: ends the suites still running (on an interrupted run).
+# stop_background: ends the steps still running (on an interrupted run).
 stop_background() {
   local name
   for name in "${!BG_PID[@]}"; do

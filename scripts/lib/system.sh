@@ -15,6 +15,12 @@ apt_install() {
   shift
   local pkg
   for pkg in "$@"; do note "installing system package $pkg: $why"; done
+  apt_get_install "$@" || return 1
+  for pkg in "$@"; do INSTALLED_PACKAGES+=("$pkg ($why)"); done
+}
+
+# apt_get_install PACKAGE...: apt-get install, quietly, with no service started; says why not.
+apt_get_install() {
   if ! is_root || ! command -v apt-get >/dev/null 2>&1; then
     err "cannot install $* (needs root and apt-get): install it yourself, then re-run"
     return 1
@@ -34,7 +40,6 @@ apt_install() {
     err "apt-get install $* failed (exit status $rc)"
     return 1
   fi
-  for pkg in "$@"; do INSTALLED_PACKAGES+=("$pkg ($why)"); done
 }
 
 # What each tool is for, as printed when its package is installed: "command|package|why".
@@ -67,15 +72,27 @@ has_tool() {
 # each install says why. When one cannot be installed, the tests needing it skip (and say so);
 # on CI (CI=true) that fails this step, since CI must run everything.
 setup_system_tools() {
-  local entry cmd pkg why missing=()
+  local entry cmd pkg why i cmds=() pkgs=() whys=() missing=()
   for entry in "${SYSTEM_TOOLS[@]}"; do
     IFS='|' read -r cmd pkg why <<<"$entry"
     if has_tool "$cmd"; then
       note "$cmd: present"
     else
-      apt_install "$why" "$pkg" || missing+=("$pkg")
+      cmds+=("$cmd") pkgs+=("$pkg") whys+=("$why")
     fi
   done
+  [[ ${#pkgs[@]} -eq 0 ]] && return 0
+  # All in one apt-get call (one download and one dpkg run: on a fresh machine this is the
+  # slowest setup); when that fails, one at a time, to find which cannot be installed.
+  for i in "${!pkgs[@]}"; do note "installing system package ${pkgs[$i]}: ${whys[$i]}"; done
+  if apt_get_install "${pkgs[@]}"; then
+    for i in "${!pkgs[@]}"; do INSTALLED_PACKAGES+=("${pkgs[$i]} (${whys[$i]})"); done
+  else
+    for i in "${!pkgs[@]}"; do
+      has_tool "${cmds[$i]}" && continue
+      apt_install "${whys[$i]}" "${pkgs[$i]}" || missing+=("${pkgs[$i]}")
+    done
+  fi
   [[ ${#missing[@]} -eq 0 ]] && return 0
   if on_ci; then
     err "missing on CI: ${missing[*]}"
@@ -162,6 +179,21 @@ setup_schemathesis() {
   fi
   "$venv/bin/schemathesis" --version
   export SCHEMATHESIS="$venv/bin/schemathesis"
+}
+
+# setup_schemathesis_bg: setup_schemathesis as a background step (scripts/test.sh runs it
+# while the Rust build runs); its findings are left in $TMP_ROOT/schemathesis.missing for
+# schemathesis_adopt, since a background step's variables are lost.
+setup_schemathesis_bg() {
+  local rc=0
+  setup_schemathesis || rc=$?
+  printf '%s' "$SCHEMATHESIS_MISSING" >"$TMP_ROOT/schemathesis.missing"
+  return "$rc"
+}
+schemathesis_adopt() { # in the foreground, after setup_schemathesis_bg
+  SCHEMATHESIS_MISSING="$(cat "$TMP_ROOT/schemathesis.missing" 2>/dev/null)" ||
+    SCHEMATHESIS_MISSING="the schemathesis setup did not finish: the API fuzzer (tests/api-fuzz) cannot run"
+  [[ -n "$SCHEMATHESIS_MISSING" ]] || export SCHEMATHESIS="${TANDEM_CACHE:-$HOME/.cache/tandem}/schemathesis/bin/schemathesis"
 }
 
 schemathesis_missing() { # schemathesis_missing REASON: fails on CI, else the fuzzer skips
