@@ -219,7 +219,8 @@ pub async fn start_with_store(
             .await;
         tracing::info!("all documents written");
     };
-    let settings = listener::Settings::from_config(&state.config.edge);
+    let settings =
+        listener::Settings::from_config(&state.config.edge, state.holds.usage().cooldown());
     let task = tokio::spawn(listener::serve(listener, app, settings, shutdown));
     Ok(Server {
         addr,

@@ -205,16 +205,16 @@ impl Room {
         // Every message also counts for its client over all its connections (`usage`).
         let client = p.handle.client.as_ref();
         let usage = self.ctx.holds.usage();
-        let of_client = || client.map_or(Ok(()), |c| usage.message(c.ip(), c.token()));
         if matches!(msg, Message::Awareness(_)) {
-            let ok = p.awareness.take(now) && of_client().is_ok();
+            let ok =
+                p.awareness.take(now) && client.is_none_or(|c| usage.awareness(c.ip(), c.token()));
             if !ok {
                 metrics::counter!(m::LIMIT_REFUSALS, "limit" => "awareness_rate").increment(1);
             }
             return Ok(ok);
         }
         if p.messages.take(now) {
-            return match of_client() {
+            return match client.map_or(Ok(()), |c| usage.message(c.ip(), c.token())) {
                 Ok(()) => Ok(true),
                 Err(err) => {
                     tracing::info!(doc = %self.name, peer, "closing peer: message rate limit of its client");
@@ -223,6 +223,9 @@ impl Room {
             };
         }
         metrics::counter!(m::LIMIT_REFUSALS, "limit" => "update_rate").increment(1);
+        if let Some(c) = client {
+            usage.strike(c.ip());
+        }
         tracing::info!(doc = %self.name, peer, "closing peer: message rate limit");
         Err(CloseReason::rate_limited(
             self.ctx.settings.max_updates_per_sec,
