@@ -46,10 +46,9 @@ pub struct UsageLimits {
     /// evenly over it).
     #[arg(long, env = "TANDEM_WRITE_WINDOW_SECS", default_value_t = 3600)]
     pub write_window_secs: u64,
-    /// A client address refused for its message rate or its apply time ten times within this
-    /// many seconds (connections closed for `--max-updates-per-client-per-sec`,
-    /// `--max-updates-per-sec` or `--max-apply-ms-per-sec`, upgrades, joins and HTTP edits
-    /// refused for them) is refused for as long at accept:
+    /// A client address refused for its message rate ten times within this many seconds
+    /// (connections closed for `--max-updates-per-client-per-sec` or `--max-updates-per-sec`,
+    /// upgrades and HTTP edits refused for the former) is refused for as long at accept:
     /// its new connections are closed unanswered, before any request is read. A trusted
     /// proxy is not refused. 0: never.
     #[arg(long, env = "TANDEM_RATE_LIMIT_COOLDOWN_SECS", default_value_t = 10)]

@@ -30,10 +30,6 @@ impl Room {
             return Ok(());
         };
         apply_budget::refused(over);
-        if let (Over::Client, Some(c)) = (over, from) {
-            // As a refusal for the message rate: a strike towards the address's cool-down.
-            self.ctx.holds.usage().strike(c.ip());
-        }
         tracing::debug!(doc = %self.name, limit = over.label(), "refusing work: apply-time budget");
         let message = match over {
             Over::Client => format!(
