@@ -218,7 +218,8 @@ pub async fn start_with_store(
             .await;
         tracing::info!("all documents written");
     };
-    let settings = listener::Settings::from_config(&state.config.edge);
+    let settings =
+        listener::Settings::from_config(&state.config.edge, state.client_limits.usage().cooldown());
     let task = tokio::spawn(listener::serve(listener, app, settings, shutdown));
     Ok(Server {
         addr,

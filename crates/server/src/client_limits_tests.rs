@@ -7,6 +7,7 @@ fn unlimited() -> Usage {
         max_updates_per_client_per_sec: 0,
         max_write_bytes_per_client: 0,
         write_window_secs: 1,
+        rate_limit_cooldown_secs: 0,
     })
 }
 

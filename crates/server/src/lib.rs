@@ -38,6 +38,7 @@ mod ops;
 mod origin;
 mod peer;
 mod protocol;
+mod rate_cooldown;
 mod registry;
 pub mod render;
 mod retention;

@@ -11,11 +11,17 @@
 //! whole window's worth of bytes), then what refills. A bucket that has refilled completely
 //! is the same as none, so buckets of quiet clients are forgotten.
 
-use std::{collections::HashMap, hash::Hash, net::IpAddr, sync::Mutex, time::Instant};
+use std::{
+    collections::HashMap,
+    hash::Hash,
+    net::IpAddr,
+    sync::{Arc, Mutex},
+    time::Instant,
+};
 
 use clap::Args;
 
-use crate::metric_names as m;
+use crate::{metric_names as m, rate_cooldown::RateCooldown};
 
 /// Settings of what a client may spend (SECURITY.md, "Limits per client").
 #[derive(Debug, Clone, Args)]
@@ -40,6 +46,13 @@ pub struct UsageLimits {
     /// evenly over it).
     #[arg(long, env = "TANDEM_WRITE_WINDOW_SECS", default_value_t = 3600)]
     pub write_window_secs: u64,
+    /// A client address refused for its message rate ten times within this many seconds
+    /// (connections closed for `--max-updates-per-client-per-sec` or `--max-updates-per-sec`,
+    /// upgrades and HTTP edits refused for the former) is refused for as long at accept:
+    /// its new connections are closed unanswered, before any request is read. A trusted
+    /// proxy is not refused. 0: never.
+    #[arg(long, env = "TANDEM_RATE_LIMIT_COOLDOWN_SECS", default_value_t = 10)]
+    pub rate_limit_cooldown_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -147,6 +160,8 @@ pub(crate) struct Usage {
     write: (u64, u64),
     messages: Option<Mutex<Buckets>>,
     writes: Option<Mutex<Buckets>>,
+    /// Where refusals for the message rate are counted; the accept loop reads it.
+    cooldown: Arc<RateCooldown>,
 }
 
 fn lock(m: &Mutex<Buckets>) -> std::sync::MutexGuard<'_, Buckets> {
@@ -168,19 +183,55 @@ impl Usage {
             write: (limits.max_write_bytes_per_client, window),
             messages: (rate > 0.0).then(|| Mutex::new(Buckets::new(rate, rate * BURST_SECS))),
             writes: (bytes > 0.0).then(|| Mutex::new(Buckets::new(bytes / window as f64, bytes))),
+            cooldown: Arc::new(RateCooldown::new(limits.rate_limit_cooldown_secs)),
         }
     }
 
+    /// The addresses turned away at accept for their refusals here (`rate_cooldown.rs`).
+    pub(crate) fn cooldown(&self) -> Arc<RateCooldown> {
+        self.cooldown.clone()
+    }
+
+    /// A connection of the client at `ip` closed for its own message rate
+    /// (`--max-updates-per-sec`): a strike towards the address's cool-down, as a refusal here.
+    pub(crate) fn strike(&self, ip: IpAddr) {
+        self.cooldown.strike(ip, Instant::now());
+    }
+
+    /// A refusal for the message rate: counted, and a strike for the address.
+    fn rate_refused(&self, ip: IpAddr, now: Instant) -> UsageError {
+        self.cooldown.strike(ip, now);
+        refused(UsageError::Rate(self.rate))
+    }
+
     /// Counts one document message from the client at `ip` with `token` (the digest of
-    /// its access token; `None` without one, or for the admin key).
+    /// its access token; `None` without one, or for the admin key). A refusal closes the
+    /// connection or refuses the request, and is a strike towards the address's cool-down.
     pub(crate) fn message(&self, ip: IpAddr, token: Option<[u8; 32]>) -> Result<(), UsageError> {
-        let Some(b) = &self.messages else {
-            return Ok(());
-        };
-        if lock(b).take(ip.to_canonical(), token, 1.0, Instant::now()) {
-            Ok(())
-        } else {
-            Err(refused(UsageError::Rate(self.rate)))
+        let now = Instant::now();
+        self.take_message(ip, token, now)
+            .map_err(|_| self.rate_refused(ip, now))
+    }
+
+    /// Counts one awareness message; false past the allowance. The message is dropped,
+    /// nothing is closed: no strike (presence of many users behind one address is no flood).
+    pub(crate) fn awareness(&self, ip: IpAddr, token: Option<[u8; 32]>) -> bool {
+        self.take_message(ip, token, Instant::now())
+            .map_err(refused)
+            .is_ok()
+    }
+
+    fn take_message(
+        &self,
+        ip: IpAddr,
+        token: Option<[u8; 32]>,
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        match &self.messages {
+            Some(b) if !lock(b).take(ip.to_canonical(), token, 1.0, now) => {
+                Err(UsageError::Rate(self.rate))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -191,9 +242,10 @@ impl Usage {
         ip: IpAddr,
         token: Option<[u8; 32]>,
     ) -> Result<(), UsageError> {
+        let now = Instant::now();
         match &self.messages {
-            Some(b) if lock(b).spent(ip.to_canonical(), token, Instant::now()) => {
-                Err(refused(UsageError::Rate(self.rate)))
+            Some(b) if lock(b).spent(ip.to_canonical(), token, now) => {
+                Err(self.rate_refused(ip, now))
             }
             _ => Ok(()),
         }
@@ -229,6 +281,7 @@ mod tests {
             max_updates_per_client_per_sec: rate,
             max_write_bytes_per_client: bytes,
             write_window_secs: 100,
+            rate_limit_cooldown_secs: 0,
         }
     }
 

@@ -14,7 +14,7 @@ use std::{
 };
 
 use super::rate::ConnectionRate;
-use crate::{client_addr::TrustedProxies, metric_names as m};
+use crate::{client_addr::TrustedProxies, metric_names as m, rate_cooldown::RateCooldown};
 
 /// Why a connection was not admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,9 @@ pub(crate) enum Refusal {
     PerIp(usize),
     /// New connections per second from one address (`rate.rs`): closed unanswered.
     Rate,
+    /// The address keeps running into its message rate (`rate_cooldown.rs`): closed
+    /// unanswered for the cool-down.
+    Cooldown,
 }
 
 impl Refusal {
@@ -32,6 +35,7 @@ impl Refusal {
             Refusal::Total(_) => "connections_total",
             Refusal::PerIp(_) => "connections_per_ip",
             Refusal::Rate => "connection_rate_per_ip",
+            Refusal::Cooldown => "message_rate_cooldown",
         }
     }
 
@@ -44,6 +48,9 @@ impl Refusal {
             Refusal::Rate => "too many new connections from this address \
                               (TANDEM_MAX_NEW_CONNECTIONS_PER_IP_PER_SEC)"
                 .to_string(),
+            Refusal::Cooldown => "this address keeps exceeding its message rate \
+                                  (TANDEM_RATE_LIMIT_COOLDOWN_SECS)"
+                .to_string(),
         }
     }
 }
@@ -52,6 +59,7 @@ pub(crate) struct Caps {
     max_total: usize,
     max_per_ip: usize,
     trusted: TrustedProxies,
+    cooldown: Arc<RateCooldown>,
     open: Mutex<Open>,
 }
 
@@ -67,11 +75,13 @@ impl Caps {
         max_per_ip: usize,
         new_per_ip_per_sec: u32,
         trusted: TrustedProxies,
+        cooldown: Arc<RateCooldown>,
     ) -> Arc<Caps> {
         Arc::new(Caps {
             max_total,
             max_per_ip,
             trusted,
+            cooldown,
             open: Mutex::new(Open {
                 total: 0,
                 per_ip: HashMap::new(),
@@ -88,12 +98,17 @@ impl Caps {
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Permit, Refusal> {
         let ip = ip.to_canonical();
         let counted = (!self.trusted.contains(ip)).then_some(ip);
+        let now = std::time::Instant::now();
+        // Before the rate of new connections: a refused one does not spend it.
+        if counted.is_some_and(|ip| self.cooldown.cooling(ip, now)) {
+            return Err(Refusal::Cooldown);
+        }
         let mut open = self.lock();
         if open.total >= self.max_total {
             return Err(Refusal::Total(self.max_total));
         }
         if let Some(ip) = counted {
-            if !open.rate.take(ip, std::time::Instant::now()) {
+            if !open.rate.take(ip, now) {
                 return Err(Refusal::Rate);
             }
             let from_ip = open.per_ip.entry(ip).or_default();
@@ -141,9 +156,13 @@ impl Drop for Permit {
 mod tests {
     use super::*;
 
+    fn no_cooldown() -> Arc<RateCooldown> {
+        Arc::new(RateCooldown::new(0))
+    }
+
     #[test]
     fn connections_are_counted_per_address_and_in_total() {
-        let caps = Caps::new(3, 2, 0, TrustedProxies::default());
+        let caps = Caps::new(3, 2, 0, TrustedProxies::default(), no_cooldown());
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         let a1 = caps.admit(a).unwrap();
@@ -160,7 +179,7 @@ mod tests {
 
     #[test]
     fn new_connections_past_the_rate_are_refused() {
-        let caps = Caps::new(100, 100, 1, TrustedProxies::default());
+        let caps = Caps::new(100, 100, 1, TrustedProxies::default(), no_cooldown());
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         // The burst is ten seconds' worth; closing each connection does not give it back.
         for _ in 0..10 {
@@ -177,12 +196,36 @@ mod tests {
             TrustedProxies::new(vec![
                 crate::client_addr::parse_trusted_proxy("10.0.0.9").unwrap()
             ]);
-        let caps = Caps::new(3, 1, 0, trusted);
+        let caps = Caps::new(3, 1, 0, trusted, no_cooldown());
         let _p1 = caps.admit(proxy).unwrap();
         let p2 = caps.admit(proxy).unwrap();
         let _a = caps.admit("10.0.0.1".parse().unwrap()).unwrap();
         assert_eq!(caps.admit(proxy).err(), Some(Refusal::Total(3)));
         drop(p2);
         let _p3 = caps.admit(proxy).unwrap();
+    }
+
+    #[test]
+    fn an_address_cooling_down_is_refused_and_a_trusted_proxy_is_not() {
+        let proxy: IpAddr = "10.0.0.9".parse().unwrap();
+        let trusted =
+            TrustedProxies::new(vec![
+                crate::client_addr::parse_trusted_proxy("10.0.0.9").unwrap()
+            ]);
+        let cooldown = Arc::new(RateCooldown::new(60));
+        let caps = Caps::new(100, 100, 0, trusted, cooldown.clone());
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let now = std::time::Instant::now();
+        for ip in [a, proxy] {
+            for _ in 0..crate::rate_cooldown::STRIKES {
+                cooldown.strike(ip, now);
+            }
+        }
+        assert_eq!(caps.admit(a).err(), Some(Refusal::Cooldown));
+        assert!(caps.admit("10.0.0.2".parse().unwrap()).is_ok());
+        assert!(
+            caps.admit(proxy).is_ok(),
+            "a proxy carries other clients too"
+        );
     }
 }

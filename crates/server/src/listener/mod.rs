@@ -4,6 +4,9 @@
 //!   connections count in the total only, see `client_addr`). A connection over a
 //!   cap is still answered, with a JSON 503 or 429 and `Connection: close`, from a small
 //!   pool; when that pool is busy too, the socket is closed at once. Both are counted.
+//!   Past the rate of new connections per address ([`rate`]), or from an address cooling
+//!   down after refusals for its message rate (`rate_cooldown`), a connection is closed
+//!   unanswered.
 //! - **A header-read timeout**: a connection that has not sent a request's headers within
 //!   `--header-read-timeout-secs` of opening (or of its previous response) is closed, so
 //!   idle and slowly-typed sockets cannot hold file descriptors.
@@ -45,7 +48,10 @@ use tokio::{
 };
 use tower::ServiceExt;
 
-use crate::{client_addr::TrustedProxies, config::EdgeLimits, error::ApiError, metric_names as m};
+use crate::{
+    client_addr::TrustedProxies, config::EdgeLimits, error::ApiError, metric_names as m,
+    rate_cooldown::RateCooldown,
+};
 use caps::{Caps, Refusal};
 use socket::{Slot, Socket};
 
@@ -63,13 +69,15 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
-    pub(crate) fn from_config(edge: &EdgeLimits) -> Settings {
+    /// `cooldown`: the addresses to refuse for their message rate (`usage.rs`).
+    pub(crate) fn from_config(edge: &EdgeLimits, cooldown: Arc<RateCooldown>) -> Settings {
         Settings {
             caps: Caps::new(
                 edge.max_connections,
                 edge.max_connections_per_ip,
                 edge.max_new_connections_per_ip_per_sec,
                 TrustedProxies::new(edge.trusted_proxies.clone()),
+                cooldown,
             ),
             header_read_timeout: (edge.header_read_timeout_secs > 0)
                 .then(|| Duration::from_secs(edge.header_read_timeout_secs)),
@@ -119,9 +127,9 @@ pub(crate) async fn serve(
                 );
                 tokio::spawn(conn);
             }
-            Err(Refusal::Rate) => {
-                // Answering would cost what the rate is there to save.
-                metrics::counter!(m::LIMIT_REFUSALS, "limit" => Refusal::Rate.limit()).increment(1);
+            Err(refusal @ (Refusal::Rate | Refusal::Cooldown)) => {
+                // Answering would cost what these limits are there to save.
+                metrics::counter!(m::LIMIT_REFUSALS, "limit" => refusal.limit()).increment(1);
                 drop(stream);
             }
             Err(refusal) => refuse(stream, refusal, &refusing),
@@ -210,7 +218,7 @@ fn refuse(stream: TcpStream, refusal: Refusal, refusing: &Arc<Semaphore>) {
     };
     let status = match refusal {
         Refusal::Total(_) => StatusCode::SERVICE_UNAVAILABLE,
-        Refusal::PerIp(_) | Refusal::Rate => StatusCode::TOO_MANY_REQUESTS,
+        Refusal::PerIp(_) | Refusal::Rate | Refusal::Cooldown => StatusCode::TOO_MANY_REQUESTS,
     };
     let message = refusal.message();
     let service = service_fn(move |_: Request<Incoming>| {

@@ -196,7 +196,18 @@ impl Room {
         // Every message also counts for its client over all its connections (`usage`).
         let client = p.handle.client.as_ref();
         let usage = self.ctx.client_limits.usage();
-        let of_client = || client.map_or(Ok(()), |c| usage.message(c.ip(), c.token()));
+        // Presence past its client's allowance is dropped without a strike (many users
+        // behind one address is no flood); a document message past it closes and strikes.
+        let of_client = || -> Result<(), String> {
+            let Some(c) = client else { return Ok(()) };
+            if awareness {
+                return match usage.awareness(c.ip(), c.token()) {
+                    true => Ok(()),
+                    false => Err(String::new()),
+                };
+            }
+            usage.message(c.ip(), c.token()).map_err(|e| e.to_string())
+        };
         let max = self.ctx.settings.max_updates_per_sec;
         match admission::message_rate(awareness, peer_within, of_client, max) {
             MessageVerdict::Pass => Ok(true),
@@ -207,6 +218,11 @@ impl Room {
             MessageVerdict::Close { reason, limit } => {
                 if let Some(limit) = limit {
                     metrics::counter!(m::LIMIT_REFUSALS, "limit" => limit).increment(1);
+                    // The peer's own rate: a strike towards its address's cool-down (its
+                    // client's rate strikes inside `usage.message`).
+                    if let Some(c) = client {
+                        usage.strike(c.ip());
+                    }
                 }
                 tracing::info!(doc = %self.name, peer, reason = %reason.reason, "closing peer: message rate limit");
                 Err(reason)

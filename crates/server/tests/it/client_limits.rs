@@ -125,3 +125,80 @@ async fn a_flood_over_many_connections_is_held_to_the_clients_rate() {
     later.append("!").await;
     later.pump_until(|c| c.received_updates >= 1, WAIT).await;
 }
+
+/// Connects a WebSocket from `from` (a second loopback address stands for another client).
+async fn ws_from(
+    server: &TestServer,
+    from: std::net::Ipv4Addr,
+    doc: &str,
+) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((from, 0).into()).unwrap();
+    let stream = socket.connect(server.addr).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(
+        server.ws(doc),
+        tokio_tungstenite::MaybeTlsStream::Plain(stream),
+    )
+    .await?;
+    Ok(Client::from_socket(ws))
+}
+
+#[tokio::test]
+async fn an_address_that_keeps_flooding_is_refused_at_accept_for_the_cool_down() {
+    // Two messages a second per client, bursts of 20: every connection below is closed for
+    // its first frame of 40 edits, or refused at the upgrade while the allowance is spent.
+    let server = start(&[
+        "--max-updates-per-client-per-sec",
+        "2",
+        "--rate-limit-cooldown-secs",
+        "60",
+    ])
+    .await;
+    let flooder = std::net::Ipv4Addr::new(127, 0, 0, 2);
+    let mut attempts = 0;
+    let refusal = loop {
+        attempts += 1;
+        assert!(
+            attempts <= 40,
+            "the flooding address was never refused at accept"
+        );
+        match ws_from(&server, flooder, "flood").await {
+            Ok(mut c) => {
+                let frame: Vec<u8> = (0..40).flat_map(|_| c.append_message("x")).collect();
+                c.send_raw(frame).await;
+                let (code, reason) = c.closed_with(WAIT).await;
+                assert_eq!(code, 1008, "{reason}");
+                assert!(
+                    reason.contains("--max-updates-per-client-per-sec"),
+                    "{reason}"
+                );
+            }
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+                assert_eq!(res.status(), 429);
+            }
+            // Closed before any answer: not even the request was read.
+            Err(other) => break other,
+        }
+    };
+    assert!(
+        attempts > 10,
+        "refused at accept after {attempts} attempts ({refusal}): before ten refusals"
+    );
+    assert!(
+        server
+            .metric("tandem_limit_refusals_total{limit=\"message_rate_cooldown\"}")
+            .await
+            >= 1.0
+    );
+    // Plain HTTP from that address is turned away the same way.
+    let http = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::V4(flooder))
+        .build()
+        .unwrap();
+    assert!(http.get(server.http("/healthz")).send().await.is_err());
+    // Another address is served as before, on the flooded document too.
+    let mut other = Client::connect(&server.ws("flood")).await;
+    other.append("still here").await;
+    other.pump_until(|c| c.received_updates >= 1, WAIT).await;
+    assert!(other.closed.is_none());
+}
