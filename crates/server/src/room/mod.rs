@@ -31,6 +31,7 @@ mod ending;
 mod heavy;
 mod mailbox;
 mod maintenance;
+mod peer_set;
 mod peers;
 mod presence;
 mod rate;
@@ -44,7 +45,7 @@ mod upkeep_store;
 mod weight;
 mod writes;
 
-use std::{collections::HashMap, panic::AssertUnwindSafe, sync::Arc, time::Duration};
+use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
 use futures::FutureExt;
 use tandem_persistence::StoreError;
@@ -57,7 +58,6 @@ pub(crate) use settings::{RoomContext, RoomSettings};
 use crate::{metric_names as m, peer::CloseReason, text};
 use commit::Commit;
 use maintenance::Maintenance;
-use peers::Peer;
 
 /// What a room needs from whoever keeps the map of loaded rooms (the registry): only a
 /// way to leave it. The room owns this interface so it never depends on the registry.
@@ -89,7 +89,7 @@ pub(crate) struct Room {
     generation: u64,
     ctrl_tx: mpsc::UnboundedSender<Control>,
     awareness: Awareness,
-    peers: HashMap<crate::peer::PeerId, Peer>,
+    peers: peer_set::PeerSet,
     presence: presence::Ownership,
     /// Updates waiting for the changes they build on (see `awaiting_deps`).
     awaiting: awaiting_deps::AwaitingDeps,
@@ -137,7 +137,7 @@ impl Room {
             generation,
             ctrl_tx,
             awareness,
-            peers: HashMap::new(),
+            peers: peer_set::PeerSet::default(),
         }
     }
 

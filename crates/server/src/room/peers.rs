@@ -1,26 +1,22 @@
-//! The room's peer set: joining, sending to one or all, and disconnecting.
-
-use std::sync::Arc;
+//! The room's shell for its peer set (`peer_set.rs`): joining, sending to one or all with
+//! the metrics, and disconnecting (presence released, the idle clock started).
 
 use bytes::Bytes;
-use tokio::{sync::mpsc, time::Instant};
+use tokio::time::Instant;
 use yrs::{ReadTxn, Transact};
 
-use super::{apply_budget, mailbox::RoomError, rate::TokenBucket, Room};
+use super::{
+    apply_budget,
+    mailbox::RoomError,
+    peer_set::{Peer, Sent},
+    rate::TokenBucket,
+    Room,
+};
 use crate::{
     metric_names as m,
-    peer::{CloseReason, Frame, Outgoing, PeerHandle, PeerId},
+    peer::{CloseReason, Outgoing, PeerHandle, PeerId},
     protocol,
 };
-
-pub(super) struct Peer {
-    pub(super) handle: PeerHandle,
-    pub(super) told_read_only: bool,
-    /// Document messages (sync, queries) this peer may still send now.
-    pub(super) messages: TokenBucket,
-    /// Awareness messages this peer may still send now.
-    pub(super) awareness: TokenBucket,
-}
 
 impl Room {
     pub(super) fn join(&mut self, handle: PeerHandle) {
@@ -37,18 +33,12 @@ impl Room {
             apply_budget::measure(|| protocol::sync_step1(doc.transact().state_vector()));
         self.charge_apply(handle.client.as_ref(), cost, false);
         let awareness = protocol::all_awareness(&self.awareness);
-        self.peers.insert(
-            id,
-            Peer {
-                handle,
-                told_read_only: false,
-                messages: TokenBucket::new(self.ctx.settings.max_updates_per_sec, Instant::now()),
-                awareness: TokenBucket::new(
-                    self.ctx.settings.max_awareness_per_sec,
-                    Instant::now(),
-                ),
-            },
-        );
+        self.peers.insert(Peer {
+            handle,
+            told_read_only: false,
+            messages: TokenBucket::new(self.ctx.settings.max_updates_per_sec, Instant::now()),
+            awareness: TokenBucket::new(self.ctx.settings.max_awareness_per_sec, Instant::now()),
+        });
         self.upkeep.rules.peer_joined();
         self.check_head_for_join();
         // The server's step 1 makes the client send back edits it made offline.
@@ -59,53 +49,37 @@ impl Room {
     }
 
     pub(super) fn send_to(&mut self, peer: PeerId, frame: impl Into<Outgoing>) {
-        let Some(p) = self.peers.get(&peer) else {
-            return;
-        };
-        let frame = frame.into();
-        let len = frame.len();
-        match p.handle.outbound.try_send(Arc::new(frame)) {
-            Ok(()) => {
-                metrics::counter!(m::BYTES_OUT).increment(len as u64);
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => {
+        match self.peers.send(peer, frame.into()) {
+            Sent::Queued(len) => metrics::counter!(m::BYTES_OUT).increment(len as u64),
+            Sent::TooSlow => {
                 metrics::counter!(m::QUEUE_DROPS).increment(1);
                 self.kick(peer, CloseReason::too_slow());
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => self.leave(peer),
+            Sent::Gone => self.leave(peer),
+            Sent::Unknown => {}
         }
     }
 
     /// Sends the same bytes to every peer. Peers whose queue is full are disconnected.
     pub(super) fn broadcast(&mut self, frame: &Bytes) {
-        let mut slow = Vec::new();
-        let mut gone = Vec::new();
-        let shared: Frame = Arc::new(Outgoing::Message(frame.clone()));
-        for (id, p) in &self.peers {
-            match p.handle.outbound.try_send(shared.clone()) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => slow.push(*id),
-                Err(mpsc::error::TrySendError::Closed(_)) => gone.push(*id),
-            }
-        }
-        let delivered = (self.peers.len() - slow.len() - gone.len()) as u64;
+        let out = self.peers.broadcast(frame);
+        let delivered = out.delivered as u64;
         metrics::counter!(m::BYTES_OUT).increment(delivered * frame.len() as u64);
         if frame.first() == Some(&0) {
             metrics::counter!(m::UPDATES_RELAYED).increment(delivered);
         }
-        for id in slow {
+        for id in out.too_slow {
             metrics::counter!(m::QUEUE_DROPS).increment(1);
             tracing::info!(doc = %self.name, peer = id, "disconnecting slow peer");
             self.kick(id, CloseReason::too_slow());
         }
-        for id in gone {
+        for id in out.gone {
             self.leave(id);
         }
     }
 
     pub(super) fn kick_all(&mut self, reason: &CloseReason) {
-        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
-        for id in ids {
+        for id in self.peers.ids() {
             self.kick(id, reason.clone());
         }
     }
@@ -123,14 +97,14 @@ impl Room {
     /// Removes a peer and broadcasts the removal of its awareness states, so its cursor
     /// disappears for everyone at once.
     fn remove_peer(&mut self, peer: PeerId) -> Option<Peer> {
-        let p = self.peers.remove(&peer)?;
+        let (p, now_empty) = self.peers.remove(peer)?;
         metrics::gauge!(m::CONNECTIONS, "transport" => p.handle.transport.as_str()).decrement(1.0);
         self.commit.forget_peer(peer);
         let owned = self.presence.release(peer);
         if let Some(frame) = self.remove_awareness(owned) {
             self.publish_awareness(&frame);
         }
-        if self.peers.is_empty() {
+        if now_empty {
             self.upkeep.rules.peers_left(Instant::now());
         }
         Some(p)

@@ -25,7 +25,7 @@ impl Room {
             PeerEvent::Message { peer, access, data } => {
                 // A peer that was closed (a limit, bad input) may have more frames queued
                 // behind the one that closed it: they are dropped, not applied.
-                if !self.peers.contains_key(&peer) {
+                if !self.peers.contains(&peer) {
                     return;
                 }
                 let msgs = match protocol::decode_frame(&data) {
@@ -168,13 +168,7 @@ impl Room {
             metrics::counter!(m::UNKNOWN_MESSAGES).increment(1);
             return;
         }
-        let to: Vec<PeerId> = self
-            .peers
-            .iter()
-            .filter(|(id, p)| **id != from && p.handle.features.stateless)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in to {
+        for id in self.peers.stateless_except(from) {
             self.send_to(id, Outgoing::Stateless(frame.clone()));
         }
     }
