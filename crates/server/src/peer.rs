@@ -161,6 +161,14 @@ impl CloseReason {
             format!("rate limit: more than {per_sec} messages per second; reconnect to resync"),
         )
     }
+    /// The message rate of the peer's client over all its connections (`usage.rs`).
+    pub(crate) fn client_rate_limited(detail: impl std::fmt::Display) -> Self {
+        Self::new(1008, detail.to_string())
+    }
+    /// The share link that opened the connection was revoked (`link_checks.rs`).
+    pub(crate) fn link_revoked() -> Self {
+        Self::new(4403, "link revoked")
+    }
     pub(crate) fn document_too_large(max: usize) -> Self {
         Self::new(
             4413,

@@ -53,5 +53,5 @@ impl Revocations {
 
 /// The close a revoked link's connections get.
 pub(crate) fn closed() -> CloseReason {
-    CloseReason::new(4403, "link revoked")
+    CloseReason::link_revoked()
 }

@@ -309,7 +309,7 @@ pub(super) fn message_rate<E: std::fmt::Display>(
     match client() {
         Ok(()) => MessageVerdict::Pass,
         Err(err) => MessageVerdict::Close {
-            reason: CloseReason::new(1008, err.to_string()),
+            reason: CloseReason::client_rate_limited(err),
             limit: None,
         },
     }
