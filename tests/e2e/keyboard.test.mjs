@@ -150,6 +150,15 @@ test('Esc closes History and the share dialog and gives the focus back to their 
   await page.waitForSelector('#history-panel', { state: 'visible' })
   await page.waitForSelector('#version-current')
   await page.focus('#version-current')
+  // A refresh of the list (on open, after naming a version, or the Refresh button) keeps the
+  // keyboard user's place: the new list's item has the focus, so Esc still closes.
+  await page.evaluate(() => {
+    document.getElementById('version-current').dataset.old = '1'
+    const refresh = [...document.querySelectorAll('#history-panel button')].find((b) => b.textContent === 'Refresh')
+    refresh.click()
+  })
+  await page.waitForFunction(() => document.getElementById('version-current')?.dataset.old === undefined)
+  assert.equal((await active(page)).id, 'version-current')
   await page.keyboard.press('Escape')
   await page.waitForSelector('#history-panel', { state: 'hidden' })
   assert.equal((await active(page)).id, 'toggle-history')

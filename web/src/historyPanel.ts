@@ -165,12 +165,20 @@ export function createHistoryPanel (doc: string, source: HistorySource): History
             h('span', { class: 'v-label' }, 'Current text'),
             h('span', { class: 'v-meta' }, versions.length === 0 ? 'No saved versions yet' : 'Live, as everyone sees it'))))
       current.querySelector('button')!.addEventListener('click', () => void showCurrent())
+      // A refresh must not take the focus from a keyboard user: the item they were on is
+      // focused again in the new list (otherwise focus falls to the page, and Esc no
+      // longer reaches the panel).
+      const focused = (document.activeElement as HTMLElement | null)?.closest?.('li')
+      const focusedVersion = focused && list.contains(focused) ? focused.dataset.version : undefined
       list.replaceChildren(current, ...versions.map((v) => {
         const li = h('li', { 'data-version': String(v.version), class: selected === v.version ? 'selected' : undefined },
           h('button', { type: 'button', class: 'version-item' }, describe(v)))
         li.querySelector('button')!.addEventListener('click', () => void showVersion(v.version))
         return li
       }))
+      if (focusedVersion !== undefined) {
+        list.querySelector<HTMLButtonElement>(`li[data-version="${focusedVersion}"] button`)?.focus()
+      }
     } catch (err) {
       say(`Could not load history: ${errText(err)}`, 'error')
     }
