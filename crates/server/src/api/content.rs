@@ -79,13 +79,8 @@ pub(super) async fn replace(
     creds: Credentials,
     req: HttpRequest,
 ) -> Result<StatusCode, ApiError> {
-    // The client's holds and rate before the body is read, as for `POST .../updates`.
-    let hold = crate::transport::open_document(&state, ip, &creds, &grant, &doc)?;
-    let client = hold.client();
-    state
-        .client_limits
-        .usage()
-        .message(client.ip(), client.token())?;
+    // Open, and the client's rate, before the body is read (as for `POST .../updates`).
+    let hold = super::live::open_for_edit(&state, ip, &creds, &grant, &doc)?;
     let ContentBody(node) = ContentBody::from_request(req, &state).await?;
     let current = state
         .rooms

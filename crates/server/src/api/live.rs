@@ -91,12 +91,7 @@ pub(super) async fn apply_update(
     creds: Credentials,
     req: axum::extract::Request,
 ) -> Result<StatusCode, ApiError> {
-    let hold = crate::transport::open_document(&state, ip, &creds, &grant, &doc)?;
-    let client = hold.client();
-    state
-        .client_limits
-        .usage()
-        .message(client.ip(), client.token())?;
+    let hold = open_for_edit(&state, ip, &creds, &grant, &doc)?;
     let BinaryBody(body) = BinaryBody::from_request(req, &state).await?;
     if body.is_empty() {
         return Err(ApiError::bad_request("empty body: send a Yjs update (v1)"));
@@ -107,9 +102,27 @@ pub(super) async fn apply_update(
     apply_while_open(&state, &doc, hold, grant.name.clone(), body.to_vec()).await
 }
 
-/// Applies an HTTP edit as the client that holds the document (`POST .../updates`,
-/// `PUT .../content`): the room counts it against that client's limits like a socket's
-/// update; the hold lasts until the room has answered.
+/// Opens the document for an HTTP edit (`POST .../updates`, `PUT .../content`) and takes
+/// one message from its client's rate, both before the body is read.
+pub(super) fn open_for_edit(
+    state: &SharedState,
+    ip: std::net::IpAddr,
+    creds: &Credentials,
+    grant: &crate::auth::Grant,
+    doc: &str,
+) -> Result<crate::client_limits::OpenDocument, ApiError> {
+    let open = crate::transport::open_document(state, ip, creds, grant, doc)?;
+    let client = open.client();
+    state
+        .client_limits
+        .usage()
+        .message(client.ip(), client.token())?;
+    Ok(open)
+}
+
+/// Applies an HTTP edit as the client that has the document open: the room counts it
+/// against that client's limits like a socket's update; the document stays open for it
+/// until the room has answered.
 pub(super) async fn apply_while_open(
     state: &SharedState,
     doc: &str,
