@@ -1,13 +1,13 @@
 import type { Connection, TransportName } from './connection'
 import { h } from './format'
+import { ResponseWatch } from './responseWatch'
 import type { SaveTracker } from './saveState'
 
 const TRANSPORT_TEXT: Record<TransportName, string> = { websocket: 'WebSocket', sse: 'SSE', poll: 'Long polling' }
 export const OFFLINE_TEXT = 'Offline: your changes are kept in this browser'
 /**
  * How long an edit may wait for the server's echo, with nothing at all heard from the server
- * meanwhile, before the connection counts as dead. A frozen server (or a half-open network)
- * keeps the socket open and answers nothing; the transports' own timeouts take 30 s or more.
+ * meanwhile, before the connection counts as dead (see ResponseWatch).
  */
 export const RESPONSE_DEADLINE_MS = 5000
 
@@ -38,9 +38,7 @@ export function createSaveBadge (tracker: SaveTracker, connection: () => Connect
 
   let status: Status = 'connecting'
   let everConnected = false
-  // When the server last said anything, and when we last sent an edit (or connected).
-  let lastHeard = 0
-  let lastSent = 0
+  const response = new ResponseWatch()
 
   const render = () => {
     const c = connection()
@@ -60,19 +58,21 @@ export function createSaveBadge (tracker: SaveTracker, connection: () => Connect
   }
 
   const watch = () => {
-    // Only a silence after an edit counts: the server answers every edit (its echo).
-    if (status !== 'connected' || tracker.saved || lastSent <= lastHeard) return
-    if (Date.now() - lastSent < RESPONSE_DEADLINE_MS) return
+    // Only a silence while an edit is owed counts: the server answers every edit (its echo).
+    if (status !== 'connected' || !response.overdue(Date.now(), RESPONSE_DEADLINE_MS)) return
     // Silent past the deadline: drop this connection and open a new one (the edits stay in
     // the document and the new handshake carries them).
-    lastSent = 0
+    response.settled()
     const p = connection()?.provider
     if (!p) return
     console.info('tandem: the server stopped answering; reconnecting')
     p.disconnect()
     p.connect()
   }
-  const stopTracking = tracker.onChange(render)
+  const stopTracking = tracker.onChange(() => {
+    if (tracker.saved) response.settled()
+    render()
+  })
   const ticker = setInterval(() => { watch(); render() }, 500)
 
   return {
@@ -80,16 +80,18 @@ export function createSaveBadge (tracker: SaveTracker, connection: () => Connect
     setStatus (s: Status, transport: TransportName) {
       status = s
       if (s === 'connected') everConnected = true
-      lastSent = 0
+      // A new connection's handshake carries every pending edit: the server owes an answer
+      // to it, not to the old connection.
+      response.settled()
+      if (s === 'connected' && !tracker.saved) response.sent(Date.now())
       element.dataset.status = s
       element.dataset.transport = transport
       transportEl.textContent = TRANSPORT_TEXT[transport]
       transportEl.dataset.transport = transport
       render()
     },
-    // The first unanswered edit starts the clock; later ones do not push the deadline back.
-    sent () { if (lastSent <= lastHeard) lastSent = Date.now() },
-    heard () { lastHeard = Date.now() },
+    sent () { response.sent(Date.now()) },
+    heard () { response.heard(Date.now()) },
     render,
     destroy () { clearInterval(ticker); stopTracking() },
   }
