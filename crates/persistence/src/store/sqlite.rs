@@ -89,7 +89,10 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(settings::BUSY_TIMEOUT)
             .pragma("wal_autocheckpoint", "0")
-            .pragma("journal_size_limit", settings::JOURNAL_SIZE_LIMIT.to_string());
+            .pragma(
+                "journal_size_limit",
+                settings::JOURNAL_SIZE_LIMIT.to_string(),
+            );
         let writes = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -299,5 +302,9 @@ async fn checkpoint(mut conn: SqliteConnection, alive: Weak<()>) {
 }
 
 impl_store!(SqliteStore, SqliteRow, SqliteConnection, "sqlite");
+
+#[cfg(test)]
+#[path = "sqlite_append_tests.rs"]
+mod append_tests;
 impl_webhooks!(SqliteStore, SqliteRow, SqliteConnection);
 impl_links!(SqliteStore, SqliteRow);

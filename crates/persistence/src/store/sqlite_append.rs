@@ -152,10 +152,10 @@ fn append(conn: &mut Connection, items: &[AppendItem]) -> rusqlite::Result<Vec<A
                 .prepare_cached(sql::TOUCH_KNOWN)?
                 .query_row(named_params! {"$1": id, "$2": now, "$3": g.bytes}, head)
                 .optional()?,
-            None => Some(tx.prepare_cached(sql::TOUCH_DOCUMENT)?.query_row(
-                named_params! {"$1": g.doc, "$2": now, "$3": g.bytes},
-                head,
-            )?),
+            None => Some(
+                tx.prepare_cached(sql::TOUCH_DOCUMENT)?
+                    .query_row(named_params! {"$1": g.doc, "$2": now, "$3": g.bytes}, head)?,
+            ),
         };
     }
     let mut last: Vec<i64> = heads.iter().map(|h| h.map_or(0, |h| h.1)).collect();
