@@ -105,7 +105,7 @@ macro_rules! impl_check {
             ) -> $crate::Result<bool> {
                 use $crate::store::{check_sql as q, sql};
                 use $crate::Repair;
-                let mut tx = self.writes.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let Some(id) = sqlx::query_scalar::<_, i64>(sql::LOCK_DOCUMENT)
                     .bind(doc)
                     .fetch_optional(&mut *tx)
@@ -166,7 +166,7 @@ macro_rules! impl_check {
                 if !keep.prunes() {
                     return Ok(0);
                 }
-                let mut tx = self.writes.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let id = match doc {
                     Some(doc) => {
                         // The document row's lock orders this after a version being

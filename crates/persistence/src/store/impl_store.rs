@@ -5,7 +5,10 @@
 /// `pool` field (reads), a `writes` field (write transactions), a `durability` field,
 /// a `CONCURRENT_APPENDS` constant and these associated functions, the parts that differ:
 /// - `begin_load(&mut tx)`: makes the load's reads see one instant;
+/// - `begin_write(&self)`: begins a write transaction on `writes`;
 /// - `begin_append(&self)`: begins an append's transaction (at its durability);
+/// - `append_batch(&self, items)`: [`Store::append`](super::Store::append), through
+///   `append_items` (`log_sql.rs`) or a path of the backend's own;
 /// - `touch_known(&mut tx, &[(id, bytes)], now)`: touches every document the writer knows
 ///   by id in one statement, or `None` where that could deadlock (one by one, then);
 /// - `feed_horizon(&self)`: the change feed's horizon (`None` while it cannot settle);
@@ -86,7 +89,7 @@ macro_rules! impl_store {
                 &self,
                 items: &[$crate::AppendItem],
             ) -> $crate::Result<Vec<$crate::Appended>> {
-                self.append_items(items).await
+                self.append_batch(items).await
             }
 
             async fn changes_after(
@@ -192,7 +195,7 @@ macro_rules! impl_store {
             ) -> $crate::Result<$crate::VersionInfo> {
                 use $crate::store::sql;
                 let now = chrono::Utc::now();
-                let mut tx = self.writes.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let id: i64 = sqlx::query_scalar(sql::DOCUMENT_ID)
                     .bind(doc)
                     .bind(now)
@@ -211,7 +214,7 @@ macro_rules! impl_store {
             ) -> $crate::Result<Option<$crate::VersionInfo>> {
                 use $crate::store::sql;
                 let now = chrono::Utc::now();
-                let mut tx = self.writes.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let Some(id) = sqlx::query_scalar::<_, i64>(sql::LOCK_DOCUMENT)
                     .bind(doc)
                     .fetch_optional(&mut *tx)
@@ -248,7 +251,7 @@ macro_rules! impl_store {
                 use sqlx::Row;
                 use $crate::store::sql;
                 let now = chrono::Utc::now();
-                let mut tx = self.writes.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let id: i64 = sqlx::query_scalar(sql::DOCUMENT_ID)
                     .bind(doc)
                     .bind(now)

@@ -46,7 +46,7 @@ macro_rules! impl_webhooks {
                 message: &$crate::Message,
                 attempt: &$crate::Attempt,
             ) -> $crate::Result<()> {
-                let mut tx = self.writes.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let before: Option<i64> = sqlx::query_scalar(webhook_sql::DROP_MESSAGE)
                     .bind(&message.id)
                     .fetch_optional(&mut *tx)
@@ -83,7 +83,7 @@ macro_rules! impl_webhooks {
                 &self,
                 new: &$crate::NewEndpoint,
             ) -> $crate::Result<$crate::Endpoint> {
-                let mut tx = self.writes.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let id: i64 = sqlx::query_scalar(webhook_sql::CREATE_ENDPOINT)
                     .bind(&new.url)
                     .bind(&new.prefix)
@@ -329,7 +329,7 @@ macro_rules! impl_webhooks {
                 attempt: &$crate::Attempt,
                 next_attempt_ms: i64,
             ) -> $crate::Result<()> {
-                let mut tx = self.writes.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let counted: Option<i64> = sqlx::query_scalar(webhook_sql::RETRY_LATER)
                     .bind(next_attempt_ms)
                     .bind(&message.id)

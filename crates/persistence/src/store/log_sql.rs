@@ -165,7 +165,7 @@ macro_rules! impl_log {
                 use $crate::store::sql;
                 let now = chrono::Utc::now();
                 let mut stats = $crate::CompactStats::default();
-                let mut tx = self.writes.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let Some(id) = sqlx::query_scalar::<_, i64>(sql::LOCK_DOCUMENT)
                     .bind(doc)
                     .fetch_optional(&mut *tx)

@@ -9,6 +9,7 @@ mod log_sql;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
+mod sqlite_append;
 mod webhook_sql;
 
 use std::sync::Arc;

@@ -16,7 +16,7 @@ use super::{
     impl_links::impl_links, impl_store::impl_store, impl_webhooks::impl_webhooks, webhook_sql,
     LockKind,
 };
-use crate::{migrations, Durability, Result};
+use crate::{migrations, AppendItem, Appended, Durability, Result};
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -46,6 +46,17 @@ impl PostgresStore {
             pool,
             durability,
         })
+    }
+
+    /// A write transaction: PostgreSQL takes row locks as it goes.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        Ok(self.writes.begin().await?)
+    }
+
+    /// Appends take the common path (`log_sql.rs`): one round trip per statement is the
+    /// network's, not a thread's.
+    async fn append_batch(&self, items: &[AppendItem]) -> Result<Vec<Appended>> {
+        self.append_items(items).await
     }
 
     /// An append's transaction. At the `process` level its commit returns before the WAL

@@ -5,13 +5,16 @@
 //! of the process, not of the machine). The statements it shares with PostgreSQL are in
 //! [`super::sql`].
 //!
-//! SQLite has a single writer, so every write transaction goes through one connection
-//! (`writes`): appends, compactions and versions queue there in order instead of polling
-//! the database lock with the busy handler, whose sleeps grow to 100 ms. Automatic WAL
-//! checkpoints are off: they would run inside whichever commit crossed the threshold and
-//! stall it. A background task checkpoints passively on its own connection instead.
+//! SQLite has a single writer. Appends, the hot path, run on a thread of their own that
+//! owns a connection and runs each commit whole ([`super::sqlite_append`]); every other
+//! write transaction goes through one sqlx connection (`writes`), where they queue in
+//! order. Both begin with `BEGIN IMMEDIATE`, so when the two meet one waits for the other's
+//! write lock (busy timeout) instead of failing or deadlocking. Automatic WAL checkpoints
+//! are off: they would run inside whichever commit crossed the threshold and stall it. A
+//! background task checkpoints passively on its own connection instead.
 
 use std::{
+    path::PathBuf,
     str::FromStr,
     sync::{Arc, Weak},
     time::Duration,
@@ -26,16 +29,40 @@ use sqlx::{
 };
 
 use super::{
-    impl_links::impl_links, impl_store::impl_store, impl_webhooks::impl_webhooks, webhook_sql,
-    LockKind,
+    impl_links::impl_links, impl_store::impl_store, impl_webhooks::impl_webhooks,
+    sqlite_append::AppendThread, webhook_sql, LockKind,
 };
-use crate::{migrations, Durability, Result};
+use crate::{migrations, AppendItem, Appended, Durability, Result, StoreError};
+
+/// The connection settings the sqlx pools and the append thread share.
+pub(crate) mod settings {
+    use std::time::Duration;
+
+    use crate::Durability;
+
+    /// How long a writer waits for the other's write lock before its transaction fails.
+    pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// Once a checkpoint lets the WAL start over, its file is trimmed back to this size.
+    pub(crate) const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+    /// `FULL` fsyncs the WAL on every commit; `NORMAL` leaves it to checkpoints.
+    pub(crate) fn synchronous(durability: Durability) -> &'static str {
+        match durability {
+            Durability::Process => "NORMAL",
+            Durability::Disk => "FULL",
+        }
+    }
+}
 
 pub struct SqliteStore {
     /// Reads (loads, listings): WAL readers never wait for the writer.
     pool: SqlitePool,
-    /// The one connection that writes.
+    /// The one sqlx connection that writes (everything but appends).
     writes: SqlitePool,
+    /// Appends; `None` for an in-memory database, which another connection cannot open
+    /// (its appends then go through `writes`, as every write did before).
+    appends: Option<AppendThread>,
     durability: Durability,
     /// The checkpoint task stops once this is gone.
     _alive: Arc<()>,
@@ -53,24 +80,28 @@ impl SqliteStore {
     }
 
     pub async fn open_with(url: &str, durability: Durability) -> Result<Self> {
-        let synchronous = match durability {
-            Durability::Process => SqliteSynchronous::Normal,
-            Durability::Disk => SqliteSynchronous::Full,
-        };
+        let synchronous = SqliteSynchronous::from_str(settings::synchronous(durability))
+            .map_err(|err| StoreError::Unavailable(err.to_string()))?;
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(settings::BUSY_TIMEOUT)
             .pragma("wal_autocheckpoint", "0")
-            // Once a checkpoint lets the WAL start over, trim its file back to this size.
-            .pragma("journal_size_limit", (64 * 1024 * 1024).to_string());
+            .pragma(
+                "journal_size_limit",
+                settings::JOURNAL_SIZE_LIMIT.to_string(),
+            );
         let writes = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
             .await?;
         migrations::SQLITE.migrator().await?.run(&writes).await?;
+        let appends = match database_file(&writes).await? {
+            Some(path) => Some(AppendThread::start(path, durability).await?),
+            None => None,
+        };
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.clone())
@@ -81,14 +112,29 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             writes,
+            appends,
             durability,
             _alive: alive,
         })
     }
 
-    /// A plain transaction: `synchronous` is a connection option.
+    /// A write transaction that holds the write lock from its start (see the module doc).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
+        Ok(self.writes.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// An append's transaction on `writes`, for an in-memory database: `synchronous` is a
+    /// connection option.
     async fn begin_append(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
-        Ok(self.writes.begin().await?)
+        self.begin_write().await
+    }
+
+    /// On the append thread when there is one: one hand-off per commit.
+    async fn append_batch(&self, items: &[AppendItem]) -> Result<Vec<Appended>> {
+        match &self.appends {
+            Some(thread) => thread.append(items).await,
+            None => self.append_items(items).await,
+        }
     }
 
     /// A SQLite transaction already reads one instant (one writer, WAL snapshots).
@@ -221,6 +267,19 @@ impl SqliteStore {
     }
 }
 
+/// The file behind the pool's main database; `None` when it has none (in memory).
+async fn database_file(pool: &SqlitePool) -> Result<Option<PathBuf>> {
+    let rows = sqlx::query("PRAGMA database_list").fetch_all(pool).await?;
+    for row in rows {
+        let name: String = row.try_get("name")?;
+        let file: String = row.try_get("file")?;
+        if name == "main" && !file.is_empty() {
+            return Ok(Some(PathBuf::from(file)));
+        }
+    }
+    Ok(None)
+}
+
 /// Copies committed WAL pages into the database file without blocking the writer
 /// (`PASSIVE`), for as long as the store exists. With `synchronous=NORMAL` this is where
 /// the fsync happens, away from any commit.
@@ -243,5 +302,9 @@ async fn checkpoint(mut conn: SqliteConnection, alive: Weak<()>) {
 }
 
 impl_store!(SqliteStore, SqliteRow, SqliteConnection, "sqlite");
+
+#[cfg(test)]
+#[path = "sqlite_append_tests.rs"]
+mod append_tests;
 impl_webhooks!(SqliteStore, SqliteRow, SqliteConnection);
 impl_links!(SqliteStore, SqliteRow);
