@@ -5,13 +5,9 @@
 /// `pool` field (reads), a `writes` field (write transactions), a `durability` field,
 /// a `CONCURRENT_APPENDS` constant and these associated functions, the parts that differ:
 /// - `begin_load(&mut tx)`: makes the load's reads see one instant;
-/// - `begin_append(&self)`: begins an append's transaction (at its durability);
-/// - `touch_known(&mut tx, &[(id, bytes)], now)`: touches every document the writer knows
-///   by id in one statement, or `None` where that could deadlock (one by one, then);
-/// - `feed_horizon(&self)`: the change feed's horizon (`None` while it cannot settle);
-/// - `insert_updates(&mut tx, &doc_ids, items, now)`: inserts the batch, moves each
-///   document's `last_seq` to its highest new row, and returns each row's
-///   `(document_id, seq)`.
+/// - `append_items(&self, items)`: the group commit (SQLite's from `log_sql::impl_append!`,
+///   PostgreSQL's in `postgres/append.rs`);
+/// - `feed_horizon(&self)`: the change feed's horizon (`None` while it cannot settle).
 ///
 /// `$conn` is the driver's connection type (what a transaction dereferences to).
 macro_rules! impl_store {

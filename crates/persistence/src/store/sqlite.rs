@@ -243,5 +243,6 @@ async fn checkpoint(mut conn: SqliteConnection, alive: Weak<()>) {
 }
 
 impl_store!(SqliteStore, SqliteRow, SqliteConnection, "sqlite");
+super::log_sql::impl_append!(SqliteStore);
 impl_webhooks!(SqliteStore, SqliteRow, SqliteConnection);
 impl_links!(SqliteStore, SqliteRow);
