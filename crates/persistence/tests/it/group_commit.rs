@@ -9,7 +9,10 @@ use crate::common::*;
 use anyhow::{ensure, Context, Result};
 use tandem_persistence::{AppendItem, Appended, Durability, Store};
 
-for_both_backends!(a_batch_of_several_documents);
+for_both_backends!(
+    a_batch_of_several_documents,
+    a_new_document_among_stored_ones
+);
 
 fn item(doc: &str, id: Option<i64>, data: Vec<u8>) -> AppendItem {
     AppendItem {
@@ -95,6 +98,31 @@ async fn a_batch_of_several_documents(h: &Harness) -> Result<()> {
             names[i]
         );
     }
+    Ok(())
+}
+
+/// A batch whose new document takes PostgreSQL's transaction of several statements: the
+/// stored documents beside it are written once, by that transaction alone.
+async fn a_new_document_among_stored_ones(h: &Harness) -> Result<()> {
+    let s = &h.store;
+    let (old, new) = (Editor::new(), Editor::new());
+    let first = s.append(&items("old", &old.type_at_end("a"))).await?[0].clone();
+    let mut batch: Vec<AppendItem> = old
+        .type_at_end("b")
+        .into_iter()
+        .map(|u| item("old", Some(first.id), u))
+        .collect();
+    batch.extend(items("new", &new.type_at_end("n")));
+    let done = s.append(&batch).await?;
+    let (got_old, got_new) = (answer(&done, "old")?, answer(&done, "new")?);
+    ensure!(
+        got_old.prev_seq == first.last_seq && !got_new.gone,
+        "{done:?}"
+    );
+    ensure!(h.logged_updates("old").await == 2, "old written twice?");
+    ensure!(h.logged_updates("new").await == 1);
+    ensure!(replay(&load(h, "old").await?)? == "ab");
+    ensure!(load(h, "old").await?.last_seq == got_old.last_seq);
     Ok(())
 }
 
@@ -195,18 +223,7 @@ async fn postgres_documents_deleted_before_and_during_an_append() -> Result<()> 
         let batch = batch(&["late", "kept"]);
         tokio::spawn(async move { store.append(&batch).await })
     };
-    loop {
-        let blocked: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .fetch_one(&raw)
-        .await?;
-        if blocked > 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    waiting_for_locks(&raw, 1).await?;
     sqlx::query("DELETE FROM documents WHERE name = 'late'")
         .execute(&mut *holder)
         .await?;
@@ -222,5 +239,70 @@ async fn postgres_documents_deleted_before_and_during_an_append() -> Result<()> 
         .await?;
     ensure!(rows == 0, "{rows} rows of a deleted document");
     ensure!(store.load("kept").await?.context("kept")?.updates.len() == 3);
+    Ok(())
+}
+
+/// Until `count` sessions of this database wait for a lock.
+async fn waiting_for_locks(raw: &sqlx::PgPool, count: i64) -> Result<()> {
+    loop {
+        let blocked: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(raw)
+        .await?;
+        if blocked >= count {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// Two instances' batches over x, y and z in opposite orders both reach their row locks
+/// while y is held elsewhere, then y comes free. Locking in batch order, each would hold
+/// what the other waits for (x and z): PostgreSQL would end one as a deadlock. In name
+/// order both start with x, and one simply waits for the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_crossed_batches_released_together() -> Result<()> {
+    let db = TestDatabase::create("group_commit").await;
+    let (one, two) = (
+        open(&db.url, Durability::Process).await?,
+        open(&db.url, Durability::Process).await?,
+    );
+    let raw = sqlx::PgPool::connect(&db.url).await?;
+    let mut ids = BTreeMap::new();
+    for doc in ["x", "y", "z"] {
+        ids.insert(doc, one.append(&[item(doc, None, vec![1])]).await?[0].id);
+    }
+    let mut holder = raw.begin().await?;
+    sqlx::query("SELECT id FROM documents WHERE name = 'y' FOR UPDATE")
+        .fetch_one(&mut *holder)
+        .await?;
+    let append = |store: Arc<dyn Store>, docs: [&'static str; 3]| {
+        let batch: Vec<AppendItem> = docs
+            .iter()
+            .map(|d| item(d, Some(ids[d]), vec![2]))
+            .collect();
+        tokio::spawn(async move { store.append(&batch).await })
+    };
+    let forward = append(one.clone(), ["x", "y", "z"]);
+    let backward = append(two.clone(), ["z", "y", "x"]);
+    waiting_for_locks(&raw, 2).await?;
+    holder.commit().await?;
+    let (forward, backward) = (forward.await??, backward.await??);
+    for doc in ["x", "y", "z"] {
+        let (a, b) = (answer(&forward, doc)?, answer(&backward, doc)?);
+        let (first, second) = if a.prev_seq < b.prev_seq {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        ensure!(
+            second.prev_seq == first.last_seq,
+            "{doc}: {first:?} then {second:?}"
+        );
+        let stored = one.load(doc).await?.context("doc")?;
+        ensure!(stored.updates.len() == 3 && stored.last_seq == second.last_seq);
+    }
     Ok(())
 }
