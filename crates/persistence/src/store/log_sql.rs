@@ -1,6 +1,6 @@
 //! The log half of the store's SQL, as methods of each backend: reading a document (whole
 //! or past a sequence number), appending a group commit, and compacting. Written once for
-//! both drivers, like `sql.rs`; `impl_store!` calls this.
+//! both drivers, like `sql.rs`; `impl_store!` calls this (and SQLite `impl_append!`).
 
 /// Adds `read_doc` and `compact_doc` to a backend type.
 macro_rules! impl_log {
@@ -114,7 +114,7 @@ macro_rules! impl_log {
 }
 
 /// Adds `append_items` to a backend type: the group commit as a transaction of several
-/// statements. PostgreSQL has its own (`postgres_append.rs`), one statement per commit.
+/// statements. PostgreSQL has its own (`postgres/append.rs`), one statement per commit.
 macro_rules! impl_append {
     ($store:ty) => {
         impl $store {
