@@ -6,15 +6,10 @@
 /// a `CONCURRENT_APPENDS` constant and these associated functions, the parts that differ:
 /// - `begin_load(&mut tx)`: makes the load's reads see one instant;
 /// - `begin_write(&self)`: begins a write transaction on `writes`;
-/// - `begin_append(&self)`: begins an append's transaction (at its durability);
-/// - `append_batch(&self, items)`: [`Store::append`](super::Store::append), through
-///   `append_items` (`log_sql.rs`) or a path of the backend's own;
-/// - `touch_known(&mut tx, &[(id, bytes)], now)`: touches every document the writer knows
-///   by id in one statement, or `None` where that could deadlock (one by one, then);
-/// - `feed_horizon(&self)`: the change feed's horizon (`None` while it cannot settle);
-/// - `insert_updates(&mut tx, &doc_ids, items, now)`: inserts the batch, moves each
-///   document's `last_seq` to its highest new row, and returns each row's
-///   `(document_id, seq)`.
+/// - `append_batch(&self, items)`: [`Store::append`](super::Store::append): PostgreSQL's
+///   one statement (`postgres/append.rs`), SQLite's append thread (`sqlite_append.rs`) or,
+///   for an in-memory SQLite database, `append_items` from `log_sql::impl_append!`;
+/// - `feed_horizon(&self)`: the change feed's horizon (`None` while it cannot settle).
 ///
 /// `$conn` is the driver's connection type (what a transaction dereferences to).
 macro_rules! impl_store {

@@ -1,8 +1,8 @@
 //! The log half of the store's SQL, as methods of each backend: reading a document (whole
 //! or past a sequence number), appending a group commit, and compacting. Written once for
-//! both drivers, like `sql.rs`; `impl_store!` calls this.
+//! both drivers, like `sql.rs`; `impl_store!` calls this (and SQLite `impl_append!`).
 
-/// Adds `read_doc`, `append_items` and `compact_doc` to a backend type.
+/// Adds `read_doc` and `compact_doc` to a backend type.
 macro_rules! impl_log {
     ($store:ty) => {
         impl $store {
@@ -63,6 +63,61 @@ macro_rules! impl_log {
                 }))
             }
 
+            async fn compact_doc(
+                &self,
+                doc: &str,
+                snapshot: &$crate::Snapshot,
+            ) -> $crate::Result<$crate::CompactStats> {
+                use sqlx::Row;
+                use $crate::store::sql;
+                let now = chrono::Utc::now();
+                let mut stats = $crate::CompactStats::default();
+                let mut tx = self.begin_write().await?;
+                let Some(id) = sqlx::query_scalar::<_, i64>(sql::LOCK_DOCUMENT)
+                    .bind(doc)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                else {
+                    stats.skipped = true;
+                    return Ok(stats);
+                };
+                if !Self::try_lock(&mut tx, $crate::store::LockKind::Compaction, id).await? {
+                    stats.skipped = true;
+                    return Ok(stats);
+                }
+                let removed = sqlx::query(sql::DELETE_COVERED)
+                    .bind(id)
+                    .bind(snapshot.upto_seq)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for row in &removed {
+                    stats.updates_removed += 1;
+                    stats.bytes_removed += row.try_get::<i64, _>("bytes")?;
+                }
+                sqlx::query(sql::SAVE_SNAPSHOT)
+                    .bind(id)
+                    .bind(&snapshot.state)
+                    .bind(&snapshot.state_vector)
+                    .bind(snapshot.upto_seq)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(sql::RECOUNT_SIZE)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(stats)
+            }
+        }
+    };
+}
+
+/// Adds `append_items` to a backend type: the group commit as a transaction of several
+/// statements. PostgreSQL has its own (`postgres/append.rs`), one statement per commit.
+macro_rules! impl_append {
+    ($store:ty) => {
+        impl $store {
             /// A group commit; see [`Store::append`](crate::Store::append).
             async fn append_items(
                 &self,
@@ -155,55 +210,8 @@ macro_rules! impl_log {
                     })
                     .collect())
             }
-
-            async fn compact_doc(
-                &self,
-                doc: &str,
-                snapshot: &$crate::Snapshot,
-            ) -> $crate::Result<$crate::CompactStats> {
-                use sqlx::Row;
-                use $crate::store::sql;
-                let now = chrono::Utc::now();
-                let mut stats = $crate::CompactStats::default();
-                let mut tx = self.begin_write().await?;
-                let Some(id) = sqlx::query_scalar::<_, i64>(sql::LOCK_DOCUMENT)
-                    .bind(doc)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                else {
-                    stats.skipped = true;
-                    return Ok(stats);
-                };
-                if !Self::try_lock(&mut tx, $crate::store::LockKind::Compaction, id).await? {
-                    stats.skipped = true;
-                    return Ok(stats);
-                }
-                let removed = sqlx::query(sql::DELETE_COVERED)
-                    .bind(id)
-                    .bind(snapshot.upto_seq)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                for row in &removed {
-                    stats.updates_removed += 1;
-                    stats.bytes_removed += row.try_get::<i64, _>("bytes")?;
-                }
-                sqlx::query(sql::SAVE_SNAPSHOT)
-                    .bind(id)
-                    .bind(&snapshot.state)
-                    .bind(&snapshot.state_vector)
-                    .bind(snapshot.upto_seq)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(sql::RECOUNT_SIZE)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(stats)
-            }
         }
     };
 }
 
-pub(super) use impl_log;
+pub(super) use {impl_append, impl_log};

@@ -1,14 +1,13 @@
 //! PostgreSQL backend: what docker-compose runs.
 //!
-//! Appends go in as one `INSERT ... SELECT FROM UNNEST(...)` per batch so a group commit
-//! costs one round trip however many updates it carries. The statements it shares with
-//! SQLite are in [`super::sql`].
+//! A group commit is one statement, so one round trip, however many documents and updates
+//! it carries (`append.rs`), on a connection of its own (`lanes.rs`). The statements it
+//! shares with SQLite are in [`super::sql`].
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use sqlx::{
-    postgres::{PgPoolOptions, PgRow},
+    postgres::{PgConnectOptions, PgPoolOptions, PgRow},
     PgConnection, PgPool, Row,
 };
 
@@ -18,10 +17,15 @@ use super::{
 };
 use crate::{migrations, AppendItem, Appended, Durability, Result};
 
+mod append;
+mod lanes;
+
 pub struct PostgresStore {
     pool: PgPool,
     /// The same pool: PostgreSQL takes concurrent writers.
     writes: PgPool,
+    /// The appends' own connections.
+    lanes: lanes::Lanes,
     durability: Durability,
 }
 
@@ -41,9 +45,11 @@ impl PostgresStore {
             .connect(url)
             .await?;
         migrations::POSTGRES.migrator().await?.run(&pool).await?;
+        let options: PgConnectOptions = url.parse()?;
         Ok(PostgresStore {
             writes: pool.clone(),
             pool,
+            lanes: lanes::Lanes::new(options, Self::CONCURRENT_APPENDS),
             durability,
         })
     }
@@ -53,16 +59,16 @@ impl PostgresStore {
         Ok(self.writes.begin().await?)
     }
 
-    /// Appends take the common path (`log_sql.rs`): one round trip per statement is the
-    /// network's, not a thread's.
+    /// Appends are one statement each (`append.rs`).
     async fn append_batch(&self, items: &[AppendItem]) -> Result<Vec<Appended>> {
         self.append_items(items).await
     }
 
-    /// An append's transaction. At the `process` level its commit returns before the WAL
-    /// flush: safe from a crash of Tandem (the database server has it) but not from a
-    /// crash of the database server. Only appends: compaction, versions and deletes keep
-    /// the server's setting. The setting rides in the `BEGIN` round trip.
+    /// An append's transaction, when it cannot be one statement (`append.rs`). At the
+    /// `process` level its commit returns before the WAL flush: safe from a crash of Tandem
+    /// (the database server has it) but not from a crash of the database server. Only
+    /// appends: compaction, versions and deletes keep the server's setting. The setting
+    /// rides in the `BEGIN` round trip.
     async fn begin_append(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
         Ok(match self.durability {
             Durability::Process => {
@@ -82,52 +88,9 @@ impl PostgresStore {
             .await?;
         Ok(())
     }
-
-    async fn insert_updates(
-        tx: &mut PgConnection,
-        doc_ids: &[i64],
-        data: &[&[u8]],
-        authors: &[Option<&str>],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<(i64, i64)>> {
-        // One statement inserts and moves each document's `last_seq` to its highest new
-        // row: a round trip saved on every commit. The rows were locked by the touch.
-        let rows = sqlx::query(
-            "WITH ins AS (
-                 INSERT INTO updates (document_id, data, created_at, author)
-                 SELECT d, u, $3, a
-                 FROM UNNEST($1::bigint[], $2::bytea[], $4::text[]) AS t(d, u, a)
-                 RETURNING document_id, seq),
-             moved AS (
-                 UPDATE documents d SET last_seq = m.s
-                 FROM (SELECT document_id, MAX(seq) AS s FROM ins GROUP BY document_id) m
-                 WHERE d.id = m.document_id)
-             SELECT document_id, seq FROM ins",
-        )
-        .bind(doc_ids)
-        .bind(data)
-        .bind(now)
-        .bind(authors)
-        .fetch_all(&mut *tx)
-        .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("document_id")?, row.try_get("seq")?)))
-            .collect()
-    }
 }
 
 impl PostgresStore {
-    /// `None`: rows must be locked in name order (two instances' batches would deadlock
-    /// otherwise), which one `UPDATE` does not promise, so the append touches its
-    /// documents one by one.
-    async fn touch_known(
-        _tx: &mut PgConnection,
-        _known: &[(i64, i64)],
-        _now: DateTime<Utc>,
-    ) -> Result<Option<Vec<(i64, i64)>>> {
-        Ok(None)
-    }
-
     async fn read_last_seqs(pool: &PgPool, docs: &[String]) -> Result<Vec<(String, i64)>> {
         let rows = sqlx::query("SELECT name, last_seq FROM documents WHERE name = ANY($1)")
             .bind(docs)

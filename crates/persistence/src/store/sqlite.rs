@@ -302,6 +302,7 @@ async fn checkpoint(mut conn: SqliteConnection, alive: Weak<()>) {
 }
 
 impl_store!(SqliteStore, SqliteRow, SqliteConnection, "sqlite");
+super::log_sql::impl_append!(SqliteStore);
 
 #[cfg(test)]
 #[path = "sqlite_append_tests.rs"]

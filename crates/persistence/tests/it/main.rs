@@ -8,6 +8,7 @@ mod common;
 mod compaction;
 mod content_kind;
 mod feed;
+mod group_commit;
 mod load_isolation;
 mod log_position;
 mod named_versions;
