@@ -209,8 +209,9 @@ pub struct CapacityArgs {
     /// Updates per second per client at the first step.
     #[arg(long, default_value_t = 4.0)]
     start_rate: f64,
-    /// Each step multiplies the rate by this until a step fails; then rates between the
-    /// best passing and the lowest failing one are tried (their geometric middle).
+    /// Each step multiplies the rate by this until a step fails (twice: the first failure
+    /// is repeated once); then rates between the best passing and the lowest failing one
+    /// are tried (their geometric middle).
     #[arg(long, default_value_t = 1.25)]
     factor: f64,
     /// The search ends when the lowest failing rate is within this fraction of the best
@@ -228,8 +229,8 @@ pub struct CapacityArgs {
     /// is missing.
     #[arg(long, default_value_t = 50.0)]
     p99_limit_ms: f64,
-    /// Steps at most.
-    #[arg(long, default_value_t = 14)]
+    /// Steps at most (a failed step repeated while the rate still rises counts twice).
+    #[arg(long, default_value_t = 16)]
     max_steps: usize,
 }
 
