@@ -136,7 +136,8 @@ def section(out):
         "run's database; *background* = the cluster's WAL writer, checkpointer and background "
         "writer (they flush what Tandem commits); PostgreSQL is not pinned, so Tandem on "
         "PostgreSQL has more than one core in all. *Server core busy* is the server's CPU ÷ wall "
-        "time (1.00 = its core saturated); a load generator near 1.00 would mean the figure is "
+        "time (1.00 = its core saturated; well below it, the limit was latency: the commit path, "
+        "or other processes on that core); a load generator near 1.00 would mean the figure is "
         "the load generator's limit, not the server's."
     )
     m.append("")
