@@ -17,10 +17,9 @@
 # Needs: cargo, nats-server (Debian: nats-server), PostgreSQL on 127.0.0.1:5432 (user
 # postgres, trust; or BENCH_PG), psql, python3.
 set -euo pipefail
-# Every load client runs on this host, from one loopback address: lift the limits per client
-# address and on open connections (SECURITY.md), which would otherwise refuse them.
-export TANDEM_MAX_CONNECTIONS=50000 TANDEM_MAX_CONNECTIONS_PER_IP=1000000 \
-  TANDEM_MAX_DOCUMENTS_PER_IP=1000000 TANDEM_MAX_SESSIONS_PER_IP=1000000
+# The load clients all come from this host: lift Tandem's limits per client address.
+# shellcheck source=bench/lift-limits.sh
+. "$(dirname "$0")/lift-limits.sh"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"

@@ -8,13 +8,14 @@ def fanout_table(res, sc, extra_title=""):
     ref = get(res, "tandem-sqlite", sc, "latency_p99_ms")
     rows = [
         "| system | p50 ms | p95 ms | p99 ms | max ms | p99 vs Tandem (SQLite) | deliveries/s "
-        "| server CPU µs / delivery | server CPU µs / update | peak RSS MiB | connects/s | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| server CPU µs / delivery | database CPU µs / delivery | server CPU µs / update "
+        "| peak RSS MiB | connects/s | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in systems_in(res):
         e = err_cell(res, s, sc)
         if e:
-            rows.append(f"| {NAMES[s]} | {e} |" + " |" * 11)
+            rows.append(f"| {NAMES[s]} | {e} |" + " |" * 12)
             continue
         g = lambda k: get(res, s, sc, k)
         rss = g("server_peak_rss_kib")
@@ -22,7 +23,8 @@ def fanout_table(res, sc, extra_title=""):
             f"| {NAMES[s]} | {fmt(g('latency_p50_ms'))} | {fmt(g('latency_p95_ms'))} "
             f"| {fmt(g('latency_p99_ms'))} | {fmt(g('latency_max_ms'))} "
             f"| {ratio(g('latency_p99_ms'), ref)} | {fmt(g('deliveries_per_sec'))} "
-            f"| {fmt(g('server_cpu_us_per_delivery'))} | {fmt(g('server_cpu_us_per_update'))} "
+            f"| {fmt(g('server_cpu_us_per_delivery'))} | {fmt(g('db_cpu_us_per_delivery'))} "
+            f"| {fmt(g('server_cpu_us_per_update'))} "
             f"| {fmt(rss / 1024 if rss else None)} | {fmt(g('connects_per_sec'))} "
             f"| {fmt(g('errors'))} |"
         )

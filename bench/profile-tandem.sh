@@ -6,11 +6,9 @@
 #   ./bench/profile-tandem.sh docs     # 100 docs x 5 clients x 2/s: CPU per delivered update
 # Writes target/bench/perf-<scenario>.txt (perf report, callers folded).
 set -euo pipefail
-# Every load client runs on this host, from one or a few loopback addresses: lift the
-# limits per client address and on open connections (SECURITY.md), which would otherwise
-# refuse the benchmark's own clients.
-export TANDEM_MAX_CONNECTIONS=50000 TANDEM_MAX_CONNECTIONS_PER_IP=1000000 \
-  TANDEM_MAX_DOCUMENTS_PER_IP=1000000 TANDEM_MAX_SESSIONS_PER_IP=1000000
+# The load clients all come from this host: lift Tandem's limits per client address.
+# shellcheck source=bench/lift-limits.sh
+. "$(dirname "$0")/lift-limits.sh"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 SC=${1:-edits}

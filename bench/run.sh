@@ -36,15 +36,9 @@ log() { echo "[bench] $*" >&2; }
 # The servers inherit this: 10,000 sockets need more than the usual 1,024 descriptors.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 log "open-file limit: $(ulimit -n)"
-# Every load client runs on this host, from one or a few loopback addresses: lift the
-# limits per client address and on open connections (SECURITY.md), which would otherwise
-# refuse the benchmark's own clients.
-export TANDEM_MAX_CONNECTIONS=50000 TANDEM_MAX_CONNECTIONS_PER_IP=1000000 \
-  TANDEM_MAX_DOCUMENTS_PER_IP=1000000 TANDEM_MAX_SESSIONS_PER_IP=1000000
-# The trace scenario replays a whole editing session from one writer as fast as the server
-# acknowledges it: far past the per-connection message rate a person can type (which would
-# close the writer with 1008 after its 10-second burst allowance).
-export TANDEM_MAX_UPDATES_PER_SEC=1000000
+# The load clients all come from this host: lift Tandem's limits per client address.
+# shellcheck source=bench/lift-limits.sh
+. bench/lift-limits.sh
 
 # The load generator on core 0, the server under test on the others, so the generator's
 # decoding does not inflate the server's tails (PostgreSQL itself is not pinned).
@@ -67,76 +61,15 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
 SERVER_PID=""
-PG_DB=""
+# shellcheck source=bench/servers.sh
+. bench/servers.sh
 
 cleanup() {
   stop_server
-  if [ -n "$PG_DB" ]; then
-    psql "$PG_URL_BASE/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
-  fi
+  pg_drop
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-wait_port() {
-  local port=$1
-  for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then return 1; fi
-    sleep 0.05
-  done
-  return 1
-}
-
-# start_server SYSTEM PORT: sets SERVER_PID, URL, HP
-start_server() {
-  local system=$1 port=$2
-  HP=""
-  local durability=process
-  case "$system" in *-disk) durability=disk ;; esac
-  case "$system" in
-    tandem-sqlite|tandem-sqlite-disk)
-      rm -rf "$WORK/data"; mkdir -p "$WORK/data"
-      "${SERVER_PIN[@]}" "$TANDEM" serve --listen "127.0.0.1:$port" --data-dir "$WORK/data" \
-        --durability "$durability" \
-        --database-url "sqlite://$WORK/data/tandem.db" >"$WORK/server.log" 2>&1 &
-      URL="ws://127.0.0.1:$port/ws/{doc}" ;;
-    tandem-postgres|tandem-postgres-disk)
-      "${SERVER_PIN[@]}" "$TANDEM" serve --listen "127.0.0.1:$port" --data-dir "$WORK/data" \
-        --durability "$durability" \
-        --database-url "$PG_URL_BASE/$PG_DB" >"$WORK/server.log" 2>&1 &
-      URL="ws://127.0.0.1:$port/ws/{doc}" ;;
-    tandem-hocuspocus)
-      rm -rf "$WORK/data"; mkdir -p "$WORK/data"
-      "${SERVER_PIN[@]}" "$TANDEM" serve --listen "127.0.0.1:$port" --data-dir "$WORK/data" \
-        --database-url "sqlite://$WORK/data/tandem.db" >"$WORK/server.log" 2>&1 &
-      URL="ws://127.0.0.1:$port/hocuspocus"
-      HP="--hocuspocus" ;;
-    y-websocket-server)
-      HOST=127.0.0.1 PORT=$port "${SERVER_PIN[@]}" node bench/node_modules/@y/websocket-server/src/server.js \
-        >"$WORK/server.log" 2>&1 &
-      URL="ws://127.0.0.1:$port/{doc}" ;;
-    hocuspocus)
-      PORT=$port "${SERVER_PIN[@]}" node bench/hocuspocus-server.mjs >"$WORK/server.log" 2>&1 &
-      URL="ws://127.0.0.1:$port/"
-      HP="--hocuspocus" ;;
-    *) log "unknown system $system"; return 1 ;;
-  esac
-  SERVER_PID=$!
-  if ! wait_port "$port"; then
-    log "$system did not start:"; cat "$WORK/server.log" >&2; return 1
-  fi
-}
-
-stop_server() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  SERVER_PID=""
-}
 
 scenario_args() {
   case "$1" in
@@ -155,27 +88,9 @@ scenario_args() {
   esac
 }
 
-versions() {
-  {
-    echo "tandem=$("$TANDEM" --version 2>/dev/null | awk '{print $2}')"
-    echo "git=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)"
-    echo "rustc=$(rustc --version | awk '{print $2}')"
-    echo "node=$(node --version)"
-    echo "y-websocket-server=$(node -p "require('./bench/node_modules/@y/websocket-server/package.json').version")"
-    echo "hocuspocus=$(node -p "require('./bench/node_modules/@hocuspocus/server/package.json').version")"
-    echo "yjs=$(node -p "require('./bench/node_modules/yjs/package.json').version")"
-    echo "postgres=$(psql "$PG_URL_BASE/postgres" -Atc 'show server_version' 2>/dev/null || echo n/a)"
-    echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-    echo "nproc=$(nproc)"
-    echo "mem_gib=$(awk '/MemTotal/ {printf "%.1f", $2/1048576}' /proc/meminfo)"
-    echo "kernel=$(uname -r)"
-    echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
-    echo "uptime_before=$(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "runs=$RUNS"
-    echo "pinned=${LG_PIN[*]:-no}"
-  } >"$OUT/versions.txt"
-}
-versions
+write_versions "$OUT/versions.txt"
+echo "runs=$RUNS" >>"$OUT/versions.txt"
+echo "pinned=${LG_PIN[*]:-no}" >>"$OUT/versions.txt"
 
 port=$PORT_BASE
 for sc in $SCENARIOS; do
@@ -185,11 +100,10 @@ for sc in $SCENARIOS; do
       port=$((port + 1))
       mkdir -p "$OUT/$system"
       res="$OUT/$system/$sc.$run"
+      DB_ARGS=()
       if [[ "$system" == tandem-postgres* ]]; then
-        PG_DB="tandem_bench_$$_$port"
-        if ! psql "$PG_URL_BASE/postgres" -qc "CREATE DATABASE $PG_DB" >/dev/null 2>&1; then
-          log "PostgreSQL unreachable: skipping $system"; PG_DB=""; continue
-        fi
+        if ! pg_create "$port"; then log "PostgreSQL unreachable: skipping $system"; continue; fi
+        DB_ARGS=(--db-name "$PG_DB")
       fi
       log "== $sc run $run/$RUNS: $system (port $port); load $(cut -d' ' -f1-3 /proc/loadavg)"
       if ! start_server "$system" "$port"; then
@@ -197,7 +111,7 @@ for sc in $SCENARIOS; do
       fi
       # shellcheck disable=SC2086
       if ! timeout 300 "${LG_PIN[@]}" "$LG" --json --label "$system" --url "$URL" $HP \
-          --server-pid "$SERVER_PID" $args >"$res.json" 2>"$res.log"; then
+          --server-pid "$SERVER_PID" "${DB_ARGS[@]}" $args >"$res.json" 2>"$res.log"; then
         tail -5 "$res.log" >&2
         echo "{\"error\": \"loadgen failed: $(tail -1 "$res.log" | tr -d '\"\\')\"}" >"$res.json"
       fi
@@ -208,10 +122,7 @@ for sc in $SCENARIOS; do
       curl -s "http://127.0.0.1:$port/metrics" >"$res.metrics" 2>/dev/null || true
       cp "$WORK/server.log" "$res.server.log" 2>/dev/null || true
       stop_server
-      if [ -n "$PG_DB" ]; then
-        psql "$PG_URL_BASE/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
-        PG_DB=""
-      fi
+      pg_drop
     done
   done
 done

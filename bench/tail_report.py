@@ -75,6 +75,10 @@ def summarise(out, system, sc):
         "p99_max": max(p99s),
         "p99_all": [r["latency_p99_ms"] for _, r in sorted(ok, key=lambda pr: pr[0])],
         "cpu": med("server_cpu_us_per_delivery"),
+        # PostgreSQL runs: its backends' CPU, and Tandem's plus the database's (backends and
+        # the cluster's WAL writer, checkpointer and background writer).
+        "db_cpu": med("db_cpu_us_per_delivery"),
+        "all_cpu": med("server_and_db_cpu_us_per_delivery"),
         "errors": sum(r.get("errors") or 0 for _, r in ok),
         "delivered": all(r.get("all_delivered", True) for _, r in ok),
     }
@@ -90,7 +94,9 @@ def section(out, scenarios):
     m.append(
         f"Produced by `bench/run.sh` ({v.get('runs', '?')} runs of every system, interleaved; a "
         "fresh server and database per run). The table shows the median of the runs' p99 with "
-        "the range over the runs, the median p50 and the median server CPU per delivery. "
+        "the range over the runs, the median p50 and the median server CPU per delivery; on "
+        "PostgreSQL also the database's (its backends for the run's database) and both together "
+        "(plus the cluster's WAL writer, checkpointer and background writer). "
         f"Load generator pinned: {v.get('pinned', '?')} (servers on the other core). "
         f"Run {v.get('date', '?')}, Tandem git {v.get('git', '?')}; load average before "
         f"{v.get('uptime_before', '?')}, after {v.get('uptime_after', '?')}."
@@ -114,20 +120,23 @@ def section(out, scenarios):
                 continue
             sums[key] = s
             if "p99" not in s:
-                rows.append(f"| {name} | {dur} | failed ({s['failed']} runs) | | | | | |")
+                rows.append(f"| {name} | {dur} | failed ({s['failed']} runs) | | | | | | | |")
                 continue
             rows.append(
                 f"| {name} | {dur} | {fmt(s['p50'])} | **{fmt(s['p99'])}** "
                 f"| {fmt(s['p99_min'])}–{fmt(s['p99_max'])} "
                 f"| {', '.join(fmt(x) for x in s['p99_all'])} | {fmt(s['cpu'])} "
-                f"| {s['errors']}{failed_note(s)} |"
+                f"| {fmt(s['db_cpu'])} | {fmt(s['all_cpu'])} | {s['errors']}{failed_note(s)} |"
             )
         if not rows:
             continue
         m.append(f"### {TITLES[sc]}")
         m.append("")
-        m.append("| system | durability | p50 ms | p99 ms (median) | p99 range | p99 per run | server CPU µs / delivery | errors |")
-        m.append("|---|---|---:|---:|---:|---|---:|---:|")
+        m.append(
+            "| system | durability | p50 ms | p99 ms (median) | p99 range | p99 per run "
+            "| server CPU µs / delivery | database CPU µs / delivery | server + database µs / delivery | errors |"
+        )
+        m.append("|---|---|---:|---:|---:|---|---:|---:|---:|---:|")
         m.extend(rows)
         best = [sums[p]["p99"] for p in PEERS if p in sums and "p99" in sums[p]]
         if best:

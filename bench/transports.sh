@@ -8,11 +8,9 @@
 #   ./bench/transports.sh
 #   TRANSPORTS="sse poll" CLIENTS=20 DURATION=5 ./bench/transports.sh   (quick look)
 set -euo pipefail
-# Every load client runs on this host, from one or a few loopback addresses: lift the
-# limits per client address and on open connections (SECURITY.md), which would otherwise
-# refuse the benchmark's own clients.
-export TANDEM_MAX_CONNECTIONS=50000 TANDEM_MAX_CONNECTIONS_PER_IP=1000000 \
-  TANDEM_MAX_DOCUMENTS_PER_IP=1000000 TANDEM_MAX_SESSIONS_PER_IP=1000000
+# The load clients all come from this host: lift Tandem's limits per client address.
+# shellcheck source=bench/lift-limits.sh
+. "$(dirname "$0")/lift-limits.sh"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"

@@ -4,7 +4,9 @@
 //! or long polling), `trace` (replay of
 //! a real keystroke trace through one writer, N readers verify the result) and `idle`
 //! (many idle connections; server memory per connection and per document), `abuse` (a
-//! hostile client's attack while a probe measures what a legitimate user sees).
+//! hostile client's attack while a probe measures what a legitimate user sees),
+//! `capacity` (the update rate rises step by step until deliveries come late or not at
+//! all: the highest delivery rate the server sustains).
 
 mod abuse;
 mod conn;
@@ -12,6 +14,7 @@ mod fanout;
 mod http;
 mod http_down;
 mod idle;
+mod pgstat;
 mod poll;
 mod procstat;
 mod proto;
@@ -55,6 +58,11 @@ pub struct Common {
     /// several servers (`fanout`), whose figures are then summed.
     #[arg(long = "server-pid", value_name = "PID", global = true)]
     server_pids: Vec<u32>,
+    /// The server's PostgreSQL database: the CPU of its backends (and of the cluster's
+    /// WAL writer, checkpointer and background writer) is reported beside the server's
+    /// (`fanout`, `capacity`). The cluster must run on this host.
+    #[arg(long, value_name = "NAME", global = true)]
+    db_name: Option<String>,
     /// Print one JSON object instead of the table.
     #[arg(long, global = true)]
     json: bool,
@@ -138,6 +146,9 @@ enum Mode {
     /// One hostile client runs an attack pattern while a probe measures a legitimate
     /// user's sync time on another document and `/healthz`.
     Abuse(AbuseArgs),
+    /// R documents x C clients; the update rate rises step by step until a step's p99
+    /// passes the limit or a delivery is missing: the highest sustained deliveries/s.
+    Capacity(CapacityArgs),
 }
 
 /// How fan-out clients reach the server (docs/PROTOCOL.md, "Sync transports").
@@ -185,6 +196,42 @@ pub struct FanoutArgs {
     /// text (in 64 KiB updates); its later edits then go to random positions in it.
     #[arg(long, default_value_t = 0)]
     preload_bytes: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CapacityArgs {
+    /// Documents (R).
+    #[arg(long, default_value_t = 100)]
+    docs: usize,
+    /// Clients per document (C).
+    #[arg(long, default_value_t = 5)]
+    clients: usize,
+    /// Updates per second per client at the first step.
+    #[arg(long, default_value_t = 4.0)]
+    start_rate: f64,
+    /// Each step multiplies the rate by this until a step fails (twice: the first failure
+    /// is repeated once); then rates between the best passing and the lowest failing one
+    /// are tried (their geometric middle).
+    #[arg(long, default_value_t = 1.25)]
+    factor: f64,
+    /// The search ends when the lowest failing rate is within this fraction of the best
+    /// passing one.
+    #[arg(long, default_value_t = 0.05)]
+    resolution: f64,
+    /// Seconds of sending per step.
+    #[arg(long, default_value_t = 3.0)]
+    step_secs: f64,
+    /// Seconds a step's last deliveries may take after its sending stops; what has not
+    /// arrived by then is missing (the step fails).
+    #[arg(long, default_value_t = 2.0)]
+    drain: f64,
+    /// A step passes when its p99 delivery latency is at most this (ms) and no delivery
+    /// is missing.
+    #[arg(long, default_value_t = 50.0)]
+    p99_limit_ms: f64,
+    /// Steps at most (a failed step repeated while the rate still rises counts twice).
+    #[arg(long, default_value_t = 16)]
+    max_steps: usize,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -280,6 +327,7 @@ fn main() -> Result<()> {
                 cli.common.check_single("abuse")?;
                 abuse::run(&cli.common, a).await
             }
+            Mode::Capacity(a) => fanout::capacity::run(&cli.common, a).await,
         }
     })?;
     report.print(&cli.common.label, cli.common.json);

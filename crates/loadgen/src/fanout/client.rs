@@ -28,7 +28,6 @@ pub(super) struct Plan {
     pub(super) sender: u32,
     pub(super) first: bool,
     pub(super) peers: u64,
-    pub(super) rate: f64,
     pub(super) preload: usize,
     /// Which server each sender's client is on (`server_of`), to tell deliveries that
     /// crossed from one instance to another.
@@ -184,15 +183,22 @@ pub(super) async fn client(
         }
     };
     let _ = ready.send(true);
-    let Ok(window) = go.wait_for(|w| w.is_some()).await.map(|w| w.unwrap()) else {
+    let Ok(mut window) = go.wait_for(|w| w.is_some()).await.map(|w| w.unwrap()) else {
         return Latencies::default();
     };
     let hp = plan.target.hocuspocus;
     let random_positions = plan.first && plan.preload > 0;
-    let period = Duration::from_secs_f64(1.0 / plan.rate);
-    let phase = period.mul_f64(rng.gen::<f64>());
-    let mut tick = tokio::time::interval_at(window.start + phase, period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // A random phase per window, so the clients' sends spread over each period.
+    let offset = rng.gen::<f64>();
+    let ticker = |w: &Window| {
+        let period = Duration::from_secs_f64(1.0 / w.rate);
+        let mut tick = tokio::time::interval_at(w.start + period.mul_f64(offset), period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        tick
+    };
+    let mut tick = ticker(&window);
+    // A capacity ramp sends further windows; `fanout` keeps its sender until the end.
+    let mut more_windows = true;
     let mut sending = true;
     let mut lat = Latencies::default();
     let home = plan.spread.server_of(plan.sender);
@@ -201,6 +207,18 @@ pub(super) async fn client(
         tokio::select! {
             biased;
             _ = stop.changed() => break,
+            changed = go.changed(), if more_windows => {
+                match changed {
+                    Ok(()) => {
+                        if let Some(w) = *go.borrow_and_update() {
+                            window = w;
+                            tick = ticker(&window);
+                            sending = true;
+                        }
+                    }
+                    Err(_) => more_windows = false,
+                }
+            }
             frame = conn.next_frame() => {
                 let (at, frame) = match frame {
                     Ok(Some(f)) => f,
@@ -224,9 +242,13 @@ pub(super) async fn client(
                         scan_markers(u, |sender, sent| {
                             if sender != me {
                                 let took = now.saturating_sub(sent);
-                                lat.all.push(took);
-                                if plan.spread.server_of(sender) != home {
-                                    lat.cross.push(took);
+                                if let Some(steps) = &shared.steps {
+                                    steps.record(sent, took);
+                                } else {
+                                    lat.all.push(took);
+                                    if plan.spread.server_of(sender) != home {
+                                        lat.cross.push(took);
+                                    }
                                 }
                             }
                         });

@@ -16,17 +16,20 @@ use std::{
 };
 
 use anyhow::{bail, Result};
-use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::{
     http_down::HttpStats,
-    procstat,
+    pgstat, procstat,
     report::{percentile, progress, Report},
     Common, FanoutArgs, Transport,
 };
 
+pub mod capacity;
 mod client;
-use client::{client, Plan};
+mod crowd;
+mod step_latency;
+use crowd::{gather, Crowd, Layout};
+use step_latency::StepLatency;
 
 struct Shared {
     epoch: Instant,
@@ -36,6 +39,24 @@ struct Shared {
     failed_connects: AtomicU64,
     unexpected_closes: AtomicU64,
     http: Arc<HttpStats>,
+    /// A capacity ramp's step latencies: when set, clients record deliveries there
+    /// instead of keeping every latency.
+    steps: Option<StepLatency>,
+}
+
+impl Shared {
+    fn new(steps: Option<StepLatency>) -> Self {
+        Shared {
+            epoch: Instant::now(),
+            sent: AtomicU64::new(0),
+            expected: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            failed_connects: AtomicU64::new(0),
+            unexpected_closes: AtomicU64::new(0),
+            http: Arc::new(HttpStats::default()),
+            steps,
+        }
+    }
 }
 
 /// How clients sit on the servers: client `c` of document `d` (sender `c * docs + d`) is
@@ -62,10 +83,13 @@ struct Latencies {
     cross: Vec<u64>,
 }
 
+/// A period of typing: every client sends `rate` updates a second from `start` to `end`.
+/// `fanout` has one; a capacity ramp sends one per step, and clients stay connected.
 #[derive(Clone, Copy)]
 struct Window {
     start: tokio::time::Instant,
     end: tokio::time::Instant,
+    rate: f64,
 }
 
 pub async fn run(common: &Common, a: &FanoutArgs) -> Result<Report> {
@@ -75,27 +99,7 @@ pub async fn run(common: &Common, a: &FanoutArgs) -> Result<Report> {
     if a.transport != Transport::Websocket && common.hocuspocus {
         bail!("--hocuspocus needs --transport websocket");
     }
-    let targets = common.targets();
-    let spread = Spread {
-        docs: a.docs,
-        servers: targets.len(),
-    };
-    let prefix = common.prefix();
-    let total = a.docs * a.clients;
-    let shared = Arc::new(Shared {
-        epoch: Instant::now(),
-        sent: AtomicU64::new(0),
-        expected: AtomicU64::new(0),
-        delivered: AtomicU64::new(0),
-        failed_connects: AtomicU64::new(0),
-        unexpected_closes: AtomicU64::new(0),
-        http: Arc::new(HttpStats::default()),
-    });
-    let sem = Arc::new(Semaphore::new(common.connect_concurrency.max(1)));
-    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<bool>();
-    let (go_tx, go_rx) = watch::channel(None::<Window>);
-    let (stop_tx, stop_rx) = watch::channel(false);
-
+    let shared = Arc::new(Shared::new(None));
     progress(format!(
         "fanout ({}): {} docs x {} clients, {} updates/s each for {} s, on {} server(s)",
         a.transport.as_str(),
@@ -103,63 +107,36 @@ pub async fn run(common: &Common, a: &FanoutArgs) -> Result<Report> {
         a.clients,
         a.rate,
         a.duration,
-        targets.len()
+        common.urls.len()
     ));
-    let setup_start = Instant::now();
-    let mut tasks = Vec::with_capacity(total);
-    // Client-major order: every document gets its first client early.
-    for c in 0..a.clients {
-        for d in 0..a.docs {
-            let index = c * a.docs + d;
-            let plan = Plan {
-                target: targets[spread.server_of(index as u32)].clone(),
-                transport: a.transport,
-                doc: format!("{prefix}-{d}"),
-                index,
-                sender: index as u32,
-                first: c == 0,
-                peers: (a.clients - 1) as u64,
-                rate: a.rate,
-                preload: a.preload_bytes,
-                spread,
-            };
-            tasks.push(tokio::spawn(client(
-                plan,
-                shared.clone(),
-                sem.clone(),
-                ready_tx.clone(),
-                go_rx.clone(),
-                stop_rx.clone(),
-            )));
-        }
-    }
-    drop(ready_tx);
-    let mut ready = 0usize;
-    let mut ok = 0usize;
-    let mut next_report = 1000usize;
-    while ready < total {
-        match ready_rx.recv().await {
-            Some(good) => {
-                ready += 1;
-                ok += good as usize;
-                if ready == next_report {
-                    next_report += 1000;
-                    progress(format!("{ready}/{total} connected"));
-                }
-            }
-            None => break,
-        }
-    }
-    let setup_secs = setup_start.elapsed().as_secs_f64();
-    progress(format!("{ok}/{total} clients ready in {setup_secs:.2} s"));
+    let layout = Layout {
+        transport: a.transport,
+        docs: a.docs,
+        clients: a.clients,
+        preload: a.preload_bytes,
+    };
+    let Crowd {
+        tasks,
+        go: go_tx,
+        stop: stop_tx,
+        spread,
+        total,
+        ok,
+        setup_secs,
+    } = gather(common, &layout, &shared).await;
 
     let pids = &common.server_pids;
     let cpu0 = procstat::cpu_sum(pids);
+    let db0 = common.db_name.as_deref().map(pgstat::sample);
     let http0 = shared.http.snapshot();
     let measure_start = Instant::now();
     let start = tokio::time::Instant::now() + Duration::from_millis(200);
     let end = start + Duration::from_secs_f64(a.duration);
-    let _ = go_tx.send(Some(Window { start, end }));
+    let _ = go_tx.send(Some(Window {
+        start,
+        end,
+        rate: a.rate,
+    }));
     tokio::time::sleep_until(end).await;
     let drain_deadline = tokio::time::Instant::now() + Duration::from_secs_f64(a.drain);
     // Sends still in flight (a tick just before `end`) settle within a few ms.
@@ -170,6 +147,7 @@ pub async fn run(common: &Common, a: &FanoutArgs) -> Result<Report> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let cpu1 = procstat::cpu_sum(pids);
+    let db = db0.map(|d0| d0.delta(&pgstat::sample(common.db_name.as_deref().unwrap_or(""))));
     let http1 = shared.http.snapshot();
     let measured_secs = measure_start.elapsed().as_secs_f64();
     let _ = stop_tx.send(true);
@@ -234,6 +212,14 @@ pub async fn run(common: &Common, a: &FanoutArgs) -> Result<Report> {
         + expected.saturating_sub(delivered);
     r.add("errors", errors, "");
     server_figures(&mut r, pids, cpu0, cpu1, delivered, sent);
+    if let Some(db) = db {
+        db_figures(
+            &mut r,
+            &db,
+            cpu0.zip(cpu1).map(|(a, b)| a.delta_ns(&b)),
+            delivered,
+        );
+    }
     if a.transport != Transport::Websocket {
         // Same window as the CPU figures: from the start signal to the end of the drain.
         let d = http1.since(&http0);
@@ -293,6 +279,29 @@ pub fn server_figures(
         "server_peak_rss_kib",
         procstat::kib_sum(pids, procstat::hwm_kib),
         "KiB",
+    );
+}
+
+/// The database's CPU beside the server's (`pgstat`), per delivery, and both together.
+pub fn db_figures(r: &mut Report, db: &pgstat::DbCpu, server_ns: Option<u64>, delivered: u64) {
+    let per = |ns: u64| (delivered > 0).then(|| ns as f64 / 1e3 / delivered as f64);
+    r.add("db_backends", db.backends, "");
+    r.num("db_cpu_ms", Some(db.backend_ns as f64 / 1e6), "ms");
+    r.num(
+        "db_background_cpu_ms",
+        Some(db.background_ns as f64 / 1e6),
+        "ms",
+    );
+    r.num("db_cpu_us_per_delivery", per(db.backend_ns), "us");
+    r.num(
+        "db_background_cpu_us_per_delivery",
+        per(db.background_ns),
+        "us",
+    );
+    r.num(
+        "server_and_db_cpu_us_per_delivery",
+        server_ns.and_then(|s| per(s + db.backend_ns + db.background_ns)),
+        "us",
     );
 }
 
