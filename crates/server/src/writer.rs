@@ -202,3 +202,33 @@ async fn commit(store: &dyn Store, batch: Vec<WriteRequest>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A batch the writer drops unanswered (it stopped, or its commit panicked) is
+    /// answered as failed, so the room retries instead of waiting for ever; an answered
+    /// one is answered once.
+    #[test]
+    fn a_reply_dropped_unanswered_answers_that_the_write_failed() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = |seen: &Arc<Mutex<Vec<String>>>| {
+            let seen = seen.clone();
+            Reply::new(move |result: WriteResult| {
+                let what = result.err().map_or("ok".into(), |e| e.to_string());
+                seen.lock().unwrap().push(what);
+            })
+        };
+        drop(record(&seen));
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        assert!(seen.lock().unwrap()[0].contains("writer stopped"));
+        let failed = Arc::new(StoreError::Unavailable("disk full".into()));
+        record(&seen).send(Err(failed));
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "answered once: {seen:?}");
+        assert!(seen[1].contains("disk full"));
+    }
+}
