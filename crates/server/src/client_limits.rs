@@ -17,7 +17,10 @@
 use std::{
     collections::HashMap,
     net::IpAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
     time::{Duration, Instant},
 };
 
@@ -86,7 +89,25 @@ impl ClientKey {
 struct Open {
     by_ip: HashMap<IpAddr, Docs>,
     by_token: HashMap<[u8; 32], Docs>,
-    weights: HashMap<String, u64>,
+    weights: HashMap<String, DocWeight>,
+}
+
+/// A loaded document's weight as the limits see it. Its room keeps a copy of the handle
+/// and sets it after every accepted update without taking the limits' lock (one lock per
+/// update, for the check, instead of two); readers sum it under the lock.
+#[derive(Clone, Default)]
+pub(crate) struct DocWeight(Arc<AtomicU64>);
+
+impl DocWeight {
+    /// The document weighs `bytes` now.
+    pub(crate) fn set(&self, bytes: u64) {
+        let before = self.0.swap(bytes, Ordering::Relaxed);
+        metrics::gauge!(m::DOCUMENT_MEMORY).increment(bytes as f64 - before as f64);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 type Docs = HashMap<String, Entry>;
@@ -100,7 +121,7 @@ struct Entry {
 }
 
 /// Forgets lingering entries past their time or whose document has unloaded.
-fn purge(docs: &mut Docs, weights: &HashMap<String, u64>, now: Instant) {
+fn purge(docs: &mut Docs, weights: &HashMap<String, DocWeight>, now: Instant) {
     docs.retain(|doc, e| {
         e.open > 0 || (e.until.is_some_and(|u| u > now) && weights.contains_key(doc))
     });
@@ -112,8 +133,8 @@ fn fits(docs: Option<&Docs>, doc: &str, max: usize) -> bool {
 }
 
 /// The client's weight with `doc` counted among its documents.
-fn weight(docs: Option<&Docs>, weights: &HashMap<String, u64>, doc: &str) -> u64 {
-    let of = |d: &str| weights.get(d).copied().unwrap_or(0);
+fn weight(docs: Option<&Docs>, weights: &HashMap<String, DocWeight>, doc: &str) -> u64 {
+    let of = |d: &str| weights.get(d).map_or(0, DocWeight::get);
     match docs {
         Some(docs) => {
             let held: u64 = docs.keys().map(|d| of(d)).sum();
@@ -268,23 +289,45 @@ impl ClientLimits {
         by_ip.max(by_token)
     }
 
-    /// The room of `doc` says what the document weighs now.
-    pub(crate) fn set_weight(&self, doc: &str, bytes: u64) {
-        let mut open = self.lock();
-        let before = match open.weights.get_mut(doc) {
-            Some(w) => std::mem::replace(w, bytes),
-            None => {
-                open.weights.insert(doc.to_string(), bytes);
-                0
+    /// The room of `doc` says what the document weighs now; the handle it may set later
+    /// updates through without the lock ([`DocWeight::set`]).
+    pub(crate) fn set_weight(&self, doc: &str, bytes: u64) -> DocWeight {
+        let handle = {
+            let mut open = self.lock();
+            match open.weights.get(doc) {
+                Some(w) => w.clone(),
+                None => {
+                    let w = DocWeight::default();
+                    open.weights.insert(doc.to_string(), w.clone());
+                    w
+                }
             }
         };
-        metrics::gauge!(m::DOCUMENT_MEMORY).increment(bytes as f64 - before as f64);
+        handle.set(bytes);
+        handle
     }
 
     /// The room of `doc` has unloaded: it weighs nothing, and open documents lingering on it end.
+    #[cfg(test)]
     pub(crate) fn unloaded(&self, doc: &str) {
-        if let Some(w) = self.lock().weights.remove(doc) {
-            metrics::gauge!(m::DOCUMENT_MEMORY).decrement(w as f64);
+        let w = self.lock().weights.remove(doc);
+        if let Some(w) = w {
+            w.set(0);
+        }
+    }
+
+    /// The room of `doc` whose weight is `handle` has unloaded: it weighs nothing, and open
+    /// documents lingering on it end. A newer room of the same document that registered meanwhile keeps its entry.
+    pub(crate) fn unloaded_room(&self, doc: &str, handle: &DocWeight) {
+        let mut open = self.lock();
+        if open
+            .weights
+            .get(doc)
+            .is_some_and(|w| Arc::ptr_eq(&w.0, &handle.0))
+        {
+            open.weights.remove(doc);
+            drop(open);
+            handle.set(0);
         }
     }
 

@@ -124,3 +124,31 @@ fn memory_is_counted_over_a_clients_documents() {
     };
     assert_eq!(limits.weight_of(&other, "c"), 0);
 }
+
+/// A room sets its document's weight through its handle, without the lock, and what it
+/// sets is what the client's check reads; an older room of the same document unloading
+/// late does not take the newer room's entry with it.
+#[test]
+fn a_rooms_weight_handle_is_read_by_the_check_and_survives_an_older_rooms_unload() {
+    let limits = ClientLimits::new(
+        ClientLimitSettings {
+            memory_per_client: 100,
+            ..settings(10, 10)
+        },
+        unlimited(),
+    );
+    let ip: IpAddr = "10.0.0.1".parse().unwrap();
+    let client = ClientKey { ip, token: None };
+    let _a = limits.open(ip, None, "a").unwrap();
+    let older = limits.set_weight("a", 10);
+    older.set(40);
+    assert_eq!(limits.weight_of(&client, "a"), 40);
+    // The older room left the registry; a newer one loaded "a" before the older one ended.
+    limits.unloaded_room("a", &older);
+    let newer = limits.set_weight("a", 20);
+    limits.unloaded_room("a", &older);
+    newer.set(70);
+    assert_eq!(limits.weight_of(&client, "a"), 70);
+    limits.unloaded_room("a", &newer);
+    assert_eq!(limits.weight_of(&client, "a"), 0);
+}

@@ -8,6 +8,10 @@
 //! [`Store::concurrent_appends`] run at once (one on SQLite, whose single writer would
 //! only queue them; several on PostgreSQL), and one slow commit does not hold up the
 //! rooms in the others.
+//!
+//! Hand-offs are kept few: a room queues its batch itself (no task in between) and the
+//! answer is handed straight back to the room ([`Reply`]); with one commit at a time
+//! (SQLite) the writer's task commits itself instead of starting one per commit.
 
 use std::{
     sync::Arc,
@@ -16,7 +20,10 @@ use std::{
 
 use bytes::Bytes;
 use tandem_persistence::{AppendItem, Appended, Store, StoreError};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{
+    mpsc::{self, error::TrySendError},
+    Semaphore,
+};
 
 use crate::metric_names as m;
 
@@ -30,8 +37,35 @@ pub(crate) struct WriteRequest {
     pub updates: Vec<Bytes>,
     /// Who sent each of `updates`, when known (stored with it in the log).
     pub authors: Vec<Option<Arc<str>>>,
-    pub done: oneshot::Sender<WriteResult>,
+    pub done: Reply,
     queued: Instant,
+}
+
+/// Where the writer's answer goes: called once, on the writer's side, with the result.
+/// Dropped unanswered (the writer stopped, or its commit panicked), it answers that the
+/// write failed, so the room retries instead of waiting for ever.
+pub(crate) struct Reply(Option<Box<dyn FnOnce(WriteResult) + Send>>);
+
+impl Reply {
+    pub(crate) fn new(answer: impl FnOnce(WriteResult) + Send + 'static) -> Reply {
+        Reply(Some(Box::new(answer)))
+    }
+
+    fn send(mut self, result: WriteResult) {
+        if let Some(answer) = self.0.take() {
+            answer(result);
+        }
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if let Some(answer) = self.0.take() {
+            answer(Err(Arc::new(StoreError::Unavailable(
+                "writer stopped".into(),
+            ))));
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -49,34 +83,39 @@ impl Writer {
         Writer { tx }
     }
 
-    /// Queues a batch; the answer arrives on the returned channel once it is committed.
-    pub(crate) async fn write(
+    /// Queues a batch; `done` is called with the answer once it is committed. Never
+    /// waits: the queue has room for far more batches than rooms normally write at once
+    /// (each has one in flight); when it is full, a task waits for room instead of the caller.
+    pub(crate) fn write(
         &self,
         doc: String,
         doc_id: Option<i64>,
         updates: Vec<Bytes>,
         authors: Vec<Option<Arc<str>>>,
-    ) -> oneshot::Receiver<WriteResult> {
-        let (done, rx) = oneshot::channel();
+        done: Reply,
+    ) {
+        let req = WriteRequest {
+            doc,
+            doc_id,
+            updates,
+            authors,
+            done,
+            queued: Instant::now(),
+        };
         // The writer only stops when the process does; a failed send drops `done`, which
-        // the room sees as a failed write and retries.
-        let _ = self
-            .tx
-            .send(WriteRequest {
-                doc,
-                doc_id,
-                updates,
-                authors,
-                done,
-                queued: Instant::now(),
-            })
-            .await;
-        rx
+        // answers that the write failed, and the room retries.
+        if let Err(TrySendError::Full(req)) = self.tx.try_send(req) {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(req).await;
+            });
+        }
     }
 }
 
 async fn run(store: Arc<dyn Store>, window: Duration, mut rx: mpsc::Receiver<WriteRequest>) {
-    let slots = Arc::new(Semaphore::new(store.concurrent_appends().max(1)));
+    let concurrent = store.concurrent_appends().max(1);
+    let slots = Arc::new(Semaphore::new(concurrent));
     loop {
         // A free slot first, then the requests: while every slot is busy, requests pile
         // up in the channel and the next commit takes them all.
@@ -100,6 +139,12 @@ async fn run(store: Arc<dyn Store>, window: Duration, mut rx: mpsc::Receiver<Wri
                     _ => break,
                 },
             }
+        }
+        if concurrent == 1 {
+            // Nothing could run beside it: commit here rather than hand it to a new task.
+            commit(&*store, batch).await;
+            drop(slot);
+            continue;
         }
         let store = store.clone();
         tokio::spawn(async move {
@@ -141,7 +186,7 @@ async fn commit(store: &dyn Store, batch: Vec<WriteRequest>) {
                     .find(|a| a.doc == req.doc)
                     .cloned()
                     .ok_or_else(|| Arc::new(StoreError::Unavailable("no answer".into())));
-                let _ = req.done.send(result);
+                req.done.send(result);
             }
         }
         Err(err) => {
@@ -152,8 +197,38 @@ async fn commit(store: &dyn Store, batch: Vec<WriteRequest>) {
             tracing::warn!(error = %err, updates = items.len(), "writing updates failed");
             let err = Arc::new(err);
             for req in batch {
-                let _ = req.done.send(Err(err.clone()));
+                req.done.send(Err(err.clone()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A batch the writer drops unanswered (it stopped, or its commit panicked) is
+    /// answered as failed, so the room retries instead of waiting for ever; an answered
+    /// one is answered once.
+    #[test]
+    fn a_reply_dropped_unanswered_answers_that_the_write_failed() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = |seen: &Arc<Mutex<Vec<String>>>| {
+            let seen = seen.clone();
+            Reply::new(move |result: WriteResult| {
+                let what = result.err().map_or("ok".into(), |e| e.to_string());
+                seen.lock().unwrap().push(what);
+            })
+        };
+        drop(record(&seen));
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        assert!(seen.lock().unwrap()[0].contains("writer stopped"));
+        let failed = Arc::new(StoreError::Unavailable("disk full".into()));
+        record(&seen).send(Err(failed));
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "answered once: {seen:?}");
+        assert!(seen[1].contains("disk full"));
     }
 }

@@ -15,7 +15,11 @@ use super::{
     settings::RoomContext,
     Room,
 };
-use crate::{client_limits::ClientKey, metric_names as m, yjs_bounds};
+use crate::{
+    client_limits::{ClientKey, DocWeight},
+    metric_names as m,
+    yjs_bounds::{self, Walked},
+};
 
 /// What became of an update admission let through or held back.
 enum Outcome {
@@ -35,11 +39,13 @@ impl Room {
     }
 
     /// Admits, applies and queues one update from a client or the API (`from`: who sent
-    /// it, for its per-client limits). An update that builds on changes the room does not
+    /// it, for its per-client limits; `walked`: the frame check's walk of it, when there was
+    /// one, so it is not walked again). An update that builds on changes the room does not
     /// have waits until they arrive (see `awaiting_deps`).
     pub(super) fn accept_update(
         &mut self,
         update: Bytes,
+        walked: Option<Walked>,
         from: Option<&ClientKey>,
         author: Option<Arc<str>>,
     ) -> Result<(), RoomError> {
@@ -48,7 +54,7 @@ impl Room {
         if update.as_ref() == [0, 0] {
             return Ok(());
         }
-        if self.admit_and_apply(update, from, author, false)? {
+        if self.admit_and_apply(update, walked, from, author, false)? {
             self.release_awaiting();
         }
         Ok(())
@@ -61,6 +67,7 @@ impl Room {
     fn admit_and_apply(
         &mut self,
         update: Bytes,
+        walked: Option<Walked>,
         from: Option<&ClientKey>,
         author: Option<Arc<str>>,
         released: bool,
@@ -78,6 +85,8 @@ impl Room {
             document_bytes: self.upkeep.doc_bytes,
             update: &update,
             from,
+            weight: &self.weight,
+            walked: walked.as_ref(),
         };
         let (outcome, cost) = heavy::run_if(heavy, || {
             let verdict = if released {
@@ -107,7 +116,8 @@ impl Room {
             let changed = changed?;
             if changed {
                 let grown = grown_from.saturating_add(extra_weight);
-                books.ctx.client_limits.set_weight(books.name, grown);
+                // Lock-free: the sender's check above took the limits' lock once.
+                books.weight.set(grown);
             }
             Ok::<_, RoomError>((Outcome::Applied { changed, structs }, cost))
         })?;
@@ -149,9 +159,11 @@ impl Room {
         refusal.error()
     }
 
-    /// Tells `client_limits` what the document weighs now (see `weight`).
-    pub(super) fn report_weight(&self) {
-        self.ctx
+    /// Tells `client_limits` what the document weighs now (see `weight`), and keeps the
+    /// handle the accepted-update path sets without its lock.
+    pub(super) fn report_weight(&mut self) {
+        self.weight = self
+            .ctx
             .client_limits
             .set_weight(&self.name, self.upkeep.weight());
     }
@@ -172,7 +184,7 @@ impl Room {
             drop(clocks);
             let Some(update) = ready else { break };
             // Its sender is not known any more; it was within its limits when it came.
-            if let Err(err) = self.admit_and_apply(update, None, None, true) {
+            if let Err(err) = self.admit_and_apply(update, None, None, None, true) {
                 // Its sender still has it and sends it again when it resyncs.
                 tracing::info!(doc = %self.name, error = %err, "dropping an update that waited for its dependencies");
             }
@@ -190,6 +202,10 @@ struct Books<'a> {
     document_bytes: usize,
     update: &'a [u8],
     from: Option<&'a ClientKey>,
+    /// The document's weight entry in `client_limits`.
+    weight: &'a DocWeight,
+    /// The update's walk, when the frame check already made it.
+    walked: Option<&'a Walked>,
 }
 
 impl Ledgers for Books<'_> {
@@ -212,16 +228,19 @@ impl Ledgers for Books<'_> {
             .map_err(|e| e.to_string())
     }
 
-    /// One walk, asking the document's clocks only about the clients the update names
-    /// (never a full state vector: see `clocks`).
+    /// The frame check's walk when there was one, else one walk here; the document's
+    /// clocks are asked only about the clients the update names (never a full state
+    /// vector: see `clocks`).
     fn read(&mut self) -> Result<Shape, String> {
         let clocks = self.clocks.view();
-        yjs_bounds::check_dependencies(self.update, |c| clocks.clock(c))
-            .map(|(shape, missing)| Shape {
-                structs: shape.structs,
-                missing,
-            })
-            .map_err(|e| e.to_string())
+        let known = |c| clocks.clock(c);
+        let (structs, missing) = match self.walked {
+            Some(walked) => (walked.shape.structs, walked.missing(known)),
+            None => yjs_bounds::check_dependencies(self.update, known)
+                .map(|(shape, missing)| (shape.structs, missing))
+                .map_err(|e| e.to_string())?,
+        };
+        Ok(Shape { structs, missing })
     }
 
     fn awaiting_bytes(&self) -> usize {

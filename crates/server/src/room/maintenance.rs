@@ -249,11 +249,13 @@ impl Room {
             // A write may already be in flight; its answer arrives on the control queue,
             // which we are not reading now, so write the whole queue again: appends of the
             // same update twice are harmless (Yjs updates are idempotent).
-            let done = self
-                .ctx
-                .writer
-                .write(self.name.clone(), self.copy.doc_id(), updates, authors)
-                .await;
+            let (answer, done) = tokio::sync::oneshot::channel();
+            let reply = crate::writer::Reply::new(move |result| {
+                let _ = answer.send(result);
+            });
+            let doc_id = self.copy.doc_id();
+            let name = self.name.clone();
+            self.ctx.writer.write(name, doc_id, updates, authors, reply);
             match tokio::time::timeout_at(deadline, done).await {
                 Ok(Ok(Ok(appended))) if appended.gone => {
                     // Deleted meanwhile (another instance): nothing left to write.

@@ -101,6 +101,8 @@ pub(crate) struct Room {
     remote: remote_presence::RemoteClients,
     commit: Commit<Waiter>,
     upkeep: Maintenance,
+    /// The document's entry in `client_limits`' weights, set without its lock.
+    weight: crate::client_limits::DocWeight,
 }
 
 enum Flow {
@@ -138,6 +140,7 @@ impl Room {
             ctrl_tx,
             awareness,
             peers: peer_set::PeerSet::default(),
+            weight: Default::default(),
         }
     }
 
@@ -174,7 +177,9 @@ impl Room {
                     let _ = req.done.send(Err(StoreError::Unavailable(why)));
                 }
             }
-            self.ctx.client_limits.unloaded(&self.name);
+            self.ctx
+                .client_limits
+                .unloaded_room(&self.name, &self.weight);
             metrics::gauge!(m::DOCUMENTS_LOADED).decrement(1.0);
             return;
         }
@@ -214,8 +219,9 @@ impl Room {
         // The document's memory is freed with the room: only then may its clients use
         // the room's weight again, and only then is there memory to hand back.
         let (ctx, name, weight) = (self.ctx.clone(), self.name.clone(), self.upkeep.weight());
+        let entry = self.weight.clone();
         drop(self);
-        ctx.client_limits.unloaded(&name);
+        ctx.client_limits.unloaded_room(&name, &entry);
         weight::unloaded(weight);
         metrics::gauge!(m::DOCUMENTS_LOADED).decrement(1.0);
     }

@@ -51,8 +51,12 @@ impl Room {
                 author,
                 done,
             } => {
-                match self.accept_update(Bytes::from(update), Some(&client), author.map(Into::into))
-                {
+                match self.accept_update(
+                    Bytes::from(update),
+                    None,
+                    Some(&client),
+                    author.map(Into::into),
+                ) {
                     Ok(()) => {
                         if let Some(Waiter::Api(done)) =
                             self.commit.when_committed(Waiter::Api(done))

@@ -16,6 +16,7 @@ use crate::{
     metric_names as m,
     peer::{Access, CloseReason, Features, Outgoing, PeerId},
     protocol,
+    yjs_bounds::Walked,
 };
 
 impl Room {
@@ -28,7 +29,8 @@ impl Room {
                 if !self.peers.contains(&peer) {
                     return;
                 }
-                let msgs = match protocol::decode_frame(&data) {
+                // The walk of each update is kept: admission reads it instead of walking again.
+                let msgs = match protocol::decode_frame_walked(&data) {
                     Ok(msgs) => msgs,
                     Err(err) => {
                         metrics::counter!(m::BAD_MESSAGES, "reason" => "undecodable").increment(1);
@@ -37,7 +39,7 @@ impl Room {
                         return;
                     }
                 };
-                for msg in msgs {
+                for protocol::Decoded { msg, walked } in msgs {
                     match self.within_rate(peer, &msg) {
                         Ok(true) => {}
                         Ok(false) => continue,
@@ -46,7 +48,7 @@ impl Room {
                             return;
                         }
                     }
-                    if let Err(reason) = self.on_message(peer, access, msg) {
+                    if let Err(reason) = self.on_message(peer, access, msg, walked) {
                         self.kick(peer, reason);
                         return;
                     }
@@ -60,6 +62,7 @@ impl Room {
         peer: PeerId,
         access: Access,
         msg: Message,
+        walked: Option<Walked>,
     ) -> Result<(), CloseReason> {
         match msg {
             Message::Sync(SyncMessage::SyncStep1(sv)) => {
@@ -96,7 +99,7 @@ impl Room {
                 }
                 let client = self.client_of(peer);
                 let author = self.author_of(peer);
-                match self.accept_update(Bytes::from(update), client.as_ref(), author) {
+                match self.accept_update(Bytes::from(update), walked, client.as_ref(), author) {
                     Ok(()) if edit => self.note_author(peer),
                     Ok(()) => {}
                     Err(err) => {

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tandem_persistence::StoreError;
 
 use super::{
     commit::{Actions, Batch},
@@ -93,16 +92,14 @@ impl Room {
             updates,
             authors,
         } = batch;
-        let writer = self.ctx.writer.clone();
-        let name = self.name.clone();
-        let doc_id = self.copy.doc_id();
         let ctrl = self.ctrl_tx.clone();
-        tokio::spawn(async move {
-            let done = writer.write(name, doc_id, updates, authors).await;
-            let result = done.await.unwrap_or_else(|_| {
-                Err(Arc::new(StoreError::Unavailable("writer stopped".into())))
-            });
+        // The writer answers the room itself: no task waits in between.
+        let done = crate::writer::Reply::new(move |result| {
             let _ = ctrl.send(Control::WriteDone(Box::new(WriteDone { id, result })));
         });
+        let doc_id = self.copy.doc_id();
+        self.ctx
+            .writer
+            .write(self.name.clone(), doc_id, updates, authors, done);
     }
 }

@@ -229,11 +229,11 @@ async fn send_to_room(
 /// under load one syscall carries many frames instead of one each. Written against the
 /// `Sink` poll methods rather than `feed`/`flush` futures to keep the connection's task
 /// small. Only y-protocol messages are written: this client knows no other events.
-async fn write_batch(
-    socket: &mut WebSocket,
+async fn write_batch<S: futures::Sink<Message> + Unpin>(
+    socket: &mut S,
     first: Frame,
     queue: &mut mpsc::Receiver<Frame>,
-) -> Result<(), axum::Error> {
+) -> Result<(), S::Error> {
     use futures::SinkExt;
     let mut next = Some(first);
     let mut more = 64;
@@ -255,3 +255,7 @@ async fn write_batch(
     })
     .await
 }
+
+#[cfg(test)]
+#[path = "ws_tests.rs"]
+mod tests;

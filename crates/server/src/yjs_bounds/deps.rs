@@ -13,7 +13,7 @@ pub(super) trait DepSink {
 pub(super) struct NoDeps;
 impl DepSink for NoDeps {}
 
-#[derive(Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(super) struct Deps {
     /// (client, start, end, is_skip) in update order.
     ranges: Vec<(u64, u64, u64, bool)>,

@@ -119,9 +119,31 @@ pub(crate) fn check_dependencies(
     bytes: &[u8],
     known: impl Fn(u64) -> u64,
 ) -> Result<(UpdateShape, Option<(u64, u64)>), BoundsError> {
+    let walked = walk(bytes)?;
+    Ok((walked.shape, walked.missing(known)))
+}
+
+/// An update walked once: what [`check_update`] found, and what it builds on, to be
+/// checked against a document later ([`Walked::missing`]). The frame check keeps it for
+/// the room, so an accepted update is walked once, not once per question.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Walked {
+    pub(crate) shape: UpdateShape,
+    deps: Deps,
+}
+
+impl Walked {
+    /// What [`check_dependencies`] answers for the walked bytes against `known`.
+    pub(crate) fn missing(&self, known: impl Fn(u64) -> u64) -> Option<(u64, u64)> {
+        self.deps.first_missing(known)
+    }
+}
+
+/// [`check_update`], keeping what the update builds on.
+pub(crate) fn walk(bytes: &[u8]) -> Result<Walked, BoundsError> {
     let mut deps = Deps::default();
     let shape = walk_update(bytes, &mut deps)?;
-    Ok((shape, deps.first_missing(known)))
+    Ok(Walked { shape, deps })
 }
 
 fn walk_update(bytes: &[u8], deps: &mut impl DepSink) -> Result<UpdateShape, BoundsError> {
