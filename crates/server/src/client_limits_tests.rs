@@ -124,3 +124,23 @@ fn memory_is_counted_over_a_clients_documents() {
     };
     assert_eq!(limits.weight_of(&other, "c"), 0);
 }
+
+#[test]
+fn refusals_name_the_setting_to_raise() {
+    for (e, setting) in [
+        (
+            ClientLimitError::PerIp(1),
+            "raise --max-documents-per-ip / TANDEM_MAX_DOCUMENTS_PER_IP",
+        ),
+        (
+            ClientLimitError::PerToken(1),
+            "raise --max-documents-per-token / TANDEM_MAX_DOCUMENTS_PER_TOKEN",
+        ),
+        (
+            ClientLimitError::Memory(1 << 20),
+            "raise --max-memory-per-client / TANDEM_MAX_MEMORY_PER_CLIENT",
+        ),
+    ] {
+        assert!(e.to_string().contains(setting), "{e}");
+    }
+}

@@ -245,7 +245,7 @@ pub struct ServeConfig {
     #[arg(long, env = "TANDEM_SESSION_IDLE_SECS", default_value_t = 60)]
     pub session_idle_secs: u64,
     /// SSE and long-polling sessions one client address may hold at once (429 past it).
-    #[arg(long, env = "TANDEM_MAX_SESSIONS_PER_IP", default_value_t = 256)]
+    #[arg(long, env = "TANDEM_MAX_SESSIONS_PER_IP", default_value_t = 4096)]
     pub max_sessions_per_ip: usize,
     /// SSE and long-polling sessions one access token may hold at once (429 past it).
     #[arg(long, env = "TANDEM_MAX_SESSIONS_PER_TOKEN", default_value_t = 64)]

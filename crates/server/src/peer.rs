@@ -181,7 +181,8 @@ impl CloseReason {
         Self::new(
             4413,
             format!(
-                "memory limit of this client reached ({} MiB of open documents): edit not accepted; close documents first",
+                "memory limit of this client reached: {} MiB \
+                 (raise --max-memory-per-client / TANDEM_MAX_MEMORY_PER_CLIENT)",
                 max / (1024 * 1024)
             ),
         )
@@ -281,5 +282,15 @@ mod tests {
         }
         let (handle, _end) = new_peer(Transport::Hocuspocus, None, 1);
         assert_eq!(handle.features, all);
+    }
+
+    #[test]
+    fn the_memory_refusal_names_its_setting_within_a_close_reason() {
+        let reason = CloseReason::client_memory(u64::MAX).reason;
+        assert!(reason.len() <= 123, "{} bytes: {reason}", reason.len());
+        assert!(
+            reason.contains("raise --max-memory-per-client / TANDEM_MAX_MEMORY_PER_CLIENT"),
+            "{reason}"
+        );
     }
 }
