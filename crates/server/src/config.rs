@@ -232,7 +232,12 @@ pub struct ServeConfig {
     /// Microseconds of handling events a room may take before it lets its worker thread
     /// run other tasks (other documents, handshakes, `/healthz`); 0: only when tokio makes
     /// it. For benchmarks of the room's scheduling.
-    #[arg(long, env = "TANDEM_ROOM_SLICE_US", default_value_t = crate::room::SLICE_US, hide = true)]
+    #[arg(
+        long,
+        env = "TANDEM_ROOM_SLICE_US",
+        default_value_t = 2000,
+        hide = true
+    )]
     pub room_slice_us: u64,
     /// For tests of panic isolation only: the room of this document panics when a client
     /// sends it a message of type 0x7f.

@@ -55,7 +55,6 @@ use yrs::sync::Awareness;
 
 pub(crate) use mailbox::{Control, PeerEvent, Request, RoomError, RoomInfo, ShutdownRequest};
 pub(crate) use settings::{RoomContext, RoomSettings};
-pub(crate) use slice::SLICE_US;
 
 use crate::{metric_names as m, peer::CloseReason, text};
 use commit::Commit;

@@ -10,9 +10,6 @@
 
 use std::time::{Duration, Instant};
 
-/// Handler time after which the room yields, by default (`--room-slice-us`).
-pub(crate) const SLICE_US: u64 = 2000;
-
 pub(super) struct Slice {
     /// Zero: never yield (the room runs until tokio's own budget stops it).
     length: Duration,
@@ -53,7 +50,8 @@ impl Slice {
 mod tests {
     use super::*;
 
-    const SLICE: Duration = Duration::from_micros(SLICE_US);
+    /// `--room-slice-us`'s default.
+    const SLICE: Duration = Duration::from_micros(2000);
 
     #[test]
     fn a_room_yields_once_its_handlers_have_taken_a_slice() {
