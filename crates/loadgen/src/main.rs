@@ -289,6 +289,10 @@ pub struct AbuseArgs {
     /// Milliseconds between two probes (one health check and one fresh sync each).
     #[arg(long, default_value_t = 50)]
     probe_interval_ms: u64,
+    /// Run the probe on the attack's runtime, as before it had a thread of its own: it
+    /// then also measures how long it waits behind the attack's tasks.
+    #[arg(long)]
+    probe_on_attack_runtime: bool,
     /// Token the hostile client presents (e.g. a read-only one); none by default.
     #[arg(long)]
     attack_token: Option<String>,

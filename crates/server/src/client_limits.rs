@@ -28,12 +28,19 @@ use crate::{metric_names as m, usage::Usage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum ClientLimitError {
-    #[error("too many documents open from this address (limit {0}); close some first")]
+    #[error(
+        "too many documents open from this address (limit {0}; raise --max-documents-per-ip \
+         / TANDEM_MAX_DOCUMENTS_PER_IP); close some first"
+    )]
     PerIp(usize),
-    #[error("too many documents open with this access token (limit {0}); close some first")]
+    #[error(
+        "too many documents open with this access token (limit {0}; raise \
+         --max-documents-per-token / TANDEM_MAX_DOCUMENTS_PER_TOKEN); close some first"
+    )]
     PerToken(usize),
     #[error(
-        "the documents this client has open take too much memory (limit {} MiB); close some first",
+        "the documents this client has open take too much memory (limit {} MiB; raise \
+         --max-memory-per-client / TANDEM_MAX_MEMORY_PER_CLIENT); close some first",
         .0 / (1024 * 1024)
     )]
     Memory(u64),

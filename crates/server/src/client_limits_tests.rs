@@ -152,3 +152,23 @@ fn a_rooms_weight_handle_is_read_by_the_check_and_survives_an_older_rooms_unload
     limits.unloaded_room("a", &newer);
     assert_eq!(limits.weight_of(&client, "a"), 0);
 }
+
+#[test]
+fn refusals_name_the_setting_to_raise() {
+    for (e, setting) in [
+        (
+            ClientLimitError::PerIp(1),
+            "raise --max-documents-per-ip / TANDEM_MAX_DOCUMENTS_PER_IP",
+        ),
+        (
+            ClientLimitError::PerToken(1),
+            "raise --max-documents-per-token / TANDEM_MAX_DOCUMENTS_PER_TOKEN",
+        ),
+        (
+            ClientLimitError::Memory(1 << 20),
+            "raise --max-memory-per-client / TANDEM_MAX_MEMORY_PER_CLIENT",
+        ),
+    ] {
+        assert!(e.to_string().contains(setting), "{e}");
+    }
+}

@@ -229,6 +229,16 @@ pub struct ServeConfig {
     /// given: `default` (Tiptap's).
     #[arg(long, env = "TANDEM_RICH_TEXT_FIELDS", value_delimiter = ',')]
     pub rich_text_fields: Vec<String>,
+    /// Microseconds of handling events a room may take before it lets its worker thread
+    /// run other tasks (other documents, handshakes, `/healthz`); 0: only when tokio makes
+    /// it. For benchmarks of the room's scheduling.
+    #[arg(
+        long,
+        env = "TANDEM_ROOM_SLICE_US",
+        default_value_t = 2000,
+        hide = true
+    )]
+    pub room_slice_us: u64,
     /// For tests of panic isolation only: the room of this document panics when a client
     /// sends it a message of type 0x7f.
     #[arg(long, env = "TANDEM_TEST_PANIC_DOC", hide = true)]
@@ -245,7 +255,7 @@ pub struct ServeConfig {
     #[arg(long, env = "TANDEM_SESSION_IDLE_SECS", default_value_t = 60)]
     pub session_idle_secs: u64,
     /// SSE and long-polling sessions one client address may hold at once (429 past it).
-    #[arg(long, env = "TANDEM_MAX_SESSIONS_PER_IP", default_value_t = 256)]
+    #[arg(long, env = "TANDEM_MAX_SESSIONS_PER_IP", default_value_t = 4096)]
     pub max_sessions_per_ip: usize,
     /// SSE and long-polling sessions one access token may hold at once (429 past it).
     #[arg(long, env = "TANDEM_MAX_SESSIONS_PER_TOKEN", default_value_t = 64)]

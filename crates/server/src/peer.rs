@@ -181,7 +181,8 @@ impl CloseReason {
         Self::new(
             4413,
             format!(
-                "memory limit of this client reached ({} MiB of open documents): edit not accepted; close documents first",
+                "memory limit of this client reached: {} MiB \
+                 (raise --max-memory-per-client / TANDEM_MAX_MEMORY_PER_CLIENT)",
                 max / (1024 * 1024)
             ),
         )
@@ -281,5 +282,54 @@ mod tests {
         }
         let (handle, _end) = new_peer(Transport::Hocuspocus, None, 1);
         assert_eq!(handle.features, all);
+    }
+
+    #[test]
+    fn the_memory_refusal_names_its_setting_within_a_close_reason() {
+        let reason = CloseReason::client_memory(u64::MAX).reason;
+        assert!(reason.len() <= 123, "{} bytes: {reason}", reason.len());
+        assert!(
+            reason.contains("raise --max-memory-per-client / TANDEM_MAX_MEMORY_PER_CLIENT"),
+            "{reason}"
+        );
+    }
+
+    /// A team behind one NAT address that meets these limits learns from the close reason
+    /// which setting to raise, and the reason fits a close frame (123 bytes).
+    #[test]
+    fn refusals_name_the_setting_to_raise_within_a_close_reason() {
+        use crate::usage::UsageError;
+        let rate = CloseReason::client_rate_limited(UsageError::Rate(u32::MAX)).reason;
+        let writes = [
+            UsageError::WriteBytes(2 << 30, 3600),
+            UsageError::WriteBytes(1 << 40, 86_400),
+            UsageError::WriteBytes(1000, 100),
+        ]
+        .map(|e| CloseReason::client_quota(e).reason);
+        assert!(writes[0].contains("2048 MiB per 3600 s"), "{}", writes[0]);
+        assert!(writes[2].contains("1000 bytes per 100 s"), "{}", writes[2]);
+        for (reason, flag, env) in [
+            (
+                &rate,
+                "--max-updates-per-client-per-sec",
+                "TANDEM_MAX_UPDATES_PER_CLIENT_PER_SEC",
+            ),
+            (
+                &writes[0],
+                "--max-write-bytes-per-client",
+                "TANDEM_MAX_WRITE_BYTES_PER_CLIENT",
+            ),
+            (
+                &writes[1],
+                "--max-write-bytes-per-client",
+                "TANDEM_MAX_WRITE_BYTES_PER_CLIENT",
+            ),
+        ] {
+            assert!(reason.len() <= 123, "{} bytes: {reason}", reason.len());
+            assert!(
+                reason.contains(&format!("raise {flag} / {env}")),
+                "{reason}"
+            );
+        }
     }
 }

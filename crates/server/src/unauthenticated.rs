@@ -48,7 +48,10 @@ pub(crate) struct Unauthenticated {
 /// Past a cap.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TooMany {
-    #[error("too many connections waiting for authentication from this address (limit {0})")]
+    #[error(
+        "too many connections waiting for authentication from this address (limit {0}; raise \
+         --max-unauthenticated-per-ip / TANDEM_MAX_UNAUTHENTICATED_PER_IP)"
+    )]
     PerIp(usize),
     #[error("too many connections waiting for authentication on this server (limit {MAX_TOTAL})")]
     Total,
@@ -140,5 +143,15 @@ mod tests {
         ));
         drop(held);
         caps.admit("10.9.9.9".parse().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn the_refusal_names_the_setting_to_raise() {
+        let message = TooMany::PerIp(16).to_string();
+        assert!(
+            message
+                .contains("raise --max-unauthenticated-per-ip / TANDEM_MAX_UNAUTHENTICATED_PER_IP"),
+            "{message}"
+        );
     }
 }

@@ -34,13 +34,13 @@ pub struct UsageLimits {
     #[arg(
         long,
         env = "TANDEM_MAX_UPDATES_PER_CLIENT_PER_SEC",
-        default_value_t = 1000
+        default_value_t = 5000
     )]
     pub max_updates_per_client_per_sec: u32,
     /// Bytes one client address, and one access token, may have written to the database
     /// (updates, restores, new documents, named versions) per `--write-window-secs`; past
     /// it edits are refused (close 4429, HTTP 429) until the allowance refills. 0: no limit.
-    #[arg(long, env = "TANDEM_MAX_WRITE_BYTES_PER_CLIENT", default_value_t = 512 * 1024 * 1024)]
+    #[arg(long, env = "TANDEM_MAX_WRITE_BYTES_PER_CLIENT", default_value_t = 2 * 1024 * 1024 * 1024)]
     pub max_write_bytes_per_client: u64,
     /// The window of `--max-write-bytes-per-client`, in seconds (the allowance refills
     /// evenly over it).
@@ -57,11 +57,29 @@ pub struct UsageLimits {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum UsageError {
-    /// Short enough for a WebSocket close reason (123 bytes).
-    #[error("rate limit of this client: over {0} messages/s on all its connections (--max-updates-per-client-per-sec)")]
+    /// Both short enough for a WebSocket close reason (123 bytes), and naming the setting
+    /// to raise (a team behind one NAT address shares these allowances).
+    #[error(
+        "client sent over {0} messages/s (raise --max-updates-per-client-per-sec / \
+         TANDEM_MAX_UPDATES_PER_CLIENT_PER_SEC)"
+    )]
     Rate(u32),
-    #[error("write quota of this client spent: {0} bytes per {1} s (--max-write-bytes-per-client); retry later")]
+    #[error(
+        "write quota spent: {q} per {w} s (raise --max-write-bytes-per-client / \
+         TANDEM_MAX_WRITE_BYTES_PER_CLIENT)",
+        q = quota(*.0),
+        w = .1
+    )]
     WriteBytes(u64, u64),
+}
+
+/// A write quota in the largest whole unit (MiB or KiB), else bytes: a short close reason.
+fn quota(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
 }
 
 impl UsageError {

@@ -18,7 +18,6 @@ use std::{
 
 use anyhow::Result;
 use clap::ValueEnum;
-use yrs::Doc;
 
 use crate::{
     http::origin,
@@ -80,6 +79,7 @@ mod attack;
 mod bus;
 mod costly;
 mod preauth;
+mod probe;
 mod spread;
 use attack::Attack;
 pub(crate) use bus::BusTarget;
@@ -133,45 +133,28 @@ pub async fn run(common: &Common, a: &AbuseArgs) -> Result<Report> {
         });
     }
 
-    // The probe: a legitimate user on its own document, and a health check.
+    // The probe: a legitimate user on its own document, and a health check; on a thread of
+    // its own unless asked to share the attack's runtime (as it did before: see `probe`).
+    let interval = Duration::from_millis(a.probe_interval_ms);
+    let samples = if a.probe_on_attack_runtime {
+        probe::run(common, &base, &prefix, deadline, interval).await?
+    } else {
+        let thread = probe::spawn(common.clone(), base.clone(), prefix, deadline, interval);
+        probe::join(thread).await?
+    };
+    let probe::Samples {
+        mut sync_us,
+        mut health_us,
+        sync_failures,
+        health_failures,
+    } = samples;
+    for t in attackers {
+        t.abort();
+    }
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(0)
         .build()?;
-    let mut sync_us = Vec::new();
-    let mut health_us = Vec::new();
-    let mut sync_failures = 0u64;
-    let mut health_failures = 0u64;
-    let mut n = 0usize;
-    while Instant::now() < deadline {
-        n += 1;
-        let started = Instant::now();
-        match client.get(format!("{base}/healthz")).send().await {
-            Ok(r) if r.status().is_success() => {
-                health_us.push(started.elapsed().as_micros() as u64)
-            }
-            _ => health_failures += 1,
-        }
-        let doc = Doc::new();
-        let started = Instant::now();
-        let probe_doc = format!("{prefix}-probe-{}", n % 16);
-        match common.target().connect(&probe_doc, n, &doc).await {
-            Ok(mut conn) => {
-                sync_us.push(started.elapsed().as_micros() as u64);
-                let _ = conn.ws.close(None).await;
-            }
-            Err(e) => {
-                sync_failures += 1;
-                if sync_failures <= 3 {
-                    progress(format!("probe sync failed: {e:#}"));
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(a.probe_interval_ms)).await;
-    }
-    for t in attackers {
-        t.abort();
-    }
     let recovery_ms = recovery(&client, &base).await;
     sync_us.sort_unstable();
     health_us.sort_unstable();

@@ -15,7 +15,9 @@ pub struct EdgeLimits {
     pub max_connections: usize,
     /// Open connections from one client address; past it new ones get 429. Connections
     /// from a trusted proxy are not counted per address (the proxy limits its clients).
-    #[arg(long, env = "TANDEM_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    /// The default fits an office of 2,000 people behind one NAT address with two tabs
+    /// each (SECURITY.md, "One address, many people").
+    #[arg(long, env = "TANDEM_MAX_CONNECTIONS_PER_IP", default_value_t = 4096)]
     pub max_connections_per_ip: usize,
     /// New connections a second from one client address, with a burst of ten seconds'
     /// worth; past it a connection is closed unanswered at accept. 0: no limit.
@@ -55,8 +57,9 @@ pub struct EdgeLimits {
     )]
     pub allowed_origins: Vec<String>,
     /// Distinct documents one client address may have open at once, over all its
-    /// connections and sessions; past it opening another gets 429.
-    #[arg(long, env = "TANDEM_MAX_DOCUMENTS_PER_IP", default_value_t = 256)]
+    /// connections and sessions; past it opening another gets 429. What they weigh is
+    /// bounded by `--max-memory-per-client`.
+    #[arg(long, env = "TANDEM_MAX_DOCUMENTS_PER_IP", default_value_t = 4096)]
     pub max_documents_per_ip: usize,
     /// Distinct documents one access token may have open at once (the admin key is not
     /// counted); past it opening another gets 429.

@@ -41,15 +41,21 @@ impl Refusal {
 
     pub(crate) fn message(self) -> String {
         match self {
-            Refusal::Total(n) => format!("too many connections on this server (limit {n})"),
-            Refusal::PerIp(n) => format!(
-                "too many connections from this address (limit {n}, TANDEM_MAX_CONNECTIONS_PER_IP)"
+            Refusal::Total(n) => format!(
+                "too many connections on this server \
+                 (limit {n}; raise --max-connections / TANDEM_MAX_CONNECTIONS)"
             ),
-            Refusal::Rate => "too many new connections from this address \
-                              (TANDEM_MAX_NEW_CONNECTIONS_PER_IP_PER_SEC)"
+            Refusal::PerIp(n) => format!(
+                "too many connections from this address \
+                 (limit {n}; raise --max-connections-per-ip / TANDEM_MAX_CONNECTIONS_PER_IP)"
+            ),
+            Refusal::Rate => "too many new connections from this address (raise \
+                              --max-new-connections-per-ip-per-sec / \
+                              TANDEM_MAX_NEW_CONNECTIONS_PER_IP_PER_SEC)"
                 .to_string(),
-            Refusal::Cooldown => "this address keeps exceeding its message rate \
-                                  (TANDEM_RATE_LIMIT_COOLDOWN_SECS)"
+            Refusal::Cooldown => "this address keeps exceeding its message rate (raise \
+                                  --max-updates-per-client-per-sec / \
+                                  TANDEM_MAX_UPDATES_PER_CLIENT_PER_SEC)"
                 .to_string(),
         }
     }
@@ -168,6 +174,13 @@ mod tests {
         let a1 = caps.admit(a).unwrap();
         let _a2 = caps.admit(a).unwrap();
         assert_eq!(caps.admit(a).err(), Some(Refusal::PerIp(2)));
+        let message = Refusal::PerIp(2).message();
+        assert!(
+            message.contains(
+                "limit 2; raise --max-connections-per-ip / TANDEM_MAX_CONNECTIONS_PER_IP"
+            ),
+            "{message}"
+        );
         let _b1 = caps.admit(b).unwrap();
         assert_eq!(caps.admit(b).err(), Some(Refusal::Total(3)));
         drop(a1);

@@ -166,12 +166,16 @@ impl Refusal {
         let Refusal::ApplyTime { over, per_sec } = self else {
             return String::new();
         };
-        let whose = match over {
-            Over::Client => "this client's edits",
-            Over::Document => "edits to this document",
+        // Within a close reason's 123 bytes with "; retry later" (`CloseReason::work_limited`).
+        let (whose, setting) = match over {
+            Over::Client => (
+                "client",
+                "--max-apply-ms-per-sec / TANDEM_MAX_APPLY_MS_PER_SEC",
+            ),
+            Over::Document => ("document", "--max-document-apply-ms-per-sec"),
         };
         format!(
-            "apply time limit: {whose} took more than {} ms of server time per second",
+            "apply time limit: {whose} over {} ms/s (raise {setting})",
             per_sec.as_millis()
         )
     }

@@ -148,7 +148,7 @@ fn a_sender_over_its_apply_time_is_refused_before_anything_is_charged() {
     assert_eq!(close.code, 1013);
     assert!(close
         .reason
-        .contains("this client's edits took more than 200 ms"));
+        .contains("client over 200 ms/s (raise --max-apply-ms-per-sec"));
     assert_eq!(f.charged, 0, "a refused update costs no write quota");
 }
 
@@ -167,7 +167,7 @@ fn a_document_over_its_apply_time_refuses_updates() {
     assert_eq!(close.code, 1013);
     assert!(close
         .reason
-        .contains("edits to this document took more than 500 ms"));
+        .contains("document over 500 ms/s (raise --max-document-apply-ms-per-sec)"));
 }
 
 #[test]
@@ -354,4 +354,27 @@ fn a_message_refused_by_its_peer_costs_its_client_nothing() {
     };
     let _ = message_rate(false, false, client, 5);
     assert!(!asked.get());
+}
+
+#[test]
+fn apply_time_refusals_name_the_setting_within_a_close_reason() {
+    let limits = Limits {
+        max_apply_per_client: Duration::from_millis(u64::from(u32::MAX)),
+        max_apply_per_document: Duration::from_millis(u64::from(u32::MAX)),
+        ..limits()
+    };
+    for (over, setting) in [
+        (
+            Over::Client,
+            "raise --max-apply-ms-per-sec / TANDEM_MAX_APPLY_MS_PER_SEC",
+        ),
+        (Over::Document, "raise --max-document-apply-ms-per-sec"),
+    ] {
+        let close = super::apply_time(&limits, over).error().close_reason();
+        assert_eq!(close.code, 1013);
+        let reason = close.reason;
+        assert!(reason.len() <= 123, "{} bytes: {reason}", reason.len());
+        assert!(reason.contains(setting), "{reason}");
+        assert!(reason.starts_with("apply time limit"), "{reason}");
+    }
 }

@@ -136,7 +136,8 @@ pub(crate) enum RoomError {
     #[error("{0}")]
     Conflict(String),
     #[error(
-        "the documents this client has open take too much memory (limit {} MiB)",
+        "the documents this client has open take too much memory (limit {} MiB; raise \
+         --max-memory-per-client / TANDEM_MAX_MEMORY_PER_CLIENT)",
         .0 / (1024 * 1024)
     )]
     ClientMemory(u64),

@@ -39,6 +39,7 @@ mod remote_presence;
 mod replica;
 mod requests;
 mod settings;
+mod slice;
 mod sync;
 mod upkeep;
 mod upkeep_store;
@@ -185,14 +186,15 @@ impl Room {
         }
         self.report_weight();
         self.query_remote_awareness();
+        let mut slice = slice::Slice::new(self.ctx.settings.room_slice);
         loop {
             let wake = self.next_wakeup();
             let step = async {
                 tokio::select! {
                     biased;
-                    Some(msg) = ctrl.recv() => self.on_control(msg),
-                    Some(ev) = data.recv() => { self.on_peer_event(*ev); Flow::Continue }
-                    Some(msg) = mailbox::next_bus(&mut bus) => self.on_bus(msg),
+                    Some(msg) = ctrl.recv() => slice.time(|| self.on_control(msg)),
+                    Some(ev) = data.recv() => slice.time(|| { self.on_peer_event(*ev); Flow::Continue }),
+                    Some(msg) = mailbox::next_bus(&mut bus) => slice.time(|| self.on_bus(msg)),
                     _ = tokio::time::sleep_until(wake) => self.on_timer(&ctrl, &mut data).await,
                 }
             };
@@ -204,7 +206,11 @@ impl Room {
                 }
             };
             match flow {
-                Flow::Continue => {}
+                Flow::Continue => {
+                    if slice.used_up() {
+                        tokio::task::yield_now().await;
+                    }
+                }
                 Flow::Exit => break,
                 Flow::Vanish => {
                     self.vanish(&mut ctrl);

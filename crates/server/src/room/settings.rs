@@ -38,6 +38,9 @@ pub(crate) struct RoomSettings {
     pub max_apply_per_document: Duration,
     /// Shortest time between two named versions of one document.
     pub named_version_interval: Duration,
+    /// Handler time after which a room lets its worker run other tasks (`slice`); zero:
+    /// only when tokio's budget says so.
+    pub room_slice: Duration,
     /// Tests only: the document whose room panics on a message of type 0x7f.
     pub test_panic_doc: Option<String>,
     /// Where rich text is (see `render::Fields`).
@@ -66,6 +69,7 @@ impl RoomSettings {
                 config.max_document_apply_ms_per_sec.into(),
             ),
             named_version_interval: Duration::from_secs(config.named_version_interval_secs),
+            room_slice: Duration::from_micros(config.room_slice_us),
             test_panic_doc: config.test_panic_doc.clone(),
             rich_fields: crate::render::Fields::new(config.rich_text_fields.clone()),
         }

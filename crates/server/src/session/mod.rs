@@ -57,9 +57,15 @@ pub(crate) struct SessionLimits {
 pub(crate) enum SessionError {
     #[error("too many sessions on this server; retry later")]
     Full,
-    #[error("too many sessions from this address (limit {0}); close some or retry later")]
+    #[error(
+        "too many sessions from this address (limit {0}; raise --max-sessions-per-ip / \
+         TANDEM_MAX_SESSIONS_PER_IP); close some or retry later"
+    )]
     PerIp(usize),
-    #[error("too many sessions for this access token (limit {0}); close some or retry later")]
+    #[error(
+        "too many sessions for this access token (limit {0}; raise --max-sessions-per-token / \
+         TANDEM_MAX_SESSIONS_PER_TOKEN); close some or retry later"
+    )]
     PerToken(usize),
     #[error("unknown or expired session: open a new one")]
     Unknown,
@@ -260,5 +266,26 @@ impl Drop for AttachGuard {
         let mut buf = self.0.lock();
         buf.attached -= 1;
         buf.last_seen = Instant::now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SessionError;
+
+    #[test]
+    fn refusals_name_the_setting_to_raise() {
+        for (e, setting) in [
+            (
+                SessionError::PerIp(1),
+                "raise --max-sessions-per-ip / TANDEM_MAX_SESSIONS_PER_IP",
+            ),
+            (
+                SessionError::PerToken(1),
+                "raise --max-sessions-per-token / TANDEM_MAX_SESSIONS_PER_TOKEN",
+            ),
+        ] {
+            assert!(e.to_string().contains(setting), "{e}");
+        }
     }
 }

@@ -33,6 +33,11 @@ async fn connections_per_address_are_capped() {
     let mut ws = Client::connect(&server.ws("capped")).await;
     let e = expect_error(healthz(&server).await, 429).await;
     assert!(e.contains("too many connections from this address"), "{e}");
+    // It says which setting to raise (a team behind one NAT address may need to).
+    assert!(
+        e.contains("raise --max-connections-per-ip / TANDEM_MAX_CONNECTIONS_PER_IP"),
+        "{e}"
+    );
     // Its place is free again once the idle socket is gone.
     drop(idle);
     wait_for("the idle socket's place to free up", || async {

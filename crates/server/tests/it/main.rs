@@ -46,6 +46,7 @@ mod limits;
 mod malformed_messages;
 mod memory;
 mod migrate;
+mod nat;
 mod open_documents;
 mod origins;
 mod outage;

@@ -89,7 +89,7 @@ async fn documents_per_address_are_capped() {
     let (status, e) = ws_refusal(&server.ws("c")).await.expect("refused");
     assert_eq!(status, 429, "{e}");
     assert!(
-        e.contains("too many documents open from this address (limit 2)"),
+        e.contains("too many documents open from this address (limit 2; raise --max-documents-per-ip / TANDEM_MAX_DOCUMENTS_PER_IP)"),
         "{e}"
     );
     assert_eq!(
@@ -139,7 +139,7 @@ async fn documents_per_token_are_capped() {
     let (status, e) = ws_refusal(&with("b", &one)).await.expect("refused");
     assert_eq!(status, 429, "{e}");
     assert!(
-        e.contains("too many documents open with this access token (limit 1)"),
+        e.contains("too many documents open with this access token (limit 1; raise"),
         "{e}"
     );
     assert_eq!(

@@ -150,7 +150,8 @@ async fn unauthenticated_sockets_are_capped_per_address() {
     assert_eq!(status, 429, "{error}");
     assert_eq!(
         error,
-        "too many connections waiting for authentication from this address (limit 2)"
+        "too many connections waiting for authentication from this address (limit 2; raise \
+         --max-unauthenticated-per-ip / TANDEM_MAX_UNAUTHENTICATED_PER_IP)"
     );
     // Once its token is accepted (any token: no secret), a socket no longer counts.
     first.send(auth("d", "")).await.unwrap();
