@@ -27,11 +27,13 @@ function rustFiles (dir) {
 }
 
 // the environment variables the server's flags read (clap's `env = "..."`), wherever they live;
-// flags clap hides from --help (`hide = true`: test-only switches) are not user settings
+// flags clap hides from --help (`hide = true`: test-only switches) are not user settings. One
+// `#[arg(...)]` attribute may span several lines (rustfmt splits long ones), so each is read whole.
 const serverSettingNames = [...new Set(rustFiles(path.join(root, 'crates', 'server', 'src'))
-  .flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/\benv\s*=\s*"([A-Z][A-Z0-9_]*)"([^\n]*)/g)]
-    .filter((m) => !/\bhide\s*=\s*true\b/.test(m[2]))
-    .map((m) => m[1])))].sort()
+  .flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/#\[arg\(([^\]]*)\)\]/g)]
+    .map((m) => m[1])
+    .filter((attr) => !/\bhide\s*=\s*true\b/.test(attr))
+    .flatMap((attr) => [...attr.matchAll(/\benv\s*=\s*"([A-Z][A-Z0-9_]*)"/g)].map((e) => e[1]))))].sort()
 
 // the settings tables of the configuration reference (generated from the flags by
 // crates/server/src/config/reference.rs): | `--flag` | `ENV_NAME` | default | meaning |
