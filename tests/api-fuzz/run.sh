@@ -91,6 +91,10 @@ rc=0
 # GET /sse/{doc} is left out: a valid request opens an endless event stream (its refusals
 # are the same edge checks as the other document routes, which are fuzzed).
 # From the scratch directory: schemathesis keeps a cache of what it found in the current one.
+# One worker: with two threads, CPython 3.11 (Debian's) sometimes fails building an AST while
+# Hypothesis describes a filter's lambda ("SystemError: AST constructor recursion depth
+# mismatch", cpython gh-106905, seen on 2 of 41 operations in one clean-clone run): an error
+# of the fuzzer, not of the server, which a retry would only hide.
 (cd "$WORK" && "$ST" --config-file "$HERE/schemathesis.toml" --no-color run "$BASE/api/openapi.json" \
   --url "$BASE" \
   --header "Authorization: Bearer $ADMIN_KEY" \
@@ -100,7 +104,7 @@ rc=0
   --generation-with-security-parameters false \
   --exclude-path-regex '^/sse/\{doc\}$' \
   --request-timeout 20 \
-  --workers 2 \
+  --workers 1 \
   --suppress-health-check all \
   --generation-database none \
   --warnings off \
