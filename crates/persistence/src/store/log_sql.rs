@@ -197,18 +197,7 @@ macro_rules! impl_append {
                     }
                 }
                 tx.commit().await?;
-                Ok(groups
-                    .into_iter()
-                    .zip(heads)
-                    .zip(last)
-                    .map(|((g, head), last_seq)| $crate::Appended {
-                        doc: g.doc.to_string(),
-                        id: head.map_or(0, |h| h.0),
-                        prev_seq: head.map_or(0, |h| h.1),
-                        last_seq,
-                        gone: head.is_none(),
-                    })
-                    .collect())
+                Ok($crate::store::appended(groups, heads, last))
             }
         }
     };

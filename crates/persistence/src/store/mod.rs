@@ -244,6 +244,28 @@ pub(crate) fn group_by_doc(items: &[crate::AppendItem]) -> Vec<Group<'_>> {
     groups
 }
 
+/// What an append answers, one entry per group: `heads[i]` is the document's `(id, last_seq
+/// before)` or `None` when it was deleted meanwhile (nothing written), `last[i]` its
+/// `last_seq` after. Every backend's append ends here, so they answer alike.
+pub(crate) fn appended(
+    groups: Vec<Group<'_>>,
+    heads: Vec<Option<(i64, i64)>>,
+    last: Vec<i64>,
+) -> Vec<crate::Appended> {
+    groups
+        .into_iter()
+        .zip(heads)
+        .zip(last)
+        .map(|((g, head), last_seq)| crate::Appended {
+            doc: g.doc.to_string(),
+            id: head.map_or(0, |h| h.0),
+            prev_seq: head.map_or(0, |h| h.1),
+            last_seq,
+            gone: head.is_none(),
+        })
+        .collect()
+}
+
 /// Background work on one document that only one writer should do at a time (several
 /// Tandem instances may hold the same document). On PostgreSQL each is a transaction-level
 /// advisory lock, released at commit or when the holder's connection dies.

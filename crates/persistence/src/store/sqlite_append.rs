@@ -178,16 +178,5 @@ fn append(conn: &mut Connection, items: &[AppendItem]) -> rusqlite::Result<Vec<A
         }
     }
     tx.commit()?;
-    Ok(groups
-        .into_iter()
-        .zip(heads)
-        .zip(last)
-        .map(|((g, head), last_seq)| Appended {
-            doc: g.doc.to_string(),
-            id: head.map_or(0, |h| h.0),
-            prev_seq: head.map_or(0, |h| h.1),
-            last_seq,
-            gone: head.is_none(),
-        })
-        .collect())
+    Ok(super::appended(groups, heads, last))
 }

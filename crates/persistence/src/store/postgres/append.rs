@@ -94,18 +94,7 @@ impl PostgresStore {
             Some(done) => done,
             None => self.append_in_steps(items, &groups, now).await?,
         };
-        Ok(groups
-            .into_iter()
-            .zip(heads)
-            .zip(last)
-            .map(|((g, head), last_seq)| Appended {
-                doc: g.doc.to_string(),
-                id: head.map_or(0, |h| h.0),
-                prev_seq: head.map_or(0, |h| h.1),
-                last_seq,
-                gone: head.is_none(),
-            })
-            .collect())
+        Ok(crate::store::appended(groups, heads, last))
     }
 
     /// The one-statement commit; `None` (nothing written) when a document named without
