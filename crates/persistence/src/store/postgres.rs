@@ -46,12 +46,16 @@ impl PostgresStore {
             .await?;
         migrations::POSTGRES.migrator().await?.run(&pool).await?;
         let options: PgConnectOptions = url.parse()?;
-        Ok(PostgresStore {
+        let store = PostgresStore {
             writes: pool.clone(),
             pool,
             lanes: lanes::Lanes::new(options, Self::CONCURRENT_APPENDS),
             durability,
-        })
+        };
+        if durability == Durability::Process {
+            store.lanes.warm(append::APPEND_PROCESS).await;
+        }
+        Ok(store)
     }
 
     /// A write transaction: PostgreSQL takes row locks as it goes.

@@ -306,3 +306,30 @@ async fn postgres_crossed_batches_released_together() -> Result<()> {
     }
     Ok(())
 }
+
+/// At `process` the appends' own connections open with the store. They opened on the
+/// first append, which then paid for a connection: about 10 ms, the p99 of a quiet
+/// document in the tail-latency benchmark.
+#[tokio::test]
+async fn postgres_append_connections_open_with_the_store() -> Result<()> {
+    let db = TestDatabase::create("group_commit").await;
+    let raw = sqlx::PgPool::connect(&db.url).await?;
+    let others = || async {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&raw)
+        .await?;
+        anyhow::Ok(n)
+    };
+    let before = others().await?;
+    let _store = open(&db.url, Durability::Process).await?;
+    let after = others().await?;
+    // The pool's first connection, and one per append lane (two).
+    ensure!(
+        after >= before + 3,
+        "{before} connections before, {after} after"
+    );
+    Ok(())
+}

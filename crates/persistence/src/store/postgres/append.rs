@@ -76,7 +76,8 @@ macro_rules! append_sql {
 }
 
 /// `set_config` with `is_local` lasts to the end of the statement's own transaction.
-const APPEND_PROCESS: &str = append_sql!("(SELECT set_config('synchronous_commit', 'off', true))");
+pub(super) const APPEND_PROCESS: &str =
+    append_sql!("(SELECT set_config('synchronous_commit', 'off', true))");
 const APPEND_DISK: &str = append_sql!("'disk'");
 
 /// `(id, last_seq before)` of each group that was written; `None`: gone.
