@@ -57,6 +57,9 @@ pub(crate) struct Cluster {
     seal: Seal,
 }
 
+/// Longest a room's load waits for the server to confirm its subscription (`settle`).
+const PROBE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Frames held per subscription before the instance reads them.
 const SUBSCRIPTION_CAPACITY: usize = 1024;
 
@@ -182,6 +185,7 @@ impl Cluster {
     ) -> anyhow::Result<mpsc::UnboundedReceiver<BusMessage>> {
         let subject = self.doc_subject(doc);
         let mut sub = self.client.subscribe(subject.clone()).await?;
+        self.settle().await;
         let (tx, rx) = mpsc::unbounded_channel();
         let this = self.clone();
         tokio::spawn(async move {
@@ -201,6 +205,23 @@ impl Cluster {
             let _ = sub.unsubscribe().await;
         });
         Ok(rx)
+    }
+
+    /// Returns once the NATS server holds this connection's subscriptions so far.
+    /// `subscribe` returns when the request is queued, not when the server has it, and a
+    /// commit another instance announced in between would miss the room that just loaded
+    /// (and wait for the next message's `prev` or the periodic check). The server handles
+    /// one connection's commands in order, so the answer to a request sent after the
+    /// subscription (the server's own "no responders": nobody listens on the probe subject,
+    /// and this connection does not hear its own messages) comes only once the subscription
+    /// is in place. Bounded, and skipped while NATS is away: the room loads anyway, and the
+    /// periodic check covers it.
+    async fn settle(&self) {
+        if !self.connected.load(Ordering::Relaxed) {
+            return;
+        }
+        let subject = format!("{}.probe", self.settings.subject_prefix);
+        let _ = tokio::time::timeout(PROBE_WAIT, self.client.request(subject, Bytes::new())).await;
     }
 
     /// Checks and decodes a frame received on `subject`; `None` for one to ignore: one
