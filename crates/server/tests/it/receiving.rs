@@ -79,8 +79,8 @@ async fn a_big_message_waits_for_its_address_while_small_ones_pass() {
     let mut b = Raw::connect(&server, "budget").await;
     let mut c = Client::connect(&server.ws("budget")).await;
 
-    // A sends most of a 700 KiB message: its header charges the whole of it.
-    let a_frame = a.append_frame(&"a".repeat(700 * KIB));
+    // A sends most of a 1,000 KiB message: its header charges the whole of it.
+    let a_frame = a.append_frame(&"a".repeat(1000 * KIB));
     let split = 100 * KIB;
     a.write(&a_frame[..split]).await;
     let a_len = (a_frame.len() - 14) as f64;
@@ -94,9 +94,10 @@ async fn a_big_message_waits_for_its_address_while_small_ones_pass() {
     });
     server.wait_metric(WAITS, |v| v == 1.0).await;
 
-    // A small edit from the same address still passes, and B's has not arrived.
-    c.append("tiny").await;
-    let text = wait_text(&server, "the small edit", |t| t.contains("tiny")).await;
+    // A small edit from the same address still passes (it would not fit in the 24 KiB
+    // left), and B's has not arrived.
+    c.append(&"c".repeat(40 * KIB)).await;
+    let text = wait_text(&server, "the small edit", |t| count(t, 'c') == 40 * KIB).await;
     assert_eq!(count(&text, 'b'), 0, "B's message was read past the budget");
     assert_eq!(
         server.metric(HELD).await,
@@ -107,7 +108,7 @@ async fn a_big_message_waits_for_its_address_while_small_ones_pass() {
     // A finishes: its message is applied, then B's goes through.
     a.write(&a_frame[split..]).await;
     wait_text(&server, "both big messages", |t| {
-        count(t, 'a') == 700 * KIB && count(t, 'b') == 600 * KIB
+        count(t, 'a') == 1000 * KIB && count(t, 'b') == 600 * KIB
     })
     .await;
     let b = b_sending.await.unwrap();
