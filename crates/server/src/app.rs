@@ -182,6 +182,10 @@ pub async fn start_with_store(
         unauthenticated: crate::unauthenticated::Unauthenticated::new(
             config.pre_auth.max_unauthenticated_per_ip,
         ),
+        receiving: crate::receiving::Receiving::new(
+            config.edge.max_receiving_bytes_per_ip,
+            config.edge.max_receiving_bytes,
+        ),
         share_quota: Default::default(),
         revocations: Default::default(),
         trusted_proxies: TrustedProxies::new(config.edge.trusted_proxies.clone()),

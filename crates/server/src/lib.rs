@@ -39,6 +39,7 @@ mod origin;
 mod peer;
 mod protocol;
 mod rate_cooldown;
+mod receiving;
 mod registry;
 pub mod render;
 mod retention;

@@ -57,6 +57,10 @@ pub(crate) const BUS_LAG_SECONDS: &str = "tandem_bus_lag_seconds";
 pub(crate) const TCP_CONNECTIONS: &str = "tandem_tcp_connections";
 /// Failed accepts (out of file descriptors, say), after each of which the loop backs off.
 pub(crate) const ACCEPT_ERRORS: &str = "tandem_accept_errors_total";
+/// Bytes of WebSocket messages over 64 KiB being received, in total (`receiving`).
+pub(crate) const RECEIVING_BYTES: &str = "tandem_receiving_bytes";
+/// Big WebSocket messages that waited, unread, for their address's or the total budget.
+pub(crate) const RECEIVING_WAITS: &str = "tandem_receiving_waits_total";
 /// Webhook delivery attempts, by outcome (`webhooks`).
 pub(crate) const WEBHOOK_DELIVERIES: &str = "tandem_webhook_deliveries_total";
 pub(crate) const WEBHOOK_SECONDS: &str = "tandem_webhook_delivery_seconds";
@@ -155,6 +159,15 @@ pub(crate) fn describe() {
         "Failed accepts, such as running out of file descriptors; each backs the loop off"
     );
     describe_gauge!(
+        RECEIVING_BYTES,
+        Unit::Bytes,
+        "Bytes of WebSocket messages over 64 KiB being received (frames whose header arrived)"
+    );
+    describe_counter!(
+        RECEIVING_WAITS,
+        "WebSocket messages over 64 KiB that waited unread for the receiving budget"
+    );
+    describe_gauge!(
         HELD_BYTES,
         Unit::Bytes,
         "Bytes of updates waiting for the changes they build on"
@@ -243,7 +256,9 @@ pub(crate) fn register_zeroes() {
         counter!(BUS_REJECTED, "reason" => reason).increment(0);
     }
     gauge!(TCP_CONNECTIONS).increment(0.0);
+    gauge!(RECEIVING_BYTES).increment(0.0);
     for name in [
+        RECEIVING_WAITS,
         UPDATES_RECEIVED,
         UPDATES_RELAYED,
         UPDATES_PERSISTED,

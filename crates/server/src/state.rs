@@ -25,6 +25,8 @@ pub(crate) struct AppState {
     pub client_limits: Arc<ClientLimits>,
     /// Hocuspocus sockets waiting for their first accepted token, per address.
     pub unauthenticated: Arc<Unauthenticated>,
+    /// Bytes of WebSocket messages being received, per address and in total.
+    pub receiving: Arc<crate::receiving::Receiving>,
     /// Share links minted per token (`share.rs`).
     pub share_quota: ShareQuota,
     /// Revoked share links, to the WebSockets they opened (`revocation.rs`).

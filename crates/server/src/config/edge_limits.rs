@@ -72,6 +72,26 @@ pub struct EdgeLimits {
     /// plus 384 bytes per Yjs struct. 0: no limit.
     #[arg(long, env = "TANDEM_MAX_MEMORY_PER_CLIENT", default_value_t = 256 * 1024 * 1024)]
     pub max_memory_per_client: u64,
+    /// Bytes of WebSocket messages over 64 KiB one client address may be sending at once,
+    /// counted from each frame's header (the server reserves a frame's declared length
+    /// when its header arrives). Past it such a message waits unread (TCP flow control
+    /// holds the client) until others of the address are received; smaller messages
+    /// always pass, and an address sending nothing else may send any message up to
+    /// `--max-message-size`. The default lets a team behind one NAT address paste 16
+    /// documents of 16 MiB at once (SECURITY.md, "One address, many people"). 0: no limit.
+    #[arg(
+        long,
+        env = "TANDEM_MAX_RECEIVING_BYTES_PER_IP",
+        default_value_t = 256 * 1024 * 1024
+    )]
+    pub max_receiving_bytes_per_ip: u64,
+    /// The same, over all client addresses together. 0: no limit.
+    #[arg(
+        long,
+        env = "TANDEM_MAX_RECEIVING_BYTES",
+        default_value_t = 1024 * 1024 * 1024
+    )]
+    pub max_receiving_bytes: u64,
 }
 
 /// An origin as browsers send it: `scheme://host[:port]` in lower case, without the

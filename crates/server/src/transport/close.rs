@@ -3,6 +3,8 @@
 //! the rooms give (limits, deletes, shutdown) are [`CloseReason`]s made in `peer.rs`;
 //! this module adds the ones only a socket has. Codes are documented in docs/PROTOCOL.md.
 
+use tokio_tungstenite::tungstenite;
+
 use crate::peer::CloseReason;
 
 /// RFC 6455's code for a connection that ended without a close frame. It is only
@@ -25,18 +27,21 @@ pub(crate) enum SocketError {
     Send,
 }
 
-/// Whether a `tungstenite` error means the client sent more than the size limit:
-/// written once per `tungstenite` version in use, whose errors are the same enum.
-macro_rules! is_too_big {
-    ($ts:ident, $err:expr) => {
-        matches!(
-            $err,
-            $ts::Error::Capacity(_)
-                | $ts::Error::Protocol($ts::error::ProtocolError::ControlFrameTooBig)
-        )
-    };
+/// A fragmented message past the size limit, refused by our reader under the library
+/// (`metered.rs`) at the frame that passes it, before the library reserves that frame.
+#[derive(Debug, thiserror::Error)]
+#[error("message larger than the size limit")]
+pub(crate) struct MessageTooBig;
+
+/// Whether a `tungstenite` error means the client sent more than the size limit.
+pub(crate) fn is_too_big(err: &tungstenite::Error) -> bool {
+    use tungstenite::{error::ProtocolError, Error};
+    match err {
+        Error::Capacity(_) | Error::Protocol(ProtocolError::ControlFrameTooBig) => true,
+        Error::Io(e) => e.get_ref().is_some_and(|e| e.is::<MessageTooBig>()),
+        _ => false,
+    }
 }
-pub(crate) use is_too_big;
 
 /// How a socket loop ended, which decides what is sent to close the socket.
 #[derive(Debug)]

@@ -3,7 +3,9 @@
 //! buffered peer that outlives individual HTTP requests.
 
 mod close;
+mod handshake;
 pub(crate) mod hocuspocus;
+mod metered;
 pub(crate) mod poll;
 mod socket_loop;
 pub(crate) mod sse;

@@ -51,19 +51,20 @@ fn a_message_too_big_closes_with_1009_and_the_limit() {
 }
 
 #[test]
-fn size_errors_under_axum_are_too_big_and_others_are_read_failures() {
-    use axum::extract::ws::WebSocket;
-    use axum_tungstenite::error::{CapacityError, Error};
+fn size_errors_are_too_big_and_others_are_read_failures() {
+    use tokio_tungstenite::{
+        tungstenite::error::{CapacityError, Error},
+        WebSocketStream,
+    };
+    type Socket = WebSocketStream<tokio::io::DuplexStream>;
     let long = CapacityError::MessageTooLong {
         size: 2,
         max_size: 1,
     };
-    let err = axum::Error::new(Error::Capacity(long));
     assert!(matches!(
-        <WebSocket as Wire>::error(err),
+        <Socket as Wire>::error(Error::Capacity(long)),
         SocketError::TooBig
     ));
-    let err = axum::Error::new(Error::Io(io_error()));
-    let read = <WebSocket as Wire>::error(err);
+    let read = <Socket as Wire>::error(Error::Io(io_error()));
     assert_eq!(read.to_string(), "read failed: IO error: reset");
 }

@@ -1,20 +1,20 @@
 //! WebSocket transport: the standard y-websocket protocol, one message per frame.
 
 use axum::{
-    extract::{
-        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
-        State,
-    },
+    extract::{Request, State},
     response::Response,
 };
 use bytes::Bytes;
 use futures::FutureExt;
 use std::{future::Future, pin::Pin, sync::Arc};
 use tokio::sync::mpsc;
+use tokio_tungstenite::{tungstenite::Message, WebSocketStream};
 
 use super::{
-    close::{self, Ending, SocketError},
-    socket_loop::{self, Endpoint, Read, Wire},
+    close::{Ending, SocketError},
+    handshake::{Handshake, Upgraded},
+    metered::Metered,
+    socket_loop::{self, Endpoint},
 };
 use crate::{
     auth::Grant,
@@ -48,25 +48,26 @@ pub(crate) async fn upgrade(
     creds: Credentials,
     ClientIp(ip): ClientIp,
     claimed: crate::identity::ClaimedIdentity,
-    ws: WebSocketUpgrade,
+    mut req: Request,
 ) -> Result<Response, ApiError> {
+    let handshake = Handshake::of(&mut req)?;
     crate::identity::check(&state, &doc, claimed).await?;
     let hold = super::admit(&state, ip, &creds, &grant, &doc)?;
     let max = state.config.max_message_size;
-    // The library's defaults reserve (and zero) 128 KiB per connection for reading. y-protocol
-    // frames are mostly tiny, and once a frame's header is read the buffer grows to hold the
-    // whole frame, so a small start costs big frames nothing and idle connections little.
-    Ok(ws
-        .read_buffer_size(256)
-        .write_buffer_size(16 * 1024)
-        .max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |socket| serve(socket, state, doc, grant, hold, ip)))
+    let account = state.receiving.account(ip);
+    let wrap = move |stream: Upgraded| (Metered::new(stream, account, max), ());
+    Ok(handshake.accept(max, wrap, move |socket, ()| {
+        serve(socket, state, doc, grant, hold, ip)
+    }))
 }
 
+/// A y-websocket socket: its frames pass the budget of messages being received
+/// (`metered.rs`), then the WebSocket library.
+type WebSocket = WebSocketStream<Metered<Upgraded>>;
+
 /// Not async: the setup runs when the upgrade completes, and what the connection's task
-/// holds for its life is the loop's future alone. (An `async` body would keep the 368-byte
-/// socket it captured next to the loop's copy.)
+/// holds for its life is the loop's future alone. (An `async` body would keep the socket
+/// it captured next to the loop's copy.)
 fn serve(
     socket: WebSocket,
     state: SharedState,
@@ -178,35 +179,6 @@ impl Endpoint for Peer {
     async fn leave(&mut self) {
         let peer = self.id;
         let _ = self.room.send(Box::new(PeerEvent::Leave { peer })).await;
-    }
-}
-
-impl Wire for WebSocket {
-    type Message = Message;
-    type Failure = axum::Error;
-
-    fn read(message: Message) -> Read {
-        match message {
-            Message::Binary(data) => Read::Binary(data),
-            Message::Text(_) => Read::Text,
-            Message::Close(_) => Read::Close,
-            Message::Ping(_) | Message::Pong(_) => Read::Control,
-        }
-    }
-
-    fn error(err: axum::Error) -> SocketError {
-        let inner = err.into_inner();
-        match inner.downcast_ref::<axum_tungstenite::Error>() {
-            Some(e) if close::is_too_big!(axum_tungstenite, e) => SocketError::TooBig,
-            _ => SocketError::Read(inner),
-        }
-    }
-
-    fn close_frame(code: u16, reason: String) -> Message {
-        Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        }))
     }
 }
 

@@ -54,6 +54,7 @@ mod panics;
 mod pre_auth;
 mod presence;
 mod proxies;
+mod receiving;
 mod restore_author;
 mod retention;
 mod revocation;

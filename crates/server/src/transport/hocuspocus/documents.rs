@@ -11,8 +11,8 @@ use tokio_stream::{wrappers::ReceiverStream, StreamMap};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::{
-    handshake::Socket, send, Fallback, PreAuth, LABEL, MAX_DOCUMENTS, MAX_HELD_BYTES,
-    MAX_HELD_MESSAGES, MAX_KEY_LEN,
+    send, Fallback, PreAuth, Socket, LABEL, MAX_DOCUMENTS, MAX_HELD_BYTES, MAX_HELD_MESSAGES,
+    MAX_KEY_LEN,
 };
 use crate::{
     client_limits::OpenDocument,

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use super::{
     documents::{Conn, Doc},
-    handshake::Socket,
-    send, LABEL,
+    send, Socket, LABEL,
 };
 use crate::{
     auth::now_secs, hocuspocus as hp, peer::CloseReason, room::PeerEvent, transport::close::Ending,

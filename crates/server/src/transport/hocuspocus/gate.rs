@@ -25,12 +25,11 @@ use std::{
 use futures::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::transport::metered::{header_size, MAX_HEADER};
+
 /// Bytes of frames (headers included) a socket may send before a token is accepted: room
 /// for the auth, sync and awareness messages of many documents, not for content.
 pub(crate) const PRE_AUTH_BYTES: u64 = 64 * 1024;
-
-/// Longest WebSocket frame header: 2 bytes, an 8-byte length, a 4-byte mask.
-const MAX_HEADER: usize = 14;
 
 #[derive(Default)]
 struct Shared {
@@ -86,30 +85,6 @@ impl<S> Gate<S> {
     fn is_open(&self) -> bool {
         self.shared.open.load(Ordering::Acquire)
     }
-}
-
-/// The header's full length once its first bytes are known (2 until then), and the
-/// payload length once the header is complete.
-fn header_size(head: &[u8]) -> (usize, Option<u64>) {
-    if head.len() < 2 {
-        return (2, None);
-    }
-    let mask = if head[1] & 0x80 != 0 { 4 } else { 0 };
-    let (ext, size) = match head[1] & 0x7f {
-        126 => (2, None),
-        127 => (8, None),
-        n => (0, Some(u64::from(n))),
-    };
-    let full = 2 + ext + mask;
-    if head.len() < full {
-        return (full, None);
-    }
-    let size = size.unwrap_or_else(|| {
-        head[2..2 + ext]
-            .iter()
-            .fold(0u64, |n, b| (n << 8) | u64::from(*b))
-    });
-    (full, Some(size))
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Gate<S> {
@@ -301,14 +276,5 @@ mod tests {
         got.extend(rest);
         assert_eq!(got, frames);
         writer.await.unwrap();
-    }
-
-    #[test]
-    fn header_sizes() {
-        assert_eq!(header_size(&[0x82]), (2, None));
-        assert_eq!(header_size(&header(5)), (6, Some(5)));
-        assert_eq!(header_size(&header(300)[..3]), (8, None));
-        assert_eq!(header_size(&header(300)), (8, Some(300)));
-        assert_eq!(header_size(&header(1 << 24)), (14, Some(1 << 24)));
     }
 }

@@ -20,7 +20,6 @@
 mod documents;
 mod expiry;
 mod gate;
-mod handshake;
 
 use axum::{
     extract::{Request, State},
@@ -30,11 +29,13 @@ use axum::{
 use bytes::Bytes;
 use futures::{FutureExt, SinkExt, StreamExt};
 use std::net::IpAddr;
-use tokio_tungstenite::tungstenite::{self, protocol::CloseFrame, Message};
+use tokio_tungstenite::{tungstenite::Message, WebSocketStream};
 
 use super::{
     close::{self, Ending, SocketError},
-    socket_loop::{self, Endpoint, Read, Wire},
+    handshake::{Handshake, Upgraded},
+    metered::Metered,
+    socket_loop::{self, Endpoint},
 };
 use crate::{
     edge::{self, ClientIp, Credentials, Enabled},
@@ -44,8 +45,11 @@ use crate::{
     unauthenticated::Slot,
 };
 use documents::{Conn, DocEvent};
-use gate::Opener;
-use handshake::{Handshake, Socket};
+use gate::{Gate, Opener};
+
+/// A Hocuspocus socket: its frames pass the pre-authentication gate, then the budget of
+/// messages being received, then the WebSocket library.
+pub(crate) type Socket = WebSocketStream<Metered<Gate<Upgraded>>>;
 
 /// Documents one socket may have open or waiting for their token. Hocuspocus caps
 /// pending documents at 100 after a memory-exhaustion advisory; here the cap covers open
@@ -116,7 +120,12 @@ pub(crate) async fn upgrade(
         .map_err(|e| ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()))?;
     let fallback = Fallback { token, bearer };
     let max = state.config.max_message_size;
-    Ok(handshake.accept(max, move |socket, opener| {
+    let account = state.receiving.account(ip);
+    let wrap = move |stream: Upgraded| {
+        let (gate, opener) = Gate::new(stream);
+        (Metered::new(gate, account, max), opener)
+    };
+    Ok(handshake.accept(max, wrap, move |socket, opener| {
         let timeout = state.config.pre_auth.auth_timeout();
         let pre_auth = PreAuth {
             slot: Some(slot),
@@ -192,34 +201,5 @@ impl Endpoint for Conn {
 
     async fn leave(&mut self) {
         self.leave_all().await;
-    }
-}
-
-impl Wire for Socket {
-    type Message = Message;
-    type Failure = tungstenite::Error;
-
-    fn read(message: Message) -> Read {
-        match message {
-            Message::Binary(data) => Read::Binary(data),
-            Message::Text(_) => Read::Text,
-            Message::Close(_) => Read::Close,
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Read::Control,
-        }
-    }
-
-    fn error(err: tungstenite::Error) -> SocketError {
-        if close::is_too_big!(tungstenite, &err) {
-            SocketError::TooBig
-        } else {
-            SocketError::Read(Box::new(err))
-        }
-    }
-
-    fn close_frame(code: u16, reason: String) -> Message {
-        Message::Close(Some(CloseFrame {
-            code: code.into(),
-            reason: reason.into(),
-        }))
     }
 }

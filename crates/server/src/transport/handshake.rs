@@ -1,6 +1,8 @@
-//! The Hocuspocus socket's WebSocket handshake, done here rather than by axum's extractor
-//! so that the frames can pass through the pre-authentication [`super::gate`] on their way
-//! to the WebSocket library: the extractor builds the socket over the raw stream.
+//! The WebSocket handshake of both WebSocket transports, done here rather than by axum's
+//! extractor so that the frames pass through our readers on their way to the WebSocket
+//! library (the extractor builds the socket over the raw stream): every socket's through
+//! [`super::metered`] (the budget of messages being received), a Hocuspocus socket's also
+//! through the pre-authentication gate (`hocuspocus/gate.rs`).
 
 use axum::{
     body::Body,
@@ -10,15 +12,25 @@ use axum::{
 };
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::{
-    tungstenite::{handshake::derive_accept_key, protocol::Role, protocol::WebSocketConfig},
+    tungstenite::{
+        self,
+        handshake::derive_accept_key,
+        protocol::{CloseFrame, Role, WebSocketConfig},
+        Message,
+    },
     WebSocketStream,
 };
 
-use super::gate::{Gate, Opener};
+use super::{
+    close::{self, SocketError},
+    socket_loop::{Read, Wire},
+};
 use crate::error::ApiError;
 
-pub(crate) type Socket = WebSocketStream<Gate<TokioIo<hyper::upgrade::Upgraded>>>;
+/// The upgraded connection, before our readers.
+pub(crate) type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
 
 /// A request that may become a WebSocket: what completes the upgrade, and the answer.
 pub(crate) struct Handshake {
@@ -68,10 +80,19 @@ impl Handshake {
         Ok(Handshake { upgrade, accept })
     }
 
-    /// Answers 101 and runs `serve` on the socket once the client has it.
-    pub(crate) fn accept<F, Fut>(self, max_message_size: usize, serve: F) -> Response
+    /// Answers 101 and, once the client has the socket, runs `serve` on the WebSocket
+    /// library over `wrap` of the stream (and what else `wrap` made).
+    pub(crate) fn accept<S, T, W, F, Fut>(
+        self,
+        max_message_size: usize,
+        wrap: W,
+        serve: F,
+    ) -> Response
     where
-        F: FnOnce(Socket, Opener) -> Fut + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        T: Send + 'static,
+        W: FnOnce(Upgraded) -> (S, T) + Send + 'static,
+        F: FnOnce(WebSocketStream<S>, T) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
         let Handshake { upgrade, accept } = self;
@@ -79,17 +100,18 @@ impl Handshake {
             let Ok(upgraded) = upgrade.await else {
                 return;
             };
-            let (gate, opener) = Gate::new(TokioIo::new(upgraded));
-            // As for y-websocket: a small read buffer to start with (it grows to hold a
-            // frame once the frame's header is read), the full message size after
-            // authentication (the gate keeps frames small before it).
+            let (stream, with) = wrap(TokioIo::new(upgraded));
+            // The library's defaults reserve (and zero) 128 KiB per connection for reading.
+            // y-protocol frames are mostly tiny, and once a frame's header is read the
+            // buffer grows to hold the whole frame, so a small start costs big frames
+            // nothing and idle connections little.
             let config = WebSocketConfig::default()
                 .read_buffer_size(256)
                 .write_buffer_size(16 * 1024)
                 .max_message_size(Some(max_message_size))
                 .max_frame_size(Some(max_message_size));
-            let socket = WebSocketStream::from_raw_socket(gate, Role::Server, Some(config)).await;
-            serve(socket, opener).await;
+            let socket = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
+            serve(socket, with).await;
         });
         Response::builder()
             .status(StatusCode::SWITCHING_PROTOCOLS)
@@ -98,5 +120,34 @@ impl Handshake {
             .header(header::SEC_WEBSOCKET_ACCEPT, accept)
             .body(Body::empty())
             .expect("a valid 101 answer")
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Wire for WebSocketStream<S> {
+    type Message = Message;
+    type Failure = tungstenite::Error;
+
+    fn read(message: Message) -> Read {
+        match message {
+            Message::Binary(data) => Read::Binary(data),
+            Message::Text(_) => Read::Text,
+            Message::Close(_) => Read::Close,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Read::Control,
+        }
+    }
+
+    fn error(err: tungstenite::Error) -> SocketError {
+        if close::is_too_big(&err) {
+            SocketError::TooBig
+        } else {
+            SocketError::Read(Box::new(err))
+        }
+    }
+
+    fn close_frame(code: u16, reason: String) -> Message {
+        Message::Close(Some(CloseFrame {
+            code: code.into(),
+            reason: reason.into(),
+        }))
     }
 }
