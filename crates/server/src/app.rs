@@ -126,7 +126,10 @@ pub async fn start_with_store(
             memory_per_client: config.edge.max_memory_per_client,
             linger: Duration::from_secs(config.unload_grace_secs),
         },
-        crate::usage::Usage::new(&config.usage),
+        crate::usage::Usage::new(
+            &config.usage,
+            Duration::from_millis(config.max_apply_ms_per_sec.into()),
+        ),
     );
     let ctx = Arc::new(RoomContext::new(
         store.clone(),

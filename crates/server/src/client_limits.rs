@@ -72,14 +72,6 @@ pub(crate) struct ClientKey {
 }
 
 impl ClientKey {
-    #[cfg(test)]
-    pub(crate) fn new(ip: IpAddr, token: Option<[u8; 32]>) -> ClientKey {
-        ClientKey {
-            ip: ip.to_canonical(),
-            token,
-        }
-    }
-
     /// The client's address, for limits kept elsewhere (write quota, apply-time budget).
     pub(crate) fn ip(&self) -> IpAddr {
         self.ip

@@ -3,12 +3,15 @@
 use super::*;
 
 fn unlimited() -> Usage {
-    Usage::new(&crate::usage::UsageLimits {
-        max_updates_per_client_per_sec: 0,
-        max_write_bytes_per_client: 0,
-        write_window_secs: 1,
-        rate_limit_cooldown_secs: 0,
-    })
+    Usage::new(
+        &crate::usage::UsageLimits {
+            max_updates_per_client_per_sec: 0,
+            max_write_bytes_per_client: 0,
+            write_window_secs: 1,
+            rate_limit_cooldown_secs: 0,
+        },
+        Duration::ZERO,
+    )
 }
 
 fn settings(per_ip: usize, per_token: usize) -> ClientLimitSettings {

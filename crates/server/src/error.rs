@@ -126,7 +126,10 @@ impl From<RoomError> for ApiError {
             RoomError::MissingDependencies(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
             }
-            RoomError::RateLimited(_) | RoomError::ClientMemory(_) | RoomError::WriteQuota(_) => {
+            RoomError::RateLimited(_)
+            | RoomError::ClientMemory(_)
+            | RoomError::WriteQuota(_)
+            | RoomError::ClientRate(_) => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())
             }
             RoomError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),

@@ -3,8 +3,9 @@
 //! `@hocuspocus/provider` multiplexes documents over one socket: every frame starts with
 //! `varString(name)` and `varUint(type)`, then the payload. For sync (0), awareness (1),
 //! query awareness (3) and stateless (5) the type and payload are laid out exactly as a
-//! y-websocket message, so after the name the bytes go to the room unchanged and
-//! `yrs::sync` decodes them there. Only what differs is handled here: the auth message
+//! y-websocket message, so after the name the bytes go to the room unchanged and are
+//! decoded there, once: here only their framing is checked (one message per frame), the
+//! room checks what they hold and closes the socket if it is malformed. Only what differs is handled here: the auth message
 //! (2: token / permission denied / authenticated), close (7), sync status (8) and the
 //! bare ping / pong frames (9 / 10) that carry no name.
 //!
@@ -48,7 +49,7 @@ pub(crate) enum DocMessage {
     /// The provider's token (empty when it has none).
     Auth { token: String },
     /// Sync, awareness, query awareness or stateless: the bytes after the name, which are
-    /// one well-formed y-protocol message for the room.
+    /// one y-protocol message by its framing, for the room to decode.
     Room(Bytes),
     /// The provider detached this document.
     Close,
@@ -92,14 +93,16 @@ pub(crate) fn decode(frame: Bytes) -> Result<Incoming, FrameError> {
     let message = match kind {
         SYNC | AWARENESS | QUERY_AWARENESS | STATELESS => {
             let body = frame.slice(body_start..);
-            let msgs = protocol::decode_frame(&body).map_err(|e| FrameError::Body {
+            // The framing only: the room decodes the message, and bounds-walks its update,
+            // once (`protocol::decode_frame_walked`).
+            let n = protocol::count_messages(&body).map_err(|e| FrameError::Body {
                 kind: kind_name(kind),
                 detail: e.to_string(),
             })?;
-            if msgs.len() != 1 {
+            if n != 1 {
                 return Err(FrameError::Body {
                     kind: kind_name(kind),
-                    detail: format!("{} messages in one frame", msgs.len()),
+                    detail: format!("{n} messages in one frame"),
                 });
             }
             DocMessage::Room(body)
@@ -227,6 +230,22 @@ mod tests {
         );
     }
 
+    /// The transport checks the framing only; what a message holds is the room's to
+    /// check (`protocol::decode_frame_walked`), so it is decoded once.
+    #[test]
+    fn a_message_is_passed_on_by_its_framing_and_decoded_by_the_room() {
+        // an update claiming 50 million clients in 8 bytes
+        let update = [0, 2, 6, 0x80, 0xe1, 0xeb, 0x17, 0, 0];
+        assert_eq!(
+            decode(frame("d", &update)).unwrap(),
+            Incoming::Doc {
+                key: "d".into(),
+                message: DocMessage::Room(Bytes::copy_from_slice(&update))
+            }
+        );
+        assert!(protocol::decode_frame_walked(&update).is_err());
+    }
+
     #[test]
     fn auth_token_with_and_without_provider_version() {
         let mut body = Vec::new();
@@ -286,6 +305,11 @@ mod tests {
         // an update whose length runs past the end
         assert!(matches!(
             decode(frame("d", &[0, 2, 200, 1])),
+            Err(FrameError::Body { .. })
+        ));
+        // a sync message of an unknown sub-type
+        assert!(matches!(
+            decode(frame("d", &[0, 9, 1, 1])),
             Err(FrameError::Body { .. })
         ));
         // two messages in one frame

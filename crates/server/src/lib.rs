@@ -9,6 +9,7 @@
 mod allowed_hosts;
 mod api;
 mod app;
+mod apply_debt;
 pub mod auth;
 mod auth_error;
 pub mod check;

@@ -20,25 +20,67 @@ use yrs::StateVector;
 /// truncated message (say, a length prefix past the end) would vanish silently. Here each
 /// message's extent is found first, and it must decode from exactly those bytes.
 pub fn decode_frame(frame: &[u8]) -> Result<Vec<Message>, yrs::encoding::read::Error> {
-    decode(frame, false).map(|msgs| msgs.into_iter().map(|d| d.msg).collect())
+    decode(frame, Check::Bounds).map(|msgs| {
+        msgs.into_iter()
+            .map(|d| match d {
+                Decoded::Message(msg) => msg,
+                Decoded::Update { step2, update, .. } => update.into_message(step2),
+            })
+            .collect()
+    })
 }
 
-/// One message of a frame, with the bounds check's walk of its update (sync step 2 and
-/// update messages), which the room's admission reads instead of walking it again.
+/// One message of a frame as the room takes it.
 #[derive(Debug)]
-pub(crate) struct Decoded {
-    pub(crate) msg: Message,
-    pub(crate) walked: Option<Walked>,
+pub(crate) enum Decoded {
+    /// A sync step 2 (`step2`) or an update: its bytes, copied once from the frame straight
+    /// into the frame the room relays ([`UpdateFrame`]), and the bounds check's walk of
+    /// it, which the room's admission reads instead of walking it again.
+    Update {
+        step2: bool,
+        update: UpdateFrame,
+        walked: Walked,
+    },
+    /// Any other message, as `yrs` decodes it.
+    Message(Message),
 }
 
-/// [`decode_frame`], keeping each update's walk (see [`Decoded`]).
+/// [`decode_frame`] for the room: updates come out as [`Decoded::Update`], not decoded by
+/// `yrs` (their walk is kept, and their bytes copied once, into their relay frame).
 pub(crate) fn decode_frame_walked(
     frame: &[u8],
 ) -> Result<Vec<Decoded>, yrs::encoding::read::Error> {
-    decode(frame, true)
+    decode(frame, Check::Walk)
 }
 
-fn decode(frame: &[u8], keep: bool) -> Result<Vec<Decoded>, yrs::encoding::read::Error> {
+/// How many messages a frame holds, by their framing alone: each message's type and the
+/// lengths that delimit it, not its contents (no bounds walk, no `yrs`). For a transport
+/// that passes the frame on to a room, which decodes it ([`decode_frame_walked`]).
+pub(crate) fn count_messages(frame: &[u8]) -> Result<usize, yrs::encoding::read::Error> {
+    if frame.is_empty() {
+        return Err(yrs::encoding::read::Error::EndOfBuffer(1));
+    }
+    let mut cursor = Cursor::new(frame);
+    let mut n = 0;
+    while cursor.has_content() {
+        skip_message(&mut cursor, Check::Framing)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// What [`skip_message`] checks of a message besides its framing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// The framing only.
+    Framing,
+    /// The payloads `yrs` would otherwise decode unbounded (see `yjs_bounds`).
+    Bounds,
+    /// As `Bounds`, and an update's walk is kept and returned.
+    Walk,
+}
+
+fn decode(frame: &[u8], check: Check) -> Result<Vec<Decoded>, yrs::encoding::read::Error> {
     if frame.is_empty() {
         return Err(yrs::encoding::read::Error::EndOfBuffer(1));
     }
@@ -46,45 +88,74 @@ fn decode(frame: &[u8], keep: bool) -> Result<Vec<Decoded>, yrs::encoding::read:
     let mut out = Vec::new();
     while cursor.has_content() {
         let start = cursor.next;
-        let walked = skip_message(&mut cursor, keep)?;
+        if let Some(u) = skip_message(&mut cursor, check)? {
+            out.push(Decoded::Update {
+                step2: u.step2,
+                update: UpdateFrame::new(u.payload),
+                walked: u.walked,
+            });
+            continue;
+        }
         let mut decoder = DecoderV1::new(Cursor::new(&frame[start..cursor.next]));
         let mut messages = MessageReader::new(&mut decoder);
         match messages.next() {
-            Some(msg) => out.push(Decoded { msg: msg?, walked }),
+            Some(msg) => out.push(Decoded::Message(msg?)),
             None => return Err(yrs::encoding::read::Error::EndOfBuffer(1)),
         }
     }
     Ok(out)
 }
 
-/// Moves past one message, following the framing `Message::decode` reads, and checks the
-/// payloads `yrs` would otherwise decode unbounded (see `yjs_bounds`); an update's walk
-/// is returned when `keep` asks for it.
-fn skip_message(
-    cursor: &mut Cursor,
-    keep: bool,
-) -> Result<Option<Walked>, yrs::encoding::read::Error> {
+/// A sync step 2 or update found by [`skip_message`] with [`Check::Walk`].
+struct Found<'a> {
+    step2: bool,
+    payload: &'a [u8],
+    walked: Walked,
+}
+
+/// Moves past one message, following the framing `Message::decode` reads, and checks what
+/// `check` asks; an update's walk is returned when it asks for that.
+fn skip_message<'a>(
+    cursor: &mut Cursor<'a>,
+    check: Check,
+) -> Result<Option<Found<'a>>, yrs::encoding::read::Error> {
     use yrs::encoding::read::Read;
     let bounded = |e: BoundsError| yrs::encoding::read::Error::Custom(e.to_string());
+    let contents = check != Check::Framing;
     let tag: u8 = cursor.read_var()?;
     match tag {
         // sync: sub-type, then a buffer
         0 => {
             let sub: u8 = cursor.read_var()?;
-            let payload = cursor.read_buf()?;
+            // The payload as a slice of the frame, not of the cursor's borrow: an update's
+            // is handed on (`Found`).
+            let len = cursor.read_buf()?.len();
+            let frame: &'a [u8] = cursor.buf;
+            let payload = &frame[cursor.next - len..cursor.next];
             match sub {
-                0 => yjs_bounds::check_state_vector(payload).map_err(bounded)?,
-                1 | 2 if keep => return Ok(Some(yjs_bounds::walk(payload).map_err(bounded)?)),
-                1 | 2 => {
+                0 if contents => yjs_bounds::check_state_vector(payload).map_err(bounded)?,
+                1 | 2 if check == Check::Walk => {
+                    let walked = yjs_bounds::walk(payload).map_err(bounded)?;
+                    let step2 = sub == 1;
+                    return Ok(Some(Found {
+                        step2,
+                        payload,
+                        walked,
+                    }));
+                }
+                1 | 2 if contents => {
                     yjs_bounds::check_update(payload).map_err(bounded)?;
                 }
-                _ => {}
+                0..=2 => {}
+                _ => return Err(yrs::encoding::read::Error::UnexpectedValue),
             }
         }
         // awareness: one awareness update
         1 => {
             let payload = cursor.read_buf()?;
-            yjs_bounds::check_awareness(payload).map_err(bounded)?;
+            if contents {
+                yjs_bounds::check_awareness(payload).map_err(bounded)?;
+            }
         }
         // auth: sub-type, then a reason string for "permission denied"
         2 => {
@@ -101,6 +172,65 @@ fn skip_message(
     }
     Ok(None)
 }
+
+/// An update as a room keeps it between accepting and relaying it: its relay frame
+/// `[0, 2, length, update]` (what [`sync_update`] encodes), made with one copy of the
+/// update into an allocation of its own, and the update a slice of that frame. The log
+/// gets the slice, every peer the frame: the update is neither copied again nor held twice.
+/// (The received frame itself is not kept: it may share the socket's read buffer, which a
+/// slice of it would keep alive for as long as the update waits for its commit.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UpdateFrame {
+    frame: Bytes,
+    start: usize,
+}
+
+impl UpdateFrame {
+    pub(crate) fn new(update: &[u8]) -> UpdateFrame {
+        use yrs::encoding::write::Write;
+        // The two type bytes and at most five of length.
+        let mut frame = Vec::with_capacity(update.len() + 7);
+        frame.write_var(MSG_SYNC);
+        frame.write_var(MSG_SYNC_UPDATE);
+        frame.write_buf(update);
+        let start = frame.len() - update.len();
+        UpdateFrame {
+            frame: Bytes::from(frame),
+            start,
+        }
+    }
+
+    /// The update's bytes.
+    pub(crate) fn update(&self) -> &[u8] {
+        &self.frame[self.start..]
+    }
+
+    /// The update as its own `Bytes` (a slice of the frame: no copy).
+    pub(crate) fn update_bytes(&self) -> Bytes {
+        self.frame.slice(self.start..)
+    }
+
+    /// The update's length.
+    pub(crate) fn len(&self) -> usize {
+        self.frame.len() - self.start
+    }
+
+    /// The frame that relays it to a peer.
+    pub(crate) fn frame(&self) -> &Bytes {
+        &self.frame
+    }
+
+    fn into_message(self, step2: bool) -> Message {
+        let update = self.update().to_vec();
+        Message::Sync(match step2 {
+            true => SyncMessage::SyncStep2(update),
+            false => SyncMessage::Update(update),
+        })
+    }
+}
+
+const MSG_SYNC: u8 = 0;
+const MSG_SYNC_UPDATE: u8 = 2;
 
 /// The message type of stateless messages: free-form strings between clients of one
 /// document (the Hocuspocus provider's; a custom type to `yrs::sync`).
@@ -138,98 +268,5 @@ pub(crate) fn permission_denied(reason: &str) -> Bytes {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decodes_several_messages_in_one_frame() {
-        let mut frame = sync_step1(StateVector::default()).to_vec();
-        frame.extend_from_slice(&encode(&Message::AwarenessQuery));
-        let msgs = decode_frame(&frame).unwrap();
-        assert_eq!(msgs.len(), 2);
-        assert_eq!(msgs[1], Message::AwarenessQuery);
-    }
-
-    /// The room reads each update's walk from the frame check instead of walking it again:
-    /// the walk is kept for updates (and only for them) and answers what a walk of the
-    /// update alone answers.
-    #[test]
-    fn an_update_is_walked_once_and_its_walk_kept_for_the_room() {
-        use yrs::{ReadTxn, Text, Transact};
-        let doc = yrs::Doc::with_client_id(7);
-        let text = doc.get_or_insert_text("t");
-        text.insert(&mut doc.transact_mut(), 0, "a");
-        let first = doc
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default());
-        let sv = doc.transact().state_vector();
-        text.insert(&mut doc.transact_mut(), 1, "b");
-        let second = doc.transact().encode_state_as_update_v1(&sv);
-        let mut frame = sync_update(second.clone()).to_vec();
-        frame.extend_from_slice(&sync_step2(first.clone()));
-        frame.extend_from_slice(&sync_step1(StateVector::default()));
-        let msgs = decode_frame_walked(&frame).unwrap();
-        let plain = decode_frame(&frame).unwrap();
-        assert_eq!(msgs.len(), 3);
-        for (walked, msg) in msgs.iter().zip(plain) {
-            assert_eq!(walked.msg, msg);
-        }
-        let nothing = |_| 0;
-        let update = msgs[0].walked.as_ref().expect("the update's walk is kept");
-        assert_eq!(update.shape, yjs_bounds::check_update(&second).unwrap());
-        // "b" builds on "a" (client 7, clock 0): missing from an empty document only.
-        assert_eq!(update.missing(nothing), Some((7, 0)));
-        assert_eq!(update.missing(|c| u64::from(c == 7)), None);
-        let step2 = msgs[1]
-            .walked
-            .as_ref()
-            .expect("a sync step 2's walk is kept");
-        assert_eq!(step2.shape, yjs_bounds::check_update(&first).unwrap());
-        assert_eq!(step2.missing(nothing), None);
-        assert!(msgs[2].walked.is_none(), "a state vector is no update");
-        // What the plain decoder refuses, this one refuses too.
-        for bad in [
-            &[0, 2, 200, 1][..],
-            &[0, 2, 6, 0x80, 0xe1, 0xeb, 0x17, 0, 0],
-            &[],
-        ] {
-            assert!(decode_frame_walked(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn refuses_garbage_and_empty_frames() {
-        assert!(decode_frame(&[]).is_err());
-        // sync message with an unknown sub-type
-        assert!(decode_frame(&[0, 9, 1, 1]).is_err());
-        // update whose declared length runs past the end
-        assert!(decode_frame(&[0, 2, 200, 1]).is_err());
-    }
-
-    #[test]
-    fn refuses_truncated_messages_after_good_ones() {
-        let mut frame = sync_step1(StateVector::default()).to_vec();
-        frame.extend_from_slice(&[0, 2, 5, 1]);
-        assert!(decode_frame(&frame).is_err());
-        // a state vector cut short inside its own buffer
-        assert!(decode_frame(&[0, 0, 2, 1, 200]).is_err());
-    }
-
-    #[test]
-    fn refuses_amplifying_payloads_before_yrs_decodes_them() {
-        // an update claiming 50 million clients in 8 bytes
-        let update = [0, 2, 6, 0x80, 0xe1, 0xeb, 0x17, 0, 0];
-        let err = decode_frame(&update).unwrap_err().to_string();
-        assert!(err.contains("client count"), "{err}");
-        // a state vector claiming 50 million entries
-        assert!(decode_frame(&[0, 0, 4, 0x80, 0xe1, 0xeb, 0x17]).is_err());
-        // an awareness update claiming 50 million entries
-        assert!(decode_frame(&[1, 4, 0x80, 0xe1, 0xeb, 0x17]).is_err());
-    }
-
-    #[test]
-    fn unknown_message_types_decode_as_custom() {
-        let msgs = decode_frame(&[7, 2, 1, 2]).unwrap();
-        assert_eq!(msgs, vec![Message::Custom(7, vec![1, 2])]);
-    }
-}
+#[path = "protocol_tests.rs"]
+mod tests;

@@ -9,19 +9,21 @@
 //!
 //! Both are token buckets: a client may spend a burst (ten seconds' worth of messages, a
 //! whole window's worth of bytes), then what refills. A bucket that has refilled completely
-//! is the same as none, so buckets of quiet clients are forgotten.
+//! is the same as none, so buckets of quiet clients are forgotten. The apply time each
+//! client owes (`apply_debt`) is kept here too, all behind one lock: an update's message,
+//! apply-time check and quota charge are one look at them ([`Usage::admit_update`]).
 
 use std::{
     collections::HashMap,
     hash::Hash,
     net::IpAddr,
     sync::{Arc, Mutex},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use clap::Args;
 
-use crate::{metric_names as m, rate_cooldown::RateCooldown};
+use crate::{apply_debt::ClientDebts, metric_names as m, rate_cooldown::RateCooldown};
 
 /// Settings of what a client may spend (SECURITY.md, "Limits per client").
 #[derive(Debug, Clone, Args)]
@@ -172,17 +174,37 @@ impl Buckets {
     }
 }
 
-/// Both kinds of spending; `None` where the setting is 0.
+/// What one lock guards: message rate, write quota (`None`: setting 0), apply time owed.
+struct Ledger {
+    messages: Option<Buckets>,
+    writes: Option<Buckets>,
+    apply: ClientDebts,
+}
+
+/// Why [`Usage::admit_update`] refused an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UpdateRefusal {
+    /// Its message rate is spent (counted, and a strike, as [`Usage::message`]).
+    Rate(UsageError),
+    /// The client owes more apply time than a burst.
+    ApplyTime,
+    Quota(UsageError), // its write quota is spent
+}
+
+/// Every kind of spending; `None` where the setting is 0.
 pub(crate) struct Usage {
     rate: u32,
     write: (u64, u64),
-    messages: Option<Mutex<Buckets>>,
-    writes: Option<Mutex<Buckets>>,
+    ledger: Mutex<Ledger>,
+    /// Whether `ledger` limits each (a setting of 0: its lock is not taken for it).
+    messages_limited: bool,
+    writes_limited: bool,
+    apply_limited: bool,
     /// Where refusals for the message rate are counted; the accept loop reads it.
     cooldown: Arc<RateCooldown>,
 }
 
-fn lock(m: &Mutex<Buckets>) -> std::sync::MutexGuard<'_, Buckets> {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -192,15 +214,23 @@ fn refused(err: UsageError) -> UsageError {
 }
 
 impl Usage {
-    pub(crate) fn new(limits: &UsageLimits) -> Usage {
+    /// `apply_per_sec`: the apply time one client may cause per second (0: no limit).
+    pub(crate) fn new(limits: &UsageLimits, apply_per_sec: Duration) -> Usage {
         let rate = f64::from(limits.max_updates_per_client_per_sec);
         let window = limits.write_window_secs.max(1);
         let bytes = limits.max_write_bytes_per_client as f64;
+        let ledger = Ledger {
+            messages: (rate > 0.0).then(|| Buckets::new(rate, rate * BURST_SECS)),
+            writes: (bytes > 0.0).then(|| Buckets::new(bytes / window as f64, bytes)),
+            apply: ClientDebts::new(apply_per_sec),
+        };
         Usage {
             rate: limits.max_updates_per_client_per_sec,
             write: (limits.max_write_bytes_per_client, window),
-            messages: (rate > 0.0).then(|| Mutex::new(Buckets::new(rate, rate * BURST_SECS))),
-            writes: (bytes > 0.0).then(|| Mutex::new(Buckets::new(bytes / window as f64, bytes))),
+            messages_limited: ledger.messages.is_some(),
+            writes_limited: ledger.writes.is_some(),
+            apply_limited: ledger.apply.limited(),
+            ledger: Mutex::new(ledger),
             cooldown: Arc::new(RateCooldown::new(limits.rate_limit_cooldown_secs)),
         }
     }
@@ -245,11 +275,12 @@ impl Usage {
         token: Option<[u8; 32]>,
         now: Instant,
     ) -> Result<(), UsageError> {
-        match &self.messages {
-            Some(b) if !lock(b).take(ip.to_canonical(), token, 1.0, now) => {
-                Err(UsageError::Rate(self.rate))
-            }
-            _ => Ok(()),
+        let ip = ip.to_canonical();
+        let refused = self.messages_limited
+            && (lock(&self.ledger).messages.as_mut()).is_some_and(|b| !b.take(ip, token, 1.0, now));
+        match refused {
+            true => Err(UsageError::Rate(self.rate)),
+            false => Ok(()),
         }
     }
 
@@ -260,12 +291,13 @@ impl Usage {
         ip: IpAddr,
         token: Option<[u8; 32]>,
     ) -> Result<(), UsageError> {
-        let now = Instant::now();
-        match &self.messages {
-            Some(b) if lock(b).spent(ip.to_canonical(), token, now) => {
-                Err(self.rate_refused(ip, now))
-            }
-            _ => Ok(()),
+        let (now, canonical) = (Instant::now(), ip.to_canonical());
+        let spent = self.messages_limited
+            && (lock(&self.ledger).messages.as_ref())
+                .is_some_and(|b| b.spent(canonical, token, now));
+        match spent {
+            true => Err(self.rate_refused(ip, now)),
+            false => Ok(()),
         }
     }
 
@@ -276,67 +308,93 @@ impl Usage {
         token: Option<[u8; 32]>,
         bytes: usize,
     ) -> Result<(), UsageError> {
-        let Some(b) = &self.writes else {
+        if !self.writes_limited {
+            return Ok(());
+        }
+        let mut ledger = lock(&self.ledger);
+        self.charge_write(&mut ledger, ip, token, bytes, Instant::now())
+    }
+
+    fn charge_write(
+        &self,
+        ledger: &mut Ledger,
+        ip: IpAddr,
+        token: Option<[u8; 32]>,
+        bytes: usize,
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        let Some(b) = &mut ledger.writes else {
             return Ok(());
         };
-        if lock(b).take(ip.to_canonical(), token, bytes as f64, Instant::now()) {
+        if b.take(ip.to_canonical(), token, bytes as f64, now) {
             Ok(())
         } else {
             tracing::info!(%ip, bytes, "refusing a write: the client's write quota is spent");
             Err(refused(UsageError::WriteBytes(self.write.0, self.write.1)))
         }
     }
+
+    /// An update's sender, in one look at its accounts (one lock): with `message`, the
+    /// update is counted as [`Usage::message`] counts it (refused past the rate); then it is
+    /// refused while the sender owes more apply time than a burst; else, when `quota` is
+    /// given, `quota` bytes are charged to its write quota, or refused (nothing is charged then).
+    pub(crate) fn admit_update(
+        &self,
+        ip: IpAddr,
+        token: Option<[u8; 32]>,
+        message: bool,
+        quota: Option<usize>,
+    ) -> Result<(), UpdateRefusal> {
+        let counts = message && self.messages_limited;
+        if !counts && !self.apply_limited && (quota.is_none() || !self.writes_limited) {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let ip = ip.to_canonical();
+        let mut ledger = lock(&self.ledger);
+        if counts
+            && ledger
+                .messages
+                .as_mut()
+                .is_some_and(|b| !b.take(ip, token, 1.0, now))
+        {
+            drop(ledger);
+            return Err(UpdateRefusal::Rate(self.rate_refused(ip, now)));
+        }
+        if !ledger.apply.admits(ip, token, now) {
+            return Err(UpdateRefusal::ApplyTime);
+        }
+        match quota {
+            Some(bytes) => self
+                .charge_write(&mut ledger, ip, token, bytes, now)
+                .map_err(UpdateRefusal::Quota),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the client may have more work done now (its apply time; `apply_debt`).
+    pub(crate) fn apply_admits(&self, ip: IpAddr, token: Option<[u8; 32]>) -> bool {
+        if !self.apply_limited {
+            return true;
+        }
+        let now = Instant::now();
+        lock(&self.ledger)
+            .apply
+            .admits(ip.to_canonical(), token, now)
+    }
+
+    /// Charges `cost` of work done for the client to its address and token.
+    pub(crate) fn charge_apply(&self, ip: IpAddr, token: Option<[u8; 32]>, cost: Duration) {
+        if !self.apply_limited {
+            return;
+        }
+        let now = Instant::now();
+        lock(&self.ledger)
+            .apply
+            .charge(ip.to_canonical(), token, cost, now);
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    fn limits(rate: u32, bytes: u64) -> UsageLimits {
-        UsageLimits {
-            max_updates_per_client_per_sec: rate,
-            max_write_bytes_per_client: bytes,
-            write_window_secs: 100,
-            rate_limit_cooldown_secs: 0,
-        }
-    }
-
-    #[test]
-    fn buckets_are_shared_by_address_and_by_token() {
-        let mut b = Buckets::new(1.0, 10.0);
-        let (ip, other): (IpAddr, IpAddr) =
-            ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        let t0 = Instant::now();
-        assert!(b.take(ip, Some([1; 32]), 10.0, t0));
-        // The address is spent, whatever token it uses; the token is spent from anywhere.
-        assert!(!b.take(ip, Some([2; 32]), 1.0, t0));
-        assert!(!b.take(other, Some([1; 32]), 1.0, t0));
-        assert!(b.take(other, Some([2; 32]), 1.0, t0));
-        assert!(b.spent(ip, None, t0));
-        // One second refills one unit.
-        let t1 = t0 + Duration::from_secs(1);
-        assert!(b.take(ip, None, 1.0, t1));
-        assert!(!b.take(ip, None, 1.0, t1));
-    }
-
-    #[test]
-    fn zero_means_no_limit_and_the_refusal_names_the_setting() {
-        let none = Usage::new(&limits(0, 0));
-        let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        for _ in 0..100_000 {
-            none.message(ip, None).unwrap();
-        }
-        none.write(ip, None, usize::MAX).unwrap();
-        let some = Usage::new(&limits(1, 1000));
-        some.write(ip, None, 1000).unwrap();
-        let err = some.write(ip, None, 1).unwrap_err();
-        assert!(err.to_string().contains("--max-write-bytes-per-client"));
-        for _ in 0..10 {
-            some.message(ip, None).unwrap();
-        }
-        assert!(some.out_of_messages(ip, None).is_err());
-        assert_eq!(some.message(ip, None), Err(UsageError::Rate(1)));
-    }
-}
+#[path = "usage_tests.rs"]
+mod tests;

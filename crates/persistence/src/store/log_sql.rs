@@ -1,6 +1,6 @@
 //! The log half of the store's SQL, as methods of each backend: reading a document (whole
 //! or past a sequence number), appending a group commit, and compacting. Written once for
-//! both drivers, like `sql.rs`; `impl_store!` calls this (and SQLite `impl_append!`).
+//! both drivers, like `sql.rs`; `impl_store!` calls `impl_log!`, each backend `impl_append!`.
 
 /// Adds `read_doc` and `compact_doc` to a backend type.
 macro_rules! impl_log {
@@ -113,23 +113,24 @@ macro_rules! impl_log {
     };
 }
 
-/// Adds `append_items` to a backend type: the group commit as a transaction of several
-/// statements. PostgreSQL has its own (`postgres/append.rs`), one statement per commit.
+/// Adds `append_in_steps` to a backend type: the group commit as a transaction of several
+/// statements (begin, touch each document, insert, commit), returning each group's
+/// `(id, last_seq before)` (`None`: deleted meanwhile) and its new `last_seq`, for
+/// `store::appended`. SQLite's in-memory store commits this way (`append_items`);
+/// PostgreSQL only when its one statement cannot (`postgres/append.rs`: a batch that
+/// creates a document). The backend supplies `begin_append`, `insert_updates` and
+/// `touch_known` (every known document in one statement, or `None` to touch each in turn).
 macro_rules! impl_append {
     ($store:ty) => {
         impl $store {
-            /// A group commit; see [`Store::append`](crate::Store::append).
-            async fn append_items(
+            async fn append_in_steps(
                 &self,
                 items: &[$crate::AppendItem],
-            ) -> $crate::Result<Vec<$crate::Appended>> {
+                groups: &[$crate::store::Group<'_>],
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<(Vec<Option<(i64, i64)>>, Vec<i64>)> {
                 use sqlx::Row;
                 use $crate::store::sql;
-                if items.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let now = chrono::Utc::now();
-                let groups = $crate::store::group_by_doc(items);
                 let mut tx = self.begin_append().await?;
                 // Rows are locked in name order: two writers' batches over the same
                 // documents then queue instead of deadlocking.
@@ -197,7 +198,7 @@ macro_rules! impl_append {
                     }
                 }
                 tx.commit().await?;
-                Ok($crate::store::appended(groups, heads, last))
+                Ok((heads, last))
             }
         }
     };

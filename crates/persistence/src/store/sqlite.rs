@@ -129,6 +129,16 @@ impl SqliteStore {
         self.begin_write().await
     }
 
+    /// A group commit on `writes` (an in-memory database; see [`Store::append`](crate::Store::append)).
+    async fn append_items(&self, items: &[AppendItem]) -> Result<Vec<Appended>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let groups = super::group_by_doc(items);
+        let (heads, last) = self.append_in_steps(items, &groups, Utc::now()).await?;
+        Ok(super::appended(groups, heads, last))
+    }
+
     /// On the append thread when there is one: one hand-off per commit.
     async fn append_batch(&self, items: &[AppendItem]) -> Result<Vec<Appended>> {
         match &self.appends {

@@ -3,11 +3,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use bytes::Bytes;
 use yrs::{updates::decoder::Decode, Transact, Update};
 
 use super::{
-    admission::{Admission, Ledgers, Limits, Refusal, Shape, Verdict},
+    admission::{Admission, Ledgers, Limits, Refusal, SenderRefusal, Shape, Verdict},
     apply_budget::{self, DocCost},
     clocks::Clocks,
     heavy,
@@ -18,8 +17,19 @@ use super::{
 use crate::{
     client_limits::{ClientKey, DocWeight},
     metric_names as m,
+    protocol::UpdateFrame,
+    usage::UpdateRefusal,
     yjs_bounds::{self, Walked},
 };
+
+/// Whether an update's message still counts against its client's message rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Rate {
+    /// Counted already (or not a client's message: the HTTP API counts its own edits).
+    Counted,
+    /// To count in admission's look at the client's accounts, with its apply time and quota.
+    Here,
+}
 
 /// What became of an update admission let through or held back.
 enum Outcome {
@@ -41,20 +51,28 @@ impl Room {
     /// Admits, applies and queues one update from a client or the API (`from`: who sent
     /// it, for its per-client limits; `walked`: the frame check's walk of it, when there was
     /// one, so it is not walked again). An update that builds on changes the room does not
-    /// have waits until they arrive (see `awaiting_deps`).
+    /// have waits until they arrive (see `awaiting_deps`). `Rate::Here`: the update's
+    /// message is counted against its client's rate in admission's look at the client's
+    /// accounts (one lock for both); an empty update (no admission) is counted at once.
     pub(super) fn accept_update(
         &mut self,
-        update: Bytes,
+        update: UpdateFrame,
         walked: Option<Walked>,
         from: Option<&ClientKey>,
         author: Option<Arc<str>>,
+        rate: Rate,
     ) -> Result<(), RoomError> {
         // A sync step 2 from a client with nothing new is an empty update: nothing to
         // store or relay.
-        if update.as_ref() == [0, 0] {
+        if update.update() == [0, 0] {
+            if let (Rate::Here, Some(c)) = (rate, from) {
+                let usage = self.ctx.client_limits.usage();
+                let counted = usage.message(c.ip(), c.token());
+                counted.map_err(|e| RoomError::ClientRate(e.to_string()))?;
+            }
             return Ok(());
         }
-        if self.admit_and_apply(update, walked, from, author, false)? {
+        if self.admit_and_apply(update, walked, from, author, false, rate)? {
             self.release_awaiting();
         }
         Ok(())
@@ -66,11 +84,12 @@ impl Room {
     /// of them is counted. Returns whether the update was applied.
     fn admit_and_apply(
         &mut self,
-        update: Bytes,
+        update: UpdateFrame,
         walked: Option<Walked>,
         from: Option<&ClientKey>,
         author: Option<Arc<str>>,
         released: bool,
+        rate: Rate,
     ) -> Result<bool, RoomError> {
         let heavy = update.len() >= heavy::LARGE || self.cost.expensive();
         let admission = self.admission();
@@ -83,10 +102,11 @@ impl Room {
             clocks: &self.clocks,
             awaiting_bytes: self.awaiting.bytes(),
             document_bytes: self.upkeep.doc_bytes,
-            update: &update,
+            update: update.update(),
             from,
             weight: &self.weight,
             walked: walked.as_ref(),
+            count_message: rate == Rate::Here,
         };
         let (outcome, cost) = heavy::run_if(heavy, || {
             let verdict = if released {
@@ -102,7 +122,7 @@ impl Room {
                 return Ok((Outcome::Verdict(verdict), Duration::ZERO));
             };
             let (changed, cost) = apply_budget::measure(|| {
-                let decoded = Update::decode_v1(&update)
+                let decoded = Update::decode_v1(update.update())
                     .map_err(|e| RoomError::InvalidUpdate(e.to_string()))?;
                 let mut txn = doc.transact_mut();
                 txn.apply_update(decoded)
@@ -175,16 +195,19 @@ impl Room {
         }
         loop {
             let clocks = self.clocks.view();
+            // The walk that finds it ready is the one admission reads: one walk per release.
             let ready = self.awaiting.take_ready(|u| {
-                matches!(
-                    yjs_bounds::check_dependencies(u, |c| clocks.clock(c)),
-                    Ok((_, None))
-                )
+                let walked = yjs_bounds::walk(u).ok()?;
+                walked
+                    .missing(|c| clocks.clock(c))
+                    .is_none()
+                    .then_some(walked)
             });
             drop(clocks);
-            let Some(update) = ready else { break };
+            let Some((update, walked)) = ready else { break };
             // Its sender is not known any more; it was within its limits when it came.
-            if let Err(err) = self.admit_and_apply(update, None, None, None, true) {
+            let again = self.admit_and_apply(update, Some(walked), None, None, true, Rate::Counted);
+            if let Err(err) = again {
                 // Its sender still has it and sends it again when it resyncs.
                 tracing::info!(doc = %self.name, error = %err, "dropping an update that waited for its dependencies");
             }
@@ -206,26 +229,27 @@ struct Books<'a> {
     weight: &'a DocWeight,
     /// The update's walk, when the frame check already made it.
     walked: Option<&'a Walked>,
+    /// Whether the update's message is counted against its client's rate here.
+    count_message: bool,
 }
 
 impl Ledgers for Books<'_> {
-    fn sender_over_apply_time(&mut self) -> bool {
-        let now = std::time::Instant::now();
-        self.from
-            .is_some_and(|c| self.ctx.costs.admits(c, now).is_err())
-    }
-
     fn document_over_apply_time(&mut self) -> bool {
         let rate = self.ctx.settings.max_apply_per_document;
         self.cost.over(std::time::Instant::now(), rate)
     }
 
-    fn charge_write_quota(&mut self, bytes: usize) -> Result<(), String> {
+    /// One lock: the client's rate, apply time and write quota are kept together (`usage`).
+    fn sender(&mut self, quota: Option<usize>) -> Result<(), SenderRefusal> {
         let Some(c) = self.from else { return Ok(()) };
         let usage = self.ctx.client_limits.usage();
         usage
-            .write(c.ip(), c.token(), bytes)
-            .map_err(|e| e.to_string())
+            .admit_update(c.ip(), c.token(), self.count_message, quota)
+            .map_err(|refusal| match refusal {
+                UpdateRefusal::Rate(e) => SenderRefusal::Rate(e.to_string()),
+                UpdateRefusal::ApplyTime => SenderRefusal::ApplyTime,
+                UpdateRefusal::Quota(e) => SenderRefusal::WriteQuota(e.to_string()),
+            })
     }
 
     /// The frame check's walk when there was one, else one walk here; the document's

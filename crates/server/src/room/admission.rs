@@ -5,7 +5,8 @@
 //!
 //! 1. the apply time its sender, then the document, owes (`apply_budget`): refused while
 //!    either owes more than a burst, before any work is done for it;
-//! 2. its sender's write quota (`usage`), charged here: whatever is accepted is written;
+//! 2. its sender's write quota (`usage`), charged here: whatever is accepted is written
+//!    (1 and 2 for the sender are one look at its accounts, [`Ledgers::sender`]: one lock);
 //! 3. its dependencies: an update that builds on changes the room does not have waits for
 //!    them (`awaiting_deps`), at most `--max-pending-bytes` per document;
 //! 4. the unwritten-bytes budget shared by every room (`budget`, `--max-unwritten-bytes`);
@@ -14,7 +15,9 @@
 //!
 //! An update released after waiting for its dependencies passes 4 to 6 only: its sender is
 //! not known any more, and it was within the others when it came. Before any of this, every
-//! message (not only updates) passes its peer's and its client's rate ([`message_rate`]).
+//! message (not only updates) passes its peer's and its client's rate ([`message_rate`]);
+//! for an update that comes here, its client's rate is taken in the same look at the
+//! client's accounts as 1 and 2 ([`Ledgers::sender`], [`SenderRefusal::Rate`]).
 //!
 //! Nothing here does IO or takes a lock: what other rooms and connections share (the
 //! client's accounts, the global budget) is asked through [`Ledgers`], which the room
@@ -61,12 +64,13 @@ impl Limits {
 /// What admission asks of the world. Methods that charge or settle an account take
 /// `&mut self`; each is asked at most once per update, in the order of the rules.
 pub(super) trait Ledgers {
-    /// Whether the sender owes more apply time than a burst (false when not known).
-    fn sender_over_apply_time(&mut self) -> bool;
-    /// Whether the document does.
+    /// Whether the document owes more apply time than a burst (the room's own account).
     fn document_over_apply_time(&mut self) -> bool;
-    /// Charges the update's bytes to its sender's write quota; the reason when it is spent.
-    fn charge_write_quota(&mut self, bytes: usize) -> Result<(), String>;
+    /// Rules 1 and 2 for the sender, in one look at its accounts: refused while it owes
+    /// more apply time than a burst; else, when `quota` is given, that many bytes are
+    /// charged to its write quota (nothing is charged when that is refused). `Ok` when the
+    /// sender is not known.
+    fn sender(&mut self, quota: Option<usize>) -> Result<(), SenderRefusal>;
     /// Reads the update: its struct count and the first change it builds on that the
     /// document does not have; why it does not decode.
     fn read(&mut self) -> Result<Shape, String>;
@@ -79,6 +83,18 @@ pub(super) trait Ledgers {
     /// What the sender's open documents weigh, this one among them (the larger of its
     /// address's and its token's); `None` when the sender is not known.
     fn sender_weight(&mut self) -> Option<u64>;
+}
+
+/// Why [`Ledgers::sender`] refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum SenderRefusal {
+    /// Its message rate is spent (when the room left the update's message to be counted
+    /// here): the reason.
+    Rate(String),
+    /// It owes more apply time than a burst.
+    ApplyTime,
+    /// Its write quota is spent: the reason.
+    WriteQuota(String),
 }
 
 /// What reading an update found.
@@ -118,6 +134,8 @@ pub(super) enum Refusal {
     },
     /// Its sender's write quota is spent.
     WriteQuota(String),
+    /// Its sender's message rate is spent (`usage`).
+    ClientRate(String),
     /// Too many bytes of this document already wait for their dependencies.
     AwaitingFull {
         max: usize,
@@ -140,6 +158,7 @@ impl Refusal {
             Refusal::Invalid(e) => RoomError::InvalidUpdate(e.clone()),
             Refusal::ApplyTime { .. } => RoomError::RateLimited(self.apply_time_message()),
             Refusal::WriteQuota(why) => RoomError::WriteQuota(why.clone()),
+            Refusal::ClientRate(why) => RoomError::ClientRate(why.clone()),
             Refusal::AwaitingFull { max } => RoomError::MissingDependencies(*max),
             Refusal::Unwritten => {
                 RoomError::Storage("too many updates waiting for the database".into())
@@ -150,15 +169,18 @@ impl Refusal {
     }
 
     /// Its label in `tandem_limit_refusals_total`, when the room counts it there (the write
-    /// quota is counted by `usage`; bad input and the unwritten budget are not limits of
-    /// a client).
+    /// quota and the client's rate are counted by `usage`; bad input and the unwritten
+    /// budget are not limits of a client).
     pub(super) fn limit_label(&self) -> Option<&'static str> {
         match self {
             Refusal::ApplyTime { over, .. } => Some(over.label()),
             Refusal::AwaitingFull { .. } => Some("pending"),
             Refusal::DocumentSize { .. } => Some("document_size"),
             Refusal::ClientMemory { .. } => Some("memory_per_client"),
-            Refusal::Invalid(_) | Refusal::WriteQuota(_) | Refusal::Unwritten => None,
+            Refusal::Invalid(_)
+            | Refusal::WriteQuota(_)
+            | Refusal::ClientRate(_)
+            | Refusal::Unwritten => None,
         }
     }
 
@@ -202,14 +224,22 @@ impl Admission {
 
     /// Decides on an update of `bytes` bytes from a client or the API.
     pub(super) fn admit(&self, bytes: usize, books: &mut impl Ledgers) -> Verdict {
-        if books.sender_over_apply_time() {
-            return Verdict::Refuse(apply_time(&self.limits, Over::Client));
+        // The document's account is the room's own (no lock); the sender's check and its
+        // charge are then one look at its accounts, which charges nothing for an update
+        // the document refuses. A sender over its apply time is named first.
+        let document_over = books.document_over_apply_time();
+        match books.sender((!document_over).then_some(bytes)) {
+            Ok(()) => {}
+            Err(SenderRefusal::ApplyTime) => {
+                return Verdict::Refuse(apply_time(&self.limits, Over::Client));
+            }
+            Err(SenderRefusal::WriteQuota(why)) => {
+                return Verdict::Refuse(Refusal::WriteQuota(why));
+            }
+            Err(SenderRefusal::Rate(why)) => return Verdict::Refuse(Refusal::ClientRate(why)),
         }
-        if books.document_over_apply_time() {
+        if document_over {
             return Verdict::Refuse(apply_time(&self.limits, Over::Document));
-        }
-        if let Err(why) = books.charge_write_quota(bytes) {
-            return Verdict::Refuse(Refusal::WriteQuota(why));
         }
         let shape = match books.read() {
             Ok(shape) => shape,
@@ -322,3 +352,7 @@ pub(super) fn message_rate<E: std::fmt::Display>(
 #[cfg(test)]
 #[path = "admission_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "admission_rate_tests.rs"]
+mod rate_tests;

@@ -20,6 +20,8 @@ fn limits() -> Limits {
 
 /// Plain numbers in place of the room's accounts; records what was asked, in order.
 struct Fake {
+    /// The client's message rate is spent: the reason.
+    rate_spent: Option<String>,
     sender_over: bool,
     document_over: bool,
     quota: Result<(), String>,
@@ -35,6 +37,7 @@ struct Fake {
 impl Fake {
     fn new() -> Fake {
         Fake {
+            rate_spent: None,
             sender_over: false,
             document_over: false,
             quota: Ok(()),
@@ -61,18 +64,23 @@ impl Fake {
 }
 
 impl Ledgers for Fake {
-    fn sender_over_apply_time(&mut self) -> bool {
-        self.asked.push("sender_apply");
-        self.sender_over
-    }
     fn document_over_apply_time(&mut self) -> bool {
         self.asked.push("document_apply");
         self.document_over
     }
-    fn charge_write_quota(&mut self, bytes: usize) -> Result<(), String> {
-        self.asked.push("quota");
+    /// As `usage::admit_update`: the apply time, then the quota, in one call.
+    fn sender(&mut self, quota: Option<usize>) -> Result<(), SenderRefusal> {
+        self.asked.push("sender");
+        if let Some(why) = self.rate_spent.clone() {
+            return Err(SenderRefusal::Rate(why));
+        }
+        if self.sender_over {
+            return Err(SenderRefusal::ApplyTime);
+        }
+        let Some(bytes) = quota else { return Ok(()) };
+        self.quota.clone().map_err(SenderRefusal::WriteQuota)?;
         self.charged += bytes;
-        self.quota.clone()
+        Ok(())
     }
     fn read(&mut self) -> Result<Shape, String> {
         self.asked.push("read");
@@ -116,10 +124,8 @@ fn refusal(v: Verdict) -> Refusal {
 fn an_update_within_every_limit_is_accepted_after_asking_in_order() {
     let (v, f) = admit(limits(), Fake::new());
     assert_eq!(v, accepted());
-    assert_eq!(
-        f.asked,
-        ["sender_apply", "document_apply", "quota", "read", "weight"]
-    );
+    // The sender's apply time and quota are asked in one call: one lock.
+    assert_eq!(f.asked, ["document_apply", "sender", "read", "weight"]);
     assert_eq!(
         f.charged, BYTES,
         "the write quota is charged the update's bytes"
@@ -154,13 +160,18 @@ fn a_sender_over_its_apply_time_is_refused_before_anything_is_charged() {
 
 #[test]
 fn a_document_over_its_apply_time_refuses_updates() {
-    let (v, _) = admit(
+    let (v, f) = admit(
         limits(),
         Fake {
             document_over: true,
             ..Fake::new()
         },
     );
+    assert_eq!(
+        f.charged, 0,
+        "an update the document refuses costs no write quota"
+    );
+    assert!(!f.asked.contains(&"read"), "refused before it is read");
     let r = refusal(v);
     assert_eq!(r.limit_label(), Some("apply_time_document"));
     let close = r.error().close_reason();
@@ -168,6 +179,35 @@ fn a_document_over_its_apply_time_refuses_updates() {
     assert!(close
         .reason
         .contains("document over 500 ms/s (raise --max-document-apply-ms-per-sec)"));
+}
+
+#[test]
+fn a_sender_over_its_apply_time_is_named_before_the_document() {
+    let (v, f) = admit(
+        limits(),
+        Fake {
+            sender_over: true,
+            document_over: true,
+            ..Fake::new()
+        },
+    );
+    assert_eq!(refusal(v).limit_label(), Some("apply_time_client"));
+    assert_eq!(f.charged, 0);
+}
+
+#[test]
+fn a_spent_client_rate_refuses_with_its_reason_before_anything_is_charged() {
+    let spent = Fake {
+        rate_spent: Some("client rate spent".into()),
+        ..Fake::new()
+    };
+    let (v, f) = admit(limits(), spent);
+    let r = refusal(v);
+    assert_eq!(r, Refusal::ClientRate("client rate spent".into()));
+    assert_eq!(r.limit_label(), None, "usage counts its own refusals");
+    let close = r.error().close_reason();
+    assert_eq!(close, CloseReason::new(1008, "client rate spent"));
+    assert_eq!((f.charged, f.asked.contains(&"read")), (0, false));
 }
 
 #[test]
@@ -319,41 +359,6 @@ fn a_released_update_passes_only_what_it_adds() {
         a.admit_released(BYTES, &mut full),
         Verdict::Refuse(Refusal::Unwritten)
     );
-}
-
-#[test]
-fn awareness_past_its_rate_is_dropped_and_other_messages_close() {
-    let ok = || Ok::<(), String>(());
-    let spent = || Err::<(), String>("client rate spent".into());
-    assert_eq!(message_rate(true, true, ok, 5), MessageVerdict::Pass);
-    assert_eq!(message_rate(true, false, ok, 5), MessageVerdict::Drop);
-    assert_eq!(message_rate(true, true, spent, 5), MessageVerdict::Drop);
-    assert_eq!(message_rate(false, true, ok, 5), MessageVerdict::Pass);
-    assert_eq!(
-        message_rate(false, false, ok, 5),
-        MessageVerdict::Close {
-            reason: CloseReason::rate_limited(5),
-            limit: Some("update_rate"),
-        }
-    );
-    assert_eq!(
-        message_rate(false, true, spent, 5),
-        MessageVerdict::Close {
-            reason: CloseReason::new(1008, "client rate spent"),
-            limit: None,
-        }
-    );
-}
-
-#[test]
-fn a_message_refused_by_its_peer_costs_its_client_nothing() {
-    let asked = std::cell::Cell::new(false);
-    let client = || {
-        asked.set(true);
-        Ok::<(), String>(())
-    };
-    let _ = message_rate(false, false, client, 5);
-    assert!(!asked.get());
 }
 
 #[test]

@@ -16,7 +16,8 @@ impl Room {
         &mut self,
         from: Option<&ClientKey>,
     ) -> Result<(), RoomError> {
-        if from.is_none_or(|c| self.ctx.costs.admits(c, Instant::now()).is_ok()) {
+        let usage = self.ctx.client_limits.usage();
+        if from.is_none_or(|c| usage.apply_admits(c.ip(), c.token())) {
             return Ok(());
         }
         Err(self.refused(&admission::apply_time(&self.limits(), Over::Client)))
@@ -25,8 +26,9 @@ impl Room {
     /// Charges `cost` to `from`, and to the document when the work applied an update.
     pub(super) fn charge_apply(&mut self, from: Option<&ClientKey>, cost: Duration, update: bool) {
         let now = Instant::now();
-        if let Some(client) = from {
-            self.ctx.costs.charge(client, cost, now);
+        if let Some(c) = from {
+            let usage = self.ctx.client_limits.usage();
+            usage.charge_apply(c.ip(), c.token(), cost);
         }
         if update {
             let rate = self.ctx.settings.max_apply_per_document;

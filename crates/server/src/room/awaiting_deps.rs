@@ -12,32 +12,38 @@
 
 use std::collections::VecDeque;
 
-use bytes::Bytes;
-
-use crate::metric_names as m;
+use crate::{metric_names as m, protocol::UpdateFrame};
 
 /// The updates of one document waiting for their dependencies, oldest first.
 #[derive(Default)]
 pub(super) struct AwaitingDeps {
-    updates: VecDeque<Bytes>,
+    updates: VecDeque<UpdateFrame>,
     bytes: usize,
 }
 
 impl AwaitingDeps {
     /// Keeps `update` until `take_ready` accepts it (admission has checked the bound).
-    pub(super) fn push(&mut self, update: Bytes) {
+    pub(super) fn push(&mut self, update: UpdateFrame) {
         self.bytes += update.len();
         metrics::gauge!(m::HELD_BYTES).increment(update.len() as f64);
         self.updates.push_back(update);
     }
 
-    /// Removes and returns the oldest waiting update that `ready` accepts.
-    pub(super) fn take_ready(&mut self, mut ready: impl FnMut(&[u8]) -> bool) -> Option<Bytes> {
-        let i = self.updates.iter().position(|u| ready(u))?;
+    /// Removes and returns the oldest waiting update that `ready` accepts, with what
+    /// `ready` found reading it (the room's walk, handed on so it is not walked again).
+    pub(super) fn take_ready<T>(
+        &mut self,
+        mut ready: impl FnMut(&[u8]) -> Option<T>,
+    ) -> Option<(UpdateFrame, T)> {
+        let (i, found) = self
+            .updates
+            .iter()
+            .enumerate()
+            .find_map(|(i, u)| ready(u.update()).map(|found| (i, found)))?;
         let update = self.updates.remove(i)?;
         self.bytes -= update.len();
         metrics::gauge!(m::HELD_BYTES).decrement(update.len() as f64);
-        Some(update)
+        Some((update, found))
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -75,29 +81,38 @@ mod tests {
     #[test]
     fn counts_what_waits() {
         let mut waiting = AwaitingDeps::default();
-        waiting.push(Bytes::from_static(b"123456"));
-        waiting.push(Bytes::from_static(b"1234"));
+        waiting.push(UpdateFrame::new(b"123456"));
+        waiting.push(UpdateFrame::new(b"1234"));
         assert_eq!(waiting.bytes(), 10);
+    }
+
+    /// Takes an update starting with `c`, and finds its second byte.
+    fn first_is(c: u8) -> impl FnMut(&[u8]) -> Option<u8> {
+        move |u| (u[0] == c).then_some(u[1])
     }
 
     #[test]
     fn releases_the_oldest_ready_update_and_frees_its_bytes() {
         let mut waiting = AwaitingDeps::default();
         for u in [&b"a1"[..], b"b1", b"a2"] {
-            waiting.push(Bytes::copy_from_slice(u));
+            waiting.push(UpdateFrame::new(u));
         }
-        assert_eq!(waiting.take_ready(|u| u[0] == b'c'), None);
+        assert_eq!(waiting.take_ready(first_is(b'c')), None);
+        // What the check found comes out with the update it found it in.
         assert_eq!(
-            waiting.take_ready(|u| u[0] == b'a').as_deref(),
-            Some(&b"a1"[..])
+            waiting.take_ready(first_is(b'a')),
+            Some((UpdateFrame::new(b"a1"), b'1'))
         );
         assert_eq!(
-            waiting.take_ready(|u| u[0] == b'a').as_deref(),
-            Some(&b"a2"[..])
+            waiting.take_ready(first_is(b'a')),
+            Some((UpdateFrame::new(b"a2"), b'2'))
         );
         assert_eq!(waiting.bytes(), 2);
         assert!(!waiting.is_empty());
-        assert_eq!(waiting.take_ready(|_| true).as_deref(), Some(&b"b1"[..]));
+        assert_eq!(
+            waiting.take_ready(|_| Some(())).map(|(u, ())| u),
+            Some(UpdateFrame::new(b"b1"))
+        );
         assert!(waiting.is_empty());
         assert_eq!(waiting.bytes(), 0);
     }

@@ -16,7 +16,10 @@ use std::{collections::VecDeque, sync::Arc, time::Duration};
 use bytes::Bytes;
 
 pub(crate) use super::budget::Budget;
-use crate::{peer::PeerId, protocol};
+use crate::{
+    peer::PeerId,
+    protocol::{self, UpdateFrame},
+};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -27,10 +30,9 @@ pub(crate) const MAX_MERGE_BYTES: usize = 1024 * 1024;
 
 /// An accepted update on its way to the log.
 struct Pending {
-    update: Bytes,
+    update: UpdateFrame, // the log gets the update, the peers its frame
     /// Who sent it, when known: logged with it.
     author: Option<Arc<str>>,
-    frame: Bytes,
     relayed: bool,
 }
 
@@ -134,18 +136,20 @@ impl<W> Commit<W> {
     /// Takes an update already applied to the document.
     #[cfg(test)]
     pub(crate) fn accept(&mut self, update: Bytes) -> Actions<W> {
-        self.accept_from(update, None)
+        self.accept_from(UpdateFrame::new(&update), None)
     }
 
-    /// Takes an update already applied to the document, sent by `author` when known.
-    pub(crate) fn accept_from(&mut self, update: Bytes, author: Option<Arc<str>>) -> Actions<W> {
-        let frame = protocol::sync_update(update.to_vec());
+    /// Takes an update (in its relay frame) already applied, sent by `author` when known.
+    pub(crate) fn accept_from(
+        &mut self,
+        update: UpdateFrame,
+        author: Option<Arc<str>>,
+    ) -> Actions<W> {
         self.budget.add(update.len());
         self.accepted += 1;
         self.pending.push_back(Pending {
             update,
             author,
-            frame,
             relayed: false,
         });
         let mut actions = Actions::default();
@@ -258,7 +262,10 @@ impl<W> Commit<W> {
 
     /// Every update not yet committed, for a write the room makes and awaits itself.
     pub(crate) fn outstanding(&self) -> Vec<Bytes> {
-        self.pending.iter().map(|p| p.update.clone()).collect()
+        self.pending
+            .iter()
+            .map(|p| p.update.update_bytes())
+            .collect()
     }
 
     /// Who sent each of [`Commit::outstanding`], when known.
@@ -309,7 +316,6 @@ impl<W> Commit<W> {
             unrelayed.push(Pending {
                 update: p.update.clone(),
                 author: None,
-                frame: p.frame.clone(),
                 relayed: true,
             });
         }
@@ -332,7 +338,7 @@ impl<W> Commit<W> {
         if updates.len() <= self.burst_limit {
             actions
                 .relay
-                .extend(updates.iter().map(|p| p.frame.clone()));
+                .extend(updates.iter().map(|p| p.update.frame().clone()));
             return;
         }
         let mut rest = updates;
@@ -349,10 +355,10 @@ impl<W> Commit<W> {
             let (run, tail) = rest.split_at(take);
             rest = tail;
             if run.len() == 1 {
-                actions.relay.push(run[0].frame.clone());
+                actions.relay.push(run[0].update.frame().clone());
                 continue;
             }
-            let parts: Vec<&[u8]> = run.iter().map(|p| p.update.as_ref()).collect();
+            let parts: Vec<&[u8]> = run.iter().map(|p| p.update.update()).collect();
             match yrs::merge_updates_v1(&parts) {
                 Ok(merged) => {
                     actions.merged += 1;
@@ -362,7 +368,9 @@ impl<W> Commit<W> {
                 // one is still correct, at the risk of disconnecting slow peers.
                 Err(err) => {
                     tracing::warn!(error = %err, "could not merge a burst of updates");
-                    actions.relay.extend(run.iter().map(|p| p.frame.clone()));
+                    actions
+                        .relay
+                        .extend(run.iter().map(|p| p.update.frame().clone()));
                 }
             }
         }

@@ -144,6 +144,9 @@ pub(crate) enum RoomError {
     /// The sender's write quota is spent (`usage`).
     #[error("{0}")]
     WriteQuota(String),
+    /// The sender's message rate over all its connections is spent (`usage`).
+    #[error("{0}")]
+    ClientRate(String),
 }
 
 impl RoomError {
@@ -157,6 +160,7 @@ impl RoomError {
             RoomError::ClientMemory(max) => CloseReason::client_memory(*max),
             RoomError::MissingDependencies(max) => CloseReason::missing_dependencies(*max),
             RoomError::WriteQuota(why) => CloseReason::client_quota(why),
+            RoomError::ClientRate(why) => CloseReason::client_rate_limited(why),
             RoomError::RateLimited(why) => CloseReason::work_limited(why),
             RoomError::Storage(_) | RoomError::Closed | RoomError::Conflict(_) => {
                 CloseReason::storage_unavailable()

@@ -2,16 +2,17 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tandem_persistence::VersionKind;
 use yrs::{ReadTxn, StateVector, Transact};
 
 use super::{
+    accept::Rate,
     mailbox::{Request, RoomError, RoomInfo},
     weight, Room, Waiter,
 };
 use crate::{
     import,
+    protocol::UpdateFrame,
     render::{self, Content},
     text,
 };
@@ -51,11 +52,13 @@ impl Room {
                 author,
                 done,
             } => {
+                // The handler took the edit's message from its client's rate.
                 match self.accept_update(
-                    Bytes::from(update),
+                    UpdateFrame::new(&update),
                     None,
                     Some(&client),
                     author.map(Into::into),
+                    Rate::Counted,
                 ) {
                     Ok(()) => {
                         if let Some(Waiter::Api(done)) =
@@ -117,7 +120,7 @@ impl Room {
                 // Already applied above; this only queues it for the log and the peers.
                 self.upkeep.edited(update.len(), weight::structs(&update));
                 self.report_weight();
-                self.enqueue(Bytes::from(update), author.as_deref().map(Arc::from));
+                self.enqueue(UpdateFrame::new(&update), author.as_deref().map(Arc::from));
                 if let Some(name) = author {
                     self.upkeep.edited_by(name);
                 }

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use tandem_persistence::Store;
 
-use super::{apply_budget::ClientCosts, commit::Budget};
+use super::commit::Budget;
 use crate::{client_limits::ClientLimits, cluster::Cluster, config::ServeConfig, writer::Writer};
 
 /// Timing and size policy for rooms, from the server configuration.
@@ -87,9 +87,9 @@ pub(crate) struct RoomContext {
     pub(crate) budget: Budget,
     /// Who has which document open; rooms report their weight here and ask it whether a
     /// client's update fits its memory limit.
+    /// (Its `usage` also keeps what the work of each client has cost lately, over all
+    /// rooms: the apply-time budget's accounts.)
     pub(crate) client_limits: Arc<ClientLimits>,
-    /// What the work of each client has cost lately, over all rooms.
-    pub(crate) costs: ClientCosts,
 }
 
 impl RoomContext {
@@ -103,7 +103,6 @@ impl RoomContext {
         RoomContext {
             client_limits,
             budget: Budget::new(settings.max_unwritten_bytes),
-            costs: ClientCosts::new(settings.max_apply_per_client),
             store,
             writer,
             settings,

@@ -7,6 +7,7 @@ use yrs::{
 };
 
 use super::{
+    accept::Rate,
     admission::{self, MessageVerdict},
     apply_budget,
     mailbox::{PeerEvent, RoomError},
@@ -15,7 +16,7 @@ use super::{
 use crate::{
     metric_names as m,
     peer::{Access, CloseReason, Features, Outgoing, PeerId},
-    protocol,
+    protocol::{self, UpdateFrame},
     yjs_bounds::Walked,
 };
 
@@ -39,8 +40,16 @@ impl Room {
                         return;
                     }
                 };
-                for protocol::Decoded { msg, walked } in msgs {
-                    match self.within_rate(peer, &msg) {
+                for decoded in msgs {
+                    let awareness =
+                        matches!(decoded, protocol::Decoded::Message(Message::Awareness(_)));
+                    // A writer's update is counted against its client's rate in admission,
+                    // in the one look at the client's accounts (`accept::Rate::Here`).
+                    let rate = match &decoded {
+                        protocol::Decoded::Update { .. } if access == Access::Write => Rate::Here,
+                        _ => Rate::Counted,
+                    };
+                    match self.within_rate(peer, awareness, rate == Rate::Counted) {
                         Ok(true) => {}
                         Ok(false) => continue,
                         Err(reason) => {
@@ -48,7 +57,15 @@ impl Room {
                             return;
                         }
                     }
-                    if let Err(reason) = self.on_message(peer, access, msg, walked) {
+                    let done = match decoded {
+                        protocol::Decoded::Update {
+                            step2: _,
+                            update,
+                            walked,
+                        } => self.on_update(peer, access, update, Some(walked), rate),
+                        protocol::Decoded::Message(msg) => self.on_message(peer, access, msg),
+                    };
+                    if let Err(reason) = done {
                         self.kick(peer, reason);
                         return;
                     }
@@ -62,7 +79,6 @@ impl Room {
         peer: PeerId,
         access: Access,
         msg: Message,
-        walked: Option<Walked>,
     ) -> Result<(), CloseReason> {
         match msg {
             Message::Sync(SyncMessage::SyncStep1(sv)) => {
@@ -74,48 +90,11 @@ impl Room {
                 }
                 self.sync_step1_when_current(peer, sv);
             }
+            // `decode_frame_walked` hands updates on as `Decoded::Update`; should one come
+            // as a message, it is walked in admission.
             Message::Sync(SyncMessage::SyncStep2(update))
             | Message::Sync(SyncMessage::Update(update)) => {
-                let acks = self.features_of(peer).update_status;
-                if access == Access::Read && acks {
-                    // Nothing new is "saved"; a real edit is refused, as the provider expects.
-                    let saved = update.as_slice() == [0, 0];
-                    let status = if saved {
-                        Outgoing::Committed(1)
-                    } else {
-                        Outgoing::Refused
-                    };
-                    self.send_to(peer, status);
-                    return Ok(());
-                }
-                if access == Access::Read {
-                    self.refuse_read_only(peer, &update);
-                    return Ok(());
-                }
-                // An empty step 2 (a client with nothing new) is no update.
-                let edit = update.as_slice() != [0, 0];
-                if edit {
-                    metrics::counter!(m::UPDATES_RECEIVED).increment(1);
-                }
-                let client = self.client_of(peer);
-                let author = self.author_of(peer);
-                match self.accept_update(Bytes::from(update), walked, client.as_ref(), author) {
-                    Ok(()) if edit => self.note_author(peer),
-                    Ok(()) => {}
-                    Err(err) => {
-                        if let RoomError::InvalidUpdate(_) = err {
-                            metrics::counter!(m::BAD_MESSAGES, "reason" => "bad_update")
-                                .increment(1);
-                        }
-                        return Err(err.close_reason());
-                    }
-                }
-                if acks {
-                    // "Saved" once this update and every one before it is committed.
-                    if let Some(Waiter::Ack(peer)) = self.commit.when_committed(Waiter::Ack(peer)) {
-                        self.send_to(peer, Outgoing::Committed(1));
-                    }
-                }
+                self.on_update(peer, access, UpdateFrame::new(&update), None, Rate::Counted)?;
             }
             Message::Awareness(update) => self.on_awareness(peer, update)?,
             Message::AwarenessQuery => {
@@ -135,6 +114,58 @@ impl Room {
             Message::Custom(tag, _) => {
                 metrics::counter!(m::UNKNOWN_MESSAGES).increment(1);
                 tracing::debug!(doc = %self.name, peer, tag, "skipping unknown message type");
+            }
+        }
+        Ok(())
+    }
+
+    /// A sync step 2 or update (`walked`: the frame check's walk of it; `rate`: whether
+    /// its client's rate is still to take, which only a writer's can be).
+    fn on_update(
+        &mut self,
+        peer: PeerId,
+        access: Access,
+        update: UpdateFrame,
+        walked: Option<Walked>,
+        rate: Rate,
+    ) -> Result<(), CloseReason> {
+        let acks = self.features_of(peer).update_status;
+        if access == Access::Read && acks {
+            // Nothing new is "saved"; a real edit is refused, as the provider expects.
+            let saved = update.update() == [0, 0];
+            let status = if saved {
+                Outgoing::Committed(1)
+            } else {
+                Outgoing::Refused
+            };
+            self.send_to(peer, status);
+            return Ok(());
+        }
+        if access == Access::Read {
+            self.refuse_read_only(peer, update.update());
+            return Ok(());
+        }
+        // An empty step 2 (a client with nothing new) is no update.
+        let edit = update.update() != [0, 0];
+        if edit {
+            metrics::counter!(m::UPDATES_RECEIVED).increment(1);
+        }
+        let client = self.client_of(peer);
+        let author = self.author_of(peer);
+        match self.accept_update(update, walked, client.as_ref(), author, rate) {
+            Ok(()) if edit => self.note_author(peer),
+            Ok(()) => {}
+            Err(err) => {
+                if let RoomError::InvalidUpdate(_) = err {
+                    metrics::counter!(m::BAD_MESSAGES, "reason" => "bad_update").increment(1);
+                }
+                return Err(err.close_reason());
+            }
+        }
+        if acks {
+            // "Saved" once this update and every one before it is committed.
+            if let Some(Waiter::Ack(peer)) = self.commit.when_committed(Waiter::Ack(peer)) {
+                self.send_to(peer, Outgoing::Committed(1));
             }
         }
         Ok(())
@@ -176,27 +207,34 @@ impl Room {
         }
     }
 
-    /// Takes one message from the peer's rate allowance and its client's (the rule is
-    /// `admission::message_rate`): `Ok(false)` drops it, `Err` closes the peer.
-    fn within_rate(&mut self, peer: PeerId, msg: &Message) -> Result<bool, CloseReason> {
+    /// Takes one message from the peer's rate allowance and, with `count_client`, its client's
+    /// (the rule is `admission::message_rate`): `Ok(false)` drops it, `Err` closes the peer.
+    fn within_rate(
+        &mut self,
+        peer: PeerId,
+        awareness: bool,
+        count_client: bool,
+    ) -> Result<bool, CloseReason> {
         let Some(p) = self.peers.get_mut(&peer) else {
             return Ok(true);
         };
         let now = tokio::time::Instant::now();
-        let awareness = matches!(msg, Message::Awareness(_));
         let bucket = if awareness {
             &mut p.awareness
         } else {
             &mut p.messages
         };
         let peer_within = bucket.take(now);
-        // Every message also counts for its client over all its connections (`usage`).
+        // Every message also counts for its client over all its connections (`usage`); a
+        // writer's update does in admission (`count_client` false here).
         let client = p.handle.client.as_ref();
         let usage = self.ctx.client_limits.usage();
         // Presence past its client's allowance is dropped without a strike (many users
         // behind one address is no flood); a document message past it closes and strikes.
         let of_client = || -> Result<(), String> {
-            let Some(c) = client else { return Ok(()) };
+            let Some(c) = client.filter(|_| count_client) else {
+                return Ok(());
+            };
             if awareness {
                 return match usage.awareness(c.ip(), c.token()) {
                     true => Ok(()),

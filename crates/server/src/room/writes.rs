@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::{
     commit::{Actions, Batch},
     mailbox::{Control, WriteDone},
@@ -13,12 +11,13 @@ use super::{
 use crate::{
     metric_names as m,
     peer::{Outgoing, PeerId},
+    protocol::UpdateFrame,
 };
 
 impl Room {
     /// Queues an update already applied to the document for the log and the peers;
     /// `author`: who sent it, when known (logged with it).
-    pub(super) fn enqueue(&mut self, update: Bytes, author: Option<Arc<str>>) {
+    pub(super) fn enqueue(&mut self, update: UpdateFrame, author: Option<Arc<str>>) {
         let actions = self.commit.accept_from(update, author);
         self.perform(actions);
     }

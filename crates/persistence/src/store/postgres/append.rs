@@ -29,7 +29,7 @@ use sqlx::{PgConnection, Row};
 
 use super::PostgresStore;
 use crate::{
-    store::{group_by_doc, sql, Group},
+    store::{group_by_doc, Group},
     AppendItem, Appended, Durability, Result,
 };
 
@@ -171,79 +171,34 @@ impl PostgresStore {
         }
         Ok(Some((heads, last)))
     }
-
-    /// The commit as a transaction of several statements, which creates the documents
-    /// named without an id that do not exist yet.
-    async fn append_in_steps(
-        &self,
-        items: &[AppendItem],
-        groups: &[Group<'_>],
-        now: DateTime<Utc>,
-    ) -> Result<(Heads, Vec<i64>)> {
-        let mut tx = self.begin_append().await?;
-        // Rows are locked in name order, like the statement's.
-        let mut order: Vec<usize> = (0..groups.len()).collect();
-        order.sort_by(|a, b| groups[*a].doc.cmp(groups[*b].doc));
-        let mut heads: Heads = vec![None; groups.len()];
-        for i in order {
-            let g = &groups[i];
-            let row = match g.doc_id {
-                Some(id) => {
-                    sqlx::query(sql::TOUCH_KNOWN)
-                        .bind(id)
-                        .bind(now)
-                        .bind(g.bytes)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                }
-                None => Some(
-                    sqlx::query(sql::TOUCH_DOCUMENT)
-                        .bind(g.doc)
-                        .bind(now)
-                        .bind(g.bytes)
-                        .fetch_one(&mut *tx)
-                        .await?,
-                ),
-            };
-            heads[i] = match row {
-                Some(row) => Some((row.try_get("id")?, row.try_get("last_seq")?)),
-                None => None,
-            };
-        }
-        let mut ids = Vec::with_capacity(items.len());
-        let mut data = Vec::with_capacity(items.len());
-        let mut authors = Vec::with_capacity(items.len());
-        for item in items {
-            let g = groups.iter().position(|g| g.doc == item.doc).unwrap_or(0);
-            if let Some((id, _)) = heads[g] {
-                ids.push(id);
-                data.push(item.data.as_slice());
-                authors.push(item.author.as_deref());
-            }
-        }
-        let rows = insert_updates(&mut tx, &ids, &data, &authors, now).await?;
-        let mut last: Vec<i64> = heads.iter().map(|h| h.map_or(0, |h| h.1)).collect();
-        for (id, seq) in rows {
-            if let Some(i) = heads.iter().position(|h| h.is_some_and(|h| h.0 == id)) {
-                last[i] = last[i].max(seq);
-            }
-        }
-        tx.commit().await?;
-        Ok((heads, last))
-    }
 }
 
-/// Inserts the batch and moves each document's `last_seq` to its highest new row, in one
-/// statement; returns each row's `(document_id, seq)`. The rows were locked by the touch.
-async fn insert_updates(
-    tx: &mut PgConnection,
-    doc_ids: &[i64],
-    data: &[&[u8]],
-    authors: &[Option<&str>],
-    now: DateTime<Utc>,
-) -> Result<Vec<(i64, i64)>> {
-    let rows = sqlx::query(
-        "WITH ins AS (
+// The commit as a transaction of several statements (`append_in_steps`), which creates the
+// documents named without an id that do not exist yet; shared with SQLite.
+crate::store::log_sql::impl_append!(PostgresStore);
+
+impl PostgresStore {
+    /// Each document is touched by its own statement, in name order, like the statement's
+    /// locks: there is no batch touch here (the fallback is rare: a document's first write).
+    async fn touch_known(
+        _tx: &mut PgConnection,
+        _known: &[(i64, i64)],
+        _now: DateTime<Utc>,
+    ) -> Result<Option<Vec<(i64, i64)>>> {
+        Ok(None)
+    }
+
+    /// Inserts the batch and moves each document's `last_seq` to its highest new row, in one
+    /// statement; returns each row's `(document_id, seq)`. The rows were locked by the touch.
+    async fn insert_updates(
+        tx: &mut PgConnection,
+        doc_ids: &[i64],
+        data: &[&[u8]],
+        authors: &[Option<&str>],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query(
+            "WITH ins AS (
              INSERT INTO updates (document_id, data, created_at, author)
              SELECT d, u, $3, a
              FROM UNNEST($1::bigint[], $2::bytea[], $4::text[]) AS t(d, u, a)
@@ -253,14 +208,15 @@ async fn insert_updates(
              FROM (SELECT document_id, MAX(seq) AS s FROM ins GROUP BY document_id) m
              WHERE d.id = m.document_id)
          SELECT document_id, seq FROM ins",
-    )
-    .bind(doc_ids)
-    .bind(data)
-    .bind(now)
-    .bind(authors)
-    .fetch_all(&mut *tx)
-    .await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get("document_id")?, row.try_get("seq")?)))
-        .collect()
+        )
+        .bind(doc_ids)
+        .bind(data)
+        .bind(now)
+        .bind(authors)
+        .fetch_all(&mut *tx)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("document_id")?, row.try_get("seq")?)))
+            .collect()
+    }
 }
